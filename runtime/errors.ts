@@ -1,0 +1,142 @@
+/**
+ * Every error a ts-dask user can see, defined once (in the manner of piscina's errors.ts).
+ * Each factory returns a {@link TsDaskError} whose `code` is the factory's name, and whose
+ * message says what happened and what to do about it.
+ */
+
+/** An error raised by ts-dask itself. `code` names the entry of {@link Errors} that made it. */
+export class TsDaskError extends Error {
+  /** The name of the {@link Errors} factory that made this error, e.g. `"ClosureCaptured"`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = `TsDaskError[${code}]`;
+    this.code = code;
+  }
+}
+
+/**
+ * A task failed on a worker: the user's function threw, its process died, or it was cancelled.
+ * Carries the remote error's name, message and stack, the task's key and the worker's name.
+ */
+export class TaskError extends TsDaskError {
+  /** Name of the executor (e.g. `MyWorker-2`) where the task ran; `""` when it never ran. */
+  readonly worker: string;
+  /** The task's key as the client knows it. */
+  readonly key: string;
+  /** The stack trace as printed on the worker. */
+  readonly remoteStack: string;
+  /** `name` of the error thrown remotely (e.g. `TypeError`). */
+  readonly remoteName: string;
+  constructor(code: string, message: string, key: string, worker: string, remoteName = "Error", remoteStack = "", cause?: unknown) {
+    super(code, message, cause === undefined ? undefined : { cause });
+    this.key = key;
+    this.worker = worker;
+    this.remoteName = remoteName;
+    this.remoteStack = remoteStack;
+    // Show the remote stack where users look first: the error's own stack.
+    if (remoteStack) this.stack = `${this.name}: ${message}\n    --- remote stack (${worker || "no worker"}) ---\n${remoteStack}`;
+  }
+}
+
+const list = (names: readonly string[]) => names.map((n) => `'${n}'`).join(", ");
+
+/** The table of named errors. Add new ones here; never `new Error(...)` a user-visible error elsewhere. */
+export const Errors = {
+  // --- shipping functions and values ---------------------------------------------------------
+  ClosureCaptured: (fnName: string, where: string, names: readonly string[]) =>
+    new TsDaskError(
+      "ClosureCaptured",
+      `Function ${fnName || "<anonymous>"}${where ? ` (${where})` : ""} uses ${list(names)} from its surrounding scope, ` +
+        `so it cannot travel to a worker by source. Make it self-contained (pass those values as arguments), ` +
+        `or move it into a side-effect-free module and ship it by reference: ` +
+        `const m = await client.importModule<typeof import("./m.ts")>("./m.ts"); client.map(m.fn, xs).`,
+    ),
+  FunctionNotShippable: (fnName: string, reason: string) =>
+    new TsDaskError(
+      "FunctionNotShippable",
+      `Function ${fnName || "<anonymous>"} cannot be sent to a worker: ${reason}. ` +
+        `Pass a self-contained function (arrow, function expression or declaration), or an export of a module loaded with client.importModule().`,
+    ),
+  ModuleBundleFailed: (path: string, detail: string) =>
+    new TsDaskError("ModuleBundleFailed", `Could not bundle module ${path} for the workers: ${detail}`),
+  NotSerializable: (what: string, detail: string) =>
+    new TsDaskError(
+      "NotSerializable",
+      `${what} cannot be serialised for the cluster: ${detail}. Supported: JSON-like values, typed arrays, Date, BigInt, Map, Set.`,
+    ),
+  ModuleStubCalled: (exportName: string) =>
+    new TsDaskError(
+      "ModuleStubCalled",
+      `'${exportName}' is a remote reference from client.importModule(); it runs on workers only. ` +
+        `Pass it to client.submit()/client.map() instead of calling it directly.`,
+    ),
+
+  // --- tasks -----------------------------------------------------------------------------------
+  TaskFailed: (key: string, worker: string, remoteName: string, remoteMessage: string, remoteStack: string) =>
+    new TaskError("TaskFailed", `Task ${key} failed on ${worker}: ${remoteName}: ${remoteMessage}`, key, worker, remoteName, remoteStack),
+  TaskCancelled: (key: string) => new TaskError("TaskCancelled", `Task ${key} was cancelled.`, key, ""),
+  ResultNotSerializable: (key: string, worker: string, detail: string) =>
+    new TaskError(
+      "ResultNotSerializable",
+      `Task ${key} on ${worker} returned a value that cannot be sent back: ${detail}. Return JSON-like values, typed arrays, Date, BigInt, Map or Set.`,
+      key,
+      worker,
+    ),
+  FunctionLoadFailed: (key: string, worker: string, detail: string, stack = "") =>
+    new TaskError("FunctionLoadFailed", `Task ${key}: the function could not be loaded on ${worker}: ${detail}`, key, worker, "Error", stack),
+  ClientClosed: (key: string) =>
+    new TaskError("ClientClosed", `Task ${key} was still pending when the client closed; its result will never arrive.`, key, ""),
+
+  // --- cluster & connection -------------------------------------------------------------------
+  NatsServerNotFound: () =>
+    new TsDaskError(
+      "NatsServerNotFound",
+      "nats-server was not found on PATH (or in $TSDASK_NATS_SERVER). Install it: Debian/Ubuntu `apt-get install nats-server`, " +
+        "macOS `brew install nats-server`, Windows `choco install nats-server` — or pass the address of a running NATS server.",
+    ),
+  NatsServerFailed: (detail: string) => new TsDaskError("NatsServerFailed", `The embedded nats-server did not start: ${detail}`),
+  ConnectFailed: (servers: string, detail: string) =>
+    new TsDaskError("ConnectFailed", `Could not connect to NATS at ${servers}: ${detail}. Is nats-server running and reachable?`),
+  NoScheduler: (cluster: string, servers: string) =>
+    new TsDaskError(
+      "NoScheduler",
+      `No scheduler answers for cluster '${cluster}' on ${servers}. Start one with \`ts-dask scheduler --nats ${servers} --cluster ${cluster}\`, ` +
+        "or use `ts-dask up` / Client.connect() with no address for a private local cluster.",
+    ),
+  SchedulerAlreadyRunning: (cluster: string, host: string) =>
+    new TsDaskError(
+      "SchedulerAlreadyRunning",
+      `A scheduler for cluster '${cluster}' is already running (on ${host}). One scheduler per cluster: stop it first, or use another --cluster name.`,
+    ),
+  NameTaken: (name: string) =>
+    new TsDaskError(
+      "NameTaken",
+      `A live worker already holds the name '${name}'. Pick another --name, or stop that worker first (a name is freed as soon as its holder is gone).`,
+    ),
+  ProtocolMismatch: (what: string, theirs: number | string, ours: number | string, theirVersion: string, ourVersion: string) =>
+    new TsDaskError(
+      "ProtocolMismatch",
+      `${what} speaks ts-dask protocol ${theirs} (ts-dask ${theirVersion}) but this cluster speaks protocol ${ours} (ts-dask ${ourVersion}). ` +
+        `Install the same ts-dask version on every machine (npm install ts-dask@${ourVersion}), then restart.`,
+    ),
+  RequestTimedOut: (what: string, ms: number) =>
+    new TsDaskError("RequestTimedOut", `${what} got no answer within ${ms} ms. Is the scheduler running and reachable?`),
+  PayloadTooLarge: (what: string, bytes: number, max: number) =>
+    new TsDaskError(
+      "PayloadTooLarge",
+      `${what} is ${bytes} bytes, above the NATS server's max_payload of ${max} bytes. Scatter large data once (client.scatter) instead of passing it with every task.`,
+    ),
+
+  // --- configuration --------------------------------------------------------------------------
+  BadMemoryLimit: (text: string) =>
+    new TsDaskError(
+      "BadMemoryLimit",
+      `Cannot read memory limit '${text}'. Use bytes with a unit ("1GB", "512MiB"), a fraction of the machine's memory ("0.5"), "auto", or 0 for no limit.`,
+    ),
+  BadOption: (option: string, value: unknown, expected: string) =>
+    new TsDaskError("BadOption", `Option ${option} got ${JSON.stringify(value)}; expected ${expected}.`),
+} as const;
+
+/** Name of an entry of {@link Errors}. */
+export type ErrorCode = keyof typeof Errors;

@@ -1,0 +1,301 @@
+/**
+ * The wire protocol: every NATS subject and every message that travels on it, in one place.
+ * Nothing else in the code base builds a subject string. To find who handles a subject, search
+ * for its field name here (e.g. `submit`) in `actors/` and `client/`.
+ *
+ * Subjects live under one namespace per cluster, `tsdask.<cluster>.`:
+ *
+ * | subject                         | kind      | from → to                  | message            |
+ * |---------------------------------|-----------|----------------------------|--------------------|
+ * | `sched.register`                | request   | worker/executor/client → scheduler | {@link Register} → {@link RegisterReply} |
+ * | `sched.heartbeat`               | publish   | executor/worker → scheduler | {@link Heartbeat} |
+ * | `sched.submit`                  | request   | client → scheduler          | {@link Submit} → {@link SubmitAck} |
+ * | `sched.done`                    | publish   | executor → scheduler        | {@link Done} |
+ * | `sched.cancel`                  | publish   | client → scheduler          | {@link Cancel} |
+ * | `sched.info`                    | request   | anyone → scheduler          | {} → {@link ClusterInfo} |
+ * | `sched.bye`                     | publish   | worker/executor/client → scheduler | {@link Bye} |
+ * | `exec.<id>.tasks`               | publish   | scheduler → executor        | {@link TaskBatch} |
+ * | `exec.<id>.cancel`              | publish   | scheduler → executor        | {@link ExecCancel} |
+ * | `exec.<id>.steal`               | request   | scheduler → executor        | {@link StealRequest} → {@link StealReply} |
+ * | `results.<clientId>`            | publish   | executor → client (or any subscriber) | {@link Results} |
+ * | `log.<clientId>`                | publish   | executor → client           | {@link LogLines} |
+ * | `events`                        | publish   | scheduler → anyone          | {@link ClusterEvent} |
+ */
+
+/** Bumped on any incompatible change of a subject or message below. */
+export const PROTOCOL_VERSION = 1;
+
+/** A NATS subject token: letters, digits, `_` and `-` only (no `.`, `*`, `>` or spaces). */
+export function isSubjectToken(s: string): boolean {
+  return /^[A-Za-z0-9_-]+$/.test(s);
+}
+
+/** All subjects of one cluster. Built once per actor; hot paths keep the strings. */
+export function subjects(cluster: string) {
+  if (!isSubjectToken(cluster)) throw new Error(`invalid cluster name '${cluster}': use letters, digits, '_' and '-'`);
+  const p = `tsdask.${cluster}`;
+  return {
+    prefix: p,
+    register: `${p}.sched.register`,
+    heartbeat: `${p}.sched.heartbeat`,
+    submit: `${p}.sched.submit`,
+    done: `${p}.sched.done`,
+    cancel: `${p}.sched.cancel`,
+    info: `${p}.sched.info`,
+    bye: `${p}.sched.bye`,
+    events: `${p}.events`,
+    execTasks: (execId: string) => `${p}.exec.${execId}.tasks`,
+    execCancel: (execId: string) => `${p}.exec.${execId}.cancel`,
+    execSteal: (execId: string) => `${p}.exec.${execId}.steal`,
+    results: (clientId: string) => `${p}.results.${clientId}`,
+    log: (clientId: string) => `${p}.log.${clientId}`,
+  } as const;
+}
+export type Subjects = ReturnType<typeof subjects>;
+
+// ---------------------------------------------------------------------------------------------
+// Shipped code
+
+/** A function shipped by source (self-contained). `hash` is the SHA-256 of `source` + `name`. */
+export interface SourceFnDef {
+  kind: "src";
+  hash: string;
+  /** The function's name (for stacks), may be "". */
+  name: string;
+  /** An expression that evaluates to the function, e.g. `(x) => x * 2`. */
+  source: string;
+  /** Where it was defined on the client: a file URL or path, for `//# sourceURL`. */
+  file: string;
+  /** 1-based line of the definition in `file` (0 when unknown). */
+  line: number;
+}
+
+/** A function shipped by reference: export `exportName` of module `module` (a {@link ModuleDef} hash). */
+export interface ModuleFnDef {
+  kind: "mod";
+  hash: string;
+  module: string;
+  exportName: string;
+}
+
+export type FnDef = SourceFnDef | ModuleFnDef;
+
+/** A bundled, side-effect-free ES module (local imports inlined, npm imports left external). */
+export interface ModuleDef {
+  /** SHA-256 of `code`. */
+  hash: string;
+  /** The path the client bundled, for messages. */
+  file: string;
+  /** ESM source. */
+  code: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration & liveness
+
+/** Versions every actor announces when it connects. */
+export interface Hello {
+  proto: number;
+  version: string;
+  node: string;
+}
+
+export interface RegisterWorker {
+  kind: "worker";
+  hello: Hello;
+  /** Worker name; its executors are `<name>-0 … <name>-(nprocs-1)`. */
+  name: string;
+  /** Random id of this supervisor process (a restarted worker has a new one). */
+  instance: string;
+  host: string;
+  pid: number;
+  platform: string;
+  nprocs: number;
+  nthreads: number;
+  /** Bytes per executor, 0 for none. */
+  memoryLimit: number;
+}
+
+export interface RegisterExecutor {
+  kind: "executor";
+  hello: Hello;
+  /** Executor id: the subject token of `exec.<id>.*`. */
+  id: string;
+  /** Display name, `<worker>-<index>`. */
+  name: string;
+  /** The supervisor's `instance`. */
+  worker: string;
+  index: number;
+  nthreads: number;
+  pid: number;
+}
+
+export interface RegisterClient {
+  kind: "client";
+  hello: Hello;
+  id: string;
+}
+
+export type Register = RegisterWorker | RegisterExecutor | RegisterClient;
+
+export type RegisterReply =
+  | { ok: true; scheduler: string; heartbeatMs: number; hello: Hello }
+  | { ok: false; code: string; message: string };
+
+export interface Heartbeat {
+  /** Executor id or worker instance. */
+  id: string;
+  kind: "worker" | "executor";
+  /** Tasks running now / queued in the executor. */
+  running: number;
+  queued: number;
+  rss: number;
+}
+
+export interface Bye {
+  id: string;
+  kind: "worker" | "executor" | "client";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks
+
+/**
+ * One function applied to many rows. Row `i` calls `fn(cols[0][i], cols[1][i], …, ...consts)`.
+ * Columns keep many small tasks cheap to encode; each row is still its own task with its own key.
+ */
+export interface SubmitGroup {
+  fn: string;
+  /** Client-side keys, one per row. */
+  keys: Uint32Array;
+  cols: unknown[][];
+  /** Trailing arguments shared by every row of the group. */
+  consts?: unknown[];
+}
+
+export interface Submit {
+  client: string;
+  /** Definitions the scheduler has not seen from this client yet. */
+  fns?: FnDef[];
+  mods?: ModuleDef[];
+  groups: SubmitGroup[];
+}
+
+/** The scheduler's slot of every submitted row, in order (used to cancel). */
+export type SubmitAck = { ok: true; slots: Uint32Array } | { ok: false; code: string; message: string };
+
+export interface TaskGroup {
+  client: string;
+  fn: string;
+  slots: Uint32Array;
+  keys: Uint32Array;
+  cols: unknown[][];
+  consts?: unknown[];
+}
+
+export interface TaskBatch {
+  /** Definitions this executor has not been sent yet. */
+  fns?: FnDef[];
+  mods?: ModuleDef[];
+  groups: TaskGroup[];
+}
+
+/** Per function: [fn hash, tasks finished, total milliseconds]. */
+export type FnStat = [string, number, number];
+
+export interface Done {
+  exec: string;
+  /** Slots finished (succeeded or failed) since the last Done. */
+  slots: Uint32Array;
+  /** How many of them failed. */
+  failed: number;
+  stats: FnStat[];
+}
+
+export interface Cancel {
+  client: string;
+  slots: Uint32Array;
+  keys: Uint32Array;
+}
+
+export interface ExecCancel {
+  slots: Uint32Array;
+}
+
+export interface StealRequest {
+  max: number;
+}
+export interface StealReply {
+  slots: Uint32Array;
+}
+
+/** A failed task's error, as seen on the worker. */
+export interface RemoteError {
+  /** Index into {@link Results.keys}. */
+  i: number;
+  /** An {@link Errors} code when ts-dask itself failed the task, else "". */
+  code: string;
+  name: string;
+  message: string;
+  stack: string;
+}
+
+export interface Results {
+  /** Executor name, e.g. `MyWorker-1`. */
+  worker: string;
+  keys: Uint32Array;
+  /** `values[i]` is the result of `keys[i]` (null where it failed). */
+  values: unknown[];
+  errors?: RemoteError[];
+}
+
+export interface LogLines {
+  worker: string;
+  /** [stream, text] pairs, stream 1 = stdout, 2 = stderr. */
+  lines: [number, string][];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Introspection & events
+
+export interface ExecutorInfo {
+  id: string;
+  name: string;
+  state: string;
+  nthreads: number;
+  pid: number;
+  running: number;
+  queued: number;
+  /** Tasks assigned by the scheduler and not finished yet. */
+  assigned: number;
+  done: number;
+  rss: number;
+}
+
+export interface WorkerInfo {
+  name: string;
+  instance: string;
+  host: string;
+  pid: number;
+  platform: string;
+  state: string;
+  nprocs: number;
+  nthreads: number;
+  memoryLimit: number;
+  hello: Hello;
+  executors: ExecutorInfo[];
+}
+
+export interface ClusterInfo {
+  cluster: string;
+  scheduler: { instance: string; host: string; pid: number; hello: Hello; startedAt: number };
+  workers: WorkerInfo[];
+  clients: number;
+  tasks: { queued: number; assigned: number; done: number; failed: number; duplicates: number; bytesPerTask: number };
+}
+
+export type ClusterEvent =
+  | { type: "worker-joined"; name: string; host: string }
+  | { type: "worker-left"; name: string; reason: string }
+  | { type: "executor-joined"; name: string; id: string }
+  | { type: "executor-left"; name: string; id: string; reason: string };
