@@ -65,6 +65,13 @@ export const Errors = {
       "NotSerializable",
       `${what} cannot be serialised for the cluster: ${detail}. Supported: JSON-like values, typed arrays, Date, BigInt, Map, Set.`,
     ),
+  NoSuchExport: (path: string, exportName: string, available: readonly string[]) =>
+    new TsDaskError(
+      "NoSuchExport",
+      `Module ${path} has no export '${exportName}'. ` +
+        (available.length ? `It exports ${list(available)}.` : "It has no exports.") +
+        ` Export the function from the module (side-effect free) and load it again with client.importModule().`,
+    ),
   ModuleStubCalled: (exportName: string) =>
     new TsDaskError(
       "ModuleStubCalled",

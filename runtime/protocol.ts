@@ -14,9 +14,11 @@
  * | `sched.cancel`                  | publish   | client → scheduler          | {@link Cancel} |
  * | `sched.info`                    | request   | anyone → scheduler          | {} → {@link ClusterInfo} |
  * | `sched.bye`                     | publish   | worker/executor/client → scheduler | {@link Bye} |
+ * | `alive`                         | publish   | scheduler → everyone        | {@link SchedulerAlive} |
  * | `exec.<id>.tasks`               | publish   | scheduler → executor        | {@link TaskBatch} |
  * | `exec.<id>.cancel`              | publish   | scheduler → executor        | {@link ExecCancel} |
  * | `exec.<id>.steal`               | request   | scheduler → executor        | {@link StealRequest} → {@link StealReply} |
+ * | `exec.<id>.control`             | publish   | scheduler → executor        | {@link ExecControl} |
  * | `results.<clientId>`            | publish   | executor → client (or any subscriber) | {@link Results} |
  * | `log.<clientId>`                | publish   | executor → client           | {@link LogLines} |
  * | `events`                        | publish   | scheduler → anyone          | {@link ClusterEvent} |
@@ -44,9 +46,11 @@ export function subjects(cluster: string) {
     info: `${p}.sched.info`,
     bye: `${p}.sched.bye`,
     events: `${p}.events`,
+    alive: `${p}.alive`,
     execTasks: (execId: string) => `${p}.exec.${execId}.tasks`,
     execCancel: (execId: string) => `${p}.exec.${execId}.cancel`,
     execSteal: (execId: string) => `${p}.exec.${execId}.steal`,
+    execControl: (execId: string) => `${p}.exec.${execId}.control`,
     results: (clientId: string) => `${p}.results.${clientId}`,
     log: (clientId: string) => `${p}.log.${clientId}`,
   } as const;
@@ -152,9 +156,22 @@ export interface Heartbeat {
   rss: number;
 }
 
+/** The scheduler's own heartbeat: a new `instance` means the scheduler restarted. */
+export interface SchedulerAlive {
+  instance: string;
+  heartbeatMs: number;
+}
+
+/** Out-of-band orders to one executor. `reregister`: the scheduler does not know you (any more). */
+export interface ExecControl {
+  op: "reregister" | "stop";
+}
+
 export interface Bye {
   id: string;
   kind: "worker" | "executor" | "client";
+  /** Why, when it was not a clean exit (e.g. a supervisor reporting its executor's crash). */
+  reason?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,6 +211,8 @@ export interface TaskGroup {
 }
 
 export interface TaskBatch {
+  /** The scheduler instance that assigned these tasks; completions carry it back. */
+  sched: string;
   /** Definitions this executor has not been sent yet. */
   fns?: FnDef[];
   mods?: ModuleDef[];
@@ -205,6 +224,8 @@ export type FnStat = [string, number, number];
 
 export interface Done {
   exec: string;
+  /** {@link TaskBatch.sched} of the tasks completed: a restarted scheduler ignores older ones. */
+  sched: string;
   /** Slots finished (succeeded or failed) since the last Done. */
   slots: Uint32Array;
   /** How many of them failed. */

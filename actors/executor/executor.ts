@@ -1,0 +1,199 @@
+/**
+ * The executor actor: one per child process, with its own NATS connection. It runs user code.
+ * Handlers, by subject (runtime/protocol.ts):
+ *   exec.<id>.tasks → onTasks     exec.<id>.cancel → onCancel
+ *   exec.<id>.steal → onSteal     exec.<id>.control → onControl     alive → onSchedulerAlive
+ * It registers with the scheduler (and again whenever the scheduler restarts or forgets it),
+ * heartbeats, and sends results and completions through the Outbox.
+ */
+import { Actor, type Logger } from "../../runtime/actor.ts";
+import * as G from "../../runtime/guards.ts";
+import type { ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
+import { compileSource } from "../../runtime/shipping/compile.ts";
+import { loadModule } from "../../runtime/shipping/load-module.ts";
+import { Transport } from "../../runtime/transport.ts";
+import { hello } from "../../runtime/version.ts";
+import { Outbox } from "./outbox.ts";
+import { Runner } from "./runner.ts";
+
+export interface ExecutorOptions {
+  id: string;
+  /** `<worker>-<index>` */
+  name: string;
+  /** The supervisor's instance id. */
+  worker: string;
+  index: number;
+  nthreads: number;
+  cluster: string;
+  /** Where modules and uploads are written. */
+  localDirectory: string;
+  log: Logger;
+}
+
+type LoadedFn = Function | Error;
+
+export class Executor extends Actor {
+  readonly runner: Runner;
+  private readonly out: Outbox;
+  private readonly fns = new Map<string, LoadedFn | Promise<LoadedFn>>();
+  private readonly mods = new Map<string, ModuleDef>();
+  private scheduler = "";
+  private heartbeatMs = 500;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private registering: Promise<void> | undefined;
+  private stopped = false;
+  /** Batches that wait for a module import; later batches queue behind them to keep order. */
+  private chain: Promise<void> = Promise.resolve();
+  private chained = 0;
+
+  constructor(tx: Transport, readonly opts: ExecutorOptions) {
+    super(tx, opts.cluster, opts.log);
+    this.out = new Outbox(tx, this.subjects, opts.id, opts.name);
+    this.runner = new Runner(opts.nthreads, this.out, opts.name);
+  }
+
+  /** Subscribes, registers with the scheduler (retrying until one answers) and starts heartbeats. */
+  async start(): Promise<void> {
+    const s = this.subjects;
+    const id = this.opts.id;
+    this.listen(s.execTasks(id), "tasks", G.isTaskBatch, (m) => this.onTasks(m));
+    this.listen(s.execCancel(id), "cancel", G.isExecCancel, (m) => this.runner.cancel(m.slots));
+    this.listen(s.execSteal(id), "steal", G.isStealRequest, (m, reply) => this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)) }));
+    this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m) => this.onControl(m));
+    this.listen(s.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => this.onSchedulerAlive(m));
+    await this.register();
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  private register(): Promise<void> {
+    this.registering ??= this.registerLoop().finally(() => (this.registering = undefined));
+    return this.registering;
+  }
+
+  private async registerLoop(): Promise<void> {
+    const msg: RegisterExecutor = {
+      kind: "executor",
+      hello: hello(),
+      id: this.opts.id,
+      name: this.opts.name,
+      worker: this.opts.worker,
+      index: this.opts.index,
+      nthreads: this.opts.nthreads,
+      pid: process.pid,
+    };
+    for (;;) {
+      if (this.stopped) return;
+      try {
+        const r = await this.tx.request<RegisterReply>(this.subjects.register, msg, 2000);
+        if (!r.ok) throw Object.assign(new Error(r.message), { code: r.code, refused: true });
+        this.adoptScheduler(r.scheduler);
+        this.heartbeatMs = r.heartbeatMs;
+        return;
+      } catch (e) {
+        if ((e as { refused?: boolean }).refused) throw e;
+        if (!Transport.isNoAnswer(e)) this.log.warn(`register failed: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  /** A different scheduler than the one that assigned our queue: that queue is nobody's now. */
+  private adoptScheduler(instance: string) {
+    if (this.scheduler && this.scheduler !== instance) {
+      const n = this.runner.clear();
+      if (n) this.log.info(`scheduler restarted: dropped ${n} queued task(s); their clients re-submit them`);
+    }
+    this.scheduler = instance;
+    this.out.sched = instance;
+  }
+
+  private onSchedulerAlive(m: SchedulerAlive) {
+    if (this.scheduler && m.instance !== this.scheduler && !this.registering) void this.register().catch((e) => this.fatal(e));
+  }
+
+  private onControl(m: ExecControl) {
+    if (m.op === "reregister") void this.register().catch((e) => this.fatal(e));
+  }
+
+  private fatal(e: unknown) {
+    this.log.warn(`cannot register: ${(e as Error).message}`);
+    process.exitCode = 3;
+    void this.stop();
+  }
+
+  private heartbeat() {
+    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss() };
+    this.tx.send(this.subjects.heartbeat, hb);
+  }
+
+  // --- exec.<id>.tasks ------------------------------------------------------------------------
+  private onTasks(m: TaskBatch) {
+    if (m.sched !== this.scheduler) return; // from a scheduler we no longer serve
+    for (const d of m.mods ?? []) this.mods.set(d.hash, d);
+    for (const f of m.fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));
+    const waits = m.groups.some((g) => this.fns.get(g.fn) instanceof Promise) || this.chained > 0;
+    if (!waits) {
+      for (const g of m.groups) this.runner.enqueue(g, this.fnFor(g.fn));
+      return this.runner.kick();
+    }
+    // Keep arrival order: this batch and every later one wait for the pending imports.
+    this.chained++;
+    this.chain = this.chain.then(async () => {
+      for (const g of m.groups) {
+        const f = this.fns.get(g.fn);
+        this.runner.enqueue(g, f instanceof Promise ? await f : this.fnFor(g.fn));
+      }
+      this.chained--;
+      this.runner.kick();
+    });
+  }
+
+  private fnFor(hash: string): LoadedFn {
+    const f = this.fns.get(hash);
+    if (f === undefined) return new Error(`function ${hash.slice(0, 12)} was never sent to this executor`);
+    return f as LoadedFn;
+  }
+
+  private load(def: FnDef): LoadedFn | Promise<LoadedFn> {
+    if (def.kind === "src") {
+      try {
+        return compileSource(def);
+      } catch (e) {
+        return e as Error;
+      }
+    }
+    const mod = this.mods.get(def.module);
+    if (!mod) return new Error(`module ${def.module.slice(0, 12)} was never sent to this executor`);
+    const p = loadModule(mod, this.opts.localDirectory).then(
+      (ns): LoadedFn => {
+        const f = ns[def.exportName];
+        const loaded = typeof f === "function" ? f : new Error(`export '${def.exportName}' of ${mod.file} is not a function`);
+        this.fns.set(def.hash, loaded);
+        return loaded;
+      },
+      (e: unknown): LoadedFn => {
+        const err = e instanceof Error ? e : new Error(String(e));
+        this.fns.set(def.hash, err);
+        return err;
+      },
+    );
+    return p;
+  }
+
+  /** Stops taking work, flushes what is finished, says goodbye and closes the connection. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.heartbeatTimer);
+    this.runner.paused = true;
+    this.out.flush();
+    try {
+      this.tx.send(this.subjects.bye, { id: this.opts.id, kind: "executor" });
+    } catch {
+      /* connection already gone */
+    }
+    this.stopListening();
+    await this.tx.close();
+  }
+}

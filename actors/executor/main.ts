@@ -1,0 +1,66 @@
+/**
+ * Entry point of an executor child process (spawned by the worker supervisor). Its settings come
+ * in $TSDASK_EXECUTOR as JSON ({@link ExecutorProcessConfig}). It talks to its supervisor over the
+ * IPC channel only for lifecycle ("ready", "stop") and exits when that channel closes, so an
+ * executor never outlives its supervisor.
+ */
+import { consoleLogger } from "../../runtime/actor.ts";
+import { installResolveHook } from "../../runtime/shipping/load-module.ts";
+import { subjects } from "../../runtime/protocol.ts";
+import { Transport } from "../../runtime/transport.ts";
+import { forwardTaskConsole } from "./console.ts";
+import { Executor } from "./executor.ts";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+
+/** What the supervisor passes to each executor process. */
+export interface ExecutorProcessConfig {
+  servers: string;
+  token?: string;
+  cluster: string;
+  id: string;
+  name: string;
+  worker: string;
+  index: number;
+  nthreads: number;
+  localDirectory: string;
+}
+
+const cfg = JSON.parse(process.env.TSDASK_EXECUTOR ?? "{}") as ExecutorProcessConfig;
+const log = consoleLogger(`[${cfg.name}]`);
+process.setSourceMapsEnabled(true);
+installResolveHook([cfg.localDirectory, process.cwd(), join(fileURLToPath(import.meta.url), "../../..")]);
+
+const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
+forwardTaskConsole(tx, subjects(cfg.cluster), cfg.name);
+const ex = new Executor(tx, { ...cfg, log });
+
+let exiting = false;
+async function exit(code: number) {
+  if (exiting) return;
+  exiting = true;
+  await ex.stop().catch(() => {});
+  process.exit(code);
+}
+process.on("disconnect", () => void exit(0));
+process.on("message", (m: { type?: string }) => {
+  if (m?.type === "stop") void exit(0);
+  else if (m?.type === "pause") ex.runner.paused = true;
+  else if (m?.type === "resume") {
+    ex.runner.paused = false;
+    ex.runner.soon();
+  }
+});
+// Memory is reported to the supervisor, which enforces --memory-limit (it can kill us; we cannot).
+setInterval(() => process.connected && process.send?.({ type: "mem", rss: process.memoryUsage.rss() }), 250).unref();
+// A task's stray rejection must not kill the process (and every task in it).
+process.on("unhandledRejection", (e) => log.warn(`unhandled rejection in a task: ${(e as Error)?.stack ?? e}`));
+
+try {
+  await ex.start();
+  process.send?.({ type: "ready", id: cfg.id, pid: process.pid });
+} catch (e) {
+  log.warn((e as Error).message);
+  process.send?.({ type: "refused", message: (e as Error).message });
+  await exit(3);
+}

@@ -1,0 +1,189 @@
+/**
+ * The executor's run loop: a FIFO of task groups (as they arrived, never split into per-task
+ * objects), at most `nthreads` tasks in flight. A synchronous task holds its thread while it runs;
+ * an async one holds it until it settles. Synchronous runs are sliced (5 ms) so results flush,
+ * heartbeats go out and cancels are heard between slices.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { TaskGroup } from "../../runtime/protocol.ts";
+import type { Outbox } from "./outbox.ts";
+
+/** Which client the running code works for (console lines are forwarded to it). */
+export const taskClient = new AsyncLocalStorage<string>();
+
+interface Queued {
+  g: TaskGroup;
+  /** Next row to start. */
+  pos: number;
+  /** The loaded function, or the error that prevented loading it. */
+  fn: Function | Error;
+}
+
+const SLICE_MS = 5;
+
+export class Runner {
+  private readonly queue: Queued[] = [];
+  private head = 0;
+  /** Tasks queued and not started. */
+  queued = 0;
+  /** Tasks started and not finished (sync ones only while they run). */
+  running = 0;
+  private readonly cancelled = new Set<number>();
+  private scheduled = false;
+  /** Set while paused (memory pressure, retiring): nothing new starts. */
+  paused = false;
+
+  constructor(
+    private readonly nthreads: number,
+    private readonly out: Outbox,
+    private readonly worker: string,
+  ) {}
+
+  /** Queues a group; call {@link kick} after the last group of a batch. */
+  enqueue(g: TaskGroup, fn: Function | Error): void {
+    this.queue.push({ g, pos: 0, fn });
+    this.queued += g.slots.length;
+  }
+
+  /** Runs now (not at the next turn): a lone task's latency is one hop shorter. */
+  kick(): void {
+    if (this.scheduled || this.pumping) return;
+    this.pump();
+  }
+
+  /** Cancels tasks not started yet; started ones finish and their results are ignored. */
+  cancel(slots: Uint32Array): void {
+    for (const s of slots) this.cancelled.add(s);
+  }
+
+  /** Removes up to `max` queued (not started) tasks from the back of the queue, for stealing. */
+  steal(max: number): number[] {
+    const out: number[] = [];
+    for (let q = this.queue.length - 1; q >= this.head && out.length < max; q--) {
+      const e = this.queue[q]!;
+      const keep = Math.max(e.pos, e.g.slots.length - (max - out.length));
+      for (let i = keep; i < e.g.slots.length; i++) out.push(e.g.slots[i]!);
+      this.queued -= e.g.slots.length - keep;
+      e.g = truncate(e.g, keep);
+    }
+    return out;
+  }
+
+  /** Drops every queued task (the scheduler that assigned them is gone); returns how many. */
+  clear(): number {
+    const n = this.queued;
+    this.queue.length = 0;
+    this.head = 0;
+    this.queued = 0;
+    return n;
+  }
+
+  soon(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  private pumping = false;
+
+  private pump(): void {
+    this.pumping = true;
+    try {
+      this.pumpSlice();
+    } finally {
+      this.pumping = false;
+    }
+    // Idle again: what finished leaves now instead of at the next turn.
+    if (this.running === 0 && !this.scheduled) this.out.flush();
+  }
+
+  private pumpSlice(): void {
+    const t0 = performance.now();
+    while (!this.paused && this.running < this.nthreads && this.head < this.queue.length) {
+      const e = this.queue[this.head]!;
+      taskClient.run(e.g.client, () => this.runGroup(e, t0));
+      if (e.pos >= e.g.slots.length) {
+        this.queue[this.head++] = undefined as unknown as Queued;
+        if (this.head > 1024 && this.head * 2 > this.queue.length) {
+          this.queue.splice(0, this.head);
+          this.head = 0;
+        }
+      }
+      if (performance.now() - t0 > SLICE_MS) {
+        this.soon();
+        return;
+      }
+    }
+  }
+
+  /** Runs rows of one group until it is exhausted, the threads are busy or the slice is over. */
+  private runGroup(e: Queued, t0: number): void {
+    const { g, fn } = e;
+    const nCols = g.cols.length;
+    const consts = g.consts;
+    while (e.pos < g.slots.length && this.running < this.nthreads && !this.paused) {
+      const i = e.pos++;
+      this.queued--;
+      const slot = g.slots[i]!;
+      if (this.cancelled.size && this.cancelled.delete(slot)) {
+        this.out.drop(slot);
+        continue;
+      }
+      if (fn instanceof Error) {
+        this.out.fail(g.client, slot, g.keys[i]!, errorInfo(fn, "FunctionLoadFailed"), g.fn, 0);
+        continue;
+      }
+      const args: unknown[] = nCols === 1 ? [g.cols[0]![i]] : g.cols.map((c) => c[i]);
+      if (consts) args.push(...consts);
+      const start = performance.now();
+      let r: unknown;
+      this.running++;
+      try {
+        r = fn(...args);
+      } catch (err) {
+        this.running--;
+        this.out.fail(g.client, slot, g.keys[i]!, errorInfo(err, ""), g.fn, performance.now() - start);
+        continue;
+      }
+      if (r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function") {
+        (r as PromiseLike<unknown>).then(
+          (v) => this.settled(g, i, start, v, undefined),
+          (err) => this.settled(g, i, start, undefined, err ?? new Error("rejected with " + String(err))),
+        );
+      } else {
+        this.running--;
+        this.out.ok(g.client, slot, g.keys[i]!, r, g.fn, performance.now() - start);
+      }
+      if (performance.now() - t0 > SLICE_MS) return;
+    }
+  }
+
+  private settled(g: TaskGroup, i: number, start: number, value: unknown, err: unknown) {
+    this.running--;
+    const ms = performance.now() - start;
+    if (err !== undefined) this.out.fail(g.client, g.slots[i]!, g.keys[i]!, errorInfo(err, ""), g.fn, ms);
+    else this.out.ok(g.client, g.slots[i]!, g.keys[i]!, value, g.fn, ms);
+    this.soon();
+  }
+}
+
+function truncate(g: TaskGroup, n: number): TaskGroup {
+  return { ...g, slots: g.slots.subarray(0, n), keys: g.keys.subarray(0, n), cols: g.cols.map((c) => c.slice(0, n)) };
+}
+
+/** A thrown value as a {@link RemoteError} (without its index). */
+export function errorInfo(err: unknown, code: string): { code: string; name: string; message: string; stack: string } {
+  if (err instanceof Error) return { code, name: err.name, message: err.message, stack: err.stack ?? "" };
+  return { code, name: "Error", message: `a non-Error value was thrown: ${safeString(err)}`, stack: "" };
+}
+
+function safeString(v: unknown): string {
+  try {
+    return typeof v === "string" ? JSON.stringify(v) : String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}

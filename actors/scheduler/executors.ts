@@ -1,0 +1,225 @@
+/**
+ * The scheduler's table of workers (one per `ts-dask worker` process) and their executors (the
+ * dispatch units). Each executor's liveness is a worker.machine.ts actor: heartbeats keep it
+ * running; silence makes it suspect, then dead, and `onDead` re-queues its tasks.
+ */
+import { createActor, type ActorRefFrom } from "xstate";
+import { Errors, type TsDaskError } from "../../runtime/errors.ts";
+import type { ExecutorInfo, Heartbeat, RegisterExecutor, RegisterWorker, WorkerInfo } from "../../runtime/protocol.ts";
+import type { Subjects } from "../../runtime/protocol.ts";
+import { workerMachine } from "./worker.machine.ts";
+
+export interface ExecutorRec {
+  id: string;
+  name: string;
+  /** Small integer used in the task table (reused after the executor is gone). */
+  index: number;
+  worker: string;
+  nthreads: number;
+  pid: number;
+  tasksSubject: string;
+  /** Tasks assigned and not reported done. */
+  assigned: number;
+  done: number;
+  running: number;
+  queued: number;
+  rss: number;
+  fnsSent: Set<string>;
+  modsSent: Set<string>;
+  life: ActorRefFrom<typeof workerMachine>;
+}
+
+interface WorkerRec {
+  reg: RegisterWorker;
+  executors: Set<ExecutorRec>;
+  lastSeen: number;
+}
+
+export interface LivenessConfig {
+  subjects: Subjects;
+  suspectAfterMs: number;
+  deadAfterMs: number;
+  onDead: (rec: ExecutorRec, reason: string) => void;
+}
+
+export class ExecutorTable {
+  private readonly byIdMap = new Map<string, ExecutorRec>();
+  private readonly byIdx: (ExecutorRec | undefined)[] = [];
+  private readonly freeIdx: number[] = [];
+  private readonly workers = new Map<string, WorkerRec>(); // by instance
+
+  constructor(private readonly cfg: LivenessConfig) {}
+
+  /** Registers a worker; returns an error when a live worker holds its name. */
+  addWorker(reg: RegisterWorker): TsDaskError | undefined {
+    for (const w of this.workers.values()) {
+      if (w.reg.name === reg.name && w.reg.instance !== reg.instance) {
+        if (this.isLive(w)) return Errors.NameTaken(reg.name);
+        this.removeWorker(w.reg.instance, "replaced by a restarted worker of the same name");
+      }
+    }
+    const prev = this.workers.get(reg.instance);
+    this.workers.set(reg.instance, { reg, executors: prev?.executors ?? new Set(), lastSeen: Date.now() });
+    return undefined;
+  }
+
+  private isLive(w: WorkerRec): boolean {
+    for (const e of w.executors) if (e.life.getSnapshot().status === "active") return true;
+    return Date.now() - w.lastSeen < this.cfg.suspectAfterMs + this.cfg.deadAfterMs;
+  }
+
+  addExecutor(reg: RegisterExecutor): ExecutorRec {
+    const old = this.byIdMap.get(reg.id);
+    if (old) return old;
+    const index = this.freeIdx.pop() ?? this.byIdx.length;
+    const life = createActor(
+      workerMachine.provide({
+        actions: {
+          requeueTasks: ({ context }) => this.gone(rec, context.reason ?? "gone"),
+        },
+      }),
+      { input: { suspectAfterMs: this.cfg.suspectAfterMs, deadAfterMs: this.cfg.deadAfterMs } },
+    );
+    const rec: ExecutorRec = {
+      id: reg.id,
+      name: reg.name,
+      index,
+      worker: reg.worker,
+      nthreads: reg.nthreads,
+      pid: reg.pid,
+      tasksSubject: this.cfg.subjects.execTasks(reg.id),
+      assigned: 0,
+      done: 0,
+      running: 0,
+      queued: 0,
+      rss: 0,
+      fnsSent: new Set(),
+      modsSent: new Set(),
+      life,
+    };
+    this.byIdMap.set(reg.id, rec);
+    this.byIdx[index] = rec;
+    let w = this.workers.get(reg.worker);
+    if (!w) {
+      // The scheduler restarted and the executor re-registered first: keep a placeholder.
+      w = { reg: placeholderWorker(reg), executors: new Set(), lastSeen: Date.now() };
+      this.workers.set(reg.worker, w);
+    }
+    w.executors.add(rec);
+    life.start();
+    life.send({ type: "REGISTERED" });
+    return rec;
+  }
+
+  byId(id: string): ExecutorRec | undefined {
+    return this.byIdMap.get(id);
+  }
+
+  byIndex(i: number): ExecutorRec | undefined {
+    return this.byIdx[i];
+  }
+
+  /** Executors that take new work, least loaded first. */
+  accepting(): ExecutorRec[] {
+    const out: ExecutorRec[] = [];
+    for (const r of this.byIdMap.values()) if (r.life.getSnapshot().matches("running")) out.push(r);
+    return out.sort((a, b) => a.assigned / a.nthreads - b.assigned / b.nthreads);
+  }
+
+  /** Records a heartbeat; false when the executor is unknown (it must re-register). */
+  heartbeat(m: Heartbeat): boolean {
+    const rec = this.byIdMap.get(m.id);
+    if (!rec) return false;
+    rec.running = m.running;
+    rec.queued = m.queued;
+    rec.rss = m.rss;
+    rec.life.send({ type: "HEARTBEAT" });
+    const w = this.workers.get(rec.worker);
+    if (w) w.lastSeen = Date.now();
+    return true;
+  }
+
+  workerHeartbeat(m: Heartbeat): void {
+    const w = this.workers.get(m.id);
+    if (w) w.lastSeen = Date.now();
+  }
+
+  /** An executor said goodbye (or its worker did): forget it and re-queue its tasks. */
+  remove(rec: ExecutorRec, reason: string): void {
+    rec.life.send({ type: "LOST", reason });
+    this.gone(rec, reason); // in case the machine had already ended
+  }
+
+  removeWorker(instance: string, reason: string): void {
+    const w = this.workers.get(instance);
+    if (!w) return;
+    for (const e of [...w.executors]) this.remove(e, reason);
+    this.workers.delete(instance);
+  }
+
+  private gone(rec: ExecutorRec, reason: string) {
+    if (this.byIdMap.get(rec.id) !== rec) return;
+    this.byIdMap.delete(rec.id);
+    this.byIdx[rec.index] = undefined;
+    this.workers.get(rec.worker)?.executors.delete(rec);
+    rec.life.stop();
+    this.cfg.onDead(rec, reason);
+    // The index is reused only after onDead re-queued everything tagged with it.
+    this.freeIdx.push(rec.index);
+  }
+
+  stopAll(): void {
+    for (const r of this.byIdMap.values()) r.life.stop();
+  }
+
+  info(): WorkerInfo[] {
+    return [...this.workers.values()].map((w) => ({
+      name: w.reg.name,
+      instance: w.reg.instance,
+      host: w.reg.host,
+      pid: w.reg.pid,
+      platform: w.reg.platform,
+      state: w.executors.size ? "running" : "idle",
+      nprocs: w.reg.nprocs,
+      nthreads: w.reg.nthreads,
+      memoryLimit: w.reg.memoryLimit,
+      hello: w.reg.hello,
+      executors: [...w.executors].map(
+        (e): ExecutorInfo => ({
+          id: e.id,
+          name: e.name,
+          state: stateName(e.life.getSnapshot().value),
+          nthreads: e.nthreads,
+          pid: e.pid,
+          running: e.running,
+          queued: e.queued,
+          assigned: e.assigned,
+          done: e.done,
+          rss: e.rss,
+        }),
+      ),
+    }));
+  }
+}
+
+function stateName(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (v && typeof v === "object") return Object.keys(v)[0] ?? "?";
+  return "?";
+}
+
+function placeholderWorker(reg: RegisterExecutor): RegisterWorker {
+  return {
+    kind: "worker",
+    hello: reg.hello,
+    name: reg.name.replace(/-\d+$/, ""),
+    instance: reg.worker,
+    host: "?",
+    pid: 0,
+    platform: "?",
+    nprocs: 0,
+    nthreads: reg.nthreads,
+    memoryLimit: 0,
+  };
+}
+

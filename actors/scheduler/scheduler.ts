@@ -1,0 +1,433 @@
+/**
+ * The scheduler actor: owns the task table and the table of workers/executors, places queued
+ * tasks on executors in batches, and re-queues the work of executors that die. It never runs
+ * user code. One per cluster. Handlers, by subject (runtime/protocol.ts):
+ *   sched.register → onRegister   sched.submit → onSubmit   sched.done → onDone
+ *   sched.cancel → onCancel       sched.heartbeat → onHeartbeat   sched.bye → onBye
+ *   sched.info → onInfo
+ */
+import { hostname } from "node:os";
+import { Actor, type Logger } from "../../runtime/actor.ts";
+import { encode } from "../../runtime/codec.ts";
+import { Errors } from "../../runtime/errors.ts";
+import * as G from "../../runtime/guards.ts";
+import { randomId } from "../../runtime/ids.ts";
+import {
+  PROTOCOL_VERSION,
+  type Bye,
+  type Cancel,
+  type ClusterInfo,
+  type Done,
+  type FnDef,
+  type Heartbeat,
+  type ModuleDef,
+  type Register,
+  type RegisterReply,
+  type Submit,
+  type TaskBatch,
+  type TaskGroup,
+} from "../../runtime/protocol.ts";
+import type { Transport } from "../../runtime/transport.ts";
+import { hello, nodeMajor } from "../../runtime/version.ts";
+import { defaultPlacement, DurationEstimates, windowFor, type PlacementConfig } from "./placement.ts";
+import { ASSIGNED, QUEUED, TaskTable } from "./tasks.ts";
+import { ExecutorTable, type ExecutorRec } from "./executors.ts";
+
+export interface SchedulerOptions {
+  cluster: string;
+  /** Executor heartbeat period announced at registration. */
+  heartbeatMs?: number;
+  /** An executor silent this long is suspect; this plus `deadAfterMs` more, dead. */
+  suspectAfterMs?: number;
+  deadAfterMs?: number;
+  placement?: Partial<PlacementConfig>;
+  log: Logger;
+}
+
+export class Scheduler extends Actor {
+  readonly instance = randomId();
+  readonly startedAt = Date.now();
+  readonly tasks = new TaskTable();
+  readonly executors: ExecutorTable;
+  private readonly clients = new Map<string, number>();
+  private readonly clientIds: string[] = [];
+  private readonly fns = new Map<string, FnDef>();
+  private readonly mods = new Map<string, ModuleDef>();
+  private readonly estimates = new DurationEstimates();
+  private readonly placement: PlacementConfig;
+  private readonly heartbeatMs: number;
+  private pumpScheduled = false;
+  private aliveTimer: NodeJS.Timeout | undefined;
+  /** Completions for tasks not (or no longer) assigned to the reporter: re-runs after a re-queue. */
+  duplicates = 0;
+  failed = 0;
+
+  private constructor(tx: Transport, private readonly opts: SchedulerOptions) {
+    super(tx, opts.cluster, opts.log);
+    this.heartbeatMs = opts.heartbeatMs ?? 500;
+    this.placement = { ...defaultPlacement, ...opts.placement };
+    this.executors = new ExecutorTable({
+      subjects: this.subjects,
+      suspectAfterMs: opts.suspectAfterMs ?? this.heartbeatMs * 3,
+      deadAfterMs: opts.deadAfterMs ?? this.heartbeatMs * 3,
+      onDead: (rec, reason) => this.executorGone(rec, reason),
+    });
+  }
+
+  /** Starts a scheduler on `tx`; refuses when another scheduler already serves the cluster. */
+  static async start(tx: Transport, opts: SchedulerOptions): Promise<Scheduler> {
+    const s = new Scheduler(tx, opts);
+    try {
+      const other = await tx.request<ClusterInfo>(s.subjects.info, {}, 500);
+      throw Errors.SchedulerAlreadyRunning(opts.cluster, `${other.scheduler.host} pid ${other.scheduler.pid}`);
+    } catch (e) {
+      if (!(e as { code?: string }).code || (e as { code?: string }).code === "SchedulerAlreadyRunning") throw e;
+      // No answer: we are the only scheduler.
+    }
+    s.listen(s.subjects.register, "register", G.hasHello, (m, reply) => s.onRegister(m as Register, reply));
+    s.listen(s.subjects.submit, "submit", G.isSubmit, (m, reply) => s.onSubmit(m, reply));
+    s.listen(s.subjects.done, "done", G.isDone, (m) => s.onDone(m));
+    s.listen(s.subjects.cancel, "cancel", G.isCancel, (m) => s.onCancel(m));
+    s.listen(s.subjects.heartbeat, "heartbeat", G.isHeartbeat, (m) => s.onHeartbeat(m));
+    s.listen(s.subjects.bye, "bye", G.isBye, (m) => s.onBye(m));
+    s.listen(s.subjects.info, "info", G.isAny, (_m, reply) => s.respond(reply, s.info()));
+    s.aliveTimer = setInterval(() => s.announce(), s.heartbeatMs);
+    s.announce();
+    await tx.flush();
+    return s;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.aliveTimer);
+    this.executors.stopAll();
+    this.stopListening();
+    await this.tx.flush().catch(() => {});
+  }
+
+  private announce() {
+    this.tx.send(this.subjects.alive, { instance: this.instance, heartbeatMs: this.heartbeatMs });
+  }
+
+  // --- sched.register -------------------------------------------------------------------------
+  private onRegister(m: Register, reply: string | undefined) {
+    const ours = hello();
+    if (m.hello.proto !== PROTOCOL_VERSION) {
+      const who = (m as { kind?: string }).kind === "executor" ? "This executor" : (m as { kind?: string }).kind === "client" ? "This client" : "This worker";
+      const e = Errors.ProtocolMismatch(who, m.hello.proto, PROTOCOL_VERSION, m.hello.version, ours.version);
+      this.log.warn(`refused ${(m as { name?: string }).name ?? (m as { id?: string }).id ?? "a peer"}: ${e.message}`);
+      return this.respond(reply, { ok: false, code: e.code, message: e.message } satisfies RegisterReply);
+    }
+    if (!G.isRegister(m)) return this.dropped("register: unexpected shape");
+    const ok: RegisterReply = { ok: true, scheduler: this.instance, heartbeatMs: this.heartbeatMs, hello: ours };
+    if (nodeMajor(m.hello.node) !== nodeMajor(ours.node)) {
+      this.log.warn(`${m.kind} ${"name" in m ? m.name : m.id} runs Node ${m.hello.node}, the scheduler Node ${ours.node}: results may differ.`);
+    }
+    switch (m.kind) {
+      case "client":
+        this.clientIndex(m.id);
+        return this.respond(reply, ok);
+      case "worker": {
+        const refused = this.executors.addWorker(m);
+        if (refused) return this.respond(reply, { ok: false, code: refused.code, message: refused.message } satisfies RegisterReply);
+        this.log.info(`worker ${m.name} joined from ${m.host} (${m.nprocs} × ${m.nthreads} threads)`);
+        this.tx.send(this.subjects.events, { type: "worker-joined", name: m.name, host: m.host });
+        return this.respond(reply, ok);
+      }
+      case "executor": {
+        this.executors.addExecutor(m);
+        this.respond(reply, ok);
+        return this.schedulePump();
+      }
+    }
+  }
+
+  private clientIndex(id: string): number {
+    let i = this.clients.get(id);
+    if (i === undefined) {
+      i = this.clientIds.length;
+      this.clientIds.push(id);
+      this.clients.set(id, i);
+    }
+    return i;
+  }
+
+  // --- sched.submit ---------------------------------------------------------------------------
+  private onSubmit(m: Submit, reply: string | undefined) {
+    for (const f of m.fns ?? []) this.fns.set(f.hash, f);
+    for (const d of m.mods ?? []) this.mods.set(d.hash, d);
+    for (const g of m.groups) {
+      if (!this.fns.has(g.fn)) {
+        return this.respond(reply, { ok: false, code: "UnknownFunction", message: `function ${g.fn} was never sent to this scheduler` });
+      }
+    }
+    const client = this.clientIndex(m.client);
+    const out: Uint32Array[] = [];
+    let total = 0;
+    for (const g of m.groups) {
+      const slots = this.tasks.add(client, g.fn, g.keys, g.cols, g.consts);
+      out.push(slots);
+      total += slots.length;
+    }
+    const all = out.length === 1 ? out[0]! : concat(out, total);
+    this.respond(reply, { ok: true, slots: all });
+    this.pump();
+  }
+
+  // --- placement ------------------------------------------------------------------------------
+  private schedulePump() {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Hands queued tasks to executors with room, in batches. */
+  private pump() {
+    const t = this.tasks;
+    if (t.queued === 0) return;
+    const open = this.executors.accepting();
+    if (open.length === 0) return;
+    // Spread a short queue evenly instead of letting the first executor take it all.
+    let withRoom = open.length;
+    for (const rec of open) {
+      if (t.queued === 0) break;
+      const share = Math.ceil(t.queued / withRoom--);
+      this.fill(rec, share);
+    }
+  }
+
+  private fill(rec: ExecutorRec, share: number) {
+    const t = this.tasks;
+    let room = Math.min(share, this.room(rec));
+    while (room > 0 && t.queued > 0) {
+      const n = Math.min(room, this.placement.maxBatch);
+      const batch = this.takeBatch(rec, n);
+      if (!batch) break;
+      room -= batch.count;
+      this.sendBatch(rec, batch.msg);
+    }
+  }
+
+  /** How many more tasks `rec` should get, from the duration of the function at the queue head. */
+  private room(rec: ExecutorRec): number {
+    const head = this.headFn();
+    const est = head === undefined ? this.placement.unknownMs : (this.estimates.get(head) ?? this.placement.unknownMs);
+    return windowFor(rec.nthreads, est, this.placement) - rec.assigned;
+  }
+
+  private headFn(): string | undefined {
+    const s = this.tasks.peek();
+    return s < 0 ? undefined : this.tasks.chunks.get(this.tasks.chunk[s]!)!.fn;
+  }
+
+  private takeBatch(rec: ExecutorRec, n: number): { msg: TaskBatch; count: number } | undefined {
+    const t = this.tasks;
+    const groups: TaskGroup[] = [];
+    let g: (TaskGroup & { chunkId: number }) | undefined;
+    const slots: number[] = [];
+    let count = 0;
+    const finishGroup = () => {
+      if (!g) return;
+      g.slots = Uint32Array.from(slots);
+      g.keys = g.slots.map((s) => t.key[s]!);
+      groups.push(g);
+      slots.length = 0;
+    };
+    while (count < n) {
+      const s = t.pop();
+      if (s < 0) break;
+      const chunkId = t.chunk[s]!;
+      const c = t.chunks.get(chunkId)!;
+      if (!g || g.chunkId !== chunkId) {
+        finishGroup();
+        g = { chunkId, client: this.clientIds[c.client]!, fn: c.fn, slots: new Uint32Array(0), keys: new Uint32Array(0), cols: c.cols.map(() => []), consts: c.consts };
+      }
+      const r = t.row[s]!;
+      for (let j = 0; j < c.cols.length; j++) g.cols[j]!.push(c.cols[j]![r]);
+      slots.push(s);
+      t.assign(s, rec.index);
+      count++;
+    }
+    finishGroup();
+    if (count === 0) return undefined;
+    rec.assigned += count;
+    const msg: TaskBatch = { sched: this.instance, groups: groups.map(({ client, fn, slots, keys, cols, consts }) => (consts ? { client, fn, slots, keys, cols, consts } : { client, fn, slots, keys, cols })) };
+    const fns: FnDef[] = [];
+    const mods: ModuleDef[] = [];
+    for (const grp of msg.groups) {
+      if (rec.fnsSent.has(grp.fn)) continue;
+      rec.fnsSent.add(grp.fn);
+      const def = this.fns.get(grp.fn)!;
+      fns.push(def);
+      if (def.kind === "mod" && !rec.modsSent.has(def.module)) {
+        rec.modsSent.add(def.module);
+        mods.push(this.mods.get(def.module)!);
+      }
+    }
+    if (fns.length) msg.fns = fns;
+    if (mods.length) msg.mods = mods;
+    return { msg, count };
+  }
+
+  private sendBatch(rec: ExecutorRec, msg: TaskBatch) {
+    const data = encode(msg);
+    if (data.byteLength <= this.tx.maxPayload) return this.tx.publish(rec.tasksSubject, data);
+    // Too big for one message: split the groups' rows in half and try again.
+    const total = msg.groups.reduce((a, g) => a + g.slots.length, 0);
+    if (total <= 1) {
+      // One task alone is too large. Fail it instead of wedging the queue.
+      const g = msg.groups[0]!;
+      this.tx.send(this.subjects.results(g.client), {
+        worker: "scheduler",
+        keys: g.keys,
+        values: [null],
+        errors: [{ i: 0, code: "PayloadTooLarge", name: "TsDaskError", message: Errors.PayloadTooLarge("The task's arguments", data.byteLength, this.tx.maxPayload).message, stack: "" }],
+      });
+      this.tasks.finish(g.slots[0]!, rec.index);
+      rec.assigned--;
+      return;
+    }
+    const [a, b] = splitBatch(msg);
+    this.sendBatch(rec, a);
+    this.sendBatch(rec, b);
+  }
+
+  // --- sched.done -----------------------------------------------------------------------------
+  private onDone(m: Done) {
+    const rec = this.executors.byId(m.exec);
+    if (!rec || m.sched !== this.instance) {
+      this.duplicates += m.slots.length;
+      return;
+    }
+    const t = this.tasks;
+    let finished = 0;
+    for (let i = 0; i < m.slots.length; i++) {
+      if (t.finish(m.slots[i]!, rec.index)) finished++;
+      else this.duplicates++;
+    }
+    rec.assigned -= finished;
+    rec.done += finished;
+    this.failed += m.failed;
+    for (const st of m.stats) if (Array.isArray(st)) this.estimates.observe(String(st[0]), Number(st[1]), Number(st[2]));
+    this.schedulePump();
+  }
+
+  // --- sched.cancel ---------------------------------------------------------------------------
+  private onCancel(m: Cancel) {
+    const client = this.clients.get(m.client);
+    if (client === undefined) return;
+    const byExec = new Map<number, number[]>();
+    for (let i = 0; i < m.slots.length; i++) {
+      const s = m.slots[i]!;
+      const before = this.tasks.cancel(s, client, m.keys[i]!);
+      if (before === ASSIGNED) {
+        const e = this.tasks.exec[s]! - 1;
+        let l = byExec.get(e);
+        if (!l) byExec.set(e, (l = []));
+        l.push(s);
+      }
+    }
+    for (const [e, slots] of byExec) {
+      const rec = this.executors.byIndex(e);
+      if (rec) this.tx.send(this.subjects.execCancel(rec.id), { slots: Uint32Array.from(slots) });
+    }
+  }
+
+  // --- sched.heartbeat / sched.bye ------------------------------------------------------------
+  private onHeartbeat(m: Heartbeat) {
+    if (m.kind === "executor") {
+      if (!this.executors.heartbeat(m)) this.tx.send(this.subjects.execControl(m.id), { op: "reregister" });
+    } else this.executors.workerHeartbeat(m);
+  }
+
+  private onBye(m: Bye) {
+    if (m.kind === "executor") {
+      const rec = this.executors.byId(m.id);
+      if (rec) this.executors.remove(rec, m.reason ?? "left");
+    } else if (m.kind === "worker") this.executors.removeWorker(m.id, m.reason ?? "left");
+  }
+
+  /** An executor left or died: its unfinished tasks go back to the front of the queue. */
+  private executorGone(rec: ExecutorRec, reason: string) {
+    const slots = this.tasks.assignedTo(rec.index);
+    if (slots.length) this.tasks.requeueFront(slots);
+    this.log.info(`executor ${rec.name} ${reason}${slots.length ? `; re-queued ${slots.length} task(s)` : ""}`);
+    this.tx.send(this.subjects.events, { type: "executor-left", name: rec.name, id: rec.id, reason });
+    this.schedulePump();
+  }
+
+  // --- sched.info -----------------------------------------------------------------------------
+  info(): ClusterInfo {
+    const t = this.tasks;
+    return {
+      cluster: this.cluster,
+      scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt },
+      workers: this.executors.info(),
+      clients: this.clients.size,
+      tasks: {
+        queued: t.queued,
+        assigned: t.assigned,
+        done: t.done,
+        failed: this.failed,
+        duplicates: this.duplicates,
+        bytesPerTask: TASK_TABLE_BYTES_PER_SLOT,
+      },
+    };
+  }
+
+  /** For tests: the state of a slot. */
+  slotState(s: number): "queued" | "assigned" | "other" {
+    const st = this.tasks.state[s];
+    return st === QUEUED ? "queued" : st === ASSIGNED ? "assigned" : "other";
+  }
+}
+
+/** Typed-array bytes the table spends per slot (state, client, key, chunk, row, exec, attempts, free list, ring). */
+const TASK_TABLE_BYTES_PER_SLOT = 1 + 2 + 4 + 4 + 4 + 2 + 1 + 4 + 4;
+
+function concat(parts: Uint32Array[], total: number): Uint32Array {
+  const out = new Uint32Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function splitBatch(msg: TaskBatch): [TaskBatch, TaskBatch] {
+  const rows: { g: TaskGroup; i: number }[] = [];
+  for (const g of msg.groups) for (let i = 0; i < g.slots.length; i++) rows.push({ g, i });
+  const half = rows.length >> 1;
+  const build = (part: typeof rows, withDefs: boolean): TaskBatch => {
+    const groups: TaskGroup[] = [];
+    let cur: TaskGroup | undefined;
+    let src: TaskGroup | undefined;
+    const slots: number[] = [];
+    const keys: number[] = [];
+    const flush = () => {
+      if (cur) {
+        cur.slots = Uint32Array.from(slots);
+        cur.keys = Uint32Array.from(keys);
+        groups.push(cur);
+        slots.length = keys.length = 0;
+      }
+    };
+    for (const { g, i } of part) {
+      if (g !== src) {
+        flush();
+        src = g;
+        cur = { client: g.client, fn: g.fn, slots: new Uint32Array(0), keys: new Uint32Array(0), cols: g.cols.map(() => []), ...(g.consts ? { consts: g.consts } : {}) };
+      }
+      slots.push(g.slots[i]!);
+      keys.push(g.keys[i]!);
+      for (let j = 0; j < g.cols.length; j++) cur!.cols[j]!.push(g.cols[j]![i]);
+    }
+    flush();
+    return withDefs ? { sched: msg.sched, ...(msg.fns ? { fns: msg.fns } : {}), ...(msg.mods ? { mods: msg.mods } : {}), groups } : { sched: msg.sched, groups };
+  };
+  // Definitions travel with both halves: either may arrive first.
+  return [build(rows.slice(0, half), true), build(rows.slice(half), true)];
+}

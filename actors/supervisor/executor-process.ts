@@ -1,0 +1,109 @@
+/**
+ * One executor child process as its supervisor sees it (the nanny): spawns it, restarts it with
+ * backoff when it dies (executor.machine.ts decides when), watches its memory, and tells the
+ * scheduler at once when it is lost so its tasks are re-queued without waiting for heartbeats.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { createActor, type ActorRefFrom } from "xstate";
+import type { Logger } from "../../runtime/actor.ts";
+import { randomId } from "../../runtime/ids.ts";
+import type { ExecutorProcessConfig } from "../executor/main.ts";
+import { executorMachine, type ExecutorInput } from "./executor.machine.ts";
+
+const EXECUTOR_MAIN = fileURLToPath(new URL("../executor/main.ts", import.meta.url));
+const TSX = import.meta.resolve("tsx");
+
+/** Messages an executor sends its supervisor over IPC. */
+type FromChild = { type: "ready"; id: string } | { type: "refused"; message: string } | { type: "mem"; rss: number };
+
+export interface ExecutorProcessOptions {
+  base: Omit<ExecutorProcessConfig, "id" | "name" | "index">;
+  name: string;
+  index: number;
+  /** Bytes; 0 for no limit. Also sets V8's heap limit so the limit, not V8's default, applies. */
+  memoryLimit: number;
+  memoryPause: number;
+  memoryTerminate: number;
+  machine: ExecutorInput;
+  log: Logger;
+  /** The executor with this id is gone (tell the scheduler). */
+  onLost(id: string, reason: string): void;
+  onReady(): void;
+  onStopped(): void;
+}
+
+export class ExecutorProcess {
+  child: ChildProcess | undefined;
+  id = "";
+  rss = 0;
+  readonly life: ActorRefFrom<typeof executorMachine>;
+
+  constructor(private readonly o: ExecutorProcessOptions) {
+    this.life = createActor(
+      executorMachine.provide({
+        actions: {
+          spawnExecutor: () => this.spawn(),
+          executorReady: () => o.onReady(),
+          killExecutor: () => this.child?.kill("SIGKILL"),
+          stopExecutor: () => this.send({ type: "stop" }),
+          pauseExecutor: () => this.send({ type: "pause" }),
+          resumeExecutor: () => this.send({ type: "resume" }),
+          reportExit: ({ context }) => {
+            const e = context.lastExit;
+            const how = e ? (e.reason === "memory" ? `exceeded its memory limit` : e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`) : "was lost";
+            o.log.warn(`executor ${o.name} ${how}; restarting (restart #${context.totalRestarts}, backoff ${context.backoff} ms)`);
+            if (this.id) o.onLost(this.id, how);
+          },
+        },
+      }),
+      { input: o.machine },
+    );
+    this.life.subscribe({ complete: () => o.onStopped() });
+  }
+
+  start(): void {
+    this.life.start();
+  }
+
+  stop(): void {
+    this.life.send({ type: "STOP" });
+  }
+
+  private send(m: unknown) {
+    if (this.child?.connected) this.child.send(m as object);
+  }
+
+  private spawn() {
+    this.id = randomId();
+    const cfg: ExecutorProcessConfig = { ...this.o.base, id: this.id, name: this.o.name, index: this.o.index };
+    const execArgv = ["--import", TSX, "--enable-source-maps"];
+    if (this.o.memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(this.o.memoryLimit / 2 ** 20))}`);
+    const child = fork(EXECUTOR_MAIN, [], {
+      execArgv,
+      env: { ...process.env, TSDASK_EXECUTOR: JSON.stringify(cfg) },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    this.child = child;
+    child.on("message", (m: FromChild) => {
+      if (child !== this.child) return;
+      if (m?.type === "ready") this.life.send({ type: "READY" });
+      else if (m?.type === "mem") this.onMemory(m.rss);
+      else if (m?.type === "refused") this.o.log.warn(`executor ${this.o.name} was refused: ${m.message}`);
+    });
+    child.on("exit", (code, signal) => {
+      if (child !== this.child) return;
+      this.life.send({ type: "EXITED", code, signal });
+    });
+    child.on("error", (e) => this.o.log.warn(`executor ${this.o.name}: ${e.message}`));
+  }
+
+  private onMemory(rss: number) {
+    this.rss = rss;
+    const limit = this.o.memoryLimit;
+    if (!limit) return;
+    if (rss > limit * this.o.memoryTerminate) this.life.send({ type: "MEMORY_CRITICAL" });
+    else if (rss > limit * this.o.memoryPause) this.life.send({ type: "MEMORY_HIGH" });
+    else this.life.send({ type: "MEMORY_OK" });
+  }
+}

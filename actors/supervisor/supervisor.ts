@@ -1,0 +1,193 @@
+/**
+ * The worker-supervisor actor: one per `ts-dask worker` (per machine). Registers with the
+ * scheduler under its name, spawns and watches `--nprocs` executor processes, heartbeats, and
+ * applies `--death-timeout` (supervisor.machine.ts). Handlers, by subject:
+ *   alive → onSchedulerAlive (scheduler liveness and restarts)
+ */
+import { hostname, platform } from "node:os";
+import { createActor, type ActorRefFrom } from "xstate";
+import { Actor, type Logger } from "../../runtime/actor.ts";
+import { randomId } from "../../runtime/ids.ts";
+import type { Heartbeat, RegisterReply, RegisterWorker, SchedulerAlive } from "../../runtime/protocol.ts";
+import { Transport } from "../../runtime/transport.ts";
+import { hello } from "../../runtime/version.ts";
+import { ExecutorProcess } from "./executor-process.ts";
+import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.ts";
+
+export interface SupervisorOptions {
+  servers: string;
+  token?: string;
+  cluster: string;
+  /** Worker name; executors are `<name>-0 … <name>-(nprocs-1)`. */
+  name: string;
+  nprocs: number;
+  nthreads: number;
+  /** Bytes per executor; 0 for none. */
+  memoryLimit: number;
+  /** Fractions of the memory limit: pause new work / restart the executor. */
+  memoryPause?: number;
+  memoryTerminate?: number;
+  /** Milliseconds without the scheduler before giving up; Infinity for never. */
+  deathTimeoutMs: number;
+  localDirectory: string;
+  heartbeatMs?: number;
+  log: Logger;
+}
+
+export class Supervisor extends Actor {
+  readonly instance = randomId();
+  readonly executors: ExecutorProcess[] = [];
+  private readonly life: ActorRefFrom<typeof supervisorMachine>;
+  private scheduler = "";
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readyCount = 0;
+  private resolveReady!: () => void;
+  private rejectReady!: (e: Error) => void;
+  /** Resolves when every executor has started once (rejects if the worker gives up first). */
+  readonly ready = new Promise<void>((res, rej) => ((this.resolveReady = res), (this.rejectReady = rej)));
+  /** Resolves with the exit code and reason when the supervisor has stopped. */
+  readonly exited: Promise<SupervisorOutput>;
+
+  private constructor(tx: Transport, private readonly opts: SupervisorOptions) {
+    super(tx, opts.cluster, opts.log);
+    this.ready.catch(() => {});
+    this.life = createActor(
+      supervisorMachine.provide({
+        actions: {
+          sendRegister: () => void this.register(),
+          startExecutors: () => this.startExecutors(),
+          resumeWork: () => opts.log.info("registered again with the scheduler"),
+          reportSchedulerLost: () => opts.log.warn(`lost the scheduler; retrying for ${fmtTimeout(opts.deathTimeoutMs)}`),
+          reportDeathTimeout: () => opts.log.warn(`no scheduler for ${fmtTimeout(opts.deathTimeoutMs)} (--death-timeout): shutting down`),
+          stopAcceptingWork: () => this.life.send({ type: "DRAINED" }),
+          stopExecutors: () => this.stopExecutors(),
+        },
+      }),
+      { input: { deathTimeoutMs: opts.deathTimeoutMs, schedulerSilenceMs: (opts.heartbeatMs ?? 500) * 6, retireTimeoutMs: 30_000, registerRetryMs: 1000 } },
+    );
+    this.exited = new Promise((resolve) =>
+      this.life.subscribe({
+        complete: () => {
+          const out = this.life.getSnapshot().output!;
+          if (out.exitCode !== 0) this.rejectReady(new Error(out.reason ?? "worker stopped"));
+          void this.finish().then(() => resolve(out));
+        },
+      }),
+    );
+  }
+
+  /** Starts a worker: waits for NATS (within the death timeout), registers, spawns executors. */
+  static async start(opts: SupervisorOptions): Promise<Supervisor> {
+    const tx = await Transport.connect({ servers: opts.servers, token: opts.token, name: `worker ${opts.name}`, waitOnFirstConnect: true });
+    const s = new Supervisor(tx, opts);
+    s.life.start();
+    s.listen(s.subjects.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => s.onSchedulerAlive(m));
+    tx.onStatus((st) => {
+      if (st === "disconnected") s.life.send({ type: "DISCONNECTED" });
+      if (st === "reconnected") s.life.send({ type: "CONNECTED" });
+    });
+    s.life.send({ type: "CONNECTED" });
+    s.heartbeatTimer = setInterval(() => s.heartbeat(), opts.heartbeatMs ?? 500);
+    return s;
+  }
+
+  private async register() {
+    const o = this.opts;
+    const msg: RegisterWorker = {
+      kind: "worker",
+      hello: hello(),
+      name: o.name,
+      instance: this.instance,
+      host: hostname(),
+      pid: process.pid,
+      platform: platform(),
+      nprocs: o.nprocs,
+      nthreads: o.nthreads,
+      memoryLimit: o.memoryLimit,
+    };
+    try {
+      const r = await this.tx.request<RegisterReply>(this.subjects.register, msg, 2000);
+      if (r.ok) {
+        this.scheduler = r.scheduler;
+        this.life.send({ type: "REGISTERED" });
+      } else {
+        this.log.warn(r.message);
+        this.life.send({ type: "REGISTER_REFUSED", reason: r.message });
+      }
+    } catch (e) {
+      if (!Transport.isNoAnswer(e)) this.log.warn(`register: ${(e as Error).message}`);
+      // The machine retries after registerRetry.
+    }
+  }
+
+  private onSchedulerAlive(m: SchedulerAlive) {
+    if (this.scheduler && m.instance !== this.scheduler) this.life.send({ type: "REREGISTER" });
+    else this.life.send({ type: "SCHEDULER_SEEN" });
+  }
+
+  private heartbeat() {
+    const hb: Heartbeat = { id: this.instance, kind: "worker", running: 0, queued: 0, rss: process.memoryUsage.rss() };
+    try {
+      this.tx.send(this.subjects.heartbeat, hb);
+    } catch {
+      /* disconnected: the machine handles it */
+    }
+  }
+
+  private startExecutors() {
+    const o = this.opts;
+    for (let i = 0; i < o.nprocs; i++) {
+      const ep = new ExecutorProcess({
+        base: { servers: o.servers, token: o.token, cluster: o.cluster, worker: this.instance, nthreads: o.nthreads, localDirectory: o.localDirectory },
+        name: `${o.name}-${i}`,
+        index: i,
+        memoryLimit: o.memoryLimit,
+        memoryPause: o.memoryPause ?? 0.8,
+        memoryTerminate: o.memoryTerminate ?? 0.95,
+        machine: { restartBackoffMs: 100, maxBackoffMs: 10_000, stableAfterMs: 30_000, startTimeoutMs: 60_000, stopTimeoutMs: 5_000 },
+        log: o.log,
+        onLost: (id, reason) => {
+          try {
+            this.tx.send(this.subjects.bye, { id, kind: "executor", reason });
+          } catch {
+            /* the scheduler will notice the missing heartbeats */
+          }
+        },
+        onReady: () => {
+          if (++this.readyCount === o.nprocs) this.resolveReady();
+        },
+        onStopped: () => {
+          if (this.executors.every((e) => e.life.getSnapshot().status === "done")) this.life.send({ type: "EXECUTORS_STOPPED" });
+        },
+      });
+      this.executors.push(ep);
+      ep.start();
+    }
+  }
+
+  private stopExecutors() {
+    if (this.executors.length === 0) return void queueMicrotask(() => this.life.send({ type: "EXECUTORS_STOPPED" }));
+    for (const e of this.executors) e.stop();
+  }
+
+  /** Stops the worker: executors first, then the connection. Resolves with the exit status. */
+  shutdown(reason = "shutdown"): Promise<SupervisorOutput> {
+    this.life.send({ type: "SHUTDOWN", reason, immediate: true });
+    return this.exited;
+  }
+
+  private async finish() {
+    clearInterval(this.heartbeatTimer);
+    try {
+      this.tx.send(this.subjects.bye, { id: this.instance, kind: "worker" });
+    } catch {
+      /* gone */
+    }
+    this.stopListening();
+    await this.tx.close();
+  }
+}
+
+function fmtTimeout(ms: number): string {
+  return Number.isFinite(ms) && ms > 0 ? `${Math.round(ms / 1000)} s` : "ever";
+}

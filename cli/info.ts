@@ -1,0 +1,42 @@
+/** `ts-dask info`: workers, executors, versions and queue lengths as the scheduler sees them. */
+import { Errors } from "../runtime/errors.ts";
+import { subjects, type ClusterInfo } from "../runtime/protocol.ts";
+import { formatBytes } from "../runtime/memory.ts";
+import { Transport } from "../runtime/transport.ts";
+
+export async function runInfo(o: { servers: string; cluster: string; token?: string; json: boolean }) {
+  const tx = await Transport.connect({ servers: o.servers, token: o.token, name: "ts-dask info" });
+  let info: ClusterInfo;
+  try {
+    info = await tx.request<ClusterInfo>(subjects(o.cluster).info, {}, 3000);
+  } catch (e) {
+    throw Transport.isNoAnswer(e) ? Errors.NoScheduler(o.cluster, o.servers) : e;
+  } finally {
+    await tx.close();
+  }
+  if (o.json) return console.log(JSON.stringify(info, null, 2));
+  console.log(formatInfo(info));
+}
+
+/** The worker table as text. */
+export function formatInfo(info: ClusterInfo): string {
+  const s = info.scheduler;
+  const t = info.tasks;
+  const lines = [
+    `cluster ${info.cluster} — scheduler on ${s.host} (pid ${s.pid}), ts-dask ${s.hello.version}, protocol ${s.hello.proto}, Node ${s.hello.node}`,
+    `tasks: ${t.queued} queued, ${t.assigned} assigned, ${t.done} done, ${t.failed} failed; ${info.clients} client(s)`,
+    "",
+    row(["executor", "worker", "host", "state", "threads", "running", "queued", "assigned", "done", "memory", "versions"]),
+  ];
+  for (const w of info.workers) {
+    for (const e of w.executors) {
+      const mem = w.memoryLimit ? `${formatBytes(e.rss)} / ${formatBytes(w.memoryLimit)}` : formatBytes(e.rss);
+      lines.push(row([e.name, w.name, w.host, e.state, String(e.nthreads), String(e.running), String(e.queued), String(e.assigned), String(e.done), mem, `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
+    }
+    if (!w.executors.length) lines.push(row(["-", w.name, w.host, w.state, "", "", "", "", "", "", `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
+  }
+  return lines.join("\n");
+}
+
+const WIDTHS = [14, 12, 12, 10, 8, 8, 8, 9, 9, 20, 0];
+const row = (cells: string[]) => cells.map((c, i) => c.padEnd(WIDTHS[i]!)).join(" ").trimEnd();

@@ -1,0 +1,84 @@
+/**
+ * The `ts-dask` command line: scheduler, worker, up, info. Thin: parses flags and starts actors.
+ */
+import { availableParallelism } from "node:os";
+import { parseArgs } from "node:util";
+import { TsDaskError } from "../runtime/errors.ts";
+import { TSDASK_VERSION } from "../runtime/version.ts";
+import { runInfo } from "./info.ts";
+import { runScheduler, runUp, runWorker } from "./run.ts";
+
+const HELP = `ts-dask ${TSDASK_VERSION} — a compute cluster for TypeScript
+
+Usage:
+  ts-dask up [--nprocs N] [--nthreads N] [--memory-limit X] [--name NAME] [--port P] [--lan]
+      A private cluster on this machine: nats-server, a scheduler and a worker. Ctrl-C stops all.
+  ts-dask scheduler [--nats nats://host:4222] [--cluster NAME] [--token T]
+  ts-dask worker nats://host:4222 [--nprocs N] [--nthreads N] [--memory-limit 1GB]
+      [--death-timeout SECONDS] [--name NAME] [--local-directory DIR] [--cluster NAME] [--token T]
+  ts-dask info [nats://host:4222] [--cluster NAME] [--token T] [--json]
+
+Worker flags (as dask-worker):
+  --nprocs, --nworkers   executor processes (default: one per core)
+  --nthreads             tasks at once per process, async tasks included (default 1)
+  --memory-limit         per process: "1GB", "512MiB", "0.5" (of this machine), "auto", 0 = none
+  --death-timeout        seconds to keep trying to reach a missing scheduler before exiting
+  --name                 worker name; its processes are NAME-0 … NAME-(n-1)
+  --local-directory      where the worker keeps uploaded code and installed packages
+`;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    nats: { type: "string" },
+    cluster: { type: "string" },
+    token: { type: "string" },
+    nprocs: { type: "string" },
+    nworkers: { type: "string" },
+    nthreads: { type: "string" },
+    "memory-limit": { type: "string" },
+    "death-timeout": { type: "string" },
+    name: { type: "string" },
+    "local-directory": { type: "string" },
+    port: { type: "string" },
+    lan: { type: "boolean" },
+    json: { type: "boolean" },
+    quiet: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean", short: "v" },
+  },
+});
+
+const [command, address] = positionals;
+const nprocs = Number(values.nprocs ?? values.nworkers ?? availableParallelism());
+const nthreads = Number(values.nthreads ?? 1);
+
+try {
+  if (values.version) console.log(TSDASK_VERSION);
+  else if (values.help || !command) console.log(HELP);
+  else if (command === "scheduler") await runScheduler({ servers: values.nats ?? address ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token });
+  else if (command === "worker") {
+    if (!address && !values.nats) throw new Error("ts-dask worker needs the NATS address, e.g. `ts-dask worker nats://host:4222`");
+    await runWorker({
+      servers: address ?? values.nats!,
+      cluster: values.cluster ?? "default",
+      token: values.token,
+      nprocs,
+      nthreads,
+      memoryLimit: values["memory-limit"] ?? "0",
+      deathTimeoutS: values["death-timeout"] === undefined ? Infinity : Number(values["death-timeout"]),
+      name: values.name,
+      localDirectory: values["local-directory"],
+    });
+  } else if (command === "up") {
+    await runUp({ nprocs, nthreads, memoryLimit: values["memory-limit"] ?? "0", name: values.name, port: values.port ? Number(values.port) : undefined, lan: !!values.lan });
+  } else if (command === "info") {
+    await runInfo({ servers: address ?? values.nats ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token, json: !!values.json });
+  } else {
+    console.error(`unknown command '${command}'\n\n${HELP}`);
+    process.exitCode = 2;
+  }
+} catch (e) {
+  console.error(e instanceof TsDaskError ? e.message : ((e as Error).stack ?? String(e)));
+  process.exitCode = 1;
+}

@@ -1,0 +1,75 @@
+/** `ts-dask scheduler | worker | up`: start the actors and run until a shutdown signal. */
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { Scheduler } from "../actors/scheduler/scheduler.ts";
+import { Supervisor } from "../actors/supervisor/supervisor.ts";
+import { LocalCluster } from "../client/local-cluster.ts";
+import { consoleLogger } from "../runtime/actor.ts";
+import { formatBytes, parseMemoryLimit } from "../runtime/memory.ts";
+import { defaultLocalDirectory, onShutdown } from "../runtime/platform.ts";
+import { Transport } from "../runtime/transport.ts";
+import { TSDASK_VERSION } from "../runtime/version.ts";
+
+/** Resolves on the first SIGINT/SIGTERM (or the Windows equivalents). */
+const shutdownSignal = () => new Promise<string>((resolve) => onShutdown((sig) => resolve(sig)));
+
+export async function runScheduler(o: { servers: string; cluster: string; token?: string }) {
+  const log = consoleLogger("[scheduler]");
+  const tx = await Transport.connect({ servers: o.servers, token: o.token, name: "ts-dask scheduler", waitOnFirstConnect: true });
+  const s = await Scheduler.start(tx, { cluster: o.cluster, log });
+  log.info(`ts-dask ${TSDASK_VERSION} scheduler for cluster '${o.cluster}' on ${o.servers}`);
+  await shutdownSignal();
+  await s.stop();
+  await tx.close();
+}
+
+export async function runWorker(o: {
+  servers: string;
+  cluster: string;
+  token?: string;
+  nprocs: number;
+  nthreads: number;
+  memoryLimit: string;
+  deathTimeoutS: number;
+  name?: string;
+  localDirectory?: string;
+}) {
+  const name = o.name ?? hostname().replace(/[^A-Za-z0-9_-]/g, "-");
+  const log = consoleLogger(`[${name}]`);
+  const memoryLimit = parseMemoryLimit(o.memoryLimit, o.nprocs);
+  const w = await Supervisor.start({
+    servers: o.servers,
+    token: o.token,
+    cluster: o.cluster,
+    name,
+    nprocs: o.nprocs,
+    nthreads: o.nthreads,
+    memoryLimit,
+    deathTimeoutMs: o.deathTimeoutS * 1000,
+    localDirectory: o.localDirectory ?? join(defaultLocalDirectory(), name),
+    log,
+  });
+  log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}, cluster '${o.cluster}' on ${o.servers}`);
+  void shutdownSignal().then(() => w.shutdown("signal"));
+  const out = await w.exited;
+  if (out.exitCode) log.warn(`exiting: ${out.reason}`);
+  process.exit(out.exitCode);
+}
+
+export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean }) {
+  const c = await LocalCluster.start({
+    nprocs: o.nprocs,
+    nthreads: o.nthreads,
+    memoryLimit: parseMemoryLimit(o.memoryLimit, o.nprocs),
+    name: o.name,
+    port: o.port,
+    lan: o.lan,
+  });
+  console.log(`ts-dask ${TSDASK_VERSION}: cluster '${c.cluster}' is up with ${o.nprocs} executor(s).`);
+  console.log(`  connect:  Client.connect("${c.connectString}", { cluster: "${c.cluster}" })`);
+  console.log(`  workers:  ts-dask worker ${c.connectString} --cluster ${c.cluster}`);
+  console.log(`  info:     ts-dask info ${c.connectString} --cluster ${c.cluster}`);
+  console.log("Ctrl-C stops everything.");
+  await shutdownSignal();
+  await c.stop();
+}

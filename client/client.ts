@@ -1,0 +1,405 @@
+/**
+ * The client: submit/map/gather/asCompleted/wait/importModule over NATS, as Dask's `Client`.
+ * It is an actor too: results arrive on `results.<clientId>` (→ onResults) and task console
+ * output on `log.<clientId>` (→ onLog).
+ */
+import { dirname, resolve as resolvePath } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Actor, consoleLogger, silentLogger } from "../runtime/actor.ts";
+import { encode } from "../runtime/codec.ts";
+import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
+import * as G from "../runtime/guards.ts";
+import { randomId } from "../runtime/ids.ts";
+import type { ClusterInfo, LogLines, RegisterReply, Results } from "../runtime/protocol.ts";
+import { bundleModule } from "../runtime/shipping/bundle.ts";
+import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
+import { toFnDef } from "../runtime/shipping/index.ts";
+import { Transport } from "../runtime/transport.ts";
+import { hello } from "../runtime/version.ts";
+import { Future } from "./future.ts";
+import { ERROR, FINISHED, Job, JobIndex } from "./jobs.ts";
+import type { LocalCluster, LocalClusterOptions } from "./local-cluster.ts";
+import { Submitter } from "./submitter.ts";
+
+export interface ClientOptions {
+  /** Cluster name (subject namespace). Default `"default"`; ignored for the embedded cluster. */
+  cluster?: string;
+  /** Auth token for the NATS server. */
+  token?: string;
+  /** Print task console output here, prefixed with the worker's name. Default true. */
+  forwardLogs?: boolean;
+  /** Options for the private cluster started when no address is given. */
+  local?: LocalClusterOptions;
+  /** How long to wait for the scheduler to answer. Default 5000 ms. */
+  connectTimeoutMs?: number;
+}
+
+export interface MapOptions {
+  /** Extra arguments passed after the row's own, the same for every task. */
+  args?: unknown[];
+}
+
+export type ReturnWhen = "ALL_COMPLETED" | "FIRST_COMPLETED" | "FIRST_EXCEPTION";
+
+type AnyFn = (...args: any[]) => unknown;
+type Result<F> = F extends (...a: any[]) => infer R ? Awaited<R> : never;
+
+export class Client extends Actor {
+  readonly id = randomId();
+  private readonly jobs = new JobIndex();
+  private readonly submitter: Submitter;
+  private nextKey = 0;
+  private closed = false;
+  /** Results received for futures already settled (re-runs after a failure): dropped, counted. */
+  duplicates = 0;
+
+  private constructor(
+    tx: Transport,
+    cluster: string,
+    private readonly local: LocalCluster | undefined,
+  ) {
+    super(tx, cluster, silentLogger);
+    this.submitter = new Submitter({
+      tx,
+      subject: this.subjects.submit,
+      clientId: this.id,
+      cancelRows: (job, rows) => this.cancelRows(job, rows),
+      onUnsent: (rows, err) => {
+        for (const { job, row } of rows) job.settle(row, ERROR, undefined, new TaskError(err.code ?? "TaskFailed", err.message, job.keyName(row), ""));
+      },
+    });
+  }
+
+  /**
+   * Connects to a cluster. With no address, starts a private one on this machine (nats-server on
+   * a free loopback port, a scheduler, and a worker with one executor per core), stopped by
+   * {@link close}.
+   *
+   * @example
+   * const client = await Client.connect();                         // private local cluster
+   * const client = await Client.connect("nats://10.0.0.5:4222");   // a running cluster
+   */
+  static async connect(address?: string, opts: ClientOptions = {}): Promise<Client> {
+    let local: LocalCluster | undefined;
+    let servers = address;
+    let cluster = opts.cluster ?? "default";
+    let token = opts.token;
+    if (!servers) {
+      const { LocalCluster } = await import("./local-cluster.ts");
+      local = await LocalCluster.start({ ...opts.local, quiet: opts.local?.quiet ?? true });
+      servers = local.url;
+      cluster = local.cluster;
+      token = local.token;
+    }
+    try {
+      const tx = await Transport.connect({ servers, token, name: "ts-dask client" });
+      const c = new Client(tx, cluster, local);
+      await c.start(servers, opts);
+      return c;
+    } catch (e) {
+      await local?.stop();
+      throw e;
+    }
+  }
+
+  private async start(servers: string, opts: ClientOptions) {
+    this.listen(this.subjects.results(this.id), "results", G.isResults, (m) => this.onResults(m));
+    if (opts.forwardLogs !== false) this.listen(this.subjects.log(this.id), "log", G.isLogLines, (m) => this.onLog(m));
+    let r: RegisterReply;
+    try {
+      r = await this.tx.request<RegisterReply>(this.subjects.register, { kind: "client", hello: hello(), id: this.id }, opts.connectTimeoutMs ?? 5000);
+    } catch (e) {
+      await this.tx.close();
+      if (Transport.isNoAnswer(e)) throw Errors.NoScheduler(this.cluster, servers);
+      throw e;
+    }
+    if (!r.ok) {
+      await this.tx.close();
+      throw Object.assign(Errors.ProtocolMismatch("This client", 0, 0, "", ""), { message: r.message, code: r.code });
+    }
+  }
+
+  /** The NATS address of the cluster (the embedded one's when started by connect()). */
+  get address(): string {
+    return this.local?.url ?? this.tx.server;
+  }
+
+  // --- submit / map ---------------------------------------------------------------------------
+
+  /**
+   * Runs `fn(...args)` on the cluster. `fn` is a self-contained function (it travels by source)
+   * or an export of {@link importModule} (by reference).
+   * @throws `ClosureCaptured` / `FunctionNotShippable` / `NotSerializable` before anything is sent.
+   */
+  submit<F extends AnyFn>(fn: F, ...args: Parameters<F>): Future<Result<F>> {
+    this.assertOpen();
+    const { fn: def, module } = toFnDef(fn);
+    try {
+      encode(args);
+    } catch (e) {
+      throw Errors.NotSerializable(`An argument of ${def.kind === "src" ? def.name || "the function" : def.exportName}`, (e as Error).message);
+    }
+    const job = this.newJob(1, nameOf(def));
+    this.submitter.add({ job, fn: def, module, cols: args.map((a) => [a]), from: 0, to: 1 });
+    return new Future<Result<F>>(this, job, 0);
+  }
+
+  /**
+   * Applies `fn` to every item (or to items of several iterables in lockstep, as Dask's map).
+   * Returns one Future per item, in input order. Items travel in batches; each is its own task.
+   *
+   * @example
+   * const futures = client.map((x: number) => x * x, [1, 2, 3]);
+   * await client.gather(futures); // [1, 4, 9]
+   */
+  map<F extends (x: any) => unknown>(fn: F, items: ArrayLike<Parameters<F>[0]> | Iterable<Parameters<F>[0]>, opts?: MapOptions): Future<Result<F>>[];
+  map<F extends AnyFn>(fn: F, ...iterablesThenOptions: (ArrayLike<unknown> | Iterable<unknown> | MapOptions)[]): Future<Result<F>>[];
+  map<F extends AnyFn>(fn: F, ...iterables: (ArrayLike<unknown> | Iterable<unknown> | MapOptions)[]): Future<Result<F>>[] {
+    this.assertOpen();
+    let opts: MapOptions = {};
+    const last = iterables[iterables.length - 1];
+    if (last && !isIterableLike(last)) {
+      opts = last as MapOptions;
+      iterables = iterables.slice(0, -1);
+    }
+    const cols = (iterables as (ArrayLike<unknown> | Iterable<unknown>)[]).map((it) => (isArrayLike(it) ? it : Array.from(it as Iterable<unknown>)));
+    if (cols.length === 0) throw Errors.BadOption("map(fn, …iterables)", "no iterables", "at least one array or iterable of arguments");
+    const n = Math.min(...cols.map((c) => c.length));
+    const { fn: def, module } = toFnDef(fn);
+    if (opts.args?.length) {
+      try {
+        encode(opts.args);
+      } catch (e) {
+        throw Errors.NotSerializable("map(…, { args })", (e as Error).message);
+      }
+    }
+    const job = this.newJob(n, nameOf(def));
+    this.submitter.add({ job, fn: def, module, cols, consts: opts.args?.length ? opts.args : undefined, from: 0, to: n });
+    const out = new Array<Future<Result<F>>>(n);
+    for (let i = 0; i < n; i++) out[i] = new Future<Result<F>>(this, job, i);
+    return out;
+  }
+
+  private newJob(n: number, name: string): Job {
+    const job = new Job(this.nextKey, n, name);
+    this.nextKey += n;
+    if (this.nextKey > 0xfffffff0) throw new Error("client key space exhausted: reconnect a new Client");
+    this.jobs.add(job);
+    return job;
+  }
+
+  // --- results --------------------------------------------------------------------------------
+
+  private onResults(m: Results) {
+    const errs = m.errors?.length ? new Map(m.errors.map((e) => [e.i, e])) : undefined;
+    let settledJobs = false;
+    for (let i = 0; i < m.keys.length; i++) {
+      const key = m.keys[i]!;
+      const job = this.jobs.find(key);
+      if (!job) {
+        this.duplicates++;
+        continue;
+      }
+      const row = key - job.base;
+      const e = errs?.get(i);
+      const ok = e
+        ? job.settle(row, ERROR, undefined, remoteError(job, row, m.worker, e))
+        : job.settle(row, FINISHED, m.values[i]);
+      if (!ok) this.duplicates++;
+      if (job.remaining === 0) settledJobs = true;
+    }
+    if (settledJobs) this.jobs.prune();
+  }
+
+  private onLog(m: LogLines) {
+    for (const [stream, text] of m.lines) {
+      const line = `(${m.worker}) ${text}`;
+      if (stream === 2) process.stderr.write(line + "\n");
+      else process.stdout.write(line + "\n");
+    }
+  }
+
+  // --- gather / wait / asCompleted ------------------------------------------------------------
+
+  /**
+   * Waits for futures and returns their values in the same order. With `errors: "raise"`
+   * (default) rejects with the first failed task's error; with `"skip"` leaves failed ones out.
+   */
+  async gather<T>(futures: readonly Future<T>[], opts?: { errors?: "raise" | "skip" }): Promise<T[]>;
+  async gather<T>(future: Future<T>): Promise<T>;
+  async gather<T>(futures: readonly Future<T>[] | Future<T>, opts: { errors?: "raise" | "skip" } = {}): Promise<T[] | T> {
+    if (futures instanceof Future) return futures.result();
+    await Promise.all([...new Set(futures.map((f) => f.job))].map((j) => j.done()));
+    const out: T[] = [];
+    for (const f of futures) {
+      const e = f.job.errors.get(f.index);
+      if (e) {
+        if (opts.errors === "skip") continue;
+        throw e;
+      }
+      out.push(f.job.values[f.index] as T);
+    }
+    return out;
+  }
+
+  /** Yields each future as it completes (finished, failed or cancelled), in completion order. */
+  async *asCompleted<T>(futures: readonly Future<T>[]): AsyncGenerator<Future<T>> {
+    const ready: Future<T>[] = [];
+    let wake: (() => void) | undefined;
+    let left = futures.length;
+    const byJob = new Map<Job, Map<number, Future<T>>>();
+    for (const f of futures) {
+      let m = byJob.get(f.job);
+      if (!m) byJob.set(f.job, (m = new Map()));
+      m.set(f.index, f);
+    }
+    const unsubs: (() => void)[] = [];
+    for (const [job, rows] of byJob) {
+      for (const [i, f] of rows) if (job.status[i] !== 0) ready.push(f);
+      unsubs.push(
+        job.listen((_j, i) => {
+          const f = rows.get(i);
+          if (f) {
+            ready.push(f);
+            wake?.();
+          }
+        }),
+      );
+    }
+    try {
+      while (left > 0) {
+        if (ready.length === 0) await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+        while (ready.length) {
+          left--;
+          yield ready.shift()!;
+        }
+      }
+    } finally {
+      for (const u of unsubs) u();
+    }
+  }
+
+  /**
+   * Waits until all (`ALL_COMPLETED`), any (`FIRST_COMPLETED`) or the first failed
+   * (`FIRST_EXCEPTION`) of the futures is done, or until `timeoutMs`. Returns `{ done, notDone }`.
+   */
+  async wait<T>(futures: readonly Future<T>[], opts: { returnWhen?: ReturnWhen; timeoutMs?: number } = {}): Promise<{ done: Future<T>[]; notDone: Future<T>[] }> {
+    const when = opts.returnWhen ?? "ALL_COMPLETED";
+    const split = () => ({ done: futures.filter((f) => f.done()), notDone: futures.filter((f) => !f.done()) });
+    const satisfied = () => {
+      if (when === "FIRST_COMPLETED") return futures.length === 0 || futures.some((f) => f.done());
+      if (when === "FIRST_EXCEPTION" && futures.some((f) => f.failed)) return true;
+      return futures.every((f) => f.done());
+    };
+    if (satisfied()) return split();
+    await new Promise<void>((resolve) => {
+      const unsubs: (() => void)[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        for (const u of unsubs) u();
+        clearTimeout(timer);
+        resolve();
+      };
+      for (const job of new Set(futures.map((f) => f.job))) unsubs.push(job.listen(() => satisfied() && finish()));
+      if (opts.timeoutMs !== undefined) timer = setTimeout(finish, opts.timeoutMs);
+    });
+    return split();
+  }
+
+  // --- modules --------------------------------------------------------------------------------
+
+  /**
+   * Bundles a side-effect-free module (its local imports included, npm imports left to the
+   * workers' installed packages) and returns a typed handle whose exports can be passed to
+   * submit/map; they run on the workers. The module is sent once per executor.
+   *
+   * @param path relative to `from` (default: the calling file's directory, else the cwd)
+   * @example
+   * const procs = await client.importModule<typeof import("./procs.ts")>("./procs.ts");
+   * const scores = client.map(procs.score, candidates);
+   */
+  async importModule<T>(path: string, opts: { from?: string } = {}): Promise<T> {
+    const base = opts.from ? dirOf(opts.from) : callerDir() ?? process.cwd();
+    const mod = await bundleModule(resolvePath(base, path), base);
+    return makeModuleHandle<T>(mod, mod.exports);
+  }
+
+  // --- cancel / info / close ------------------------------------------------------------------
+
+  /** @internal Cancels rows whose futures were already settled as cancelled. */
+  cancelRows(job: Job, rows: number[]): void {
+    const known = rows.filter((r) => job.slots[r] !== 0xffffffff);
+    if (!known.length || this.closed) return;
+    this.tx.send(this.subjects.cancel, {
+      client: this.id,
+      slots: Uint32Array.from(known, (r) => job.slots[r]!),
+      keys: Uint32Array.from(known, (r) => job.base + r),
+    });
+  }
+
+  /** Cancels many futures at once. */
+  cancel(futures: readonly Future[]): void {
+    for (const f of futures) f.cancel();
+  }
+
+  /** Workers, executors, versions and queue lengths, as the scheduler sees them. */
+  info(): Promise<ClusterInfo> {
+    return this.tx.request<ClusterInfo>(this.subjects.info, {}, 5000);
+  }
+
+  /** Fails pending futures, disconnects, and stops the private cluster if this client started one. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const job of this.jobs.pending()) {
+      for (let i = 0; i < job.size; i++) if (job.status[i] === 0) job.settle(i, ERROR, undefined, Errors.ClientClosed(job.keyName(i)));
+    }
+    try {
+      this.tx.send(this.subjects.bye, { id: this.id, kind: "client" });
+    } catch {
+      /* gone already */
+    }
+    this.stopListening();
+    await this.tx.close();
+    await this.local?.stop();
+  }
+
+  private assertOpen() {
+    if (this.closed) throw Errors.ClientClosed("(new task)");
+  }
+}
+
+function nameOf(def: { kind: string; name?: string; exportName?: string }): string {
+  return (def.kind === "src" ? def.name : def.exportName) || "lambda";
+}
+
+function remoteError(job: Job, row: number, worker: string, e: { code: string; name: string; message: string; stack: string }): TaskError {
+  const key = job.keyName(row);
+  if (e.code && e.code !== "TaskFailed") return new TaskError(e.code, e.message.replace(/^Task \S+/, `Task ${key}`), key, worker, e.name, e.stack);
+  return Errors.TaskFailed(key, worker, e.name, e.message, e.stack);
+}
+
+const isArrayLike = (v: unknown): v is ArrayLike<unknown> => Array.isArray(v) || ArrayBuffer.isView(v);
+const isIterableLike = (v: unknown) => isArrayLike(v) || (typeof v === "object" && v !== null && Symbol.iterator in v);
+
+function dirOf(from: string): string {
+  const p = from.startsWith("file:") ? fileURLToPath(from) : from;
+  return /\.[cm]?[jt]sx?$/.test(p) ? dirname(p) : p;
+}
+
+/** The directory of the first stack frame outside ts-dask's own code (the user's file). */
+function callerDir(): string | undefined {
+  const root = dirname(dirname(fileURLToPath(import.meta.url)));
+  const ours = ["client", "runtime", "actors", "index.ts"].map((d) => resolvePath(root, d));
+  for (const line of (new Error().stack ?? "").split("\n").slice(1)) {
+    const m = /\((.*):\d+:\d+\)$/.exec(line) ?? /at (.*):\d+:\d+$/.exec(line);
+    if (!m) continue;
+    const file = m[1]!.startsWith("file:") ? fileURLToPath(m[1]!) : m[1]!;
+    if (file.startsWith("node:") || ours.some((o) => file.startsWith(o))) continue;
+    return dirname(file);
+  }
+  return undefined;
+}
+
+export type { TsDaskError };

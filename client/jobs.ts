@@ -1,0 +1,124 @@
+/**
+ * The client's table of futures, as plain columns per job (one job = one submit or map call):
+ * a million futures cost a status byte, a result slot and a small Future object each, with no
+ * promise created unless someone awaits that one future.
+ */
+import type { TaskError } from "../runtime/errors.ts";
+
+export const PENDING = 0;
+export const FINISHED = 1;
+export const ERROR = 2;
+export const CANCELLED = 3;
+
+export type Status = "pending" | "finished" | "error" | "cancelled";
+const STATUS: Status[] = ["pending", "finished", "error", "cancelled"];
+
+type Waiter = (job: Job, index: number) => void;
+
+export class Job {
+  readonly status: Uint8Array;
+  readonly values: unknown[];
+  readonly errors = new Map<number, TaskError>();
+  /** Scheduler slot of each row once acknowledged (for cancel), 0xffffffff before. */
+  readonly slots: Uint32Array;
+  remaining: number;
+  private waiters: Map<number, Waiter[]> | undefined;
+  private listeners: Set<Waiter> | undefined;
+  private whenDone: (() => void)[] = [];
+
+  constructor(
+    /** First client key of the job; row i has key base + i. */
+    readonly base: number,
+    readonly size: number,
+    /** Function name, for task keys in messages (e.g. `zoo-1042`). */
+    readonly name: string,
+  ) {
+    this.status = new Uint8Array(size);
+    this.values = new Array(size);
+    this.slots = new Uint32Array(size).fill(0xffffffff);
+    this.remaining = size;
+  }
+
+  keyName(i: number): string {
+    return `${this.name || "task"}-${this.base + i}`;
+  }
+
+  statusOf(i: number): Status {
+    return STATUS[this.status[i]!]!;
+  }
+
+  /** Settles row i once; returns false when it was settled already (a duplicate result). */
+  settle(i: number, status: number, value: unknown, error?: TaskError): boolean {
+    if (this.status[i] !== PENDING) return false;
+    this.status[i] = status;
+    if (error) this.errors.set(i, error);
+    else this.values[i] = value;
+    this.remaining--;
+    const w = this.waiters?.get(i);
+    if (w) {
+      this.waiters!.delete(i);
+      for (const f of w) f(this, i);
+    }
+    if (this.listeners) for (const l of this.listeners) l(this, i);
+    if (this.remaining === 0) for (const f of this.whenDone.splice(0)) f();
+    return true;
+  }
+
+  /** Calls `f` once row i is settled (at once if it is). */
+  onSettled(i: number, f: Waiter): void {
+    if (this.status[i] !== PENDING) return f(this, i);
+    this.waiters ??= new Map();
+    const l = this.waiters.get(i);
+    if (l) l.push(f);
+    else this.waiters.set(i, [f]);
+  }
+
+  /** Calls `f` for every row settled from now on; returns an unsubscribe function. */
+  listen(f: Waiter): () => void {
+    (this.listeners ??= new Set()).add(f);
+    return () => this.listeners?.delete(f);
+  }
+
+  /** Resolves when every row is settled. */
+  done(): Promise<void> {
+    if (this.remaining === 0) return Promise.resolve();
+    return new Promise((r) => this.whenDone.push(r));
+  }
+}
+
+/** Finds the job of a client key; jobs are appended in key order, so a binary search works. */
+export class JobIndex {
+  private readonly jobs: Job[] = [];
+  private last: Job | undefined;
+
+  add(job: Job): void {
+    this.jobs.push(job);
+  }
+
+  find(key: number): Job | undefined {
+    const l = this.last;
+    if (l && key >= l.base && key < l.base + l.size) return l;
+    let lo = 0;
+    let hi = this.jobs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const j = this.jobs[mid]!;
+      if (key < j.base) hi = mid - 1;
+      else if (key >= j.base + j.size) lo = mid + 1;
+      else return (this.last = j);
+    }
+    return undefined;
+  }
+
+  /** Drops finished jobs from the index (their futures keep them alive for the user). */
+  prune(): void {
+    let w = 0;
+    for (const j of this.jobs) if (j.remaining > 0) this.jobs[w++] = j;
+    this.jobs.length = w;
+    this.last = undefined;
+  }
+
+  pending(): Job[] {
+    return this.jobs.filter((j) => j.remaining > 0);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * A private cluster on this machine: nats-server on a free loopback port, a scheduler and one
+ * worker, with a fresh cluster name. Used by `Client.connect()` with no address and by
+ * `ts-dask up`. `stop()` leaves no process behind (nats-server is tethered to this process, and
+ * executors exit when their supervisor's IPC channel closes, even if this process is killed).
+ */
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { consoleLogger, silentLogger } from "../runtime/actor.ts";
+import { randomBytes } from "node:crypto";
+import { randomId } from "../runtime/ids.ts";
+import { startNatsServer } from "../runtime/nats-server.ts";
+import { Transport } from "../runtime/transport.ts";
+import { Scheduler } from "../actors/scheduler/scheduler.ts";
+import { Supervisor } from "../actors/supervisor/supervisor.ts";
+
+export interface LocalClusterOptions {
+  /** Executor processes (default: one per core). */
+  nprocs?: number;
+  /** Tasks at once per executor (default 1). */
+  nthreads?: number;
+  /** Bytes per executor, 0 for none (default). */
+  memoryLimit?: number;
+  /** Worker name (default `local`). */
+  name?: string;
+  /** NATS port (default: a free one). */
+  port?: number;
+  /** Listen on every interface, protected by a generated token (default: loopback only). */
+  lan?: boolean;
+  /** Worker files (default: a temp directory). */
+  localDirectory?: string;
+  /** No log lines from the scheduler and worker (default false). */
+  quiet?: boolean;
+}
+
+export class LocalCluster {
+  private constructor(
+    /** NATS URL to connect to (includes no token; see {@link token}). */
+    readonly url: string,
+    readonly cluster: string,
+    readonly token: string | undefined,
+    readonly scheduler: Scheduler,
+    readonly worker: Supervisor,
+    private readonly stopNats: () => Promise<void>,
+    private readonly schedTx: Transport,
+  ) {}
+
+  /** A connect string that includes the token, for other machines (`--lan`). */
+  get connectString(): string {
+    return this.token ? this.url.replace("nats://", `nats://${this.token}@`) : this.url;
+  }
+
+  static async start(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
+    const token = opts.lan ? randomBytes(16).toString("hex") : undefined;
+    const nats = await startNatsServer({ host: opts.lan ? "0.0.0.0" : "127.0.0.1", port: opts.port, token });
+    const url = opts.lan ? nats.url.replace("0.0.0.0", "127.0.0.1") : nats.url;
+    const cluster = `local-${randomId(4)}`;
+    const log = (who: string) => (opts.quiet ? silentLogger : consoleLogger(who));
+    let schedTx: Transport | undefined;
+    let scheduler: Scheduler | undefined;
+    try {
+      schedTx = await Transport.connect({ servers: url, token, name: "ts-dask scheduler" });
+      scheduler = await Scheduler.start(schedTx, { cluster, log: log("[scheduler]") });
+      const worker = await Supervisor.start({
+        servers: url,
+        token,
+        cluster,
+        name: opts.name ?? "local",
+        nprocs: opts.nprocs ?? availableParallelism(),
+        nthreads: opts.nthreads ?? 1,
+        memoryLimit: opts.memoryLimit ?? 0,
+        deathTimeoutMs: 60_000,
+        localDirectory: opts.localDirectory ?? join(tmpdir(), "ts-dask", cluster),
+        log: log(`[${opts.name ?? "local"}]`),
+      });
+      await worker.ready;
+      return new LocalCluster(url, cluster, token, scheduler, worker, () => nats.stop(), schedTx);
+    } catch (e) {
+      await scheduler?.stop();
+      await schedTx?.close();
+      await nats.stop();
+      throw e;
+    }
+  }
+
+  /** Stops the worker (and its executors), the scheduler and nats-server. */
+  async stop(): Promise<void> {
+    await this.worker.shutdown("local cluster stopped");
+    await this.scheduler.stop();
+    await this.schedTx.close();
+    await this.stopNats();
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * Sends submitted rows to the scheduler in batches (`sched.submit`): everything submitted in one
+ * synchronous stretch of user code leaves together at the next microtask, split into messages
+ * below max_payload, with a bounded number of messages awaiting their acknowledgement.
+ */
+import { encode, findUnencodable } from "../runtime/codec.ts";
+import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
+import type { FnDef, ModuleDef, Submit, SubmitAck, SubmitGroup } from "../runtime/protocol.ts";
+import { Transport } from "../runtime/transport.ts";
+import { CANCELLED, ERROR, PENDING, type Job } from "./jobs.ts";
+
+/** Rows [from, to) of a job; row r's arguments are cols[j][r] for each column, then consts. */
+export interface Piece {
+  job: Job;
+  fn: FnDef;
+  module?: ModuleDef;
+  cols: ArrayLike<unknown>[];
+  consts?: unknown[];
+  from: number;
+  to: number;
+}
+
+export interface SubmitterDeps {
+  tx: Transport;
+  subject: string;
+  clientId: string;
+  /** Sends a cancel for rows that were cancelled before their slots were known. */
+  cancelRows(job: Job, rows: number[]): void;
+  /** A message could not be sent at all (no scheduler): fail its rows. */
+  onUnsent(rows: { job: Job; row: number }[], err: TsDaskError): void;
+}
+
+const MAX_ROWS = 10_000;
+const MAX_IN_FLIGHT = 4;
+const ACK_TIMEOUT_MS = 30_000;
+
+export class Submitter {
+  private readonly queue: Piece[] = [];
+  private inFlight = 0;
+  private flushQueued = false;
+  private rowsPerMsg = MAX_ROWS;
+  private readonly sentFns = new Set<string>();
+  private readonly sentMods = new Set<string>();
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly d: SubmitterDeps) {}
+
+  add(p: Piece): void {
+    if (p.to <= p.from) return;
+    this.queue.push(p);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => {
+        this.flushQueued = false;
+        this.pump();
+      });
+    }
+  }
+
+  /** Resolves when everything added so far was acknowledged by the scheduler. */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private pump(): void {
+    while (this.queue.length && this.inFlight < MAX_IN_FLIGHT) this.sendOne();
+    if (this.queue.length === 0 && this.inFlight === 0) for (const r of this.idleWaiters.splice(0)) r();
+  }
+
+  /** Takes up to rowsPerMsg rows off the queue into one Submit message and sends it. */
+  private sendOne(): void {
+    const groups: SubmitGroup[] = [];
+    const rows: Rows = [];
+    const fns: FnDef[] = [];
+    const mods: ModuleDef[] = [];
+    const newFns: string[] = [];
+    const newMods: string[] = [];
+    let n = 0;
+    let last: (SubmitGroup & { owned?: boolean }) | undefined;
+    while (this.queue.length && n < this.rowsPerMsg) {
+      const p = this.queue[0]!;
+      const take = Math.min(p.to - p.from, this.rowsPerMsg - n);
+      const to = p.from + take;
+      if (!this.sentFns.has(p.fn.hash) && !newFns.includes(p.fn.hash)) {
+        fns.push(p.fn);
+        newFns.push(p.fn.hash);
+        if (p.module && !this.sentMods.has(p.module.hash) && !newMods.includes(p.module.hash)) {
+          mods.push(p.module);
+          newMods.push(p.module.hash);
+        }
+      }
+      const keys = new Uint32Array(take);
+      for (let i = 0; i < take; i++) keys[i] = p.job.base + p.from + i;
+      const cols = p.cols.map((c) => sliceOf(c, p.from, to));
+      // Consecutive single submits of one function share a group (a loop of client.submit()).
+      if (last && last.fn === p.fn.hash && !last.consts && !p.consts && last.cols.length === cols.length) {
+        last.keys = concatU32(last.keys, keys);
+        // Columns may be the user's own arrays: copy before the first append.
+        if (!last.owned) (last.cols = last.cols.map((c) => c.slice())), (last.owned = true);
+        for (let j = 0; j < cols.length; j++) for (const v of cols[j]!) last.cols[j]!.push(v);
+      } else {
+        last = { fn: p.fn.hash, keys, cols, ...(p.consts ? { consts: p.consts } : {}) };
+        groups.push(last);
+      }
+      rows.push({ p, job: p.job, from: p.from, to });
+      n += take;
+      if (to === p.to) this.queue.shift();
+      else p.from = to;
+    }
+    for (const g of groups as (SubmitGroup & { owned?: boolean })[]) delete g.owned;
+    const msg: Submit = { client: this.d.clientId, groups };
+    if (fns.length) msg.fns = fns;
+    if (mods.length) msg.mods = mods;
+    let data: Uint8Array;
+    try {
+      data = encode(msg);
+    } catch {
+      return this.requeueWithoutUnencodable(rows);
+    }
+    if (data.byteLength > this.d.tx.maxPayload) return this.tooLarge(rows, data.byteLength);
+    for (const h of newFns) this.sentFns.add(h);
+    for (const h of newMods) this.sentMods.add(h);
+    this.inFlight++;
+    void this.d.tx
+      .request<SubmitAck>(this.d.subject, msg, ACK_TIMEOUT_MS)
+      .then(
+        (ack) => {
+          if (!ack.ok) return this.failRows(rows, new Error(`${ack.code}: ${ack.message}`) as TsDaskError);
+          let o = 0;
+          for (const r of rows) {
+            const cancelled: number[] = [];
+            for (let i = r.from; i < r.to; i++) {
+              r.job.slots[i] = ack.slots[o++]!;
+              if (r.job.status[i] === CANCELLED) cancelled.push(i);
+            }
+            if (cancelled.length) this.d.cancelRows(r.job, cancelled);
+          }
+        },
+        (e) => {
+          // The definitions may not have arrived: send them again with the next message.
+          for (const h of newFns) this.sentFns.delete(h);
+          for (const h of newMods) this.sentMods.delete(h);
+          this.failRows(rows, Transport.isNoAnswer(e) ? Errors.RequestTimedOut("Submitting tasks", ACK_TIMEOUT_MS) : (e as TsDaskError));
+        },
+      )
+      .finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+  }
+
+  private failRows(rows: Rows, err: TsDaskError) {
+    const list: { job: Job; row: number }[] = [];
+    for (const r of rows) for (let i = r.from; i < r.to; i++) list.push({ job: r.job, row: i });
+    this.d.onUnsent(list, err);
+  }
+
+  /** The message held an argument msgpack cannot carry: fail just those rows, resend the rest. */
+  private requeueWithoutUnencodable(rows: Rows) {
+    const pieces = this.piecesFor(rows);
+    for (const p of pieces) {
+      for (let i = p.from; i < p.to; i++) {
+        const args = p.cols.map((c) => c[i]);
+        const bad = findUnencodable(args, "args") ?? (p.consts ? findUnencodable(p.consts, "args") : undefined);
+        let err: string | undefined = bad;
+        if (!err) {
+          try {
+            encode(args);
+          } catch (e) {
+            err = (e as Error).message;
+          }
+        }
+        if (err) {
+          const e = Errors.NotSerializable(`An argument of task ${p.job.keyName(i)}`, err);
+          p.job.settle(i, ERROR, undefined, new TaskError(e.code, e.message, p.job.keyName(i), ""));
+        } else if (p.job.status[i] === PENDING) this.queue.unshift({ ...p, from: i, to: i + 1 });
+      }
+    }
+    this.pump();
+  }
+
+  private tooLarge(rows: Rows, bytes: number) {
+    const total = rows.reduce((a, r) => a + r.to - r.from, 0);
+    if (total === 1) {
+      const r = rows[0]!;
+      const e = Errors.PayloadTooLarge(`The arguments of task ${r.job.keyName(r.from)}`, bytes, this.d.tx.maxPayload);
+      r.job.settle(r.from, ERROR, undefined, new TaskError(e.code, e.message, r.job.keyName(r.from), ""));
+    } else {
+      this.rowsPerMsg = Math.max(1, Math.floor(total / 2));
+      this.queue.unshift(...this.piecesFor(rows));
+    }
+    this.pump();
+  }
+
+  /** Pieces (for a resend) of row ranges taken off the queue. */
+  private piecesFor(rows: Rows): Piece[] {
+    return rows.map((r) => ({ ...r.p, from: r.from, to: r.to }));
+  }
+}
+
+type Rows = { p: Piece; job: Job; from: number; to: number }[];
+
+function sliceOf(c: ArrayLike<unknown>, from: number, to: number): unknown[] {
+  if (Array.isArray(c)) return from === 0 && to === c.length ? c : c.slice(from, to);
+  const out = new Array(to - from);
+  for (let i = from; i < to; i++) out[i - from] = c[i];
+  return out;
+}
+
+function concatU32(a: Uint32Array, b: Uint32Array): Uint32Array {
+  const out = new Uint32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}

@@ -1,0 +1,18 @@
+/**
+ * ts-dask: a compute cluster for TypeScript in the spirit of Dask distributed.
+ *
+ * @example
+ * import { Client } from "ts-dask";
+ * const client = await Client.connect();            // private local cluster
+ * const squares = await client.gather(client.map((x: number) => x * x, [1, 2, 3]));
+ * await client.close();
+ */
+export { Client, type ClientOptions, type MapOptions, type ReturnWhen } from "./client/client.ts";
+export { Future } from "./client/future.ts";
+export { LocalCluster, type LocalClusterOptions } from "./client/local-cluster.ts";
+export { Errors, TaskError, TsDaskError, type ErrorCode } from "./runtime/errors.ts";
+export { PROTOCOL_VERSION, subjects } from "./runtime/protocol.ts";
+export type * from "./runtime/protocol.ts";
+export { TSDASK_VERSION } from "./runtime/version.ts";
+export { Scheduler, type SchedulerOptions } from "./actors/scheduler/scheduler.ts";
+export { Supervisor, type SupervisorOptions } from "./actors/supervisor/supervisor.ts";

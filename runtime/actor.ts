@@ -1,0 +1,80 @@
+/**
+ * What every actor shares: a transport, its cluster's subjects, and message handlers that never
+ * crash on bad input. A message that does not decode, or decodes to the wrong shape, is counted
+ * per kind, logged once per kind, and dropped; the handler only ever sees a well-formed message.
+ */
+import { decode, encode } from "./codec.ts";
+import { subjects, type Subjects } from "./protocol.ts";
+import type { Sub, Transport } from "./transport.ts";
+
+/** A cheap structural check of a decoded message (top-level fields only: hot paths call it). */
+export type Guard<T> = (m: unknown) => m is T;
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+}
+
+export const consoleLogger = (prefix: string): Logger => ({
+  info: (m) => console.log(`${prefix} ${m}`),
+  warn: (m) => console.error(`${prefix} ${m}`),
+});
+
+export const silentLogger: Logger = { info: () => {}, warn: () => {} };
+
+export class Actor {
+  readonly subjects: Subjects;
+  /** Bad messages dropped, by kind (e.g. `submit: undecodable`). */
+  readonly badInput = new Map<string, number>();
+  private readonly subs: Sub[] = [];
+
+  constructor(
+    readonly tx: Transport,
+    readonly cluster: string,
+    readonly log: Logger,
+  ) {
+    this.subjects = subjects(cluster);
+  }
+
+  /** Subscribes `handler` to `subject`, decoding and checking each message with `guard`. */
+  listen<T>(subject: string, kind: string, guard: Guard<T>, handler: (msg: T, reply: string | undefined) => void, queue?: string): Sub {
+    const sub = this.tx.subscribe(
+      subject,
+      (data, reply) => {
+        let msg: unknown;
+        try {
+          msg = decode(data);
+        } catch (e) {
+          return this.dropped(`${kind}: undecodable (${(e as Error).message})`);
+        }
+        if (!guard(msg)) return this.dropped(`${kind}: unexpected shape`);
+        try {
+          handler(msg, reply);
+        } catch (e) {
+          // A handler bug must not take the actor down with it; it is still loud.
+          this.dropped(`${kind}: handler failed (${(e as Error).stack ?? e})`);
+        }
+      },
+      queue ? { queue } : undefined,
+    );
+    this.subs.push(sub);
+    return sub;
+  }
+
+  /** Answers a request (no-op when the message had no reply subject). */
+  respond(reply: string | undefined, value: unknown): void {
+    if (reply) this.tx.publish(reply, encode(value));
+  }
+
+  /** Counts a dropped message; the first of each kind is logged. */
+  dropped(kind: string): void {
+    const key = kind.split(" (")[0]!;
+    const n = (this.badInput.get(key) ?? 0) + 1;
+    this.badInput.set(key, n);
+    if (n === 1) this.log.warn(`dropped a bad message — ${kind} (further ones of this kind are counted silently)`);
+  }
+
+  stopListening(): void {
+    for (const s of this.subs.splice(0)) s.unsubscribe();
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The one msgpack codec every actor uses. Beyond msgpack's own types (and Date, built in):
+ * - ext 0: every typed array, DataView and ArrayBuffer, as [dtype byte][raw bytes]. Decoding copies
+ *   into a fresh, aligned buffer, so values never keep a NATS socket chunk alive and a Float64Array
+ *   arrives as a Float64Array whatever its offset in the message.
+ * - ext 1: Map, Set, BigInt and Error, as [tag byte][msgpack body].
+ * Two extensions only: every registered extension is tried on every object encoded (NOTES.md).
+ */
+import { Decoder, Encoder, ExtensionCodec } from "@msgpack/msgpack";
+
+const TYPED = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+] as const;
+const DTYPE_DATAVIEW = 100;
+const DTYPE_ARRAYBUFFER = 101;
+
+const TAG_MAP = 1;
+const TAG_SET = 2;
+const TAG_BIGINT = 3;
+const TAG_ERROR = 4;
+
+function dtypeOf(v: ArrayBufferView): number {
+  // Buffer is a Uint8Array subclass: it travels as (and arrives as) a Uint8Array.
+  for (let i = 0; i < TYPED.length; i++) if (v instanceof TYPED[i]) return i;
+  return DTYPE_DATAVIEW;
+}
+
+function withHeader(header: number, bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength + 1);
+  out[0] = header;
+  out.set(bytes, 1);
+  return out;
+}
+
+const extensions = new ExtensionCodec();
+extensions.register({
+  type: 0,
+  encode(v: unknown) {
+    if (ArrayBuffer.isView(v)) {
+      return withHeader(dtypeOf(v), new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    }
+    if (v instanceof ArrayBuffer) return withHeader(DTYPE_ARRAYBUFFER, new Uint8Array(v));
+    return null;
+  },
+  decode(data: Uint8Array) {
+    const dtype = data[0]!;
+    // Copy into a new, aligned ArrayBuffer (never a view of the socket chunk). `data` may be a
+    // Buffer, whose own slice() returns a view: call Uint8Array's.
+    const buf = Uint8Array.prototype.slice.call(data, 1).buffer;
+    if (dtype === DTYPE_ARRAYBUFFER) return buf;
+    if (dtype === DTYPE_DATAVIEW) return new DataView(buf);
+    const Ctor = TYPED[dtype];
+    if (!Ctor) throw new Error(`unknown typed-array dtype ${dtype}`);
+    return new Ctor(buf);
+  },
+});
+extensions.register({
+  type: 1,
+  encode(v: unknown) {
+    if (typeof v === "bigint") return withHeader(TAG_BIGINT, encoder.encode(v.toString()));
+    if (v instanceof Map) return withHeader(TAG_MAP, encoder.encode([...v]));
+    if (v instanceof Set) return withHeader(TAG_SET, encoder.encode([...v]));
+    if (v instanceof Error) return withHeader(TAG_ERROR, encoder.encode({ name: v.name, message: v.message, stack: v.stack ?? "" }));
+    return null;
+  },
+  decode(data: Uint8Array) {
+    const body = decoder.decode(data.subarray(1));
+    switch (data[0]) {
+      case TAG_BIGINT:
+        return BigInt(body as string);
+      case TAG_MAP:
+        return new Map(body as [unknown, unknown][]);
+      case TAG_SET:
+        return new Set(body as unknown[]);
+      case TAG_ERROR: {
+        const e = body as { name: string; message: string; stack: string };
+        const err = new Error(e.message);
+        err.name = e.name;
+        err.stack = e.stack;
+        return err;
+      }
+      default:
+        throw new Error(`unknown extension tag ${data[0]}`);
+    }
+  },
+});
+
+// Encoder/Decoder are re-entrant (they clone themselves when entered twice), so one of each is shared.
+const encoder = new Encoder({ extensionCodec: extensions, initialBufferSize: 64 * 1024 });
+const decoder = new Decoder({ extensionCodec: extensions });
+
+/** Encodes a value to msgpack. Throws on values msgpack cannot carry (functions, symbols). */
+export function encode(value: unknown): Uint8Array {
+  return encoder.encode(value);
+}
+
+/** Decodes msgpack bytes. Throws on malformed input; callers on the network path must catch. */
+export function decode<T = unknown>(bytes: Uint8Array): T {
+  return decoder.decode(bytes) as T;
+}
+
+/**
+ * Finds why a value cannot be encoded, for a clear error: returns a short path and reason
+ * (e.g. `args[0].cb: a function`), or undefined when nothing unencodable was found.
+ */
+export function findUnencodable(value: unknown, path = "value", seen = new Set<object>()): string | undefined {
+  const t = typeof value;
+  if (t === "function") return `${path} is a function`;
+  if (t === "symbol") return `${path} is a symbol`;
+  if (value === null || t !== "object") return undefined;
+  const o = value as object;
+  if (seen.has(o)) return `${path} is a circular reference`;
+  if (ArrayBuffer.isView(o) || o instanceof ArrayBuffer || o instanceof Date || o instanceof Error) return undefined;
+  seen.add(o);
+  try {
+    if (o instanceof Map) {
+      for (const [k, v] of o) {
+        const r = findUnencodable(k, `${path}<key>`, seen) ?? findUnencodable(v, `${path}.get(${String(k)})`, seen);
+        if (r) return r;
+      }
+      return undefined;
+    }
+    const entries = o instanceof Set ? [...o].entries() : Array.isArray(o) ? o.entries() : Object.entries(o);
+    for (const [k, v] of entries) {
+      const r = findUnencodable(v, Array.isArray(o) || o instanceof Set ? `${path}[${k}]` : `${path}.${k}`, seen);
+      if (r) return r;
+    }
+    return undefined;
+  } finally {
+    seen.delete(o);
+  }
+}

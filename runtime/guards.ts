@@ -1,0 +1,79 @@
+/**
+ * Structural checks for every message of runtime/protocol.ts, used by Actor.listen before a
+ * handler sees a message. Top-level shape only, so they stay cheap on per-batch hot paths;
+ * per-row data is indexed defensively by the handlers themselves.
+ */
+import type {
+  Bye,
+  Cancel,
+  Done,
+  ExecCancel,
+  Heartbeat,
+  LogLines,
+  Register,
+  Results,
+  StealRequest,
+  Submit,
+  TaskBatch,
+} from "./protocol.ts";
+
+const obj = (m: unknown): m is Record<string, unknown> => typeof m === "object" && m !== null && !Array.isArray(m);
+const str = (v: unknown): v is string => typeof v === "string";
+const num = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const u32 = (v: unknown): v is Uint32Array => v instanceof Uint32Array;
+const arr = Array.isArray;
+
+const hello = (h: unknown) => obj(h) && num(h.proto) && str(h.version) && str(h.node);
+
+function group(g: unknown, withSlots: boolean): boolean {
+  if (!obj(g) || !str(g.fn) || !u32(g.keys) || !arr(g.cols)) return false;
+  if (withSlots && (!u32(g.slots) || g.slots.length !== g.keys.length)) return false;
+  if (g.consts !== undefined && !arr(g.consts)) return false;
+  for (const c of g.cols) if (!arr(c) || c.length !== g.keys.length) return false;
+  return true;
+}
+
+export const isRegister = (m: unknown): m is Register => {
+  if (!obj(m) || !hello(m.hello)) return false;
+  switch (m.kind) {
+    case "worker":
+      return str(m.name) && str(m.instance) && str(m.host) && num(m.nprocs) && num(m.nthreads) && num(m.memoryLimit);
+    case "executor":
+      return str(m.id) && str(m.name) && str(m.worker) && num(m.index) && num(m.nthreads);
+    case "client":
+      return str(m.id);
+    default:
+      return false;
+  }
+};
+
+/** Only checks the `hello` part, so a newer/older peer still gets a clear version answer. */
+export const hasHello = (m: unknown): m is { hello: { proto: number; version: string; node: string } } => obj(m) && hello(m.hello);
+
+export const isHeartbeat = (m: unknown): m is Heartbeat =>
+  obj(m) && str(m.id) && (m.kind === "worker" || m.kind === "executor") && num(m.running) && num(m.queued) && num(m.rss);
+
+export const isBye = (m: unknown): m is Bye => obj(m) && str(m.id) && str(m.kind);
+
+export const isSubmit = (m: unknown): m is Submit =>
+  obj(m) && str(m.client) && arr(m.groups) && m.groups.every((g) => group(g, false)) &&
+  (m.fns === undefined || arr(m.fns)) && (m.mods === undefined || arr(m.mods));
+
+export const isTaskBatch = (m: unknown): m is TaskBatch =>
+  obj(m) && str(m.sched) && arr(m.groups) && m.groups.every((g) => obj(g) && str(g.client) && group(g, true)) &&
+  (m.fns === undefined || arr(m.fns)) && (m.mods === undefined || arr(m.mods));
+
+export const isDone = (m: unknown): m is Done => obj(m) && str(m.exec) && str(m.sched) && u32(m.slots) && num(m.failed) && arr(m.stats);
+
+export const isCancel = (m: unknown): m is Cancel => obj(m) && str(m.client) && u32(m.slots) && u32(m.keys) && m.slots.length === m.keys.length;
+
+export const isExecCancel = (m: unknown): m is ExecCancel => obj(m) && u32(m.slots);
+
+export const isStealRequest = (m: unknown): m is StealRequest => obj(m) && num(m.max);
+
+export const isResults = (m: unknown): m is Results =>
+  obj(m) && str(m.worker) && u32(m.keys) && arr(m.values) && m.values.length === m.keys.length && (m.errors === undefined || arr(m.errors));
+
+export const isLogLines = (m: unknown): m is LogLines => obj(m) && str(m.worker) && arr(m.lines);
+
+export const isAny = (m: unknown): m is unknown => true;

@@ -1,0 +1,72 @@
+/**
+ * Executor side of shipping a module by reference: write a bundle to a content-addressed file and
+ * import it.
+ */
+import { access, mkdir, rename, writeFile } from "node:fs/promises";
+import { register } from "node:module";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { ModuleDef } from "../protocol.ts";
+import { isSha256Hex, sha256Hex } from "./hash.ts";
+
+const loaded = new Map<string, Promise<Record<string, unknown>>>();
+
+/**
+ * Imports the bundle `def`, written to `<dir>/modules/<hash>/index.mjs` (kept if already there:
+ * the directory is named by content, so it is never stale, and a new version gets a new directory
+ * instead of an `import()` cache that would keep the old one). The namespace is cached per hash.
+ *
+ * npm imports in the bundle resolve through {@link installResolveHook}, which the executor installs at start-up.
+ *
+ * @throws when the hash is malformed or does not match the code, or the import fails (the caller
+ *   reports it as `Errors.FunctionLoadFailed`).
+ */
+export function loadModule(def: ModuleDef, dir: string): Promise<Record<string, unknown>> {
+  let p = loaded.get(def.hash);
+  if (!p) {
+    p = importBundle(def, dir);
+    loaded.set(def.hash, p);
+    p.catch(() => loaded.delete(def.hash)); // let a later task retry (e.g. after a package is installed)
+  }
+  return p;
+}
+
+async function importBundle(def: ModuleDef, dir: string): Promise<Record<string, unknown>> {
+  // The hash names a directory: it must be a hash (no path tricks) and the hash of this code.
+  if (!isSha256Hex(def.hash)) throw new Error(`module ${def.file}: malformed hash '${String(def.hash).slice(0, 80)}'`);
+  if (sha256Hex(def.code) !== def.hash) throw new Error(`module ${def.file}: its code does not match its hash ${def.hash}`);
+  const moduleDir = join(dir, "modules", def.hash);
+  const file = join(moduleDir, "index.mjs");
+  if (!(await exists(file))) {
+    await mkdir(moduleDir, { recursive: true });
+    // Write then rename: executors sharing a directory never import a half-written file.
+    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    await writeFile(tmp, def.code);
+    await rename(tmp, file);
+  }
+  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let hookDirs: readonly string[] | undefined;
+
+/**
+ * Lets bare imports (npm packages) in loaded bundles resolve from `searchDirs`, tried in order
+ * after the normal resolution fails. The executor passes [its local directory, process.cwd(), the
+ * ts-dask package root]. Idempotent: only the first call registers the hook; later calls change
+ * nothing and return false.
+ */
+export function installResolveHook(searchDirs: readonly string[]): boolean {
+  if (hookDirs) return false;
+  hookDirs = [...searchDirs];
+  register(new URL("./resolve-hook.mjs", import.meta.url), { data: { searchDirs: hookDirs } });
+  return true;
+}

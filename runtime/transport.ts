@@ -1,0 +1,141 @@
+/**
+ * The NATS adapter: the only module that imports `nats`, so a switch to the v3 packages
+ * (`@nats-io/transport-node`) touches one file. Messages are msgpack (runtime/codec.ts).
+ */
+import { connect, type NatsConnection, type Subscription } from "nats";
+import { decode, encode } from "./codec.ts";
+import { Errors } from "./errors.ts";
+
+export interface TransportOptions {
+  /** `nats://host:port`, or several separated by commas. */
+  servers: string;
+  /** Connection name shown by the NATS server's monitoring. */
+  name?: string;
+  token?: string;
+  /** Keep retrying the first connect (daemons) instead of failing at once (clients). */
+  waitOnFirstConnect?: boolean;
+  /** How often to ping the server; a dead server is noticed after ~2 missed pings. */
+  pingIntervalMs?: number;
+  reconnectTimeWaitMs?: number;
+}
+
+/** Connection status changes an actor may react to. */
+export type TransportStatus = "disconnected" | "reconnected" | "closed";
+
+export type Handler = (data: Uint8Array, reply: string | undefined, subject: string) => void;
+
+/** A live subscription; `unsubscribe()` is idempotent. */
+export interface Sub {
+  unsubscribe(): void;
+}
+
+export class Transport {
+  /** The server's max_payload: no single message may be larger. */
+  readonly maxPayload: number;
+  private readonly statusListeners = new Set<(s: TransportStatus) => void>();
+
+  private constructor(private readonly nc: NatsConnection) {
+    this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    void this.watchStatus();
+    void nc.closed().then(() => this.emit("closed"));
+  }
+
+  /** Connects to NATS. Fails with {@link Errors.ConnectFailed} (unless `waitOnFirstConnect`). */
+  static async connect(opts: TransportOptions): Promise<Transport> {
+    try {
+      const nc = await connect({
+        servers: opts.servers.split(",").map((s) => s.trim()),
+        name: opts.name,
+        token: opts.token,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
+        reconnectJitter: 100,
+        pingInterval: opts.pingIntervalMs ?? 5_000,
+        maxPingOut: 2,
+        waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
+        noAsyncTraces: true,
+        // Large batches are flushed by the client library as they come; keep its buffer generous.
+        pedantic: false,
+      });
+      return new Transport(nc);
+    } catch (e) {
+      throw Errors.ConnectFailed(opts.servers, (e as Error).message);
+    }
+  }
+
+  /** Encodes and publishes. Throws {@link Errors.PayloadTooLarge} when the message exceeds max_payload. */
+  send(subject: string, value: unknown, reply?: string): void {
+    this.publish(subject, encode(value), reply);
+  }
+
+  publish(subject: string, data: Uint8Array, reply?: string): void {
+    if (data.byteLength > this.maxPayload) throw Errors.PayloadTooLarge(`A message on ${subject}`, data.byteLength, this.maxPayload);
+    this.nc.publish(subject, data, reply ? { reply } : undefined);
+  }
+
+  /** Subscribes with a callback (cheaper than an async iterator on hot subjects). */
+  subscribe(subject: string, handler: Handler, opts?: { queue?: string }): Sub {
+    const sub: Subscription = this.nc.subscribe(subject, {
+      queue: opts?.queue,
+      callback: (err, msg) => {
+        if (err) return;
+        handler(msg.data, msg.reply, msg.subject);
+      },
+    });
+    return { unsubscribe: () => { if (!sub.isClosed()) sub.unsubscribe(); } };
+  }
+
+  /** Request/reply with msgpack on both sides. Rejects on timeout or when nobody listens. */
+  async request<T>(subject: string, value: unknown, timeoutMs: number): Promise<T> {
+    const msg = await this.nc.request(subject, encode(value), { timeout: timeoutMs, noMux: false });
+    return decode<T>(msg.data);
+  }
+
+  /** True when the error from {@link request} means "no subscriber" (503) or a timeout. */
+  static isNoAnswer(e: unknown): boolean {
+    const code = (e as { code?: string })?.code;
+    return code === "503" || code === "TIMEOUT" || code === "408";
+  }
+
+  onStatus(listener: (s: TransportStatus) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  /** Waits until everything published so far reached the server. */
+  flush(): Promise<void> {
+    return this.nc.flush();
+  }
+
+  get isClosed(): boolean {
+    return this.nc.isClosed();
+  }
+
+  /** Flushes and closes (drain would wait for in-flight handlers; we stop them ourselves). */
+  async close(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    try {
+      await this.nc.flush();
+    } catch {
+      /* the server may be gone already */
+    }
+    await this.nc.close();
+  }
+
+  /** The server's address as connected, for messages. */
+  get server(): string {
+    return this.nc.getServer();
+  }
+
+  private emit(s: TransportStatus) {
+    for (const l of this.statusListeners) l(s);
+  }
+
+  private async watchStatus() {
+    for await (const s of this.nc.status()) {
+      // Debug events (pingTimer, reconnecting every wait) are noise here: keep the three that matter.
+      if (s.type === "disconnect") this.emit("disconnected");
+      else if (s.type === "reconnect") this.emit("reconnected");
+    }
+  }
+}

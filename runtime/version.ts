@@ -1,0 +1,16 @@
+/** Versions every actor announces in its {@link Hello}. */
+import { createRequire } from "node:module";
+import { PROTOCOL_VERSION, type Hello } from "./protocol.ts";
+
+const pkg = createRequire(import.meta.url)("../package.json") as { version: string };
+
+/** The ts-dask package version (package.json). */
+export const TSDASK_VERSION: string = pkg.version;
+
+/** This process's versions. */
+export function hello(): Hello {
+  return { proto: PROTOCOL_VERSION, version: TSDASK_VERSION, node: process.versions.node };
+}
+
+/** Node's major version from a `process.versions.node` string. */
+export const nodeMajor = (v: string) => Number(v.split(".")[0]);

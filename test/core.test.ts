@@ -1,0 +1,145 @@
+/** The core cluster end to end through the API, on the embedded default (Client.connect()). */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Client, TaskError, TsDaskError } from "../index.ts";
+import { withTimeout } from "./helpers/cluster.ts";
+
+const t = suite<{ client: Client }>("core");
+t.before(async (ctx) => {
+  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded cluster start");
+});
+t.after(async (ctx) => {
+  await ctx.client?.close();
+});
+
+t("map 10k items and gather them in input order", async ({ client }) => {
+  const xs = Array.from({ length: 10_000 }, (_, i) => i);
+  const zoo = (x: number) => x ** 2 + 2 * x + 1;
+  const out = await withTimeout(client.gather(client.map(zoo, xs)), 30_000, "gather 10k");
+  assert.is(out.length, xs.length);
+  for (let i = 0; i < xs.length; i++) if (out[i] !== zoo(i)) assert.unreachable(`row ${i}: ${out[i]}`);
+});
+
+t("submit returns a future with the result; several iterables map in lockstep", async ({ client }) => {
+  const f = client.submit((a: number, b: number) => a + b, 1, 2);
+  assert.is(await withTimeout(f.result(), 10_000, "submit"), 3);
+  assert.is(f.status, "finished");
+  const sums = await client.gather(client.map((a: number, b: string) => `${a}${b}`, [1, 2, 3], ["a", "b", "c"]));
+  assert.equal(sums, ["1a", "2b", "3c"]);
+  const withConst = await client.gather(client.map((x: number, k: number) => x * k, [1, 2], { args: [10] }));
+  assert.equal(withConst, [10, 20]);
+});
+
+t("argument types survive the trip: typed arrays, Date, BigInt, Map, Set, nested objects", async ({ client }) => {
+  const describe = (v: unknown) => {
+    const tag = Object.prototype.toString.call(v);
+    if (v instanceof Map) return [tag, [...v.entries()]];
+    if (v instanceof Set) return [tag, [...v.values()]];
+    if (ArrayBuffer.isView(v)) return [tag, Array.from(v as unknown as ArrayLike<number>)];
+    if (v instanceof Date) return [tag, v.toISOString()];
+    if (typeof v === "bigint") return ["bigint", v.toString()];
+    return [tag, v];
+  };
+  const echo = (v: unknown) => v;
+  const values: unknown[] = [
+    42, -1.5, "text", true, null, { a: { b: [1, "x", { c: null }] } },
+    new Float64Array([1.5, 2.5]), new Int32Array([-1, 2]), new Uint8Array([7, 8]), new Float32Array([0.5]),
+    new Date("2020-01-02T03:04:05.006Z"), 12345678901234567890n, new Map([["k", 1]]), new Set(["a", 2]),
+  ];
+  const back = await withTimeout(client.gather(client.map(echo, values)), 10_000, "echo");
+  for (let i = 0; i < values.length; i++) assert.equal(describe(back[i]), describe(values[i]), `value ${i}`);
+  // The remote side sees real instances too.
+  const kinds = await client.gather(client.map((v: unknown) => Object.prototype.toString.call(v), [new Float64Array(1), new Date(0), new Map()]));
+  assert.equal(kinds, ["[object Float64Array]", "[object Date]", "[object Map]"]);
+});
+
+t("a throwing task rejects with the remote message, a stack naming the user's file, the key and the worker", async ({ client }) => {
+  function failing(x: number) {
+    if (x === 3) throw new RangeError(`no threes (${x})`);
+    return x;
+  }
+  const fs = client.map(failing, [1, 2, 3, 4]);
+  const err = await withTimeout(fs[2]!.result().then(() => undefined, (e) => e as TaskError), 10_000, "failing task");
+  assert.instance(err, TaskError);
+  assert.is(err!.code, "TaskFailed");
+  assert.is(err!.remoteName, "RangeError");
+  assert.match(err!.message, "no threes (3)");
+  assert.match(err!.message, /local-\d/);
+  assert.match(err!.worker, /^local-\d$/);
+  assert.is(err!.key, fs[2]!.key);
+  assert.match(err!.remoteStack, "core.test.ts");
+  // The others are unaffected.
+  assert.equal(await client.gather([fs[0]!, fs[1]!, fs[3]!]), [1, 2, 4]);
+  assert.equal(await client.gather(fs, { errors: "skip" }), [1, 2, 4]);
+});
+
+t("a closure is rejected before anything is sent, naming what it captures", async ({ client }) => {
+  const factor = 3;
+  try {
+    client.map((x: number) => x * factor, [1]);
+    assert.unreachable("should have thrown");
+  } catch (e) {
+    assert.instance(e, TsDaskError);
+    assert.is((e as TsDaskError).code, "ClosureCaptured");
+    assert.match((e as Error).message, "'factor'");
+    assert.match((e as Error).message, "importModule");
+  }
+});
+
+t("an argument that cannot be serialised fails clearly, at once", async ({ client }) => {
+  try {
+    client.submit((f: unknown) => f, () => 1);
+    assert.unreachable("should have thrown");
+  } catch (e) {
+    assert.is((e as TsDaskError).code, "NotSerializable");
+  }
+});
+
+t("a result that cannot be serialised fails that task only", async ({ client }) => {
+  const fs = client.map((x: number) => (x === 1 ? { f: () => x } : x), [0, 1, 2]);
+  const err = await fs[1]!.exception();
+  assert.is(err?.code, "ResultNotSerializable");
+  assert.equal(await client.gather([fs[0]!, fs[2]!]), [0, 2]);
+});
+
+t("cancel one item of a large map: only it is cancelled, the rest complete", async ({ client }) => {
+  const fs = client.map(async (x: number) => x, Array.from({ length: 50_000 }, (_, i) => i));
+  const victim = fs[40_000]!;
+  victim.cancel();
+  assert.is(victim.status, "cancelled");
+  await withTimeout(client.wait(fs), 30_000, "wait 50k");
+  const err = await victim.exception();
+  assert.is(err?.code, "TaskCancelled");
+  const ok = await client.gather(fs, { errors: "skip" });
+  assert.is(ok.length, 49_999);
+  assert.is(fs.filter((f) => f.status === "cancelled").length, 1);
+});
+
+t("asCompleted yields every future once; wait FIRST_COMPLETED returns early", async ({ client }) => {
+  const sleepy = (ms: number) => new Promise<number>((r) => setTimeout(() => r(ms), ms));
+  const fs = client.map(sleepy, [300, 10, 200]);
+  const first = await withTimeout(client.wait(fs, { returnWhen: "FIRST_COMPLETED" }), 10_000, "wait first");
+  assert.ok(first.done.length >= 1 && first.notDone.length >= 1);
+  const seen: number[] = [];
+  for await (const f of client.asCompleted(fs)) seen.push(await f.result());
+  assert.equal([...seen].sort((a, b) => a - b), [10, 200, 300]);
+});
+
+t("async tasks and console output of tasks", async ({ client }) => {
+  const f = client.submit(async (x: number) => {
+    await new Promise((r) => setTimeout(r, 5));
+    return x * 2;
+  }, 21);
+  assert.is(await f.result(), 42);
+});
+
+t("info lists the worker and its executors with versions", async ({ client }) => {
+  const info = await client.info();
+  assert.is(info.workers.length, 1);
+  assert.is(info.workers[0]!.executors.length, 2);
+  assert.equal(info.workers[0]!.executors.map((e) => e.name).sort(), ["local-0", "local-1"]);
+  assert.is(info.workers[0]!.hello.proto, 1);
+  assert.ok(info.tasks.bytesPerTask > 0);
+});
+
+t.run();

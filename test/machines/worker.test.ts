@@ -1,0 +1,261 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { createActor, SimulatedClock } from "xstate";
+import { workerMachine, type WorkerContext, type WorkerEvent, type WorkerInput } from "../../actors/scheduler/worker.machine.ts";
+
+const ACTIONS = [
+  "markSaturated",
+  "markIdle",
+  "markSuspect",
+  "clearSuspect",
+  "sendStealRequest",
+  "applyStolen",
+  "stealTimedOut",
+  "stopAssigning",
+  "retired",
+  "requeueTasks",
+  "announceDeath",
+] as const;
+type Name = (typeof ACTIONS)[number];
+
+interface Call {
+  name: Name;
+  event: WorkerEvent;
+  reason: string | null;
+}
+
+function start(input: WorkerInput = { suspectAfterMs: 1000, deadAfterMs: 2000, stealTimeoutMs: 500 }) {
+  const clock = new SimulatedClock();
+  const log: Call[] = [];
+  const spy =
+    (name: Name) =>
+    ({ context, event }: { context: WorkerContext; event: WorkerEvent }) =>
+      void log.push({ name, event, reason: context.reason });
+  const actions = Object.fromEntries(ACTIONS.map((n) => [n, spy(n)])) as Record<Name, ReturnType<typeof spy>>;
+  const actor = createActor(workerMachine.provide({ actions }), { clock, input });
+  actor.start();
+  const names = () => log.map((c) => c.name);
+  const count = (name: Name) => log.filter((c) => c.name === name).length;
+  const snap = () => actor.getSnapshot();
+  return { actor, clock, log, names, count, snap };
+}
+
+function running(input?: WorkerInput) {
+  const w = start(input);
+  w.actor.send({ type: "REGISTERED" });
+  return w;
+}
+
+const slots = (...xs: number[]) => Uint32Array.from(xs);
+
+test("joining → running on REGISTERED, with the regions at rest", () => {
+  const { actor, snap } = start();
+  assert.equal(snap().value, "joining");
+  actor.send({ type: "REGISTERED" });
+  assert.ok(snap().matches("running"));
+  assert.equal(snap().value, { running: { liveness: "beating", load: "idle", steal: "none" } });
+});
+
+test("the scheduler's minimal input works (stealTimeoutMs defaults)", () => {
+  const { snap } = running({ suspectAfterMs: 10, deadAfterMs: 10 });
+  assert.equal(snap().context.stealTimeoutMs, 2000);
+});
+
+test("every HEARTBEAT restarts the liveness timer; silence → suspect (markSuspect)", () => {
+  const { actor, clock, snap, names } = running();
+  for (let i = 0; i < 5; i++) {
+    clock.increment(900);
+    actor.send({ type: "HEARTBEAT" });
+  }
+  assert.ok(snap().matches("running"));
+  clock.increment(999);
+  assert.ok(snap().matches("running"));
+  clock.increment(1);
+  assert.equal(snap().value, "suspect");
+  assert.equal(names(), ["markSuspect"]);
+});
+
+test("suspect: a HEARTBEAT brings it back (clearSuspect) with a fresh timer", () => {
+  const { actor, clock, snap, names } = running();
+  clock.increment(1000);
+  clock.increment(1500);
+  actor.send({ type: "HEARTBEAT" });
+  assert.ok(snap().matches("running"));
+  assert.equal(names(), ["markSuspect", "clearSuspect"]);
+  clock.increment(999);
+  assert.ok(snap().matches("running"));
+  clock.increment(1);
+  assert.equal(snap().value, "suspect");
+});
+
+test("suspect for deadAfterMs → dead (final): requeueTasks and announceDeath see the reason", () => {
+  const { clock, snap, log } = running();
+  clock.increment(1000);
+  clock.increment(1999);
+  assert.equal(snap().value, "suspect");
+  clock.increment(1);
+  assert.equal(snap().value, "dead");
+  assert.equal(snap().status, "done");
+  assert.equal(
+    log.slice(1).map((c) => [c.name, c.reason]),
+    [
+      ["requeueTasks", "no heartbeat for 3000 ms"],
+      ["announceDeath", "no heartbeat for 3000 ms"],
+    ],
+  );
+});
+
+test("LOAD: idle ⇄ saturated at assigned >= capacity, actions only on change", () => {
+  const { actor, snap, names } = running();
+  actor.send({ type: "LOAD", assigned: 3, capacity: 4 });
+  assert.ok(snap().matches({ running: { load: "idle" } }));
+  actor.send({ type: "LOAD", assigned: 4, capacity: 4 });
+  actor.send({ type: "LOAD", assigned: 6, capacity: 4 });
+  assert.ok(snap().matches({ running: { load: "saturated" } }));
+  actor.send({ type: "LOAD", assigned: 1, capacity: 4 });
+  actor.send({ type: "LOAD", assigned: 0, capacity: 4 });
+  assert.ok(snap().matches({ running: { load: "idle" } }));
+  assert.equal(names(), ["markSaturated", "markIdle"]);
+});
+
+test("a HEARTBEAT resets only the liveness timer, not the load and steal regions", () => {
+  const { actor, snap } = running();
+  actor.send({ type: "LOAD", assigned: 4, capacity: 4 });
+  actor.send({ type: "STEAL_START", max: 2 });
+  actor.send({ type: "HEARTBEAT" });
+  assert.equal(snap().value, { running: { liveness: "beating", load: "saturated", steal: "stealing" } });
+});
+
+test("steal: request, reply with the slots the executor had not started", () => {
+  const { actor, snap, log } = running();
+  actor.send({ type: "STEAL_START", max: 3 });
+  assert.ok(snap().matches({ running: { steal: "stealing" } }));
+  actor.send({ type: "STEAL_START", max: 3 }); // one steal in flight at a time
+  actor.send({ type: "STEAL_REPLY", slots: slots(7, 9) }); // slot 8 had started: not released
+  assert.ok(snap().matches({ running: { steal: "none" } }));
+  assert.equal(
+    log.map((c) => c.name),
+    ["sendStealRequest", "applyStolen"],
+  );
+  assert.equal(log[0]!.event, { type: "STEAL_START", max: 3 });
+  assert.equal(log[1]!.event, { type: "STEAL_REPLY", slots: slots(7, 9) });
+});
+
+test("steal timeout → none (stealTimedOut); a late reply is still applied", () => {
+  const { actor, clock, snap, names } = running();
+  actor.send({ type: "STEAL_START", max: 1 });
+  clock.increment(499);
+  assert.ok(snap().matches({ running: { steal: "stealing" } }));
+  clock.increment(1);
+  assert.ok(snap().matches({ running: { steal: "none" } }));
+  actor.send({ type: "STEAL_REPLY", slots: slots(4) });
+  assert.equal(names(), ["sendStealRequest", "stealTimedOut", "applyStolen"]);
+});
+
+test("a STEAL_REPLY while suspect or retiring is applied (the executor did drop the tasks)", () => {
+  const s = running();
+  s.actor.send({ type: "STEAL_START", max: 1 });
+  s.clock.increment(1000);
+  assert.equal(s.snap().value, "suspect");
+  s.actor.send({ type: "STEAL_REPLY", slots: slots(1) });
+  assert.equal(s.count("applyStolen"), 1);
+
+  const r = running();
+  r.actor.send({ type: "STEAL_START", max: 1 });
+  r.actor.send({ type: "RETIRE" });
+  r.actor.send({ type: "STEAL_REPLY", slots: slots(1) });
+  assert.equal(r.count("applyStolen"), 1);
+});
+
+test("a STEAL_REPLY arriving after dead is ignored (its tasks were re-queued)", () => {
+  const { actor, clock, snap, names } = running({ suspectAfterMs: 1000, deadAfterMs: 2000, stealTimeoutMs: 10_000 });
+  actor.send({ type: "STEAL_START", max: 5 });
+  clock.increment(1000); // suspect, the steal still in flight
+  clock.increment(2000); // dead
+  assert.equal(snap().value, "dead");
+  const before = snap();
+  actor.send({ type: "STEAL_REPLY", slots: slots(1, 2) });
+  assert.equal(snap(), before);
+  assert.equal(names(), ["sendStealRequest", "markSuspect", "requeueTasks", "announceDeath"]);
+});
+
+test("RETIRE → retiring (stopAssigning) → DRAINED → gone (retired), nothing re-queued", () => {
+  const { actor, snap, names } = running();
+  actor.send({ type: "RETIRE" });
+  assert.equal(snap().value, { retiring: "draining" });
+  actor.send({ type: "LOAD", assigned: 9, capacity: 1 }); // ignored
+  actor.send({ type: "DRAINED" });
+  assert.equal(snap().value, "gone");
+  assert.equal(snap().status, "done");
+  assert.equal(snap().context.reason, "retired");
+  assert.equal(names(), ["stopAssigning", "retired"]);
+});
+
+test("retiring: BYE → gone with requeueTasks; silence → dead (tasks are not lost)", () => {
+  const a = running();
+  a.actor.send({ type: "RETIRE" });
+  a.actor.send({ type: "BYE" });
+  assert.equal(a.snap().value, "gone");
+  assert.equal(a.names(), ["stopAssigning", "requeueTasks"]);
+
+  const b = running();
+  b.actor.send({ type: "RETIRE" });
+  b.clock.increment(900);
+  b.actor.send({ type: "HEARTBEAT" });
+  b.clock.increment(1000);
+  assert.equal(b.snap().value, { retiring: "silent" });
+  b.actor.send({ type: "HEARTBEAT" });
+  assert.equal(b.snap().value, { retiring: "draining" });
+  b.clock.increment(1000);
+  b.clock.increment(2000);
+  assert.equal(b.snap().value, "dead");
+  assert.equal(b.names(), ["stopAssigning", "requeueTasks", "announceDeath"]);
+  assert.match(b.snap().context.reason ?? "", /retiring/);
+});
+
+test("RETIRE while suspect goes to retiring", () => {
+  const { actor, clock, snap } = running();
+  clock.increment(1000);
+  actor.send({ type: "RETIRE" });
+  assert.equal(snap().value, { retiring: "draining" });
+});
+
+test("BYE from running → gone (requeueTasks sees the reason); BYE from joining too", () => {
+  const { actor, snap, log } = running();
+  actor.send({ type: "BYE" });
+  assert.equal(snap().value, "gone");
+  assert.equal(
+    log.map((c) => [c.name, c.reason]),
+    [["requeueTasks", "left (bye)"]],
+  );
+  const j = start();
+  j.actor.send({ type: "BYE" });
+  assert.equal(j.snap().value, "gone");
+});
+
+test("LOST (process exit reported by its supervisor) → dead at once", () => {
+  const { actor, snap, log } = running();
+  actor.send({ type: "LOST", reason: "process exited with SIGKILL" });
+  assert.equal(snap().value, "dead");
+  assert.equal(
+    log.map((c) => [c.name, c.reason]),
+    [
+      ["requeueTasks", "process exited with SIGKILL"],
+      ["announceDeath", "process exited with SIGKILL"],
+    ],
+  );
+  actor.send({ type: "BYE" }); // final: ignored
+  assert.equal(snap().value, "dead");
+});
+
+test("suspectAfterMs 0: never suspect; deadAfterMs Infinity: suspect forever", () => {
+  const a = running({ suspectAfterMs: 0, deadAfterMs: 10 });
+  a.clock.increment(2 ** 31);
+  assert.ok(a.snap().matches("running"));
+  const b = running({ suspectAfterMs: 10, deadAfterMs: Infinity });
+  b.clock.increment(10);
+  b.clock.increment(2 ** 31);
+  assert.equal(b.snap().value, "suspect");
+});
+
+test.run();

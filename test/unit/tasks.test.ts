@@ -1,0 +1,108 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { defaultPlacement, DurationEstimates, windowFor } from "../../actors/scheduler/placement.ts";
+import { ASSIGNED, CANCELLED, FREE, QUEUED, TaskTable } from "../../actors/scheduler/tasks.ts";
+import { parseMemoryLimit } from "../../runtime/memory.ts";
+
+const keys = (n: number, base = 0) => Uint32Array.from({ length: n }, (_, i) => base + i);
+
+test("rows are queued FIFO, assigned, finished once, and their chunk is dropped at the end", () => {
+  const t = new TaskTable();
+  const slots = t.add(0, "f", keys(3), [[10, 20, 30]], undefined);
+  assert.is(t.queued, 3);
+  const a = t.pop();
+  assert.is(a, slots[0]);
+  assert.equal(t.argsOf(a), [10]);
+  t.assign(a, 4);
+  assert.is(t.state[a], ASSIGNED);
+  assert.ok(t.finish(a, 4));
+  assert.not.ok(t.finish(a, 4), "a duplicate completion is refused");
+  for (let s = t.pop(); s >= 0; s = t.pop()) {
+    t.assign(s, 1);
+    t.finish(s, 1);
+  }
+  assert.is(t.chunks.size, 0);
+  assert.is(t.done, 3);
+});
+
+test("a completion from another executor than the assignee is refused", () => {
+  const t = new TaskTable();
+  const [s] = t.add(0, "f", keys(1), [[1]], undefined);
+  t.pop();
+  t.assign(s!, 1);
+  assert.not.ok(t.finish(s!, 2));
+  assert.ok(t.finish(s!, 1));
+});
+
+test("cancel: queued rows are skipped and freed; a slot reused by another key is not touched", () => {
+  const t = new TaskTable();
+  const slots = t.add(3, "f", keys(3, 100), [[1, 2, 3]], ["c"]);
+  assert.is(t.cancel(slots[1]!, 3, 101), QUEUED);
+  assert.is(t.state[slots[1]!], CANCELLED);
+  assert.is(t.cancel(slots[0]!, 3, 999), FREE, "wrong key: not ours");
+  assert.is(t.cancel(slots[0]!, 4, 100), FREE, "wrong client: not ours");
+  assert.is(t.pop(), slots[0]);
+  assert.is(t.pop(), slots[2], "the cancelled row is skipped");
+  assert.equal(t.argsOf(slots[2]!), [3, "c"]);
+  assert.is(t.pop(), -1);
+});
+
+test("re-queued tasks of a dead executor go to the front", () => {
+  const t = new TaskTable();
+  const slots = t.add(0, "f", keys(4), [[1, 2, 3, 4]], undefined);
+  const a = t.pop();
+  const b = t.pop();
+  t.assign(a, 7);
+  t.assign(b, 7);
+  assert.equal(t.assignedTo(7), [a, b]);
+  t.requeueFront(t.assignedTo(7));
+  assert.is(t.assigned, 0);
+  assert.is(t.queued, 4);
+  assert.equal([t.pop(), t.pop(), t.pop(), t.pop()], [slots[0], slots[1], slots[2], slots[3]]);
+});
+
+test("the table grows past its initial size and reuses freed slots", () => {
+  const t = new TaskTable();
+  const n = 5000;
+  t.add(0, "f", keys(n), [Array.from({ length: n }, (_, i) => i)], undefined);
+  assert.ok(t.capacity >= n);
+  for (let i = 0; i < n; i++) {
+    const s = t.pop();
+    t.assign(s, 0);
+    t.finish(s, 0);
+  }
+  const cap = t.capacity;
+  t.add(0, "f", keys(n), [Array.from({ length: n }, (_, i) => i)], undefined);
+  assert.is(t.capacity, cap, "freed slots were reused");
+});
+
+test("window: slow functions get 2 per thread, fast ones up to the cap", () => {
+  assert.is(windowFor(1, 5000, defaultPlacement), 2);
+  assert.is(windowFor(4, 1000, defaultPlacement), 8);
+  assert.is(windowFor(1, 0.001, defaultPlacement), defaultPlacement.maxWindow);
+  assert.is(windowFor(2, 1, defaultPlacement), 200);
+  const e = new DurationEstimates();
+  e.observe("f", 100, 100);
+  assert.is(e.get("f"), 1);
+  e.observe("f", 1000, 10);
+  assert.ok(e.get("f")! < 0.2, "a large batch of fast tasks moves the estimate most of the way");
+});
+
+test("memory limits parse as dask-worker's do", () => {
+  const GB = 16e9;
+  assert.is(parseMemoryLimit("1GB", 1, GB), 1e9);
+  assert.is(parseMemoryLimit("512MiB", 1, GB), 512 * 2 ** 20);
+  assert.is(parseMemoryLimit("0.5", 1, GB), 8e9);
+  assert.is(parseMemoryLimit("auto", 4, GB), 4e9);
+  assert.is(parseMemoryLimit("0", 4, GB), 0);
+  assert.is(parseMemoryLimit(0, 4, GB), 0);
+  assert.is(parseMemoryLimit("2e9".replace("e9", "000000000"), 1, GB), 2e9);
+  try {
+    parseMemoryLimit("lots", 1, GB);
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as { code: string }).code, "BadMemoryLimit");
+  }
+});
+
+test.run();
