@@ -80,5 +80,7 @@ try {
   }
 } catch (e) {
   console.error(e instanceof TsDaskError ? e.message : ((e as Error).stack ?? String(e)));
-  process.exitCode = 1;
+  process.exit(1);
 }
+// Open connections or timers of a stopped actor must not keep the command alive.
+process.exit(process.exitCode ?? 0);

@@ -10,17 +10,22 @@ import { defaultLocalDirectory, onShutdown } from "../runtime/platform.ts";
 import { Transport } from "../runtime/transport.ts";
 import { TSDASK_VERSION } from "../runtime/version.ts";
 
-/** Resolves on the first SIGINT/SIGTERM (or the Windows equivalents). */
-const shutdownSignal = () => new Promise<string>((resolve) => onShutdown((sig) => resolve(sig)));
+/**
+ * Runs `stop` on the first SIGINT/SIGTERM (or the Windows equivalents) and exits 0 once it is
+ * done: a requested stop is a clean exit (a second signal exits at once).
+ */
+const onStopRequest = (stop: () => Promise<unknown>) => onShutdown(() => stop().then(() => {}), { timeoutMs: 30_000, exitCode: 0 });
 
 export async function runScheduler(o: { servers: string; cluster: string; token?: string }) {
   const log = consoleLogger("[scheduler]");
   const tx = await Transport.connect({ servers: o.servers, token: o.token, name: "ts-dask scheduler", waitOnFirstConnect: true });
   const s = await Scheduler.start(tx, { cluster: o.cluster, log });
   log.info(`ts-dask ${TSDASK_VERSION} scheduler for cluster '${o.cluster}' on ${o.servers}`);
-  await shutdownSignal();
-  await s.stop();
-  await tx.close();
+  onStopRequest(async () => {
+    await s.stop();
+    await tx.close();
+  });
+  await new Promise(() => {}); // runs until a stop request
 }
 
 export async function runWorker(o: {
@@ -50,7 +55,7 @@ export async function runWorker(o: {
     log,
   });
   log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}, cluster '${o.cluster}' on ${o.servers}`);
-  void shutdownSignal().then(() => w.shutdown("signal"));
+  onStopRequest(() => w.shutdown("stop requested"));
   const out = await w.exited;
   if (out.exitCode) log.warn(`exiting: ${out.reason}`);
   process.exit(out.exitCode);
@@ -70,6 +75,6 @@ export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: 
   console.log(`  workers:  ts-dask worker ${c.connectString} --cluster ${c.cluster}`);
   console.log(`  info:     ts-dask info ${c.connectString} --cluster ${c.cluster}`);
   console.log("Ctrl-C stops everything.");
-  await shutdownSignal();
-  await c.stop();
+  onStopRequest(() => c.stop());
+  await new Promise(() => {}); // runs until a stop request
 }

@@ -119,6 +119,11 @@ export class Client extends Actor {
     }
   }
 
+  /** The private cluster started by `connect()` with no address (undefined otherwise). */
+  get localCluster(): LocalCluster | undefined {
+    return this.local;
+  }
+
   /** The NATS address of the cluster (the embedded one's when started by connect()). */
   get address(): string {
     return this.local?.url ?? this.tx.server;
@@ -154,11 +159,12 @@ export class Client extends Actor {
    */
   map<F extends (x: any) => unknown>(fn: F, items: ArrayLike<Parameters<F>[0]> | Iterable<Parameters<F>[0]>, opts?: MapOptions): Future<Result<F>>[];
   map<F extends AnyFn>(fn: F, ...iterablesThenOptions: (ArrayLike<unknown> | Iterable<unknown> | MapOptions)[]): Future<Result<F>>[];
-  map<F extends AnyFn>(fn: F, ...iterables: (ArrayLike<unknown> | Iterable<unknown> | MapOptions)[]): Future<Result<F>>[] {
+  map<F extends AnyFn>(fn: F, ...iterables: (ArrayLike<unknown> | Iterable<unknown> | MapOptions | undefined)[]): Future<Result<F>>[] {
     this.assertOpen();
     let opts: MapOptions = {};
     const last = iterables[iterables.length - 1];
-    if (last && !isIterableLike(last)) {
+    if (last === undefined) iterables = iterables.slice(0, -1);
+    else if (!isIterableLike(last)) {
       opts = last as MapOptions;
       iterables = iterables.slice(0, -1);
     }

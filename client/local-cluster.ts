@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { consoleLogger, silentLogger } from "../runtime/actor.ts";
 import { randomBytes } from "node:crypto";
 import { randomId } from "../runtime/ids.ts";
-import { startNatsServer } from "../runtime/nats-server.ts";
+import { startNatsServer, type NatsServer } from "../runtime/nats-server.ts";
 import { Transport } from "../runtime/transport.ts";
 import { Scheduler } from "../actors/scheduler/scheduler.ts";
 import { Supervisor } from "../actors/supervisor/supervisor.ts";
@@ -41,9 +41,15 @@ export class LocalCluster {
     readonly token: string | undefined,
     readonly scheduler: Scheduler,
     readonly worker: Supervisor,
-    private readonly stopNats: () => Promise<void>,
+    private readonly nats: NatsServer,
     private readonly schedTx: Transport,
   ) {}
+
+  /** PIDs of the processes this cluster started: nats-server and the executors. */
+  pids(): number[] {
+    const execs = this.worker.executors.map((e) => e.child?.pid).filter((p): p is number => !!p);
+    return [this.nats.pid, ...execs];
+  }
 
   /** A connect string that includes the token, for other machines (`--lan`). */
   get connectString(): string {
@@ -74,7 +80,7 @@ export class LocalCluster {
         log: log(`[${opts.name ?? "local"}]`),
       });
       await worker.ready;
-      return new LocalCluster(url, cluster, token, scheduler, worker, () => nats.stop(), schedTx);
+      return new LocalCluster(url, cluster, token, scheduler, worker, nats, schedTx);
     } catch (e) {
       await scheduler?.stop();
       await schedTx?.close();
@@ -88,6 +94,6 @@ export class LocalCluster {
     await this.worker.shutdown("local cluster stopped");
     await this.scheduler.stop();
     await this.schedTx.close();
-    await this.stopNats();
+    await this.nats.stop();
   }
 }

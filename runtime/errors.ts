@@ -103,6 +103,8 @@ export const Errors = {
         "macOS `brew install nats-server`, Windows `choco install nats-server` — or pass the address of a running NATS server.",
     ),
   NatsServerFailed: (detail: string) => new TsDaskError("NatsServerFailed", `The embedded nats-server did not start: ${detail}`),
+  SpawnFailed: (command: string, detail: string, cause?: unknown) =>
+    new TsDaskError("SpawnFailed", `Could not start ${command}: ${detail}. Check that it exists and is executable.`, cause === undefined ? undefined : { cause }),
   ConnectFailed: (servers: string, detail: string) =>
     new TsDaskError("ConnectFailed", `Could not connect to NATS at ${servers}: ${detail}. Is nats-server running and reachable?`),
   NoScheduler: (cluster: string, servers: string) =>

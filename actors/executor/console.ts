@@ -11,11 +11,11 @@ import { taskClient } from "./runner.ts";
 const STDOUT = 1;
 const STDERR = 2;
 
-export function forwardTaskConsole(tx: Transport, subjects: Subjects, worker: string): void {
+/** Patches the console; returns a function that sends buffered lines now (call before results). */
+export function forwardTaskConsole(tx: Transport, subjects: Subjects, worker: string): () => void {
   const pending = new Map<string, [number, string][]>();
   let scheduled = false;
   const flush = () => {
-    scheduled = false;
     for (const [client, lines] of pending) {
       const msg: LogLines = { worker, lines };
       try {
@@ -35,10 +35,14 @@ export function forwardTaskConsole(tx: Transport, subjects: Subjects, worker: st
       l.push([stream, format(...args)]);
       if (!scheduled) {
         scheduled = true;
-        setImmediate(flush);
+        setImmediate(() => {
+          scheduled = false;
+          flush();
+        });
       }
     };
   const c = console as unknown as Record<string, (...a: unknown[]) => void>;
   for (const m of ["log", "info", "debug"]) c[m] = wrap(STDOUT, c[m]!.bind(console));
   for (const m of ["warn", "error", "trace"]) c[m] = wrap(STDERR, c[m]!.bind(console));
+  return () => pending.size && flush();
 }

@@ -13,6 +13,7 @@ import { compileSource } from "../../runtime/shipping/compile.ts";
 import { loadModule } from "../../runtime/shipping/load-module.ts";
 import { Transport } from "../../runtime/transport.ts";
 import { hello } from "../../runtime/version.ts";
+import { forwardTaskConsole } from "./console.ts";
 import { Outbox } from "./outbox.ts";
 import { Runner } from "./runner.ts";
 
@@ -27,6 +28,8 @@ export interface ExecutorOptions {
   cluster: string;
   /** Where modules and uploads are written. */
   localDirectory: string;
+  /** Send tasks' console output to their clients (default true). */
+  forwardConsole?: boolean;
   log: Logger;
 }
 
@@ -49,6 +52,7 @@ export class Executor extends Actor {
   constructor(tx: Transport, readonly opts: ExecutorOptions) {
     super(tx, opts.cluster, opts.log);
     this.out = new Outbox(tx, this.subjects, opts.id, opts.name);
+    if (opts.forwardConsole !== false) this.out.beforeFlush = forwardTaskConsole(tx, this.subjects, opts.name);
     this.runner = new Runner(opts.nthreads, this.out, opts.name);
   }
 

@@ -5,13 +5,9 @@
  * executor never outlives its supervisor.
  */
 import { consoleLogger } from "../../runtime/actor.ts";
-import { installResolveHook } from "../../runtime/shipping/load-module.ts";
-import { subjects } from "../../runtime/protocol.ts";
+import { installResolveHook, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
 import { Transport } from "../../runtime/transport.ts";
-import { forwardTaskConsole } from "./console.ts";
 import { Executor } from "./executor.ts";
-import { fileURLToPath } from "node:url";
-import { join } from "node:path";
 
 /** What the supervisor passes to each executor process. */
 export interface ExecutorProcessConfig {
@@ -29,10 +25,9 @@ export interface ExecutorProcessConfig {
 const cfg = JSON.parse(process.env.TSDASK_EXECUTOR ?? "{}") as ExecutorProcessConfig;
 const log = consoleLogger(`[${cfg.name}]`);
 process.setSourceMapsEnabled(true);
-installResolveHook([cfg.localDirectory, process.cwd(), join(fileURLToPath(import.meta.url), "../../..")]);
+installResolveHook([cfg.localDirectory, process.cwd(), TSDASK_ROOT]);
 
 const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
-forwardTaskConsole(tx, subjects(cfg.cluster), cfg.name);
 const ex = new Executor(tx, { ...cfg, log });
 
 let exiting = false;

@@ -27,6 +27,8 @@ export class Outbox {
   private pending = 0;
   /** The scheduler instance the completions belong to. */
   sched = "";
+  /** Runs before results leave (console lines of a task go out before its result). */
+  beforeFlush: () => void = () => {};
 
   constructor(
     private readonly tx: Transport,
@@ -83,6 +85,7 @@ export class Outbox {
   flush(): void {
     this.scheduled = false;
     if (this.pending === 0 && this.slots.length === 0) return;
+    this.beforeFlush();
     this.pending = 0;
     for (const [client, b] of this.results) {
       const msg: Results = { worker: this.worker, keys: Uint32Array.from(b.keys), values: b.values };

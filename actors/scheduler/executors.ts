@@ -184,7 +184,7 @@ export class ExecutorTable {
       nthreads: w.reg.nthreads,
       memoryLimit: w.reg.memoryLimit,
       hello: w.reg.hello,
-      executors: [...w.executors].map(
+      executors: [...w.executors].sort((a, b) => a.name.localeCompare(b.name)).map(
         (e): ExecutorInfo => ({
           id: e.id,
           name: e.name,

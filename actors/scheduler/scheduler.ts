@@ -134,8 +134,10 @@ export class Scheduler extends Actor {
         return this.respond(reply, ok);
       }
       case "executor": {
+        const known = this.executors.byId(m.id);
         this.executors.addExecutor(m);
         this.respond(reply, ok);
+        if (!known) this.tx.send(this.subjects.events, { type: "executor-joined", name: m.name, id: m.id });
         return this.schedulePump();
       }
     }

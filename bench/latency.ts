@@ -1,0 +1,40 @@
+/**
+ * bench/latency: 1,000 sequential submit → result round trips of a trivial task on
+ * `ts-dask up --nprocs 2` → p50/p99 in ms (median over BENCH_RUNS rounds).
+ * Bar (issue #2): p50 ≤ 1 ms (Dask: 11 ms).
+ */
+import { Client } from "../index.ts";
+import { median, percentile, report, runs, startUp } from "./lib.ts";
+
+const N = Number(process.env.BENCH_N ?? 1000);
+const up = await startUp(["--nprocs", "2"]);
+const client = await Client.connect(up.url, { cluster: up.cluster });
+try {
+  const id = (x: number) => x;
+  for (let i = 0; i < 200; i++) await client.submit(id, i).result(); // warm up
+  const p50: number[] = [];
+  const p99: number[] = [];
+  for (let r = 0; r < runs(); r++) {
+    const ts: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const t0 = performance.now();
+      const v = await client.submit(id, i).result();
+      ts.push(performance.now() - t0);
+      if (v !== i) throw new Error("wrong result");
+    }
+    p50.push(percentile(ts, 50));
+    p99.push(percentile(ts, 99));
+  }
+  report({
+    bench: "latency",
+    roundTrips: N,
+    runs: runs(),
+    p50Ms: +median(p50).toFixed(3),
+    p99Ms: +median(p99).toFixed(3),
+    allRuns: { p50: p50.map((x) => +x.toFixed(3)), p99: p99.map((x) => +x.toFixed(3)) },
+    bar: { p50Ms: 1 },
+  });
+} finally {
+  await client.close();
+  await up.stop();
+}

@@ -1,0 +1,120 @@
+/** The cluster as a user starts it from a shell: `ts-dask scheduler`, `ts-dask worker`, `ts-dask info`. */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Client } from "../index.ts";
+import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
+import { cleanup, startTestNats, withTimeout } from "./helpers/cluster.ts";
+
+const t = suite<{ url: string; watch: EventWatcher; watch2: EventWatcher }>("cli");
+
+t.before(async (ctx) => {
+  const nats = await startTestNats();
+  ctx.url = nats.url;
+  ctx.watch = await EventWatcher.start(ctx.url, "c1");
+  ctx.watch2 = await EventWatcher.start(ctx.url, "c2");
+});
+t.after(async (ctx) => {
+  await stopAllCli();
+  await ctx.watch?.close();
+  await ctx.watch2?.close();
+  await cleanup();
+});
+
+const joined = (name: string) => (e: { type: string; name?: string }) => e.type === "executor-joined" && e.name === name;
+
+t("scheduler and a named worker from the CLI; a client maps on them; info shows them", async ({ url, watch }) => {
+  const sched = cli(["scheduler", "--nats", url, "--cluster", "c1"]);
+  await sched.waitFor(/scheduler for cluster 'c1'/);
+  cli(["worker", url, "--cluster", "c1", "--nprocs", "2", "--nthreads", "1", "--name", "MyWorker", "--memory-limit", "1GB", "--death-timeout", "120", "--local-directory", "/tmp/ts-dask-test-MyWorker"]);
+  await watch.until(joined("MyWorker-0"));
+  await watch.until(joined("MyWorker-1"));
+  const client = await Client.connect(url, { cluster: "c1" });
+  try {
+    const out = await withTimeout(client.gather(client.map((x: number) => x * 2, Array.from({ length: 10_000 }, (_, i) => i))), 30_000, "map");
+    assert.is(out[9_999], 19_998);
+  } finally {
+    await client.close();
+  }
+  const info = cli(["info", url, "--cluster", "c1"]);
+  assert.is(await info.exited, 0);
+  assert.match(info.output(), "MyWorker-0");
+  assert.match(info.output(), "MyWorker-1");
+  assert.match(info.output(), /protocol 1/);
+  assert.match(info.output(), /Node 20/);
+  const json = cli(["info", url, "--cluster", "c1", "--json"]);
+  await json.exited;
+  const parsed = JSON.parse(json.output());
+  assert.is(parsed.workers[0].name, "MyWorker");
+  assert.is(parsed.workers[0].memoryLimit, 1e9);
+});
+
+t("a second scheduler for the same cluster is refused", async ({ url }) => {
+  const second = cli(["scheduler", "--nats", url, "--cluster", "c1"]);
+  assert.is(await withTimeout(second.exited, 20_000, "second scheduler exit"), 1);
+  assert.match(second.output(), "already running");
+});
+
+t("a name held by a live worker is refused; freed when its holder stops", async ({ url, watch }) => {
+  const dup = cli(["worker", url, "--cluster", "c1", "--nprocs", "1", "--name", "MyWorker"]);
+  assert.is(await withTimeout(dup.exited, 20_000, "duplicate worker exit"), 1);
+  assert.match(dup.output(), "already holds the name 'MyWorker'");
+
+  const solo = cli(["worker", url, "--cluster", "c1", "--nprocs", "1", "--name", "Solo"]);
+  const first = (await watch.until(joined("Solo-0")))[0] as { id: string };
+  assert.is(await solo.stop("SIGTERM"), 0, "a worker stopped by SIGTERM exits 0");
+  cli(["worker", url, "--cluster", "c1", "--nprocs", "1", "--name", "Solo"]);
+  const again = await watch.until(joined("Solo-0"), 2);
+  assert.is.not((again[1] as { id: string }).id, first.id, "the restarted worker is a new instance with the same name");
+});
+
+t("two clusters on one NATS server are isolated", async ({ url, watch2 }) => {
+  const sched = cli(["scheduler", "--nats", url, "--cluster", "c2"]);
+  await sched.waitFor(/scheduler for cluster 'c2'/);
+  cli(["worker", url, "--cluster", "c2", "--nprocs", "1", "--name", "Other"]);
+  await watch2.until(joined("Other-0"));
+  const c1 = await Client.connect(url, { cluster: "c1" });
+  const c2 = await Client.connect(url, { cluster: "c2" });
+  try {
+    const names1 = (await c1.info()).workers.map((w) => w.name).sort();
+    const names2 = (await c2.info()).workers.map((w) => w.name);
+    assert.not.ok(names1.includes("Other"));
+    assert.equal(names2, ["Other"]);
+    // Tasks run where they were submitted: each executor reports the cluster it serves.
+    const where = (x: number) => JSON.parse(process.env.TSDASK_EXECUTOR ?? "{}").cluster + ":" + x;
+    assert.equal(await c2.gather(c2.map(where, [1, 2])), ["c2:1", "c2:2"]);
+    assert.equal(await c1.gather(c1.map(where, [3])), ["c1:3"]);
+  } finally {
+    await c1.close();
+    await c2.close();
+  }
+});
+
+t("two clients at once each get their own results", async ({ url }) => {
+  const [a, b] = await Promise.all([Client.connect(url, { cluster: "c1" }), Client.connect(url, { cluster: "c1" })]);
+  try {
+    const xs = Array.from({ length: 20_000 }, (_, i) => i);
+    const [ra, rb] = await withTimeout(
+      Promise.all([a.gather(a.map((x: number) => x + 1, xs)), b.gather(b.map((x: number) => -x, xs))]),
+      30_000,
+      "two clients",
+    );
+    assert.is(ra[123], 124);
+    assert.is(rb[123], -123);
+    assert.is(a.duplicates + b.duplicates, 0);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+t("a client without a scheduler gets a clear error", async ({ url }) => {
+  try {
+    await Client.connect(url, { cluster: "nobody-home", connectTimeoutMs: 500 });
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as { code: string }).code, "NoScheduler");
+    assert.match((e as Error).message, "ts-dask scheduler");
+  }
+});
+
+t.run();

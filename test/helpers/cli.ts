@@ -1,0 +1,124 @@
+/** Runs the `ts-dask` command as a child process and waits on what it prints or publishes. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { connect, type NatsConnection } from "nats";
+import { decode } from "../../runtime/codec.ts";
+import { subjects, type ClusterEvent } from "../../runtime/protocol.ts";
+
+export const BIN = fileURLToPath(new URL("../../bin/ts-dask.mjs", import.meta.url));
+
+export interface CliProcess {
+  proc: ChildProcess;
+  /** Everything printed so far (stdout and stderr). */
+  output(): string;
+  /** Resolves when the output matches (checks what was printed already, then each new chunk). */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const running = new Set<CliProcess>();
+
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  let out = "";
+  const listeners = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const l of listeners) l();
+  };
+  proc.stdout!.on("data", onData);
+  proc.stderr!.on("data", onData);
+  const exited = once(proc, "exit").then(([code]) => code as number | null);
+  const c: CliProcess = {
+    proc,
+    output: () => out,
+    exited,
+    waitFor(re, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = re.exec(out);
+          if (m) {
+            done();
+            resolve(m);
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re} in the output of ts-dask ${args.join(" ")}:\n${out}`));
+        }, timeoutMs);
+        const onExit = () => {
+          setImmediate(() => {
+            if (!re.exec(out)) {
+              done();
+              reject(new Error(`ts-dask ${args.join(" ")} exited before printing ${re}:\n${out}`));
+            }
+          });
+        };
+        const done = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          proc.off("exit", onExit);
+        };
+        listeners.add(check);
+        proc.once("exit", onExit);
+        check();
+      });
+    },
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const code = await exited;
+      running.delete(c);
+      return code;
+    },
+  };
+  running.add(c);
+  void exited.then(() => running.delete(c));
+  return c;
+}
+
+/** Stops every CLI process still running (call from an `after` hook). */
+export async function stopAllCli(): Promise<void> {
+  await Promise.all([...running].map((c) => c.stop("SIGKILL")));
+}
+
+/** Collects a cluster's `events` messages, to await e.g. executors joining. */
+export class EventWatcher {
+  readonly events: ClusterEvent[] = [];
+  private waiters: (() => void)[] = [];
+  private constructor(private readonly nc: NatsConnection) {}
+
+  static async start(url: string, cluster: string): Promise<EventWatcher> {
+    const nc = await connect({ servers: url });
+    const w = new EventWatcher(nc);
+    nc.subscribe(subjects(cluster).events, {
+      callback: (_e, msg) => {
+        w.events.push(decode<ClusterEvent>(msg.data));
+        for (const f of w.waiters.splice(0)) f();
+      },
+    });
+    await nc.flush();
+    return w;
+  }
+
+  /** Resolves once `count` events match `pred` (counting those seen already). */
+  async until(pred: (e: ClusterEvent) => boolean, count = 1, timeoutMs = 30_000): Promise<ClusterEvent[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hits = this.events.filter(pred);
+      if (hits.length >= count) return hits;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${count} event(s); saw: ${JSON.stringify(this.events)}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.waiters.push(() => (clearTimeout(t), r()));
+      });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.nc.close();
+  }
+}
