@@ -10,7 +10,7 @@ import { encode } from "../runtime/codec.ts";
 import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
 import * as G from "../runtime/guards.ts";
 import { randomId } from "../runtime/ids.ts";
-import type { ClusterInfo, LogLines, RegisterReply, Results } from "../runtime/protocol.ts";
+import type { ClusterInfo, InfoRequest, LogLines, RegisterReply, Results } from "../runtime/protocol.ts";
 import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
@@ -350,8 +350,13 @@ export class Client extends Actor {
   }
 
   /** Workers, executors, versions and queue lengths, as the scheduler sees them. */
-  info(): Promise<ClusterInfo> {
-    return this.tx.request<ClusterInfo>(this.subjects.info, {}, 5000);
+  info(opts: InfoRequest = {}): Promise<ClusterInfo> {
+    return this.tx.request<ClusterInfo>(this.subjects.info, opts, 5000);
+  }
+
+  /** Resolves when every task submitted so far has reached the scheduler (not finished). */
+  flush(): Promise<void> {
+    return this.submitter.idle();
   }
 
   /** Fails pending futures, disconnects, and stops the private cluster if this client started one. */

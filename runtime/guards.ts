@@ -67,7 +67,7 @@ export const isDone = (m: unknown): m is Done => obj(m) && str(m.exec) && str(m.
 
 export const isCancel = (m: unknown): m is Cancel => obj(m) && str(m.client) && u32(m.slots) && u32(m.keys) && m.slots.length === m.keys.length;
 
-export const isExecCancel = (m: unknown): m is ExecCancel => obj(m) && u32(m.slots);
+export const isExecCancel = (m: unknown): m is ExecCancel => obj(m) && u32(m.slots) && u32(m.keys) && m.slots.length === m.keys.length;
 
 export const isStealRequest = (m: unknown): m is StealRequest => obj(m) && num(m.max);
 

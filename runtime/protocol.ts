@@ -12,7 +12,7 @@
  * | `sched.submit`                  | request   | client → scheduler          | {@link Submit} → {@link SubmitAck} |
  * | `sched.done`                    | publish   | executor → scheduler        | {@link Done} |
  * | `sched.cancel`                  | publish   | client → scheduler          | {@link Cancel} |
- * | `sched.info`                    | request   | anyone → scheduler          | {} → {@link ClusterInfo} |
+ * | `sched.info`                    | request   | anyone → scheduler          | {@link InfoRequest} → {@link ClusterInfo} |
  * | `sched.bye`                     | publish   | worker/executor/client → scheduler | {@link Bye} |
  * | `alive`                         | publish   | scheduler → everyone        | {@link SchedulerAlive} |
  * | `exec.<id>.tasks`               | publish   | scheduler → executor        | {@link TaskBatch} |
@@ -239,8 +239,10 @@ export interface Cancel {
   keys: Uint32Array;
 }
 
+/** Rows to drop if not started. Slots are reused, so each is matched with its client key too. */
 export interface ExecCancel {
   slots: Uint32Array;
+  keys: Uint32Array;
 }
 
 export interface StealRequest {
@@ -307,9 +309,14 @@ export interface WorkerInfo {
   executors: ExecutorInfo[];
 }
 
+export interface InfoRequest {
+  /** Run a full GC first when the scheduler allows it (`--expose-gc`), for memory measurements. */
+  gc?: boolean;
+}
+
 export interface ClusterInfo {
   cluster: string;
-  scheduler: { instance: string; host: string; pid: number; hello: Hello; startedAt: number };
+  scheduler: { instance: string; host: string; pid: number; hello: Hello; startedAt: number; rss: number; heapUsed: number };
   workers: WorkerInfo[];
   clients: number;
   tasks: { queued: number; assigned: number; done: number; failed: number; duplicates: number; bytesPerTask: number };

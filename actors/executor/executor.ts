@@ -61,7 +61,7 @@ export class Executor extends Actor {
     const s = this.subjects;
     const id = this.opts.id;
     this.listen(s.execTasks(id), "tasks", G.isTaskBatch, (m) => this.onTasks(m));
-    this.listen(s.execCancel(id), "cancel", G.isExecCancel, (m) => this.runner.cancel(m.slots));
+    this.listen(s.execCancel(id), "cancel", G.isExecCancel, (m) => this.runner.cancel(m.slots, m.keys));
     this.listen(s.execSteal(id), "steal", G.isStealRequest, (m, reply) => this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)) }));
     this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m) => this.onControl(m));
     this.listen(s.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => this.onSchedulerAlive(m));

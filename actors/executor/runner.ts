@@ -28,7 +28,8 @@ export class Runner {
   queued = 0;
   /** Tasks started and not finished (sync ones only while they run). */
   running = 0;
-  private readonly cancelled = new Set<number>();
+  /** slot → client key of rows to drop when reached. */
+  private readonly cancelled = new Map<number, number>();
   private scheduled = false;
   /** Set while paused (memory pressure, retiring): nothing new starts. */
   paused = false;
@@ -52,8 +53,8 @@ export class Runner {
   }
 
   /** Cancels tasks not started yet; started ones finish and their results are ignored. */
-  cancel(slots: Uint32Array): void {
-    for (const s of slots) this.cancelled.add(s);
+  cancel(slots: Uint32Array, keys: Uint32Array): void {
+    for (let i = 0; i < slots.length; i++) this.cancelled.set(slots[i]!, keys[i]!);
   }
 
   /** Removes up to `max` queued (not started) tasks from the back of the queue, for stealing. */
@@ -96,6 +97,8 @@ export class Runner {
     } finally {
       this.pumping = false;
     }
+    // Nothing queued: remaining cancels were for tasks already started, and can never match.
+    if (this.queued === 0 && this.cancelled.size) this.cancelled.clear();
     // Idle again: what finished leaves now instead of at the next turn.
     if (this.running === 0 && !this.scheduled) this.out.flush();
   }
@@ -128,7 +131,8 @@ export class Runner {
       const i = e.pos++;
       this.queued--;
       const slot = g.slots[i]!;
-      if (this.cancelled.size && this.cancelled.delete(slot)) {
+      if (this.cancelled.size && this.cancelled.get(slot) === g.keys[i]) {
+        this.cancelled.delete(slot);
         this.out.drop(slot);
         continue;
       }

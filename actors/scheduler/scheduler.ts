@@ -20,6 +20,7 @@ import {
   type Done,
   type FnDef,
   type Heartbeat,
+  type InfoRequest,
   type ModuleDef,
   type Register,
   type RegisterReply,
@@ -90,7 +91,10 @@ export class Scheduler extends Actor {
     s.listen(s.subjects.cancel, "cancel", G.isCancel, (m) => s.onCancel(m));
     s.listen(s.subjects.heartbeat, "heartbeat", G.isHeartbeat, (m) => s.onHeartbeat(m));
     s.listen(s.subjects.bye, "bye", G.isBye, (m) => s.onBye(m));
-    s.listen(s.subjects.info, "info", G.isAny, (_m, reply) => s.respond(reply, s.info()));
+    s.listen(s.subjects.info, "info", G.isAny, (m, reply) => {
+      if ((m as InfoRequest | null)?.gc === true) (globalThis as { gc?: () => void }).gc?.();
+      s.respond(reply, s.info());
+    });
     s.aliveTimer = setInterval(() => s.announce(), s.heartbeatMs);
     s.announce();
     await tx.flush();
@@ -171,8 +175,9 @@ export class Scheduler extends Actor {
       total += slots.length;
     }
     const all = out.length === 1 ? out[0]! : concat(out, total);
-    this.respond(reply, { ok: true, slots: all });
+    // Dispatch first: the tasks' trip to an executor is on the latency path, the ack is not.
     this.pump();
+    this.respond(reply, { ok: true, slots: all });
   }
 
   // --- placement ------------------------------------------------------------------------------
@@ -333,7 +338,7 @@ export class Scheduler extends Actor {
     }
     for (const [e, slots] of byExec) {
       const rec = this.executors.byIndex(e);
-      if (rec) this.tx.send(this.subjects.execCancel(rec.id), { slots: Uint32Array.from(slots) });
+      if (rec) this.tx.send(this.subjects.execCancel(rec.id), { slots: Uint32Array.from(slots), keys: Uint32Array.from(slots, (s) => this.tasks.key[s]!) });
     }
   }
 
@@ -365,7 +370,7 @@ export class Scheduler extends Actor {
     const t = this.tasks;
     return {
       cluster: this.cluster,
-      scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt },
+      scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory() },
       workers: this.executors.info(),
       clients: this.clients.size,
       tasks: {
@@ -384,6 +389,12 @@ export class Scheduler extends Actor {
     const st = this.tasks.state[s];
     return st === QUEUED ? "queued" : st === ASSIGNED ? "assigned" : "other";
   }
+}
+
+function memory() {
+  const m = process.memoryUsage();
+  // Typed-array tables live outside the JS heap: count them too.
+  return { rss: m.rss, heapUsed: m.heapUsed + m.external };
 }
 
 /** Typed-array bytes the table spends per slot (state, client, key, chunk, row, exec, attempts, free list, ring). */
