@@ -42,11 +42,14 @@ export class Transport {
 
   /** Connects to NATS. Fails with {@link Errors.ConnectFailed} (unless `waitOnFirstConnect`). */
   static async connect(opts: TransportOptions): Promise<Transport> {
+    const { servers, token, user, pass } = credentials(opts.servers);
     try {
       const nc = await connect({
-        servers: opts.servers.split(",").map((s) => s.trim()),
+        servers,
         name: opts.name,
-        token: opts.token,
+        token: opts.token ?? token,
+        user,
+        pass,
         maxReconnectAttempts: -1,
         reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
         reconnectJitter: 100,
@@ -59,7 +62,7 @@ export class Transport {
       });
       return new Transport(nc);
     } catch (e) {
-      throw Errors.ConnectFailed(opts.servers, (e as Error).message);
+      throw Errors.ConnectFailed(servers.join(","), (e as Error).message);
     }
   }
 
@@ -138,4 +141,24 @@ export class Transport {
       else if (s.type === "reconnect") this.emit("reconnected");
     }
   }
+}
+
+/**
+ * Splits credentials out of server URLs, which nats.js ignores: `nats://TOKEN@host:4222` (what
+ * `ts-dask up --lan` prints) or `nats://user:pass@host:4222`.
+ */
+export function credentials(serverList: string): { servers: string[]; token?: string; user?: string; pass?: string } {
+  let token: string | undefined;
+  let user: string | undefined;
+  let pass: string | undefined;
+  const servers = serverList.split(",").map((raw) => {
+    const s = raw.trim();
+    const m = /^([a-z]+:\/\/)([^@/]+)@(.*)$/i.exec(s);
+    if (!m) return s;
+    const [name, pw] = m[2]!.split(":").map(decodeURIComponent);
+    if (pw === undefined) token = name;
+    else (user = name), (pass = pw);
+    return m[1]! + m[3]!;
+  });
+  return { servers, token, user, pass };
 }

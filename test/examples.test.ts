@@ -1,0 +1,37 @@
+/** Every example under examples/ runs as a user would run it, and prints what it promises. */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { childExit, withTimeout } from "./helpers/cluster.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+async function run(file: string, env: Record<string, string> = {}): Promise<string> {
+  const child = spawn(process.execPath, ["--import", "tsx", file], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d));
+  child.stderr!.on("data", (d: Buffer) => (out += d));
+  const { code } = await withTimeout(childExit(child), 120_000, `${file} to finish`);
+  assert.is(code, 0, `${file} exited with ${code}:\n${out}`);
+  return out;
+}
+
+test("examples/quickstart.ts", async () => {
+  const out = await run("examples/quickstart.ts", { N: "20000" });
+  assert.match(out, /executor\(s\)/);
+  assert.match(out, "map(zoo) over 20,000 numbers");
+  assert.match(out, "last = 400000000");
+  assert.match(out, "= 3");
+  assert.match(out, /a failing task: Task parse-\d+ failed on local-\d: SyntaxError/);
+});
+
+test("examples/modules.ts", async () => {
+  const out = await run("examples/modules.ts");
+  assert.match(out, /first done: \d+, still running: \d+/);
+  assert.match(out, /best candidate: \d+ \(score 0\.\d+\)/);
+  assert.match(out, /\(local-\d\) hello from a task/);
+  assert.match(out, /ran on: pid \d+ on Node v20/);
+});
+
+test.run();
