@@ -20,6 +20,8 @@ import { Future } from "./future.ts";
 import { ERROR, FINISHED, Job, JobIndex } from "./jobs.ts";
 import type { LocalCluster, LocalClusterOptions } from "./local-cluster.ts";
 import { Submitter } from "./submitter.ts";
+import { uploadValue } from "./scatter.ts";
+import type { DataRef } from "../runtime/data-ref.ts";
 
 export interface ClientOptions {
   /** Cluster name (subject namespace). Default `"default"`; ignored for the embedded cluster. */
@@ -42,6 +44,8 @@ export interface MapOptions {
 export type ReturnWhen = "ALL_COMPLETED" | "FIRST_COMPLETED" | "FIRST_EXCEPTION";
 
 type AnyFn = (...args: any[]) => unknown;
+/** Each argument may also be a scattered value's reference. */
+type Args<P extends unknown[]> = { [K in keyof P]: P[K] | DataRef<P[K]> };
 type Result<F> = F extends (...a: any[]) => infer R ? Awaited<R> : never;
 
 export class Client extends Actor {
@@ -50,6 +54,8 @@ export class Client extends Actor {
   private readonly submitter: Submitter;
   private nextKey = 0;
   private closed = false;
+  private readonly scattered = new WeakMap<object, Promise<DataRef>>();
+  private readonly owned = new Set<string>();
   /** Results received for futures already settled (re-runs after a failure): dropped, counted. */
   duplicates = 0;
 
@@ -136,7 +142,7 @@ export class Client extends Actor {
    * or an export of {@link importModule} (by reference).
    * @throws `ClosureCaptured` / `FunctionNotShippable` / `NotSerializable` before anything is sent.
    */
-  submit<F extends AnyFn>(fn: F, ...args: Parameters<F>): Future<Result<F>> {
+  submit<F extends AnyFn>(fn: F, ...args: Args<Parameters<F>>): Future<Result<F>> {
     this.assertOpen();
     const { fn: def, module } = toFnDef(fn);
     try {
@@ -329,6 +335,40 @@ export class Client extends Actor {
     const base = opts.from ? dirOf(opts.from) : callerDir() ?? process.cwd();
     const mod = await bundleModule(resolvePath(base, path), base);
     return makeModuleHandle<T>(mod, mod.exports);
+  }
+
+  // --- scattered data -------------------------------------------------------------------------
+
+  /**
+   * Stores a value once in the cluster and returns a {@link DataRef} to pass as an argument
+   * instead of the value: each executor fetches it once and hands the same decoded value to every
+   * task that names it. Scattering the same object (or equal bytes) twice sends it once.
+   * `broadcast: true` makes every executor fetch it now rather than on first use.
+   *
+   * @example
+   * const ref = await client.scatter(new Float64Array(10_000_000));
+   * const scores = client.map(score, candidates, { args: [ref] });
+   */
+  scatter<T>(value: T, opts: { broadcast?: boolean } = {}): Promise<DataRef<T>> {
+    this.assertOpen();
+    const key = typeof value === "object" && value !== null ? (value as object) : undefined;
+    const hit = key && this.scattered.get(key);
+    if (hit && !opts.broadcast) return hit as Promise<DataRef<T>>;
+    const p = uploadValue(this.tx, this.subjects.dataPut, this.id, value, !!opts.broadcast).then((ref) => {
+      this.owned.add(ref.hash);
+      return ref as DataRef<T>;
+    });
+    if (key) {
+      this.scattered.set(key, p);
+      p.catch(() => this.scattered.delete(key));
+    }
+    return p;
+  }
+
+  /** Lets the cluster drop scattered values this client no longer needs. */
+  release(refs: readonly DataRef[]): void {
+    const hashes = refs.map((r) => r.hash).filter((h) => this.owned.delete(h));
+    if (hashes.length) this.tx.send(this.subjects.dataRelease, { client: this.id, hashes });
   }
 
   // --- cancel / info / close ------------------------------------------------------------------

@@ -3,10 +3,11 @@
  * - ext 0: every typed array, DataView and ArrayBuffer, as [dtype byte][raw bytes]. Decoding copies
  *   into a fresh, aligned buffer, so values never keep a NATS socket chunk alive and a Float64Array
  *   arrives as a Float64Array whatever its offset in the message.
- * - ext 1: Map, Set, BigInt and Error, as [tag byte][msgpack body].
+ * - ext 1: Map, Set, BigInt, Error and DataRef (a scattered value), as [tag byte][msgpack body].
  * Two extensions only: every registered extension is tried on every object encoded (NOTES.md).
  */
 import { Decoder, Encoder, ExtensionCodec } from "@msgpack/msgpack";
+import { DataRef, refStats } from "./data-ref.ts";
 
 const TYPED = [
   Int8Array,
@@ -28,6 +29,7 @@ const TAG_MAP = 1;
 const TAG_SET = 2;
 const TAG_BIGINT = 3;
 const TAG_ERROR = 4;
+const TAG_REF = 5;
 
 function dtypeOf(v: ArrayBufferView): number {
   // Buffer is a Uint8Array subclass: it travels as (and arrives as) a Uint8Array.
@@ -70,6 +72,7 @@ extensions.register({
     if (typeof v === "bigint") return withHeader(TAG_BIGINT, encoder.encode(v.toString()));
     if (v instanceof Map) return withHeader(TAG_MAP, encoder.encode([...v]));
     if (v instanceof Set) return withHeader(TAG_SET, encoder.encode([...v]));
+    if (v instanceof DataRef) return withHeader(TAG_REF, encoder.encode([v.hash, v.size]));
     if (v instanceof Error) return withHeader(TAG_ERROR, encoder.encode({ name: v.name, message: v.message, stack: v.stack ?? "" }));
     return null;
   },
@@ -82,6 +85,11 @@ extensions.register({
         return new Map(body as [unknown, unknown][]);
       case TAG_SET:
         return new Set(body as unknown[]);
+      case TAG_REF: {
+        const [hash, size] = body as [string, number];
+        refStats.decoded++;
+        return new DataRef(hash, size);
+      }
       case TAG_ERROR: {
         const e = body as { name: string; message: string; stack: string };
         const err = new Error(e.message);
@@ -104,6 +112,23 @@ export function encode(value: unknown): Uint8Array {
   return encoder.encode(value);
 }
 
+/**
+ * Like {@link encode}, with one copy instead of three for a top-level typed array (the usual
+ * shape of large scattered data): the ext-32 header is written by hand around the raw bytes.
+ */
+export function encodeLarge(value: unknown): Uint8Array {
+  if (!ArrayBuffer.isView(value) || value.byteLength < 1 << 16) return encode(value);
+  const n = value.byteLength + 1;
+  const out = new Uint8Array(6 + n);
+  const view = new DataView(out.buffer);
+  out[0] = 0xc9; // ext 32
+  view.setUint32(1, n);
+  view.setInt8(5, 0); // our typed-array extension
+  out[6] = dtypeOf(value);
+  out.set(new Uint8Array(value.buffer, value.byteOffset, value.byteLength), 7);
+  return out;
+}
+
 /** Decodes msgpack bytes. Throws on malformed input; callers on the network path must catch. */
 export function decode<T = unknown>(bytes: Uint8Array): T {
   return decoder.decode(bytes) as T;
@@ -120,7 +145,7 @@ export function findUnencodable(value: unknown, path = "value", seen = new Set<o
   if (value === null || t !== "object") return undefined;
   const o = value as object;
   if (seen.has(o)) return `${path} is a circular reference`;
-  if (ArrayBuffer.isView(o) || o instanceof ArrayBuffer || o instanceof Date || o instanceof Error) return undefined;
+  if (ArrayBuffer.isView(o) || o instanceof ArrayBuffer || o instanceof Date || o instanceof Error || o instanceof DataRef) return undefined;
   seen.add(o);
   try {
     if (o instanceof Map) {

@@ -79,6 +79,13 @@ export const Errors = {
         `Pass it to client.submit()/client.map() instead of calling it directly.`,
     ),
 
+  ScatterFailed: (detail: string) => new TsDaskError("ScatterFailed", `Scattering a value failed: ${detail}`),
+  DataUnavailable: (hash: string, worker: string, detail: string) =>
+    new TsDaskError(
+      "DataUnavailable",
+      `${worker} could not fetch scattered value ${hash.slice(0, 12)}…: ${detail}. Was it released (client.release / client closed)? Scatter it again.`,
+    ),
+
   // --- tasks -----------------------------------------------------------------------------------
   TaskFailed: (key: string, worker: string, remoteName: string, remoteMessage: string, remoteStack: string) =>
     new TaskError("TaskFailed", `Task ${key} failed on ${worker}: ${remoteName}: ${remoteMessage}`, key, worker, remoteName, remoteStack),

@@ -5,6 +5,9 @@
  */
 import type {
   Bye,
+  DataGet,
+  DataPut,
+  DataRelease,
   Cancel,
   Done,
   ExecCancel,
@@ -77,3 +80,10 @@ export const isResults = (m: unknown): m is Results =>
 export const isLogLines = (m: unknown): m is LogLines => obj(m) && str(m.worker) && arr(m.lines);
 
 export const isAny = (m: unknown): m is unknown => true;
+
+export const isDataPut = (m: unknown): m is DataPut =>
+  obj(m) && str(m.client) && str(m.hash) && num(m.size) && num(m.index) && num(m.chunks) && (m.bytes === undefined || m.bytes instanceof Uint8Array);
+
+export const isDataGet = (m: unknown): m is DataGet => obj(m) && str(m.hash) && num(m.index);
+
+export const isDataRelease = (m: unknown): m is DataRelease => obj(m) && str(m.client) && arr(m.hashes) && m.hashes.every(str);

@@ -14,6 +14,9 @@
  * | `sched.cancel`                  | publish   | client → scheduler          | {@link Cancel} |
  * | `sched.info`                    | request   | anyone → scheduler          | {@link InfoRequest} → {@link ClusterInfo} |
  * | `sched.bye`                     | publish   | worker/executor/client → scheduler | {@link Bye} |
+ * | `data.put`                      | request   | client → scheduler          | {@link DataPut} → {@link DataPutReply} |
+ * | `data.get`                      | request   | executor → scheduler        | {@link DataGet} → {@link DataGetReply} |
+ * | `data.release`                  | publish   | client → scheduler          | {@link DataRelease} |
  * | `alive`                         | publish   | scheduler → everyone        | {@link SchedulerAlive} |
  * | `exec.<id>.tasks`               | publish   | scheduler → executor        | {@link TaskBatch} |
  * | `exec.<id>.cancel`              | publish   | scheduler → executor        | {@link ExecCancel} |
@@ -47,6 +50,9 @@ export function subjects(cluster: string) {
     bye: `${p}.sched.bye`,
     events: `${p}.events`,
     alive: `${p}.alive`,
+    dataPut: `${p}.data.put`,
+    dataGet: `${p}.data.get`,
+    dataRelease: `${p}.data.release`,
     execTasks: (execId: string) => `${p}.exec.${execId}.tasks`,
     execCancel: (execId: string) => `${p}.exec.${execId}.cancel`,
     execSteal: (execId: string) => `${p}.exec.${execId}.steal`,
@@ -154,6 +160,9 @@ export interface Heartbeat {
   running: number;
   queued: number;
   rss: number;
+  /** Scattered values fetched by this executor so far, and their bytes. */
+  dataFetches?: number;
+  dataBytes?: number;
 }
 
 /** The scheduler's own heartbeat: a new `instance` means the scheduler restarted. */
@@ -162,9 +171,13 @@ export interface SchedulerAlive {
   heartbeatMs: number;
 }
 
-/** Out-of-band orders to one executor. `reregister`: the scheduler does not know you (any more). */
+/**
+ * Out-of-band orders to one executor. `reregister`: the scheduler does not know you (any more);
+ * `prefetch`: fetch scattered value `hash` now (a broadcast scatter).
+ */
 export interface ExecControl {
-  op: "reregister" | "stop";
+  op: "reregister" | "stop" | "prefetch";
+  hash?: string;
 }
 
 export interface Bye {
@@ -279,6 +292,38 @@ export interface LogLines {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Scattered data: stored once by the scheduler, moved in chunks below max_payload
+
+/**
+ * One chunk of a value's msgpack encoding. Chunk 0 may be sent with `probe: true` and no bytes:
+ * the reply says whether the scheduler already holds `hash` (scattering twice uploads once).
+ */
+export interface DataPut {
+  client: string;
+  hash: string;
+  /** Total encoded size. */
+  size: number;
+  index: number;
+  chunks: number;
+  bytes?: Uint8Array;
+  probe?: boolean;
+  /** Ask every executor to fetch it as soon as it is complete. */
+  broadcast?: boolean;
+}
+export type DataPutReply = { ok: true; have: boolean } | { ok: false; code: string; message: string };
+
+export interface DataGet {
+  hash: string;
+  index: number;
+}
+export type DataGetReply = { ok: true; chunks: number; size: number; bytes: Uint8Array } | { ok: false; code: string; message: string };
+
+export interface DataRelease {
+  client: string;
+  hashes: string[];
+}
+
+// ---------------------------------------------------------------------------------------------
 // Introspection & events
 
 export interface ExecutorInfo {
@@ -293,6 +338,8 @@ export interface ExecutorInfo {
   assigned: number;
   done: number;
   rss: number;
+  dataFetches: number;
+  dataBytes: number;
 }
 
 export interface WorkerInfo {
@@ -320,6 +367,7 @@ export interface ClusterInfo {
   workers: WorkerInfo[];
   clients: number;
   tasks: { queued: number; assigned: number; done: number; failed: number; duplicates: number; bytesPerTask: number };
+  data: { values: number; bytes: number };
 }
 
 export type ClusterEvent =

@@ -15,6 +15,8 @@ import { Transport } from "../../runtime/transport.ts";
 import { hello } from "../../runtime/version.ts";
 import { forwardTaskConsole } from "./console.ts";
 import { Outbox } from "./outbox.ts";
+import { DataCache } from "./data-cache.ts";
+import { refStats } from "../../runtime/data-ref.ts";
 import { Runner } from "./runner.ts";
 
 export interface ExecutorOptions {
@@ -48,12 +50,15 @@ export class Executor extends Actor {
   /** Batches that wait for a module import; later batches queue behind them to keep order. */
   private chain: Promise<void> = Promise.resolve();
   private chained = 0;
+  readonly data: DataCache;
+  private refsSeen = refStats.decoded;
 
   constructor(tx: Transport, readonly opts: ExecutorOptions) {
     super(tx, opts.cluster, opts.log);
     this.out = new Outbox(tx, this.subjects, opts.id, opts.name);
     if (opts.forwardConsole !== false) this.out.beforeFlush = forwardTaskConsole(tx, this.subjects, opts.name);
     this.runner = new Runner(opts.nthreads, this.out, opts.name);
+    this.data = new DataCache(tx, this.subjects, opts.name);
   }
 
   /** Subscribes, registers with the scheduler (retrying until one answers) and starts heartbeats. */
@@ -116,10 +121,6 @@ export class Executor extends Actor {
     if (this.scheduler && m.instance !== this.scheduler && !this.registering) void this.register().catch((e) => this.fatal(e));
   }
 
-  private onControl(m: ExecControl) {
-    if (m.op === "reregister") void this.register().catch((e) => this.fatal(e));
-  }
-
   private fatal(e: unknown) {
     this.log.warn(`cannot register: ${(e as Error).message}`);
     process.exitCode = 3;
@@ -127,7 +128,7 @@ export class Executor extends Actor {
   }
 
   private heartbeat() {
-    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss() };
+    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched };
     this.tx.send(this.subjects.heartbeat, hb);
   }
 
@@ -136,21 +137,33 @@ export class Executor extends Actor {
     if (m.sched !== this.scheduler) return; // from a scheduler we no longer serve
     for (const d of m.mods ?? []) this.mods.set(d.hash, d);
     for (const f of m.fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));
-    const waits = m.groups.some((g) => this.fns.get(g.fn) instanceof Promise) || this.chained > 0;
+    // DataRefs are rare: only walk the arguments when the decoder saw one.
+    const refs = refStats.decoded !== this.refsSeen ? this.data.resolve(m.groups) : undefined;
+    this.refsSeen = refStats.decoded;
+    const waits = refs !== undefined || m.groups.some((g) => this.fns.get(g.fn) instanceof Promise) || this.chained > 0;
     if (!waits) {
       for (const g of m.groups) this.runner.enqueue(g, this.fnFor(g.fn));
       return this.runner.kick();
     }
-    // Keep arrival order: this batch and every later one wait for the pending imports.
+    // Keep arrival order: this batch and every later one wait for pending imports and data.
     this.chained++;
     this.chain = this.chain.then(async () => {
+      const dataError = await refs?.then(
+        () => undefined,
+        (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+      );
       for (const g of m.groups) {
         const f = this.fns.get(g.fn);
-        this.runner.enqueue(g, f instanceof Promise ? await f : this.fnFor(g.fn));
+        this.runner.enqueue(g, dataError ?? (f instanceof Promise ? await f : this.fnFor(g.fn)));
       }
       this.chained--;
       this.runner.kick();
     });
+  }
+
+  private onControl(m: ExecControl) {
+    if (m.op === "reregister") void this.register().catch((e) => this.fatal(e));
+    else if (m.op === "prefetch" && m.hash) void this.data.fetch(m.hash).catch((e) => this.log.warn((e as Error).message));
   }
 
   private fnFor(hash: string): LoadedFn {

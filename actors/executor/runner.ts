@@ -137,7 +137,7 @@ export class Runner {
         continue;
       }
       if (fn instanceof Error) {
-        this.out.fail(g.client, slot, g.keys[i]!, errorInfo(fn, "FunctionLoadFailed"), g.fn, 0);
+        this.out.fail(g.client, slot, g.keys[i]!, errorInfo(fn, (fn as { code?: string }).code ?? "FunctionLoadFailed"), g.fn, 0);
         continue;
       }
       const args: unknown[] = nCols === 1 ? [g.cols[0]![i]] : g.cols.map((c) => c[i]);

@@ -24,6 +24,8 @@ export interface ExecutorRec {
   running: number;
   queued: number;
   rss: number;
+  dataFetches: number;
+  dataBytes: number;
   fnsSent: Set<string>;
   modsSent: Set<string>;
   life: ActorRefFrom<typeof workerMachine>;
@@ -93,6 +95,8 @@ export class ExecutorTable {
       running: 0,
       queued: 0,
       rss: 0,
+      dataFetches: 0,
+      dataBytes: 0,
       fnsSent: new Set(),
       modsSent: new Set(),
       life,
@@ -133,6 +137,8 @@ export class ExecutorTable {
     rec.running = m.running;
     rec.queued = m.queued;
     rec.rss = m.rss;
+    rec.dataFetches = m.dataFetches ?? rec.dataFetches;
+    rec.dataBytes = m.dataBytes ?? rec.dataBytes;
     rec.life.send({ type: "HEARTBEAT" });
     const w = this.workers.get(rec.worker);
     if (w) w.lastSeen = Date.now();
@@ -196,6 +202,8 @@ export class ExecutorTable {
           assigned: e.assigned,
           done: e.done,
           rss: e.rss,
+          dataFetches: e.dataFetches,
+          dataBytes: e.dataBytes,
         }),
       ),
     }));

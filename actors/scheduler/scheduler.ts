@@ -33,6 +33,7 @@ import { hello, nodeMajor } from "../../runtime/version.ts";
 import { defaultPlacement, DurationEstimates, windowFor, type PlacementConfig } from "./placement.ts";
 import { ASSIGNED, QUEUED, TaskTable } from "./tasks.ts";
 import { ExecutorTable, type ExecutorRec } from "./executors.ts";
+import { DataStore } from "./data-store.ts";
 
 export interface SchedulerOptions {
   cluster: string;
@@ -55,6 +56,7 @@ export class Scheduler extends Actor {
   private readonly fns = new Map<string, FnDef>();
   private readonly mods = new Map<string, ModuleDef>();
   private readonly estimates = new DurationEstimates();
+  readonly data: DataStore;
   private readonly placement: PlacementConfig;
   private readonly heartbeatMs: number;
   private pumpScheduled = false;
@@ -67,6 +69,11 @@ export class Scheduler extends Actor {
     super(tx, opts.cluster, opts.log);
     this.heartbeatMs = opts.heartbeatMs ?? 500;
     this.placement = { ...defaultPlacement, ...opts.placement };
+    this.data = new DataStore(Math.max(64 * 1024, tx.maxPayload - 4096));
+    this.data.onComplete = (hash, broadcast) => {
+      if (!broadcast) return;
+      for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash });
+    };
     this.executors = new ExecutorTable({
       subjects: this.subjects,
       suspectAfterMs: opts.suspectAfterMs ?? this.heartbeatMs * 3,
@@ -91,6 +98,9 @@ export class Scheduler extends Actor {
     s.listen(s.subjects.cancel, "cancel", G.isCancel, (m) => s.onCancel(m));
     s.listen(s.subjects.heartbeat, "heartbeat", G.isHeartbeat, (m) => s.onHeartbeat(m));
     s.listen(s.subjects.bye, "bye", G.isBye, (m) => s.onBye(m));
+    s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => s.respond(reply, s.data.put(m)));
+    s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
+    s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => s.data.release(m.client, m.hashes));
     s.listen(s.subjects.info, "info", G.isAny, (m, reply) => {
       if ((m as InfoRequest | null)?.gc === true) (globalThis as { gc?: () => void }).gc?.();
       s.respond(reply, s.info());
@@ -354,6 +364,7 @@ export class Scheduler extends Actor {
       const rec = this.executors.byId(m.id);
       if (rec) this.executors.remove(rec, m.reason ?? "left");
     } else if (m.kind === "worker") this.executors.removeWorker(m.id, m.reason ?? "left");
+    else if (m.kind === "client") this.data.releaseAll(m.id);
   }
 
   /** An executor left or died: its unfinished tasks go back to the front of the queue. */
@@ -381,6 +392,7 @@ export class Scheduler extends Actor {
         duplicates: this.duplicates,
         bytesPerTask: TASK_TABLE_BYTES_PER_SLOT,
       },
+      data: { values: this.data.count, bytes: this.data.bytes },
     };
   }
 

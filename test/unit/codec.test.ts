@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { decode, encode, findUnencodable } from "../../runtime/codec.ts";
+import { decode, encode, encodeLarge, findUnencodable } from "../../runtime/codec.ts";
 
 const roundTrip = <T>(v: T): T => decode<T>(encode(v));
 
@@ -63,6 +63,18 @@ test("findUnencodable names the path of a function or symbol", () => {
   c.self = c;
   assert.is(findUnencodable(c, "v"), "v.self is a circular reference");
   assert.throws(() => encode({ f: () => 1 }));
+});
+
+test("encodeLarge writes the same bytes as encode for big typed arrays", () => {
+  const f = new Float64Array(20_000).map((_, i) => i * 0.5);
+  const inner = new Float32Array(new ArrayBuffer(4 * 30_000), 4 * 7, 20_000).fill(2.5);
+  for (const v of [f, inner]) {
+    assert.equal(encodeLarge(v), encode(v));
+    const back = decode(encodeLarge(v)) as typeof v;
+    assert.is(back.constructor, v.constructor);
+    assert.equal(Array.from(back.subarray(0, 5)), Array.from(v.subarray(0, 5)));
+  }
+  assert.equal(encodeLarge({ small: 1 }), encode({ small: 1 }));
 });
 
 test.run();
