@@ -19,7 +19,7 @@ import { hello } from "../runtime/version.ts";
 import { Future } from "./future.ts";
 import { ERROR, FINISHED, Job, JobIndex } from "./jobs.ts";
 import type { LocalCluster, LocalClusterOptions } from "./local-cluster.ts";
-import { Submitter } from "./submitter.ts";
+import { Submitter, type Piece } from "./submitter.ts";
 import { uploadValue } from "./scatter.ts";
 import type { DataRef } from "../runtime/data-ref.ts";
 
@@ -36,7 +36,18 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
 }
 
-export interface MapOptions {
+/** How tasks run; for submit() pass them through {@link Client.with}. */
+export interface TaskOptions {
+  /** Run a task again this many times when it throws or times out (default 0). */
+  retries?: number;
+  /**
+   * Milliseconds a task may run before it fails with `TaskTimeout`. An async task is abandoned;
+   * a synchronous one that blocks its process has the process replaced.
+   */
+  timeout?: number;
+}
+
+export interface MapOptions extends TaskOptions {
   /** Extra arguments passed after the row's own, the same for every task. */
   args?: unknown[];
 }
@@ -150,8 +161,8 @@ export class Client extends Actor {
     } catch (e) {
       throw Errors.NotSerializable(`An argument of ${def.kind === "src" ? def.name || "the function" : def.exportName}`, (e as Error).message);
     }
-    const job = this.newJob(1, nameOf(def));
-    this.submitter.add({ job, fn: def, module, cols: args.map((a) => [a]), from: 0, to: 1 });
+    const job = this.newJob(1, nameOf(def), this.defaults);
+    this.launch(job, { job, fn: def, module, cols: args.map((a) => [a]), timeout: this.defaults.timeout });
     return new Future<Result<F>>(this, job, 0);
   }
 
@@ -185,15 +196,37 @@ export class Client extends Actor {
         throw Errors.NotSerializable("map(…, { args })", (e as Error).message);
       }
     }
-    const job = this.newJob(n, nameOf(def));
-    this.submitter.add({ job, fn: def, module, cols, consts: opts.args?.length ? opts.args : undefined, from: 0, to: n });
+    const o = { ...this.defaults, ...opts };
+    const job = this.newJob(n, nameOf(def), o);
+    this.launch(job, { job, fn: def, module, cols, consts: opts.args?.length ? opts.args : undefined, timeout: o.timeout });
     const out = new Array<Future<Result<F>>>(n);
     for (let i = 0; i < n; i++) out[i] = new Future<Result<F>>(this, job, i);
     return out;
   }
 
-  private newJob(n: number, name: string): Job {
+  /**
+   * The same client with task options applied to every submit/map made through it.
+   * @example
+   * const f = client.with({ retries: 2, timeout: 5_000 }).submit(flaky, 1);
+   */
+  with(opts: TaskOptions): Client {
+    if (opts.timeout !== undefined && !(opts.timeout > 0)) throw Errors.BadOption("timeout", opts.timeout, "a positive number of milliseconds");
+    if (opts.retries !== undefined && !(Number.isInteger(opts.retries) && opts.retries >= 0)) throw Errors.BadOption("retries", opts.retries, "a whole number ≥ 0");
+    const view = Object.create(this) as Client;
+    view.defaults = { ...this.defaults, ...opts };
+    return view;
+  }
+
+  private defaults: TaskOptions = {};
+
+  private launch(job: Job, piece: Omit<Piece, "from" | "to">) {
+    if (job.retries) job.piece = piece;
+    this.submitter.add({ ...piece, from: 0, to: job.size });
+  }
+
+  private newJob(n: number, name: string, opts: TaskOptions = {}): Job {
     const job = new Job(this.nextKey, n, name);
+    job.retries = opts.retries ?? 0;
     this.nextKey += n;
     if (this.nextKey > 0xfffffff0) throw new Error("client key space exhausted: reconnect a new Client");
     this.jobs.add(job);
@@ -214,6 +247,10 @@ export class Client extends Actor {
       }
       const row = key - job.base;
       const e = errs?.get(i);
+      if (e && (e.code === "" || e.code === "TaskTimeout") && job.status[row] === 0 && job.takeRetry(row)) {
+        this.submitter.add({ ...job.piece!, from: row, to: row + 1 });
+        continue;
+      }
       const ok = e
         ? job.settle(row, ERROR, undefined, remoteError(job, row, m.worker, e))
         : job.settle(row, FINISHED, m.values[i]);

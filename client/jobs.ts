@@ -4,6 +4,7 @@
  * promise created unless someone awaits that one future.
  */
 import type { TaskError } from "../runtime/errors.ts";
+import type { Piece } from "./submitter.ts";
 
 export const PENDING = 0;
 export const FINISHED = 1;
@@ -22,6 +23,11 @@ export class Job {
   /** Scheduler slot of each row once acknowledged (for cancel), 0xffffffff before. */
   readonly slots: Uint32Array;
   remaining: number;
+  /** What was submitted (to resubmit a row for `retries`). */
+  piece?: Omit<Piece, "from" | "to">;
+  /** Retries per row (TaskFailed / TaskTimeout), and how many each row has left (lazily). */
+  retries = 0;
+  private retriesLeft: Uint8Array | undefined;
   private waiters: Map<number, Waiter[]> | undefined;
   private listeners: Set<Waiter> | undefined;
   private whenDone: (() => void)[] = [];
@@ -37,6 +43,15 @@ export class Job {
     this.values = new Array(size);
     this.slots = new Uint32Array(size).fill(0xffffffff);
     this.remaining = size;
+  }
+
+  /** Uses one retry of row i if it has any left. */
+  takeRetry(i: number): boolean {
+    if (this.retries <= 0) return false;
+    this.retriesLeft ??= new Uint8Array(this.size).fill(Math.min(255, this.retries));
+    if (this.retriesLeft[i] === 0) return false;
+    this.retriesLeft[i]!--;
+    return true;
   }
 
   keyName(i: number): string {

@@ -13,6 +13,7 @@ import { startNatsServer, type NatsServer } from "../runtime/nats-server.ts";
 import { Transport } from "../runtime/transport.ts";
 import { Scheduler } from "../actors/scheduler/scheduler.ts";
 import { Supervisor } from "../actors/supervisor/supervisor.ts";
+import { startDashboard, type Dashboard } from "../actors/scheduler/dashboard/server.ts";
 
 export interface LocalClusterOptions {
   /** Executor processes (default: one per core). */
@@ -31,6 +32,8 @@ export interface LocalClusterOptions {
   localDirectory?: string;
   /** No log lines from the scheduler and worker (default false). */
   quiet?: boolean;
+  /** Dashboard address (`127.0.0.1:8787`, `:0` for a free port); default `none` (off). `ts-dask up` turns it on. */
+  dashboard?: string;
 }
 
 export class LocalCluster {
@@ -43,6 +46,8 @@ export class LocalCluster {
     readonly worker: Supervisor,
     private readonly nats: NatsServer,
     private readonly schedTx: Transport,
+    /** The scheduler's dashboard (/, /metrics, /health), when `dashboard` was given. */
+    readonly dashboard?: Dashboard,
   ) {}
 
   /** PIDs of the processes this cluster started: nats-server and the executors. */
@@ -80,7 +85,8 @@ export class LocalCluster {
         log: log(`[${opts.name ?? "local"}]`),
       });
       await worker.ready;
-      return new LocalCluster(url, cluster, token, scheduler, worker, nats, schedTx);
+      const dashboard = opts.dashboard ? await startDashboard(scheduler.monitor, { address: opts.dashboard, log: log("[scheduler]") }) : undefined;
+      return new LocalCluster(url, cluster, token, scheduler, worker, nats, schedTx, dashboard);
     } catch (e) {
       await scheduler?.stop();
       await schedTx?.close();
@@ -92,6 +98,7 @@ export class LocalCluster {
   /** Stops the worker (and its executors), the scheduler and nats-server. */
   async stop(): Promise<void> {
     await this.worker.shutdown("local cluster stopped");
+    await this.dashboard?.close();
     await this.scheduler.stop();
     await this.schedTx.close();
     await this.nats.stop();

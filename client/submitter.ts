@@ -16,6 +16,8 @@ export interface Piece {
   module?: ModuleDef;
   cols: ArrayLike<unknown>[];
   consts?: unknown[];
+  /** Per-task timeout in ms. */
+  timeout?: number;
   from: number;
   to: number;
 }
@@ -94,13 +96,15 @@ export class Submitter {
       for (let i = 0; i < take; i++) keys[i] = p.job.base + p.from + i;
       const cols = p.cols.map((c) => sliceOf(c, p.from, to));
       // Consecutive single submits of one function share a group (a loop of client.submit()).
-      if (last && last.fn === p.fn.hash && !last.consts && !p.consts && last.cols.length === cols.length) {
+      if (last && last.fn === p.fn.hash && !last.consts && !p.consts && last.cols.length === cols.length && last.timeout === p.timeout) {
         last.keys = concatU32(last.keys, keys);
+        // Rows of several calls in one group: no single job (the scheduler pools them per function).
+        if (last.job !== p.job.base) (delete last.job, delete last.total);
         // Columns may be the user's own arrays: copy before the first append.
         if (!last.owned) (last.cols = last.cols.map((c) => c.slice())), (last.owned = true);
         for (let j = 0; j < cols.length; j++) for (const v of cols[j]!) last.cols[j]!.push(v);
       } else {
-        last = { fn: p.fn.hash, keys, cols, ...(p.consts ? { consts: p.consts } : {}) };
+        last = { fn: p.fn.hash, keys, cols, ...(p.consts ? { consts: p.consts } : {}), ...(p.timeout ? { timeout: p.timeout } : {}), job: p.job.base, total: p.job.size };
         groups.push(last);
       }
       rows.push({ p, job: p.job, from: p.from, to });

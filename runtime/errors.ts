@@ -99,6 +99,16 @@ export const Errors = {
     ),
   FunctionLoadFailed: (key: string, worker: string, detail: string, stack = "") =>
     new TaskError("FunctionLoadFailed", `Task ${key}: the function could not be loaded on ${worker}: ${detail}`, key, worker, "Error", stack),
+  KilledWorker: (key: string, workers: readonly string[], allowed: number) =>
+    new TaskError(
+      "KilledWorker",
+      `Task ${key} was running when its process died ${workers.length} time(s) (on ${workers.join(", ")}); after ${allowed} such deaths it is not retried. ` +
+        `It probably crashes or exhausts the memory of any process it runs in (process.exit, a native crash, an infinite allocation).`,
+      key,
+      workers[workers.length - 1] ?? "",
+    ),
+  TaskTimeout: (key: string, worker: string, ms: number) =>
+    new TaskError("TaskTimeout", `Task ${key} ran longer than its timeout of ${ms} ms on ${worker} and was stopped.`, key, worker),
   ClientClosed: (key: string) =>
     new TaskError("ClientClosed", `Task ${key} was still pending when the client closed; its result will never arrive.`, key, ""),
 

@@ -163,6 +163,11 @@ export interface Heartbeat {
   /** Scattered values fetched by this executor so far, and their bytes. */
   dataFetches?: number;
   dataBytes?: number;
+  /** Executors (optional, for the dashboard): CPU % since the last heartbeat (100 = one core), paused for memory, NATS bytes so far. */
+  cpu?: number;
+  paused?: boolean;
+  bytesIn?: number;
+  bytesOut?: number;
 }
 
 /** The scheduler's own heartbeat: a new `instance` means the scheduler restarted. */
@@ -185,6 +190,11 @@ export interface Bye {
   kind: "worker" | "executor" | "client";
   /** Why, when it was not a clean exit (e.g. a supervisor reporting its executor's crash). */
   reason?: string;
+  /** For a crashed executor: the scheduler instance its tasks came from, the slots it had started
+   * and not finished (known only for careful or timed groups), and those that ran past their timeout. */
+  sched?: string;
+  running?: Uint32Array;
+  timedOut?: Uint32Array;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,6 +211,11 @@ export interface SubmitGroup {
   cols: unknown[][];
   /** Trailing arguments shared by every row of the group. */
   consts?: unknown[];
+  /** The client call (map/submit) these rows belong to, and its row count: per-job progress. */
+  job?: number;
+  total?: number;
+  /** Milliseconds a task may run before it fails with TaskTimeout (its executor is replaced if it hangs). */
+  timeout?: number;
 }
 
 export interface Submit {
@@ -221,6 +236,14 @@ export interface TaskGroup {
   keys: Uint32Array;
   cols: unknown[][];
   consts?: unknown[];
+  /** See {@link SubmitGroup.timeout}. */
+  timeout?: number;
+  /**
+   * Some rows were running when an executor died without saying which: the executor reports each
+   * row's start and end to its supervisor (a pipe write per task), so a second crash is blamed
+   * exactly on the task that caused it.
+   */
+  careful?: boolean;
 }
 
 export interface TaskBatch {
@@ -244,6 +267,11 @@ export interface Done {
   /** How many of them failed. */
   failed: number;
   stats: FnStat[];
+  /** Optional, for the task stream: ms from the first task's start to this message leaving. */
+  span?: number;
+  /** Optional: which of `slots` failed, and the first failure's error (errors per job). */
+  failedSlots?: Uint32Array;
+  error?: { name: string; message: string };
 }
 
 export interface Cancel {
@@ -340,6 +368,9 @@ export interface ExecutorInfo {
   rss: number;
   dataFetches: number;
   dataBytes: number;
+  /** CPU % (100 = one core) and memory pause, from heartbeats (monitor.ts). */
+  cpu?: number;
+  paused?: boolean;
 }
 
 export interface WorkerInfo {
@@ -354,6 +385,9 @@ export interface WorkerInfo {
   memoryLimit: number;
   hello: Hello;
   executors: ExecutorInfo[];
+  /** Tasks done by all its executors, restarted ones included; executor restarts (monitor.ts). */
+  done?: number;
+  restarts?: number;
 }
 
 export interface InfoRequest {
@@ -368,10 +402,20 @@ export interface ClusterInfo {
   clients: number;
   tasks: { queued: number; assigned: number; done: number; failed: number; duplicates: number; bytesPerTask: number };
   data: { values: number; bytes: number };
+  /** Workers that left recently (state "gone"), for the worker table. */
+  departed?: WorkerInfo[];
 }
 
-export type ClusterEvent =
-  | { type: "worker-joined"; name: string; host: string }
+/** Published on `events` (msgpack); every event also carries `t`, epoch ms. See docs/events.md. */
+export type ClusterEvent = (
+  | { type: "worker-joined"; name: string; host: string; nprocs?: number; nthreads?: number; memoryLimit?: number }
   | { type: "worker-left"; name: string; reason: string }
+  | { type: "worker-died"; name: string; host: string; silentMs: number }
   | { type: "executor-joined"; name: string; id: string }
-  | { type: "executor-left"; name: string; id: string; reason: string };
+  | { type: "executor-left"; name: string; id: string; reason: string }
+  | { type: "executor-restarted"; name: string; id: string; reason: string; memory: boolean }
+  | { type: "killed-worker"; name: string; id: string; reason: string; tasks: number }
+  | { type: "task-erred"; worker: string; client: string; job: number; name: string; count: number; error?: { name: string; message: string } }
+  | { type: "job-started"; client: string; job: number; name: string; kind: "map" | "submit"; total: number }
+  | { type: "job-finished"; client: string; job: number; name: string; kind: "map" | "submit"; total: number; errors: number; ms: number }
+) & { t?: number };

@@ -110,6 +110,11 @@ export class Transport {
     return this.nc.flush();
   }
 
+  /** Bytes and messages this connection received and sent so far (the NATS client's counters). */
+  stats(): { inBytes: number; outBytes: number; inMsgs: number; outMsgs: number } {
+    return this.nc.stats();
+  }
+
   get isClosed(): boolean {
     return this.nc.isClosed();
   }

@@ -15,9 +15,11 @@ import { Transport } from "../../runtime/transport.ts";
 import { hello } from "../../runtime/version.ts";
 import { forwardTaskConsole } from "./console.ts";
 import { Outbox } from "./outbox.ts";
+import type { Markers } from "./markers.ts";
 import { DataCache } from "./data-cache.ts";
 import { refStats } from "../../runtime/data-ref.ts";
 import { Runner } from "./runner.ts";
+import { vitals } from "./vitals.ts";
 
 export interface ExecutorOptions {
   id: string;
@@ -30,6 +32,8 @@ export interface ExecutorOptions {
   cluster: string;
   /** Where modules and uploads are written. */
   localDirectory: string;
+  /** Start/end markers for careful and timed tasks (the supervisor's pipe). */
+  markers?: Markers;
   /** Send tasks' console output to their clients (default true). */
   forwardConsole?: boolean;
   log: Logger;
@@ -57,7 +61,7 @@ export class Executor extends Actor {
     super(tx, opts.cluster, opts.log);
     this.out = new Outbox(tx, this.subjects, opts.id, opts.name);
     if (opts.forwardConsole !== false) this.out.beforeFlush = forwardTaskConsole(tx, this.subjects, opts.name);
-    this.runner = new Runner(opts.nthreads, this.out, opts.name);
+    this.runner = new Runner(opts.nthreads, this.out, opts.name, opts.markers);
     this.data = new DataCache(tx, this.subjects, opts.name);
   }
 
@@ -76,9 +80,15 @@ export class Executor extends Actor {
   }
 
   private register(): Promise<void> {
-    this.registering ??= this.registerLoop().finally(() => (this.registering = undefined));
+    this.registering ??= this.registerLoop().finally(() => {
+      this.registering = undefined;
+      for (const m of this.early.splice(0)) this.onTasks(m);
+    });
     return this.registering;
   }
+
+  /** Task batches that arrived while registering. */
+  private readonly early: TaskBatch[] = [];
 
   private async registerLoop(): Promise<void> {
     const msg: RegisterExecutor = {
@@ -128,12 +138,14 @@ export class Executor extends Actor {
   }
 
   private heartbeat() {
-    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched };
+    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, ...vitals(this.tx, this.runner.paused) };
     this.tx.send(this.subjects.heartbeat, hb);
   }
 
   // --- exec.<id>.tasks ------------------------------------------------------------------------
   private onTasks(m: TaskBatch) {
+    // Tasks may arrive in the same socket read as the register reply, before we have read it.
+    if (this.registering) return void this.early.push(m);
     if (m.sched !== this.scheduler) return; // from a scheduler we no longer serve
     for (const d of m.mods ?? []) this.mods.set(d.hash, d);
     for (const f of m.fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));

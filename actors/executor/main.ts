@@ -8,6 +8,7 @@ import { consoleLogger } from "../../runtime/actor.ts";
 import { installResolveHook, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
 import { Transport } from "../../runtime/transport.ts";
 import { Executor } from "./executor.ts";
+import { pipeMarkers } from "./markers.ts";
 
 /** What the supervisor passes to each executor process. */
 export interface ExecutorProcessConfig {
@@ -28,7 +29,7 @@ process.setSourceMapsEnabled(true);
 installResolveHook([cfg.localDirectory, process.cwd(), TSDASK_ROOT]);
 
 const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
-const ex = new Executor(tx, { ...cfg, log });
+const ex = new Executor(tx, { ...cfg, log, markers: process.env.TSDASK_MARKERS === "1" ? pipeMarkers() : undefined });
 
 let exiting = false;
 async function exit(code: number) {

@@ -25,6 +25,10 @@ export class Outbox {
   private readonly stats = new Map<string, FnStat>();
   private scheduled = false;
   private pending = 0;
+  /** For the dashboard (Done.span / failedSlots / error): set once per message, not per task. */
+  private t0 = 0;
+  private failedSlots: number[] | undefined;
+  private firstError: { name: string; message: string } | undefined;
   /** The scheduler instance the completions belong to. */
   sched = "";
   /** Runs before results leave (console lines of a task go out before its result). */
@@ -50,6 +54,8 @@ export class Outbox {
     b.keys.push(key);
     b.values.push(null);
     this.failed++;
+    (this.failedSlots ??= []).push(slot);
+    this.firstError ??= { name: err.name, message: err.message };
     this.complete(slot, fn, ms);
   }
 
@@ -68,7 +74,10 @@ export class Outbox {
   private complete(slot: number, fn: string, ms: number) {
     this.slots.push(slot);
     let st = this.stats.get(fn);
-    if (!st) this.stats.set(fn, (st = [fn, 0, 0]));
+    if (!st) {
+      this.stats.set(fn, (st = [fn, 0, 0]));
+      if (!this.t0) this.t0 = performance.now() - ms;
+    }
     st[1]++;
     st[2] += ms;
     if (++this.pending >= FLUSH_AT) this.flush();
@@ -101,6 +110,10 @@ export class Outbox {
         failed: this.failed,
         stats: [...this.stats.values()],
       };
+      if (this.t0) done.span = performance.now() - this.t0;
+      if (this.failedSlots) (done.failedSlots = Uint32Array.from(this.failedSlots)), (done.error = this.firstError);
+      this.t0 = 0;
+      this.failedSlots = this.firstError = undefined;
       this.slots = [];
       this.failed = 0;
       this.stats.clear();

@@ -7,6 +7,8 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { TaskGroup } from "../../runtime/protocol.ts";
 import type { Outbox } from "./outbox.ts";
+import type { Markers } from "./markers.ts";
+import { Errors } from "../../runtime/errors.ts";
 
 /** Which client the running code works for (console lines are forwarded to it). */
 export const taskClient = new AsyncLocalStorage<string>();
@@ -38,6 +40,8 @@ export class Runner {
     private readonly nthreads: number,
     private readonly out: Outbox,
     private readonly worker: string,
+    /** Where careful and timed tasks report their start and end (absent outside a supervisor). */
+    private readonly markers?: Markers,
   ) {}
 
   /** Queues a group; call {@link kick} after the last group of a batch. */
@@ -142,6 +146,8 @@ export class Runner {
       }
       const args: unknown[] = nCols === 1 ? [g.cols[0]![i]] : g.cols.map((c) => c[i]);
       if (consts) args.push(...consts);
+      const mark = g.careful || g.timeout ? this.markers : undefined;
+      mark?.start(slot, g.timeout ?? 0);
       const start = performance.now();
       let r: unknown;
       this.running++;
@@ -149,26 +155,48 @@ export class Runner {
         r = fn(...args);
       } catch (err) {
         this.running--;
+        mark?.end(slot);
         this.out.fail(g.client, slot, g.keys[i]!, errorInfo(err, ""), g.fn, performance.now() - start);
         continue;
       }
       if (r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function") {
-        (r as PromiseLike<unknown>).then(
-          (v) => this.settled(g, i, start, v, undefined),
-          (err) => this.settled(g, i, start, undefined, err ?? new Error("rejected with " + String(err))),
-        );
+        this.awaitTask(g, i, start, r as PromiseLike<unknown>, mark);
       } else {
         this.running--;
+        mark?.end(slot);
         this.out.ok(g.client, slot, g.keys[i]!, r, g.fn, performance.now() - start);
       }
       if (performance.now() - t0 > SLICE_MS) return;
     }
   }
 
+  /** An async task holds its thread until it settles, or until its timeout (then it is abandoned). */
+  private awaitTask(g: TaskGroup, i: number, start: number, p: PromiseLike<unknown>, mark: Markers | undefined) {
+    let open = true;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (value: unknown, err: unknown) => {
+      if (!open) return;
+      open = false;
+      clearTimeout(timer);
+      mark?.end(g.slots[i]!);
+      this.settled(g, i, start, value, err);
+    };
+    if (g.timeout) {
+      timer = setTimeout(() => {
+        const e = Errors.TaskTimeout(String(g.keys[i]), this.worker, g.timeout!);
+        settle(undefined, Object.assign(new Error(e.message), { name: "TsDaskError", code: e.code }));
+      }, g.timeout);
+    }
+    p.then(
+      (v) => settle(v, undefined),
+      (err) => settle(undefined, err ?? new Error("rejected with " + String(err))),
+    );
+  }
+
   private settled(g: TaskGroup, i: number, start: number, value: unknown, err: unknown) {
     this.running--;
     const ms = performance.now() - start;
-    if (err !== undefined) this.out.fail(g.client, g.slots[i]!, g.keys[i]!, errorInfo(err, ""), g.fn, ms);
+    if (err !== undefined) this.out.fail(g.client, g.slots[i]!, g.keys[i]!, errorInfo(err, (err as { code?: string }).code === "TaskTimeout" ? "TaskTimeout" : ""), g.fn, ms);
     else this.out.ok(g.client, g.slots[i]!, g.keys[i]!, value, g.fn, ms);
     this.soon();
   }

@@ -29,6 +29,8 @@ export interface ExecutorRec {
   fnsSent: Set<string>;
   modsSent: Set<string>;
   life: ActorRefFrom<typeof workerMachine>;
+  /** What its supervisor reported when it died (see Bye). */
+  crash?: { running?: Uint32Array; timedOut?: Uint32Array };
 }
 
 interface WorkerRec {

@@ -31,9 +31,10 @@ import {
 import type { Transport } from "../../runtime/transport.ts";
 import { hello, nodeMajor } from "../../runtime/version.ts";
 import { defaultPlacement, DurationEstimates, windowFor, type PlacementConfig } from "./placement.ts";
-import { ASSIGNED, QUEUED, TaskTable } from "./tasks.ts";
+import { ASSIGNED, CAREFUL, QUEUED, TaskTable } from "./tasks.ts";
 import { ExecutorTable, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
+import { Monitor } from "./monitor.ts";
 
 export interface SchedulerOptions {
   cluster: string;
@@ -43,6 +44,8 @@ export interface SchedulerOptions {
   suspectAfterMs?: number;
   deadAfterMs?: number;
   placement?: Partial<PlacementConfig>;
+  /** Deaths while running one task before it fails with KilledWorker (default 3). */
+  allowedFailures?: number;
   log: Logger;
 }
 
@@ -56,11 +59,17 @@ export class Scheduler extends Actor {
   private readonly fns = new Map<string, FnDef>();
   private readonly mods = new Map<string, ModuleDef>();
   private readonly estimates = new DurationEstimates();
+  /** Names of the executors that died while running a slot (only slots that ever did). */
+  private readonly deaths = new Map<number, string[]>();
+  /** Deaths while running one task before it fails with KilledWorker (Dask's allowed-failures). */
+  readonly allowedFailures: number;
   readonly data: DataStore;
   private readonly placement: PlacementConfig;
   private readonly heartbeatMs: number;
   private pumpScheduled = false;
   private aliveTimer: NodeJS.Timeout | undefined;
+  /** Dashboard, /metrics and events: fed by one hook call per message (monitor.ts). */
+  readonly monitor: Monitor;
   /** Completions for tasks not (or no longer) assigned to the reporter: re-runs after a re-queue. */
   duplicates = 0;
   failed = 0;
@@ -68,6 +77,8 @@ export class Scheduler extends Actor {
   private constructor(tx: Transport, private readonly opts: SchedulerOptions) {
     super(tx, opts.cluster, opts.log);
     this.heartbeatMs = opts.heartbeatMs ?? 500;
+    this.allowedFailures = opts.allowedFailures ?? 3;
+    this.monitor = new Monitor(this, { fnDef: (h) => this.fns.get(h), deadAfterMs: (opts.suspectAfterMs ?? this.heartbeatMs * 3) + (opts.deadAfterMs ?? this.heartbeatMs * 3) });
     this.placement = { ...defaultPlacement, ...opts.placement };
     this.data = new DataStore(Math.max(64 * 1024, tx.maxPayload - 4096));
     this.data.onComplete = (hash, broadcast) => {
@@ -106,6 +117,7 @@ export class Scheduler extends Actor {
       s.respond(reply, s.info());
     });
     s.aliveTimer = setInterval(() => s.announce(), s.heartbeatMs);
+    s.monitor.start();
     s.announce();
     await tx.flush();
     return s;
@@ -113,6 +125,7 @@ export class Scheduler extends Actor {
 
   async stop(): Promise<void> {
     clearInterval(this.aliveTimer);
+    this.monitor.stop();
     this.executors.stopAll();
     this.stopListening();
     await this.tx.flush().catch(() => {});
@@ -144,14 +157,14 @@ export class Scheduler extends Actor {
         const refused = this.executors.addWorker(m);
         if (refused) return this.respond(reply, { ok: false, code: refused.code, message: refused.message } satisfies RegisterReply);
         this.log.info(`worker ${m.name} joined from ${m.host} (${m.nprocs} × ${m.nthreads} threads)`);
-        this.tx.send(this.subjects.events, { type: "worker-joined", name: m.name, host: m.host });
+        this.monitor.workerJoined(m);
         return this.respond(reply, ok);
       }
       case "executor": {
         const known = this.executors.byId(m.id);
         this.executors.addExecutor(m);
         this.respond(reply, ok);
-        if (!known) this.tx.send(this.subjects.events, { type: "executor-joined", name: m.name, id: m.id });
+        if (!known) this.monitor.emit({ type: "executor-joined", name: m.name, id: m.id });
         return this.schedulePump();
       }
     }
@@ -180,10 +193,11 @@ export class Scheduler extends Actor {
     const out: Uint32Array[] = [];
     let total = 0;
     for (const g of m.groups) {
-      const slots = this.tasks.add(client, g.fn, g.keys, g.cols, g.consts);
+      const slots = this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0);
       out.push(slots);
       total += slots.length;
     }
+    this.monitor.submitted(m, out);
     const all = out.length === 1 ? out[0]! : concat(out, total);
     // Dispatch first: the tasks' trip to an executor is on the latency path, the ack is not.
     this.pump();
@@ -241,7 +255,7 @@ export class Scheduler extends Actor {
 
   private takeBatch(rec: ExecutorRec, n: number): { msg: TaskBatch; count: number } | undefined {
     const t = this.tasks;
-    const groups: TaskGroup[] = [];
+    const groups: (TaskGroup & { chunkId: number })[] = [];
     let g: (TaskGroup & { chunkId: number }) | undefined;
     const slots: number[] = [];
     let count = 0;
@@ -259,18 +273,21 @@ export class Scheduler extends Actor {
       const c = t.chunks.get(chunkId)!;
       if (!g || g.chunkId !== chunkId) {
         finishGroup();
-        g = { chunkId, client: this.clientIds[c.client]!, fn: c.fn, slots: new Uint32Array(0), keys: new Uint32Array(0), cols: c.cols.map(() => []), consts: c.consts };
+        g = { chunkId, client: this.clientIds[c.client]!, fn: c.fn, slots: new Uint32Array(0), keys: new Uint32Array(0), cols: c.cols.map(() => []) };
+        if (c.consts) g.consts = c.consts;
+        if (c.timeout) g.timeout = c.timeout;
       }
       const r = t.row[s]!;
       for (let j = 0; j < c.cols.length; j++) g.cols[j]!.push(c.cols[j]![r]);
       slots.push(s);
+      if (t.flags[s]! & CAREFUL) g.careful = true;
       t.assign(s, rec.index);
       count++;
     }
     finishGroup();
     if (count === 0) return undefined;
     rec.assigned += count;
-    const msg: TaskBatch = { sched: this.instance, groups: groups.map(({ client, fn, slots, keys, cols, consts }) => (consts ? { client, fn, slots, keys, cols, consts } : { client, fn, slots, keys, cols })) };
+    const msg: TaskBatch = { sched: this.instance, groups: groups.map(({ chunkId: _, ...grp }) => grp) };
     const fns: FnDef[] = [];
     const mods: ModuleDef[] = [];
     for (const grp of msg.groups) {
@@ -327,6 +344,7 @@ export class Scheduler extends Actor {
     rec.assigned -= finished;
     rec.done += finished;
     this.failed += m.failed;
+    this.monitor.done(rec, m, finished);
     for (const st of m.stats) if (Array.isArray(st)) this.estimates.observe(String(st[0]), Number(st[1]), Number(st[2]));
     this.schedulePump();
   }
@@ -354,6 +372,7 @@ export class Scheduler extends Actor {
 
   // --- sched.heartbeat / sched.bye ------------------------------------------------------------
   private onHeartbeat(m: Heartbeat) {
+    this.monitor.heartbeat(m);
     if (m.kind === "executor") {
       if (!this.executors.heartbeat(m)) this.tx.send(this.subjects.execControl(m.id), { op: "reregister" });
     } else this.executors.workerHeartbeat(m);
@@ -362,18 +381,71 @@ export class Scheduler extends Actor {
   private onBye(m: Bye) {
     if (m.kind === "executor") {
       const rec = this.executors.byId(m.id);
-      if (rec) this.executors.remove(rec, m.reason ?? "left");
-    } else if (m.kind === "worker") this.executors.removeWorker(m.id, m.reason ?? "left");
+      if (!rec) return;
+      // A supervisor reporting its executor's death says which tasks were running (if known).
+      if (m.sched === this.instance) rec.crash = { running: m.running, timedOut: m.timedOut };
+      this.executors.remove(rec, m.reason ?? "left");
+    } else if (m.kind === "worker") {
+      this.monitor.workerLeaving(m.id, m.reason ?? "left");
+      this.executors.removeWorker(m.id, m.reason ?? "left");
+    }
     else if (m.kind === "client") this.data.releaseAll(m.id);
   }
 
   /** An executor left or died: its unfinished tasks go back to the front of the queue. */
   private executorGone(rec: ExecutorRec, reason: string) {
-    const slots = this.tasks.assignedTo(rec.index);
+    const slots = this.blame(rec, this.tasks.assignedTo(rec.index));
     if (slots.length) this.tasks.requeueFront(slots);
     this.log.info(`executor ${rec.name} ${reason}${slots.length ? `; re-queued ${slots.length} task(s)` : ""}`);
-    this.tx.send(this.subjects.events, { type: "executor-left", name: rec.name, id: rec.id, reason });
+    this.monitor.emit({ type: "executor-left", name: rec.name, id: rec.id, reason });
+    this.monitor.executorGone(rec, reason, slots.length);
     this.schedulePump();
+  }
+
+  /**
+   * Decides the fate of a dead executor's tasks; returns those to re-queue. Tasks it had started
+   * (start markers, see TaskGroup.careful) are the suspects: each death counts against them, and
+   * at `allowedFailures` they fail with KilledWorker; tasks past their timeout fail with
+   * TaskTimeout. Nothing is blamed when the executor could not tell what was running (no markers,
+   * or a whole worker vanished): then every task goes back marked careful, so the next death is
+   * pinned exactly. Tasks merely queued behind a culprit are never blamed.
+   */
+  private blame(rec: ExecutorRec, assigned: number[]): number[] {
+    const t = this.tasks;
+    const crash = rec.crash;
+    const timedOut = new Set(crash?.timedOut ?? []);
+    const running = new Set(crash?.running ?? []);
+    const requeue: number[] = [];
+    const exact = running.size > 0 || timedOut.size > 0;
+    for (const s of assigned) {
+      if (timedOut.has(s)) {
+        this.failSlot(s, "TaskTimeout", Errors.TaskTimeout(String(t.key[s]), rec.name, t.chunks.get(t.chunk[s]!)?.timeout ?? 0).message, [rec.name]);
+      } else if (running.has(s)) {
+        const who = (this.deaths.get(s) ?? []).concat(rec.name);
+        this.deaths.set(s, who);
+        if (++t.attempts[s]! >= this.allowedFailures) this.failSlot(s, "KilledWorker", Errors.KilledWorker(String(t.key[s]), who, this.allowedFailures).message, who);
+        else requeue.push(s);
+      } else {
+        if (!exact && crash) t.flags[s]! |= CAREFUL;
+        requeue.push(s);
+      }
+    }
+    return requeue;
+  }
+
+  /** Ends a task with an error decided by the scheduler, sent to its client like any result. */
+  private failSlot(s: number, code: string, message: string, workers: string[]) {
+    const t = this.tasks;
+    const client = this.clientIds[t.client[s]!]!;
+    this.tx.send(this.subjects.results(client), {
+      worker: workers[workers.length - 1] ?? "scheduler",
+      keys: Uint32Array.of(t.key[s]!),
+      values: [null],
+      errors: [{ i: 0, code, name: "TsDaskError", message, stack: "" }],
+    });
+    this.deaths.delete(s);
+    this.failed++;
+    t.drop(s);
   }
 
   // --- sched.info -----------------------------------------------------------------------------
@@ -382,7 +454,8 @@ export class Scheduler extends Actor {
     return {
       cluster: this.cluster,
       scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory() },
-      workers: this.executors.info(),
+      workers: this.monitor.workerInfo(this.executors.info()),
+      departed: this.monitor.departedWorkers(),
       clients: this.clients.size,
       tasks: {
         queued: t.queued,
@@ -410,7 +483,7 @@ function memory() {
 }
 
 /** Typed-array bytes the table spends per slot (state, client, key, chunk, row, exec, attempts, free list, ring). */
-const TASK_TABLE_BYTES_PER_SLOT = 1 + 2 + 4 + 4 + 4 + 2 + 1 + 4 + 4;
+const TASK_TABLE_BYTES_PER_SLOT = 1 + 2 + 4 + 4 + 4 + 2 + 1 + 1 + 4 + 4;
 
 function concat(parts: Uint32Array[], total: number): Uint32Array {
   const out = new Uint32Array(total);
@@ -444,7 +517,7 @@ function splitBatch(msg: TaskBatch): [TaskBatch, TaskBatch] {
       if (g !== src) {
         flush();
         src = g;
-        cur = { client: g.client, fn: g.fn, slots: new Uint32Array(0), keys: new Uint32Array(0), cols: g.cols.map(() => []), ...(g.consts ? { consts: g.consts } : {}) };
+        cur = { client: g.client, fn: g.fn, slots: new Uint32Array(0), keys: new Uint32Array(0), cols: g.cols.map(() => []), ...(g.consts ? { consts: g.consts } : {}), ...(g.timeout ? { timeout: g.timeout } : {}), ...(g.careful ? { careful: true } : {}) };
       }
       slots.push(g.slots[i]!);
       keys.push(g.keys[i]!);

@@ -12,6 +12,9 @@ export const QUEUED = 1;
 export const ASSIGNED = 2;
 export const CANCELLED = 3;
 
+/** flags bit: re-queued after a death nobody could pin on one task. */
+export const CAREFUL = 1;
+
 /** Rows submitted together: one function and its argument columns (keys live in the table). */
 export interface Chunk {
   id: number;
@@ -19,6 +22,8 @@ export interface Chunk {
   fn: string;
   cols: unknown[][];
   consts: unknown[] | undefined;
+  /** Per-task timeout in ms (0: none). */
+  timeout: number;
   /** Rows not finished yet; the chunk (and its arguments) is dropped at 0. */
   remaining: number;
 }
@@ -37,7 +42,10 @@ export class TaskTable {
   row = new Uint32Array(1024);
   /** Executor index + 1 while ASSIGNED, else 0. */
   exec = new Uint16Array(1024);
+  /** Deaths of an executor while this task was running on it (allowed-failures). */
   attempts = new Uint8Array(1024);
+  /** Bit {@link CAREFUL}: run with start/end markers (see TaskGroup.careful). */
+  flags = new Uint8Array(1024);
   readonly chunks = new Map<number, Chunk>();
 
   private free = new Uint32Array(1024);
@@ -65,9 +73,9 @@ export class TaskTable {
   }
 
   /** Adds the rows of one submitted group; returns their slots. */
-  add(client: number, fn: string, keys: Uint32Array, cols: unknown[][], consts: unknown[] | undefined): Uint32Array {
+  add(client: number, fn: string, keys: Uint32Array, cols: unknown[][], consts: unknown[] | undefined, timeout = 0): Uint32Array {
     const n = keys.length;
-    const c: Chunk = { id: this.nextChunk++, client, fn, cols, consts, remaining: n };
+    const c: Chunk = { id: this.nextChunk++, client, fn, cols, consts, timeout, remaining: n };
     this.chunks.set(c.id, c);
     const slots = new Uint32Array(n);
     for (let r = 0; r < n; r++) {
@@ -79,6 +87,7 @@ export class TaskTable {
       this.row[s] = r;
       this.exec[s] = 0;
       this.attempts[s] = 0;
+      this.flags[s] = 0;
       slots[r] = s;
       this.push(s);
     }
@@ -140,6 +149,18 @@ export class TaskTable {
     return true;
   }
 
+  /** Frees an ASSIGNED or QUEUED slot that ends without a completion (failed by the scheduler). */
+  drop(s: number): void {
+    const st = this.state[s];
+    if (st === ASSIGNED) this.assigned--;
+    else if (st === QUEUED) {
+      this.queued--;
+      this.state[s] = CANCELLED; // the ring frees it when reached
+      return;
+    } else return;
+    this.release(s);
+  }
+
   /** Cancels a slot if it still belongs to (client, key); returns its state before, or FREE. */
   cancel(s: number, client: number, key: number): number {
     if (s >= this.used || this.client[s] !== client || this.key[s] !== key) return FREE;
@@ -197,6 +218,7 @@ export class TaskTable {
     this.row = grow(this.row, n);
     this.exec = grow(this.exec, n);
     this.attempts = grow(this.attempts, n);
+    this.flags = grow(this.flags, n);
   }
 
   private growRing(): void {

@@ -10,6 +10,8 @@ import type { Logger } from "../../runtime/actor.ts";
 import { randomId } from "../../runtime/ids.ts";
 import type { ExecutorProcessConfig } from "../executor/main.ts";
 import { executorMachine, type ExecutorInput } from "./executor.machine.ts";
+import { MARKER_FD, MarkerReader } from "../executor/markers.ts";
+import type { Readable } from "node:stream";
 
 const EXECUTOR_MAIN = fileURLToPath(new URL("../executor/main.ts", import.meta.url));
 const TSX = import.meta.resolve("tsx");
@@ -27,8 +29,8 @@ export interface ExecutorProcessOptions {
   memoryTerminate: number;
   machine: ExecutorInput;
   log: Logger;
-  /** The executor with this id is gone (tell the scheduler). */
-  onLost(id: string, reason: string): void;
+  /** The executor with this id is gone (tell the scheduler which tasks were running / overdue). */
+  onLost(id: string, reason: string, running: number[], timedOut: number[]): void;
   onReady(): void;
   onStopped(): void;
 }
@@ -37,6 +39,10 @@ export class ExecutorProcess {
   child: ChildProcess | undefined;
   id = "";
   rss = 0;
+  /** Tasks running in the child, from its start/end markers (careful and timed tasks only). */
+  private readonly markers = new MarkerReader();
+  private timedOut: number[] = [];
+  private watchdog: NodeJS.Timeout | undefined;
   readonly life: ActorRefFrom<typeof executorMachine>;
 
   constructor(private readonly o: ExecutorProcessOptions) {
@@ -53,7 +59,9 @@ export class ExecutorProcess {
             const e = context.lastExit;
             const how = e ? (e.reason === "memory" ? `exceeded its memory limit` : e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`) : "was lost";
             o.log.warn(`executor ${o.name} ${how}; restarting (restart #${context.totalRestarts}, backoff ${context.backoff} ms)`);
-            if (this.id) o.onLost(this.id, how);
+            if (this.id) o.onLost(this.id, this.timedOut.length ? `stopped: a task ran past its timeout` : how, [...this.markers.running.keys()], this.timedOut);
+            this.markers.clear();
+            this.timedOut = [];
           },
         },
       }),
@@ -81,18 +89,35 @@ export class ExecutorProcess {
     if (this.o.memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(this.o.memoryLimit / 2 ** 20))}`);
     const child = fork(EXECUTOR_MAIN, [], {
       execArgv,
-      env: { ...process.env, TSDASK_EXECUTOR: JSON.stringify(cfg) },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      env: { ...process.env, TSDASK_EXECUTOR: JSON.stringify(cfg), TSDASK_MARKERS: "1" },
+      // fd 4: the task start/end marker pipe (markers.ts)
+      stdio: ["ignore", "inherit", "inherit", "ipc", "pipe"],
     });
     this.child = child;
+    this.markers.clear();
+    (child.stdio[MARKER_FD] as Readable | null)?.on("data", (d: Buffer) => {
+      if (child === this.child) this.markers.feed(d);
+    });
+    clearInterval(this.watchdog);
+    // A task past its timeout that blocks the event loop can only be stopped with its process.
+    this.watchdog = setInterval(() => {
+      if (child !== this.child || this.timedOut.length) return;
+      const overdue = this.markers.overdue(Date.now(), 100);
+      if (!overdue.length) return;
+      this.timedOut = overdue;
+      child.kill("SIGKILL");
+    }, 100);
+    this.watchdog.unref();
     child.on("message", (m: FromChild) => {
       if (child !== this.child) return;
       if (m?.type === "ready") this.life.send({ type: "READY" });
       else if (m?.type === "mem") this.onMemory(m.rss);
       else if (m?.type === "refused") this.o.log.warn(`executor ${this.o.name} was refused: ${m.message}`);
     });
-    child.on("exit", (code, signal) => {
+    // "close", not "exit": every marker written before the death has been read by then.
+    child.on("close", (code, signal) => {
       if (child !== this.child) return;
+      clearInterval(this.watchdog);
       this.life.send({ type: "EXITED", code, signal });
     });
     child.on("error", (e) => this.o.log.warn(`executor ${this.o.name}: ${e.message}`));

@@ -8,7 +8,7 @@ import { hostname, platform } from "node:os";
 import { createActor, type ActorRefFrom } from "xstate";
 import { Actor, type Logger } from "../../runtime/actor.ts";
 import { randomId } from "../../runtime/ids.ts";
-import type { Heartbeat, RegisterReply, RegisterWorker, SchedulerAlive } from "../../runtime/protocol.ts";
+import type { Bye, Heartbeat, RegisterReply, RegisterWorker, SchedulerAlive } from "../../runtime/protocol.ts";
 import { Transport } from "../../runtime/transport.ts";
 import { hello } from "../../runtime/version.ts";
 import { ExecutorProcess } from "./executor-process.ts";
@@ -146,9 +146,10 @@ export class Supervisor extends Actor {
         memoryTerminate: o.memoryTerminate ?? 0.95,
         machine: { restartBackoffMs: 100, maxBackoffMs: 10_000, stableAfterMs: 30_000, startTimeoutMs: 60_000, stopTimeoutMs: 5_000 },
         log: o.log,
-        onLost: (id, reason) => {
+        onLost: (id, reason, running, timedOut) => {
           try {
-            this.tx.send(this.subjects.bye, { id, kind: "executor", reason });
+            const bye: Bye = { id, kind: "executor", reason, sched: this.scheduler, running: Uint32Array.from(running), timedOut: Uint32Array.from(timedOut) };
+            this.tx.send(this.subjects.bye, bye);
           } catch {
             /* the scheduler will notice the missing heartbeats */
           }

@@ -1,0 +1,858 @@
+/**
+ * What the dashboard, `/metrics`, `ts-dask info` and the `events` subject need from the
+ * scheduler, aggregated as it happens. The scheduler calls a hook per *message* (a submit, a
+ * completion batch, a heartbeat, a departure), never per task: the task table's hot loops stay as
+ * they are. Everything per task that the views show is derived at read time from counters the
+ * scheduler keeps anyway (the task table's chunks) or from per-message statistics the executors
+ * already send (`Done.stats`, `Done.span`, `Done.failedSlots`).
+ *
+ * Hooks (called from scheduler.ts):
+ *   submitted      one `sched.submit` message accepted (job started events)
+ *   done           one `sched.done` message (durations per function, task stream, errors per job)
+ *   heartbeat      one `sched.heartbeat` (CPU %, paused, NATS bytes of executors, liveness of workers)
+ *   workerJoined / workerLeaving / executorGone   (events, restarts, re-queued tasks)
+ *   stolenTasks    tasks taken back from an executor (work stealing)
+ * Readers: {@link Monitor.snapshot} (dashboard), {@link Monitor.metrics} (Prometheus),
+ * {@link Monitor.workerInfo} (`sched.info`'s worker table).
+ */
+import { hostname } from "node:os";
+import type {
+  ClusterEvent,
+  ClusterInfo,
+  Done,
+  ExecutorInfo,
+  FnDef,
+  Heartbeat,
+  RegisterWorker,
+  Subjects,
+  Submit,
+  WorkerInfo,
+} from "../../runtime/protocol.ts";
+import type { Transport } from "../../runtime/transport.ts";
+import type { ExecutorRec, ExecutorTable } from "./executors.ts";
+import type { TaskTable } from "./tasks.ts";
+
+/** What the monitor reads from the scheduler (the Scheduler class satisfies it). */
+export interface MonitorHost {
+  readonly tasks: TaskTable;
+  readonly executors: ExecutorTable;
+  readonly tx: Transport;
+  readonly subjects: Subjects;
+  readonly cluster: string;
+  readonly instance: string;
+  readonly startedAt: number;
+  info(): ClusterInfo;
+}
+
+export interface MonitorOptions {
+  /** The definition of a function hash (for names). */
+  fnDef: (hash: string) => FnDef | undefined;
+  /** A worker silent this long (no heartbeat from it or its executors) is reported dead. */
+  deadAfterMs?: number;
+  /** Task stream window (default 60 s). */
+  streamMs?: number;
+  /** Throughput / CPU / memory history (default 10 min). */
+  historyS?: number;
+  /** Departed workers stay listed (as gone) this long (default 10 min). */
+  keepGoneMs?: number;
+}
+
+/** Upper bounds (seconds) of the task duration histogram. */
+export const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
+
+/** One bar of the task stream: tasks of one function finished by one executor in one stretch. */
+export interface StreamEntry {
+  id: number;
+  /** Executor name (`<worker>-<i>`): one row per name, kept across restarts. */
+  exec: string;
+  fn: string;
+  /** Epoch ms on the scheduler's clock. */
+  start: number;
+  end: number;
+  count: number;
+  errors: number;
+  /** Milliseconds spent inside the tasks (the rest of [start, end] × threads is overhead or idle). */
+  busy: number;
+  threads: number;
+}
+
+export interface JobView {
+  key: string;
+  client: string;
+  job: number;
+  name: string;
+  /** "map" (one client call), "submit" (single submits of one function, pooled). */
+  kind: "map" | "submit";
+  total: number;
+  done: number;
+  errors: number;
+  state: "running" | "finished";
+  startedAt: number;
+  finishedAt?: number;
+  /** Tasks per second, recent. */
+  rate: number;
+  /** Seconds left at the current rate (undefined when unknown). */
+  eta?: number;
+}
+
+export interface WorkerRow {
+  name: string;
+  host: string;
+  executors: number;
+  nprocs: number;
+  nthreads: number;
+  state: string;
+  /** Mean CPU % of the worker's executors (100 = one core each). */
+  cpu: number;
+  rss: number;
+  /** memoryLimit × executors (0 = no limit). */
+  memoryLimit: number;
+  running: number;
+  queued: number;
+  done: number;
+  restarts: number;
+  versions: string;
+}
+
+/** Per-second history point: [epoch s, tasks/s, failed/s, cluster CPU %, memory bytes, memory limit bytes]. */
+export type HistoryPoint = [number, number, number, number, number, number];
+
+export interface Snapshot {
+  t: number;
+  cluster: string;
+  scheduler: { host: string; instance: string; version: string; node: string; startedAt: number; rss: number };
+  totals: {
+    workers: number;
+    executors: number;
+    clients: number;
+    queued: number;
+    assigned: number;
+    running: number;
+    completed: number;
+    failed: number;
+    stolen: number;
+    retried: number;
+    restarts: number;
+    memoryRestarts: number;
+    bytesIn: number;
+    bytesOut: number;
+  };
+  workers: WorkerRow[];
+  jobs: JobView[];
+  fns: { hash: string; name: string; count: number; meanMs: number; errors: number }[];
+  /** Stream entries changed since `since` (all of the window when since = 0). */
+  stream: StreamEntry[];
+  streamMs: number;
+  /** History points after `since` (all when 0). */
+  history: HistoryPoint[];
+  events: (ClusterEvent & { t: number })[];
+}
+
+interface JobRec {
+  key: string;
+  client: string;
+  job: number;
+  fn: string;
+  name: string;
+  kind: "map" | "submit";
+  total: number;
+  received: number;
+  /** Rows of chunks known finished. */
+  doneRows: number;
+  /** Chunks not finished yet: [chunk id, rows]. */
+  chunks: [number, number][];
+  errors: number;
+  startedAt: number;
+  finishedAt?: number;
+  lastActive: number;
+  rate: number;
+  lastDone: number;
+  lastRateAt: number;
+}
+
+interface ExecExtra {
+  cpu: number;
+  paused: boolean;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+interface WorkerExtra {
+  done: number;
+  restarts: number;
+  memoryRestarts: number;
+  lastSeen: number;
+  died: boolean;
+}
+
+const MAX_STREAM = 50_000;
+const MAX_EVENTS = 200;
+const KEEP_FINISHED_JOBS = 20;
+/** Consecutive completions of one function on one executor closer than this are one bar. */
+const COALESCE_GAP_MS = 5;
+/** … as long as the bar is shorter than this (so the stream keeps moving while busy). */
+const COALESCE_MAX_MS = 250;
+
+/** A name for a function hash, for people. */
+export function fnLabel(def: FnDef | undefined, hash: string): string {
+  if (!def) return hash.slice(0, 8);
+  if (def.kind === "mod") return def.exportName;
+  if (def.name) return def.name;
+  // An anonymous function: a short excerpt of its source, e.g. `(x) => x + 1`.
+  const src = def.source.replace(/\s+/g, " ").trim();
+  return src.length <= 32 ? src : `${src.slice(0, 31)}…`;
+}
+
+export class Monitor {
+  completed = 0;
+  failed = 0;
+  stolen = 0;
+  retried = 0;
+  restarts = 0;
+  memoryRestarts = 0;
+  /** Cumulative counts per bucket of {@link DURATION_BUCKETS} (+Inf last), sum in seconds. */
+  readonly durationBuckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  durationSum = 0;
+  durationCount = 0;
+  readonly perFn = new Map<string, { count: number; ms: number; errors: number }>();
+
+  private readonly stream: StreamEntry[] = [];
+  private readonly lastEntry = new Map<string, StreamEntry>();
+  private nextEntry = 1;
+  private readonly history: HistoryPoint[] = [];
+  private lastCompleted = 0;
+  private lastFailed = 0;
+  private readonly jobs = new Map<string, JobRec>();
+  /** Chunk id → its job, while the chunk has unfinished rows. */
+  private readonly chunkJob = new Map<number, JobRec>();
+  /** Pooled single submits: (client, fn) → the open job. */
+  private readonly pooled = new Map<string, JobRec>();
+  private readonly execExtra = new Map<string, ExecExtra>();
+  /** NATS bytes of executors that are gone, so totals never go down. */
+  private goneBytesIn = 0;
+  private goneBytesOut = 0;
+  private readonly workerExtra = new Map<string, WorkerExtra>();
+  private readonly departed = new Map<string, { info: WorkerInfo; at: number }>();
+  private readonly recentEvents: (ClusterEvent & { t: number })[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private ticks = 0;
+  private readonly deadAfterMs: number;
+  readonly streamMs: number;
+  private readonly historyS: number;
+  private readonly keepGoneMs: number;
+
+  constructor(
+    private readonly host: MonitorHost,
+    private readonly opts: MonitorOptions,
+  ) {
+    this.deadAfterMs = opts.deadAfterMs ?? 3000;
+    this.streamMs = opts.streamMs ?? 60_000;
+    this.historyS = opts.historyS ?? 600;
+    this.keepGoneMs = opts.keepGoneMs ?? 600_000;
+  }
+
+  /** Starts the 250 ms housekeeping tick (jobs finished, history, dead workers). */
+  start(): void {
+    this.timer ??= setInterval(() => this.tick(), 250);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  // --- events ---------------------------------------------------------------------------------
+
+  /** Publishes a cluster event on `events` and keeps it for the dashboard. */
+  emit(e: ClusterEvent): void {
+    const ev = { ...e, t: Date.now() } as ClusterEvent & { t: number };
+    this.recentEvents.push(ev);
+    if (this.recentEvents.length > MAX_EVENTS) this.recentEvents.splice(0, this.recentEvents.length - MAX_EVENTS);
+    try {
+      this.host.tx.send(this.host.subjects.events, ev);
+    } catch {
+      /* disconnected: events are best effort */
+    }
+  }
+
+  /** Events the scheduler published itself (before the monitor existed), for the dashboard's log. */
+  noteEvent(e: ClusterEvent): void {
+    this.recentEvents.push({ ...e, t: Date.now() } as ClusterEvent & { t: number });
+    if (this.recentEvents.length > MAX_EVENTS) this.recentEvents.splice(0, this.recentEvents.length - MAX_EVENTS);
+  }
+
+  // --- hooks ----------------------------------------------------------------------------------
+
+  /** One accepted `sched.submit`; `slots[i]` are the slots of `m.groups[i]`. */
+  submitted(m: Submit, slots: Uint32Array[]): void {
+    const now = Date.now();
+    for (let i = 0; i < m.groups.length; i++) {
+      const g = m.groups[i]!;
+      const s = slots[i];
+      if (!s || s.length === 0) continue;
+      const chunk = this.host.tasks.chunk[s[0]!]!;
+      const job = this.jobFor(m.client, g.fn, typeof g.job === "number" ? g.job : undefined, typeof g.total === "number" ? g.total : 0, s.length, now);
+      job.received += s.length;
+      if (job.kind === "submit") job.total = job.received;
+      job.chunks.push([chunk, s.length]);
+      job.lastActive = now;
+      this.chunkJob.set(chunk, job);
+    }
+  }
+
+  private jobFor(client: string, fn: string, id: number | undefined, total: number, rows: number, now: number): JobRec {
+    const asMap = id !== undefined && total > 1;
+    const key = asMap ? `${client}:${id}` : `${client}:submit:${fn}`;
+    let j = asMap ? this.jobs.get(key) : this.pooled.get(key);
+    if (j && j.finishedAt === undefined) return j;
+    const name = fnLabel(this.opts.fnDef(fn), fn);
+    const jobId = asMap ? id! : this.nextEntry++;
+    j = {
+      key: asMap ? key : `${key}:${jobId}`,
+      client,
+      job: jobId,
+      fn,
+      name,
+      kind: asMap ? "map" : "submit",
+      total: asMap ? total : 0,
+      received: 0,
+      doneRows: 0,
+      chunks: [],
+      errors: 0,
+      startedAt: now,
+      lastActive: now,
+      rate: 0,
+      lastDone: 0,
+      lastRateAt: now,
+    };
+    this.jobs.set(j.key, j);
+    if (!asMap) this.pooled.set(key, j);
+    this.emit({ type: "job-started", client, job: j.job, name, kind: j.kind, total: asMap ? total : rows });
+    return j;
+  }
+
+  /** One `sched.done` from `rec`, of which `finished` completions were expected. */
+  done(rec: ExecutorRec, m: Done, finished: number): void {
+    const now = Date.now();
+    this.completed += finished;
+    const nFailed = Number.isFinite(m.failed) ? Math.min(m.failed, finished) : 0;
+    this.failed += nFailed;
+    const w = this.worker(rec.worker);
+    w.done += finished;
+    w.lastSeen = now;
+    // Errors: which jobs and functions they belong to (only failed slots are looked at).
+    let errByFn: Map<string, number> | undefined;
+    const fs = m.failedSlots;
+    if (fs instanceof Uint32Array && fs.length) {
+      errByFn = new Map();
+      const byJob = new Map<JobRec, number>();
+      const chunkCol = this.host.tasks.chunk;
+      for (let i = 0; i < fs.length; i++) {
+        const s = fs[i]!;
+        const job = s < chunkCol.length ? this.chunkJob.get(chunkCol[s]!) : undefined;
+        if (!job) continue;
+        byJob.set(job, (byJob.get(job) ?? 0) + 1);
+        errByFn.set(job.fn, (errByFn.get(job.fn) ?? 0) + 1);
+      }
+      const err = m.error && typeof m.error.message === "string" ? { name: String(m.error.name ?? "Error"), message: m.error.message.slice(0, 500) } : undefined;
+      for (const [job, n] of byJob) {
+        job.errors += n;
+        this.emit({ type: "task-erred", worker: rec.name, client: job.client, job: job.job, name: job.name, count: n, ...(err ? { error: err } : {}) });
+      }
+    } else if (nFailed > 0) {
+      this.emit({ type: "task-erred", worker: rec.name, client: "", job: -1, name: "", count: nFailed });
+    }
+    // Durations per function, the histogram (batch means), the task stream.
+    const span = typeof m.span === "number" && m.span >= 0 ? m.span : undefined;
+    let busyAll = 0;
+    for (const st of m.stats) {
+      if (!Array.isArray(st)) continue;
+      const n = Number(st[1]);
+      const ms = Number(st[2]);
+      if (!(n > 0) || !Number.isFinite(ms)) continue;
+      busyAll += ms;
+    }
+    for (const st of m.stats) {
+      if (!Array.isArray(st)) continue;
+      const fn = String(st[0]);
+      const n = Number(st[1]);
+      const ms = Number(st[2]);
+      if (!(n > 0) || !Number.isFinite(ms)) continue;
+      const errors = errByFn?.get(fn) ?? 0;
+      let f = this.perFn.get(fn);
+      if (!f) this.perFn.set(fn, (f = { count: 0, ms: 0, errors: 0 }));
+      f.count += n;
+      f.ms += ms;
+      f.errors += errors;
+      this.observeDuration(ms / n / 1000, n);
+      const width = span ?? ms / Math.max(1, rec.nthreads);
+      // Several functions in one message share its span in proportion to their time.
+      const part = busyAll > 0 ? width * (ms / busyAll) : width;
+      this.streamAdd(rec.name, fn, now - part, now, n, errors, ms, rec.nthreads);
+    }
+  }
+
+  private observeDuration(seconds: number, n: number) {
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
+    this.durationBuckets[i]! += n;
+    this.durationSum += seconds * n;
+    this.durationCount += n;
+  }
+
+  private streamAdd(exec: string, fn: string, start: number, end: number, count: number, errors: number, busy: number, threads: number) {
+    const last = this.lastEntry.get(exec);
+    if (last && last.fn === fn && start - last.end < COALESCE_GAP_MS && end - last.start < COALESCE_MAX_MS && (errors > 0) === (last.errors > 0)) {
+      last.end = Math.max(last.end, end);
+      last.count += count;
+      last.errors += errors;
+      last.busy += busy;
+      return;
+    }
+    const e: StreamEntry = { id: this.nextEntry++, exec, fn, start: Math.max(start, last?.end ?? start), end, count, errors, busy, threads };
+    this.stream.push(e);
+    this.lastEntry.set(exec, e);
+    if (this.stream.length > MAX_STREAM) this.stream.splice(0, this.stream.length - MAX_STREAM);
+  }
+
+  /** One `sched.heartbeat`. */
+  heartbeat(m: Heartbeat): void {
+    const now = Date.now();
+    if (m.kind === "worker") {
+      this.worker(m.id).lastSeen = now;
+      return;
+    }
+    const rec = this.host.executors.byId(m.id);
+    if (rec) this.worker(rec.worker).lastSeen = now;
+    let x = this.execExtra.get(m.id);
+    if (!x) this.execExtra.set(m.id, (x = { cpu: 0, paused: false, bytesIn: 0, bytesOut: 0 }));
+    if (typeof m.cpu === "number" && Number.isFinite(m.cpu)) x.cpu = m.cpu;
+    x.paused = m.paused === true;
+    if (typeof m.bytesIn === "number") x.bytesIn = m.bytesIn;
+    if (typeof m.bytesOut === "number") x.bytesOut = m.bytesOut;
+  }
+
+  /** A worker registered (publishes `worker-joined`). */
+  workerJoined(reg: RegisterWorker): void {
+    for (const [k, d] of this.departed) if (d.info.name === reg.name) this.departed.delete(k);
+    const w = this.worker(reg.instance);
+    w.lastSeen = Date.now();
+    w.died = false;
+    this.emit({ type: "worker-joined", name: reg.name, host: reg.host, nprocs: reg.nprocs, nthreads: reg.nthreads, memoryLimit: reg.memoryLimit });
+  }
+
+  /** A worker said goodbye (call before it is removed from the table): `worker-left`. */
+  workerLeaving(instance: string, reason: string): void {
+    const info = this.host.executors.info().find((w) => w.instance === instance);
+    if (!info) return;
+    this.departed.set(instance, { info: { ...info, state: "gone", executors: [], done: this.worker(instance).done, restarts: this.worker(instance).restarts }, at: Date.now() });
+    this.emit({ type: "worker-left", name: info.name, reason });
+  }
+
+  /** An executor is gone (bye, crash, silence); `requeued` of its tasks went back to the queue. */
+  executorGone(rec: ExecutorRec, reason: string, requeued: number): void {
+    const x = this.execExtra.get(rec.id);
+    if (x) {
+      this.goneBytesIn += x.bytesIn;
+      this.goneBytesOut += x.bytesOut;
+      this.execExtra.delete(rec.id);
+    }
+    this.lastEntry.delete(rec.name);
+    this.retried += requeued;
+    const w = this.worker(rec.worker);
+    const memory = /memory/i.test(reason);
+    // The supervisor reports a process that died and is being restarted (executor-process.ts).
+    const restarted = memory || /^(was killed|exited with|was lost)/.test(reason);
+    if (restarted) {
+      this.restarts++;
+      w.restarts++;
+      if (memory) {
+        this.memoryRestarts++;
+        w.memoryRestarts++;
+      }
+      this.emit({ type: "executor-restarted", name: rec.name, id: rec.id, reason, memory });
+    }
+    if (requeued > 0) this.emit({ type: "killed-worker", name: rec.name, id: rec.id, reason, tasks: requeued });
+  }
+
+  /** Tasks taken back from an executor to run elsewhere. */
+  stolenTasks(n: number): void {
+    this.stolen += n;
+  }
+
+  private worker(instance: string): WorkerExtra {
+    let w = this.workerExtra.get(instance);
+    if (!w) this.workerExtra.set(instance, (w = { done: 0, restarts: 0, memoryRestarts: 0, lastSeen: Date.now(), died: false }));
+    return w;
+  }
+
+  // --- housekeeping ---------------------------------------------------------------------------
+
+  private tick(): void {
+    const now = Date.now();
+    this.updateJobs(now);
+    if (++this.ticks % 4 !== 0) return;
+    // Once a second: history, dead workers, expiry.
+    const execs = this.liveExecutors();
+    let cpu = 0;
+    let mem = 0;
+    let limit = 0;
+    for (const { e, w } of execs) {
+      cpu += this.execExtra.get(e.id)?.cpu ?? 0;
+      mem += e.rss;
+      limit += w.memoryLimit;
+    }
+    const done = this.completed - this.lastCompleted;
+    const failed = this.failed - this.lastFailed;
+    this.lastCompleted = this.completed;
+    this.lastFailed = this.failed;
+    this.history.push([Math.floor(now / 1000), done, failed, execs.length ? cpu / execs.length : 0, mem, limit]);
+    if (this.history.length > this.historyS) this.history.splice(0, this.history.length - this.historyS);
+    for (const w of this.host.executors.info()) {
+      const x = this.worker(w.instance);
+      const silent = now - x.lastSeen;
+      if (!x.died && silent > this.deadAfterMs) {
+        x.died = true;
+        this.emit({ type: "worker-died", name: w.name, host: w.host, silentMs: silent });
+      } else if (x.died && silent <= this.deadAfterMs) x.died = false;
+    }
+    for (const [k, d] of this.departed) if (now - d.at > this.keepGoneMs) this.departed.delete(k);
+    const cut = now - this.streamMs;
+    let drop = 0;
+    while (drop < this.stream.length && this.stream[drop]!.end < cut) drop++;
+    if (drop) this.stream.splice(0, drop);
+  }
+
+  private liveExecutors(): { e: ExecutorInfo; w: WorkerInfo }[] {
+    const out: { e: ExecutorInfo; w: WorkerInfo }[] = [];
+    for (const w of this.host.executors.info()) for (const e of w.executors) out.push({ e, w });
+    return out;
+  }
+
+  /** Job progress from the task table's chunks: a chunk gone from the table is finished. */
+  private updateJobs(now: number): void {
+    const chunks = this.host.tasks.chunks;
+    let finished = 0;
+    for (const j of this.jobs.values()) {
+      if (j.finishedAt !== undefined) {
+        finished++;
+        continue;
+      }
+      let w = 0;
+      for (const c of j.chunks) {
+        if (chunks.has(c[0])) j.chunks[w++] = c;
+        else {
+          j.doneRows += c[1];
+          this.chunkJob.delete(c[0]);
+        }
+      }
+      j.chunks.length = w;
+      const done = this.jobDone(j);
+      const dt = (now - j.lastRateAt) / 1000;
+      if (dt >= 0.9) {
+        const r = (done - j.lastDone) / dt;
+        j.rate = j.lastDone === 0 && j.rate === 0 ? r : 0.5 * j.rate + 0.5 * r;
+        j.lastDone = done;
+        j.lastRateAt = now;
+      }
+      if (done > 0 && done >= j.total && j.received >= j.total) {
+        j.finishedAt = now;
+        finished++;
+        if (j.kind === "submit") this.pooled.delete(`${j.client}:submit:${j.fn}`);
+        this.emit({ type: "job-finished", client: j.client, job: j.job, name: j.name, kind: j.kind, total: j.total, errors: j.errors, ms: now - j.startedAt });
+      }
+    }
+    if (finished > KEEP_FINISHED_JOBS) {
+      const old = [...this.jobs.values()].filter((j) => j.finishedAt !== undefined).sort((a, b) => a.finishedAt! - b.finishedAt!);
+      for (const j of old.slice(0, old.length - KEEP_FINISHED_JOBS)) this.jobs.delete(j.key);
+    }
+  }
+
+  private jobDone(j: JobRec): number {
+    let done = j.doneRows;
+    const chunks = this.host.tasks.chunks;
+    for (const [id, rows] of j.chunks) {
+      const c = chunks.get(id);
+      done += c ? rows - c.remaining : rows;
+    }
+    return done;
+  }
+
+  // --- readers --------------------------------------------------------------------------------
+
+  /** `sched.info`'s workers with states (running / paused / restarting / gone), CPU and totals. */
+  workerInfo(workers: WorkerInfo[]): WorkerInfo[] {
+    const now = Date.now();
+    for (const w of workers) {
+      const x = this.worker(w.instance);
+      let paused = w.executors.length > 0;
+      for (const e of w.executors) {
+        const ex = this.execExtra.get(e.id);
+        e.cpu = ex?.cpu ?? 0;
+        e.paused = ex?.paused ?? false;
+        if (!e.paused) paused = false;
+        if (e.paused) e.state = "paused";
+      }
+      w.done = x.done;
+      w.restarts = x.restarts;
+      if (now - x.lastSeen > this.deadAfterMs) w.state = "gone";
+      else if (w.executors.length === 0 && x.restarts === 0) w.state = "starting";
+      else if (w.nprocs > 0 && w.executors.filter((e) => e.state === "running" || e.state === "paused").length < w.nprocs) w.state = "restarting";
+      else if (paused) w.state = "paused";
+      else w.state = "running";
+    }
+    return workers;
+  }
+
+  /** Workers that said goodbye recently (state "gone"). */
+  departedWorkers(): WorkerInfo[] {
+    return [...this.departed.values()].map((d) => d.info);
+  }
+
+  /** The worker table, as the dashboard and `ts-dask info` show it. */
+  static workerRows(info: ClusterInfo): WorkerRow[] {
+    return [...info.workers, ...(info.departed ?? [])].map((w) => workerRow(w));
+  }
+
+  bytes(): { in: number; out: number; schedulerIn: number; schedulerOut: number; executorsIn: number; executorsOut: number } {
+    const s = this.host.tx.stats();
+    let ein = this.goneBytesIn;
+    let eout = this.goneBytesOut;
+    for (const x of this.execExtra.values()) (ein += x.bytesIn), (eout += x.bytesOut);
+    return { in: s.inBytes + ein, out: s.outBytes + eout, schedulerIn: s.inBytes, schedulerOut: s.outBytes, executorsIn: ein, executorsOut: eout };
+  }
+
+  jobViews(): JobView[] {
+    const out: JobView[] = [];
+    for (const j of this.jobs.values()) {
+      const done = j.finishedAt !== undefined ? j.total : this.jobDone(j);
+      const rate = j.finishedAt !== undefined ? (j.total / Math.max(0.001, (j.finishedAt - j.startedAt) / 1000)) : j.rate;
+      const left = j.total - done;
+      out.push({
+        key: j.key,
+        client: j.client,
+        job: j.job,
+        name: j.name,
+        kind: j.kind,
+        total: j.total,
+        done,
+        errors: j.errors,
+        state: j.finishedAt !== undefined ? "finished" : "running",
+        startedAt: j.startedAt,
+        ...(j.finishedAt !== undefined ? { finishedAt: j.finishedAt } : {}),
+        rate,
+        ...(j.finishedAt === undefined && rate > 0 ? { eta: left / rate } : j.finishedAt !== undefined ? { eta: 0 } : {}),
+      });
+    }
+    // Running first (oldest first), then finished (newest first).
+    return out.sort((a, b) => (a.state !== b.state ? (a.state === "running" ? -1 : 1) : a.state === "running" ? a.startedAt - b.startedAt : b.finishedAt! - a.finishedAt!));
+  }
+
+  /** What the dashboard shows; `since` (epoch ms) limits the stream and history to what changed. */
+  snapshot(since = 0): Snapshot {
+    const info = this.host.info();
+    const now = Date.now();
+    const workers = Monitor.workerRows(info);
+    let running = 0;
+    let executors = 0;
+    for (const w of info.workers) for (const e of w.executors) (running += e.running), executors++;
+    const b = this.bytes();
+    const fns = [...this.perFn].map(([hash, f]) => ({ hash, name: fnLabel(this.opts.fnDef(hash), hash), count: f.count, meanMs: f.count ? f.ms / f.count : 0, errors: f.errors }));
+    const stream = since > 0 ? this.stream.filter((e) => e.end >= since - 1000) : this.stream.filter((e) => e.end >= now - this.streamMs);
+    const sinceS = Math.floor(since / 1000);
+    const history = since > 0 ? this.history.filter((p) => p[0] >= sinceS - 1) : this.history.slice();
+    return {
+      t: now,
+      cluster: info.cluster,
+      scheduler: { host: info.scheduler.host, instance: info.scheduler.instance, version: info.scheduler.hello.version, node: info.scheduler.hello.node, startedAt: info.scheduler.startedAt, rss: info.scheduler.rss },
+      totals: {
+        workers: info.workers.filter((w) => w.state !== "gone").length,
+        executors,
+        clients: info.clients,
+        queued: info.tasks.queued,
+        assigned: info.tasks.assigned,
+        running,
+        completed: this.completed,
+        failed: this.failed,
+        stolen: this.stolen,
+        retried: this.retried,
+        restarts: this.restarts,
+        memoryRestarts: this.memoryRestarts,
+        bytesIn: b.in,
+        bytesOut: b.out,
+      },
+      workers,
+      jobs: this.jobViews(),
+      fns,
+      stream,
+      streamMs: this.streamMs,
+      history,
+      events: since > 0 ? this.recentEvents.filter((e) => e.t >= since) : this.recentEvents.slice(-50),
+    };
+  }
+
+  /** Everything as Prometheus text exposition format (version 0.0.4). */
+  metrics(): string {
+    const info = this.host.info();
+    const m = new PromWriter();
+    const workers = [...info.workers, ...(info.departed ?? [])];
+    const wStates: Record<string, number> = { running: 0, paused: 0, restarting: 0, gone: 0 };
+    for (const w of workers) wStates[w.state] = (wStates[w.state] ?? 0) + 1;
+    m.family("tsdask_workers", "gauge", "Workers by state.");
+    for (const [state, n] of Object.entries(wStates)) m.sample("tsdask_workers", { state }, n);
+    const eStates: Record<string, number> = { running: 0, paused: 0, suspect: 0, retiring: 0, joining: 0 };
+    let running = 0;
+    let queuedOnExecutors = 0;
+    for (const w of info.workers)
+      for (const e of w.executors) {
+        eStates[e.state] = (eStates[e.state] ?? 0) + 1;
+        running += e.running;
+        queuedOnExecutors += e.queued;
+      }
+    m.family("tsdask_executors", "gauge", "Executor processes by state.");
+    for (const [state, n] of Object.entries(eStates)) m.sample("tsdask_executors", { state }, n);
+    m.family("tsdask_tasks", "gauge", "Tasks by state: queued on the scheduler, assigned to an executor (processing there: running or waiting in its queue).");
+    m.sample("tsdask_tasks", { state: "queued" }, info.tasks.queued);
+    m.sample("tsdask_tasks", { state: "assigned" }, info.tasks.assigned);
+    m.sample("tsdask_tasks", { state: "running" }, running);
+    m.sample("tsdask_tasks", { state: "waiting" }, queuedOnExecutors);
+    m.counter("tsdask_tasks_completed_total", "Tasks finished (succeeded or failed).", this.completed);
+    m.counter("tsdask_tasks_failed_total", "Tasks that failed.", this.failed);
+    m.counter("tsdask_tasks_stolen_total", "Tasks taken back from an executor to run elsewhere.", this.stolen);
+    m.counter("tsdask_tasks_retried_total", "Tasks re-queued because their executor died or left.", this.retried);
+    m.counter("tsdask_tasks_duplicate_total", "Completions for tasks not (or no longer) assigned to the reporter.", info.tasks.duplicates);
+    m.family("tsdask_task_duration_seconds", "histogram", "Task run time on the executor (per completion batch: each batch's tasks counted at their mean).");
+    let cum = 0;
+    for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+      cum += this.durationBuckets[i]!;
+      m.sample("tsdask_task_duration_seconds_bucket", { le: String(DURATION_BUCKETS[i]) }, cum);
+    }
+    cum += this.durationBuckets[DURATION_BUCKETS.length]!;
+    m.sample("tsdask_task_duration_seconds_bucket", { le: "+Inf" }, cum);
+    m.sample("tsdask_task_duration_seconds_sum", {}, this.durationSum);
+    m.sample("tsdask_task_duration_seconds_count", {}, this.durationCount);
+    m.family("tsdask_function_tasks_total", "counter", "Tasks finished per function.");
+    for (const [hash, f] of this.perFn) m.sample("tsdask_function_tasks_total", { function: fnLabel(this.opts.fnDef(hash), hash), hash: hash.slice(0, 12) }, f.count);
+    m.family("tsdask_function_seconds_total", "counter", "Time spent in tasks per function.");
+    for (const [hash, f] of this.perFn) m.sample("tsdask_function_seconds_total", { function: fnLabel(this.opts.fnDef(hash), hash), hash: hash.slice(0, 12) }, f.ms / 1000);
+    m.family("tsdask_executor_restarts_total", "counter", "Executor processes restarted by their worker, by reason.");
+    m.sample("tsdask_executor_restarts_total", { reason: "memory" }, this.memoryRestarts);
+    m.sample("tsdask_executor_restarts_total", { reason: "crash" }, this.restarts - this.memoryRestarts);
+    const rows: [Record<string, string>, ExecutorInfo, number][] = [];
+    for (const w of info.workers) for (const e of w.executors) rows.push([{ worker: w.name, executor: e.name }, e, w.memoryLimit]);
+    m.family("tsdask_executor_memory_bytes", "gauge", "Resident memory of each executor process.");
+    for (const [l, e] of rows) m.sample("tsdask_executor_memory_bytes", l, e.rss);
+    m.family("tsdask_executor_memory_limit_bytes", "gauge", "Memory limit of each executor process (0: none).");
+    for (const [l, , lim] of rows) m.sample("tsdask_executor_memory_limit_bytes", l, lim);
+    m.family("tsdask_executor_cpu_percent", "gauge", "CPU use of each executor process (100 = one core).");
+    for (const [l, e] of rows) m.sample("tsdask_executor_cpu_percent", l, e.cpu ?? 0);
+    m.family("tsdask_scheduler_memory_bytes", "gauge", "Scheduler process memory.");
+    m.sample("tsdask_scheduler_memory_bytes", { kind: "rss" }, info.scheduler.rss);
+    m.sample("tsdask_scheduler_memory_bytes", { kind: "heap" }, info.scheduler.heapUsed);
+    const b = this.bytes();
+    m.family("tsdask_bytes_total", "counter", "NATS message bytes received and sent, by the scheduler and by the executors.");
+    m.sample("tsdask_bytes_total", { process: "scheduler", direction: "in" }, b.schedulerIn);
+    m.sample("tsdask_bytes_total", { process: "scheduler", direction: "out" }, b.schedulerOut);
+    m.sample("tsdask_bytes_total", { process: "executors", direction: "in" }, b.executorsIn);
+    m.sample("tsdask_bytes_total", { process: "executors", direction: "out" }, b.executorsOut);
+    const jobs = this.jobViews();
+    m.family("tsdask_jobs", "gauge", "Jobs (client map/submit calls) known to the scheduler, by state.");
+    m.sample("tsdask_jobs", { state: "running" }, jobs.filter((j) => j.state === "running").length);
+    m.sample("tsdask_jobs", { state: "finished" }, jobs.filter((j) => j.state === "finished").length);
+    m.family("tsdask_clients", "gauge", "Clients that registered with the scheduler.");
+    m.sample("tsdask_clients", {}, info.clients);
+    m.family("tsdask_scheduler_start_time_seconds", "gauge", "When the scheduler started (Unix time).");
+    m.sample("tsdask_scheduler_start_time_seconds", {}, info.scheduler.startedAt / 1000);
+    return m.text();
+  }
+
+  /** `GET /health`. */
+  health(): { status: "ok" | "degraded"; cluster: string; scheduler: string; host: string; uptimeS: number; workers: number; executors: number; nats: boolean } {
+    const info = this.host.info();
+    const nats = !this.host.tx.isClosed;
+    return {
+      status: nats ? "ok" : "degraded",
+      cluster: this.host.cluster,
+      scheduler: this.host.instance,
+      host: hostname(),
+      uptimeS: Math.round((Date.now() - this.host.startedAt) / 1000),
+      workers: info.workers.filter((w) => w.state !== "gone").length,
+      executors: info.workers.reduce((n, w) => n + w.executors.length, 0),
+      nats,
+    };
+  }
+}
+
+/** One worker as a table row (shared by the dashboard and `ts-dask info`). */
+export function workerRow(w: WorkerInfo): WorkerRow {
+  let cpu = 0;
+  let rss = 0;
+  let running = 0;
+  let queued = 0;
+  let done = 0;
+  for (const e of w.executors) {
+    cpu += e.cpu ?? 0;
+    rss += e.rss;
+    running += e.running;
+    queued += e.queued;
+    done += e.done;
+  }
+  return {
+    name: w.name,
+    host: w.host,
+    executors: w.executors.length,
+    nprocs: w.nprocs,
+    nthreads: w.nthreads,
+    state: w.state,
+    cpu: w.executors.length ? cpu / w.executors.length : 0,
+    rss,
+    memoryLimit: w.memoryLimit * Math.max(w.executors.length, w.state === "gone" ? 0 : w.nprocs),
+    running,
+    queued,
+    done: w.done ?? done,
+    restarts: w.restarts ?? 0,
+    versions: `ts-dask ${w.hello.version} · Node ${w.hello.node}`,
+  };
+}
+
+/** Columns of the worker table, in order: [key, title]. The dashboard and `ts-dask info` use these. */
+export const WORKER_COLUMNS: [keyof WorkerRow | "memory" | "tasks", string][] = [
+  ["name", "worker"],
+  ["host", "host"],
+  ["executors", "executors"],
+  ["nthreads", "threads"],
+  ["state", "state"],
+  ["cpu", "CPU"],
+  ["memory", "memory"],
+  ["tasks", "running / queued"],
+  ["done", "done"],
+  ["versions", "versions"],
+];
+
+/** Writes the Prometheus text format. */
+class PromWriter {
+  private readonly lines: string[] = [];
+  family(name: string, type: "gauge" | "counter" | "histogram", help: string) {
+    this.lines.push(`# HELP ${name} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${name} ${type}`);
+  }
+  counter(name: string, help: string, v: number) {
+    this.family(name, "counter", help);
+    this.sample(name, {}, v);
+  }
+  sample(name: string, labels: Record<string, string>, v: number) {
+    const l = Object.entries(labels);
+    const ls = l.length ? `{${l.map(([k, x]) => `${k}="${x.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`).join(",")}}` : "";
+    this.lines.push(`${name}${ls} ${fmt(v)}`);
+  }
+  text() {
+    return this.lines.join("\n") + "\n";
+  }
+}
+
+function fmt(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(12)));
+}

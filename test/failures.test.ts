@@ -1,0 +1,81 @@
+/** Tasks that kill their process, hang, or throw: clear errors, nothing else lost. */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Client, TaskError } from "../index.ts";
+import { waitFor, withTimeout } from "./helpers/cluster.ts";
+
+const t = suite<{ client: Client }>("failures");
+t.before(async (ctx) => {
+  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded start");
+});
+t.after(async (ctx) => {
+  await ctx.client?.close();
+});
+
+t("a task that kills its process fails with KilledWorker after 3 deaths; the tasks around it are not blamed", async ({ client }) => {
+  const crashy = (x: number) => {
+    if (x === 37) process.exit(7);
+    return x * 2;
+  };
+  const xs = Array.from({ length: 200 }, (_, i) => i);
+  const fs = client.map(crashy, xs);
+  const err = await withTimeout(fs[37]!.exception(), 90_000, "the crashing task to fail");
+  assert.instance(err, TaskError);
+  assert.is(err!.code, "KilledWorker");
+  assert.match(err!.message, fs[37]!.key);
+  assert.match(err!.message, /local-\d/);
+  const rest = await withTimeout(client.gather(fs, { errors: "skip" }), 60_000, "the others");
+  assert.equal(rest, xs.filter((x) => x !== 37).map((x) => x * 2));
+  assert.is(fs.filter((f) => f.status === "error").length, 1, "only the culprit failed");
+  // The cluster is whole again: both executors were restarted.
+  assert.is(await client.submit((a: number) => a + 1, 1).result(), 2);
+  await waitFor(async () => (await client.info()).workers[0]!.executors.length === 2, { timeoutMs: 30_000, label: "both executors back" });
+});
+
+t("timeout: an async task that hangs fails with TaskTimeout; its executor keeps working", async ({ client }) => {
+  const hang = () => new Promise<number>(() => {});
+  const err = await withTimeout(client.with({ timeout: 300 }).submit(hang).exception(), 20_000, "async timeout");
+  assert.is(err?.code, "TaskTimeout");
+  assert.match(err!.message, "300 ms");
+});
+
+t("timeout: a synchronous infinite loop is stopped by replacing its process", async ({ client }) => {
+  const spin = (ms: number) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end);
+    return ms;
+  };
+  const c = client.with({ timeout: 500 });
+  const ok = c.submit(spin, 10);
+  const stuck = c.submit(spin, 60_000);
+  assert.is(await withTimeout(ok.result(), 20_000, "quick task"), 10);
+  const err = await withTimeout(stuck.exception(), 30_000, "sync timeout");
+  assert.is(err?.code, "TaskTimeout");
+  assert.is(await withTimeout(client.submit((a: number) => a, 5).result(), 30_000, "after the restart"), 5);
+});
+
+t("retries: a task that throws is run again, up to `retries` times", async ({ client }) => {
+  const flaky = (x: number) => {
+    const g = globalThis as { __tries?: Record<number, number> };
+    g.__tries ??= {};
+    g.__tries[x] = (g.__tries[x] ?? 0) + 1;
+    if (g.__tries[x]! < 2) throw new Error(`flaky ${x}`);
+    return x;
+  };
+  const out = await withTimeout(client.gather(client.map(flaky, [100, 101, 102], { retries: 3 })), 30_000, "retried");
+  assert.equal(out, [100, 101, 102]);
+  const always = (x: number) => {
+    throw new Error(`always ${x}`);
+  };
+  const err = await client.with({ retries: 2 }).submit(always, 1).exception();
+  assert.is(err?.code, "TaskFailed");
+  assert.match(err!.message, "always 1");
+  try {
+    client.with({ timeout: -1 });
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as { code: string }).code, "BadOption");
+  }
+});
+
+t.run();
