@@ -10,7 +10,7 @@ import { encode } from "../runtime/codec.ts";
 import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
 import * as G from "../runtime/guards.ts";
 import { randomId } from "../runtime/ids.ts";
-import type { ClusterInfo, InfoRequest, LogLines, RegisterReply, Results } from "../runtime/protocol.ts";
+import type { ClusterInfo, InfoRequest, LogLines, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
 import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
@@ -121,6 +121,14 @@ export class Client extends Actor {
 
   private async start(servers: string, opts: ClientOptions) {
     this.listen(this.subjects.results(this.id), "results", G.isResults, (m) => this.onResults(m));
+    this.listen(this.subjects.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => {
+      if (this.scheduler && m.instance !== this.scheduler) {
+        this.submitter.forgetDefinitions();
+        this.resubmitPending("the scheduler restarted");
+      }
+      this.scheduler = m.instance;
+    });
+    this.tx.onStatus((st) => st === "reconnected" && this.resubmitPending("reconnected to NATS"));
     if (opts.forwardLogs !== false) this.listen(this.subjects.log(this.id), "log", G.isLogLines, (m) => this.onLog(m));
     let r: RegisterReply;
     try {
@@ -220,7 +228,7 @@ export class Client extends Actor {
   private defaults: TaskOptions = {};
 
   private launch(job: Job, piece: Omit<Piece, "from" | "to">) {
-    if (job.retries) job.piece = piece;
+    job.piece = piece;
     this.submitter.add({ ...piece, from: 0, to: job.size });
   }
 
@@ -267,6 +275,37 @@ export class Client extends Actor {
       else process.stdout.write(line + "\n");
     }
   }
+
+  /**
+   * After a connection loss or a scheduler restart, results or submissions may have been lost:
+   * every row without a result is submitted again, marked so the scheduler skips rows it still
+   * holds. A row may then run twice; its future still resolves once (the later result is dropped
+   * and counted in {@link duplicates}).
+   */
+  private resubmitPending(why: string) {
+    if (this.closed) return;
+    let n = 0;
+    for (const job of this.jobs.pending()) {
+      if (!job.piece) continue;
+      for (let i = 0; i < job.size; ) {
+        if (job.status[i] !== 0) {
+          i++;
+          continue;
+        }
+        let j = i;
+        while (j < job.size && job.status[j] === 0) j++;
+        this.submitter.add({ ...job.piece, from: i, to: j, resync: true });
+        n += j - i;
+        i = j;
+      }
+    }
+    this.resubmitted += n;
+    if (n) this.log.info(`${why}: re-submitted ${n} pending task(s)`);
+  }
+
+  /** Rows re-submitted after connection losses or scheduler restarts. */
+  resubmitted = 0;
+  private scheduler = "";
 
   // --- gather / wait / asCompleted ------------------------------------------------------------
 
@@ -448,6 +487,7 @@ export class Client extends Actor {
     } catch {
       /* gone already */
     }
+    this.submitter.close();
     this.stopListening();
     await this.tx.close();
     await this.local?.stop();

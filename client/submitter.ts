@@ -18,6 +18,8 @@ export interface Piece {
   consts?: unknown[];
   /** Per-task timeout in ms. */
   timeout?: number;
+  /** A re-submission (see Submit.resync). */
+  resync?: boolean;
   from: number;
   to: number;
 }
@@ -34,7 +36,9 @@ export interface SubmitterDeps {
 
 const MAX_ROWS = 10_000;
 const MAX_IN_FLIGHT = 4;
-const ACK_TIMEOUT_MS = 30_000;
+const ACK_TIMEOUT_MS = 10_000;
+/** Wait before re-sending a submit that got no answer. */
+const RETRY_MS = 500;
 
 export class Submitter {
   private readonly queue: Piece[] = [];
@@ -45,7 +49,24 @@ export class Submitter {
   private readonly sentMods = new Set<string>();
   private idleWaiters: (() => void)[] = [];
 
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
   constructor(private readonly d: SubmitterDeps) {}
+
+  /** The scheduler changed: definitions must travel again with the next messages. */
+  forgetDefinitions(): void {
+    this.sentFns.clear();
+    this.sentMods.clear();
+  }
+
+  /** Stops retrying (the client closed). */
+  close(): void {
+    this.closed = true;
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    this.queue.length = 0;
+  }
 
   add(p: Piece): void {
     if (p.to <= p.from) return;
@@ -114,6 +135,7 @@ export class Submitter {
     }
     for (const g of groups as (SubmitGroup & { owned?: boolean })[]) delete g.owned;
     const msg: Submit = { client: this.d.clientId, groups };
+    if (rows.some((r) => r.p.resync)) msg.resync = true;
     if (fns.length) msg.fns = fns;
     if (mods.length) msg.mods = mods;
     let data: Uint8Array;
@@ -130,6 +152,12 @@ export class Submitter {
       .request<SubmitAck>(this.d.subject, msg, ACK_TIMEOUT_MS)
       .then(
         (ack) => {
+          if (!ack.ok && ack.code === "UnknownFunction") {
+            // A new scheduler (restarted) has not seen our definitions: send them again.
+            this.forgetDefinitions();
+            for (const p of this.piecesFor(rows)) this.add({ ...p, resync: true });
+            return;
+          }
           if (!ack.ok) return this.failRows(rows, new Error(`${ack.code}: ${ack.message}`) as TsDaskError);
           let o = 0;
           for (const r of rows) {
@@ -145,7 +173,15 @@ export class Submitter {
           // The definitions may not have arrived: send them again with the next message.
           for (const h of newFns) this.sentFns.delete(h);
           for (const h of newMods) this.sentMods.delete(h);
-          this.failRows(rows, Transport.isNoAnswer(e) ? Errors.RequestTimedOut("Submitting tasks", ACK_TIMEOUT_MS) : (e as TsDaskError));
+          if (!Transport.isNoAnswer(e) || this.closed) return this.failRows(rows, Transport.isNoAnswer(e) ? Errors.RequestTimedOut("Submitting tasks", ACK_TIMEOUT_MS) : (e as TsDaskError));
+          // No scheduler right now (restarting, or a connection blip): try again, marked as a
+          // re-submission so rows that did arrive are not added twice.
+          const again = this.piecesFor(rows).map((p) => ({ ...p, resync: true }));
+          const t = setTimeout(() => {
+            this.retryTimers.delete(t);
+            for (const p of again) this.add(p);
+          }, RETRY_MS);
+          this.retryTimers.add(t);
         },
       )
       .finally(() => {

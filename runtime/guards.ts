@@ -8,6 +8,7 @@ import type {
   DataGet,
   DataPut,
   DataRelease,
+  Resync,
   Cancel,
   Done,
   ExecCancel,
@@ -87,3 +88,5 @@ export const isDataPut = (m: unknown): m is DataPut =>
 export const isDataGet = (m: unknown): m is DataGet => obj(m) && str(m.hash) && num(m.index);
 
 export const isDataRelease = (m: unknown): m is DataRelease => obj(m) && str(m.client) && arr(m.hashes) && m.hashes.every(str);
+
+export const isResync = (m: unknown): m is Resync => obj(m) && str(m.exec) && str(m.sched) && u32(m.held);

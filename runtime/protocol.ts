@@ -13,6 +13,7 @@
  * | `sched.done`                    | publish   | executor → scheduler        | {@link Done} |
  * | `sched.cancel`                  | publish   | client → scheduler          | {@link Cancel} |
  * | `sched.info`                    | request   | anyone → scheduler          | {@link InfoRequest} → {@link ClusterInfo} |
+ * | `sched.resync`                  | publish   | executor → scheduler        | {@link Resync} |
  * | `sched.bye`                     | publish   | worker/executor/client → scheduler | {@link Bye} |
  * | `data.put`                      | request   | client → scheduler          | {@link DataPut} → {@link DataPutReply} |
  * | `data.get`                      | request   | executor → scheduler        | {@link DataGet} → {@link DataGetReply} |
@@ -48,6 +49,7 @@ export function subjects(cluster: string) {
     cancel: `${p}.sched.cancel`,
     info: `${p}.sched.info`,
     bye: `${p}.sched.bye`,
+    resync: `${p}.sched.resync`,
     events: `${p}.events`,
     alive: `${p}.alive`,
     dataPut: `${p}.data.put`,
@@ -178,10 +180,11 @@ export interface SchedulerAlive {
 
 /**
  * Out-of-band orders to one executor. `reregister`: the scheduler does not know you (any more);
- * `prefetch`: fetch scattered value `hash` now (a broadcast scatter).
+ * `prefetch`: fetch scattered value `hash` now (a broadcast scatter); `resync`: send a
+ * {@link Resync} (the scheduler lost its connection and may have missed messages).
  */
 export interface ExecControl {
-  op: "reregister" | "stop" | "prefetch";
+  op: "reregister" | "stop" | "prefetch" | "resync";
   hash?: string;
 }
 
@@ -224,6 +227,18 @@ export interface Submit {
   fns?: FnDef[];
   mods?: ModuleDef[];
   groups: SubmitGroup[];
+  /**
+   * A re-submission after a connection loss or a scheduler restart: rows the scheduler still holds
+   * for this client (same key) are not added again; their existing slots are acknowledged.
+   */
+  resync?: boolean;
+}
+
+/** An executor's list of the tasks it holds (queued or running), after a reconnect. */
+export interface Resync {
+  exec: string;
+  sched: string;
+  held: Uint32Array;
 }
 
 /** The scheduler's slot of every submitted row, in order (used to cancel). */

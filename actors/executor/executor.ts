@@ -8,7 +8,7 @@
  */
 import { Actor, type Logger } from "../../runtime/actor.ts";
 import * as G from "../../runtime/guards.ts";
-import type { ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
+import type { Resync, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
 import { compileSource } from "../../runtime/shipping/compile.ts";
 import { loadModule } from "../../runtime/shipping/load-module.ts";
 import { Transport } from "../../runtime/transport.ts";
@@ -75,6 +75,7 @@ export class Executor extends Actor {
     this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m) => this.onControl(m));
     this.listen(s.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => this.onSchedulerAlive(m));
     await this.register();
+    this.tx.onStatus((st) => st === "reconnected" && this.resync());
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.heartbeatTimer.unref();
   }
@@ -131,6 +132,23 @@ export class Executor extends Actor {
     if (this.scheduler && m.instance !== this.scheduler && !this.registering) void this.register().catch((e) => this.fatal(e));
   }
 
+  /**
+   * Tells the scheduler what this executor holds after a connection loss: tasks assigned to it
+   * that it never received are re-queued. Finished results go out first.
+   */
+  private resync() {
+    if (!this.scheduler || this.stopped) return;
+    this.out.flush();
+    const held = [...this.runner.held()];
+    for (const m of this.early) for (const g of m.groups) held.push(...g.slots);
+    const msg: Resync = { exec: this.opts.id, sched: this.scheduler, held: Uint32Array.from(held) };
+    try {
+      this.tx.send(this.subjects.resync, msg);
+    } catch (e) {
+      this.log.warn(`resync: ${(e as Error).message}`);
+    }
+  }
+
   private fatal(e: unknown) {
     this.log.warn(`cannot register: ${(e as Error).message}`);
     process.exitCode = 3;
@@ -175,6 +193,7 @@ export class Executor extends Actor {
 
   private onControl(m: ExecControl) {
     if (m.op === "reregister") void this.register().catch((e) => this.fatal(e));
+    else if (m.op === "resync") this.resync();
     else if (m.op === "prefetch" && m.hash) void this.data.fetch(m.hash).catch((e) => this.log.warn((e as Error).message));
   }
 

@@ -74,6 +74,19 @@ export class Runner {
     return out;
   }
 
+  /** Slots queued or running here (for a resync after a reconnect). */
+  held(): number[] {
+    const out = [...this.inflight];
+    for (let q = this.head; q < this.queue.length; q++) {
+      const e = this.queue[q]!;
+      for (let i = e.pos; i < e.g.slots.length; i++) out.push(e.g.slots[i]!);
+    }
+    return out;
+  }
+
+  /** Async tasks in flight (sync ones never are when another message is handled). */
+  private readonly inflight = new Set<number>();
+
   /** Drops every queued task (the scheduler that assigned them is gone); returns how many. */
   clear(): number {
     const n = this.queued;
@@ -174,9 +187,12 @@ export class Runner {
   private awaitTask(g: TaskGroup, i: number, start: number, p: PromiseLike<unknown>, mark: Markers | undefined) {
     let open = true;
     let timer: NodeJS.Timeout | undefined;
+    const slot = g.slots[i]!;
+    this.inflight.add(slot);
     const settle = (value: unknown, err: unknown) => {
       if (!open) return;
       open = false;
+      this.inflight.delete(slot);
       clearTimeout(timer);
       mark?.end(g.slots[i]!);
       this.settled(g, i, start, value, err);

@@ -23,6 +23,8 @@ import {
   type InfoRequest,
   type ModuleDef,
   type Register,
+  type Resync,
+  type SubmitGroup,
   type RegisterReply,
   type Submit,
   type TaskBatch,
@@ -109,6 +111,8 @@ export class Scheduler extends Actor {
     s.listen(s.subjects.cancel, "cancel", G.isCancel, (m) => s.onCancel(m));
     s.listen(s.subjects.heartbeat, "heartbeat", G.isHeartbeat, (m) => s.onHeartbeat(m));
     s.listen(s.subjects.bye, "bye", G.isBye, (m) => s.onBye(m));
+    s.listen(s.subjects.resync, "resync", G.isResync, (m) => s.onResync(m));
+    tx.onStatus((st) => st === "reconnected" && s.requestResync());
     s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => s.respond(reply, s.data.put(m)));
     s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
     s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => s.data.release(m.client, m.hashes));
@@ -192,8 +196,9 @@ export class Scheduler extends Actor {
     const client = this.clientIndex(m.client);
     const out: Uint32Array[] = [];
     let total = 0;
+    const held = m.resync ? this.heldBy(client) : undefined;
     for (const g of m.groups) {
-      const slots = this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0);
+      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0);
       out.push(slots);
       total += slots.length;
     }
@@ -202,6 +207,54 @@ export class Scheduler extends Actor {
     // Dispatch first: the tasks' trip to an executor is on the latency path, the ack is not.
     this.pump();
     this.respond(reply, { ok: true, slots: all });
+  }
+
+  /** The keys a client still has here; cached briefly, as a resync arrives in many messages. */
+  private heldBy(client: number): Map<number, number> {
+    const c = this.heldCache;
+    if (c && c.client === client && Date.now() - c.at < 1000) return c.keys;
+    const keys = this.tasks.heldBy(client);
+    this.heldCache = { client, at: Date.now(), keys };
+    return keys;
+  }
+  private heldCache: { client: number; at: number; keys: Map<number, number> } | undefined;
+
+  /** Adds the rows of a re-submitted group that are not held already; returns every row's slot. */
+  private addMissing(client: number, g: SubmitGroup, held: Map<number, number>): Uint32Array {
+    const slots = new Uint32Array(g.keys.length);
+    const rows: number[] = [];
+    for (let r = 0; r < g.keys.length; r++) {
+      const s = held.get(g.keys[r]!);
+      if (s === undefined) rows.push(r);
+      else slots[r] = s;
+    }
+    if (rows.length) {
+      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0);
+      rows.forEach((r, i) => {
+        slots[r] = added[i]!;
+        held.set(g.keys[r]!, added[i]!);
+      });
+    }
+    return slots;
+  }
+
+  // --- sched.resync ---------------------------------------------------------------------------
+  /** An executor says what it holds: tasks assigned to it that it does not hold were lost in transit. */
+  private onResync(m: Resync) {
+    const rec = this.executors.byId(m.exec);
+    if (!rec || m.sched !== this.instance) return;
+    const held = new Set(m.held);
+    const lost = this.tasks.assignedTo(rec.index).filter((s) => !held.has(s));
+    if (!lost.length) return;
+    rec.assigned -= lost.length;
+    this.tasks.requeueFront(lost);
+    this.log.info(`executor ${rec.name} resynced: re-queued ${lost.length} task(s) lost in transit`);
+    this.schedulePump();
+  }
+
+  /** After our own reconnect, messages to and from us may be lost: ask every executor to resync. */
+  private requestResync() {
+    for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "resync" });
   }
 
   // --- placement ------------------------------------------------------------------------------

@@ -172,6 +172,16 @@ export class TaskTable {
     return st;
   }
 
+  /** Slots a client has queued or assigned, by key (a resync needs it; O(table)). */
+  heldBy(client: number): Map<number, number> {
+    const out = new Map<number, number>();
+    for (let s = 0; s < this.used; s++) {
+      const st = this.state[s];
+      if ((st === QUEUED || st === ASSIGNED) && this.client[s] === client) out.set(this.key[s]!, s);
+    }
+    return out;
+  }
+
   /** Every slot assigned to an executor, e.g. to re-queue them when it dies. */
   assignedTo(execIndex: number): number[] {
     const out: number[] = [];

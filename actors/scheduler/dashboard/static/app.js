@@ -136,9 +136,10 @@ function renderTotals(t) {
   set("t-failed", short(t.failed));
   $("t-failed").classList.toggle("zero", t.failed === 0);
   set("t-rate", h.rate.length ? short(h.rate[h.rate.length - 1]) : "0");
-  set("t-retried", `${short(t.retried)} · ${short(t.stolen)}`);
-  set("t-restarts", `${short(t.restarts)} · ${short(t.memoryRestarts)}`);
-  set("t-bytes", `${shortBytes(t.bytesIn)} · ${shortBytes(t.bytesOut)}`);
+  set("t-retried", `${short(t.retried)} / ${short(t.stolen)}`);
+  set("t-restarts", `${short(t.restarts)} / ${short(t.memoryRestarts)}`);
+  set("t-bytes", `${shortBytes(t.bytesIn)}/${shortBytes(t.bytesOut)}`);
+  $("t-bytes").title = `${bytes(t.bytesIn)} received, ${bytes(t.bytesOut)} sent over NATS by the scheduler and executors`;
   $("t-completed").dataset.value = String(t.completed);
   $("t-failed").dataset.value = String(t.failed);
 }
