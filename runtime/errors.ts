@@ -124,6 +124,11 @@ export const Errors = {
     new TsDaskError("SpawnFailed", `Could not start ${command}: ${detail}. Check that it exists and is executable.`, cause === undefined ? undefined : { cause }),
   ConnectFailed: (servers: string, detail: string) =>
     new TsDaskError("ConnectFailed", `Could not connect to NATS at ${servers}: ${detail}. Is nats-server running and reachable?`),
+  DeathTimeout: (servers: string, ms: number) =>
+    new TsDaskError(
+      "DeathTimeout",
+      `Could not reach the cluster at ${servers} within --death-timeout (${Math.round(ms / 1000)} s); this worker stops. Check the address and that nats-server and the scheduler run.`,
+    ),
   NoScheduler: (cluster: string, servers: string) =>
     new TsDaskError(
       "NoScheduler",

@@ -415,7 +415,7 @@ export interface ClusterInfo {
   scheduler: { instance: string; host: string; pid: number; hello: Hello; startedAt: number; rss: number; heapUsed: number };
   workers: WorkerInfo[];
   clients: number;
-  tasks: { queued: number; assigned: number; done: number; failed: number; duplicates: number; bytesPerTask: number };
+  tasks: { queued: number; assigned: number; done: number; failed: number; duplicates: number; bytesPerTask: number; stolen?: number };
   data: { values: number; bytes: number };
   /** Workers that left recently (state "gone"), for the worker table. */
   departed?: WorkerInfo[];

@@ -117,4 +117,34 @@ t("a client without a scheduler gets a clear error", async ({ url }) => {
   }
 });
 
+t("a worker that cannot reach NATS exits after --death-timeout, saying why", async () => {
+  const w = cli(["worker", "nats://127.0.0.1:1", "--nprocs", "1", "--death-timeout", "2"]);
+  assert.is(await withTimeout(w.exited, 20_000, "worker to give up"), 1);
+  assert.match(w.output(), "--death-timeout (2 s)");
+});
+
+t("a worker whose scheduler vanishes exits after --death-timeout; one that comes back in time carries on", async ({ url, watch }) => {
+  const sched = cli(["scheduler", "--nats", url, "--cluster", "c3", "--dashboard-address", "none"]);
+  await sched.waitFor(/scheduler for cluster 'c3'/);
+  const w3 = await EventWatcher.start(url, "c3");
+  const w = cli(["worker", url, "--cluster", "c3", "--nprocs", "1", "--name", "Lonely", "--death-timeout", "3"]);
+  await w3.until(joined("Lonely-0"));
+  // The scheduler goes away for less than the death timeout, and comes back: the worker carries on.
+  await sched.stop("SIGKILL");
+  const again = cli(["scheduler", "--nats", url, "--cluster", "c3", "--dashboard-address", "none"]);
+  await again.waitFor(/scheduler for cluster 'c3'/);
+  const client = await Client.connect(url, { cluster: "c3" });
+  try {
+    assert.is(await withTimeout(client.submit((x: number) => x + 1, 41).result(), 20_000, "task after the scheduler came back"), 42);
+  } finally {
+    await client.close();
+  }
+  // Now it goes away for good: the worker gives up after ~3 s and exits non-zero.
+  await again.stop("SIGKILL");
+  assert.is(await withTimeout(w.exited, 30_000, "worker death-timeout"), 1);
+  assert.match(w.output(), "death-timeout");
+  await w3.close();
+  void watch;
+});
+
 t.run();

@@ -39,7 +39,14 @@ interface WorkerRec {
   lastSeen: number;
 }
 
+/** Work stealing, as the scheduler does it (the worker machine tracks one steal per executor). */
+export interface StealHooks {
+  request(victim: ExecutorRec, max: number): void;
+  apply(victim: ExecutorRec, slots: Uint32Array): void;
+}
+
 export interface LivenessConfig {
+  steal?: StealHooks;
   subjects: Subjects;
   suspectAfterMs: number;
   deadAfterMs: number;
@@ -80,6 +87,8 @@ export class ExecutorTable {
       workerMachine.provide({
         actions: {
           requeueTasks: ({ context }) => this.gone(rec, context.reason ?? "gone"),
+          sendStealRequest: ({ event }) => event.type === "STEAL_START" && this.cfg.steal?.request(rec, event.max),
+          applyStolen: ({ event }) => event.type === "STEAL_REPLY" && this.cfg.steal?.apply(rec, event.slots),
         },
       }),
       { input: { suspectAfterMs: this.cfg.suspectAfterMs, deadAfterMs: this.cfg.deadAfterMs } },

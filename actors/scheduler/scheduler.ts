@@ -24,6 +24,7 @@ import {
   type ModuleDef,
   type Register,
   type Resync,
+  type StealReply,
   type SubmitGroup,
   type RegisterReply,
   type Submit,
@@ -88,6 +89,7 @@ export class Scheduler extends Actor {
       for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash });
     };
     this.executors = new ExecutorTable({
+      steal: { request: (v, max) => this.stealRequest(v, max), apply: (v, slots) => this.stealApply(v, slots) },
       subjects: this.subjects,
       suspectAfterMs: opts.suspectAfterMs ?? this.heartbeatMs * 3,
       deadAfterMs: opts.deadAfterMs ?? this.heartbeatMs * 3,
@@ -270,7 +272,7 @@ export class Scheduler extends Actor {
   /** Hands queued tasks to executors with room, in batches. */
   private pump() {
     const t = this.tasks;
-    if (t.queued === 0) return;
+    if (t.queued === 0) return this.balance();
     const open = this.executors.accepting();
     if (open.length === 0) return;
     // Spread a short queue evenly instead of letting the first executor take it all.
@@ -281,6 +283,51 @@ export class Scheduler extends Actor {
       this.fill(rec, share);
     }
   }
+
+  /**
+   * Work stealing: with nothing left in the queue, an executor with idle threads gets tasks that
+   * wait (not started) in the queue of the most loaded executor. Half of the victim's excess moves,
+   * one steal per victim at a time (worker.machine.ts `steal` region).
+   */
+  private balance() {
+    const open = this.executors.accepting();
+    if (open.length < 2) return;
+    const idle = open.filter((r) => r.assigned < r.nthreads);
+    if (!idle.length) return;
+    const victims = open
+      .filter((r) => r.assigned - r.nthreads > 0 && r.life.getSnapshot().matches({ running: { steal: "none" } }))
+      .sort((a, b) => b.assigned - b.nthreads - (a.assigned - a.nthreads));
+    for (let i = 0; i < Math.min(idle.length, victims.length); i++) {
+      const v = victims[i]!;
+      const free = idle.reduce((a, r) => a + r.nthreads - r.assigned, 0);
+      const max = Math.max(1, Math.min(free, Math.ceil((v.assigned - v.nthreads) / 2)));
+      v.life.send({ type: "STEAL_START", max });
+    }
+  }
+
+  private stealRequest(victim: ExecutorRec, max: number) {
+    this.tx
+      .request<StealReply>(this.subjects.execSteal(victim.id), { max }, 2000)
+      .then((r) => victim.life.send({ type: "STEAL_REPLY", slots: r.slots instanceof Uint32Array ? r.slots : new Uint32Array(0) }))
+      .catch(() => victim.life.send({ type: "STEAL_REPLY", slots: new Uint32Array(0) }));
+  }
+
+  private stealApply(victim: ExecutorRec, slots: Uint32Array) {
+    const mine = [...slots].filter((s) => this.tasks.state[s] === ASSIGNED && this.tasks.exec[s] === victim.index + 1);
+    if (mine.length) {
+      victim.assigned -= mine.length;
+      this.stolen += mine.length;
+      this.tasks.requeueFront(mine);
+      // Stolen work goes to the executors with idle threads, not back to where it came from.
+      const idle = this.executors.accepting().filter((r) => r !== victim && r.assigned < r.nthreads);
+      let left = idle.length;
+      for (const r of idle) this.fill(r, Math.ceil(this.tasks.queued / left--));
+    }
+    this.pump();
+  }
+
+  /** Tasks moved from one executor's queue to another's. */
+  stolen = 0;
 
   private fill(rec: ExecutorRec, share: number) {
     const t = this.tasks;
@@ -517,6 +564,7 @@ export class Scheduler extends Actor {
         failed: this.failed,
         duplicates: this.duplicates,
         bytesPerTask: TASK_TABLE_BYTES_PER_SLOT,
+        stolen: this.stolen,
       },
       data: { values: this.data.count, bytes: this.data.bytes },
     };

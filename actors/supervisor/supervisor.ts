@@ -10,6 +10,7 @@ import { Actor, type Logger } from "../../runtime/actor.ts";
 import { randomId } from "../../runtime/ids.ts";
 import type { Bye, Heartbeat, RegisterReply, RegisterWorker, SchedulerAlive } from "../../runtime/protocol.ts";
 import { Transport } from "../../runtime/transport.ts";
+import { Errors } from "../../runtime/errors.ts";
 import { hello } from "../../runtime/version.ts";
 import { ExecutorProcess } from "./executor-process.ts";
 import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.ts";
@@ -78,7 +79,7 @@ export class Supervisor extends Actor {
 
   /** Starts a worker: waits for NATS (within the death timeout), registers, spawns executors. */
   static async start(opts: SupervisorOptions): Promise<Supervisor> {
-    const tx = await Transport.connect({ servers: opts.servers, token: opts.token, name: `worker ${opts.name}`, waitOnFirstConnect: true });
+    const tx = await connectWithin(opts);
     const s = new Supervisor(tx, opts);
     s.life.start();
     s.listen(s.subjects.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => s.onSchedulerAlive(m));
@@ -191,4 +192,25 @@ export class Supervisor extends Actor {
 
 function fmtTimeout(ms: number): string {
   return Number.isFinite(ms) && ms > 0 ? `${Math.round(ms / 1000)} s` : "ever";
+}
+
+/**
+ * Connects to NATS, retrying; the death timeout applies from the very start (a worker whose NATS
+ * server never appears exits instead of waiting silently), and a waiting worker says so.
+ */
+async function connectWithin(opts: SupervisorOptions): Promise<Transport> {
+  const connecting = Transport.connect({ servers: opts.servers, token: opts.token, name: `worker ${opts.name}`, waitOnFirstConnect: true });
+  const notice = setTimeout(() => opts.log.warn(`waiting for NATS at ${opts.servers}…`), 2000);
+  let giveUp: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    if (Number.isFinite(opts.deathTimeoutMs) && opts.deathTimeoutMs > 0) {
+      giveUp = setTimeout(() => reject(Errors.DeathTimeout(opts.servers, opts.deathTimeoutMs)), opts.deathTimeoutMs);
+    }
+  });
+  try {
+    return await Promise.race([connecting, deadline]);
+  } finally {
+    clearTimeout(notice);
+    clearTimeout(giveUp);
+  }
 }

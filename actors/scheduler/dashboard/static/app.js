@@ -52,6 +52,16 @@ function ms(x) {
   if (x < 1000) return x.toFixed(x < 10 ? 2 : 0) + " ms";
   return (x / 1000).toFixed(1) + " s";
 }
+/** Writes only what changed: unchanged DOM is not touched, so nothing is laid out or painted again. */
+function setHTML(el, html) {
+  if (el.__html !== html) {
+    el.innerHTML = html;
+    el.__html = html;
+  }
+}
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const clock = (t) => new Date(t).toLocaleTimeString([], { hour12: false });
 
@@ -97,14 +107,14 @@ function apply(s) {
   if (state.events.length > 200) state.events.splice(0, state.events.length - 200);
 
   const c = s.scheduler;
-  $("cluster").innerHTML = `cluster <b>${esc(s.cluster)}</b> · scheduler on ${esc(c.host)} · ts-dask ${esc(c.version)} · Node ${esc(c.node)} · up ${secs((s.t - c.startedAt) / 1000)}`;
+  setHTML($("cluster"), `cluster <b>${esc(s.cluster)}</b> · scheduler on ${esc(c.host)} · ts-dask ${esc(c.version)} · Node ${esc(c.node)} · up ${secs((s.t - c.startedAt) / 1000)}`);
   renderTotals(s.totals);
   renderWorkers(s.workers);
   renderJobs(s.jobs);
   renderFns(s.fns);
-  renderEvents();
+  if (s.full || s.events.length) renderEvents();
   renderStream(s.t);
-  renderCharts();
+  if (s.full || s.history.length) renderCharts();
 }
 
 function addHistory(points) {
@@ -127,21 +137,21 @@ function addHistory(points) {
 // --- totals -----------------------------------------------------------------------------------------
 function renderTotals(t) {
   const h = state.hist;
-  const set = (id, v) => ($(id).textContent = v);
+  const set = (id, v) => setText($(id), v);
   set("t-workers", num(t.workers));
   set("t-executors", num(t.executors));
   set("t-queued", short(t.queued));
   set("t-running", short(t.running));
   set("t-completed", short(t.completed));
   set("t-failed", short(t.failed));
-  $("t-failed").classList.toggle("zero", t.failed === 0);
+  if ($("t-failed").classList.contains("zero") !== (t.failed === 0)) $("t-failed").classList.toggle("zero", t.failed === 0);
   set("t-rate", h.rate.length ? short(h.rate[h.rate.length - 1]) : "0");
   set("t-retried", `${short(t.retried)} / ${short(t.stolen)}`);
   set("t-restarts", `${short(t.restarts)} / ${short(t.memoryRestarts)}`);
   set("t-bytes", `${shortBytes(t.bytesIn)}/${shortBytes(t.bytesOut)}`);
   $("t-bytes").title = `${bytes(t.bytesIn)} received, ${bytes(t.bytesOut)} sent over NATS by the scheduler and executors`;
-  $("t-completed").dataset.value = String(t.completed);
-  $("t-failed").dataset.value = String(t.failed);
+  if ($("t-completed").dataset.value !== String(t.completed)) $("t-completed").dataset.value = String(t.completed);
+  if ($("t-failed").dataset.value !== String(t.failed)) $("t-failed").dataset.value = String(t.failed);
 }
 
 // --- workers table ----------------------------------------------------------------------------------
@@ -160,10 +170,11 @@ function renderWorkers(rows) {
       tr.dataset.worker = w.name;
       body.appendChild(tr);
     }
-    tr.dataset.state = w.state;
-    tr.dataset.done = String(w.done);
-    tr.className = w.state === "gone" ? "gone" : "";
-    tr.innerHTML = state.columns.map(([k]) => cell(k, w)).join("");
+    if (tr.dataset.state !== w.state) tr.dataset.state = w.state;
+    if (tr.dataset.done !== String(w.done)) tr.dataset.done = String(w.done);
+    const cls = w.state === "gone" ? "gone" : "";
+    if (tr.className !== cls) tr.className = cls;
+    setHTML(tr, state.columns.map(([k]) => cell(k, w)).join(""));
   }
   for (const tr of [...body.children]) if (!seen.has(tr.dataset.worker)) tr.remove();
 }
@@ -191,7 +202,8 @@ function cell(k, w) {
 // --- jobs -------------------------------------------------------------------------------------------
 function renderJobs(jobs) {
   const body = document.querySelector("#jobs tbody");
-  $("jobs-empty").style.display = jobs.length ? "none" : "";
+  const empty = jobs.length ? "none" : "";
+  if ($("jobs-empty").style.display !== empty) $("jobs-empty").style.display = empty;
   const seen = new Set();
   for (const j of jobs) {
     seen.add(j.key);
@@ -200,32 +212,29 @@ function renderJobs(jobs) {
       tr = document.createElement("tr");
       tr.dataset.job = j.key;
     }
-    body.appendChild(tr); // keeps the server's order
-    tr.dataset.state = j.state;
-    tr.dataset.done = String(j.done);
-    tr.dataset.total = String(j.total);
-    tr.dataset.errors = String(j.errors);
+    if (body.children[seen.size - 1] !== tr) body.insertBefore(tr, body.children[seen.size - 1] ?? null); // the server's order
+    for (const [k, v] of [["state", j.state], ["done", String(j.done)], ["total", String(j.total)], ["errors", String(j.errors)]]) if (tr.dataset[k] !== v) tr.dataset[k] = v;
     const okPart = j.total ? ((j.done - j.errors) / j.total) * 100 : 0;
     const errPart = j.total ? (j.errors / j.total) * 100 : 0;
     const badge = j.state === "finished" ? `<span class="badge ${j.errors ? "erred" : "finished"}">${j.errors ? "done, errors" : "done"}</span>` : "";
-    tr.innerHTML =
+    setHTML(tr,
       `<td class="name" title="client ${esc(j.client)}"><b>${esc(j.name)}</b> <span class="muted small">${j.kind}</span> ${badge}</td>` +
       `<td><div class="bar"><span style="width:${okPart.toFixed(2)}%"></span><span class="err" style="left:${okPart.toFixed(2)}%;width:${errPart.toFixed(2)}%"></span><em>${((j.done / Math.max(1, j.total)) * 100).toFixed(0)}%</em></div></td>` +
       `<td class="num progress">${num(j.done)} / ${num(j.total)}</td>` +
       `<td class="num errors ${j.errors ? "bad" : ""}">${num(j.errors)}</td>` +
       `<td class="num">${short(j.rate)}/s</td>` +
-      `<td class="num">${j.state === "finished" ? secs((j.finishedAt - j.startedAt) / 1000) : secs(j.eta)}</td>`;
+      `<td class="num">${j.state === "finished" ? secs((j.finishedAt - j.startedAt) / 1000) : secs(j.eta)}</td>`);
   }
   for (const tr of [...body.children]) if (!seen.has(tr.dataset.job)) tr.remove();
 }
 
 function renderFns(fns) {
   const body = document.querySelector("#fns tbody");
-  body.innerHTML = fns
+  setHTML(body, fns
     .sort((a, b) => b.count - a.count)
     .slice(0, 12)
     .map((f) => `<tr><td><i style="display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;background:${fnColor(f.hash).solid}"></i>${esc(f.name)}</td><td class="num">${short(f.count)}</td><td class="num">${ms(f.meanMs)}</td><td class="num ${f.errors ? "bad" : ""}">${num(f.errors)}</td></tr>`)
-    .join("");
+    .join(""));
 }
 
 // --- events -----------------------------------------------------------------------------------------
@@ -248,12 +257,12 @@ function describe(e) {
 function renderEvents() {
   const ul = $("events");
   const items = state.events.slice(-60).reverse();
-  ul.innerHTML = items
+  setHTML(ul, items
     .map((e) => {
       const [text, cls] = describe(e);
       return `<li class="${cls}" data-type="${esc(e.type)}" title="${esc(text)}"><time>${clock(e.t)}</time>${esc(text)}</li>`;
     })
-    .join("");
+    .join(""));
 }
 
 // --- task stream (canvas) ---------------------------------------------------------------------------
@@ -327,7 +336,7 @@ function renderStream(serverNow) {
   }
   // Legend: functions in the window.
   const fns = [...new Set([...state.stream.values()].map((e) => e.fn))];
-  $("legend").innerHTML = fns.map((f) => `<span><i style="background:${fnColor(f).solid}"></i>${esc(state.fnNames.get(f) ?? f.slice(0, 8))}</span>`).join("") + `<span><i style="background:#d23b3b"></i>errors</span>`;
+  setHTML($("legend"), fns.map((f) => `<span><i style="background:${fnColor(f).solid}"></i>${esc(state.fnNames.get(f) ?? f.slice(0, 8))}</span>`).join("") + `<span><i style="background:#d23b3b"></i>errors</span>`);
 }
 
 // --- charts (uPlot) ---------------------------------------------------------------------------------
