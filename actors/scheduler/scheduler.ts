@@ -66,6 +66,8 @@ export class Scheduler extends Actor {
   private readonly deaths = new Map<number, string[]>();
   /** Deaths while running one task before it fails with KilledWorker (Dask's allowed-failures). */
   readonly allowedFailures: number;
+  private readonly suspectAfterMs: number;
+  private readonly deadAfterMs: number;
   readonly data: DataStore;
   private readonly placement: PlacementConfig;
   private readonly heartbeatMs: number;
@@ -81,7 +83,11 @@ export class Scheduler extends Actor {
     super(tx, opts.cluster, opts.log);
     this.heartbeatMs = opts.heartbeatMs ?? 500;
     this.allowedFailures = opts.allowedFailures ?? 3;
-    this.monitor = new Monitor(this, { fnDef: (h) => this.fns.get(h), deadAfterMs: (opts.suspectAfterMs ?? this.heartbeatMs * 3) + (opts.deadAfterMs ?? this.heartbeatMs * 3) });
+    // Silence of 2.5 heartbeats makes an executor suspect, 2 more dead: a vanished machine is
+    // noticed in ~2.25 s with the default 500 ms heartbeat, and one late beat is forgiven.
+    this.suspectAfterMs = opts.suspectAfterMs ?? this.heartbeatMs * 2.5;
+    this.deadAfterMs = opts.deadAfterMs ?? this.heartbeatMs * 2;
+    this.monitor = new Monitor(this, { fnDef: (h) => this.fns.get(h), deadAfterMs: this.suspectAfterMs + this.deadAfterMs });
     this.placement = { ...defaultPlacement, ...opts.placement };
     this.data = new DataStore(Math.max(64 * 1024, tx.maxPayload - 4096));
     this.data.onComplete = (hash, broadcast) => {
@@ -91,8 +97,8 @@ export class Scheduler extends Actor {
     this.executors = new ExecutorTable({
       steal: { request: (v, max) => this.stealRequest(v, max), apply: (v, slots) => this.stealApply(v, slots) },
       subjects: this.subjects,
-      suspectAfterMs: opts.suspectAfterMs ?? this.heartbeatMs * 3,
-      deadAfterMs: opts.deadAfterMs ?? this.heartbeatMs * 3,
+      suspectAfterMs: this.suspectAfterMs,
+      deadAfterMs: this.deadAfterMs,
       onDead: (rec, reason) => this.executorGone(rec, reason),
     });
   }

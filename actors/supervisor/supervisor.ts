@@ -145,7 +145,7 @@ export class Supervisor extends Actor {
         memoryLimit: o.memoryLimit,
         memoryPause: o.memoryPause ?? 0.8,
         memoryTerminate: o.memoryTerminate ?? 0.95,
-        machine: { restartBackoffMs: 100, maxBackoffMs: 10_000, stableAfterMs: 30_000, startTimeoutMs: 60_000, stopTimeoutMs: 5_000 },
+        machine: { restartBackoffMs: 50, maxBackoffMs: 10_000, stableAfterMs: 10_000, startTimeoutMs: 60_000, stopTimeoutMs: 5_000 },
         log: o.log,
         onLost: (id, reason, running, timedOut) => {
           try {
