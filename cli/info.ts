@@ -3,6 +3,7 @@ import { Errors } from "../runtime/errors.ts";
 import { subjects, type ClusterInfo } from "../runtime/protocol.ts";
 import { formatBytes } from "../runtime/memory.ts";
 import { Transport } from "../runtime/transport.ts";
+import { Monitor, WORKER_COLUMNS, type WorkerRow } from "../actors/scheduler/monitor.ts";
 
 export async function runInfo(o: { servers: string; cluster: string; token?: string; json: boolean }) {
   const tx = await Transport.connect({ servers: o.servers, token: o.token, name: "ts-dask info" });
@@ -26,6 +27,8 @@ export function formatInfo(info: ClusterInfo): string {
     `cluster ${info.cluster} — scheduler on ${s.host} (pid ${s.pid}), ts-dask ${s.hello.version}, protocol ${s.hello.proto}, Node ${s.hello.node}`,
     `tasks: ${t.queued} queued, ${t.assigned} assigned, ${t.done} done, ${t.failed} failed; ${info.clients} client(s)`,
     "",
+    ...workerTable(info),
+    "",
     row(["executor", "worker", "host", "state", "threads", "running", "queued", "assigned", "done", "memory", "versions"]),
   ];
   for (const w of info.workers) {
@@ -36,6 +39,32 @@ export function formatInfo(info: ClusterInfo): string {
     if (!w.executors.length) lines.push(row(["-", w.name, w.host, w.state, "", "", "", "", "", "", `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
   }
   return lines.join("\n");
+}
+
+/** The dashboard's worker table (same columns, WORKER_COLUMNS), one line per worker. */
+export function workerTable(info: ClusterInfo): string[] {
+  const rows = Monitor.workerRows(info);
+  const cells = rows.map((w) => WORKER_COLUMNS.map(([k]) => workerCell(k, w)));
+  const head = WORKER_COLUMNS.map(([, title]) => title);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const fmt = (c: string[]) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join("  ").trimEnd();
+  return [fmt(head), ...cells.map(fmt)];
+}
+
+function workerCell(k: (typeof WORKER_COLUMNS)[number][0], w: WorkerRow): string {
+  switch (k) {
+    case "executors":
+      return `${w.executors} / ${w.nprocs}`;
+    case "cpu":
+      return w.state === "gone" ? "-" : `${Math.round(w.cpu)}%`;
+    case "memory":
+      if (w.state === "gone") return "-";
+      return w.memoryLimit ? `${formatBytes(w.rss)} / ${formatBytes(w.memoryLimit)} (${Math.round((w.rss / w.memoryLimit) * 100)}%)` : formatBytes(w.rss);
+    case "tasks":
+      return `${w.running} / ${w.queued}`;
+    default:
+      return String(w[k]);
+  }
 }
 
 const WIDTHS = [14, 12, 12, 10, 8, 8, 8, 9, 9, 20, 0];

@@ -12,8 +12,9 @@ const HELP = `ts-dask ${TSDASK_VERSION} — a compute cluster for TypeScript
 
 Usage:
   ts-dask up [--nprocs N] [--nthreads N] [--memory-limit X] [--name NAME] [--port P] [--lan]
+      [--dashboard-address ADDR]
       A private cluster on this machine: nats-server, a scheduler and a worker. Ctrl-C stops all.
-  ts-dask scheduler [--nats nats://host:4222] [--cluster NAME] [--token T]
+  ts-dask scheduler [--nats nats://host:4222] [--cluster NAME] [--token T] [--dashboard-address ADDR]
   ts-dask worker nats://host:4222 [--nprocs N] [--nthreads N] [--memory-limit 1GB]
       [--death-timeout SECONDS] [--name NAME] [--local-directory DIR] [--cluster NAME] [--token T]
   ts-dask info [nats://host:4222] [--cluster NAME] [--token T] [--json]
@@ -25,6 +26,11 @@ Worker flags (as dask-worker):
   --death-timeout        seconds to keep trying to reach a missing scheduler before exiting
   --name                 worker name; its processes are NAME-0 … NAME-(n-1)
   --local-directory      where the worker keeps uploaded code and installed packages
+
+Scheduler flags:
+  --dashboard-address    dashboard, /metrics and /health: ":8787" (default; every interface),
+                         "127.0.0.1:8787", "host:0" (a free port) or "none" (off).
+                         \`ts-dask up\` serves it on 127.0.0.1:8787 (":8787" with --lan).
 `;
 
 const { values, positionals } = parseArgs({
@@ -42,6 +48,7 @@ const { values, positionals } = parseArgs({
     "local-directory": { type: "string" },
     port: { type: "string" },
     lan: { type: "boolean" },
+    "dashboard-address": { type: "string" },
     json: { type: "boolean" },
     quiet: { type: "boolean" },
     help: { type: "boolean", short: "h" },
@@ -56,7 +63,7 @@ const nthreads = Number(values.nthreads ?? 1);
 try {
   if (values.version) console.log(TSDASK_VERSION);
   else if (values.help || !command) console.log(HELP);
-  else if (command === "scheduler") await runScheduler({ servers: values.nats ?? address ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token });
+  else if (command === "scheduler") await runScheduler({ servers: values.nats ?? address ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token, dashboardAddress: values["dashboard-address"] });
   else if (command === "worker") {
     if (!address && !values.nats) throw new Error("ts-dask worker needs the NATS address, e.g. `ts-dask worker nats://host:4222`");
     await runWorker({
@@ -71,7 +78,7 @@ try {
       localDirectory: values["local-directory"],
     });
   } else if (command === "up") {
-    await runUp({ nprocs, nthreads, memoryLimit: values["memory-limit"] ?? "0", name: values.name, port: values.port ? Number(values.port) : undefined, lan: !!values.lan });
+    await runUp({ nprocs, nthreads, memoryLimit: values["memory-limit"] ?? "0", name: values.name, port: values.port ? Number(values.port) : undefined, lan: !!values.lan, dashboardAddress: values["dashboard-address"] });
   } else if (command === "info") {
     await runInfo({ servers: address ?? values.nats ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token, json: !!values.json });
   } else {

@@ -2,6 +2,7 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Scheduler } from "../actors/scheduler/scheduler.ts";
+import { startDashboard } from "../actors/scheduler/dashboard/server.ts";
 import { Supervisor } from "../actors/supervisor/supervisor.ts";
 import { LocalCluster } from "../client/local-cluster.ts";
 import { consoleLogger } from "../runtime/actor.ts";
@@ -16,12 +17,15 @@ import { TSDASK_VERSION } from "../runtime/version.ts";
  */
 const onStopRequest = (stop: () => Promise<unknown>) => onShutdown(() => stop().then(() => {}), { timeoutMs: 30_000, exitCode: 0 });
 
-export async function runScheduler(o: { servers: string; cluster: string; token?: string }) {
+export async function runScheduler(o: { servers: string; cluster: string; token?: string; dashboardAddress?: string }) {
   const log = consoleLogger("[scheduler]");
   const tx = await Transport.connect({ servers: o.servers, token: o.token, name: "ts-dask scheduler", waitOnFirstConnect: true });
   const s = await Scheduler.start(tx, { cluster: o.cluster, log });
   log.info(`ts-dask ${TSDASK_VERSION} scheduler for cluster '${o.cluster}' on ${o.servers}`);
+  const dash = await startDashboard(s.monitor, { address: o.dashboardAddress ?? ":8787", log });
+  if (dash) log.info(`dashboard at ${dash.url}`);
   onStopRequest(async () => {
+    await dash?.close();
     await s.stop();
     await tx.close();
   });
@@ -55,13 +59,13 @@ export async function runWorker(o: {
     log,
   });
   log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}, cluster '${o.cluster}' on ${o.servers}`);
-  onStopRequest(() => w.shutdown("stop requested"));
+  onStopRequest(() => w.shutdown("stop requested", { graceful: true }));
   const out = await w.exited;
   if (out.exitCode) log.warn(`exiting: ${out.reason}`);
   process.exit(out.exitCode);
 }
 
-export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean }) {
+export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; dashboardAddress?: string }) {
   const c = await LocalCluster.start({
     nprocs: o.nprocs,
     nthreads: o.nthreads,
@@ -69,11 +73,14 @@ export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: 
     name: o.name,
     port: o.port,
     lan: o.lan,
+    // On by default here (off for the embedded cluster); loopback unless the cluster is on the LAN.
+    dashboard: o.dashboardAddress ?? (o.lan ? ":8787" : "127.0.0.1:8787"),
   });
   console.log(`ts-dask ${TSDASK_VERSION}: cluster '${c.cluster}' is up with ${o.nprocs} executor(s).`);
   console.log(`  connect:  Client.connect("${c.connectString}", { cluster: "${c.cluster}" })`);
   console.log(`  workers:  ts-dask worker ${c.connectString} --cluster ${c.cluster}`);
   console.log(`  info:     ts-dask info ${c.connectString} --cluster ${c.cluster}`);
+  if (c.dashboard) console.log(`  dashboard: ${c.dashboard.url}`);
   console.log("Ctrl-C stops everything.");
   onStopRequest(() => c.stop());
   await new Promise(() => {}); // runs until a stop request

@@ -9,6 +9,7 @@ import type {
   DataPut,
   DataRelease,
   Resync,
+  Retire,
   Cancel,
   Done,
   ExecCancel,
@@ -90,3 +91,5 @@ export const isDataGet = (m: unknown): m is DataGet => obj(m) && str(m.hash) && 
 export const isDataRelease = (m: unknown): m is DataRelease => obj(m) && str(m.client) && arr(m.hashes) && m.hashes.every(str);
 
 export const isResync = (m: unknown): m is Resync => obj(m) && str(m.exec) && str(m.sched) && u32(m.held);
+
+export const isRetire = (m: unknown): m is Retire => obj(m) && str(m.exec) && str(m.sched) && u32(m.returned);

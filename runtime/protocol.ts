@@ -13,6 +13,7 @@
  * | `sched.done`                    | publish   | executor → scheduler        | {@link Done} |
  * | `sched.cancel`                  | publish   | client → scheduler          | {@link Cancel} |
  * | `sched.info`                    | request   | anyone → scheduler          | {@link InfoRequest} → {@link ClusterInfo} |
+ * | `sched.retire`                  | publish   | executor → scheduler        | {@link Retire} |
  * | `sched.resync`                  | publish   | executor → scheduler        | {@link Resync} |
  * | `sched.bye`                     | publish   | worker/executor/client → scheduler | {@link Bye} |
  * | `data.put`                      | request   | client → scheduler          | {@link DataPut} → {@link DataPutReply} |
@@ -50,6 +51,7 @@ export function subjects(cluster: string) {
     info: `${p}.sched.info`,
     bye: `${p}.sched.bye`,
     resync: `${p}.sched.resync`,
+    retire: `${p}.sched.retire`,
     events: `${p}.events`,
     alive: `${p}.alive`,
     dataPut: `${p}.data.put`,
@@ -232,6 +234,13 @@ export interface Submit {
    * for this client (same key) are not added again; their existing slots are acknowledged.
    */
   resync?: boolean;
+}
+
+/** A retiring executor hands back the tasks it had not started; it finishes the running ones. */
+export interface Retire {
+  exec: string;
+  sched: string;
+  returned: Uint32Array;
 }
 
 /** An executor's list of the tasks it holds (queued or running), after a reconnect. */

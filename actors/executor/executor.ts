@@ -8,7 +8,7 @@
  */
 import { Actor, type Logger } from "../../runtime/actor.ts";
 import * as G from "../../runtime/guards.ts";
-import type { Resync, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
+import type { Resync, Retire, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
 import { compileSource } from "../../runtime/shipping/compile.ts";
 import { loadModule } from "../../runtime/shipping/load-module.ts";
 import { Transport } from "../../runtime/transport.ts";
@@ -130,6 +130,30 @@ export class Executor extends Actor {
 
   private onSchedulerAlive(m: SchedulerAlive) {
     if (this.scheduler && m.instance !== this.scheduler && !this.registering) void this.register().catch((e) => this.fatal(e));
+  }
+
+  /**
+   * Graceful stop: start nothing new, hand the queued tasks back to the scheduler, finish the
+   * running ones. Resolves when nothing runs any more.
+   */
+  retire(): Promise<void> {
+    this.runner.paused = true;
+    const returned = this.runner.steal(Number.MAX_SAFE_INTEGER);
+    for (const m of this.early.splice(0)) for (const g of m.groups) returned.push(...g.slots);
+    const msg: Retire = { exec: this.opts.id, sched: this.scheduler, returned: Uint32Array.from(returned) };
+    try {
+      this.tx.send(this.subjects.retire, msg);
+    } catch (e) {
+      this.log.warn(`retire: ${(e as Error).message}`);
+    }
+    this.out.flush();
+    if (this.runner.running === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.runner.onIdle = () => {
+        this.out.flush();
+        resolve();
+      };
+    });
   }
 
   /**

@@ -41,6 +41,7 @@ async function exit(code: number) {
 process.on("disconnect", () => void exit(0));
 process.on("message", (m: { type?: string }) => {
   if (m?.type === "stop") void exit(0);
+  else if (m?.type === "retire") void ex.retire().then(() => process.connected && process.send?.({ type: "drained" }));
   else if (m?.type === "pause") ex.runner.paused = true;
   else if (m?.type === "resume") {
     ex.runner.paused = false;

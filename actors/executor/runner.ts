@@ -35,6 +35,8 @@ export class Runner {
   private scheduled = false;
   /** Set while paused (memory pressure, retiring): nothing new starts. */
   paused = false;
+  /** Called whenever the last running async task settles. */
+  onIdle: () => void = () => {};
 
   constructor(
     private readonly nthreads: number,
@@ -216,6 +218,7 @@ export class Runner {
     else this.out.ok(g.client, g.slots[i]!, g.keys[i]!, value, g.fn, ms);
     // Start the next task now, not at the next turn of the event loop.
     this.kick();
+    if (this.running === 0) this.onIdle();
   }
 }
 

@@ -24,6 +24,7 @@ import {
   type ModuleDef,
   type Register,
   type Resync,
+  type Retire,
   type StealReply,
   type SubmitGroup,
   type RegisterReply,
@@ -120,6 +121,7 @@ export class Scheduler extends Actor {
     s.listen(s.subjects.heartbeat, "heartbeat", G.isHeartbeat, (m) => s.onHeartbeat(m));
     s.listen(s.subjects.bye, "bye", G.isBye, (m) => s.onBye(m));
     s.listen(s.subjects.resync, "resync", G.isResync, (m) => s.onResync(m));
+    s.listen(s.subjects.retire, "retire", G.isRetire, (m) => s.onRetire(m));
     tx.onStatus((st) => st === "reconnected" && s.requestResync());
     s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => s.respond(reply, s.data.put(m)));
     s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
@@ -258,6 +260,14 @@ export class Scheduler extends Actor {
     this.tasks.requeueFront(lost);
     this.log.info(`executor ${rec.name} resynced: re-queued ${lost.length} task(s) lost in transit`);
     this.schedulePump();
+  }
+
+  /** A retiring executor: no more work for it; what it had not started goes to the others. */
+  private onRetire(m: Retire) {
+    const rec = this.executors.byId(m.exec);
+    if (!rec) return;
+    rec.life.send({ type: "RETIRE" });
+    if (m.sched === this.instance) this.stealApply(rec, m.returned);
   }
 
   /** After our own reconnect, messages to and from us may be lost: ask every executor to resync. */

@@ -17,7 +17,7 @@ const EXECUTOR_MAIN = fileURLToPath(new URL("../executor/main.ts", import.meta.u
 const TSX = import.meta.resolve("tsx");
 
 /** Messages an executor sends its supervisor over IPC. */
-type FromChild = { type: "ready"; id: string } | { type: "refused"; message: string } | { type: "mem"; rss: number };
+type FromChild = { type: "ready"; id: string } | { type: "refused"; message: string } | { type: "mem"; rss: number } | { type: "drained" };
 
 export interface ExecutorProcessOptions {
   base: Omit<ExecutorProcessConfig, "id" | "name" | "index">;
@@ -70,6 +70,21 @@ export class ExecutorProcess {
     this.life.subscribe({ complete: () => o.onStopped() });
   }
 
+  private drained: (() => void) | undefined;
+
+  /**
+   * Asks the process to hand back its queued tasks and finish the running ones; resolves when it
+   * has (at once when no process is up).
+   */
+  retire(): Promise<void> {
+    if (!this.child?.connected || !this.life.getSnapshot().matches("ready")) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drained = resolve;
+      this.child!.once("close", () => resolve());
+      this.send({ type: "retire" });
+    });
+  }
+
   start(): void {
     this.life.start();
   }
@@ -112,6 +127,7 @@ export class ExecutorProcess {
       if (child !== this.child) return;
       if (m?.type === "ready") this.life.send({ type: "READY" });
       else if (m?.type === "mem") this.onMemory(m.rss);
+      else if (m?.type === "drained") this.drained?.();
       else if (m?.type === "refused") this.o.log.warn(`executor ${this.o.name} was refused: ${m.message}`);
     });
     // "close", not "exit": every marker written before the death has been read by then.

@@ -60,11 +60,14 @@ export class Supervisor extends Actor {
           resumeWork: () => opts.log.info("registered again with the scheduler"),
           reportSchedulerLost: () => opts.log.warn(`lost the scheduler; retrying for ${fmtTimeout(opts.deathTimeoutMs)}`),
           reportDeathTimeout: () => opts.log.warn(`no scheduler for ${fmtTimeout(opts.deathTimeoutMs)} (--death-timeout): shutting down`),
-          stopAcceptingWork: () => this.life.send({ type: "DRAINED" }),
+          stopAcceptingWork: () => {
+            opts.log.info("retiring: finishing running tasks, handing queued ones back");
+            void Promise.all(this.executors.map((e) => e.retire())).then(() => this.life.send({ type: "DRAINED" }));
+          },
           stopExecutors: () => this.stopExecutors(),
         },
       }),
-      { input: { deathTimeoutMs: opts.deathTimeoutMs, schedulerSilenceMs: (opts.heartbeatMs ?? 500) * 6, retireTimeoutMs: 30_000, registerRetryMs: 1000 } },
+      { input: { deathTimeoutMs: opts.deathTimeoutMs, schedulerSilenceMs: (opts.heartbeatMs ?? 500) * 6, retireTimeoutMs: 20_000, registerRetryMs: 1000 } },
     );
     this.exited = new Promise((resolve) =>
       this.life.subscribe({
@@ -172,9 +175,13 @@ export class Supervisor extends Actor {
     for (const e of this.executors) e.stop();
   }
 
-  /** Stops the worker: executors first, then the connection. Resolves with the exit status. */
-  shutdown(reason = "shutdown"): Promise<SupervisorOutput> {
-    this.life.send({ type: "SHUTDOWN", reason, immediate: true });
+  /**
+   * Stops the worker: executors first, then the connection. Resolves with the exit status.
+   * `graceful`: running tasks finish first and queued ones go back to the scheduler (within the
+   * retire timeout, 30 s).
+   */
+  shutdown(reason = "shutdown", opts: { graceful?: boolean } = {}): Promise<SupervisorOutput> {
+    this.life.send({ type: "SHUTDOWN", reason, immediate: !opts.graceful });
     return this.exited;
   }
 

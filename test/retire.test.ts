@@ -1,0 +1,47 @@
+/** SIGTERM to `ts-dask worker`: running tasks finish there, queued ones move, exit 0. */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Client } from "../index.ts";
+import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
+import { cleanup, startTestNats, waitFor, withTimeout } from "./helpers/cluster.ts";
+
+test.after(async () => {
+  await stopAllCli();
+  await cleanup();
+});
+
+test("graceful retire: running tasks finish on the retiring worker, queued ones run elsewhere", async () => {
+  const { url } = await startTestNats();
+  const watch = await EventWatcher.start(url, "r");
+  const sched = cli(["scheduler", "--nats", url, "--cluster", "r", "--dashboard-address", "none"]);
+  await sched.waitFor(/scheduler for cluster 'r'/);
+  const a = cli(["worker", url, "--cluster", "r", "--nprocs", "1", "--nthreads", "2", "--name", "A"]);
+  await watch.until((e) => e.type === "executor-joined" && e.name === "A-0");
+  const client = await Client.connect(url, { cluster: "r" });
+  try {
+    const where = async (ms: number) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return JSON.parse(process.env.TSDASK_EXECUTOR!).name as string;
+    };
+    const long = client.map(where, [1500, 1500]);
+    await waitFor(async () => (await client.info()).workers[0]?.executors[0]?.running === 2, { timeoutMs: 10_000, label: "both long tasks running" });
+    const queued = client.map(where, [10, 10, 10, 10]); // wait behind the long ones on A
+    await client.flush();
+    cli(["worker", url, "--cluster", "r", "--nprocs", "1", "--name", "B"]);
+    await watch.until((e) => e.type === "executor-joined" && e.name === "B-0");
+    const t0 = Date.now();
+    a.proc.kill("SIGTERM");
+    assert.is(await withTimeout(a.exited, 25_000, "A to exit"), 0, "a graceful stop exits 0");
+    assert.ok(Date.now() - t0 < 20_000, "within the retire timeout");
+    assert.match(a.output(), "retiring");
+    assert.equal(await client.gather(long), ["A-0", "A-0"], "running tasks finished where they ran");
+    const moved = await withTimeout(client.gather(queued), 20_000, "queued tasks");
+    assert.equal(moved, ["B-0", "B-0", "B-0", "B-0"], "queued tasks were handed back and ran on B");
+    assert.is(client.duplicates, 0);
+  } finally {
+    await client.close();
+    await watch.close();
+  }
+});
+
+test.run();
