@@ -23,7 +23,7 @@ test("graceful retire: running tasks finish on the retiring worker, queued ones 
       await new Promise((r) => setTimeout(r, ms));
       return JSON.parse(process.env.TSDASK_EXECUTOR!).name as string;
     };
-    const long = client.map(where, [1500, 1500]);
+    const long = client.map(where, [5000, 5000]); // still running when A is told to stop
     await waitFor(async () => (await client.info()).workers[0]?.executors[0]?.running === 2, { timeoutMs: 10_000, label: "both long tasks running" });
     const queued = client.map(where, [10, 10, 10, 10]); // wait behind the long ones on A
     await client.flush();
@@ -36,7 +36,7 @@ test("graceful retire: running tasks finish on the retiring worker, queued ones 
     assert.match(a.output(), "retiring");
     assert.equal(await client.gather(long), ["A-0", "A-0"], "running tasks finished where they ran");
     const moved = await withTimeout(client.gather(queued), 20_000, "queued tasks");
-    assert.equal(moved, ["B-0", "B-0", "B-0", "B-0"], "queued tasks were handed back and ran on B");
+    assert.equal(moved, ["B-0", "B-0", "B-0", "B-0"], `queued tasks were handed back and ran on B; A said:\n${a.output()}`);
     assert.is(client.duplicates, 0);
   } finally {
     await client.close();
