@@ -10,7 +10,7 @@ import { encode } from "../runtime/codec.ts";
 import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
 import * as G from "../runtime/guards.ts";
 import { randomId } from "../runtime/ids.ts";
-import type { ClusterInfo, InfoRequest, LogLines, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
+import type { ClusterInfo, InfoRequest, LogLines, RestartReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
 import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
@@ -142,7 +142,25 @@ export class Client extends Actor {
       await this.tx.close();
       throw Object.assign(Errors.ProtocolMismatch("This client", 0, 0, "", ""), { message: r.message, code: r.code });
     }
+    this.leaseTimer = setInterval(() => this.renewLease(), LEASE_RENEW_MS);
+    this.leaseTimer.unref();
   }
+
+  /** Re-registers (the client's lease). A scheduler that did not know us lost our work: re-submit it. */
+  private renewLease() {
+    if (this.closed) return;
+    this.tx
+      .request<RegisterReply>(this.subjects.register, { kind: "client", hello: hello(), id: this.id }, LEASE_RENEW_MS * 2)
+      .then((r) => {
+        if (r.ok && r.fresh && !this.closed) {
+          this.submitter.forgetDefinitions();
+          this.resubmitPending("the scheduler did not know this client (restarted, or the lease had expired)");
+        }
+      })
+      .catch(() => {}); // no scheduler right now: the next renewal tries again
+  }
+
+  private leaseTimer: NodeJS.Timeout | undefined;
 
   /** The private cluster started by `connect()` with no address (undefined otherwise). */
   get localCluster(): LocalCluster | undefined {
@@ -460,6 +478,31 @@ export class Client extends Actor {
     });
   }
 
+  /**
+   * Restarts every executor process of the cluster (fresh memory, modules loaded again) and fails
+   * this client's pending futures with `Restarted`. Resolves when the executors are back.
+   */
+  async restart(opts: { timeoutMs?: number } = {}): Promise<void> {
+    this.assertOpen();
+    for (const job of this.jobs.pending()) {
+      const rows: number[] = [];
+      for (let i = 0; i < job.size; i++) if (job.status[i] === 0 && job.settle(i, ERROR, undefined, Errors.Restarted(job.keyName(i)))) rows.push(i);
+      this.cancelRows(job, rows);
+    }
+    this.jobs.prune();
+    const before = await this.info();
+    const count = before.workers.reduce((a, w) => a + w.executors.length, 0);
+    const { executors: old } = await this.tx.request<RestartReply>(this.subjects.restart, {}, 5000);
+    const gone = new Set(old);
+    const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+    for (;;) {
+      const now = (await this.info()).workers.flatMap((w) => w.executors);
+      if (now.length >= count && now.every((e) => !gone.has(e.id))) return;
+      if (Date.now() > deadline) throw Errors.RequestTimedOut("Waiting for the executors to restart", opts.timeoutMs ?? 60_000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** Cancels many futures at once. */
   cancel(futures: readonly Future[]): void {
     for (const f of futures) f.cancel();
@@ -488,6 +531,7 @@ export class Client extends Actor {
       /* gone already */
     }
     this.submitter.close();
+    clearInterval(this.leaseTimer);
     this.stopListening();
     await this.tx.close();
     await this.local?.stop();
@@ -497,6 +541,9 @@ export class Client extends Actor {
     if (this.closed) throw Errors.ClientClosed("(new task)");
   }
 }
+
+/** How often a client renews its lease with the scheduler. */
+const LEASE_RENEW_MS = 1000;
 
 function nameOf(def: { kind: string; name?: string; exportName?: string }): string {
   return (def.kind === "src" ? def.name : def.exportName) || "lambda";

@@ -13,6 +13,7 @@
  * | `sched.done`                    | publish   | executor → scheduler        | {@link Done} |
  * | `sched.cancel`                  | publish   | client → scheduler          | {@link Cancel} |
  * | `sched.info`                    | request   | anyone → scheduler          | {@link InfoRequest} → {@link ClusterInfo} |
+ * | `sched.restart`                 | request   | client → scheduler          | {} → {@link RestartReply} |
  * | `sched.retire`                  | publish   | executor → scheduler        | {@link Retire} |
  * | `sched.resync`                  | publish   | executor → scheduler        | {@link Resync} |
  * | `sched.bye`                     | publish   | worker/executor/client → scheduler | {@link Bye} |
@@ -52,6 +53,7 @@ export function subjects(cluster: string) {
     bye: `${p}.sched.bye`,
     resync: `${p}.sched.resync`,
     retire: `${p}.sched.retire`,
+    restart: `${p}.sched.restart`,
     events: `${p}.events`,
     alive: `${p}.alive`,
     dataPut: `${p}.data.put`,
@@ -153,13 +155,26 @@ export interface RegisterClient {
 export type Register = RegisterWorker | RegisterExecutor | RegisterClient;
 
 export type RegisterReply =
-  | { ok: true; scheduler: string; heartbeatMs: number; hello: Hello }
+  | {
+      ok: true;
+      scheduler: string;
+      heartbeatMs: number;
+      hello: Hello;
+      /** For a client (which re-registers every second: its lease): the scheduler did not know it
+       * (first contact, a scheduler restart, or its lease had expired and its work was dropped). */
+      fresh?: boolean;
+    }
   | { ok: false; code: string; message: string };
 
 export interface Heartbeat {
   /** Executor id or worker instance. */
   id: string;
   kind: "worker" | "executor";
+  /**
+   * A worker's heartbeat lists its executor processes that are alive: an executor whose event
+   * loop is blocked by a long synchronous task cannot beat itself, but is not dead.
+   */
+  executors?: string[];
   /** Tasks running now / queued in the executor. */
   running: number;
   queued: number;
@@ -167,8 +182,9 @@ export interface Heartbeat {
   /** Scattered values fetched by this executor so far, and their bytes. */
   dataFetches?: number;
   dataBytes?: number;
-  /** Executors (optional, for the dashboard): CPU % since the last heartbeat (100 = one core), paused for memory, NATS bytes so far. */
+  /** Executors (optional, for the dashboard): CPU % since the last heartbeat (100 = one core), NATS bytes so far. */
   cpu?: number;
+  /** Not taking tasks (memory above the pause threshold, or retiring). */
   paused?: boolean;
   bytesIn?: number;
   bytesOut?: number;
@@ -183,10 +199,11 @@ export interface SchedulerAlive {
 /**
  * Out-of-band orders to one executor. `reregister`: the scheduler does not know you (any more);
  * `prefetch`: fetch scattered value `hash` now (a broadcast scatter); `resync`: send a
- * {@link Resync} (the scheduler lost its connection and may have missed messages).
+ * {@link Resync} (the scheduler lost its connection and may have missed messages); `restart`:
+ * exit so the supervisor starts a fresh process (client.restart()).
  */
 export interface ExecControl {
-  op: "reregister" | "stop" | "prefetch" | "resync";
+  op: "reregister" | "stop" | "prefetch" | "resync" | "restart";
   hash?: string;
 }
 
@@ -234,6 +251,11 @@ export interface Submit {
    * for this client (same key) are not added again; their existing slots are acknowledged.
    */
   resync?: boolean;
+}
+
+/** The executors told to restart (client.restart()). */
+export interface RestartReply {
+  executors: string[];
 }
 
 /** A retiring executor hands back the tasks it had not started; it finishes the running ones. */
@@ -438,7 +460,7 @@ export type ClusterEvent = (
   | { type: "executor-joined"; name: string; id: string }
   | { type: "executor-left"; name: string; id: string; reason: string }
   | { type: "executor-restarted"; name: string; id: string; reason: string; memory: boolean }
-  | { type: "killed-worker"; name: string; id: string; reason: string; tasks: number }
+  | { type: "killed-worker"; name: string; id: string; reason: string; requeued: number; failed: number }
   | { type: "task-erred"; worker: string; client: string; job: number; name: string; count: number; error?: { name: string; message: string } }
   | { type: "job-started"; client: string; job: number; name: string; kind: "map" | "submit"; total: number }
   | { type: "job-finished"; client: string; job: number; name: string; kind: "map" | "submit"; total: number; errors: number; ms: number }

@@ -32,6 +32,8 @@ export interface ExecutorOptions {
   cluster: string;
   /** Where modules and uploads are written. */
   localDirectory: string;
+  /** Called after a restart order once the executor has stopped (exit so the nanny restarts it). */
+  onRestart?: () => void;
   /** Start/end markers for careful and timed tasks (the supervisor's pipe). */
   markers?: Markers;
   /** Send tasks' console output to their clients (default true). */
@@ -180,7 +182,7 @@ export class Executor extends Actor {
   }
 
   private heartbeat() {
-    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, ...vitals(this.tx, this.runner.paused) };
+    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, ...vitals(this.tx) };
     this.tx.send(this.subjects.heartbeat, hb);
   }
 
@@ -218,6 +220,7 @@ export class Executor extends Actor {
   private onControl(m: ExecControl) {
     if (m.op === "reregister") void this.register().catch((e) => this.fatal(e));
     else if (m.op === "resync") this.resync();
+    else if (m.op === "restart") void this.stop().then(() => this.opts.onRestart?.());
     else if (m.op === "prefetch" && m.hash) void this.data.fetch(m.hash).catch((e) => this.log.warn((e as Error).message));
   }
 

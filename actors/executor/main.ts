@@ -29,7 +29,7 @@ process.setSourceMapsEnabled(true);
 installResolveHook([cfg.localDirectory, process.cwd(), TSDASK_ROOT]);
 
 const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
-const ex = new Executor(tx, { ...cfg, log, markers: process.env.TSDASK_MARKERS === "1" ? pipeMarkers() : undefined });
+const ex = new Executor(tx, { ...cfg, log, markers: process.env.TSDASK_MARKERS === "1" ? pipeMarkers() : undefined, onRestart: () => process.exit(0) });
 
 let exiting = false;
 async function exit(code: number) {
@@ -42,7 +42,10 @@ process.on("disconnect", () => void exit(0));
 process.on("message", (m: { type?: string }) => {
   if (m?.type === "stop") void exit(0);
   else if (m?.type === "retire") void ex.retire().then(() => process.connected && process.send?.({ type: "drained" }));
-  else if (m?.type === "pause") ex.runner.paused = true;
+  else if (m?.type === "pause") {
+    ex.runner.paused = true;
+    (globalThis as { gc?: () => void }).gc?.();
+  }
   else if (m?.type === "resume") {
     ex.runner.paused = false;
     ex.runner.soon();

@@ -26,6 +26,8 @@ export interface ExecutorRec {
   rss: number;
   dataFetches: number;
   dataBytes: number;
+  /** The executor said it takes no tasks (memory pressure, retiring). */
+  paused?: boolean;
   fnsSent: Set<string>;
   modsSent: Set<string>;
   life: ActorRefFrom<typeof workerMachine>;
@@ -148,6 +150,7 @@ export class ExecutorTable {
     rec.running = m.running;
     rec.queued = m.queued;
     rec.rss = m.rss;
+    rec.paused = m.paused === true;
     rec.dataFetches = m.dataFetches ?? rec.dataFetches;
     rec.dataBytes = m.dataBytes ?? rec.dataBytes;
     rec.life.send({ type: "HEARTBEAT" });
@@ -158,7 +161,20 @@ export class ExecutorTable {
 
   workerHeartbeat(m: Heartbeat): void {
     const w = this.workers.get(m.id);
-    if (w) w.lastSeen = Date.now();
+    if (!w) return;
+    w.lastSeen = Date.now();
+    for (const id of m.executors ?? []) {
+      const rec = this.byIdMap.get(id);
+      if (rec && rec.worker === m.id) rec.life.send({ type: "HEARTBEAT" });
+    }
+  }
+
+  /** Forgets workers silent past the dead window that have no executors left (killed -9). */
+  sweepWorkers(): void {
+    const limit = this.cfg.suspectAfterMs + this.cfg.deadAfterMs;
+    for (const [instance, w] of this.workers) {
+      if (w.executors.size === 0 && Date.now() - w.lastSeen > limit) this.workers.delete(instance);
+    }
   }
 
   /** An executor said goodbye (or its worker did): forget it and re-queue its tasks. */
@@ -205,7 +221,7 @@ export class ExecutorTable {
         (e): ExecutorInfo => ({
           id: e.id,
           name: e.name,
-          state: stateName(e.life.getSnapshot().value),
+          state: e.paused ? "paused" : stateName(e.life.getSnapshot().value),
           nthreads: e.nthreads,
           pid: e.pid,
           running: e.running,

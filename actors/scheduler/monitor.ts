@@ -11,7 +11,7 @@
  *   done           one `sched.done` message (durations per function, task stream, errors per job)
  *   heartbeat      one `sched.heartbeat` (CPU %, paused, NATS bytes of executors, liveness of workers)
  *   workerJoined / workerLeaving / executorGone   (events, restarts, re-queued tasks)
- *   stolenTasks    tasks taken back from an executor (work stealing)
+ *   failedByScheduler  a task the scheduler itself failed (KilledWorker, TaskTimeout)
  * Readers: {@link Monitor.snapshot} (dashboard), {@link Monitor.metrics} (Prometheus),
  * {@link Monitor.workerInfo} (`sched.info`'s worker table).
  */
@@ -41,6 +41,8 @@ export interface MonitorHost {
   readonly cluster: string;
   readonly instance: string;
   readonly startedAt: number;
+  /** Tasks moved from one executor's queue to another's (work stealing). */
+  readonly stolen?: number;
   info(): ClusterInfo;
 }
 
@@ -206,7 +208,6 @@ export function fnLabel(def: FnDef | undefined, hash: string): string {
 export class Monitor {
   completed = 0;
   failed = 0;
-  stolen = 0;
   retried = 0;
   restarts = 0;
   memoryRestarts = 0;
@@ -234,6 +235,8 @@ export class Monitor {
   private readonly workerExtra = new Map<string, WorkerExtra>();
   private readonly departed = new Map<string, { info: WorkerInfo; at: number }>();
   private readonly recentEvents: (ClusterEvent & { t: number })[] = [];
+  /** Tasks the scheduler failed since the last flush, per job and error code (aggregated into events). */
+  private schedFailed = new Map<string, { job: JobRec | undefined; code: string; message: string; worker: string; count: number }>();
   private timer: NodeJS.Timeout | undefined;
   private ticks = 0;
   private readonly deadAfterMs: number;
@@ -463,7 +466,7 @@ export class Monitor {
     const w = this.worker(rec.worker);
     const memory = /memory/i.test(reason);
     // The supervisor reports a process that died and is being restarted (executor-process.ts).
-    const restarted = memory || /^(was killed|exited with|was lost)/.test(reason);
+    const restarted = memory || /^(was killed|exited with|was lost|stopped: a task ran past)/.test(reason);
     if (restarted) {
       this.restarts++;
       w.restarts++;
@@ -473,12 +476,41 @@ export class Monitor {
       }
       this.emit({ type: "executor-restarted", name: rec.name, id: rec.id, reason, memory });
     }
-    if (requeued > 0) this.emit({ type: "killed-worker", name: rec.name, id: rec.id, reason, tasks: requeued });
+    const failed = this.flushSchedFailed();
+    if (requeued > 0 || failed > 0) this.emit({ type: "killed-worker", name: rec.name, id: rec.id, reason, requeued, failed });
   }
 
-  /** Tasks taken back from an executor to run elsewhere. */
-  stolenTasks(n: number): void {
-    this.stolen += n;
+  /** Tasks moved from one executor's queue to another's (the scheduler counts them). */
+  get stolen(): number {
+    return this.host.stolen ?? 0;
+  }
+
+  /**
+   * The scheduler failed slot `s` itself (`KilledWorker` after too many deaths, `TaskTimeout`).
+   * Call before the slot is released. Aggregated: the events go out with the executor's
+   * departure ({@link executorGone}) or at the next tick.
+   */
+  failedByScheduler(s: number, code: string, message: string, worker: string): void {
+    this.completed++;
+    this.failed++;
+    const chunkCol = this.host.tasks.chunk;
+    const job = s < chunkCol.length ? this.chunkJob.get(chunkCol[s]!) : undefined;
+    if (job) job.errors++;
+    const key = `${job?.key ?? ""}\0${code}`;
+    const f = this.schedFailed.get(key);
+    if (f) f.count++;
+    else this.schedFailed.set(key, { job, code, message: message.slice(0, 500), worker, count: 1 });
+  }
+
+  /** Publishes `task-erred` for what {@link failedByScheduler} collected; returns how many. */
+  private flushSchedFailed(): number {
+    let n = 0;
+    for (const f of this.schedFailed.values()) {
+      n += f.count;
+      this.emit({ type: "task-erred", worker: f.worker, client: f.job?.client ?? "", job: f.job?.job ?? -1, name: f.job?.name ?? "", count: f.count, error: { name: f.code, message: f.message } });
+    }
+    this.schedFailed.clear();
+    return n;
   }
 
   private worker(instance: string): WorkerExtra {
@@ -491,6 +523,7 @@ export class Monitor {
 
   private tick(): void {
     const now = Date.now();
+    if (this.schedFailed.size) this.flushSchedFailed();
     this.updateJobs(now);
     if (++this.ticks % 4 !== 0) return;
     // Once a second: history, dead workers, expiry.

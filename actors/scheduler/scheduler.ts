@@ -25,6 +25,7 @@ import {
   type Register,
   type Resync,
   type Retire,
+  type RestartReply,
   type StealReply,
   type SubmitGroup,
   type RegisterReply,
@@ -50,6 +51,8 @@ export interface SchedulerOptions {
   placement?: Partial<PlacementConfig>;
   /** Deaths while running one task before it fails with KilledWorker (default 3). */
   allowedFailures?: number;
+  /** A client silent this long loses its queued work and scattered data (default 60 s). */
+  clientGraceMs?: number;
   log: Logger;
 }
 
@@ -60,6 +63,9 @@ export class Scheduler extends Actor {
   readonly executors: ExecutorTable;
   private readonly clients = new Map<string, number>();
   private readonly clientIds: string[] = [];
+  /** Client id → last time it renewed its lease (re-registered). */
+  private readonly leases = new Map<string, number>();
+  private readonly clientGraceMs: number;
   private readonly fns = new Map<string, FnDef>();
   private readonly mods = new Map<string, ModuleDef>();
   private readonly estimates = new DurationEstimates();
@@ -84,6 +90,7 @@ export class Scheduler extends Actor {
     super(tx, opts.cluster, opts.log);
     this.heartbeatMs = opts.heartbeatMs ?? 500;
     this.allowedFailures = opts.allowedFailures ?? 3;
+    this.clientGraceMs = opts.clientGraceMs ?? 60_000;
     // Silence of 2.5 heartbeats makes an executor suspect, 2 more dead: a vanished machine is
     // noticed in ~2.25 s with the default 500 ms heartbeat, and one late beat is forgiven.
     this.suspectAfterMs = opts.suspectAfterMs ?? this.heartbeatMs * 2.5;
@@ -122,6 +129,11 @@ export class Scheduler extends Actor {
     s.listen(s.subjects.bye, "bye", G.isBye, (m) => s.onBye(m));
     s.listen(s.subjects.resync, "resync", G.isResync, (m) => s.onResync(m));
     s.listen(s.subjects.retire, "retire", G.isRetire, (m) => s.onRetire(m));
+    s.listen(s.subjects.restart, "restart", G.isAny, (_m, reply) => {
+      const ids = s.executors.accepting().map((r) => r.id);
+      for (const id of ids) s.tx.send(s.subjects.execControl(id), { op: "restart" });
+      s.respond(reply, { executors: ids } satisfies RestartReply);
+    });
     tx.onStatus((st) => st === "reconnected" && s.requestResync());
     s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => s.respond(reply, s.data.put(m)));
     s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
@@ -130,7 +142,11 @@ export class Scheduler extends Actor {
       if ((m as InfoRequest | null)?.gc === true) (globalThis as { gc?: () => void }).gc?.();
       s.respond(reply, s.info());
     });
-    s.aliveTimer = setInterval(() => s.announce(), s.heartbeatMs);
+    s.aliveTimer = setInterval(() => {
+      s.announce();
+      s.expireLeases();
+      s.executors.sweepWorkers();
+    }, s.heartbeatMs);
     s.monitor.start();
     s.announce();
     await tx.flush();
@@ -164,9 +180,12 @@ export class Scheduler extends Actor {
       this.log.warn(`${m.kind} ${"name" in m ? m.name : m.id} runs Node ${m.hello.node}, the scheduler Node ${ours.node}: results may differ.`);
     }
     switch (m.kind) {
-      case "client":
+      case "client": {
+        const fresh = !this.leases.has(m.id);
+        this.leases.set(m.id, Date.now());
         this.clientIndex(m.id);
-        return this.respond(reply, ok);
+        return this.respond(reply, { ...ok, fresh });
+      }
       case "worker": {
         const refused = this.executors.addWorker(m);
         if (refused) return this.respond(reply, { ok: false, code: refused.code, message: refused.message } satisfies RegisterReply);
@@ -182,6 +201,39 @@ export class Scheduler extends Actor {
         return this.schedulePump();
       }
     }
+  }
+
+  /**
+   * Client leases: a client re-registers every second; one silent for longer than the grace
+   * period has its queued and assigned tasks cancelled and its scattered data released. A client
+   * back after that is told it is `fresh` and re-submits what it still waits for.
+   */
+  private expireLeases() {
+    const now = Date.now();
+    for (const [id, seen] of this.leases) {
+      if (now - seen > this.clientGraceMs) this.dropClient(id, `silent for over ${this.clientGraceMs} ms`);
+    }
+  }
+
+  /** A client closed or lost its lease: cancel its tasks, release its data. */
+  private dropClient(id: string, why: string) {
+    this.leases.delete(id);
+    const client = this.clients.get(id);
+    this.data.releaseAll(id);
+    if (client === undefined) return;
+    const held = this.tasks.heldBy(client);
+    const byExec = new Map<number, number[]>();
+    for (const [key, s] of held) {
+      if (this.tasks.cancel(s, client, key) === ASSIGNED) {
+        const e = this.tasks.exec[s]! - 1;
+        (byExec.get(e) ?? byExec.set(e, []).get(e)!).push(s);
+      }
+    }
+    for (const [e, slots] of byExec) {
+      const rec = this.executors.byIndex(e);
+      if (rec) this.tx.send(this.subjects.execCancel(rec.id), { slots: Uint32Array.from(slots), keys: Uint32Array.from(slots, (s) => this.tasks.key[s]!) });
+    }
+    if (held.size) this.log.info(`client ${id} ${why}: cancelled its ${held.size} task(s), released its data`);
   }
 
   private clientIndex(id: string): number {
@@ -505,7 +557,7 @@ export class Scheduler extends Actor {
       this.monitor.workerLeaving(m.id, m.reason ?? "left");
       this.executors.removeWorker(m.id, m.reason ?? "left");
     }
-    else if (m.kind === "client") this.data.releaseAll(m.id);
+    else if (m.kind === "client") this.dropClient(m.id, "closed");
   }
 
   /** An executor left or died: its unfinished tasks go back to the front of the queue. */
@@ -561,6 +613,7 @@ export class Scheduler extends Actor {
     });
     this.deaths.delete(s);
     this.failed++;
+    this.monitor.failedByScheduler(s, code, message, workers[workers.length - 1] ?? "scheduler");
     t.drop(s);
   }
 
@@ -572,7 +625,7 @@ export class Scheduler extends Actor {
       scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory() },
       workers: this.monitor.workerInfo(this.executors.info()),
       departed: this.monitor.departedWorkers(),
-      clients: this.clients.size,
+      clients: this.leases.size,
       tasks: {
         queued: t.queued,
         assigned: t.assigned,

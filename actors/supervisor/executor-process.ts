@@ -100,7 +100,8 @@ export class ExecutorProcess {
   private spawn() {
     this.id = randomId();
     const cfg: ExecutorProcessConfig = { ...this.o.base, id: this.id, name: this.o.name, index: this.o.index };
-    const execArgv = ["--import", TSX, "--enable-source-maps"];
+    // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
+    const execArgv = ["--import", TSX, "--enable-source-maps", "--expose-gc"];
     if (this.o.memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(this.o.memoryLimit / 2 ** 20))}`);
     const child = fork(EXECUTOR_MAIN, [], {
       execArgv,

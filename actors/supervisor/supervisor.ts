@@ -130,7 +130,10 @@ export class Supervisor extends Actor {
   }
 
   private heartbeat() {
-    const hb: Heartbeat = { id: this.instance, kind: "worker", running: 0, queued: 0, rss: process.memoryUsage.rss() };
+    // The supervisor vouches for its live executor processes: one busy in a long synchronous
+    // task cannot send its own heartbeat, but it is not dead.
+    const executors = this.executors.filter((e) => e.child && e.child.exitCode === null && e.child.signalCode === null && e.life.getSnapshot().matches("ready")).map((e) => e.id);
+    const hb: Heartbeat = { id: this.instance, kind: "worker", running: 0, queued: 0, rss: process.memoryUsage.rss(), executors };
     try {
       this.tx.send(this.subjects.heartbeat, hb);
     } catch {

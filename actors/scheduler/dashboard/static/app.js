@@ -246,7 +246,7 @@ function describe(e) {
     case "executor-joined": return [`executor ${e.name} joined`, ""];
     case "executor-left": return [`executor ${e.name} left: ${e.reason}`, "warn"];
     case "executor-restarted": return [`executor ${e.name} restarted${e.memory ? " for memory" : ""}: ${e.reason}`, "warn"];
-    case "killed-worker": return [`${e.tasks} task(s) re-queued: executor ${e.name} ${e.reason}`, "error"];
+    case "killed-worker": return [`executor ${e.name} died holding tasks (${e.reason}): ${e.requeued} re-queued${e.failed ? `, ${e.failed} failed` : ""}`, "error"];
     case "task-erred": return [`${e.count} task(s) of ${e.name || "?"} failed on ${e.worker}${e.error ? `: ${e.error.name}: ${e.error.message}` : ""}`, "error"];
     case "job-started": return [`job ${e.name} started: ${num(e.total)} task(s)`, ""];
     case "job-finished": return [`job ${e.name} finished: ${num(e.total)} task(s) in ${secs(e.ms / 1000)}${e.errors ? `, ${num(e.errors)} error(s)` : ""}`, e.errors ? "warn" : ""];
