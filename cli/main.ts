@@ -2,7 +2,7 @@
  * The `ts-dask` command line: scheduler, worker, up, info. Thin: parses flags and starts actors.
  */
 import { availableParallelism } from "node:os";
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { TsDaskError } from "../runtime/errors.ts";
 import { TSDASK_VERSION } from "../runtime/version.ts";
 import { runInfo } from "./info.ts";
@@ -33,7 +33,7 @@ Scheduler flags:
                          \`ts-dask up\` serves it on 127.0.0.1:8787 (":8787" with --lan).
 `;
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = parseArgsOrExit({
   allowPositionals: true,
   options: {
     nats: { type: "string" },
@@ -57,15 +57,16 @@ const { values, positionals } = parseArgs({
 });
 
 const [command, address] = positionals;
-const nprocs = Number(values.nprocs ?? values.nworkers ?? availableParallelism());
-const nthreads = Number(values.nthreads ?? 1);
+const nprocs = count("--nprocs", values.nprocs ?? values.nworkers, availableParallelism());
+const nthreads = count("--nthreads", values.nthreads, 1);
+if (values["death-timeout"] !== undefined && !(Number(values["death-timeout"]) > 0)) usageError(`--death-timeout takes a number of seconds > 0, not '${values["death-timeout"]}'`);
 
 try {
   if (values.version) console.log(TSDASK_VERSION);
   else if (values.help || !command) console.log(HELP);
   else if (command === "scheduler") await runScheduler({ servers: values.nats ?? address ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token, dashboardAddress: values["dashboard-address"] });
   else if (command === "worker") {
-    if (!address && !values.nats) throw new Error("ts-dask worker needs the NATS address, e.g. `ts-dask worker nats://host:4222`");
+    if (!address && !values.nats) usageError("ts-dask worker needs the NATS address, e.g. `ts-dask worker nats://host:4222`");
     await runWorker({
       servers: address ?? values.nats!,
       cluster: values.cluster ?? "default",
@@ -91,3 +92,25 @@ try {
 }
 // Open connections or timers of a stopped actor must not keep the command alive.
 process.exit(process.exitCode ?? 0);
+
+/** A usage mistake: one line saying what is wrong, then the usage, exit code 2 (no stack trace). */
+function usageError(message: string): never {
+  console.error(`ts-dask: ${message}\n\n${HELP}`);
+  process.exit(2);
+}
+
+function parseArgsOrExit<T extends ParseArgsConfig>(config: T) {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    return usageError((e as Error).message);
+  }
+}
+
+/** A whole number ≥ 1 from a flag, or a usage error. */
+function count(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) usageError(`${flag} takes a whole number ≥ 1, not '${text}'`);
+  return n;
+}

@@ -1,5 +1,5 @@
 /** `ts-dask scheduler | worker | up`: start the actors and run until a shutdown signal. */
-import { hostname } from "node:os";
+import { hostname, networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { Scheduler } from "../actors/scheduler/scheduler.ts";
 import { startDashboard } from "../actors/scheduler/dashboard/server.ts";
@@ -79,9 +79,17 @@ export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: 
   console.log(`ts-dask ${TSDASK_VERSION}: cluster '${c.cluster}' is up with ${o.nprocs} executor(s).`);
   console.log(`  connect:  Client.connect("${c.connectString}", { cluster: "${c.cluster}" })`);
   console.log(`  workers:  ts-dask worker ${c.connectString} --cluster ${c.cluster}`);
+  const lan = o.lan ? lanAddress() : undefined;
+  if (lan) console.log(`  from other machines: ts-dask worker ${c.connectString.replace("127.0.0.1", lan)} --cluster ${c.cluster}`);
   console.log(`  info:     ts-dask info ${c.connectString} --cluster ${c.cluster}`);
   if (c.dashboard) console.log(`  dashboard: ${c.dashboard.url}`);
   console.log("Ctrl-C stops everything.");
   onStopRequest(() => c.stop());
   await new Promise(() => {}); // runs until a stop request
+}
+
+/** This machine's first non-loopback IPv4 address, for the `--lan` banner. */
+function lanAddress(): string | undefined {
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  return undefined;
 }

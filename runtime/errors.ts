@@ -124,6 +124,11 @@ export const Errors = {
   NatsServerFailed: (detail: string) => new TsDaskError("NatsServerFailed", `The embedded nats-server did not start: ${detail}`),
   SpawnFailed: (command: string, detail: string, cause?: unknown) =>
     new TsDaskError("SpawnFailed", `Could not start ${command}: ${detail}. Check that it exists and is executable.`, cause === undefined ? undefined : { cause }),
+  AuthFailed: (servers: string) =>
+    new TsDaskError(
+      "AuthFailed",
+      `NATS at ${servers} refused the credentials: the token is missing or wrong. Use the connect string \`ts-dask up --lan\` printed (nats://TOKEN@host:port) or pass --token.`,
+    ),
   ConnectFailed: (servers: string, detail: string) =>
     new TsDaskError("ConnectFailed", `Could not connect to NATS at ${servers}: ${detail}. Is nats-server running and reachable?`),
   DeathTimeout: (servers: string, ms: number) =>
@@ -158,7 +163,8 @@ export const Errors = {
   PayloadTooLarge: (what: string, bytes: number, max: number) =>
     new TsDaskError(
       "PayloadTooLarge",
-      `${what} is ${bytes} bytes, above the NATS server's max_payload of ${max} bytes. Scatter large data once (client.scatter) instead of passing it with every task.`,
+      `${what}: ${bytes} bytes, above the NATS server's max_payload of ${max} bytes. Pass large inputs as client.scatter() references ` +
+        `(stored once, fetched once per executor); for large results, return less or raise max_payload in the nats-server configuration.`,
     ),
 
   // --- configuration --------------------------------------------------------------------------

@@ -62,6 +62,7 @@ export class Transport {
       });
       return new Transport(nc);
     } catch (e) {
+      if (/authorization/i.test((e as Error).message)) throw Errors.AuthFailed(servers.join(","));
       throw Errors.ConnectFailed(servers.join(","), (e as Error).message);
     }
   }

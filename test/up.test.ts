@@ -17,7 +17,7 @@ test("up --lan prints a connect string with a token; without the token nothing c
     await Client.connect(bare, { cluster });
     assert.unreachable("connected without the token");
   } catch (e) {
-    assert.is((e as { code: string }).code, "ConnectFailed");
+    assert.is((e as { code: string }).code, "AuthFailed");
   }
   const client = await withTimeout(Client.connect(withToken, { cluster }), 20_000, "connect with token");
   try {
