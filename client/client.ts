@@ -10,7 +10,7 @@ import { encode } from "../runtime/codec.ts";
 import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
 import * as G from "../runtime/guards.ts";
 import { randomId } from "../runtime/ids.ts";
-import type { ClusterInfo, InfoRequest, LogLines, RestartReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
+import type { ClusterInfo, InfoRequest, LogLines, RestartReply, RunReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
 import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
@@ -476,6 +476,31 @@ export class Client extends Actor {
       slots: Uint32Array.from(known, (r) => job.slots[r]!),
       keys: Uint32Array.from(known, (r) => job.base + r),
     });
+  }
+
+  /**
+   * Runs `fn(...args)` once on every executor, outside the task queue (as Dask's `client.run`),
+   * e.g. to warm a cache or ask each process something. Resolves with the values by executor
+   * name; rejects with the first executor's error (a TaskError naming it).
+   * @example
+   * const versions = await client.run(() => process.version); // { "MyWorker-0": "v20.…", … }
+   */
+  async run<F extends AnyFn>(fn: F, ...args: Parameters<F>): Promise<Record<string, Result<F>>> {
+    return this.runOn(undefined, fn, ...args);
+  }
+
+  /** {@link run} on the named executors only (all when `names` is undefined). */
+  async runOn<F extends AnyFn>(names: readonly string[] | undefined, fn: F, ...args: Parameters<F>): Promise<Record<string, Result<F>>> {
+    this.assertOpen();
+    const { fn: def, module } = toFnDef(fn);
+    const execs = (await this.info()).workers.flatMap((w) => w.executors).filter((e) => !names || names.includes(e.name));
+    const out: Record<string, Result<F>> = {};
+    const replies = await Promise.all(execs.map((e) => this.tx.request<RunReply>(this.subjects.execRun(e.id), { fn: def, module, args }, 60_000).then((r) => [e.name, r] as const)));
+    for (const [name, r] of replies.sort((a, b) => a[0].localeCompare(b[0]))) {
+      if (!r.ok) throw Errors.TaskFailed(`run-${nameOf(def)}`, name, r.error.name, r.error.message, r.error.stack);
+      out[name] = r.value as Result<F>;
+    }
+    return out;
   }
 
   /**

@@ -10,6 +10,7 @@ import type {
   DataRelease,
   Resync,
   Retire,
+  RunRequest,
   Cancel,
   Done,
   ExecCancel,
@@ -93,3 +94,5 @@ export const isDataRelease = (m: unknown): m is DataRelease => obj(m) && str(m.c
 export const isResync = (m: unknown): m is Resync => obj(m) && str(m.exec) && str(m.sched) && u32(m.held);
 
 export const isRetire = (m: unknown): m is Retire => obj(m) && str(m.exec) && str(m.sched) && u32(m.returned);
+
+export const isRunRequest = (m: unknown): m is RunRequest => obj(m) && obj(m.fn) && str(m.fn.hash) && arr(m.args);

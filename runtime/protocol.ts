@@ -24,6 +24,7 @@
  * | `exec.<id>.tasks`               | publish   | scheduler → executor        | {@link TaskBatch} |
  * | `exec.<id>.cancel`              | publish   | scheduler → executor        | {@link ExecCancel} |
  * | `exec.<id>.steal`               | request   | scheduler → executor        | {@link StealRequest} → {@link StealReply} |
+ * | `exec.<id>.run`                 | request   | client → executor           | {@link RunRequest} → {@link RunReply} |
  * | `exec.<id>.control`             | publish   | scheduler → executor        | {@link ExecControl} |
  * | `results.<clientId>`            | publish   | executor → client (or any subscriber) | {@link Results} |
  * | `log.<clientId>`                | publish   | executor → client           | {@link LogLines} |
@@ -63,6 +64,7 @@ export function subjects(cluster: string) {
     execCancel: (execId: string) => `${p}.exec.${execId}.cancel`,
     execSteal: (execId: string) => `${p}.exec.${execId}.steal`,
     execControl: (execId: string) => `${p}.exec.${execId}.control`,
+    execRun: (execId: string) => `${p}.exec.${execId}.run`,
     results: (clientId: string) => `${p}.results.${clientId}`,
     log: (clientId: string) => `${p}.log.${clientId}`,
   } as const;
@@ -252,6 +254,14 @@ export interface Submit {
    */
   resync?: boolean;
 }
+
+/** client.run(): a function run once on an executor, outside the task queue. */
+export interface RunRequest {
+  fn: FnDef;
+  module?: ModuleDef;
+  args: unknown[];
+}
+export type RunReply = { ok: true; value: unknown } | { ok: false; error: Omit<RemoteError, "i"> };
 
 /** The executors told to restart (client.restart()). */
 export interface RestartReply {

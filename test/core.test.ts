@@ -133,6 +133,25 @@ t("async tasks and console output of tasks", async ({ client }) => {
   assert.is(await f.result(), 42);
 });
 
+t("run executes a function once on every executor, outside the queue", async ({ client }) => {
+  const pids = await client.run(() => process.pid);
+  assert.equal(Object.keys(pids).sort(), ["local-0", "local-1"]);
+  assert.is(new Set(Object.values(pids)).size, 2, "two different processes");
+  const sum = await client.run((a: number, b: number) => a + b, 2, 3);
+  assert.equal(sum, { "local-0": 5, "local-1": 5 });
+  const only = await client.runOn(["local-1"], async () => "hi");
+  assert.equal(only, { "local-1": "hi" });
+  try {
+    await client.run(() => {
+      throw new TypeError("nope");
+    });
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as TaskError).code, "TaskFailed");
+    assert.match((e as Error).message, /local-\d: TypeError: nope/);
+  }
+});
+
 t("info lists the worker and its executors with versions", async ({ client }) => {
   const info = await client.info();
   assert.is(info.workers.length, 1);

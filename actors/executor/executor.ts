@@ -8,7 +8,7 @@
  */
 import { Actor, type Logger } from "../../runtime/actor.ts";
 import * as G from "../../runtime/guards.ts";
-import type { Resync, Retire, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
+import type { Resync, Retire, RunReply, RunRequest, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
 import { compileSource } from "../../runtime/shipping/compile.ts";
 import { loadModule } from "../../runtime/shipping/load-module.ts";
 import { Transport } from "../../runtime/transport.ts";
@@ -18,7 +18,8 @@ import { Outbox } from "./outbox.ts";
 import type { Markers } from "./markers.ts";
 import { DataCache } from "./data-cache.ts";
 import { refStats } from "../../runtime/data-ref.ts";
-import { Runner } from "./runner.ts";
+import { errorInfo, Runner } from "./runner.ts";
+import { encode } from "../../runtime/codec.ts";
 import { vitals } from "./vitals.ts";
 
 export interface ExecutorOptions {
@@ -74,6 +75,7 @@ export class Executor extends Actor {
     this.listen(s.execTasks(id), "tasks", G.isTaskBatch, (m) => this.onTasks(m));
     this.listen(s.execCancel(id), "cancel", G.isExecCancel, (m) => this.runner.cancel(m.slots, m.keys));
     this.listen(s.execSteal(id), "steal", G.isStealRequest, (m, reply) => this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)) }));
+    this.listen(s.execRun(id), "run", G.isRunRequest, (m, reply) => void this.onRun(m).then((r) => this.respond(reply, r)));
     this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m) => this.onControl(m));
     this.listen(s.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => this.onSchedulerAlive(m));
     await this.register();
@@ -222,6 +224,21 @@ export class Executor extends Actor {
     else if (m.op === "resync") this.resync();
     else if (m.op === "restart") void this.stop().then(() => this.opts.onRestart?.());
     else if (m.op === "prefetch" && m.hash) void this.data.fetch(m.hash).catch((e) => this.log.warn((e as Error).message));
+  }
+
+  /** client.run(): runs a function now, outside the task queue, and answers with its value. */
+  private async onRun(m: RunRequest): Promise<RunReply> {
+    if (m.module) this.mods.set(m.module.hash, m.module);
+    if (!this.fns.has(m.fn.hash)) this.fns.set(m.fn.hash, this.load(m.fn));
+    try {
+      const fn = await this.fns.get(m.fn.hash)!;
+      if (fn instanceof Error) throw fn;
+      const value = await (fn as (...a: unknown[]) => unknown)(...m.args);
+      encode(value); // fails here, with a clear error, rather than in respond()
+      return { ok: true, value };
+    } catch (e) {
+      return { ok: false, error: errorInfo(e, "") };
+    }
   }
 
   private fnFor(hash: string): LoadedFn {

@@ -542,19 +542,33 @@ export class Monitor {
     this.lastFailed = this.failed;
     this.history.push([Math.floor(now / 1000), done, failed, execs.length ? cpu / execs.length : 0, mem, limit]);
     if (this.history.length > this.historyS) this.history.splice(0, this.history.length - this.historyS);
-    for (const w of this.host.executors.info()) {
-      const x = this.worker(w.instance);
-      const silent = now - x.lastSeen;
-      if (!x.died && silent > this.deadAfterMs) {
-        x.died = true;
-        this.emit({ type: "worker-died", name: w.name, host: w.host, silentMs: silent });
-      } else if (x.died && silent <= this.deadAfterMs) x.died = false;
-    }
+    this.checkWorkers();
     for (const [k, d] of this.departed) if (now - d.at > this.keepGoneMs) this.departed.delete(k);
     const cut = now - this.streamMs;
     let drop = 0;
     while (drop < this.stream.length && this.stream[drop]!.end < cut) drop++;
     if (drop) this.stream.splice(0, drop);
+  }
+
+  /**
+   * Workers silent past the dead window: `worker-died` (once), and kept in the table as gone.
+   * The scheduler calls this just before its table forgets such workers (ExecutorTable.sweepWorkers).
+   */
+  checkWorkers(): void {
+    const now = Date.now();
+    for (const w of this.host.executors.info()) {
+      const x = this.worker(w.instance);
+      const silent = now - x.lastSeen;
+      // A little early (50 ms), so this always runs before the table's own sweep of the same window.
+      if (!x.died && silent > this.deadAfterMs - 50) {
+        x.died = true;
+        this.departed.set(w.instance, { info: { ...w, state: "gone", executors: [], done: x.done, restarts: x.restarts }, at: now });
+        this.emit({ type: "worker-died", name: w.name, host: w.host, silentMs: silent });
+      } else if (x.died && silent <= this.deadAfterMs - 50) {
+        x.died = false;
+        this.departed.delete(w.instance);
+      }
+    }
   }
 
   private liveExecutors(): { e: ExecutorInfo; w: WorkerInfo }[] {
@@ -617,6 +631,7 @@ export class Monitor {
   /** `sched.info`'s workers with states (running / paused / restarting / gone), CPU and totals. */
   workerInfo(workers: WorkerInfo[]): WorkerInfo[] {
     const now = Date.now();
+    this.present = new Set(workers.map((w) => w.instance));
     for (const w of workers) {
       const x = this.worker(w.instance);
       let paused = w.executors.length > 0;
@@ -638,9 +653,12 @@ export class Monitor {
     return workers;
   }
 
-  /** Workers that said goodbye recently (state "gone"). */
+  /** Instances listed by the last {@link workerInfo} (so a departed one is not listed twice). */
+  private present = new Set<string>();
+
+  /** Workers that left or died recently and are no longer in the table (state "gone"). */
   departedWorkers(): WorkerInfo[] {
-    return [...this.departed.values()].map((d) => d.info);
+    return [...this.departed].filter(([instance]) => !this.present.has(instance)).map(([, d]) => d.info);
   }
 
   /** The worker table, as the dashboard and `ts-dask info` show it. */

@@ -145,6 +145,7 @@ export class Scheduler extends Actor {
     s.aliveTimer = setInterval(() => {
       s.announce();
       s.expireLeases();
+      s.monitor.checkWorkers(); // before the sweep: a dead worker is reported and kept as gone
       s.executors.sweepWorkers();
     }, s.heartbeatMs);
     s.monitor.start();
