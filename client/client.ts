@@ -55,8 +55,8 @@ export interface MapOptions extends TaskOptions {
 export type ReturnWhen = "ALL_COMPLETED" | "FIRST_COMPLETED" | "FIRST_EXCEPTION";
 
 type AnyFn = (...args: any[]) => unknown;
-/** Each argument may also be a scattered value's reference. */
-type Args<P extends unknown[]> = { [K in keyof P]: P[K] | DataRef<P[K]> };
+/** Each argument may also be a scattered value's reference, or the Future of another task. */
+type Args<P extends unknown[]> = { [K in keyof P]: P[K] | DataRef<P[K]> | Future<P[K]> };
 type Result<F> = F extends (...a: any[]) => infer R ? Awaited<R> : never;
 
 export class Client extends Actor {
@@ -183,12 +183,14 @@ export class Client extends Actor {
     this.assertOpen();
     const { fn: def, module } = toFnDef(fn);
     try {
-      encode(args);
+      encode(args.map((a) => (a instanceof Future ? null : a)));
     } catch (e) {
       throw Errors.NotSerializable(`An argument of ${def.kind === "src" ? def.name || "the function" : def.exportName}`, (e as Error).message);
     }
     const job = this.newJob(1, nameOf(def), this.defaults);
-    this.launch(job, { job, fn: def, module, cols: args.map((a) => [a]), timeout: this.defaults.timeout });
+    const piece = { job, fn: def, module, cols: args.map((a) => [a]), timeout: this.defaults.timeout };
+    if (args.some((a) => a instanceof Future)) this.afterDependencies(job, piece, args as unknown[]);
+    else this.launch(job, piece);
     return new Future<Result<F>>(this, job, 0);
   }
 
@@ -244,6 +246,25 @@ export class Client extends Actor {
   }
 
   private defaults: TaskOptions = {};
+
+  /**
+   * Futures as arguments: the task is submitted once they are all done, with their values in
+   * their places (the values pass through this client). A failed dependency fails the task with
+   * `DependencyFailed`, its error as the cause.
+   */
+  private afterDependencies(job: Job, piece: Omit<Piece, "from" | "to">, args: unknown[]) {
+    const deps = args.filter((a): a is Future => a instanceof Future);
+    void Promise.all(deps.map((d) => d.result())).then(
+      () => {
+        if (job.status[0] !== 0 || this.closed) return;
+        const values = args.map((a) => (a instanceof Future ? a.job.values[a.index] : a));
+        this.launch(job, { ...piece, cols: values.map((v) => [v]) });
+      },
+      (cause: TaskError) => {
+        job.settle(0, ERROR, undefined, Errors.DependencyFailed(job.keyName(0), cause));
+      },
+    );
+  }
 
   private launch(job: Job, piece: Omit<Piece, "from" | "to">) {
     job.piece = piece;

@@ -109,6 +109,8 @@ export const Errors = {
     ),
   TaskTimeout: (key: string, worker: string, ms: number) =>
     new TaskError("TaskTimeout", `Task ${key} ran longer than its timeout of ${ms} ms on ${worker} and was stopped.`, key, worker),
+  DependencyFailed: (key: string, cause: TaskError) =>
+    new TaskError("DependencyFailed", `Task ${key} did not run: its argument ${cause.key} failed (${cause.message})`, key, "", "Error", "", cause),
   Restarted: (key: string) =>
     new TaskError("Restarted", `Task ${key} was still pending when client.restart() restarted every executor; submit it again if you still need it.`, key, ""),
   ClientClosed: (key: string) =>

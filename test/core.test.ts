@@ -152,6 +152,22 @@ t("run executes a function once on every executor, outside the queue", async ({ 
   }
 });
 
+t("futures as arguments: a task runs after its inputs and gets their values; a failed input fails it with the cause", async ({ client }) => {
+  const load = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const total = (xs: number[], k: number) => xs.reduce((a, b) => a + b, 0) * k;
+  const a = client.submit(load, 5);
+  const b = client.submit(total, a, 2);
+  assert.is(await withTimeout(b.result(), 10_000, "dependent"), 20);
+  const bad = client.submit((n: number) => {
+    throw new Error(`no data for ${n}`);
+  }, 1);
+  const dependent = client.submit(total, bad, 2);
+  const err = await dependent.exception();
+  assert.is(err?.code, "DependencyFailed");
+  assert.match(err!.message, "no data for 1");
+  assert.is((err!.cause as TaskError).key, bad.key);
+});
+
 t("info lists the worker and its executors with versions", async ({ client }) => {
   const info = await client.info();
   assert.is(info.workers.length, 1);
