@@ -31,7 +31,7 @@ type FlagType = "string" | "boolean";
 /** The options of cli/main.ts's parseArgs call, read from its source. */
 function cliOptions(): Map<string, FlagType> {
   const src = read("cli/main.ts");
-  const block = /parseArgs\(\{[\s\S]*?options:\s*\{([\s\S]*?)\n\s*\},?\s*\n\s*\}\);/.exec(src);
+  const block = /parseArgs(?:OrExit)?\(\{[\s\S]*?options:\s*\{([\s\S]*?)\n\s*\},?\s*\n\s*\}\);/.exec(src);
   assert.ok(block, "cli/main.ts: parseArgs({ options: { … } }) block not found");
   const options = new Map<string, FlagType>();
   for (const m of block[1]!.matchAll(/^\s+"?([a-z-]+)"?: \{ type: "(string|boolean)"/gm)) options.set(m[1]!, m[2] as FlagType);

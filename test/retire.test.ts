@@ -1,4 +1,7 @@
 /** SIGTERM to `ts-dask worker`: running tasks finish there, queued ones move, exit 0. */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
@@ -19,18 +22,26 @@ test("graceful retire: running tasks finish on the retiring worker, queued ones 
   await watch.until((e) => e.type === "executor-joined" && e.name === "A-0");
   const client = await Client.connect(url, { cluster: "r" });
   try {
-    const where = async (ms: number) => {
-      await new Promise((r) => setTimeout(r, ms));
+    // A task that runs until `gate` exists, then says where it ran.
+    const where = async (gate: string) => {
+      const { existsSync } = await import("node:fs");
+      while (!existsSync(gate)) await new Promise((r) => setTimeout(r, 20));
       return JSON.parse(process.env.TSDASK_EXECUTOR!).name as string;
     };
-    const long = client.map(where, [5000, 5000]); // still running when A is told to stop
-    await waitFor(async () => (await client.info()).workers[0]?.executors[0]?.running === 2, { timeoutMs: 10_000, label: "both long tasks running" });
-    const queued = client.map(where, [10, 10, 10, 10]); // wait behind the long ones on A
+    const dir = mkdtempSync(join(tmpdir(), "ts-dask-retire-"));
+    const release = join(dir, "release");
+    const open = join(dir, "open");
+    writeFileSync(open, "");
+    const long = client.map(where, [release, release]); // running on A until released
+    await waitFor(async () => (await client.info()).workers[0]?.executors[0]?.running === 2, { timeoutMs: 20_000, label: "both long tasks running" });
+    const queued = client.map(where, [open, open, open, open]); // wait behind the long ones
     await client.flush();
     cli(["worker", url, "--cluster", "r", "--nprocs", "1", "--name", "B"]);
     await watch.until((e) => e.type === "executor-joined" && e.name === "B-0");
     const t0 = Date.now();
     a.proc.kill("SIGTERM");
+    await a.waitFor(/retiring/);
+    writeFileSync(release, "");
     assert.is(await withTimeout(a.exited, 25_000, "A to exit"), 0, "a graceful stop exits 0");
     assert.ok(Date.now() - t0 < 20_000, "within the retire timeout");
     assert.match(a.output(), "retiring");
