@@ -19,6 +19,7 @@
  * The final snapshot's output is {reason}.
  */
 import { assign, setup } from "xstate";
+import { armed, delay } from "../runtime/machine-timers.ts";
 
 export interface ConnectionInput {
   giveUpAfterMs?: number;
@@ -42,10 +43,6 @@ export interface ConnectionOutput {
   reason: string | null;
 }
 
-/** setTimeout's ceiling: a longer timer would fire at once, so it counts as "never". */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const armed = (ms: number) => Number.isFinite(ms) && ms > 0 && ms <= MAX_TIMER_MS;
-const delay = (ms: number) => (armed(ms) ? ms : MAX_TIMER_MS);
 
 export const connectionMachine = setup({
   types: {

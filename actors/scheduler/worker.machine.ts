@@ -35,6 +35,7 @@
  * `context.reason` says why the machine ended (read it in requeueTasks / announceDeath).
  */
 import { assign, setup } from "xstate";
+import { armed, delay } from "../../runtime/machine-timers.ts";
 
 export interface WorkerInput {
   /** Silence (no HEARTBEAT) before the executor becomes suspect. */
@@ -64,10 +65,6 @@ export type WorkerEvent =
   | { type: "BYE" }
   | { type: "LOST"; reason: string };
 
-/** setTimeout's ceiling: a longer timer would fire at once, so it counts as "never". */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const armed = (ms: number) => Number.isFinite(ms) && ms > 0 && ms <= MAX_TIMER_MS;
-const delay = (ms: number) => (armed(ms) ? ms : MAX_TIMER_MS);
 
 export const workerMachine = setup({
   types: {

@@ -31,6 +31,7 @@
  * Timeout inputs are milliseconds; 0, Infinity, or more than ~24.8 days mean "never".
  */
 import { assign, setup } from "xstate";
+import { armed, delay, MAX_TIMER_MS } from "../../runtime/machine-timers.ts";
 
 export interface ExecutorInput {
   /** First restart backoff; doubles per consecutive restart. 0: restart at once. */
@@ -72,10 +73,6 @@ export type ExecutorEvent =
   | { type: "EXITED"; code: number | null; signal: string | null }
   | { type: "STOP" };
 
-/** setTimeout's ceiling: a longer timer would fire at once, so it counts as "never". */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const armed = (ms: number) => Number.isFinite(ms) && ms > 0 && ms <= MAX_TIMER_MS;
-const delay = (ms: number) => (armed(ms) ? ms : MAX_TIMER_MS);
 
 /** Backoff before the `restarts`-th consecutive restart (1-based). */
 export function restartBackoff(restarts: number, baseMs: number, maxMs: number): number {

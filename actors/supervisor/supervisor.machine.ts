@@ -34,6 +34,7 @@
  * Timer inputs are milliseconds; 0, Infinity, or more than ~24.8 days mean "never".
  */
 import { assign, setup } from "xstate";
+import { armed, delay } from "../../runtime/machine-timers.ts";
 
 export interface SupervisorInput {
   /** `--death-timeout`: shut down after this long without reaching the scheduler. */
@@ -76,10 +77,6 @@ export interface SupervisorOutput {
   reason: string | null;
 }
 
-/** setTimeout's ceiling: a longer timer would fire at once, so it counts as "never". */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-const armed = (ms: number) => Number.isFinite(ms) && ms > 0 && ms <= MAX_TIMER_MS;
-const delay = (ms: number) => (armed(ms) ? ms : MAX_TIMER_MS);
 
 export const supervisorMachine = setup({
   types: {
