@@ -20,6 +20,8 @@ import { Future } from "./future.ts";
 import { ERROR, FINISHED, Job, JobIndex } from "./jobs.ts";
 import type { LocalCluster, LocalClusterOptions } from "./local-cluster.ts";
 import { Submitter, type Piece } from "./submitter.ts";
+import { createActor, type ActorRefFrom } from "xstate";
+import { connectionMachine } from "./connection.machine.ts";
 import { uploadValue } from "./scatter.ts";
 import type { DataRef } from "../runtime/data-ref.ts";
 
@@ -34,6 +36,11 @@ export interface ClientOptions {
   local?: LocalClusterOptions;
   /** How long to wait for the scheduler to answer. Default 5000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * Give up (close, failing pending futures) after this long without NATS. Default: never — a
+   * client waits for its cluster to come back, and re-submits what has no result yet.
+   */
+  giveUpAfterMs?: number;
 }
 
 /** How tasks run; for submit() pass them through {@link Client.with}. */
@@ -124,11 +131,27 @@ export class Client extends Actor {
     this.listen(this.subjects.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => {
       if (this.scheduler && m.instance !== this.scheduler) {
         this.submitter.forgetDefinitions();
-        this.resubmitPending("the scheduler restarted");
+        // A lost scheduler counts as a disconnection: the machine re-submits on the way back.
+        this.connection?.send({ type: "DISCONNECTED" });
+        this.connection?.send({ type: "RECONNECTED" });
       }
       this.scheduler = m.instance;
     });
-    this.tx.onStatus((st) => st === "reconnected" && this.resubmitPending("reconnected to NATS"));
+    this.connection = createActor(
+      connectionMachine.provide({
+        actions: {
+          resubmitPending: () => this.resubmitPending("reconnected"),
+          failPending: ({ context }) => this.failPending(context.reason),
+        },
+      }),
+      { input: { giveUpAfterMs: opts.giveUpAfterMs } },
+    );
+    this.connection.subscribe({ complete: () => void this.close() });
+    this.connection.start();
+    this.tx.onStatus((st) => {
+      if (st === "disconnected") this.connection?.send({ type: "DISCONNECTED" });
+      if (st === "reconnected") this.connection?.send({ type: "RECONNECTED" });
+    });
     if (opts.forwardLogs !== false) this.listen(this.subjects.log(this.id), "log", G.isLogLines, (m) => this.onLog(m));
     let r: RegisterReply;
     try {
@@ -142,6 +165,7 @@ export class Client extends Actor {
       await this.tx.close();
       throw Object.assign(Errors.ProtocolMismatch("This client", 0, 0, "", ""), { message: r.message, code: r.code });
     }
+    this.connection!.send({ type: "CONNECTED" });
     this.leaseTimer = setInterval(() => this.renewLease(), LEASE_RENEW_MS);
     this.leaseTimer.unref();
   }
@@ -340,6 +364,15 @@ export class Client extends Actor {
     }
     this.resubmitted += n;
     if (n) this.log.info(`${why}: re-submitted ${n} pending task(s)`);
+  }
+
+  /** The connection's lifecycle (client/connection.machine.ts). */
+  private connection: ActorRefFrom<typeof connectionMachine> | undefined;
+
+  private failPending(reason: string | null) {
+    for (const job of this.jobs.pending()) {
+      for (let i = 0; i < job.size; i++) if (job.status[i] === 0) job.settle(i, ERROR, undefined, Errors.ClientClosed(job.keyName(i), reason ?? undefined));
+    }
   }
 
   /** Rows re-submitted after connection losses or scheduler restarts. */
@@ -568,9 +601,7 @@ export class Client extends Actor {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const job of this.jobs.pending()) {
-      for (let i = 0; i < job.size; i++) if (job.status[i] === 0) job.settle(i, ERROR, undefined, Errors.ClientClosed(job.keyName(i)));
-    }
+    this.connection?.send({ type: "CLOSE" }); // → failPending
     try {
       this.tx.send(this.subjects.bye, { id: this.id, kind: "client" });
     } catch {

@@ -113,8 +113,8 @@ export const Errors = {
     new TaskError("DependencyFailed", `Task ${key} did not run: its argument ${cause.key} failed (${cause.message})`, key, "", "Error", "", cause),
   Restarted: (key: string) =>
     new TaskError("Restarted", `Task ${key} was still pending when client.restart() restarted every executor; submit it again if you still need it.`, key, ""),
-  ClientClosed: (key: string) =>
-    new TaskError("ClientClosed", `Task ${key} was still pending when the client closed; its result will never arrive.`, key, ""),
+  ClientClosed: (key: string, reason?: string) =>
+    new TaskError("ClientClosed", `Task ${key} was still pending when the client closed${reason ? ` (${reason})` : ""}; its result will never arrive.`, key, ""),
 
   // --- cluster & connection -------------------------------------------------------------------
   NatsServerNotFound: () =>
