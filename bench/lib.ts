@@ -9,6 +9,8 @@ export interface UpCluster {
   url: string;
   cluster: string;
   proc: ChildProcess;
+  /** What `ts-dask up` printed so far (e.g. its dashboard URL). */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -28,6 +30,7 @@ export async function startUp(args: string[]): Promise<UpCluster> {
     url: found[1]!,
     cluster: found[2]!,
     proc,
+    output: () => out,
     async stop() {
       if (proc.exitCode !== null) return;
       proc.kill("SIGINT");

@@ -17,7 +17,7 @@ import { toFnDef } from "../runtime/shipping/index.ts";
 import { Transport } from "../runtime/transport.ts";
 import { hello } from "../runtime/version.ts";
 import { Future } from "./future.ts";
-import { ERROR, FINISHED, Job, JobIndex } from "./jobs.ts";
+import { CANCELLED, ERROR, FINISHED, Job, JobIndex } from "./jobs.ts";
 import type { LocalCluster, LocalClusterOptions } from "./local-cluster.ts";
 import { Submitter, type Piece } from "./submitter.ts";
 import { createActor, type ActorRefFrom } from "xstate";
@@ -447,12 +447,22 @@ export class Client extends Actor {
   async wait<T>(futures: readonly Future<T>[], opts: { returnWhen?: ReturnWhen; timeoutMs?: number } = {}): Promise<{ done: Future<T>[]; notDone: Future<T>[] }> {
     const when = opts.returnWhen ?? "ALL_COMPLETED";
     const split = () => ({ done: futures.filter((f) => f.done()), notDone: futures.filter((f) => !f.done()) });
-    const satisfied = () => {
-      if (when === "FIRST_COMPLETED") return futures.length === 0 || futures.some((f) => f.done());
-      if (when === "FIRST_EXCEPTION" && futures.some((f) => f.failed)) return true;
-      return futures.every((f) => f.done());
-    };
-    if (satisfied()) return split();
+    // Pending rows per job, counted down as they settle: O(1) per settlement, not O(futures).
+    const pending = new Map<Job, Set<number>>();
+    let left = 0;
+    let failed = false;
+    for (const f of futures) {
+      if (f.done()) {
+        failed ||= f.failed;
+        continue;
+      }
+      let set = pending.get(f.job);
+      if (!set) pending.set(f.job, (set = new Set()));
+      if (!set.has(f.index)) (set.add(f.index), left++);
+    }
+    const satisfied = () =>
+      left === 0 || (when === "FIRST_COMPLETED" && left < futures.length) || (when === "FIRST_EXCEPTION" && failed);
+    if (futures.length === 0 || satisfied()) return split();
     await new Promise<void>((resolve) => {
       const unsubs: (() => void)[] = [];
       let timer: NodeJS.Timeout | undefined;
@@ -461,7 +471,17 @@ export class Client extends Actor {
         clearTimeout(timer);
         resolve();
       };
-      for (const job of new Set(futures.map((f) => f.job))) unsubs.push(job.listen(() => satisfied() && finish()));
+      for (const [job, set] of pending) {
+        unsubs.push(
+          job.listen((j, i) => {
+            if (!set.delete(i)) return;
+            left--;
+            const st = j.status[i];
+            failed ||= st === ERROR || st === CANCELLED;
+            if (satisfied()) finish();
+          }),
+        );
+      }
       if (opts.timeoutMs !== undefined) timer = setTimeout(finish, opts.timeoutMs);
     });
     return split();

@@ -184,7 +184,7 @@ export class Executor extends Actor {
   }
 
   private heartbeat() {
-    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, ...vitals(this.tx) };
+    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, ...vitals(this.tx) };
     this.tx.send(this.subjects.heartbeat, hb);
   }
 

@@ -65,6 +65,8 @@ export const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 
 /** One bar of the task stream: tasks of one function finished by one executor in one stretch. */
 export interface StreamEntry {
   id: number;
+  /** Bumped when the entry is created or extended: what a delta has to re-send. */
+  v: number;
   /** Executor name (`<worker>-<i>`): one row per name, kept across restarts. */
   exec: string;
   fn: string;
@@ -121,6 +123,8 @@ export type HistoryPoint = [number, number, number, number, number, number];
 
 export interface Snapshot {
   t: number;
+  /** Stream version: pass it back as `sinceSeq` for the next delta. */
+  seq: number;
   cluster: string;
   scheduler: { host: string; instance: string; version: string; node: string; startedAt: number; rss: number };
   totals: {
@@ -170,6 +174,8 @@ interface JobRec {
   rate: number;
   lastDone: number;
   lastRateAt: number;
+  /** Rows were re-submitted after a reconnect: `total` may never be reached here, finish on idle. */
+  resynced?: boolean;
 }
 
 interface ExecExtra {
@@ -188,6 +194,8 @@ interface WorkerExtra {
 }
 
 const MAX_STREAM = 50_000;
+/** Functions are named by this many characters of their hash in snapshots (stream entries, fns). */
+const FN_ID = 16;
 const MAX_EVENTS = 200;
 const KEEP_FINISHED_JOBS = 20;
 /** Consecutive completions of one function on one executor closer than this are one bar. */
@@ -220,6 +228,7 @@ export class Monitor {
   private readonly stream: StreamEntry[] = [];
   private readonly lastEntry = new Map<string, StreamEntry>();
   private nextEntry = 1;
+  private streamSeq = 0;
   private readonly history: HistoryPoint[] = [];
   private lastCompleted = 0;
   private lastFailed = 0;
@@ -294,13 +303,26 @@ export class Monitor {
       const g = m.groups[i]!;
       const s = slots[i];
       if (!s || s.length === 0) continue;
-      const chunk = this.host.tasks.chunk[s[0]!]!;
+      const chunkCol = this.host.tasks.chunk;
+      // A re-submit after a reconnect (`resync`) mixes rows held already with new ones: count only
+      // the rows of chunks not tracked yet (rare, so the per-row walk is fine).
+      const fresh = new Map<number, number>();
+      if (m.resync) {
+        for (let r = 0; r < s.length; r++) {
+          const c = chunkCol[s[r]!]!;
+          if (!this.chunkJob.has(c)) fresh.set(c, (fresh.get(c) ?? 0) + 1);
+        }
+      } else fresh.set(chunkCol[s[0]!]!, s.length);
+      if (fresh.size === 0) continue;
       const job = this.jobFor(m.client, g.fn, typeof g.job === "number" ? g.job : undefined, typeof g.total === "number" ? g.total : 0, s.length, now);
-      job.received += s.length;
+      if (m.resync) job.resynced = true;
+      for (const [chunk, rows] of fresh) {
+        job.received += rows;
+        job.chunks.push([chunk, rows]);
+        this.chunkJob.set(chunk, job);
+      }
       if (job.kind === "submit") job.total = job.received;
-      job.chunks.push([chunk, s.length]);
       job.lastActive = now;
-      this.chunkJob.set(chunk, job);
     }
   }
 
@@ -392,7 +414,7 @@ export class Monitor {
       const width = span ?? ms / Math.max(1, rec.nthreads);
       // Several functions in one message share its span in proportion to their time.
       const part = busyAll > 0 ? width * (ms / busyAll) : width;
-      this.streamAdd(rec.name, fn, now - part, now, n, errors, ms, rec.nthreads);
+      this.streamAdd(rec.name, fn, Math.round(now - part), now, n, errors, Math.round(ms * 100) / 100, rec.nthreads);
     }
   }
 
@@ -406,14 +428,15 @@ export class Monitor {
 
   private streamAdd(exec: string, fn: string, start: number, end: number, count: number, errors: number, busy: number, threads: number) {
     const last = this.lastEntry.get(exec);
-    if (last && last.fn === fn && start - last.end < COALESCE_GAP_MS && end - last.start < COALESCE_MAX_MS && (errors > 0) === (last.errors > 0)) {
+    if (last && last.fn === fn.slice(0, FN_ID) && start - last.end < COALESCE_GAP_MS && end - last.start < COALESCE_MAX_MS && (errors > 0) === (last.errors > 0)) {
       last.end = Math.max(last.end, end);
+      last.v = ++this.streamSeq;
       last.count += count;
       last.errors += errors;
-      last.busy += busy;
+      last.busy = Math.round((last.busy + busy) * 100) / 100;
       return;
     }
-    const e: StreamEntry = { id: this.nextEntry++, exec, fn, start: Math.max(start, last?.end ?? start), end, count, errors, busy, threads };
+    const e: StreamEntry = { id: this.nextEntry++, v: ++this.streamSeq, exec, fn: fn.slice(0, FN_ID), start: Math.max(start, last?.end ?? start), end, count, errors, busy, threads };
     this.stream.push(e);
     this.lastEntry.set(exec, e);
     if (this.stream.length > MAX_STREAM) this.stream.splice(0, this.stream.length - MAX_STREAM);
@@ -478,6 +501,11 @@ export class Monitor {
     }
     const failed = this.flushSchedFailed();
     if (requeued > 0 || failed > 0) this.emit({ type: "killed-worker", name: rec.name, id: rec.id, reason, requeued, failed });
+  }
+
+  /** The task stream's version (see {@link Snapshot.seq}). */
+  get streamVersion(): number {
+    return this.streamSeq;
   }
 
   /** Tasks moved from one executor's queue to another's (the scheduler counts them). */
@@ -603,7 +631,8 @@ export class Monitor {
         j.lastDone = done;
         j.lastRateAt = now;
       }
-      if (done > 0 && done >= j.total && j.received >= j.total) {
+      const complete = j.resynced ? j.chunks.length === 0 && now - j.lastActive > 1000 : done > 0 && done >= j.total && j.received >= j.total;
+      if (complete) {
         j.finishedAt = now;
         finished++;
         if (j.kind === "submit") this.pooled.delete(`${j.client}:submit:${j.fn}`);
@@ -677,7 +706,7 @@ export class Monitor {
   jobViews(): JobView[] {
     const out: JobView[] = [];
     for (const j of this.jobs.values()) {
-      const done = j.finishedAt !== undefined ? j.total : this.jobDone(j);
+      const done = j.finishedAt !== undefined ? j.total : Math.min(j.total || Infinity, this.jobDone(j));
       const rate = j.finishedAt !== undefined ? (j.total / Math.max(0.001, (j.finishedAt - j.startedAt) / 1000)) : j.rate;
       const left = j.total - done;
       out.push({
@@ -700,8 +729,12 @@ export class Monitor {
     return out.sort((a, b) => (a.state !== b.state ? (a.state === "running" ? -1 : 1) : a.state === "running" ? a.startedAt - b.startedAt : b.finishedAt! - a.finishedAt!));
   }
 
-  /** What the dashboard shows; `since` (epoch ms) limits the stream and history to what changed. */
-  snapshot(since = 0): Snapshot {
+  /**
+   * What the dashboard shows. A delta (`since` > 0: the `t` of the previous snapshot, `sinceSeq`
+   * its `seq`) carries only the stream entries created or extended since, and the newer history
+   * points and events; tables are always whole (they are small).
+   */
+  snapshot(since = 0, sinceSeq = 0): Snapshot {
     const info = this.host.info();
     const now = Date.now();
     const workers = Monitor.workerRows(info);
@@ -709,12 +742,13 @@ export class Monitor {
     let executors = 0;
     for (const w of info.workers) for (const e of w.executors) (running += e.running), executors++;
     const b = this.bytes();
-    const fns = [...this.perFn].map(([hash, f]) => ({ hash, name: fnLabel(this.opts.fnDef(hash), hash), count: f.count, meanMs: f.count ? f.ms / f.count : 0, errors: f.errors }));
-    const stream = since > 0 ? this.stream.filter((e) => e.end >= since - 1000) : this.stream.filter((e) => e.end >= now - this.streamMs);
+    const fns = [...this.perFn].map(([hash, f]) => ({ hash: hash.slice(0, FN_ID), name: fnLabel(this.opts.fnDef(hash), hash), count: f.count, meanMs: f.count ? f.ms / f.count : 0, errors: f.errors }));
+    const stream = since > 0 ? this.stream.filter((e) => e.v > sinceSeq) : this.stream.filter((e) => e.end >= now - this.streamMs);
     const sinceS = Math.floor(since / 1000);
     const history = since > 0 ? this.history.filter((p) => p[0] >= sinceS - 1) : this.history.slice();
     return {
       t: now,
+      seq: this.streamSeq,
       cluster: info.cluster,
       scheduler: { host: info.scheduler.host, instance: info.scheduler.instance, version: info.scheduler.hello.version, node: info.scheduler.hello.node, startedAt: info.scheduler.startedAt, rss: info.scheduler.rss },
       totals: {

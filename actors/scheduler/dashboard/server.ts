@@ -72,6 +72,7 @@ export async function startDashboard(monitor: Monitor, opts: DashboardOptions): 
   const cache = new Map<string, Buffer>();
   const viewers = new Set<Viewer>();
   let lastSent = 0;
+  let lastSeq = 0;
   let timer: NodeJS.Timeout | undefined;
 
   const push = () => {
@@ -83,9 +84,10 @@ export async function startDashboard(monitor: Monitor, opts: DashboardOptions): 
     const now = Date.now();
     let delta: string | undefined;
     let full: string | undefined;
+    let seq = lastSeq;
     for (const v of viewers) {
       if (v.blocked) continue;
-      const data = v.full ? (full ??= JSON.stringify({ full: true, columns: WORKER_COLUMNS, ...monitor.snapshot(0) })) : (delta ??= JSON.stringify({ full: false, ...monitor.snapshot(lastSent) }));
+      const data = v.full ? (full ??= JSON.stringify({ full: true, columns: WORKER_COLUMNS, ...monitor.snapshot(0) })) : (delta ??= deltaJson());
       v.full = false;
       if (!v.res.write(`data: ${data}\n\n`)) {
         // The browser is not keeping up: skip it until it drains, then send it everything anew.
@@ -94,6 +96,12 @@ export async function startDashboard(monitor: Monitor, opts: DashboardOptions): 
       }
     }
     lastSent = now;
+    lastSeq = seq;
+    function deltaJson() {
+      const snap = monitor.snapshot(lastSent, lastSeq);
+      seq = snap.seq;
+      return JSON.stringify({ full: false, ...snap });
+    }
   };
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -117,6 +125,7 @@ export async function startDashboard(monitor: Monitor, opts: DashboardOptions): 
         req.on("close", () => viewers.delete(v));
         if (!timer) {
           lastSent = Date.now();
+          lastSeq = monitor.streamVersion;
           timer = setInterval(push, intervalMs);
           timer.unref();
         }
