@@ -18,3 +18,4 @@ export type * from "./runtime/protocol.ts";
 export { TSDASK_VERSION } from "./runtime/version.ts";
 export { Scheduler, type SchedulerOptions } from "./actors/scheduler/scheduler.ts";
 export { Supervisor, type SupervisorOptions } from "./actors/supervisor/supervisor.ts";
+export * from "./workloads/index.ts";

@@ -74,6 +74,8 @@ export class Client extends Actor {
   private closed = false;
   private readonly scattered = new WeakMap<object, Promise<DataRef>>();
   private readonly owned = new Set<string>();
+  /** Hash → the object scattered under it, so release() also forgets the identity cache. */
+  private readonly scatteredKeys = new Map<string, WeakRef<object>>();
   /** Results received for futures already settled (re-runs after a failure): dropped, counted. */
   duplicates = 0;
 
@@ -524,6 +526,7 @@ export class Client extends Actor {
     if (hit && !opts.broadcast) return hit as Promise<DataRef<T>>;
     const p = uploadValue(this.tx, this.subjects.dataPut, this.id, value, !!opts.broadcast).then((ref) => {
       this.owned.add(ref.hash);
+      if (key) this.scatteredKeys.set(ref.hash, new WeakRef(key));
       return ref as DataRef<T>;
     });
     if (key) {
@@ -535,6 +538,11 @@ export class Client extends Actor {
 
   /** Lets the cluster drop scattered values this client no longer needs. */
   release(refs: readonly DataRef[]): void {
+    for (const r of refs) {
+      const key = this.scatteredKeys.get(r.hash)?.deref();
+      if (key) this.scattered.delete(key);
+      this.scatteredKeys.delete(r.hash);
+    }
     const hashes = refs.map((r) => r.hash).filter((h) => this.owned.delete(h));
     if (hashes.length) this.tx.send(this.subjects.dataRelease, { client: this.id, hashes });
   }

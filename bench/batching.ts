@@ -1,0 +1,121 @@
+/**
+ * bench/batching: the story's pattern — 20,000 candidates, ~0.2 ms of numeric work each against a
+ * 10 MB Float64Array — as a plain loop in this process, on backend "local" (2 processes), and on
+ * the cluster (`ts-dask up --nprocs 2`) with batchSize 1, "auto" and fixed sizes (the best of which
+ * is reported). Configurations alternate within each round (order reversed every other round);
+ * medians of BENCH_RUNS rounds (default 5). Cluster and pool start-up are excluded; scatter is
+ * included (each run scatters a fresh 10 MB array, whose bytes differ per run).
+ *
+ * Bars (issue 5): cluster "auto" ≥ 1.7× the plain loop; "auto" ≤ 1.1× the best fixed size;
+ * batchSize 1 ≤ 3× "auto" (Dask: 15×).
+ *
+ * Environment: BENCH_RUNS, BENCH_N (candidates, default 20,000), BENCH_FIXED (fixed sizes, default
+ * "50,200,500,1000,2500").
+ */
+import { Client } from "../index.ts";
+import { delayed, importModule, LocalPool, parallel, type EngineStats } from "../workloads/index.ts";
+import { makeRef, myProc } from "./lib-workloads/work.ts";
+import { median, report, runs, startUp } from "./lib.ts";
+
+const N = Number(process.env.BENCH_N ?? 20_000);
+const FIXED = (process.env.BENCH_FIXED ?? "50,200,500,1000,2500").split(",").map(Number);
+
+const up = await startUp(["--nprocs", "2"]);
+const client = await Client.connect(up.url, { cluster: up.cluster });
+const pool = await LocalPool.start({ nJobs: 2 });
+const work = await importModule<typeof import("./lib-workloads/work.ts")>("./lib-workloads/work.ts", { from: import.meta.url });
+
+let salt = 1;
+const calls = (ref: Float64Array) =>
+  function* () {
+    for (let c = 0; c < N; c++) yield delayed(work.myProc)(c, ref);
+  };
+
+type Config = { name: string; run: () => Promise<Partial<EngineStats> | undefined> };
+const cluster = (batchSize: "auto" | number): Config => ({
+  name: `cluster batchSize ${batchSize}`,
+  run: async () => {
+    const ref = makeRef(salt++);
+    const stats: Partial<EngineStats> = {};
+    const out = await parallel({ client, batchSize, scatter: [ref], stats }, calls(ref));
+    if (out.length !== N) throw new Error("wrong result count");
+    client.release([await client.scatter(ref)]); // the same object: the client's cached ref; lets the scheduler drop it
+    return stats;
+  },
+});
+const allConfigs: Config[] = [
+  {
+    name: "plain loop",
+    run: async () => {
+      const ref = makeRef(salt++);
+      let s = 0;
+      for (let c = 0; c < N; c++) s += myProc(c, ref);
+      if (!Number.isFinite(s)) throw new Error("bad sum");
+      return undefined;
+    },
+  },
+  {
+    name: 'backend "local" (2 processes) auto',
+    run: async () => {
+      const ref = makeRef(salt++);
+      const stats: Partial<EngineStats> = {};
+      await parallel({ backend: pool, scatter: [ref], stats }, calls(ref));
+      return stats;
+    },
+  },
+  cluster(1),
+  cluster("auto"),
+  ...FIXED.map((n) => cluster(n)),
+];
+// BENCH_ONLY=substring,substring: a subset (for development; the bars need every configuration)
+const only = process.env.BENCH_ONLY?.split(",");
+const configs = only ? allConfigs.filter((c) => c.name === "plain loop" || only.some((o) => c.name.includes(o))) : allConfigs;
+
+try {
+  // warm-up: ship the functions, JIT the loop
+  await parallel({ client, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, makeRef(0))));
+  await parallel({ backend: pool, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, makeRef(0))));
+  const times: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c.name, []]));
+  const batches: Record<string, number[]> = {};
+  for (let r = 0; r < runs(); r++) {
+    for (const c of r % 2 ? [...configs].reverse() : configs) {
+      const t0 = performance.now();
+      const stats = await c.run();
+      times[c.name]!.push((performance.now() - t0) / 1000);
+      if (stats?.batches) (batches[c.name] ??= []).push(stats.batches);
+      console.error(`round ${r + 1}: ${c.name}: ${times[c.name]!.at(-1)!.toFixed(2)} s${stats?.batches ? ` (${stats.batches} tasks, max batch ${stats.maxBatch})` : ""}`);
+    }
+  }
+  const med = Object.fromEntries(configs.map((c) => [c.name, median(times[c.name]!)]));
+  const fixedNames = FIXED.map((n) => `cluster batchSize ${n}`).filter((n) => med[n] !== undefined);
+  const bestFixed = fixedNames.reduce((a, b) => (med[b]! < med[a]! ? b : a));
+  const loop = med["plain loop"]!;
+  const auto = med["cluster batchSize auto"]!;
+  const one = med["cluster batchSize 1"]!;
+  report({
+    bench: "batching",
+    candidates: N,
+    executors: 2,
+    runs: runs(),
+    secondsMedian: Object.fromEntries(Object.entries(med).map(([k, v]) => [k, Number(v.toFixed(3))])),
+    tasksMedian: Object.fromEntries(Object.entries(batches).map(([k, v]) => [k, median(v)])),
+    bestFixed,
+    ratios: {
+      autoSpeedupOverLoop: Number((loop / auto).toFixed(2)),
+      localSpeedupOverLoop: Number((loop / med['backend "local" (2 processes) auto']!).toFixed(2)),
+      autoOverBestFixed: Number((auto / med[bestFixed]!).toFixed(2)),
+      batch1OverAuto: Number((one / auto).toFixed(2)),
+    },
+    bars: { autoSpeedupOverLoop: ">= 1.7", autoOverBestFixed: "<= 1.1", batch1OverAuto: "<= 3" },
+    pass: {
+      autoSpeedupOverLoop: loop / auto >= 1.7,
+      autoOverBestFixed: auto / med[bestFixed]! <= 1.1,
+      batch1OverAuto: one / auto <= 3,
+    },
+    allRuns: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map((x) => Number(x.toFixed(3)))])),
+  });
+} finally {
+  await pool.close();
+  await client.close();
+  await up.stop();
+}

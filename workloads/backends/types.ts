@@ -1,0 +1,45 @@
+/** What the workloads need from a place to run batches: the cluster (a Client) or local processes. */
+import type { BatchOutput, BatchPayload } from "../run-rows.ts";
+
+/** A batch on its way: its output, or a rejection when the batch as a whole failed. */
+export interface BatchHandle {
+  /** Resolves with the batch's output (per-row values and errors); rejects if the batch could not run at all. */
+  readonly result: Promise<BatchOutput>;
+  /** Stops the batch if it has not finished (its result then rejects or is ignored). */
+  cancel(): void;
+}
+
+/**
+ * A place to run batches of calls. {@link ClusterBackend} (a ts-dask cluster through a Client) and
+ * {@link LocalPool} (child processes of this machine) implement it; the workloads are written
+ * against this interface only, so the same code runs on both.
+ */
+export interface Backend {
+  /** Shown in verbose output: `Using backend <name> with N concurrent workers.` */
+  readonly name: string;
+  /** How many batches can run at once (executor threads, or local processes). */
+  workers(): Promise<number>;
+  /**
+   * Makes `fn` runnable as a batch (`(payload, ...refs) => BatchOutput`) on this backend. Throws
+   * the shipping errors (`ClosureCaptured`, `FunctionNotShippable`) for a function that cannot travel.
+   */
+  prepare(fn: Function): Promise<PreparedFn>;
+  /** Stores `value` once where the work runs; the token stands for it in {@link run}'s `refs`. */
+  scatter(value: unknown): Promise<unknown>;
+  /**
+   * Forgets scattered values (their tokens) once a run no longer needs them. Optional: the cluster
+   * backend keeps them, because `client.scatter` caches refs by identity for the client's lifetime
+   * (the scheduler drops them when the client goes).
+   */
+  release?(tokens: readonly unknown[]): void;
+  /** Runs one batch. `refs` are tokens from {@link scatter} (or a user's own DataRefs on the cluster). */
+  run(fn: PreparedFn, payload: BatchPayload, refs: readonly unknown[]): BatchHandle;
+  /** Releases what this backend holds (stops processes it started, closes a client it opened). */
+  close(): Promise<void>;
+}
+
+/** A function made ready by {@link Backend.prepare} (opaque to callers). */
+export interface PreparedFn {
+  /** The user function's name, for messages. */
+  readonly name: string;
+}
