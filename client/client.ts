@@ -139,17 +139,6 @@ export class Client extends Actor {
       }
       this.scheduler = m.instance;
     });
-    this.connection = createActor(
-      connectionMachine.provide({
-        actions: {
-          resubmitPending: () => this.resubmitPending("reconnected"),
-          failPending: ({ context }) => this.failPending(context.reason),
-        },
-      }),
-      { input: { giveUpAfterMs: opts.giveUpAfterMs } },
-    );
-    this.connection.subscribe({ complete: () => void this.close() });
-    this.connection.start();
     this.tx.onStatus((st) => {
       if (st === "disconnected") this.connection?.send({ type: "DISCONNECTED" });
       if (st === "reconnected") this.connection?.send({ type: "RECONNECTED" });
@@ -167,7 +156,20 @@ export class Client extends Actor {
       await this.tx.close();
       throw Object.assign(Errors.ProtocolMismatch("This client", 0, 0, "", ""), { message: r.message, code: r.code });
     }
-    this.connection!.send({ type: "CONNECTED" });
+    // Created only once registered: a machine left running after a failed connect would keep
+    // its (never firing) give-up timer, and the process, alive.
+    this.connection = createActor(
+      connectionMachine.provide({
+        actions: {
+          resubmitPending: () => this.resubmitPending("reconnected"),
+          failPending: ({ context }) => this.failPending(context.reason),
+        },
+      }),
+      { input: { giveUpAfterMs: opts.giveUpAfterMs } },
+    );
+    this.connection.subscribe({ complete: () => void this.close() });
+    this.connection.start();
+    this.connection.send({ type: "CONNECTED" });
     this.leaseTimer = setInterval(() => this.renewLease(), LEASE_RENEW_MS);
     this.leaseTimer.unref();
   }
