@@ -9,6 +9,7 @@
  * Side-effect free: the main script imports it normally (to make the data and the candidates) and
  * through `client.importModule` (to run `score` on the workers).
  */
+import { mulberry32 as rng } from "../../workloads/rng.ts";
 
 /** One candidate: three tones. */
 export interface Candidate {
@@ -74,13 +75,3 @@ export function score(c: Candidate, reference: Float64Array): number {
   return -err / m;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
