@@ -2,6 +2,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { once } from "node:events";
+import v8 from "node:v8";
+import { runInNewContext } from "node:vm";
 
 const BIN = fileURLToPath(new URL("../bin/ts-dask.mjs", import.meta.url));
 
@@ -56,3 +58,16 @@ export function report(result: Record<string, unknown>): void {
 }
 
 export const runs = () => Number(process.env.BENCH_RUNS ?? 5);
+
+/**
+ * A full garbage collection in this process, so one configuration does not pay for the garbage
+ * the previous one left (the 10^6-result runs leave hundreds of MB). Enables `gc` on first use.
+ */
+export function collectGarbage(): void {
+  const g = globalThis as { gc?: () => void };
+  if (!g.gc) {
+    v8.setFlagsFromString("--expose-gc");
+    g.gc = runInNewContext("gc") as () => void;
+  }
+  g.gc!();
+}

@@ -4,7 +4,7 @@
  *   GET /              the dashboard page (static/index.html, app.js, style.css)
  *   GET /vendor/…      uPlot, served from node_modules (no CDN: the page works on a LAN offline)
  *   GET /events        Server-Sent Events: a full snapshot on connect, then deltas from the
- *                      monitor's aggregates every `intervalMs` (default 500 ms; never per task)
+ *                      monitor's aggregates every `intervalMs` (default 1 s; never per task)
  *   GET /api/snapshot  the same snapshot as JSON
  *   GET /metrics       Prometheus text format (monitor.ts)
  *   GET /health        JSON; 200 while the scheduler is connected to NATS, else 503
@@ -21,7 +21,7 @@ export interface DashboardOptions {
   /** `:8787` (every interface), `127.0.0.1:8787`, `host:0` (a free port), or `none`. */
   address: string;
   log?: Logger;
-  /** Snapshot period for live pages (default 500 ms, at least 250). */
+  /** Snapshot period for live pages (default 1 s, at least 250): each push costs the page ~40 ms of render and raster. */
   intervalMs?: number;
 }
 
@@ -68,7 +68,7 @@ interface Viewer {
 export async function startDashboard(monitor: Monitor, opts: DashboardOptions): Promise<Dashboard | undefined> {
   const addr = parseDashboardAddress(opts.address);
   if (!addr) return undefined;
-  const intervalMs = Math.max(250, opts.intervalMs ?? 500);
+  const intervalMs = Math.max(250, opts.intervalMs ?? 1000);
   const cache = new Map<string, Buffer>();
   const viewers = new Set<Viewer>();
   let lastSent = 0;
