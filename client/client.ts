@@ -526,7 +526,7 @@ export class Client extends Actor {
     const key = typeof value === "object" && value !== null ? (value as object) : undefined;
     const hit = key && this.scattered.get(key);
     if (hit && !opts.broadcast) return hit as Promise<DataRef<T>>;
-    const p = uploadValue(this.tx, this.subjects.dataPut, this.id, value, !!opts.broadcast).then((ref) => {
+    const p = uploadValue(this.tx, this.subjects, this.id, value, !!opts.broadcast).then((ref) => {
       this.owned.add(ref.hash);
       if (key) this.scatteredKeys.set(ref.hash, new WeakRef(key));
       return ref as DataRef<T>;

@@ -1,18 +1,24 @@
 /**
  * Uploads a value to the scheduler's data store (`data.put`) in chunks below max_payload, a few
- * in flight at once. Scattering a value the scheduler already holds sends one small probe.
+ * in flight at once. Scattering a value the scheduler already holds sends one small probe. A
+ * broadcast scatter is pushed instead when the scheduler says so: each chunk published once on
+ * `data.push.<hash>`, where the scheduler and the idle executors listen (see
+ * actors/scheduler/data-push.ts), then a commit asks which chunks the scheduler still lacks.
  */
 import { createHash } from "node:crypto";
 import { encodeLarge, findUnencodable } from "../runtime/codec.ts";
 import { DataRef } from "../runtime/data-ref.ts";
 import { Errors } from "../runtime/errors.ts";
-import type { DataPut, DataPutReply } from "../runtime/protocol.ts";
+import type { DataPut, DataPutReply, Subjects } from "../runtime/protocol.ts";
 import type { Transport } from "../runtime/transport.ts";
 
 const IN_FLIGHT = 8;
+/** Pushed chunks between flushes (a flush waits for the server: the push's flow control). */
+const PUSH_WINDOW = 8;
 const TIMEOUT_MS = 30_000;
 
-export async function uploadValue(tx: Transport, subject: string, client: string, value: unknown, broadcast: boolean): Promise<DataRef> {
+export async function uploadValue(tx: Transport, subjects: Subjects, client: string, value: unknown, broadcast: boolean): Promise<DataRef> {
+  const subject = subjects.dataPut;
   let bytes: Uint8Array;
   try {
     bytes = encodeLarge(value);
@@ -29,14 +35,24 @@ export async function uploadValue(tx: Transport, subject: string, client: string
     if (!r.ok) throw Errors.ScatterFailed(r.message);
     return r;
   };
-  if ((await ask({ ...base, index: 0, probe: true })).have) return new DataRef(hash, size);
+  const chunk = (i: number): DataPut => ({ ...base, index: i, bytes: bytes.subarray(i * chunkSize, (i + 1) * chunkSize) });
+  const probe = await ask({ ...base, index: 0, probe: true });
+  if (probe.have) return new DataRef(hash, size);
+  let todo = Array.from({ length: chunks }, (_, i) => i);
+  if (probe.push) {
+    const pushSubject = subjects.dataPush(hash);
+    for (let i = 0; i < chunks; i++) {
+      tx.send(pushSubject, chunk(i));
+      if (i % PUSH_WINDOW === PUSH_WINDOW - 1) await tx.flush();
+    }
+    const commit = await ask({ ...base, index: 0, commit: true });
+    if (commit.have) return new DataRef(hash, size);
+    todo = commit.missing ?? todo;
+  }
   let next = 0;
   const lane = async () => {
-    while (next < chunks) {
-      const i = next++;
-      await ask({ ...base, index: i, bytes: bytes.subarray(i * chunkSize, (i + 1) * chunkSize) });
-    }
+    while (next < todo.length) await ask(chunk(todo[next++]!));
   };
-  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, chunks) }, lane));
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, todo.length) }, lane));
   return new DataRef(hash, size);
 }

@@ -58,7 +58,13 @@ export class Actor {
       queue ? { queue } : undefined,
     );
     this.subs.push(sub);
-    return sub;
+    return {
+      unsubscribe: () => {
+        sub.unsubscribe();
+        const i = this.subs.indexOf(sub);
+        if (i >= 0) this.subs.splice(i, 1);
+      },
+    };
   }
 
   /** Answers a request (no-op when the message had no reply subject). */

@@ -20,6 +20,7 @@
  * | `data.put`                      | request   | client → scheduler          | {@link DataPut} → {@link DataPutReply} |
  * | `data.get`                      | request   | executor → scheduler        | {@link DataGet} → {@link DataGetReply} |
  * | `data.release`                  | publish   | client → scheduler          | {@link DataRelease} |
+ * | `data.push.<hash>`              | publish   | client → scheduler + listening executors | {@link DataPut} (a broadcast scatter's chunks, fanned out by NATS) |
  * | `alive`                         | publish   | scheduler → everyone        | {@link SchedulerAlive} |
  * | `exec.<id>.tasks`               | publish   | scheduler → executor        | {@link TaskBatch} |
  * | `exec.<id>.cancel`              | publish   | scheduler → executor        | {@link ExecCancel} |
@@ -60,6 +61,7 @@ export function subjects(cluster: string) {
     dataPut: `${p}.data.put`,
     dataGet: `${p}.data.get`,
     dataRelease: `${p}.data.release`,
+    dataPush: (hash: string) => `${p}.data.push.${hash}`,
     execTasks: (execId: string) => `${p}.exec.${execId}.tasks`,
     execCancel: (execId: string) => `${p}.exec.${execId}.cancel`,
     execSteal: (execId: string) => `${p}.exec.${execId}.steal`,
@@ -181,9 +183,11 @@ export interface Heartbeat {
   running: number;
   queued: number;
   rss: number;
-  /** Scattered values fetched by this executor so far, and their bytes. */
+  /** Scattered values this executor obtained so far (pulled or pushed), and their bytes. */
   dataFetches?: number;
   dataBytes?: number;
+  /** Of `dataFetches`, the values that arrived by a broadcast push. */
+  dataPushed?: number;
   /** Executors (optional, for the dashboard): CPU % since the last heartbeat (100 = one core), NATS bytes so far. */
   cpu?: number;
   /** Not taking tasks (memory above the pause threshold, or retiring). */
@@ -200,13 +204,18 @@ export interface SchedulerAlive {
 
 /**
  * Out-of-band orders to one executor. `reregister`: the scheduler does not know you (any more);
- * `prefetch`: fetch scattered value `hash` now (a broadcast scatter); `resync`: send a
- * {@link Resync} (the scheduler lost its connection and may have missed messages); `restart`:
- * exit so the supervisor starts a fresh process (client.restart()).
+ * `prefetch`: fetch scattered value `hash` now (a broadcast scatter); `listen`: subscribe to
+ * `data.push.<hash>` and answer (a request) once subscribed, the client is about to push the
+ * value's `chunks` chunks there; `resync`: send a {@link Resync} (the scheduler lost its
+ * connection and may have missed messages); `restart`: exit so the supervisor starts a fresh
+ * process (client.restart()).
  */
 export interface ExecControl {
-  op: "reregister" | "stop" | "prefetch" | "resync" | "restart";
+  op: "reregister" | "stop" | "prefetch" | "listen" | "resync" | "restart";
   hash?: string;
+  /** `listen`: the value's encoded size and chunk count. */
+  size?: number;
+  chunks?: number;
 }
 
 export interface Bye {
@@ -393,8 +402,18 @@ export interface DataPut {
   probe?: boolean;
   /** Ask every executor to fetch it as soon as it is complete. */
   broadcast?: boolean;
+  /**
+   * After pushing every chunk on `data.push.<hash>`: a request that asks which chunks the
+   * scheduler is still missing (the reply's `missing`), to be sent again as plain `data.put`s.
+   */
+  commit?: boolean;
 }
-export type DataPutReply = { ok: true; have: boolean } | { ok: false; code: string; message: string };
+/**
+ * `push`: to a broadcast probe, "publish the chunks on `data.push.<hash>`" (the scheduler and the
+ * idle executors listen there, so NATS fans the bytes out once instead of each executor pulling
+ * them from the scheduler). `missing`: to a commit, the chunk indices not received.
+ */
+export type DataPutReply = { ok: true; have: boolean; push?: boolean; missing?: number[] } | { ok: false; code: string; message: string };
 
 export interface DataGet {
   hash: string;
@@ -424,6 +443,8 @@ export interface ExecutorInfo {
   rss: number;
   dataFetches: number;
   dataBytes: number;
+  /** Of `dataFetches`, the values that arrived by a broadcast push. */
+  dataPushed: number;
   /** CPU % (100 = one core) and memory pause, from heartbeats (monitor.ts). */
   cpu?: number;
   paused?: boolean;

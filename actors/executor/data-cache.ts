@@ -1,28 +1,148 @@
 /**
  * Scattered values on an executor: fetched from the scheduler (`data.get`, chunks pulled a few at
- * a time), decoded once, cached by hash for every later task. Task arguments that are DataRefs
- * (top-level arguments: columns and constants) are swapped for the values before a task runs.
+ * a time) or received as a broadcast push (`data.push.<hash>`, see actors/scheduler/data-push.ts),
+ * decoded once, cached by hash for every later task. Task arguments that are DataRefs (top-level
+ * arguments: columns and constants) are swapped for the values before a task runs.
  */
 import { decode } from "../../runtime/codec.ts";
 import { DataRef } from "../../runtime/data-ref.ts";
 import { Errors } from "../../runtime/errors.ts";
-import type { DataGetReply, Subjects, TaskGroup } from "../../runtime/protocol.ts";
-import type { Transport } from "../../runtime/transport.ts";
+import type { DataGetReply, DataPut, Subjects, TaskGroup } from "../../runtime/protocol.ts";
+import type { Sub, Transport } from "../../runtime/transport.ts";
 
 const IN_FLIGHT = 8;
+/** A push that makes no progress for this long is completed by pulling the missing chunks. */
+const PUSH_STALL_MS = 3000;
+/** Stalls (each PUSH_STALL_MS) before a value that never completes fails its tasks. */
+const MAX_STALLS = 20;
+
+/** A value arriving by push: chunks written straight into its final buffer. */
+interface Arrival {
+  bytes: Uint8Array;
+  have: boolean[];
+  received: number;
+  stalls: number;
+  pulling: boolean;
+  sub: Sub;
+  timer: NodeJS.Timeout;
+  done(value: unknown): void;
+  fail(e: Error): void;
+}
 
 export class DataCache {
   private readonly values = new Map<string, unknown>();
   private readonly pending = new Map<string, Promise<unknown>>();
-  /** Values fetched from the scheduler (each at most once per process while cached). */
+  /** Values obtained, pulled or pushed (each at most once per process while cached). */
   fetches = 0;
   bytesFetched = 0;
+
+  /** Values that arrived by push (no request per chunk). */
+  pushed = 0;
+  private readonly arrivals = new Map<string, Arrival>();
 
   constructor(
     private readonly tx: Transport,
     private readonly subjects: Subjects,
     private readonly worker: string,
+    /** Subscribes through the actor (decoding, bad-input counting). */
+    private readonly subscribe: (subject: string, handler: (m: DataPut) => void) => Sub,
   ) {}
+
+  /**
+   * Listens for a broadcast push of `hash` (resolves once subscribed at the server). Tasks that
+   * need the value meanwhile wait for it; a push that stalls is completed by pulling.
+   */
+  async listen(hash: string, size: number, chunks: number): Promise<void> {
+    if (this.values.has(hash) || this.pending.has(hash)) return;
+    let done!: (v: unknown) => void;
+    let fail!: (e: Error) => void;
+    const p = new Promise<unknown>((res, rej) => ((done = res), (fail = rej)));
+    const a: Arrival = {
+      bytes: new Uint8Array(size),
+      have: new Array<boolean>(chunks).fill(false),
+      received: 0,
+      stalls: 0,
+      pulling: false,
+      sub: this.subscribe(this.subjects.dataPush(hash), (m) => this.onChunk(hash, a, m)),
+      timer: setTimeout(() => this.stalled(hash, a), PUSH_STALL_MS),
+      done,
+      fail,
+    };
+    this.arrivals.set(hash, a);
+    this.pending.set(hash, p.finally(() => this.pending.delete(hash)));
+    p.catch(() => {}); // a failure is reported to the tasks that wait for it
+    await this.tx.flush();
+  }
+
+  private onChunk(hash: string, a: Arrival, m: DataPut) {
+    if (m.hash !== hash || !m.bytes || m.chunks !== a.have.length || m.size !== a.bytes.byteLength) return;
+    this.place(a, m.index, m.bytes);
+    a.timer.refresh();
+    if (a.received === a.have.length) this.arrived(hash, a);
+  }
+
+  /** Chunks are equal-sized but the last, so a chunk's offset follows from its index and length. */
+  private place(a: Arrival, index: number, bytes: Uint8Array) {
+    if (index < 0 || index >= a.have.length || a.have[index]) return;
+    const offset = index === a.have.length - 1 ? a.bytes.byteLength - bytes.byteLength : index * bytes.byteLength;
+    if (offset < 0 || offset + bytes.byteLength > a.bytes.byteLength) return;
+    a.bytes.set(bytes, offset);
+    a.have[index] = true;
+    a.received++;
+  }
+
+  private arrived(hash: string, a: Arrival) {
+    this.arrivals.delete(hash);
+    clearTimeout(a.timer);
+    a.sub.unsubscribe();
+    try {
+      const value = decode(a.bytes);
+      this.values.set(hash, value);
+      this.pushed++;
+      this.fetches++;
+      this.bytesFetched += a.bytes.byteLength;
+      a.done(value);
+    } catch (e) {
+      a.fail(Errors.DataUnavailable(hash, this.worker, `the pushed value does not decode (${(e as Error).message})`));
+    }
+  }
+
+  /**
+   * No chunk for a while: pull what is missing from the scheduler, which holds the whole value
+   * once the client finished (until then it answers DataNotFound and we wait another round).
+   */
+  private async stalled(hash: string, a: Arrival) {
+    if (this.arrivals.get(hash) !== a || a.pulling) return;
+    a.pulling = true;
+    a.stalls++;
+    try {
+      for (let i = 0; i < a.have.length && this.arrivals.get(hash) === a; i++) {
+        if (a.have[i]) continue;
+        const r = await this.tx.request<DataGetReply>(this.subjects.dataGet, { hash, index: i }, 30_000);
+        if (!r.ok && r.code === "DataNotFound" && a.stalls < MAX_STALLS) return void a.timer.refresh();
+        if (!r.ok) throw Errors.DataUnavailable(hash, this.worker, r.message);
+        this.place(a, i, r.bytes);
+      }
+      if (this.arrivals.get(hash) === a && a.received === a.have.length) this.arrived(hash, a);
+    } catch (e) {
+      if (this.arrivals.get(hash) !== a) return;
+      this.arrivals.delete(hash);
+      clearTimeout(a.timer);
+      a.sub.unsubscribe();
+      a.fail(e as Error);
+    } finally {
+      a.pulling = false;
+    }
+  }
+
+  /** Stops listening to pushes (executor stopping). */
+  stop(): void {
+    for (const [hash, a] of this.arrivals) {
+      clearTimeout(a.timer);
+      a.sub.unsubscribe();
+      this.arrivals.delete(hash);
+    }
+  }
 
   /** Starts fetching `hash` if not cached; resolves with the value. */
   fetch(hash: string): Promise<unknown> {

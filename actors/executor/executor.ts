@@ -65,7 +65,7 @@ export class Executor extends Actor {
     this.out = new Outbox(tx, this.subjects, opts.id, opts.name);
     if (opts.forwardConsole !== false) this.out.beforeFlush = forwardTaskConsole(tx, this.subjects, opts.name);
     this.runner = new Runner(opts.nthreads, this.out, opts.name, opts.markers);
-    this.data = new DataCache(tx, this.subjects, opts.name);
+    this.data = new DataCache(tx, this.subjects, opts.name, (subject, handler) => this.listen(subject, "data.push", G.isDataPut, handler));
   }
 
   /** Subscribes, registers with the scheduler (retrying until one answers) and starts heartbeats. */
@@ -76,7 +76,7 @@ export class Executor extends Actor {
     this.listen(s.execCancel(id), "cancel", G.isExecCancel, (m) => this.runner.cancel(m.slots, m.keys));
     this.listen(s.execSteal(id), "steal", G.isStealRequest, (m, reply) => this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)) }));
     this.listen(s.execRun(id), "run", G.isRunRequest, (m, reply) => void this.onRun(m).then((r) => this.respond(reply, r)));
-    this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m) => this.onControl(m));
+    this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m, reply) => this.onControl(m, reply));
     this.listen(s.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => this.onSchedulerAlive(m));
     await this.register();
     this.tx.onStatus((st) => st === "reconnected" && this.resync());
@@ -184,7 +184,7 @@ export class Executor extends Actor {
   }
 
   private heartbeat() {
-    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, ...vitals(this.tx) };
+    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, ...vitals(this.tx) };
     this.tx.send(this.subjects.heartbeat, hb);
   }
 
@@ -219,11 +219,17 @@ export class Executor extends Actor {
     });
   }
 
-  private onControl(m: ExecControl) {
+  private onControl(m: ExecControl, reply: string | undefined) {
     if (m.op === "reregister") void this.register().catch((e) => this.fatal(e));
     else if (m.op === "resync") this.resync();
     else if (m.op === "restart") void this.stop().then(() => this.opts.onRestart?.());
     else if (m.op === "prefetch" && m.hash) void this.data.fetch(m.hash).catch((e) => this.log.warn((e as Error).message));
+    else if (m.op === "listen" && m.hash && m.size !== undefined && m.chunks) {
+      void this.data.listen(m.hash, m.size, m.chunks).then(
+        () => this.respond(reply, { ok: true }),
+        (e) => this.log.warn((e as Error).message),
+      );
+    }
   }
 
   /** client.run(): runs a function now, outside the task queue, and answers with its value. */
@@ -286,6 +292,7 @@ export class Executor extends Actor {
       /* connection already gone */
     }
     this.stopListening();
+    this.data.stop();
     await this.tx.close();
   }
 }

@@ -25,6 +25,7 @@ export interface ExecutorRec {
   queued: number;
   rss: number;
   dataFetches: number;
+  dataPushed: number;
   dataBytes: number;
   /** The executor said it takes no tasks (memory pressure, retiring). */
   paused?: boolean;
@@ -109,6 +110,7 @@ export class ExecutorTable {
       queued: 0,
       rss: 0,
       dataFetches: 0,
+      dataPushed: 0,
       dataBytes: 0,
       fnsSent: new Set(),
       modsSent: new Set(),
@@ -152,6 +154,7 @@ export class ExecutorTable {
     rec.rss = m.rss;
     rec.paused = m.paused === true;
     rec.dataFetches = m.dataFetches ?? rec.dataFetches;
+    rec.dataPushed = m.dataPushed ?? rec.dataPushed;
     rec.dataBytes = m.dataBytes ?? rec.dataBytes;
     rec.life.send({ type: "HEARTBEAT" });
     const w = this.workers.get(rec.worker);
@@ -230,6 +233,7 @@ export class ExecutorTable {
           done: e.done,
           rss: e.rss,
           dataFetches: e.dataFetches,
+          dataPushed: e.dataPushed,
           dataBytes: e.dataBytes,
         }),
       ),

@@ -39,6 +39,7 @@ import { defaultPlacement, DurationEstimates, windowFor, type PlacementConfig } 
 import { ASSIGNED, CAREFUL, QUEUED, TaskTable } from "./tasks.ts";
 import { ExecutorTable, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
+import { DataPushes } from "./data-push.ts";
 import { Monitor } from "./monitor.ts";
 
 export interface SchedulerOptions {
@@ -76,6 +77,7 @@ export class Scheduler extends Actor {
   private readonly suspectAfterMs: number;
   private readonly deadAfterMs: number;
   readonly data: DataStore;
+  private readonly pushes: DataPushes;
   private readonly placement: PlacementConfig;
   private readonly heartbeatMs: number;
   private pumpScheduled = false;
@@ -102,6 +104,13 @@ export class Scheduler extends Actor {
       if (!broadcast) return;
       for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash });
     };
+    this.pushes = new DataPushes({
+      tx,
+      subjects: this.subjects,
+      store: this.data,
+      listen: (subject, handler) => this.listen(subject, "data.push", G.isDataPut, handler),
+      idleExecutors: () => this.executors.accepting().filter((r) => r.assigned === 0),
+    });
     this.executors = new ExecutorTable({
       steal: { request: (v, max) => this.stealRequest(v, max), apply: (v, slots) => this.stealApply(v, slots) },
       subjects: this.subjects,
@@ -135,7 +144,10 @@ export class Scheduler extends Actor {
       s.respond(reply, { executors: ids } satisfies RestartReply);
     });
     tx.onStatus((st) => st === "reconnected" && s.requestResync());
-    s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => s.respond(reply, s.data.put(m)));
+    s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => {
+      if (s.pushes.wants(m)) void s.pushes.prepare(m).then((r) => s.respond(reply, r));
+      else s.respond(reply, s.data.put(m));
+    });
     s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
     s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => s.data.release(m.client, m.hashes));
     s.listen(s.subjects.info, "info", G.isAny, (m, reply) => {
@@ -157,6 +169,7 @@ export class Scheduler extends Actor {
   async stop(): Promise<void> {
     clearInterval(this.aliveTimer);
     this.monitor.stop();
+    this.pushes.stop();
     this.executors.stopAll();
     this.stopListening();
     await this.tx.flush().catch(() => {});

@@ -1,0 +1,64 @@
+/** Broadcast scatters: pushed once through NATS to every idle executor; a busy executor pulls instead. */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Client } from "../index.ts";
+import { waitFor, withTimeout } from "./helpers/cluster.ts";
+
+// A cluster of its own: the executors' counters start at zero.
+const t = suite<{ client: Client }>("scatter-broadcast");
+t.before(async (ctx) => {
+  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded start");
+});
+t.after(async (ctx) => {
+  await ctx.client?.close();
+});
+
+const executorData = async (client: Client) =>
+  Object.fromEntries((await client.info()).workers.flatMap((w) => w.executors).map((e) => [e.name, { fetches: e.dataFetches, pushed: e.dataPushed }]));
+
+t("a broadcast scatter is pushed once to every idle executor (one publish, fanned out by NATS)", async ({ client }) => {
+  const before = await executorData(client);
+  const big = new Float64Array(5_000_000).map((_, i) => i * 0.5); // 40 MB: 40 chunks
+  const ref = await withTimeout(client.scatter(big, { broadcast: true }), 60_000, "broadcast scatter");
+  await waitFor(async () => Object.entries(await executorData(client)).every(([n, d]) => d.pushed === (before[n]?.pushed ?? 0) + 1), { timeoutMs: 20_000, label: "every executor to report one pushed value" });
+  const after = await executorData(client);
+  for (const [n, d] of Object.entries(after)) assert.is(d.fetches, (before[n]?.fetches ?? 0) + 1, `${n} obtained it exactly once`);
+  const idx = Array.from({ length: 200 }, (_, i) => i * 24_999);
+  const out = await client.gather(client.map((i: number, d: Float64Array) => d[i], idx, { args: [ref] }));
+  assert.equal(out, idx.map((i) => i * 0.5));
+  assert.equal(await executorData(client), after, "the tasks used the pushed copies");
+  client.release([ref]);
+});
+
+t("an executor busy with a task is not pushed to: it pulls the value when free", async ({ client }) => {
+  const dir = mkdtempSync(join(tmpdir(), "tsdask-scatter-"));
+  try {
+    const started = join(dir, "started");
+    const go = join(dir, "go");
+    // Blocks its executor's event loop (a CPU-bound task) until the test creates `go`.
+    const blocker = client.submit(async (startedFile: string, goFile: string) => {
+      const fs = await import("node:fs");
+      fs.writeFileSync(startedFile, "");
+      while (!fs.existsSync(goFile));
+      return JSON.parse(process.env.TSDASK_EXECUTOR!).name as string;
+    }, started, go);
+    await waitFor(() => existsSync(started), { timeoutMs: 20_000, label: "the blocking task to start" });
+    const before = await executorData(client);
+    const ref = await withTimeout(client.scatter(new Float64Array(2_000_000).fill(7), { broadcast: true }), 60_000, "broadcast scatter");
+    writeFileSync(go, "");
+    const busy = await blocker.result();
+    await waitFor(async () => Object.entries(await executorData(client)).every(([n, d]) => d.fetches === (before[n]?.fetches ?? 0) + 1), { timeoutMs: 20_000, label: "every executor to hold the value" });
+    const after = await executorData(client);
+    for (const [n, d] of Object.entries(after)) assert.is(d.pushed - (before[n]?.pushed ?? 0), n === busy ? 0 : 1, `${n}: ${n === busy ? "pulled" : "pushed"}`);
+    const out = await client.gather(client.map((i: number, d: Float64Array) => d[i]! + i, [0, 1, 2, 3, 4, 5], { args: [ref] }));
+    assert.equal(out, [7, 8, 9, 10, 11, 12]);
+    client.release([ref]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+t.run();
