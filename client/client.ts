@@ -73,7 +73,11 @@ export class Client extends Actor {
   private nextKey = 0;
   private closed = false;
   private readonly scattered = new WeakMap<object, Promise<DataRef>>();
-  private readonly owned = new Set<string>();
+  /**
+   * Scattered values this client owns, by hash, kept (strongly) until release(): a scheduler that
+   * restarts has lost its data store, and the client uploads them again before re-submitting.
+   */
+  private readonly owned = new Map<string, { value: unknown; broadcast: boolean }>();
   /** Hash → the object scattered under it, so release() also forgets the identity cache. */
   private readonly scatteredKeys = new Map<string, WeakRef<object>>();
   /** Results received for futures already settled (re-runs after a failure): dropped, counted. */
@@ -182,7 +186,7 @@ export class Client extends Actor {
       .then((r) => {
         if (r.ok && r.fresh && !this.closed) {
           this.submitter.forgetDefinitions();
-          this.resubmitPending("the scheduler did not know this client (restarted, or the lease had expired)");
+          void this.rescatter().then(() => this.resubmitPending("the scheduler did not know this client (restarted, or the lease had expired)"));
         }
       })
       .catch(() => {}); // no scheduler right now: the next renewal tries again
@@ -341,6 +345,15 @@ export class Client extends Actor {
       if (stream === 2) process.stderr.write(line + "\n");
       else process.stdout.write(line + "\n");
     }
+  }
+
+  /** Uploads every owned scattered value again (the scheduler lost them); failures are logged, tasks then fail with DataUnavailable. */
+  private async rescatter() {
+    const values = [...this.owned.values()];
+    const results = await Promise.allSettled(values.map((v) => uploadValue(this.tx, this.subjects, this.id, v.value, v.broadcast)));
+    const failed = results.filter((r) => r.status === "rejected");
+    if (values.length) this.log.info(`the scheduler lost its data: uploaded ${values.length - failed.length} scattered value(s) again`);
+    for (const f of failed) this.log.warn(`could not upload a scattered value again: ${(f as PromiseRejectedResult).reason?.message ?? f}`);
   }
 
   /**
@@ -516,6 +529,8 @@ export class Client extends Actor {
    * instead of the value: each executor fetches it once and hands the same decoded value to every
    * task that names it. Scattering the same object (or equal bytes) twice sends it once.
    * `broadcast: true` makes every executor fetch it now rather than on first use.
+   * The client keeps a reference to the value until {@link release}: if the scheduler restarts
+   * (it holds scattered values in memory), the client uploads it again before re-submitting.
    *
    * @example
    * const ref = await client.scatter(new Float64Array(10_000_000));
@@ -527,7 +542,7 @@ export class Client extends Actor {
     const hit = key && this.scattered.get(key);
     if (hit && !opts.broadcast) return hit as Promise<DataRef<T>>;
     const p = uploadValue(this.tx, this.subjects, this.id, value, !!opts.broadcast).then((ref) => {
-      this.owned.add(ref.hash);
+      this.owned.set(ref.hash, { value, broadcast: !!opts.broadcast || !!this.owned.get(ref.hash)?.broadcast });
       if (key) this.scatteredKeys.set(ref.hash, new WeakRef(key));
       return ref as DataRef<T>;
     });

@@ -1,0 +1,54 @@
+/**
+ * Scattered values live in the scheduler's memory: when the scheduler is killed and a new one
+ * starts, the client uploads what it still owns again, so tasks on fresh executors (which never
+ * cached the value) still get it.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Client } from "../index.ts";
+import { startNatsServer, type NatsServer } from "../runtime/nats-server.ts";
+import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
+import { waitFor, withTimeout } from "./helpers/cluster.ts";
+
+let nats: NatsServer | undefined;
+test.after(async () => {
+  await stopAllCli();
+  await nats?.stop();
+});
+
+test("after a scheduler restart the client uploads its scattered values again", async () => {
+  nats = await startNatsServer();
+  const url = nats.url;
+  const schedArgs = ["scheduler", "--nats", url, "--cluster", "rescatter", "--dashboard-address", "none"];
+  let sched = cli(schedArgs);
+  await sched.waitFor(/scheduler for cluster 'rescatter'/);
+  const watch = await EventWatcher.start(url, "rescatter");
+  cli(["worker", url, "--cluster", "rescatter", "--nprocs", "1", "--name", "W", "--death-timeout", "60"]);
+  await watch.until((e) => e.type === "executor-joined", 1);
+  await watch.close();
+
+  const client = await Client.connect(url, { cluster: "rescatter" });
+  try {
+    const table = new Float64Array(3_000_000).map((_, i) => i % 1000); // 24 MB: several chunks
+    const ref = await client.scatter(table);
+    const sum = (i: number, t: Float64Array) => t[i]! + t[i + 1]!;
+    assert.is(await client.submit(sum, 1001, ref).result(), 3);
+
+    sched.proc.kill("SIGKILL");
+    await sched.exited;
+    sched = cli(schedArgs);
+    await sched.waitFor(/scheduler for cluster 'rescatter'/);
+    // The new scheduler's data store is empty until the client notices (its lease) and uploads.
+    await waitFor(async () => (await client.info().catch(() => undefined))?.data.values === 1, { timeoutMs: 30_000, label: "the client to upload the value again" });
+    // Fresh executor processes: nothing cached, so the value must come from the new scheduler.
+    await withTimeout(client.restart(), 60_000, "restart executors");
+    assert.is(await withTimeout(client.submit(sum, 2998, ref).result(), 60_000, "task after the restart"), 998 + 999);
+    // Heartbeats carry the counter: the fresh executor fetched it from the new scheduler.
+    await waitFor(async () => (await client.info()).workers[0]?.executors[0]?.dataFetches === 1, { timeoutMs: 10_000, label: "the fresh executor to report one fetch" });
+    assert.is((await client.info()).data.values, 1);
+  } finally {
+    await client.close();
+  }
+});
+
+test.run();
