@@ -10,7 +10,7 @@ import { ArgPacker } from "./args.ts";
 import { AutoBatcher, nextBatchSize, TARGET_BATCH_MS } from "./batch-size.ts";
 import type { Backend, BatchHandle, PreparedFn } from "./backends/types.ts";
 import { isDelayed, type Delayed } from "./delayed.ts";
-import { WorkloadErrors } from "./errors.ts";
+import { Errors } from "../runtime/errors.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
 import type { BatchOutput } from "./run-rows.ts";
 import { estimateSize } from "./size.ts";
@@ -99,13 +99,13 @@ const CALLS_AHEAD_PER_WORKER = 2_500;
 export function parsePreDispatch(v: string | number | undefined, nJobs: number): number {
   if (v === undefined) return 2 * nJobs;
   if (typeof v === "number") {
-    if (!(v >= 1) || !Number.isFinite(v)) throw WorkloadErrors.BadOption("preDispatch", v, "a number ≥ 1 or an expression like \"2*n_jobs\"");
+    if (!(v >= 1) || !Number.isFinite(v)) throw Errors.BadOption("preDispatch", v, "a number ≥ 1 or an expression like \"2*n_jobs\"");
     return Math.floor(v);
   }
   const m = /^\s*(?:(\d+(?:\.\d+)?)\s*\*\s*)?n_jobs\s*(?:\*\s*(\d+(?:\.\d+)?))?\s*$/.exec(v);
   if (m) return Math.max(1, Math.round(Number(m[1] ?? 1) * Number(m[2] ?? 1) * nJobs));
   if (/^\s*\d+\s*$/.test(v)) return Math.max(1, Number(v));
-  throw WorkloadErrors.BadOption("preDispatch", v, "a number ≥ 1 or an expression like \"2*n_jobs\"");
+  throw Errors.BadOption("preDispatch", v, "a number ≥ 1 or an expression like \"2*n_jobs\"");
 }
 
 /** Iterates a {@link CallSource}: sync sources without an await per item. */
@@ -113,7 +113,7 @@ function iteratorOf<T>(src: CallSource<T>): Iterator<T> | AsyncIterator<T> {
   const s = typeof src === "function" ? src() : src;
   if (s && typeof (s as AsyncIterable<T>)[Symbol.asyncIterator] === "function") return (s as AsyncIterable<T>)[Symbol.asyncIterator]();
   if (s && typeof (s as Iterable<T>)[Symbol.iterator] === "function") return (s as Iterable<T>)[Symbol.iterator]();
-  throw WorkloadErrors.BadOption("input", s, "an array, an iterable, an async iterable or a generator function");
+  throw Errors.BadOption("input", s, "an array, an iterable, an async iterable or a generator function");
 }
 
 /** The length of a source when it is an array-like (known without consuming it). */
@@ -164,9 +164,9 @@ export class Engine {
     this.sizer = new AutoBatcher({ targetMs: opts.targetBatchMs ?? TARGET_BATCH_MS });
     if (bs === "auto") this.fixedSize = undefined;
     else if (Number.isInteger(bs) && bs >= 1) this.fixedSize = bs;
-    else throw WorkloadErrors.BadOption("batchSize", bs, '"auto" or an integer ≥ 1');
+    else throw Errors.BadOption("batchSize", bs, '"auto" or an integer ≥ 1');
     if (opts.nJobs !== undefined && (!Number.isInteger(opts.nJobs) || opts.nJobs === 0)) {
-      throw WorkloadErrors.BadOption("nJobs", opts.nJobs, "a non-zero integer (-1: every worker)");
+      throw Errors.BadOption("nJobs", opts.nJobs, "a non-zero integer (-1: every worker)");
     }
     this.progress = opts.progressReporter ?? new Progress(opts, opts.total);
   }
@@ -330,7 +330,7 @@ export class Engine {
       const index = this.nextIndex++;
       if (skip?.(index)) continue;
       const call = r.value;
-      if (!isDelayed(call)) throw WorkloadErrors.BadOption(`input item ${index}`, call, "a call made with delayed(fn)(...args)");
+      if (!isDelayed(call)) throw Errors.BadOption(`input item ${index}`, call, "a call made with delayed(fn)(...args)");
       if (call.fn !== fn) {
         const k = toFnDef(call.fn).fn.hash; // throws ClosureCaptured & co. for a function that cannot travel
         if (fn && k !== key) {

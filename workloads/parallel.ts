@@ -6,7 +6,7 @@
 import { effectiveOptions, openBackend, type BackendOptions } from "./backends/resolve.ts";
 import type { Delayed, DelayedResult } from "./delayed.ts";
 import { Engine, knownLength, type CallSource, type DispatchOptions, type DoneBatch, type EngineStats } from "./engine.ts";
-import { WorkloadErrors, type ItemError } from "./errors.ts";
+import { Errors, type ItemError } from "../runtime/errors.ts";
 
 /** Options of {@link parallel} and {@link parallelStream}. */
 export interface ParallelOptions extends BackendOptions, DispatchOptions {
@@ -27,11 +27,11 @@ export function* outcomes(b: DoneBatch): Generator<[index: number, value: unknow
   for (let k = 0; k < b.indices.length; k++) {
     const index = b.indices[k]!;
     if (b.error) {
-      yield [index, undefined, WorkloadErrors.ItemBatchFailed(index, b.fnName, b.error)];
+      yield [index, undefined, Errors.ItemBatchFailed(index, b.fnName, b.error)];
       continue;
     }
     const e = errs?.get(k);
-    if (e) yield [index, undefined, WorkloadErrors.ItemFailed(index, b.fnName, b.out!.w ?? "", e[1], e[2], e[3])];
+    if (e) yield [index, undefined, Errors.ItemFailed(index, b.fnName, b.out!.w ?? "", e[1], e[2], e[3])];
     else yield [index, b.out!.v[k], undefined];
   }
 }

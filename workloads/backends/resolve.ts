@@ -4,7 +4,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Client, ClientOptions } from "../../client/client.ts";
-import { WorkloadErrors } from "../errors.ts";
+import { Errors } from "../../runtime/errors.ts";
 import { LocalPool } from "../local/pool.ts";
 import { ClusterBackend } from "./cluster.ts";
 import type { Backend } from "./types.ts";
@@ -81,5 +81,5 @@ export async function openBackend(opts: BackendOptions): Promise<OpenBackend> {
     const cb = await ClusterBackend.connect(opts.address, opts.clientOptions);
     return { backend: cb, release: () => cb.close() };
   }
-  throw WorkloadErrors.BadOption("backend", b, '"local", "cluster" or a Backend object');
+  throw Errors.BadOption("backend", b, '"local", "cluster" or a Backend object');
 }

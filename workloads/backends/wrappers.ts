@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sha256Hex } from "../../runtime/shipping/hash.ts";
 import { bundleModule, describeFunction, getModuleRef, makeModuleHandle, type ModuleRef } from "../../runtime/shipping/index.ts";
-import { WorkloadErrors } from "../errors.ts";
+import { Errors } from "../../runtime/errors.ts";
 import { runRows } from "../run-rows.ts";
 
 const RUN_ROWS = fileURLToPath(new URL("../run-rows.ts", import.meta.url));
@@ -50,7 +50,7 @@ export function batchWrapper(fn: Function): Promise<Function> {
  */
 export function cvWrapper(factory: Function): Promise<Function> {
   const ref = getModuleRef(factory);
-  if (!ref) throw WorkloadErrors.FactoryNotAModuleExport(factory.name);
+  if (!ref) throw Errors.FactoryNotAModuleExport(factory.name);
   return moduleWrapper(ref, "cv");
 }
 

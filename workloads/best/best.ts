@@ -7,7 +7,7 @@ import { toFnDef } from "../../runtime/shipping/index.ts";
 import { effectiveOptions, openBackend, type BackendOptions } from "../backends/resolve.ts";
 import { delayed, type Delayed } from "../delayed.ts";
 import { Engine, knownLength, type CallSource, type DispatchOptions, type EngineStats } from "../engine.ts";
-import { WorkloadErrors } from "../errors.ts";
+import { Errors } from "../../runtime/errors.ts";
 import { outcomes } from "../parallel.ts";
 import { Checkpoint, defaultCheckpointDir, hashValues } from "./checkpoint.ts";
 import { TopK, type Scored } from "./topk.ts";
@@ -60,7 +60,7 @@ export async function best<C, A extends readonly unknown[] = unknown[]>(
 ): Promise<Scored<C>[]> {
   const o = effectiveOptions(opts);
   const k = o.k ?? 1;
-  if (!Number.isInteger(k) || k < 1) throw WorkloadErrors.BadOption("k", k, "an integer ≥ 1");
+  if (!Number.isInteger(k) || k < 1) throw Errors.BadOption("k", k, "an integer ≥ 1");
   const maximize = o.maximize ?? true;
   const args = (o.args ?? []) as unknown as A;
   const top = new TopK<C>(k, maximize);
@@ -90,7 +90,7 @@ export async function best<C, A extends readonly unknown[] = unknown[]>(
       for (const [index, value, error] of outcomes(b)) {
         pos++;
         let err: Error | undefined = error;
-        if (!err && typeof value !== "number") err = WorkloadErrors.NotAScore(value);
+        if (!err && typeof value !== "number") err = Errors.NotAScore(value);
         if (err) {
           if (o.errors !== "skip") throw err;
           stats.failed!++;

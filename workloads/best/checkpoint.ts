@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { decode, encode, encodeLarge } from "../../runtime/codec.ts";
-import { WorkloadErrors } from "../errors.ts";
+import { Errors } from "../../runtime/errors.ts";
 import type { Scored } from "./topk.ts";
 
 /** Where checkpoints go unless told: `$TSDASK_CHECKPOINT_DIR`, else `.tsdask/checkpoints` under the working directory. */
@@ -106,7 +106,7 @@ export class Checkpoint<C> {
    * @throws `CheckpointMismatch` when the file belongs to another study; `CheckpointCorrupt` when unreadable.
    */
   static open<C>(name: string, dir: string, header: Omit<CheckpointHeader, "v" | "name">): Checkpoint<C> {
-    if (!/^[\w.-]+$/.test(name)) throw WorkloadErrors.BadOption("checkpoint", name, "a name of letters, digits, '.', '-' and '_'");
+    if (!/^[\w.-]+$/.test(name)) throw Errors.BadOption("checkpoint", name, "a name of letters, digits, '.', '-' and '_'");
     mkdirSync(dir, { recursive: true });
     return new Checkpoint<C>(join(dir, `${name}.ckpt`), { v: 1, name, ...header });
   }
@@ -145,15 +145,15 @@ export class Checkpoint<C> {
       try {
         frame = decode(bytes.subarray(off + 4, off + 4 + len));
       } catch (e) {
-        if (first) throw WorkloadErrors.CheckpointCorrupt(this.file, (e as Error).message);
+        if (first) throw Errors.CheckpointCorrupt(this.file, (e as Error).message);
         break; // a damaged tail: keep what came before
       }
       if (first) {
         const h = frame as CheckpointHeader;
-        if (h?.v !== 1) throw WorkloadErrors.CheckpointCorrupt(this.file, "no header");
+        if (h?.v !== 1) throw Errors.CheckpointCorrupt(this.file, "no header");
         const diff = (["fn", "args", "k", "maximize"] as const).filter((key) => h[key] !== header[key]);
         const names = { fn: "the score function", args: "the arguments", k: "k", maximize: "maximize/minimize" };
-        if (diff.length) throw WorkloadErrors.CheckpointMismatch(header.name, this.file, diff.map((d) => names[d]).join(", "));
+        if (diff.length) throw Errors.CheckpointMismatch(header.name, this.file, diff.map((d) => names[d]).join(", "));
         first = false;
       } else {
         const f = frame as { d: Uint32Array; a: [number, number, C][] };

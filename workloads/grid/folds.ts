@@ -1,5 +1,5 @@
 /** Cross-validation splits: K-fold, and stratified K-fold for classification; seeded shuffles. */
-import { WorkloadErrors } from "../errors.ts";
+import { Errors } from "../../runtime/errors.ts";
 import { mulberry32, shuffleInPlace } from "../rng.ts";
 
 /** One split: the rows to fit on and the rows to score on. */
@@ -17,8 +17,8 @@ export interface FoldOptions {
 }
 
 function check(n: number, k: number) {
-  if (!Number.isInteger(k) || k < 2) throw WorkloadErrors.BadOption("cv", k, "an integer ≥ 2 (the number of folds)");
-  if (k > n) throw WorkloadErrors.BadOption("cv", k, `at most ${n} folds: cannot make ${k} folds of ${n} samples`);
+  if (!Number.isInteger(k) || k < 2) throw Errors.BadOption("cv", k, "an integer ≥ 2 (the number of folds)");
+  if (k > n) throw Errors.BadOption("cv", k, `at most ${n} folds: cannot make ${k} folds of ${n} samples`);
 }
 
 /** Splits from a fold number per row. */

@@ -9,7 +9,7 @@ import { effectiveOptions, openBackend, type BackendOptions } from "../backends/
 import { cvWrapper } from "../backends/wrappers.ts";
 import { delayed, type Delayed } from "../delayed.ts";
 import { Engine, type EngineStats } from "../engine.ts";
-import { WorkloadErrors } from "../errors.ts";
+import { Errors } from "../../runtime/errors.ts";
 import { outcomes } from "../parallel.ts";
 import { formatParams, type ProgressOptions } from "../progress.ts";
 import type { FitOutput, FitRequest } from "./cv-task.ts";
@@ -95,10 +95,10 @@ export async function gridSearchCV<P extends Record<string, unknown>, E extends 
   opts: GridSearchOptions = {},
 ): Promise<GridSearchResult<P, E>> {
   const o = effectiveOptions(opts);
-  if (!Array.isArray(X) || X.length !== y.length) throw WorkloadErrors.BadOption("X, y", `${X?.length} rows, ${y?.length} labels`, "X as rows (number[][]) and y with one value per row");
+  if (!Array.isArray(X) || X.length !== y.length) throw Errors.BadOption("X, y", `${X?.length} rows, ${y?.length} labels`, "X as rows (number[][]) and y with one value per row");
   const yArr = Array.from(y);
   const candidates = expandGrid(paramGrid) as P[];
-  if (!candidates.length) throw WorkloadErrors.NoCandidates("gridSearchCV");
+  if (!candidates.length) throw Errors.NoCandidates("gridSearchCV");
   const scorer: Scorer | undefined = o.scoring !== undefined ? resolveScoring(o.scoring) : undefined;
   const classification = o.stratified ?? scorer?.classification ?? looksLikeLabels(yArr);
   const splits =
@@ -133,7 +133,7 @@ export async function gridSearchCV<P extends Record<string, unknown>, E extends 
         const c = Math.floor(index / k);
         const f = index % k;
         if (error) {
-          if (o.errorScore === undefined || o.errorScore === "raise") throw WorkloadErrors.FitFailed(formatParams(candidates[c]), f, error);
+          if (o.errorScore === undefined || o.errorScore === "raise") throw Errors.FitFailed(formatParams(candidates[c]), f, error);
           test[c]![f] = train[c]![f] = o.errorScore;
           continue;
         }

@@ -1,5 +1,5 @@
 /** scikit-learn's ParameterGrid: every combination of parameter values. */
-import { WorkloadErrors } from "../errors.ts";
+import { Errors } from "../../runtime/errors.ts";
 
 /** One grid: each parameter's candidate values. */
 export type ParamGridSpec = Readonly<Record<string, readonly unknown[]>>;
@@ -26,7 +26,7 @@ export function expandGrid<G extends ParamGrid>(grid: G): ParamsOf<G>[] {
     const keys = Object.keys(g).sort();
     for (const k of keys) {
       const vs = g[k];
-      if (!Array.isArray(vs) || vs.length === 0) throw WorkloadErrors.BadOption(`paramGrid.${k}`, vs, "a non-empty array of values");
+      if (!Array.isArray(vs) || vs.length === 0) throw Errors.BadOption(`paramGrid.${k}`, vs, "a non-empty array of values");
     }
     const combo = (i: number, acc: Record<string, unknown>) => {
       if (i === keys.length) {

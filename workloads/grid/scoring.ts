@@ -1,5 +1,5 @@
 /** Scoring functions of the grid search (scikit-learn's names; greater is better for all). */
-import { WorkloadErrors } from "../errors.ts";
+import { Errors } from "../../runtime/errors.ts";
 
 /** The built-in scorers. */
 export type ScoringName = "accuracy" | "f1_weighted" | "f1_macro" | "neg_mean_squared_error" | "r2";
@@ -95,10 +95,10 @@ export interface Scorer {
 export function resolveScoring(scoring: ScoringName | ScoringFn): Scorer {
   if (typeof scoring === "function") return { name: scoring.name || "custom", fn: scoring };
   const s = SCORERS[scoring];
-  if (!s) throw WorkloadErrors.BadOption("scoring", scoring, `one of ${Object.keys(SCORERS).join(", ")}, or a function (yTrue, yPred) => number`);
+  if (!s) throw Errors.BadOption("scoring", scoring, `one of ${Object.keys(SCORERS).join(", ")}, or a function (yTrue, yPred) => number`);
   return { name: scoring, ...s };
 }
 
 function sameLength(a: ArrayLike<number>, b: ArrayLike<number>) {
-  if (a.length !== b.length) throw WorkloadErrors.BadOption("predictions", `${b.length} values`, `one per true value (${a.length})`);
+  if (a.length !== b.length) throw Errors.BadOption("predictions", `${b.length} values`, `one per true value (${a.length})`);
 }

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { toFnDef } from "../../runtime/shipping/index.ts";
 import type { BatchOutput, BatchPayload } from "../run-rows.ts";
 import type { Backend, BatchHandle, PreparedFn } from "../backends/types.ts";
-import { WorkloadErrors } from "../errors.ts";
+import { Errors } from "../../runtime/errors.ts";
 import type { FromChild, ToChild } from "./protocol.ts";
 
 const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
@@ -56,7 +56,7 @@ interface Worker {
 /** Resolves joblib's `n_jobs` (-1 = every core, -2 = all but one, …; 0 is refused) for this machine. */
 export function resolveNJobs(nJobs: number | undefined, cores = availableParallelism()): number {
   const n = nJobs ?? -1;
-  if (!Number.isInteger(n) || n === 0) throw WorkloadErrors.BadOption("nJobs", n, "a non-zero integer (-1: one per core)");
+  if (!Number.isInteger(n) || n === 0) throw Errors.BadOption("nJobs", n, "a non-zero integer (-1: one per core)");
   return n > 0 ? n : Math.max(1, cores + 1 + n);
 }
 
@@ -147,9 +147,9 @@ export class LocalPool implements Backend {
     const result = new Promise<BatchOutput>((resolve, reject) => {
       job = { id: this.nextId++, fn: fn as LocalFn, payload, refs: refs as number[], resolve, reject, cancelled: false };
     });
-    if (this.closed) job.reject(WorkloadErrors.PoolClosed());
+    if (this.closed) job.reject(Errors.PoolClosed());
     else if (refs.some((r) => typeof r !== "number" || !this.dataIds.has(r))) {
-      job.reject(WorkloadErrors.BadOption("argument", "a DataRef", "a value: a DataRef points into a cluster, which local processes cannot reach"));
+      job.reject(Errors.BadOption("argument", "a DataRef", "a value: a DataRef points into a cluster, which local processes cannot reach"));
     } else {
       this.queue.push(job);
       this.pump();
@@ -161,7 +161,7 @@ export class LocalPool implements Backend {
         job.cancelled = true;
         const i = this.queue.indexOf(job);
         if (i >= 0) this.queue.splice(i, 1);
-        job.reject(WorkloadErrors.Cancelled());
+        job.reject(Errors.BatchCancelled());
       },
     };
   }
@@ -170,7 +170,7 @@ export class LocalPool implements Backend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const j of this.queue.splice(0)) j.reject(WorkloadErrors.PoolClosed());
+    for (const j of this.queue.splice(0)) j.reject(Errors.PoolClosed());
     await Promise.all(
       this.workersList.map(async (w) => {
         const exited = new Promise<void>((r) => (w.proc.exitCode !== null || w.proc.signalCode !== null ? r() : w.proc.once("exit", () => r())));
@@ -215,7 +215,7 @@ export class LocalPool implements Backend {
         this.failedStarts = 0;
         if (job && job.id === m.id && !job.cancelled) {
           if (m.t === "done") job.resolve(m.out);
-          else job.reject(WorkloadErrors.BatchFailed(`local-${index}`, m.name, m.message, m.stack));
+          else job.reject(Errors.BatchFailed(`local-${index}`, m.name, m.message, m.stack));
         }
         this.idle(w);
         this.pump();
@@ -223,14 +223,14 @@ export class LocalPool implements Backend {
     });
     proc.once("error", (e) => readyReject(e));
     proc.once("exit", (code, signal) => {
-      readyReject(WorkloadErrors.WorkerDied(`local-${index}`, code, signal));
+      readyReject(Errors.LocalWorkerDied(`local-${index}`, code, signal));
       const job = w.job;
       w.job = undefined;
-      if (job && !job.cancelled) job.reject(WorkloadErrors.WorkerDied(`local-${index}`, code, signal));
+      if (job && !job.cancelled) job.reject(Errors.LocalWorkerDied(`local-${index}`, code, signal));
       if (this.closed) return;
       if (w.finished === 0 && ++this.failedStarts > 3 * this.size) {
         // Children die before doing anything: fail what waits instead of respawning forever.
-        for (const j of this.queue.splice(0)) j.reject(WorkloadErrors.WorkerDied(`local-${index}`, code, signal));
+        for (const j of this.queue.splice(0)) j.reject(Errors.LocalWorkerDied(`local-${index}`, code, signal));
         return;
       }
       const k = this.workersList.indexOf(w);
@@ -272,7 +272,7 @@ export class LocalPool implements Backend {
       } catch (e) {
         w.job = undefined;
         this.idle(w);
-        job.reject(WorkloadErrors.NotSerializable((e as Error).message));
+        job.reject(Errors.NotSerializable("An argument for a local process", (e as Error).message));
       }
     }
   }
