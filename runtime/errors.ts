@@ -183,6 +183,9 @@ export const Errors = {
         `(stored once, fetched once per executor); for large results, return less or raise max_payload in the nats-server configuration.`,
     ),
 
+  NotInTask: (what: string) =>
+    new TsDaskError("NotInTask", `${what} works only inside a task (on an executor or a local pool process); this process is neither.`),
+
   // --- configuration --------------------------------------------------------------------------
   BadMemoryLimit: (text: string) =>
     new TsDaskError(

@@ -17,7 +17,10 @@ export interface ExecutorProcessConfig {
   cluster: string;
   id: string;
   name: string;
+  /** The supervisor's instance id (how the scheduler knows the worker). */
   worker: string;
+  /** The worker's name (`--name`), for getWorker(). */
+  workerName: string;
   index: number;
   nthreads: number;
   localDirectory: string;

@@ -145,7 +145,7 @@ export class Supervisor extends Actor {
     const o = this.opts;
     for (let i = 0; i < o.nprocs; i++) {
       const ep = new ExecutorProcess({
-        base: { servers: o.servers, token: o.token, cluster: o.cluster, worker: this.instance, nthreads: o.nthreads, localDirectory: o.localDirectory },
+        base: { servers: o.servers, token: o.token, cluster: o.cluster, worker: this.instance, workerName: o.name, nthreads: o.nthreads, localDirectory: o.localDirectory },
         name: `${o.name}-${i}`,
         index: i,
         memoryLimit: o.memoryLimit,
