@@ -3,7 +3,7 @@ import { Errors } from "../runtime/errors.ts";
 import { subjects, type ClusterInfo } from "../runtime/protocol.ts";
 import { formatBytes } from "../runtime/memory.ts";
 import { Transport } from "../runtime/transport.ts";
-import { Monitor, WORKER_COLUMNS, type WorkerRow } from "../actors/scheduler/monitor.ts";
+import { WORKER_COLUMNS, workerRows, type WorkerRow } from "../actors/scheduler/dashboard/views.ts";
 
 export async function runInfo(o: { servers: string; cluster: string; token?: string; json: boolean }) {
   const tx = await Transport.connect({ servers: o.servers, token: o.token, name: "ts-dask info" });
@@ -43,7 +43,7 @@ export function formatInfo(info: ClusterInfo): string {
 
 /** The dashboard's worker table (same columns, WORKER_COLUMNS), one line per worker. */
 export function workerTable(info: ClusterInfo): string[] {
-  const rows = Monitor.workerRows(info);
+  const rows = workerRows(info);
   const cells = rows.map((w) => WORKER_COLUMNS.map(([k]) => workerCell(k, w)));
   const head = WORKER_COLUMNS.map(([, title]) => title);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));

@@ -30,6 +30,9 @@ import type {
 } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
 import type { ExecutorRec, ExecutorTable } from "./executors.ts";
+import { DURATION_BUCKETS, workerRows, type HistoryPoint, type JobView, type Snapshot, type WorkerRow } from "./dashboard/views.ts";
+import { prometheusText } from "./metrics.ts";
+import { TaskStream } from "./task-stream.ts";
 import type { TaskTable } from "./tasks.ts";
 
 /** What the monitor reads from the scheduler (the Scheduler class satisfies it). */
@@ -57,101 +60,6 @@ export interface MonitorOptions {
   historyS?: number;
   /** Departed workers stay listed (as gone) this long (default 10 min). */
   keepGoneMs?: number;
-}
-
-/** Upper bounds (seconds) of the task duration histogram. */
-export const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
-
-/** One bar of the task stream: tasks of one function finished by one executor in one stretch. */
-export interface StreamEntry {
-  id: number;
-  /** Bumped when the entry is created or extended: what a delta has to re-send. */
-  v: number;
-  /** Executor name (`<worker>-<i>`): one row per name, kept across restarts. */
-  exec: string;
-  fn: string;
-  /** Epoch ms on the scheduler's clock. */
-  start: number;
-  end: number;
-  count: number;
-  errors: number;
-  /** Milliseconds spent inside the tasks (the rest of [start, end] × threads is overhead or idle). */
-  busy: number;
-  threads: number;
-}
-
-export interface JobView {
-  key: string;
-  client: string;
-  job: number;
-  name: string;
-  /** "map" (one client call), "submit" (single submits of one function, pooled). */
-  kind: "map" | "submit";
-  total: number;
-  done: number;
-  errors: number;
-  state: "running" | "finished";
-  startedAt: number;
-  finishedAt?: number;
-  /** Tasks per second, recent. */
-  rate: number;
-  /** Seconds left at the current rate (undefined when unknown). */
-  eta?: number;
-}
-
-export interface WorkerRow {
-  name: string;
-  host: string;
-  executors: number;
-  nprocs: number;
-  nthreads: number;
-  state: string;
-  /** Mean CPU % of the worker's executors (100 = one core each). */
-  cpu: number;
-  rss: number;
-  /** memoryLimit × executors (0 = no limit). */
-  memoryLimit: number;
-  running: number;
-  queued: number;
-  done: number;
-  restarts: number;
-  versions: string;
-}
-
-/** Per-second history point: [epoch s, tasks/s, failed/s, cluster CPU %, memory bytes, memory limit bytes]. */
-export type HistoryPoint = [number, number, number, number, number, number];
-
-export interface Snapshot {
-  t: number;
-  /** Stream version: pass it back as `sinceSeq` for the next delta. */
-  seq: number;
-  cluster: string;
-  scheduler: { host: string; instance: string; version: string; node: string; startedAt: number; rss: number };
-  totals: {
-    workers: number;
-    executors: number;
-    clients: number;
-    queued: number;
-    assigned: number;
-    running: number;
-    completed: number;
-    failed: number;
-    stolen: number;
-    retried: number;
-    restarts: number;
-    memoryRestarts: number;
-    bytesIn: number;
-    bytesOut: number;
-  };
-  workers: WorkerRow[];
-  jobs: JobView[];
-  fns: { hash: string; name: string; count: number; meanMs: number; errors: number }[];
-  /** Stream entries changed since `since` (all of the window when since = 0). */
-  stream: StreamEntry[];
-  streamMs: number;
-  /** History points after `since` (all when 0). */
-  history: HistoryPoint[];
-  events: (ClusterEvent & { t: number })[];
 }
 
 interface JobRec {
@@ -193,15 +101,10 @@ interface WorkerExtra {
   died: boolean;
 }
 
-const MAX_STREAM = 50_000;
 /** Functions are named by this many characters of their hash in snapshots (stream entries, fns). */
 const FN_ID = 16;
 const MAX_EVENTS = 200;
 const KEEP_FINISHED_JOBS = 20;
-/** Consecutive completions of one function on one executor closer than this are one bar. */
-const COALESCE_GAP_MS = 5;
-/** … as long as the bar is shorter than this (so the stream keeps moving while busy). */
-const COALESCE_MAX_MS = 250;
 
 /** A name for a function hash, for people. */
 export function fnLabel(def: FnDef | undefined, hash: string): string {
@@ -225,10 +128,9 @@ export class Monitor {
   durationCount = 0;
   readonly perFn = new Map<string, { count: number; ms: number; errors: number }>();
 
-  private readonly stream: StreamEntry[] = [];
-  private readonly lastEntry = new Map<string, StreamEntry>();
-  private nextEntry = 1;
-  private streamSeq = 0;
+  private readonly stream = new TaskStream();
+  /** Ids of pooled single-submit jobs. */
+  private nextPooledJob = 1;
   private readonly history: HistoryPoint[] = [];
   private lastCompleted = 0;
   private lastFailed = 0;
@@ -332,7 +234,7 @@ export class Monitor {
     let j = asMap ? this.jobs.get(key) : this.pooled.get(key);
     if (j && j.finishedAt === undefined) return j;
     const name = fnLabel(this.opts.fnDef(fn), fn);
-    const jobId = asMap ? id! : this.nextEntry++;
+    const jobId = asMap ? id! : this.nextPooledJob++;
     j = {
       key: asMap ? key : `${key}:${jobId}`,
       client,
@@ -414,7 +316,7 @@ export class Monitor {
       const width = span ?? ms / Math.max(1, rec.nthreads);
       // Several functions in one message share its span in proportion to their time.
       const part = busyAll > 0 ? width * (ms / busyAll) : width;
-      this.streamAdd(rec.name, fn, Math.round(now - part), now, n, errors, Math.round(ms * 100) / 100, rec.nthreads);
+      this.stream.add(rec.name, fn.slice(0, FN_ID), Math.round(now - part), now, n, errors, Math.round(ms * 100) / 100, rec.nthreads);
     }
   }
 
@@ -424,22 +326,6 @@ export class Monitor {
     this.durationBuckets[i]! += n;
     this.durationSum += seconds * n;
     this.durationCount += n;
-  }
-
-  private streamAdd(exec: string, fn: string, start: number, end: number, count: number, errors: number, busy: number, threads: number) {
-    const last = this.lastEntry.get(exec);
-    if (last && last.fn === fn.slice(0, FN_ID) && start - last.end < COALESCE_GAP_MS && end - last.start < COALESCE_MAX_MS && (errors > 0) === (last.errors > 0)) {
-      last.end = Math.max(last.end, end);
-      last.v = ++this.streamSeq;
-      last.count += count;
-      last.errors += errors;
-      last.busy = Math.round((last.busy + busy) * 100) / 100;
-      return;
-    }
-    const e: StreamEntry = { id: this.nextEntry++, v: ++this.streamSeq, exec, fn: fn.slice(0, FN_ID), start: Math.max(start, last?.end ?? start), end, count, errors, busy, threads };
-    this.stream.push(e);
-    this.lastEntry.set(exec, e);
-    if (this.stream.length > MAX_STREAM) this.stream.splice(0, this.stream.length - MAX_STREAM);
   }
 
   /** One `sched.heartbeat`. */
@@ -484,7 +370,7 @@ export class Monitor {
       this.goneBytesOut += x.bytesOut;
       this.execExtra.delete(rec.id);
     }
-    this.lastEntry.delete(rec.name);
+    this.stream.forget(rec.name);
     this.retried += requeued;
     const w = this.worker(rec.worker);
     const memory = /memory/i.test(reason);
@@ -505,7 +391,7 @@ export class Monitor {
 
   /** The task stream's version (see {@link Snapshot.seq}). */
   get streamVersion(): number {
-    return this.streamSeq;
+    return this.stream.version;
   }
 
   /** Tasks moved from one executor's queue to another's (the scheduler counts them). */
@@ -572,10 +458,7 @@ export class Monitor {
     if (this.history.length > this.historyS) this.history.splice(0, this.history.length - this.historyS);
     this.checkWorkers();
     for (const [k, d] of this.departed) if (now - d.at > this.keepGoneMs) this.departed.delete(k);
-    const cut = now - this.streamMs;
-    let drop = 0;
-    while (drop < this.stream.length && this.stream[drop]!.end < cut) drop++;
-    if (drop) this.stream.splice(0, drop);
+    this.stream.prune(now - this.streamMs);
   }
 
   /**
@@ -691,10 +574,6 @@ export class Monitor {
   }
 
   /** The worker table, as the dashboard and `ts-dask info` show it. */
-  static workerRows(info: ClusterInfo): WorkerRow[] {
-    return [...info.workers, ...(info.departed ?? [])].map((w) => workerRow(w));
-  }
-
   bytes(): { in: number; out: number; schedulerIn: number; schedulerOut: number; executorsIn: number; executorsOut: number } {
     const s = this.host.tx.stats();
     let ein = this.goneBytesIn;
@@ -737,18 +616,18 @@ export class Monitor {
   snapshot(since = 0, sinceSeq = 0): Snapshot {
     const info = this.host.info();
     const now = Date.now();
-    const workers = Monitor.workerRows(info);
+    const workers = workerRows(info);
     let running = 0;
     let executors = 0;
     for (const w of info.workers) for (const e of w.executors) (running += e.running), executors++;
     const b = this.bytes();
     const fns = [...this.perFn].map(([hash, f]) => ({ hash: hash.slice(0, FN_ID), name: fnLabel(this.opts.fnDef(hash), hash), count: f.count, meanMs: f.count ? f.ms / f.count : 0, errors: f.errors }));
-    const stream = since > 0 ? this.stream.filter((e) => e.v > sinceSeq) : this.stream.filter((e) => e.end >= now - this.streamMs);
+    const stream = since > 0 ? this.stream.changedSince(sinceSeq) : this.stream.endingAfter(now - this.streamMs);
     const sinceS = Math.floor(since / 1000);
     const history = since > 0 ? this.history.filter((p) => p[0] >= sinceS - 1) : this.history.slice();
     return {
       t: now,
-      seq: this.streamSeq,
+      seq: this.stream.version,
       cluster: info.cluster,
       scheduler: { host: info.scheduler.host, instance: info.scheduler.instance, version: info.scheduler.hello.version, node: info.scheduler.hello.node, startedAt: info.scheduler.startedAt, rss: info.scheduler.rss },
       totals: {
@@ -777,79 +656,9 @@ export class Monitor {
     };
   }
 
-  /** Everything as Prometheus text exposition format (version 0.0.4). */
+  /** `GET /metrics`: Prometheus text (metrics.ts). */
   metrics(): string {
-    const info = this.host.info();
-    const m = new PromWriter();
-    const workers = [...info.workers, ...(info.departed ?? [])];
-    const wStates: Record<string, number> = { running: 0, paused: 0, restarting: 0, gone: 0 };
-    for (const w of workers) wStates[w.state] = (wStates[w.state] ?? 0) + 1;
-    m.family("tsdask_workers", "gauge", "Workers by state.");
-    for (const [state, n] of Object.entries(wStates)) m.sample("tsdask_workers", { state }, n);
-    const eStates: Record<string, number> = { running: 0, paused: 0, suspect: 0, retiring: 0, joining: 0 };
-    let running = 0;
-    let queuedOnExecutors = 0;
-    for (const w of info.workers)
-      for (const e of w.executors) {
-        eStates[e.state] = (eStates[e.state] ?? 0) + 1;
-        running += e.running;
-        queuedOnExecutors += e.queued;
-      }
-    m.family("tsdask_executors", "gauge", "Executor processes by state.");
-    for (const [state, n] of Object.entries(eStates)) m.sample("tsdask_executors", { state }, n);
-    m.family("tsdask_tasks", "gauge", "Tasks by state: queued on the scheduler, assigned to an executor (processing there: running or waiting in its queue).");
-    m.sample("tsdask_tasks", { state: "queued" }, info.tasks.queued);
-    m.sample("tsdask_tasks", { state: "assigned" }, info.tasks.assigned);
-    m.sample("tsdask_tasks", { state: "running" }, running);
-    m.sample("tsdask_tasks", { state: "waiting" }, queuedOnExecutors);
-    m.counter("tsdask_tasks_completed_total", "Tasks finished (succeeded or failed).", this.completed);
-    m.counter("tsdask_tasks_failed_total", "Tasks that failed.", this.failed);
-    m.counter("tsdask_tasks_stolen_total", "Tasks taken back from an executor to run elsewhere.", this.stolen);
-    m.counter("tsdask_tasks_retried_total", "Tasks re-queued because their executor died or left.", this.retried);
-    m.counter("tsdask_tasks_duplicate_total", "Completions for tasks not (or no longer) assigned to the reporter.", info.tasks.duplicates);
-    m.family("tsdask_task_duration_seconds", "histogram", "Task run time on the executor (per completion batch: each batch's tasks counted at their mean).");
-    let cum = 0;
-    for (let i = 0; i < DURATION_BUCKETS.length; i++) {
-      cum += this.durationBuckets[i]!;
-      m.sample("tsdask_task_duration_seconds_bucket", { le: String(DURATION_BUCKETS[i]) }, cum);
-    }
-    cum += this.durationBuckets[DURATION_BUCKETS.length]!;
-    m.sample("tsdask_task_duration_seconds_bucket", { le: "+Inf" }, cum);
-    m.sample("tsdask_task_duration_seconds_sum", {}, this.durationSum);
-    m.sample("tsdask_task_duration_seconds_count", {}, this.durationCount);
-    m.family("tsdask_function_tasks_total", "counter", "Tasks finished per function.");
-    for (const [hash, f] of this.perFn) m.sample("tsdask_function_tasks_total", { function: fnLabel(this.opts.fnDef(hash), hash), hash: hash.slice(0, 12) }, f.count);
-    m.family("tsdask_function_seconds_total", "counter", "Time spent in tasks per function.");
-    for (const [hash, f] of this.perFn) m.sample("tsdask_function_seconds_total", { function: fnLabel(this.opts.fnDef(hash), hash), hash: hash.slice(0, 12) }, f.ms / 1000);
-    m.family("tsdask_executor_restarts_total", "counter", "Executor processes restarted by their worker, by reason.");
-    m.sample("tsdask_executor_restarts_total", { reason: "memory" }, this.memoryRestarts);
-    m.sample("tsdask_executor_restarts_total", { reason: "crash" }, this.restarts - this.memoryRestarts);
-    const rows: [Record<string, string>, ExecutorInfo, number][] = [];
-    for (const w of info.workers) for (const e of w.executors) rows.push([{ worker: w.name, executor: e.name }, e, w.memoryLimit]);
-    m.family("tsdask_executor_memory_bytes", "gauge", "Resident memory of each executor process.");
-    for (const [l, e] of rows) m.sample("tsdask_executor_memory_bytes", l, e.rss);
-    m.family("tsdask_executor_memory_limit_bytes", "gauge", "Memory limit of each executor process (0: none).");
-    for (const [l, , lim] of rows) m.sample("tsdask_executor_memory_limit_bytes", l, lim);
-    m.family("tsdask_executor_cpu_percent", "gauge", "CPU use of each executor process (100 = one core).");
-    for (const [l, e] of rows) m.sample("tsdask_executor_cpu_percent", l, e.cpu ?? 0);
-    m.family("tsdask_scheduler_memory_bytes", "gauge", "Scheduler process memory.");
-    m.sample("tsdask_scheduler_memory_bytes", { kind: "rss" }, info.scheduler.rss);
-    m.sample("tsdask_scheduler_memory_bytes", { kind: "heap" }, info.scheduler.heapUsed);
-    const b = this.bytes();
-    m.family("tsdask_bytes_total", "counter", "NATS message bytes received and sent, by the scheduler and by the executors.");
-    m.sample("tsdask_bytes_total", { process: "scheduler", direction: "in" }, b.schedulerIn);
-    m.sample("tsdask_bytes_total", { process: "scheduler", direction: "out" }, b.schedulerOut);
-    m.sample("tsdask_bytes_total", { process: "executors", direction: "in" }, b.executorsIn);
-    m.sample("tsdask_bytes_total", { process: "executors", direction: "out" }, b.executorsOut);
-    const jobs = this.jobViews();
-    m.family("tsdask_jobs", "gauge", "Jobs (client map/submit calls) known to the scheduler, by state.");
-    m.sample("tsdask_jobs", { state: "running" }, jobs.filter((j) => j.state === "running").length);
-    m.sample("tsdask_jobs", { state: "finished" }, jobs.filter((j) => j.state === "finished").length);
-    m.family("tsdask_clients", "gauge", "Clients that registered with the scheduler.");
-    m.sample("tsdask_clients", {}, info.clients);
-    m.family("tsdask_scheduler_start_time_seconds", "gauge", "When the scheduler started (Unix time).");
-    m.sample("tsdask_scheduler_start_time_seconds", {}, info.scheduler.startedAt / 1000);
-    return m.text();
+    return prometheusText(this, this.host.info(), this.opts.fnDef);
   }
 
   /** `GET /health`. */
@@ -867,77 +676,4 @@ export class Monitor {
       nats,
     };
   }
-}
-
-/** One worker as a table row (shared by the dashboard and `ts-dask info`). */
-export function workerRow(w: WorkerInfo): WorkerRow {
-  let cpu = 0;
-  let rss = 0;
-  let running = 0;
-  let queued = 0;
-  let done = 0;
-  for (const e of w.executors) {
-    cpu += e.cpu ?? 0;
-    rss += e.rss;
-    running += e.running;
-    queued += e.queued;
-    done += e.done;
-  }
-  return {
-    name: w.name,
-    host: w.host,
-    executors: w.executors.length,
-    nprocs: w.nprocs,
-    nthreads: w.nthreads,
-    state: w.state,
-    cpu: w.executors.length ? cpu / w.executors.length : 0,
-    rss,
-    memoryLimit: w.memoryLimit * Math.max(w.executors.length, w.state === "gone" ? 0 : w.nprocs),
-    running,
-    queued,
-    done: w.done ?? done,
-    restarts: w.restarts ?? 0,
-    versions: `ts-dask ${w.hello.version} · Node ${w.hello.node}`,
-  };
-}
-
-/** Columns of the worker table, in order: [key, title]. The dashboard and `ts-dask info` use these. */
-export const WORKER_COLUMNS: [keyof WorkerRow | "memory" | "tasks", string][] = [
-  ["name", "worker"],
-  ["host", "host"],
-  ["executors", "executors"],
-  ["nthreads", "threads"],
-  ["state", "state"],
-  ["cpu", "CPU"],
-  ["memory", "memory"],
-  ["tasks", "running / queued"],
-  ["done", "done"],
-  ["versions", "versions"],
-];
-
-/** Writes the Prometheus text format. */
-class PromWriter {
-  private readonly lines: string[] = [];
-  family(name: string, type: "gauge" | "counter" | "histogram", help: string) {
-    this.lines.push(`# HELP ${name} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`, `# TYPE ${name} ${type}`);
-  }
-  counter(name: string, help: string, v: number) {
-    this.family(name, "counter", help);
-    this.sample(name, {}, v);
-  }
-  sample(name: string, labels: Record<string, string>, v: number) {
-    const l = Object.entries(labels);
-    const ls = l.length ? `{${l.map(([k, x]) => `${k}="${x.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`).join(",")}}` : "";
-    this.lines.push(`${name}${ls} ${fmt(v)}`);
-  }
-  text() {
-    return this.lines.join("\n") + "\n";
-  }
-}
-
-function fmt(v: number): string {
-  if (Number.isNaN(v)) return "NaN";
-  if (v === Infinity) return "+Inf";
-  if (v === -Infinity) return "-Inf";
-  return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(12)));
 }

@@ -15,7 +15,8 @@ import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../../../runtime/actor.ts";
-import { WORKER_COLUMNS, type Monitor } from "../monitor.ts";
+import type { Monitor } from "../monitor.ts";
+import { WORKER_COLUMNS } from "./views.ts";
 
 export interface DashboardOptions {
   /** `:8787` (every interface), `127.0.0.1:8787`, `host:0` (a free port), or `none`. */

@@ -1,0 +1,151 @@
+/**
+ * The shapes the dashboard page and `ts-dask info` read: the live snapshot (task stream, jobs,
+ * history, worker rows) and the worker table's columns. Built by monitor.ts.
+ */
+import type { ClusterEvent, ClusterInfo, WorkerInfo } from "../../../runtime/protocol.ts";
+
+/** Upper bounds (seconds) of the task duration histogram. */
+export const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
+
+/** One bar of the task stream: tasks of one function finished by one executor in one stretch. */
+export interface StreamEntry {
+  id: number;
+  /** Bumped when the entry is created or extended: what a delta has to re-send. */
+  v: number;
+  /** Executor name (`<worker>-<i>`): one row per name, kept across restarts. */
+  exec: string;
+  fn: string;
+  /** Epoch ms on the scheduler's clock. */
+  start: number;
+  end: number;
+  count: number;
+  errors: number;
+  /** Milliseconds spent inside the tasks (the rest of [start, end] × threads is overhead or idle). */
+  busy: number;
+  threads: number;
+}
+
+export interface JobView {
+  key: string;
+  client: string;
+  job: number;
+  name: string;
+  /** "map" (one client call), "submit" (single submits of one function, pooled). */
+  kind: "map" | "submit";
+  total: number;
+  done: number;
+  errors: number;
+  state: "running" | "finished";
+  startedAt: number;
+  finishedAt?: number;
+  /** Tasks per second, recent. */
+  rate: number;
+  /** Seconds left at the current rate (undefined when unknown). */
+  eta?: number;
+}
+
+export interface WorkerRow {
+  name: string;
+  host: string;
+  executors: number;
+  nprocs: number;
+  nthreads: number;
+  state: string;
+  /** Mean CPU % of the worker's executors (100 = one core each). */
+  cpu: number;
+  rss: number;
+  /** memoryLimit × executors (0 = no limit). */
+  memoryLimit: number;
+  running: number;
+  queued: number;
+  done: number;
+  restarts: number;
+  versions: string;
+}
+
+/** Per-second history point: [epoch s, tasks/s, failed/s, cluster CPU %, memory bytes, memory limit bytes]. */
+export type HistoryPoint = [number, number, number, number, number, number];
+
+export interface Snapshot {
+  t: number;
+  /** Stream version: pass it back as `sinceSeq` for the next delta. */
+  seq: number;
+  cluster: string;
+  scheduler: { host: string; instance: string; version: string; node: string; startedAt: number; rss: number };
+  totals: {
+    workers: number;
+    executors: number;
+    clients: number;
+    queued: number;
+    assigned: number;
+    running: number;
+    completed: number;
+    failed: number;
+    stolen: number;
+    retried: number;
+    restarts: number;
+    memoryRestarts: number;
+    bytesIn: number;
+    bytesOut: number;
+  };
+  workers: WorkerRow[];
+  jobs: JobView[];
+  fns: { hash: string; name: string; count: number; meanMs: number; errors: number }[];
+  /** Stream entries changed since `since` (all of the window when since = 0). */
+  stream: StreamEntry[];
+  streamMs: number;
+  /** History points after `since` (all when 0). */
+  history: HistoryPoint[];
+  events: (ClusterEvent & { t: number })[];
+}
+
+/** One worker as a table row (shared by the dashboard and `ts-dask info`). */
+export function workerRow(w: WorkerInfo): WorkerRow {
+  let cpu = 0;
+  let rss = 0;
+  let running = 0;
+  let queued = 0;
+  let done = 0;
+  for (const e of w.executors) {
+    cpu += e.cpu ?? 0;
+    rss += e.rss;
+    running += e.running;
+    queued += e.queued;
+    done += e.done;
+  }
+  return {
+    name: w.name,
+    host: w.host,
+    executors: w.executors.length,
+    nprocs: w.nprocs,
+    nthreads: w.nthreads,
+    state: w.state,
+    cpu: w.executors.length ? cpu / w.executors.length : 0,
+    rss,
+    memoryLimit: w.memoryLimit * Math.max(w.executors.length, w.state === "gone" ? 0 : w.nprocs),
+    running,
+    queued,
+    done: w.done ?? done,
+    restarts: w.restarts ?? 0,
+    versions: `ts-dask ${w.hello.version} · Node ${w.hello.node}`,
+  };
+}
+
+/** Columns of the worker table, in order: [key, title]. The dashboard and `ts-dask info` use these. */
+export const WORKER_COLUMNS: [keyof WorkerRow | "memory" | "tasks", string][] = [
+  ["name", "worker"],
+  ["host", "host"],
+  ["executors", "executors"],
+  ["nthreads", "threads"],
+  ["state", "state"],
+  ["cpu", "CPU"],
+  ["memory", "memory"],
+  ["tasks", "running / queued"],
+  ["done", "done"],
+  ["versions", "versions"],
+];
+
+/** Every worker of `info` as a table row, the departed ones (state gone) last. */
+export function workerRows(info: ClusterInfo): WorkerRow[] {
+  return [...info.workers, ...(info.departed ?? [])].map((w) => workerRow(w));
+}
