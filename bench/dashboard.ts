@@ -123,6 +123,9 @@ try {
     runs: rounds,
     tasksPerSecond: { closed: Math.round(closed), open: Math.round(open), streamed: Math.round(median(rates.streamed)) },
     openVsClosed: Number((open / closed).toFixed(3)),
+    // The same comparison paired within each round (open and closed ran back to back), which
+    // cancels the machine's slow drifts: the median of the rounds' open/closed ratios.
+    openVsClosedPairedMedian: Number(median(rates.open.map((o, i) => o / rates.closed[i]!)).toFixed(3)),
     streamedVsClosed: Number((median(rates.streamed) / closed).toFixed(3)),
     browserCpuMsPerOpenRun: browserCpuMs.length ? median(browserCpuMs) : "n/a (no /proc)",
     allRuns: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, v.map(Math.round)])),
