@@ -13,7 +13,7 @@ import type { DataPut, DataPutReply, Subjects } from "../runtime/protocol.ts";
 import type { Transport } from "../runtime/transport.ts";
 
 const IN_FLIGHT = 8;
-/** Pushed chunks between flushes (a flush waits for the server: the push's flow control). */
+/** Pushed chunks between the scheduler's acknowledgements (the push's flow control). */
 const PUSH_WINDOW = 8;
 const TIMEOUT_MS = 30_000;
 
@@ -43,7 +43,10 @@ export async function uploadValue(tx: Transport, subjects: Subjects, client: str
     const pushSubject = subjects.dataPush(hash);
     for (let i = 0; i < chunks; i++) {
       tx.send(pushSubject, chunk(i));
-      if (i % PUSH_WINDOW === PUSH_WINDOW - 1) await tx.flush();
+      // Flow control by the scheduler's progress, not just the server's: its answer comes after
+      // it has handled the chunks before it (one connection, in order), so the server never
+      // queues more than a window for it (a scheduler too far behind is cut off as a slow consumer).
+      if (i % PUSH_WINDOW === PUSH_WINDOW - 1 && i < chunks - 1) await ask({ ...base, index: 0, commit: true });
     }
     const commit = await ask({ ...base, index: 0, commit: true });
     if (commit.have) return new DataRef(hash, size);
