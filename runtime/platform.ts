@@ -18,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import pidusage from "pidusage";
 import { Errors } from "./errors.ts";
 
 export const isWindows = process.platform === "win32";
@@ -277,6 +278,38 @@ export function onShutdown(handler: ShutdownHandler, opts: { timeoutMs?: number;
 // ------------------------------------------------------------------------------------------------
 // Files and binaries
 // ------------------------------------------------------------------------------------------------
+
+/**
+ * Resident memory of another process in bytes, or undefined when it cannot be read (gone, not
+ * ours). Read from outside, so it works while the process's own event loop is blocked. Linux:
+ * /proc/<pid>/statm (one read, no child process); elsewhere pidusage (`ps` on macOS, the
+ * performance counters on Windows), which is slower: poll no faster than every 500 ms.
+ */
+export async function processRss(pid: number): Promise<number | undefined> {
+  if (process.platform === "linux") {
+    try {
+      const pages = Number(readFileSync(`/proc/${pid}/statm`, "utf8").split(" ")[1]);
+      return Number.isFinite(pages) ? pages * pageSize() : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    return (await pidusage(pid)).memory;
+  } catch {
+    return undefined;
+  }
+}
+
+let linuxPageSize = 0;
+/** Linux page size, asked once: 4 KiB almost everywhere, 16 or 64 KiB on some arm64 kernels. */
+function pageSize(): number {
+  if (!linuxPageSize) {
+    const n = Number(spawnSync("getconf", ["PAGESIZE"], { encoding: "utf8" }).stdout?.trim());
+    linuxPageSize = Number.isInteger(n) && n > 0 ? n : 4096;
+  }
+  return linuxPageSize;
+}
 
 /**
  * Where a worker keeps scratch files (spilled data, unpacked modules) unless told otherwise:

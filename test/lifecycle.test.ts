@@ -76,4 +76,18 @@ test("an executor over its memory limit is restarted; the task that does it fail
   assert.is(await withTimeout(client.submit((x: number) => x + 1, 1).result(), 30_000, "after the restarts"), 2);
 });
 
+test("a task that blocks its event loop while allocating off-heap memory is stopped at the limit (RSS read from outside)", async () => {
+  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 1, memoryLimit: 300 * 2 ** 20 } }), 60_000, "start");
+  onCleanup(() => client.close());
+  // Never yields: the executor cannot report its own memory, only its supervisor can see it.
+  const blockedHog = () => {
+    const keep: Buffer[] = [];
+    for (let i = 0; i < 64; i++) keep.push(Buffer.alloc(8 * 2 ** 20, 1)); // 512 MiB, all touched
+    for (;;);
+  };
+  const err = await withTimeout(client.submit(blockedHog).exception(), 120_000, "the blocked hog to fail");
+  assert.is(err?.code, "KilledWorker");
+  assert.is(await withTimeout(client.submit((x: number) => x + 1, 1).result(), 30_000, "after the restarts"), 2);
+});
+
 test.run();

@@ -12,6 +12,10 @@ import type { ExecutorProcessConfig } from "../executor/main.ts";
 import { executorMachine, type ExecutorInput } from "./executor.machine.ts";
 import { MARKER_FD, MarkerReader } from "../executor/markers.ts";
 import type { Readable } from "node:stream";
+import { processRss } from "../../runtime/platform.ts";
+
+/** How often the nanny reads an executor's RSS from outside (see spawn()). */
+const RSS_PROBE_MS = 500;
 
 const EXECUTOR_MAIN = fileURLToPath(new URL("../executor/main.ts", import.meta.url));
 const TSX = import.meta.resolve("tsx");
@@ -43,6 +47,7 @@ export class ExecutorProcess {
   private readonly markers = new MarkerReader();
   private timedOut: number[] = [];
   private watchdog: NodeJS.Timeout | undefined;
+  private rssProbe: NodeJS.Timeout | undefined;
   readonly life: ActorRefFrom<typeof executorMachine>;
 
   constructor(private readonly o: ExecutorProcessOptions) {
@@ -124,6 +129,18 @@ export class ExecutorProcess {
       child.kill("SIGKILL");
     }, 100);
     this.watchdog.unref();
+    // The executor reports its own memory, but not while a task blocks its event loop: read its
+    // RSS from outside too, so off-heap growth inside a blocked task still hits the limit.
+    clearInterval(this.rssProbe);
+    if (this.o.memoryLimit > 0 && child.pid !== undefined) {
+      const pid = child.pid;
+      this.rssProbe = setInterval(() => {
+        void processRss(pid).then((rss) => {
+          if (child === this.child && rss !== undefined && rss > this.o.memoryLimit * this.o.memoryTerminate) this.onMemory(rss);
+        });
+      }, RSS_PROBE_MS);
+      this.rssProbe.unref();
+    }
     child.on("message", (m: FromChild) => {
       if (child !== this.child) return;
       if (m?.type === "ready") this.life.send({ type: "READY" });
@@ -135,6 +152,7 @@ export class ExecutorProcess {
     child.on("close", (code, signal) => {
       if (child !== this.child) return;
       clearInterval(this.watchdog);
+      clearInterval(this.rssProbe);
       this.life.send({ type: "EXITED", code, signal });
     });
     child.on("error", (e) => this.o.log.warn(`executor ${this.o.name}: ${e.message}`));
