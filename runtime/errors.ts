@@ -108,9 +108,9 @@ export const Errors = {
   InstallFailed: (specs: readonly string[], failures: Readonly<Record<string, string>>, total: number) =>
     new TsDaskError(
       "InstallFailed",
-      `npm install ${specs.join(" ")} failed on ${Object.keys(failures).length} of ${total} worker(s): ` +
-        Object.entries(failures).map(([who, why]) => `${who}: ${why}`).join(" | ") +
-        `. Check the package names and versions (and that those workers can reach the registry, or pass a package file), then install again.`,
+      `npm install ${specs.join(" ")} failed on ${Object.keys(failures).length} of ${total} worker(s):\n` +
+        Object.entries(failures).map(([who, why]) => `--- ${who}: ${why}\n`).join("") +
+        `Check the package names and versions (and that those workers can reach the registry, or pass a package file), then install again.`,
     ),
   NpmNotFound: (host: string) =>
     new TsDaskError(

@@ -76,7 +76,7 @@ export class Installer {
       state.npmRuns++;
       if (failure) {
         await this.writeState(state);
-        return { ok: false, error: `npm install ${specText} failed: ${failure}` };
+        return { ok: false, error: failure };
       }
       const versions: Record<string, string> = {};
       for (const s of job.specs) {
