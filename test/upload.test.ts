@@ -11,6 +11,8 @@ import { c as tarCreate } from "tar";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../runtime/actor.ts";
+import { bytesHash, putBytes } from "../runtime/data-transfer.ts";
+import type { UploadDef, UploadReply } from "../runtime/protocol.ts";
 import { Client, Supervisor } from "../index.ts";
 import { cleanup, onCleanup, waitFor, withTimeout } from "./helpers/cluster.ts";
 
@@ -147,6 +149,46 @@ t("a folder without package.json, or a missing path, is refused (BadUpload)", as
       assert.is((e as { code?: string }).code, "BadUpload", (e as Error).message);
     }
   }
+});
+
+t("executors check archives too: a zip-slip archive sent past the client is refused on each executor, reported by name", async ({ client }) => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const bytes = zipSync({ "package.json": enc(JSON.stringify({ name: "sneaky_pkg" })), "a/../../../escaped.js": enc("1") });
+  const hash = bytesHash(bytes);
+  await putBytes(client.tx, client.subjects.dataPut, client.id, bytes, hash, { fail: (m) => new Error(m) });
+  const upload: UploadDef = { name: "sneaky_pkg", hash, size: bytes.byteLength, kind: "zip", file: "sneaky.zip" };
+  const r = await withTimeout(client.tx.request<UploadReply>(client.subjects.upload, { client: client.id, upload }, 30_000), 40_000, "raw upload");
+  assert.ok(r.ok);
+  if (!r.ok) return;
+  const outcomes = Object.entries(r.executors);
+  assert.ok(outcomes.length >= 2);
+  for (const [, o] of outcomes) {
+    assert.not.ok(o.ok);
+    if (!o.ok) assert.match(o.error, "zip-slip");
+  }
+});
+
+t("an executor that cannot unpack makes uploadFile reject with UploadFailed naming it; the others have the upload", async ({ client, dir }) => {
+  const lc = client.localCluster!;
+  const notADir = join(dir, "not-a-directory");
+  await writeFile(notADir, "a file where the worker's local directory should be");
+  const broken = await Supervisor.start({ servers: lc.url, cluster: lc.cluster, name: "broken", nprocs: 1, nthreads: 1, memoryLimit: 0, deathTimeoutMs: 30_000, localDirectory: notADir, log: silentLogger });
+  onCleanup(() => broken.shutdown());
+  await withTimeout(broken.ready, 60_000, "broken worker ready");
+  const file = join(dir, "src", "partial_mod.ts");
+  await writeFile(file, `export const one = (): number => 1;\n`);
+  try {
+    await withTimeout(client.uploadFile(file), 60_000, "upload with one failing executor");
+    assert.unreachable("should have failed on broken-0");
+  } catch (e) {
+    const err = e as Error & { code?: string; report?: Record<string, { ok: boolean; error?: string }> };
+    assert.is(err.code, "UploadFailed", err.message);
+    assert.match(err.message, "Upload of 'partial_mod' failed on 1 of");
+    assert.match(err.message, "broken-0: ");
+    assert.not.ok(err.report!["broken-0"]!.ok);
+    assert.ok(err.report!["local-0"]!.ok && err.report!["local-1"]!.ok);
+  }
+  await broken.shutdown();
 });
 
 t.run();

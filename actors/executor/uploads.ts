@@ -45,8 +45,14 @@ export class Uploads {
   private async applyNow(defs: readonly UploadDef[]): Promise<{ replaced: boolean }> {
     let replaced = false;
     let changed = false;
+    const errors: string[] = [];
     for (const def of defs) {
-      await this.unpack(def);
+      try {
+        await this.unpack(def);
+      } catch (e) {
+        errors.push(defs.length > 1 ? `${def.name}: ${(e as Error).message}` : (e as Error).message);
+        continue;
+      }
       const before = this.current.get(def.name);
       if (before?.hash === def.hash) continue;
       if (before) replaced = true;
@@ -58,6 +64,7 @@ export class Uploads {
       for (const [name, d] of this.current) map[name] = this.versionDir(d);
       await setUploadMap(map);
     }
+    if (errors.length) throw new Error(errors.join("; "));
     return { replaced };
   }
 

@@ -46,7 +46,6 @@ export class UploadRegistry {
     if (!this.data.retain(def.hash, UPLOADS)) return { ok: false, code: "BadUpload", message: `the bytes of upload '${def.name}' never reached the scheduler; upload it again` };
     const old = this.uploads.get(def.name);
     this.uploads.set(def.name, def);
-    if (old && old.hash !== def.hash) this.data.release(UPLOADS, [old.hash]);
     const execs = this.executors.accepting();
     this.log.info(`upload '${def.name}' (${def.kind}, ${def.size} bytes, ${def.hash.slice(0, 12)}): to ${execs.length} executor(s)`);
     const outcomes: Record<string, UploadOutcome> = {};
@@ -62,6 +61,15 @@ export class UploadRegistry {
         if (r.ok && r.replaced) this.tx.send(this.subjects.execControl(rec.id), { op: "recycle" });
       }),
     );
+    // Failed everywhere (a bad archive): not replayed to later executors; the previous version stays.
+    const current = this.uploads.get(def.name) === def;
+    if (current && execs.length && Object.values(outcomes).every((o) => !o.ok)) {
+      if (old) this.uploads.set(def.name, old);
+      else this.uploads.delete(def.name);
+      if (old?.hash !== def.hash) this.data.release(UPLOADS, [def.hash]);
+    } else if (old && old.hash !== def.hash && this.uploads.get(def.name) !== old) {
+      this.data.release(UPLOADS, [old.hash]); // replaced: the old bytes are no longer needed
+    }
     return { ok: true, executors: sortKeys(outcomes) };
   }
 

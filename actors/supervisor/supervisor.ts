@@ -66,7 +66,7 @@ export class Supervisor extends Actor {
     this.ready.catch(() => {});
     this.installer = new Installer({
       localDirectory: opts.localDirectory,
-      fetchBytes: (hash) => getBytes(tx, this.subjects.dataGet, hash, (m) => new Error(`package file ${hash.slice(0, 12)}… unavailable: ${m}`)),
+      fetchBytes: (hash) => getBytes(tx, this.subjects.dataGet, hash, (m) => Errors.DataUnavailable(hash, opts.name, m)),
       log: opts.log,
     });
     this.life = createActor(
