@@ -23,6 +23,7 @@ import { Submitter, type Piece } from "./submitter.ts";
 import { createActor, type ActorRefFrom } from "xstate";
 import { connectionMachine } from "./connection.machine.ts";
 import { uploadValue } from "./scatter.ts";
+import { install, uploadFile, type InstallOptions, type InstallReport, type UploadReport } from "./uploads.ts";
 import type { DataRef } from "../runtime/data-ref.ts";
 
 export interface ClientOptions {
@@ -520,6 +521,49 @@ export class Client extends Actor {
     const base = opts.from ? dirOf(opts.from) : callerDir() ?? process.cwd();
     const mod = await bundleModule(resolvePath(base, path), base);
     return makeModuleHandle<T>(mod, mod.exports);
+  }
+
+  // --- code and packages on the workers -------------------------------------------------------
+
+  /**
+   * Uploads a module or package to every executor, now and whenever one joins or restarts later
+   * (as Dask's `upload_file`). `path`: a `.ts`/`.js`/`.mjs` file (imported by its base name), a
+   * folder with a package.json (its `name`; node_modules and .git are skipped), or a `.zip`/`.tgz`
+   * of such a folder. Tasks then `await import("my_module")`, and modules loaded with
+   * {@link importModule} may import it too. Uploading a changed version replaces the old one
+   * everywhere, its sibling modules included (each version has its own content-hashed directory);
+   * executors that had the old version are then restarted gracefully so it leaves their memory.
+   * Resolves when every current executor has it; rejects with `UploadFailed` naming the executors
+   * that failed (`error.report` has every executor's outcome), `UnsafeArchivePath` for an archive
+   * with entries outside its folder, `BadUpload` for anything else that cannot be uploaded.
+   *
+   * @param path relative to `from` (default: the calling file's directory, else the cwd)
+   * @example
+   * await client.uploadFile("./my_module");           // a folder with package.json + index.ts
+   * const r = await client.submit(async (x: number) => (await import("my_module")).foo(x), 2).result();
+   */
+  async uploadFile(path: string, opts: { from?: string; timeoutMs?: number } = {}): Promise<UploadReport> {
+    this.assertOpen();
+    const base = opts.from ? dirOf(opts.from) : callerDir() ?? process.cwd();
+    return uploadFile({ tx: this.tx, subjects: this.subjects, client: this.id }, resolvePath(base, path), opts.timeoutMs ?? 180_000);
+  }
+
+  /**
+   * Runs `npm install <specs>` on every worker, once per machine and local directory (workers that
+   * share a `--local-directory` take turns, and the second finds it done), and on every worker that
+   * joins later, before its executors start. Tasks then `await import("mathjs")`. A spec naming an
+   * existing package file on this machine (`./pkg-1.0.0.tgz`) is sent to the workers; other specs
+   * (`"mathjs@13"`) go to npm as they are. Resolves with each worker's outcome; rejects with
+   * `InstallFailed` naming the workers that failed with the tail of npm's output (`error.report`
+   * has every worker's outcome).
+   *
+   * @example
+   * const report = await client.install(["mathjs@13"]);   // { MyWorker: { ok: true, npm: true, version: "13.2.3", … } }
+   */
+  async install(specs: string | readonly string[], opts: InstallOptions & { from?: string } = {}): Promise<InstallReport> {
+    this.assertOpen();
+    const base = opts.from ? dirOf(opts.from) : callerDir() ?? process.cwd();
+    return install({ tx: this.tx, subjects: this.subjects, client: this.id }, typeof specs === "string" ? [specs] : specs, opts, (p) => resolvePath(base, p));
   }
 
   // --- scattered data -------------------------------------------------------------------------

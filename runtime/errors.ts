@@ -100,6 +100,38 @@ export const Errors = {
       `${worker} could not fetch scattered value ${hash.slice(0, 12)}…: ${detail}. Was it released (client.release / client closed)? Scatter it again.`,
     ),
 
+  // --- uploads and installs --------------------------------------------------------------------
+  BadUpload: (path: string, detail: string) =>
+    new TsDaskError(
+      "BadUpload",
+      `Cannot upload ${path}: ${detail}. client.uploadFile() takes a .ts/.js/.mjs file, a folder with a package.json, or a .zip/.tgz of such a folder.`,
+    ),
+  UnsafeArchivePath: (archive: string, entry: string) =>
+    new TsDaskError(
+      "UnsafeArchivePath",
+      `Archive ${archive} holds the entry '${entry}', which would be written outside its folder (an absolute path, '..' or a link: "zip-slip"). ` +
+        `Nothing was unpacked. Rebuild the archive from the package folder so every entry is a plain relative path inside it.`,
+    ),
+  UploadFailed: (name: string, failures: Readonly<Record<string, string>>, total: number) =>
+    new TsDaskError(
+      "UploadFailed",
+      `Upload of '${name}' failed on ${Object.keys(failures).length} of ${total} executor(s): ` +
+        Object.entries(failures).map(([who, why]) => `${who}: ${why}`).join("; ") +
+        `. The other executors have it. Check those workers' --local-directory (disk space, permissions), then upload again.`,
+    ),
+  InstallFailed: (specs: readonly string[], failures: Readonly<Record<string, string>>, total: number) =>
+    new TsDaskError(
+      "InstallFailed",
+      `npm install ${specs.join(" ")} failed on ${Object.keys(failures).length} of ${total} worker(s):\n` +
+        Object.entries(failures).map(([who, why]) => `--- ${who}: ${why}\n`).join("") +
+        `Check the package names and versions (and that those workers can reach the registry, or pass a package file), then install again.`,
+    ),
+  NpmNotFound: (host: string) =>
+    new TsDaskError(
+      "NpmNotFound",
+      `npm was not found on ${host} (neither next to this Node nor on PATH). Install Node.js with npm on that machine, or put npm on the worker's PATH.`,
+    ),
+
   // --- tasks -----------------------------------------------------------------------------------
   TaskFailed: (key: string, worker: string, remoteName: string, remoteMessage: string, remoteStack: string) =>
     new TaskError("TaskFailed", `Task ${key} failed on ${worker}: ${remoteName}: ${remoteMessage}`, key, worker, remoteName, remoteStack),

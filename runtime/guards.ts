@@ -21,6 +21,10 @@ import type {
   StealRequest,
   Submit,
   TaskBatch,
+  UploadRequest,
+  ExecUpload,
+  InstallRequest,
+  InstallJob,
 } from "./protocol.ts";
 
 const obj = (m: unknown): m is Record<string, unknown> => typeof m === "object" && m !== null && !Array.isArray(m);
@@ -96,3 +100,13 @@ export const isResync = (m: unknown): m is Resync => obj(m) && str(m.exec) && st
 export const isRetire = (m: unknown): m is Retire => obj(m) && str(m.exec) && str(m.sched) && u32(m.returned);
 
 export const isRunRequest = (m: unknown): m is RunRequest => obj(m) && obj(m.fn) && str(m.fn.hash) && arr(m.args);
+
+const uploadDef = (u: unknown) =>
+  obj(u) && str(u.name) && str(u.hash) && num(u.size) && (u.kind === "file" || u.kind === "zip" || u.kind === "tgz") && str(u.file);
+const installJob = (m: Record<string, unknown>) =>
+  arr(m.specs) && m.specs.every((s) => obj(s) && str(s.spec)) && (m.npmArgs === undefined || (arr(m.npmArgs) && m.npmArgs.every(str)));
+
+export const isUploadRequest = (m: unknown): m is UploadRequest => obj(m) && str(m.client) && uploadDef(m.upload);
+export const isExecUpload = (m: unknown): m is ExecUpload => obj(m) && arr(m.uploads) && m.uploads.every(uploadDef);
+export const isInstallRequest = (m: unknown): m is InstallRequest => obj(m) && str(m.client) && installJob(m);
+export const isInstallJob = (m: unknown): m is InstallJob => obj(m) && installJob(m);

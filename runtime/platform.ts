@@ -10,6 +10,7 @@
  * | {@link killTree}      | /proc walk, freeze (SIGSTOP), signal, SIGCONT | `ps -A -o pid=,ppid=` walk, same | `taskkill /pid N /T /F` |
  * | {@link onShutdown}    | SIGINT, SIGTERM, SIGHUP        | same                   | SIGINT (Ctrl+C), SIGBREAK, SIGHUP (console closed) |
  * | {@link executablePath}| PATH, X_OK                     | same                   | PATH × PATHEXT                  |
+ * | {@link npmCommand}, {@link spawnNpm} | npm-cli.js beside node (`<prefix>/lib/node_modules/npm`), else `npm` on PATH | same | `<node dir>\node_modules\npm`, else `npm.cmd` through the shell |
  * | {@link spawnTethered} | keeper process (runtime/tether.mjs) over IPC — the same on every OS |
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -367,6 +368,49 @@ export function executablePath(name: string, env: NodeJS.ProcessEnv = process.en
     for (const c of candidates(path.resolve(dir, name))) if (isExecutableFile(c)) return c;
   }
   return undefined;
+}
+
+/** How to run npm: `command` with `args` first, through a shell or not. */
+export interface NpmCommand {
+  command: string;
+  args: string[];
+  /** Windows' npm.cmd can only be spawned through a shell (Node refuses .cmd files without one). */
+  shell: boolean;
+}
+
+/**
+ * How to run npm on this machine, or undefined when there is none. Prefers the npm that ships with
+ * the running Node (its `npm-cli.js`, run by `process.execPath`: no shell, no PATH, the same on every
+ * OS): `<prefix>/lib/node_modules/npm` on POSIX, `<node dir>\node_modules\npm` on Windows. Else
+ * `npm` on PATH; on Windows that is `npm.cmd`, which must go through the shell.
+ */
+export function npmCommand(env: NodeJS.ProcessEnv = process.env): NpmCommand | undefined {
+  const nodeDir = path.dirname(process.execPath);
+  const beside = isWindows
+    ? [path.join(nodeDir, "node_modules", "npm", "bin", "npm-cli.js")]
+    : [path.join(nodeDir, "..", "lib", "node_modules", "npm", "bin", "npm-cli.js"), path.join(nodeDir, "node_modules", "npm", "bin", "npm-cli.js")];
+  for (const cli of beside) {
+    try {
+      if (statSync(cli).isFile()) return { command: process.execPath, args: [cli], shell: false };
+    } catch {
+      /* not there */
+    }
+  }
+  const onPath = executablePath("npm", env);
+  if (!onPath) return undefined;
+  return isWindows && /\.(cmd|bat)$/i.test(onPath) ? { command: `"${onPath}"`, args: [], shell: true } : { command: onPath, args: [], shell: false };
+}
+
+/**
+ * Starts `npm <args>` ({@link npmCommand}) with piped stdout/stderr, or returns undefined when npm
+ * is not found. Through the Windows shell, arguments with spaces or shell characters are quoted.
+ */
+export function spawnNpm(args: readonly string[], opts: { cwd: string; env: NodeJS.ProcessEnv }): ChildProcess | undefined {
+  const cmd = npmCommand(opts.env);
+  if (!cmd) return undefined;
+  const quote = (a: string) => (/[\s"&|<>^]/.test(a) ? `"${a.replace(/"/g, '""')}"` : a);
+  const all = [...cmd.args, ...args];
+  return spawn(cmd.command, cmd.shell ? all.map(quote) : all, { cwd: opts.cwd, env: opts.env, shell: cmd.shell, stdio: ["ignore", "pipe", "pipe"], windowsHide: true });
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@
  * | `data.put`                      | request   | client → scheduler          | {@link DataPut} → {@link DataPutReply} |
  * | `data.get`                      | request   | executor → scheduler        | {@link DataGet} → {@link DataGetReply} |
  * | `data.release`                  | publish   | client → scheduler          | {@link DataRelease} |
+ * | `sched.upload`                  | request   | client → scheduler          | {@link UploadRequest} → {@link UploadReply} |
+ * | `sched.install`                 | request   | client → scheduler          | {@link InstallRequest} → {@link InstallReply} |
  * | `data.push.<hash>`              | publish   | client → scheduler + listening executors | {@link DataPut} (a broadcast scatter's chunks, fanned out by NATS) |
  * | `alive`                         | publish   | scheduler → everyone        | {@link SchedulerAlive} |
  * | `exec.<id>.tasks`               | publish   | scheduler → executor        | {@link TaskBatch} |
@@ -27,6 +29,8 @@
  * | `exec.<id>.steal`               | request   | scheduler → executor        | {@link StealRequest} → {@link StealReply} |
  * | `exec.<id>.run`                 | request   | client → executor           | {@link RunRequest} → {@link RunReply} |
  * | `exec.<id>.control`             | publish   | scheduler → executor        | {@link ExecControl} |
+ * | `exec.<id>.upload`              | request   | scheduler → executor        | {@link ExecUpload} → {@link ExecUploadReply} |
+ * | `worker.<instance>.install`     | request   | scheduler → worker (supervisor) | {@link InstallJob} → {@link InstallOutcome} |
  * | `results.<clientId>`            | publish   | executor → client (or any subscriber) | {@link Results} |
  * | `log.<clientId>`                | publish   | executor → client           | {@link LogLines} |
  * | `events`                        | publish   | scheduler → anyone          | {@link ClusterEvent} |
@@ -62,11 +66,15 @@ export function subjects(cluster: string) {
     dataGet: `${p}.data.get`,
     dataRelease: `${p}.data.release`,
     dataPush: (hash: string) => `${p}.data.push.${hash}`,
+    upload: `${p}.sched.upload`,
+    install: `${p}.sched.install`,
     execTasks: (execId: string) => `${p}.exec.${execId}.tasks`,
     execCancel: (execId: string) => `${p}.exec.${execId}.cancel`,
     execSteal: (execId: string) => `${p}.exec.${execId}.steal`,
     execControl: (execId: string) => `${p}.exec.${execId}.control`,
     execRun: (execId: string) => `${p}.exec.${execId}.run`,
+    execUpload: (execId: string) => `${p}.exec.${execId}.upload`,
+    workerInstall: (instance: string) => `${p}.worker.${instance}.install`,
     results: (clientId: string) => `${p}.results.${clientId}`,
     log: (clientId: string) => `${p}.log.${clientId}`,
   } as const;
@@ -167,6 +175,10 @@ export type RegisterReply =
       /** For a client (which re-registers every second: its lease): the scheduler did not know it
        * (first contact, a scheduler restart, or its lease had expired and its work was dropped). */
       fresh?: boolean;
+      /** For an executor: every current upload, to unpack before it runs tasks (late joiners, restarts). */
+      uploads?: UploadDef[];
+      /** For a worker: every install so far, to run before its executors start. */
+      installs?: InstallJob[];
     }
   | { ok: false; code: string; message: string };
 
@@ -208,10 +220,11 @@ export interface SchedulerAlive {
  * `data.push.<hash>` and answer (a request) once subscribed, the client is about to push the
  * value's `chunks` chunks there; `resync`: send a {@link Resync} (the scheduler lost its
  * connection and may have missed messages); `restart`: exit so the supervisor starts a fresh
- * process (client.restart()).
+ * process (client.restart()); `recycle`: the same, gracefully (queued tasks handed back, running
+ * ones finished first), after an upload replaced a version.
  */
 export interface ExecControl {
-  op: "reregister" | "stop" | "prefetch" | "listen" | "resync" | "restart";
+  op: "reregister" | "stop" | "prefetch" | "listen" | "resync" | "restart" | "recycle";
   hash?: string;
   /** `listen`: the value's encoded size and chunk count. */
   size?: number;
@@ -425,6 +438,61 @@ export interface DataRelease {
   client: string;
   hashes: string[];
 }
+
+// ---------------------------------------------------------------------------------------------
+// Uploaded code and installed packages (client.uploadFile / client.install)
+
+/**
+ * One uploaded module or package. Its bytes sit in the scheduler's data store under `hash`
+ * (SHA-256 of the bytes), so they survive every worker. `kind`: a single `.ts/.js/.mjs` file
+ * (`file` is its name), or a zip / gzipped tar of a folder with a package.json (a folder upload
+ * travels as a zip). Importable on executors by bare `name`.
+ */
+export interface UploadDef {
+  name: string;
+  hash: string;
+  size: number;
+  kind: "file" | "zip" | "tgz";
+  file: string;
+}
+
+/** The bytes were put with `data.put` first; the scheduler keeps them and the newest def per name. */
+export interface UploadRequest {
+  client: string;
+  upload: UploadDef;
+}
+export type UploadOutcome = { ok: true } | { ok: false; error: string };
+/** Per executor name. */
+export type UploadReply = { ok: true; executors: Record<string, UploadOutcome> } | { ok: false; code: string; message: string };
+
+/** Unpack these (if not yet) and make them the current versions of their names. */
+export interface ExecUpload {
+  uploads: UploadDef[];
+}
+/** `replaced`: a name now points at a different version than before (the executor should be recycled). */
+export type ExecUploadReply = { ok: true; replaced: boolean } | { ok: false; error: string };
+
+/** One npm install argument; a package file from the client travels through the data store (`tgz`). */
+export interface InstallSpec {
+  spec: string;
+  tgz?: { hash: string; size: number; file: string; name: string };
+}
+
+/** One client.install() call, as replayed to every worker. */
+export interface InstallJob {
+  specs: InstallSpec[];
+  /** npm `--offline` (no network: only the cache and local files). */
+  offline?: boolean;
+  /** Extra npm arguments. */
+  npmArgs?: string[];
+}
+export interface InstallRequest extends InstallJob {
+  client: string;
+}
+/** `npm`: this worker ran npm (false: its local directory had it already, e.g. shared with another worker). */
+export type InstallOutcome = { ok: true; npm: boolean; version?: string; versions: Record<string, string> } | { ok: false; error: string };
+/** Per worker name. */
+export type InstallReply = { ok: true; workers: Record<string, InstallOutcome> } | { ok: false; code: string; message: string };
 
 // ---------------------------------------------------------------------------------------------
 // Introspection & events

@@ -34,4 +34,19 @@ test("examples/modules.ts", async () => {
   assert.match(out, /ran on: pid \d+ on Node v20/);
 });
 
+test("examples/upload/main.ts", async () => {
+  const out = await run("examples/upload/main.ts");
+  assert.match(out, /uploaded my_module \([0-9a-f]{12}\) to local-0/);
+  assert.match(out, "scores: 4, 6, 8, 10, 12");
+  assert.match(out, /uploaded my_module again \([0-9a-f]{12}\)/);
+  assert.match(out, "scores after the change: 200, 300, 400, 500, 600");
+});
+
+test("examples/install/main.ts", async () => {
+  const out = await run("examples/install/main.ts");
+  assert.match(out, 'local: installed {"tsdask-example-hello":"0.3.0"}');
+  assert.match(out, /local-0: hello from tsdask-example-hello 0\.3\.0 in pid \d+/);
+  assert.match(out, "from 4 tasks: ok");
+});
+
 test.run();

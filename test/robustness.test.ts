@@ -26,7 +26,8 @@ t("random bytes, truncated msgpack and wrong shapes on every subject: counted, i
   const targets = [
     s.register, s.heartbeat, s.submit, s.done, s.cancel, s.info, s.bye, s.alive, s.events,
     s.results(client.id), s.log(client.id),
-    ...execIds.flatMap((id) => [s.execTasks(id), s.execCancel(id), s.execSteal(id), s.execControl(id)]),
+    ...execIds.flatMap((id) => [s.execTasks(id), s.execCancel(id), s.execSteal(id), s.execControl(id), s.execUpload(id)]),
+    s.upload, s.install, ...info.workers.map((w) => s.workerInstall(w.instance)),
   ];
   const junk = (i: number): Uint8Array => {
     switch (i % 5) {

@@ -7,10 +7,10 @@
 import { decode } from "../../runtime/codec.ts";
 import { DataRef } from "../../runtime/data-ref.ts";
 import { Errors } from "../../runtime/errors.ts";
+import { getBytes } from "../../runtime/data-transfer.ts";
 import type { DataGetReply, DataPut, Subjects, TaskGroup } from "../../runtime/protocol.ts";
 import type { Sub, Transport } from "../../runtime/transport.ts";
 
-const IN_FLIGHT = 8;
 /** A push that makes no progress for this long is completed by pulling the missing chunks. */
 const PUSH_STALL_MS = 3000;
 /** Stalls (each PUSH_STALL_MS) before a value that never completes fails its tasks. */
@@ -156,33 +156,11 @@ export class DataCache {
   }
 
   private async load(hash: string): Promise<unknown> {
-    const get = async (index: number) => {
-      const r = await this.tx.request<DataGetReply>(this.subjects.dataGet, { hash, index }, 30_000);
-      if (!r.ok) throw Errors.DataUnavailable(hash, this.worker, r.message);
-      return r;
-    };
-    const first = await get(0);
-    const parts: Uint8Array[] = new Array(first.chunks);
-    parts[0] = first.bytes;
-    let next = 1;
-    const lane = async () => {
-      while (next < first.chunks) {
-        const i = next++;
-        parts[i] = (await get(i)).bytes;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, first.chunks - 1) }, lane));
-    let bytes: Uint8Array;
-    if (parts.length === 1) bytes = parts[0]!;
-    else {
-      bytes = new Uint8Array(first.size);
-      let o = 0;
-      for (const p of parts) bytes.set(p, (o += p.byteLength) - p.byteLength);
-    }
+    const bytes = await getBytes(this.tx, this.subjects.dataGet, hash, (m) => Errors.DataUnavailable(hash, this.worker, m));
     const value = decode(bytes);
     this.values.set(hash, value);
     this.fetches++;
-    this.bytesFetched += first.size;
+    this.bytesFetched += bytes.byteLength;
     return value;
   }
 

@@ -3,12 +3,13 @@
  * Handlers, by subject (runtime/protocol.ts):
  *   exec.<id>.tasks → onTasks     exec.<id>.cancel → onCancel
  *   exec.<id>.steal → onSteal     exec.<id>.control → onControl     alive → onSchedulerAlive
+ *   exec.<id>.upload → onUpload (uploads.ts)
  * It registers with the scheduler (and again whenever the scheduler restarts or forgets it),
  * heartbeats, and sends results and completions through the Outbox.
  */
 import { Actor, type Logger } from "../../runtime/actor.ts";
 import * as G from "../../runtime/guards.ts";
-import type { Resync, Retire, RunReply, RunRequest, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
+import type { ExecUploadReply, UploadDef, Resync, Retire, RunReply, RunRequest, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
 import { compileSource } from "../../runtime/shipping/compile.ts";
 import { loadModule } from "../../runtime/shipping/load-module.ts";
 import { Transport } from "../../runtime/transport.ts";
@@ -21,6 +22,9 @@ import { refStats } from "../../runtime/data-ref.ts";
 import { errorInfo, Runner } from "./runner.ts";
 import { encode } from "../../runtime/codec.ts";
 import { vitals } from "./vitals.ts";
+import { Uploads } from "./uploads.ts";
+import { getBytes } from "../../runtime/data-transfer.ts";
+import { Errors } from "../../runtime/errors.ts";
 
 export interface ExecutorOptions {
   id: string;
@@ -58,6 +62,8 @@ export class Executor extends Actor {
   private chain: Promise<void> = Promise.resolve();
   private chained = 0;
   readonly data: DataCache;
+  /** Uploaded modules and packages (client.uploadFile). */
+  readonly uploads: Uploads;
   private refsSeen = refStats.decoded;
 
   constructor(tx: Transport, readonly opts: ExecutorOptions) {
@@ -66,6 +72,7 @@ export class Executor extends Actor {
     if (opts.forwardConsole !== false) this.out.beforeFlush = forwardTaskConsole(tx, this.subjects, opts.name);
     this.runner = new Runner(opts.nthreads, this.out, opts.name, opts.markers);
     this.data = new DataCache(tx, this.subjects, opts.name, (subject, handler) => this.listen(subject, "data.push", G.isDataPut, handler));
+    this.uploads = new Uploads(opts.localDirectory, (hash) => getBytes(tx, this.subjects.dataGet, hash, (m) => Errors.DataUnavailable(hash, opts.name, m)));
   }
 
   /** Subscribes, registers with the scheduler (retrying until one answers) and starts heartbeats. */
@@ -77,6 +84,7 @@ export class Executor extends Actor {
     this.listen(s.execSteal(id), "steal", G.isStealRequest, (m, reply) => this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)) }));
     this.listen(s.execRun(id), "run", G.isRunRequest, (m, reply) => void this.onRun(m).then((r) => this.respond(reply, r)));
     this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m, reply) => this.onControl(m, reply));
+    this.listen(s.execUpload(id), "upload", G.isExecUpload, (m, reply) => void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
     this.listen(s.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => this.onSchedulerAlive(m));
     await this.register();
     this.tx.onStatus((st) => st === "reconnected" && this.resync());
@@ -113,6 +121,11 @@ export class Executor extends Actor {
         if (!r.ok) throw Object.assign(new Error(r.message), { code: r.code, refused: true });
         this.adoptScheduler(r.scheduler);
         this.heartbeatMs = r.heartbeatMs;
+        // Uploads so far (a late joiner, a restart): unpacked before any task runs here.
+        if (r.uploads?.length) {
+          const done = await this.onUpload(r.uploads);
+          if (!done.ok) this.log.warn(`could not unpack the cluster's uploads: ${done.error}`);
+        }
         return;
       } catch (e) {
         if ((e as { refused?: boolean }).refused) throw e;
@@ -223,6 +236,7 @@ export class Executor extends Actor {
     if (m.op === "reregister") void this.register().catch((e) => this.fatal(e));
     else if (m.op === "resync") this.resync();
     else if (m.op === "restart") void this.stop().then(() => this.opts.onRestart?.());
+    else if (m.op === "recycle") void this.recycle();
     else if (m.op === "prefetch" && m.hash) void this.data.fetch(m.hash).catch((e) => this.log.warn((e as Error).message));
     else if (m.op === "listen" && m.hash && m.size !== undefined && m.chunks) {
       void this.data.listen(m.hash, m.size, m.chunks).then(
@@ -230,6 +244,31 @@ export class Executor extends Actor {
         (e) => this.log.warn((e as Error).message),
       );
     }
+  }
+
+  /** Makes uploads current here (exec.<id>.upload, and at registration). */
+  private async onUpload(defs: UploadDef[]): Promise<ExecUploadReply> {
+    try {
+      return { ok: true, ...(await this.uploads.apply(defs)) };
+    } catch (e) {
+      return { ok: false, error: (e as Error).message };
+    }
+  }
+
+  private recycling = false;
+
+  /**
+   * A graceful restart (after an upload replaced a version this process may hold in memory):
+   * queued tasks go back to the scheduler, running ones finish, then the process exits and its
+   * supervisor starts a fresh one, as for client.restart().
+   */
+  private async recycle() {
+    if (this.recycling || this.stopped) return;
+    this.recycling = true;
+    this.log.info("recycling: a newer upload replaced a version this process may have loaded");
+    await this.retire();
+    await this.stop();
+    this.opts.onRestart?.();
   }
 
   /** client.run(): runs a function now, outside the task queue, and answers with its value. */

@@ -78,6 +78,14 @@ export class DataStore {
     return { ok: true, chunks, size: v.bytes.byteLength, bytes: v.bytes.subarray(start, start + this.chunkSize) };
   }
 
+  /** Adds an owner to a complete value (uploads keep their archive this way); false if not held. */
+  retain(hash: string, owner: string): boolean {
+    const v = this.complete.get(hash);
+    if (!v) return false;
+    v.owners.add(owner);
+    return true;
+  }
+
   has(hash: string): boolean {
     return this.complete.has(hash);
   }

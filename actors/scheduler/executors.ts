@@ -138,6 +138,13 @@ export class ExecutorTable {
     return this.byIdx[i];
   }
 
+  /** Workers (supervisors) that are alive: registered and heard from recently. */
+  liveWorkers(): { instance: string; name: string }[] {
+    const out: { instance: string; name: string }[] = [];
+    for (const w of this.workers.values()) if (w.reg.pid !== 0 && this.isLive(w)) out.push({ instance: w.reg.instance, name: w.reg.name });
+    return out;
+  }
+
   /** Executors that take new work, least loaded first. */
   accepting(): ExecutorRec[] {
     const out: ExecutorRec[] = [];

@@ -5,6 +5,7 @@
  *   sched.register → onRegister   sched.submit → onSubmit   sched.done → onDone
  *   sched.cancel → onCancel       sched.heartbeat → onHeartbeat   sched.bye → onBye
  *   sched.info → onInfo
+ *   sched.upload, sched.install → uploads.ts (replayed to late joiners through the register reply)
  */
 import { hostname } from "node:os";
 import { Actor, type Logger } from "../../runtime/actor.ts";
@@ -41,6 +42,7 @@ import { ExecutorTable, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
 import { DataPushes } from "./data-push.ts";
 import { Monitor } from "./monitor.ts";
+import { UploadRegistry } from "./uploads.ts";
 
 export interface SchedulerOptions {
   cluster: string;
@@ -78,6 +80,8 @@ export class Scheduler extends Actor {
   private readonly deadAfterMs: number;
   readonly data: DataStore;
   private readonly pushes: DataPushes;
+  /** Uploads and installs, replayed to executors and workers that join later. */
+  readonly uploads: UploadRegistry;
   private readonly placement: PlacementConfig;
   private readonly heartbeatMs: number;
   private pumpScheduled = false;
@@ -118,6 +122,7 @@ export class Scheduler extends Actor {
       deadAfterMs: this.deadAfterMs,
       onDead: (rec, reason) => this.executorGone(rec, reason),
     });
+    this.uploads = new UploadRegistry(tx, this.subjects, this.data, this.executors, opts.log);
   }
 
   /** Starts a scheduler on `tx`; refuses when another scheduler already serves the cluster. */
@@ -150,6 +155,8 @@ export class Scheduler extends Actor {
     });
     s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
     s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => s.data.release(m.client, m.hashes));
+    s.listen(s.subjects.upload, "upload", G.isUploadRequest, (m, reply) => void s.uploads.onUpload(m).then((r) => s.respond(reply, r)));
+    s.listen(s.subjects.install, "install", G.isInstallRequest, (m, reply) => void s.uploads.onInstall(m).then((r) => s.respond(reply, r)));
     s.listen(s.subjects.info, "info", G.isAny, (m, reply) => {
       if ((m as InfoRequest | null)?.gc === true) (globalThis as { gc?: () => void }).gc?.();
       s.respond(reply, s.info());
@@ -205,12 +212,12 @@ export class Scheduler extends Actor {
         if (refused) return this.respond(reply, { ok: false, code: refused.code, message: refused.message } satisfies RegisterReply);
         this.log.info(`worker ${m.name} joined from ${m.host} (${m.nprocs} × ${m.nthreads} threads)`);
         this.monitor.workerJoined(m);
-        return this.respond(reply, ok);
+        return this.respond(reply, { ...ok, ...this.uploads.replayFor("worker") });
       }
       case "executor": {
         const known = this.executors.byId(m.id);
         this.executors.addExecutor(m);
-        this.respond(reply, ok);
+        this.respond(reply, { ...ok, ...this.uploads.replayFor("executor") });
         if (!known) this.monitor.emit({ type: "executor-joined", name: m.name, id: m.id });
         return this.schedulePump();
       }

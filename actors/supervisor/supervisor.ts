@@ -3,6 +3,9 @@
  * scheduler under its name, spawns and watches `--nprocs` executor processes, heartbeats, and
  * applies `--death-timeout` (supervisor.machine.ts). Handlers, by subject:
  *   alive → onSchedulerAlive (scheduler liveness and restarts)
+ *   worker.<instance>.install → installer.ts (client.install: npm in the local directory)
+ * Installs replayed in the register reply (a worker that joins after client.install) run before
+ * the executors start, so no task finds a package missing.
  */
 import { hostname, platform } from "node:os";
 import { createActor, type ActorRefFrom } from "xstate";
@@ -14,6 +17,10 @@ import { Errors } from "../../runtime/errors.ts";
 import { hello } from "../../runtime/version.ts";
 import { ExecutorProcess } from "./executor-process.ts";
 import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.ts";
+import { Installer } from "./installer.ts";
+import { getBytes } from "../../runtime/data-transfer.ts";
+import * as G from "../../runtime/guards.ts";
+import type { InstallJob } from "../../runtime/protocol.ts";
 
 export interface SupervisorOptions {
   servers: string;
@@ -42,6 +49,11 @@ export class Supervisor extends Actor {
   private scheduler = "";
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readyCount = 0;
+  /** client.install() on this worker. */
+  readonly installer: Installer;
+  /** Installs replayed at the first registration; the executors start when they are done. */
+  private replayed: Promise<unknown> | undefined;
+  private registeringNow = false;
   private resolveReady!: () => void;
   private rejectReady!: (e: Error) => void;
   /** Resolves when every executor has started once (rejects if the worker gives up first). */
@@ -52,11 +64,16 @@ export class Supervisor extends Actor {
   private constructor(tx: Transport, private readonly opts: SupervisorOptions) {
     super(tx, opts.cluster, opts.log);
     this.ready.catch(() => {});
+    this.installer = new Installer({
+      localDirectory: opts.localDirectory,
+      fetchBytes: (hash) => getBytes(tx, this.subjects.dataGet, hash, (m) => Errors.DataUnavailable(hash, opts.name, m)),
+      log: opts.log,
+    });
     this.life = createActor(
       supervisorMachine.provide({
         actions: {
           sendRegister: () => void this.register(),
-          startExecutors: () => this.startExecutors(),
+          startExecutors: () => void (this.replayed ?? Promise.resolve()).then(() => this.startExecutors()),
           resumeWork: () => opts.log.info("registered again with the scheduler"),
           reportSchedulerLost: () => opts.log.warn(`lost the scheduler; retrying for ${fmtTimeout(opts.deathTimeoutMs)}`),
           reportDeathTimeout: () => opts.log.warn(`no scheduler for ${fmtTimeout(opts.deathTimeoutMs)} (--death-timeout): shutting down`),
@@ -85,6 +102,7 @@ export class Supervisor extends Actor {
     const tx = await connectWithin(opts);
     const s = new Supervisor(tx, opts);
     s.life.start();
+    s.listen(s.subjects.workerInstall(s.instance), "install", G.isInstallJob, (m, reply) => void s.installer.run(m).then((r) => s.respond(reply, r)));
     s.listen(s.subjects.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => s.onSchedulerAlive(m));
     tx.onStatus((st) => {
       if (st === "disconnected") s.life.send({ type: "DISCONNECTED" });
@@ -96,6 +114,16 @@ export class Supervisor extends Actor {
   }
 
   private async register() {
+    if (this.registeringNow) return; // a retry while the last attempt still waits for its answer
+    this.registeringNow = true;
+    try {
+      await this.registerOnce();
+    } finally {
+      this.registeringNow = false;
+    }
+  }
+
+  private async registerOnce() {
     const o = this.opts;
     const msg: RegisterWorker = {
       kind: "worker",
@@ -113,6 +141,7 @@ export class Supervisor extends Actor {
       const r = await this.tx.request<RegisterReply>(this.subjects.register, msg, 2000);
       if (r.ok) {
         this.scheduler = r.scheduler;
+        if (r.installs?.length) this.replay(r.installs);
         this.life.send({ type: "REGISTERED" });
       } else {
         this.log.warn(r.message);
@@ -122,6 +151,16 @@ export class Supervisor extends Actor {
       if (!Transport.isNoAnswer(e)) this.log.warn(`register: ${(e as Error).message}`);
       // The machine retries after registerRetry.
     }
+  }
+
+  /** Runs installs made before this worker joined (each is skipped if its directory has it already). */
+  private replay(jobs: InstallJob[]) {
+    const runs = jobs.map((j) =>
+      this.installer.run(j).then((r) => {
+        if (!r.ok) this.log.warn(r.error);
+      }),
+    );
+    this.replayed ??= Promise.all(runs);
   }
 
   private onSchedulerAlive(m: SchedulerAlive) {
@@ -143,6 +182,8 @@ export class Supervisor extends Actor {
 
   private startExecutors() {
     const o = this.opts;
+    const st = this.life.getSnapshot();
+    if (st.status !== "active" || st.matches("shuttingDown") || st.matches("retiring") || this.executors.length) return;
     for (let i = 0; i < o.nprocs; i++) {
       const ep = new ExecutorProcess({
         base: { servers: o.servers, token: o.token, cluster: o.cluster, worker: this.instance, workerName: o.name, nthreads: o.nthreads, localDirectory: o.localDirectory },

@@ -6,6 +6,7 @@ import { access, mkdir, rename, writeFile } from "node:fs/promises";
 import { register } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import type { ModuleDef } from "../protocol.ts";
 import { isSha256Hex, sha256Hex } from "./hash.ts";
 
@@ -57,16 +58,44 @@ async function exists(file: string): Promise<boolean> {
 }
 
 let hookDirs: readonly string[] | undefined;
+let hookPort: MessagePort | undefined;
+let hookSeq = 0;
 
 /**
  * Lets bare imports (npm packages) in loaded bundles resolve from `searchDirs`, tried in order
- * after the normal resolution fails. The executor passes [its local directory, process.cwd(), the
+ * after the normal resolution fails, and bare imports of uploads resolve to their current
+ * directory ({@link setUploadMap}). The executor passes [its local directory, process.cwd(), the
  * ts-dask package root]. Idempotent: only the first call registers the hook; later calls change
  * nothing and return false.
  */
 export function installResolveHook(searchDirs: readonly string[]): boolean {
   if (hookDirs) return false;
   hookDirs = [...searchDirs];
-  register(new URL("./resolve-hook.mjs", import.meta.url), { data: { searchDirs: hookDirs } });
+  const { port1, port2 } = new MessageChannel();
+  hookPort = port1;
+  port1.unref();
+  register(new URL("./resolve-hook.mjs", import.meta.url), { data: { searchDirs: hookDirs, port: port2 }, transferList: [port2] });
   return true;
+}
+
+/**
+ * Tells the resolve hook the current uploads: package name → the directory whose `node_modules`
+ * holds that version (`<localDir>/uploads/<name>/<sha256>`). Resolves once the hook has the map,
+ * so every `import()` after it sees the new versions. Requires {@link installResolveHook}.
+ */
+export function setUploadMap(uploads: Readonly<Record<string, string>>): Promise<void> {
+  const port = hookPort;
+  if (!port) return Promise.reject(new Error("the resolve hook is not installed in this process"));
+  const seq = ++hookSeq;
+  return new Promise((resolve) => {
+    const onAck = (m: { ack?: number }) => {
+      if (m?.ack !== seq) return;
+      port.off("message", onAck);
+      port.unref();
+      resolve();
+    };
+    port.on("message", onAck);
+    port.ref();
+    port.postMessage({ seq, uploads });
+  });
 }

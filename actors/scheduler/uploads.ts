@@ -1,0 +1,103 @@
+/**
+ * The scheduler's list of uploads and installs (client.uploadFile / client.install), replayed to
+ * every executor and worker that joins or restarts later. Handlers, by subject:
+ *   sched.upload → onUpload    sched.install → onInstall
+ *
+ * Bytes (archives, package files) stay in the data store under owners `@uploads` / `@installs`,
+ * so they outlive the client that sent them and every worker. Only the newest version of each
+ * upload name is kept. An upload is fanned out to the running executors (`exec.<id>.upload`); one
+ * that answers `replaced` is then recycled gracefully (`exec.<id>.control` `recycle`), so old
+ * versions do not pile up in its memory. An install goes to every live worker's supervisor
+ * (`worker.<instance>.install`), which runs npm once per local directory.
+ */
+import type { Logger } from "../../runtime/actor.ts";
+import { Transport } from "../../runtime/transport.ts";
+import type { ExecUploadReply, InstallJob, InstallOutcome, InstallReply, InstallRequest, Subjects, UploadDef, UploadOutcome, UploadReply, UploadRequest } from "../../runtime/protocol.ts";
+import type { DataStore } from "./data-store.ts";
+import type { ExecutorTable } from "./executors.ts";
+
+const UPLOADS = "@uploads";
+const INSTALLS = "@installs";
+/** An executor fetches and unpacks an archive: generous. */
+const UPLOAD_TIMEOUT_MS = 120_000;
+/** npm may download a lot. */
+const INSTALL_TIMEOUT_MS = 15 * 60_000;
+
+export class UploadRegistry {
+  private readonly uploads = new Map<string, UploadDef>();
+  private readonly installs = new Map<string, InstallJob>();
+
+  constructor(
+    private readonly tx: Transport,
+    private readonly subjects: Subjects,
+    private readonly data: DataStore,
+    private readonly executors: ExecutorTable,
+    private readonly log: Logger,
+  ) {}
+
+  /** What a registering executor (its uploads) or worker (its installs) must catch up on. */
+  replayFor(kind: "executor" | "worker"): { uploads?: UploadDef[]; installs?: InstallJob[] } {
+    if (kind === "executor") return this.uploads.size ? { uploads: [...this.uploads.values()] } : {};
+    return this.installs.size ? { installs: [...this.installs.values()] } : {};
+  }
+
+  async onUpload(m: UploadRequest): Promise<UploadReply> {
+    const def = m.upload;
+    if (!this.data.retain(def.hash, UPLOADS)) return { ok: false, code: "BadUpload", message: `the bytes of upload '${def.name}' never reached the scheduler; upload it again` };
+    const old = this.uploads.get(def.name);
+    this.uploads.set(def.name, def);
+    const execs = this.executors.accepting();
+    this.log.info(`upload '${def.name}' (${def.kind}, ${def.size} bytes, ${def.hash.slice(0, 12)}): to ${execs.length} executor(s)`);
+    const outcomes: Record<string, UploadOutcome> = {};
+    await Promise.all(
+      execs.map(async (rec) => {
+        let r: ExecUploadReply;
+        try {
+          r = await this.tx.request<ExecUploadReply>(this.subjects.execUpload(rec.id), { uploads: [def] }, UPLOAD_TIMEOUT_MS);
+        } catch (e) {
+          r = { ok: false, error: Transport.isNoAnswer(e) ? "no answer (the executor stopped or is busy in a synchronous task)" : (e as Error).message };
+        }
+        outcomes[rec.name] = r.ok ? { ok: true } : r;
+        if (r.ok && r.replaced) this.tx.send(this.subjects.execControl(rec.id), { op: "recycle" });
+      }),
+    );
+    // Failed everywhere (a bad archive): not replayed to later executors; the previous version stays.
+    const current = this.uploads.get(def.name) === def;
+    if (current && execs.length && Object.values(outcomes).every((o) => !o.ok)) {
+      if (old) this.uploads.set(def.name, old);
+      else this.uploads.delete(def.name);
+      if (old?.hash !== def.hash) this.data.release(UPLOADS, [def.hash]);
+    } else if (old && old.hash !== def.hash && this.uploads.get(def.name) !== old) {
+      this.data.release(UPLOADS, [old.hash]); // replaced: the old bytes are no longer needed
+    }
+    return { ok: true, executors: sortKeys(outcomes) };
+  }
+
+  async onInstall(m: InstallRequest): Promise<InstallReply> {
+    for (const s of m.specs) {
+      if (s.tgz && !this.data.retain(s.tgz.hash, INSTALLS)) return { ok: false, code: "InstallFailed", message: `the package file ${s.tgz.file} never reached the scheduler; install again` };
+    }
+    const job: InstallJob = { specs: m.specs, ...(m.offline ? { offline: true } : {}), ...(m.npmArgs?.length ? { npmArgs: m.npmArgs } : {}) };
+    const key = JSON.stringify([job.specs.map((s) => s.tgz?.hash ?? s.spec), job.offline ?? false, job.npmArgs ?? []]);
+    if (!this.installs.has(key)) this.installs.set(key, job);
+    const workers = this.executors.liveWorkers();
+    this.log.info(`install ${m.specs.map((s) => s.spec).join(" ")}: on ${workers.length} worker(s)`);
+    const outcomes: Record<string, InstallOutcome> = {};
+    await Promise.all(
+      workers.map(async (w) => {
+        try {
+          outcomes[w.name] = await this.tx.request<InstallOutcome>(this.subjects.workerInstall(w.instance), job, INSTALL_TIMEOUT_MS);
+        } catch (e) {
+          outcomes[w.name] = { ok: false, error: Transport.isNoAnswer(e) ? "no answer from the worker" : (e as Error).message };
+        }
+      }),
+    );
+    // Failed everywhere (a typo, a missing file): not worth replaying to workers that join later.
+    if (workers.length && Object.values(outcomes).every((o) => !o.ok)) this.installs.delete(key);
+    return { ok: true, workers: sortKeys(outcomes) };
+  }
+}
+
+function sortKeys<T>(o: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+}

@@ -1,0 +1,95 @@
+/**
+ * Chunked transfer of bytes to and from the scheduler's data store (`data.put` / `data.get`),
+ * below the NATS max_payload, a few chunks in flight at once (or, for a broadcast, pushed once to
+ * every listener). Scattered values (msgpack bytes), uploaded archives and package files all
+ * travel this way.
+ */
+import { createHash } from "node:crypto";
+import type { DataGetReply, DataPut, DataPutReply, Subjects } from "./protocol.ts";
+import type { Transport } from "./transport.ts";
+
+const IN_FLIGHT = 8;
+/** Pushed chunks between the scheduler's acknowledgements (the push's flow control). */
+const PUSH_WINDOW = 8;
+const TIMEOUT_MS = 30_000;
+
+/** SHA-256 of `bytes`, hex: the key bytes are stored under. */
+export function bytesHash(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * Stores `bytes` under `hash` (a probe first: bytes the scheduler already holds are not sent again).
+ * With `broadcast`, the scheduler may answer the probe with `push`: then each chunk is published
+ * once on `data.push.<hash>`, where the scheduler and the idle executors listen (NATS fans it
+ * out; actors/scheduler/data-push.ts), and a commit asks which chunks the scheduler still lacks.
+ * @throws the `fail(message)` error when the scheduler refuses a chunk; transport errors as they are.
+ */
+export async function putBytes(
+  tx: Transport,
+  subjects: Subjects,
+  client: string,
+  bytes: Uint8Array,
+  hash: string,
+  opts: { broadcast?: boolean; fail: (message: string) => Error },
+): Promise<void> {
+  const size = bytes.byteLength;
+  const chunkSize = Math.max(64 * 1024, tx.maxPayload - 4096);
+  const chunks = Math.max(1, Math.ceil(size / chunkSize));
+  const base = { client, hash, size, chunks, broadcast: !!opts.broadcast };
+  const ask = async (m: DataPut) => {
+    const r = await tx.request<DataPutReply>(subjects.dataPut, m, TIMEOUT_MS);
+    if (!r.ok) throw opts.fail(r.message);
+    return r;
+  };
+  const chunk = (i: number): DataPut => ({ ...base, index: i, bytes: bytes.subarray(i * chunkSize, (i + 1) * chunkSize) });
+  const probe = await ask({ ...base, index: 0, probe: true });
+  if (probe.have) return;
+  let todo = Array.from({ length: chunks }, (_, i) => i);
+  if (probe.push) {
+    const pushSubject = subjects.dataPush(hash);
+    for (let i = 0; i < chunks; i++) {
+      tx.send(pushSubject, chunk(i));
+      // Flow control by the scheduler's progress, not just the server's: its answer comes after
+      // it has handled the chunks before it (one connection, in order), so the server never
+      // queues more than a window for it (a scheduler too far behind is cut off as a slow consumer).
+      if (i % PUSH_WINDOW === PUSH_WINDOW - 1 && i < chunks - 1) await ask({ ...base, index: 0, commit: true });
+    }
+    const commit = await ask({ ...base, index: 0, commit: true });
+    if (commit.have) return;
+    todo = commit.missing ?? todo;
+  }
+  let next = 0;
+  const lane = async () => {
+    while (next < todo.length) await ask(chunk(todo[next++]!));
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, todo.length) }, lane));
+}
+
+/**
+ * The bytes stored under `hash`, pulled chunk by chunk.
+ * @throws the `fail(message)` error when the scheduler does not hold them.
+ */
+export async function getBytes(tx: Transport, subject: string, hash: string, fail: (message: string) => Error): Promise<Uint8Array> {
+  const get = async (index: number) => {
+    const r = await tx.request<DataGetReply>(subject, { hash, index }, TIMEOUT_MS);
+    if (!r.ok) throw fail(r.message);
+    return r;
+  };
+  const first = await get(0);
+  const parts: Uint8Array[] = new Array(first.chunks);
+  parts[0] = first.bytes;
+  let next = 1;
+  const lane = async () => {
+    while (next < first.chunks) {
+      const i = next++;
+      parts[i] = (await get(i)).bytes;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, first.chunks - 1) }, lane));
+  if (parts.length === 1) return parts[0]!;
+  const bytes = new Uint8Array(first.size);
+  let o = 0;
+  for (const p of parts) bytes.set(p, (o += p.byteLength) - p.byteLength);
+  return bytes;
+}
