@@ -4,7 +4,8 @@
  * user code. One per cluster. Handlers, by subject (runtime/protocol.ts):
  *   sched.register → onRegister   sched.submit → onSubmit   sched.done → onDone
  *   sched.cancel → onCancel       sched.heartbeat → onHeartbeat   sched.bye → onBye
- *   sched.info → onInfo
+ *   sched.info → onInfo           sched.run → SchedulerRunner (run-on-scheduler.ts)
+ *   data.put / data.get / data.release → DataStore, through DataOwners (caps, per-task owners)
  */
 import { hostname } from "node:os";
 import { Actor, type Logger } from "../../runtime/actor.ts";
@@ -39,6 +40,8 @@ import { defaultPlacement, DurationEstimates, windowFor, type PlacementConfig } 
 import { ASSIGNED, CAREFUL, QUEUED, TaskTable } from "./tasks.ts";
 import { ExecutorTable, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
+import { DataOwners } from "./data-owners.ts";
+import { SchedulerRunner } from "./run-on-scheduler.ts";
 import { Monitor } from "./monitor.ts";
 
 export interface SchedulerOptions {
@@ -53,6 +56,8 @@ export interface SchedulerOptions {
   allowedFailures?: number;
   /** A client silent this long loses its queued work and scattered data (default 60 s). */
   clientGraceMs?: number;
+  /** Cap on one stored value (scattered, or a large task argument or result), in bytes. Default 1 GiB. */
+  maxValueBytes?: number;
   log: Logger;
 }
 
@@ -76,6 +81,9 @@ export class Scheduler extends Actor {
   private readonly suspectAfterMs: number;
   private readonly deadAfterMs: number;
   readonly data: DataStore;
+  /** Caps and per-task owners of the data store's values (large arguments and results). */
+  readonly owners: DataOwners;
+  private readonly runner: SchedulerRunner;
   private readonly placement: PlacementConfig;
   private readonly heartbeatMs: number;
   private pumpScheduled = false;
@@ -102,6 +110,8 @@ export class Scheduler extends Actor {
       if (!broadcast) return;
       for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash });
     };
+    this.owners = new DataOwners(this.data, opts.maxValueBytes);
+    this.runner = new SchedulerRunner(tx.maxPayload);
     this.executors = new ExecutorTable({
       steal: { request: (v, max) => this.stealRequest(v, max), apply: (v, slots) => this.stealApply(v, slots) },
       subjects: this.subjects,
@@ -135,9 +145,10 @@ export class Scheduler extends Actor {
       s.respond(reply, { executors: ids } satisfies RestartReply);
     });
     tx.onStatus((st) => st === "reconnected" && s.requestResync());
-    s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => s.respond(reply, s.data.put(m)));
+    s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => s.respond(reply, s.owners.put(m)));
     s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
-    s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => s.data.release(m.client, m.hashes));
+    s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => s.owners.release(m));
+    s.listen(s.subjects.schedRun, "sched.run", G.isRunRequest, (m, reply) => void s.runner.run(m).then((r) => s.respond(reply, r)));
     s.listen(s.subjects.info, "info", G.isAny, (m, reply) => {
       if ((m as InfoRequest | null)?.gc === true) (globalThis as { gc?: () => void }).gc?.();
       s.respond(reply, s.info());
@@ -159,6 +170,7 @@ export class Scheduler extends Actor {
     this.monitor.stop();
     this.executors.stopAll();
     this.stopListening();
+    this.runner.stop();
     await this.tx.flush().catch(() => {});
   }
 
@@ -184,6 +196,7 @@ export class Scheduler extends Actor {
       case "client": {
         const fresh = !this.leases.has(m.id);
         this.leases.set(m.id, Date.now());
+        this.owners.setClientCap(m.id, m.maxValueBytes);
         this.clientIndex(m.id);
         return this.respond(reply, { ...ok, fresh });
       }
@@ -221,6 +234,7 @@ export class Scheduler extends Actor {
     this.leases.delete(id);
     const client = this.clients.get(id);
     this.data.releaseAll(id);
+    this.owners.dropClient(id);
     if (client === undefined) return;
     const held = this.tasks.heldBy(client);
     const byExec = new Map<number, number[]>();
@@ -636,7 +650,7 @@ export class Scheduler extends Actor {
         bytesPerTask: TASK_TABLE_BYTES_PER_SLOT,
         stolen: this.stolen,
       },
-      data: { values: this.data.count, bytes: this.data.bytes },
+      data: { values: this.data.count, bytes: this.data.bytes, ...this.owners.resultStats() },
     };
   }
 
