@@ -7,6 +7,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client, TaskError } from "../index.ts";
 import { Transport } from "../runtime/transport.ts";
+import { formatInfo } from "../cli/info.ts";
 import { waitFor, withTimeout } from "./helpers/cluster.ts";
 
 const t = suite<{ client: Client }>("large values");
@@ -90,6 +91,7 @@ t("a large result is held by the scheduler until gathered, survives being gather
   const held = (await client.info()).data;
   assert.is(held.results, 1, "held by the scheduler until gathered");
   assert.ok(held.resultBytes! >= 8_000_000);
+  assert.match(formatInfo(await client.info()), /of which 1 large result\(s\) awaiting gather, 7\.6 MiB/);
   const [a, b] = await withTimeout(Promise.all([f.result(), client.gather([f])]), 30_000, "two gathers at once");
   const c = await f.result();
   for (const v of [a, b[0]!, c]) {
