@@ -253,6 +253,16 @@ export class Submitter {
       r.job.settle(r.from, ERROR, undefined, new TaskError(e.code, e.message, r.job.keyName(r.from), ""));
     } else {
       this.rowsPerMsg = Math.max(1, Math.floor(total / 2));
+      // Large shared arguments (map's `args`) make every message too large: go to single rows at
+      // once (which store them apart) instead of halving a dozen times, each time encoding them.
+      const consts = rows[0]!.p.consts;
+      if (consts && this.d.offload && this.d.rowBudget !== undefined && this.rowsPerMsg > 1) {
+        try {
+          if (encode(consts).byteLength > this.d.rowBudget / 2) this.rowsPerMsg = 1;
+        } catch {
+          /* not encodable: the single rows will say so */
+        }
+      }
       this.queue.unshift(...this.piecesFor(rows));
     }
     this.pump();

@@ -165,8 +165,9 @@ export const Errors = {
   PayloadTooLarge: (what: string, bytes: number, max: number) =>
     new TsDaskError(
       "PayloadTooLarge",
-      `${what}: ${bytes} bytes, above the NATS server's max_payload of ${max} bytes. Pass large inputs as client.scatter() references ` +
-        `(stored once, fetched once per executor); for large results, return less or raise max_payload in the nats-server configuration.`,
+      `${what}: ${bytes} bytes, above the NATS server's max_payload of ${max} bytes, in a message that cannot be split ` +
+        `(large arguments and results travel apart on their own; the rest of a message must fit). Pass large inputs as ` +
+        `client.scatter() references, keep shipped functions and modules small, or raise max_payload in the nats-server configuration.`,
     ),
 
   ValueTooLarge: (what: string, bytes: number, cap: number) =>

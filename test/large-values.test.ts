@@ -61,8 +61,9 @@ t("a 5 MB plain-object argument and result round-trip, through submit and map (s
   const many = await withTimeout(client.gather(client.map(tag, [obj, obj, obj], ["a", "b", "c"])), 60_000, "map");
   assert.equal(many.map((m) => [m.label, m.rows.length, m.rows[7]!.v]), [["rowsa", 160_000, 4.5], ["rowsb", 160_000, 4.5], ["rowsc", 160_000, 4.5]]);
   // A large shared argument (map's `args`): stored once, referenced by every row.
-  const counts = await withTimeout(client.gather(client.map((i: number, o: ReturnType<typeof bigObject>) => o.rows[i]!.name, [0, 1, 2, 3], { args: [obj] })), 60_000, "map with a large shared argument");
-  assert.equal(counts, ["row-0", "row-1", "row-2", "row-3"]);
+  const idx = Array.from({ length: 5000 }, (_, i) => i * 3);
+  const names = await withTimeout(client.gather(client.map((i: number, o: ReturnType<typeof bigObject>) => o.rows[i]!.name, idx, { args: [obj] })), 60_000, "map with a large shared argument");
+  assert.equal(names, idx.map((i) => `row-${i}`));
   await storeEmpty(client, "arguments and results released");
 });
 
