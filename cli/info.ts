@@ -26,6 +26,9 @@ export function formatInfo(info: ClusterInfo): string {
   const lines = [
     `cluster ${info.cluster} — scheduler on ${s.host} (pid ${s.pid}), ts-dask ${s.hello.version}, protocol ${s.hello.proto}, Node ${s.hello.node}`,
     `tasks: ${t.queued} queued, ${t.assigned} assigned, ${t.done} done, ${t.failed} failed; ${info.clients} client(s)`,
+    // Held by the scheduler, in memory: scattered values, large arguments, large results until gathered.
+    `data held by the scheduler: ${info.data.values} value(s), ${formatBytes(info.data.bytes)}` +
+      (info.data.results ? `; of which ${info.data.results} large result(s) awaiting gather, ${formatBytes(info.data.resultBytes ?? 0)}` : ""),
     "",
     ...workerTable(info),
     "",

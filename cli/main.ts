@@ -5,6 +5,7 @@ import { availableParallelism } from "node:os";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { TsDaskError } from "../runtime/errors.ts";
 import { TSDASK_VERSION } from "../runtime/version.ts";
+import { parseMemoryLimit } from "../runtime/memory.ts";
 import { runInfo } from "./info.ts";
 import { runScheduler, runUp, runWorker } from "./run.ts";
 
@@ -12,9 +13,10 @@ const HELP = `ts-dask ${TSDASK_VERSION} — a compute cluster for TypeScript
 
 Usage:
   ts-dask up [--nprocs N] [--nthreads N] [--memory-limit X] [--name NAME] [--port P] [--lan]
-      [--dashboard-address ADDR]
+      [--dashboard-address ADDR] [--max-value-bytes X]
       A private cluster on this machine: nats-server, a scheduler and a worker. Ctrl-C stops all.
   ts-dask scheduler [--nats nats://host:4222] [--cluster NAME] [--token T] [--dashboard-address ADDR]
+      [--max-value-bytes X]
   ts-dask worker nats://host:4222 [--nprocs N] [--nthreads N] [--memory-limit 1GB]
       [--death-timeout SECONDS] [--name NAME] [--local-directory DIR] [--cluster NAME] [--token T]
   ts-dask info [nats://host:4222] [--cluster NAME] [--token T] [--json]
@@ -31,6 +33,9 @@ Scheduler flags:
   --dashboard-address    dashboard, /metrics and /health: ":8787" (default; every interface),
                          "127.0.0.1:8787", "host:0" (a free port) or "none" (off).
                          \`ts-dask up\` serves it on 127.0.0.1:8787 (":8787" with --lan).
+  --max-value-bytes      cap on one value the scheduler stores ("1GiB" default, "200MB"…):
+                         scattered values, and task arguments/results above NATS' max_payload,
+                         which the scheduler holds in memory until they are used or gathered.
 `;
 
 const { values, positionals } = parseArgsOrExit({
@@ -49,6 +54,7 @@ const { values, positionals } = parseArgsOrExit({
     port: { type: "string" },
     lan: { type: "boolean" },
     "dashboard-address": { type: "string" },
+    "max-value-bytes": { type: "string" },
     json: { type: "boolean" },
     quiet: { type: "boolean" },
     help: { type: "boolean", short: "h" },
@@ -59,12 +65,13 @@ const { values, positionals } = parseArgsOrExit({
 const [command, address] = positionals;
 const nprocs = count("--nprocs", values.nprocs ?? values.nworkers, availableParallelism());
 const nthreads = count("--nthreads", values.nthreads, 1);
+const maxValueBytes = bytesFlag("--max-value-bytes", values["max-value-bytes"]);
 if (values["death-timeout"] !== undefined && !(Number(values["death-timeout"]) > 0)) usageError(`--death-timeout takes a number of seconds > 0, not '${values["death-timeout"]}'`);
 
 try {
   if (values.version) console.log(TSDASK_VERSION);
   else if (values.help || !command) console.log(HELP);
-  else if (command === "scheduler") await runScheduler({ servers: values.nats ?? address ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token, dashboardAddress: values["dashboard-address"] });
+  else if (command === "scheduler") await runScheduler({ servers: values.nats ?? address ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token, dashboardAddress: values["dashboard-address"], maxValueBytes });
   else if (command === "worker") {
     if (!address && !values.nats) usageError("ts-dask worker needs the NATS address, e.g. `ts-dask worker nats://host:4222`");
     await runWorker({
@@ -79,7 +86,7 @@ try {
       localDirectory: values["local-directory"],
     });
   } else if (command === "up") {
-    await runUp({ nprocs, nthreads, memoryLimit: values["memory-limit"] ?? "0", name: values.name, port: values.port ? Number(values.port) : undefined, lan: !!values.lan, dashboardAddress: values["dashboard-address"] });
+    await runUp({ nprocs, nthreads, memoryLimit: values["memory-limit"] ?? "0", name: values.name, port: values.port ? Number(values.port) : undefined, lan: !!values.lan, dashboardAddress: values["dashboard-address"], maxValueBytes });
   } else if (command === "info") {
     await runInfo({ servers: address ?? values.nats ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token, json: !!values.json });
   } else {
@@ -105,6 +112,20 @@ function parseArgsOrExit<T extends ParseArgsConfig>(config: T) {
   } catch (e) {
     return usageError((e as Error).message);
   }
+}
+
+/** A byte count with an optional unit ("1GiB", "200MB") from a flag, or a usage error. */
+function bytesFlag(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const s = text.trim();
+  let n = NaN;
+  try {
+    n = /^\d+$/.test(s) ? Number(s) : /[a-z]$/i.test(s) ? parseMemoryLimit(s) : NaN;
+  } catch {
+    /* a bad unit: the usage error below */
+  }
+  if (!Number.isInteger(n) || n < 1) usageError(`${flag} takes a byte count ≥ 1 with an optional unit ("1GiB", "200MB"), not '${text}'`);
+  return n;
 }
 
 /** A whole number ≥ 1 from a flag, or a usage error. */

@@ -17,10 +17,10 @@ import { TSDASK_VERSION } from "../runtime/version.ts";
  */
 const onStopRequest = (stop: () => Promise<unknown>) => onShutdown(() => stop().then(() => {}), { timeoutMs: 30_000, exitCode: 0 });
 
-export async function runScheduler(o: { servers: string; cluster: string; token?: string; dashboardAddress?: string }) {
+export async function runScheduler(o: { servers: string; cluster: string; token?: string; dashboardAddress?: string; maxValueBytes?: number }) {
   const log = consoleLogger("[scheduler]");
   const tx = await Transport.connect({ servers: o.servers, token: o.token, name: "ts-dask scheduler", waitOnFirstConnect: true });
-  const s = await Scheduler.start(tx, { cluster: o.cluster, log });
+  const s = await Scheduler.start(tx, { cluster: o.cluster, log, maxValueBytes: o.maxValueBytes });
   log.info(`ts-dask ${TSDASK_VERSION} scheduler for cluster '${o.cluster}' on ${o.servers}`);
   const dash = await startDashboard(s.monitor, { address: o.dashboardAddress ?? ":8787", log });
   if (dash) log.info(`dashboard at ${dash.url}`);
@@ -65,8 +65,9 @@ export async function runWorker(o: {
   process.exit(out.exitCode);
 }
 
-export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; dashboardAddress?: string }) {
+export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; dashboardAddress?: string; maxValueBytes?: number }) {
   const c = await LocalCluster.start({
+    maxValueBytes: o.maxValueBytes,
     nprocs: o.nprocs,
     nthreads: o.nthreads,
     memoryLimit: parseMemoryLimit(o.memoryLimit, o.nprocs),

@@ -10,7 +10,7 @@ import { encode } from "../runtime/codec.ts";
 import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
 import * as G from "../runtime/guards.ts";
 import { randomId } from "../runtime/ids.ts";
-import type { ClusterInfo, InfoRequest, LogLines, RestartReply, RunReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
+import type { ClusterInfo, FnDef, InfoRequest, LogLines, ModuleDef, RegisterClient, RestartReply, RunReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
 import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
@@ -25,6 +25,9 @@ import { connectionMachine } from "./connection.machine.ts";
 import { uploadValue } from "./scatter.ts";
 import { install, uploadFile, type InstallOptions, type InstallReport, type UploadReport } from "./uploads.ts";
 import type { DataRef } from "../runtime/data-ref.ts";
+import { DEFAULT_MAX_VALUE_BYTES, LargeArgs, LargeResult, LargeResults } from "./large-values.ts";
+import { DedupTable, explicitKey, planMap, pureKey } from "./dedup.ts";
+import { encodeLarge } from "../runtime/codec.ts";
 
 export interface ClientOptions {
   /** Cluster name (subject namespace). Default `"default"`; ignored for the embedded cluster. */
@@ -42,6 +45,14 @@ export interface ClientOptions {
    * client waits for its cluster to come back, and re-submits what has no result yet.
    */
   giveUpAfterMs?: number;
+  /**
+   * Cap on one encoded value (an argument, a `map` shared argument or a result), in bytes. Values
+   * above the NATS max_payload (1 MiB by default) travel through the scheduler's data store in
+   * chunks, transparently; values above this cap fail with `ValueTooLarge` (arguments) or
+   * `ResultTooLarge` (results), naming size and cap. Default 1 GiB. The scheduler has its own cap
+   * (`ts-dask scheduler --max-value-bytes`); the lower of the two applies.
+   */
+  maxValueBytes?: number;
 }
 
 /** How tasks run; for submit() pass them through {@link Client.with}. */
@@ -53,6 +64,19 @@ export interface TaskOptions {
    * a synchronous one that blocks its process has the process replaced.
    */
   timeout?: number;
+  /**
+   * Deduplicate: a call with the same function and equal arguments (msgpack bytes; a Future
+   * argument counts by its task) while an earlier identical call's future is alive shares that
+   * future's task instead of running again. Per client; a failed, cancelled or released
+   * (`future.release()`) task is not shared. Off by default: nothing is hashed unless asked.
+   */
+  pure?: boolean;
+  /**
+   * Deduplicate by an explicit key instead (per client, any function): a second call with a key
+   * whose future is alive shares it. For `submit` a string or a function of the arguments; for
+   * `map` a function of the row's arguments.
+   */
+  key?: string | ((...args: any[]) => string);
 }
 
 export interface MapOptions extends TaskOptions {
@@ -81,6 +105,9 @@ export class Client extends Actor {
   private readonly owned = new Map<string, { value: unknown; broadcast: boolean }>();
   /** Hash → the object scattered under it, so release() also forgets the identity cache. */
   private readonly scatteredKeys = new Map<string, WeakRef<object>>();
+  /** Large results held by the scheduler until gathered; `pure`/`key` deduplication. */
+  private readonly largeResults: LargeResults;
+  private readonly dedup = new DedupTable();
   /** Results received for futures already settled (re-runs after a failure): dropped, counted. */
   duplicates = 0;
 
@@ -88,9 +115,15 @@ export class Client extends Actor {
     tx: Transport,
     cluster: string,
     private readonly local: LocalCluster | undefined,
+    /** The cap on one encoded value (see {@link ClientOptions.maxValueBytes}). */
+    readonly maxValueBytes: number,
   ) {
     super(tx, cluster, silentLogger);
+    const largeArgs = new LargeArgs(tx, this.subjects, this.id, maxValueBytes);
+    this.largeResults = new LargeResults(tx, this.subjects, this.id);
     this.submitter = new Submitter({
+      offload: (p, size) => largeArgs.offload(p, size),
+      rowBudget: largeArgs.budget,
       tx,
       subject: this.subjects.submit,
       clientId: this.id,
@@ -115,6 +148,8 @@ export class Client extends Actor {
     let servers = address;
     let cluster = opts.cluster ?? "default";
     let token = opts.token;
+    const cap = opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    if (!(Number.isInteger(cap) && cap > 0)) throw Errors.BadOption("maxValueBytes", opts.maxValueBytes, "a whole number of bytes > 0");
     if (!servers) {
       const { LocalCluster } = await import("./local-cluster.ts");
       local = await LocalCluster.start({ ...opts.local, quiet: opts.local?.quiet ?? true });
@@ -124,7 +159,7 @@ export class Client extends Actor {
     }
     try {
       const tx = await Transport.connect({ servers, token, name: "ts-dask client" });
-      const c = new Client(tx, cluster, local);
+      const c = new Client(tx, cluster, local, cap);
       await c.start(servers, opts);
       return c;
     } catch (e) {
@@ -151,7 +186,7 @@ export class Client extends Actor {
     if (opts.forwardLogs !== false) this.listen(this.subjects.log(this.id), "log", G.isLogLines, (m) => this.onLog(m));
     let r: RegisterReply;
     try {
-      r = await this.tx.request<RegisterReply>(this.subjects.register, { kind: "client", hello: hello(), id: this.id }, opts.connectTimeoutMs ?? 5000);
+      r = await this.tx.request<RegisterReply>(this.subjects.register, this.registration(), opts.connectTimeoutMs ?? 5000);
     } catch (e) {
       await this.tx.close();
       if (Transport.isNoAnswer(e)) throw Errors.NoScheduler(this.cluster, servers);
@@ -183,7 +218,7 @@ export class Client extends Actor {
   private renewLease() {
     if (this.closed) return;
     this.tx
-      .request<RegisterReply>(this.subjects.register, { kind: "client", hello: hello(), id: this.id }, LEASE_RENEW_MS * 2)
+      .request<RegisterReply>(this.subjects.register, this.registration(), LEASE_RENEW_MS * 2)
       .then((r) => {
         if (r.ok && r.fresh && !this.closed) {
           this.submitter.forgetDefinitions();
@@ -194,6 +229,10 @@ export class Client extends Actor {
   }
 
   private leaseTimer: NodeJS.Timeout | undefined;
+
+  private registration(): RegisterClient {
+    return { kind: "client", hello: hello(), id: this.id, maxValueBytes: this.maxValueBytes };
+  }
 
   /** The private cluster started by `connect()` with no address (undefined otherwise). */
   get localCluster(): LocalCluster | undefined {
@@ -215,13 +254,29 @@ export class Client extends Actor {
   submit<F extends AnyFn>(fn: F, ...args: Args<Parameters<F>>): Future<Result<F>> {
     this.assertOpen();
     const { fn: def, module } = toFnDef(fn);
+    let encoded: Uint8Array;
     try {
-      encode(args.map((a) => (a instanceof Future ? null : a)));
+      encoded = encode(args.map((a) => (a instanceof Future ? null : a)));
     } catch (e) {
       throw Errors.NotSerializable(`An argument of ${def.kind === "src" ? def.name || "the function" : def.exportName}`, (e as Error).message);
     }
-    const job = this.newJob(1, nameOf(def), this.defaults);
-    const piece = { job, fn: def, module, cols: args.map((a) => [a]), timeout: this.defaults.timeout };
+    // Sizes are known from the encode above: large ones travel apart (LargeArgs), too large ones fail now.
+    if (encoded.byteLength > this.maxValueBytes) {
+      args.forEach((a, i) => {
+        const size = a instanceof Future ? 0 : encodeLarge(a).byteLength;
+        if (size > this.maxValueBytes) throw Errors.ValueTooLarge(`Argument ${i + 1} of ${nameOf(def)}`, size, this.maxValueBytes);
+      });
+    }
+    const o = this.defaults;
+    let dk: string | undefined;
+    if (o.pure || o.key !== undefined) {
+      dk = o.key === undefined ? pureKey(def.hash, args, encoded) : explicitKey(typeof o.key === "function" ? String(o.key(...args)) : String(o.key));
+      const hit = this.dedup.get(dk);
+      if (hit) return new Future<Result<F>>(this, hit.job, hit.row);
+    }
+    const job = this.newJob(1, nameOf(def), o);
+    if (dk) this.dedup.set(dk, job, 0);
+    const piece = { job, fn: def, module, cols: args.map((a) => [a]), timeout: o.timeout };
     if (args.some((a) => a instanceof Future)) this.afterDependencies(job, piece, args as unknown[]);
     else this.launch(job, piece);
     return new Future<Result<F>>(this, job, 0);
@@ -258,11 +313,34 @@ export class Client extends Actor {
       }
     }
     const o = { ...this.defaults, ...opts };
+    // A copy: a large shared argument is swapped for its reference in place (LargeArgs).
+    const consts = opts.args?.length ? [...opts.args] : undefined;
+    if (o.pure || o.key !== undefined) return this.mapDeduplicated<Result<F>>(def, module, cols, n, consts, o);
     const job = this.newJob(n, nameOf(def), o);
-    this.launch(job, { job, fn: def, module, cols, consts: opts.args?.length ? opts.args : undefined, timeout: o.timeout });
+    this.launch(job, { job, fn: def, module, cols, consts, timeout: o.timeout });
     const out = new Array<Future<Result<F>>>(n);
     for (let i = 0; i < n; i++) out[i] = new Future<Result<F>>(this, job, i);
     return out;
+  }
+
+  /** map() with `pure` or `key`: rows already alive (or repeated in this call) share one task. */
+  private mapDeduplicated<T>(def: FnDef, module: ModuleDef | undefined, cols: ArrayLike<unknown>[], n: number, consts: unknown[] | undefined, o: MapOptions): Future<T>[] {
+    const key = o.key;
+    if (key !== undefined && typeof key !== "function") throw Errors.BadOption("map(…, { key })", key, "a function of the row's arguments returning a string");
+    const rowArgs = (i: number) => cols.map((c) => c[i]);
+    const keyOf = (i: number) => {
+      if (key) return explicitKey(String(key(...rowArgs(i))));
+      try {
+        return pureKey(def.hash, consts ? [...rowArgs(i), ...consts] : rowArgs(i));
+      } catch {
+        return `x:${randomId(8)}`; // not encodable: its own task, which fails with NotSerializable
+      }
+    };
+    const plan = planMap(this.dedup, n, keyOf);
+    const job = this.newJob(plan.unique.length, nameOf(def), o);
+    this.launch(job, { job, fn: def, module, cols: cols.map((c) => plan.unique.map((i) => c[i])), consts, timeout: o.timeout });
+    plan.keys.forEach((k, u) => this.dedup.set(k, job, u));
+    return plan.target.map((t) => (typeof t === "number" ? new Future<T>(this, job, t) : new Future<T>(this, t.job, t.row)));
   }
 
   /**
@@ -273,6 +351,8 @@ export class Client extends Actor {
   with(opts: TaskOptions): Client {
     if (opts.timeout !== undefined && !(opts.timeout > 0)) throw Errors.BadOption("timeout", opts.timeout, "a positive number of milliseconds");
     if (opts.retries !== undefined && !(Number.isInteger(opts.retries) && opts.retries >= 0)) throw Errors.BadOption("retries", opts.retries, "a whole number ≥ 0");
+    if (opts.pure !== undefined && typeof opts.pure !== "boolean") throw Errors.BadOption("pure", opts.pure, "true or false");
+    if (opts.key !== undefined && typeof opts.key !== "string" && typeof opts.key !== "function") throw Errors.BadOption("key", opts.key, "a string, or a function of the arguments returning one");
     const view = Object.create(this) as Client;
     view.defaults = { ...this.defaults, ...opts };
     return view;
@@ -287,10 +367,13 @@ export class Client extends Actor {
    */
   private afterDependencies(job: Job, piece: Omit<Piece, "from" | "to">, args: unknown[]) {
     const deps = args.filter((a): a is Future => a instanceof Future);
-    void Promise.all(deps.map((d) => d.result())).then(
+    // Settled, not fetched: a large result stays in the scheduler and goes on as its DataRef.
+    const settled = (d: Future) => new Promise<void>((res, rej) => d.job.onSettled(d.index, (j, i) => (j.errors.has(i) ? rej(j.errors.get(i)) : res())));
+    void Promise.all(deps.map(settled)).then(
       () => {
         if (job.status[0] !== 0 || this.closed) return;
-        const values = args.map((a) => (a instanceof Future ? a.job.values[a.index] : a));
+        // An ungathered large result goes on as its DataRef: scheduler → executor, not through here.
+        const values = args.map((a) => (a instanceof Future ? this.largeResults.forDependency(a.job, a.index, job) : a));
         this.launch(job, { ...piece, cols: values.map((v) => [v]) });
       },
       (cause: TaskError) => {
@@ -323,6 +406,7 @@ export class Client extends Actor {
       const job = this.jobs.find(key);
       if (!job) {
         this.duplicates++;
+        if (m.large?.includes(i)) this.largeResults.discard(key, m.values[i]);
         continue;
       }
       const row = key - job.base;
@@ -333,8 +417,11 @@ export class Client extends Actor {
       }
       const ok = e
         ? job.settle(row, ERROR, undefined, remoteError(job, row, m.worker, e))
-        : job.settle(row, FINISHED, m.values[i]);
-      if (!ok) this.duplicates++;
+        : job.settle(row, FINISHED, m.large && m.large.includes(i) && job.status[row] === 0 ? this.largeResults.adopt(job, row, m.values[i]) : m.values[i]);
+      if (!ok) {
+        this.duplicates++;
+        if (m.large?.includes(i)) this.largeResults.discard(key, m.values[i]);
+      }
       if (job.remaining === 0) settledJobs = true;
     }
     if (settledJobs) this.jobs.prune();
@@ -409,14 +496,22 @@ export class Client extends Actor {
     if (futures instanceof Future) return futures.result();
     await Promise.all([...new Set(futures.map((f) => f.job))].map((j) => j.done()));
     const out: T[] = [];
+    let fetches: Promise<void>[] | undefined;
     for (const f of futures) {
       const e = f.job.errors.get(f.index);
       if (e) {
         if (opts.errors === "skip") continue;
         throw e;
       }
-      out.push(f.job.values[f.index] as T);
+      const v = f.job.values[f.index];
+      if (f.job.large && v instanceof LargeResult) {
+        // Held by the scheduler until now: fetched (once) and released there.
+        const at = out.length;
+        (fetches ??= []).push(Promise.resolve(this.largeResults.value(f.job, f.index)).then((x) => void (out[at] = x as T)));
+      }
+      out.push(v as T);
     }
+    if (fetches) await Promise.all(fetches);
     return out;
   }
 
@@ -610,6 +705,17 @@ export class Client extends Actor {
 
   // --- cancel / info / close ------------------------------------------------------------------
 
+  /** @internal A settled row's value; a large result is fetched from the scheduler (once). */
+  rowValue(job: Job, row: number): unknown {
+    return this.largeResults.value(job, row);
+  }
+
+  /** @internal future.release(). */
+  releaseRow(job: Job, row: number): void {
+    this.largeResults.release(job, row);
+    this.dedup.drop(job, row);
+  }
+
   /** @internal Cancels rows whose futures were already settled as cancelled. */
   cancelRows(job: Job, rows: number[]): void {
     const known = rows.filter((r) => job.slots[r] !== 0xffffffff);
@@ -644,6 +750,28 @@ export class Client extends Actor {
       out[name] = r.value as Result<F>;
     }
     return out;
+  }
+
+  /**
+   * Runs `fn(...args)` once in the scheduler's process, outside the task queue (as Dask's
+   * `run_on_scheduler`), and resolves with its value (awaited if it is a promise). `fn` travels as
+   * for submit (by source, or a module export by reference). A throw rejects with a `TaskError`
+   * (`TaskFailed`, worker `scheduler`) carrying the remote stack. Keep it short: the scheduler
+   * handles nothing else while synchronous code runs. The value must fit in one message.
+   * @example
+   * const pid = await client.runOnScheduler(() => process.pid);
+   */
+  async runOnScheduler<F extends AnyFn>(fn: F, ...args: Parameters<F>): Promise<Result<F>> {
+    this.assertOpen();
+    const { fn: def, module } = toFnDef(fn);
+    let r: RunReply;
+    try {
+      r = await this.tx.request<RunReply>(this.subjects.schedRun, { fn: def, module, args }, 60_000);
+    } catch (e) {
+      throw Transport.isNoAnswer(e) ? Errors.RequestTimedOut("client.runOnScheduler()", 60_000) : e;
+    }
+    if (!r.ok) throw Errors.TaskFailed(`run-on-scheduler-${nameOf(def)}`, "scheduler", r.error.name, r.error.message, r.error.stack);
+    return r.value as Result<F>;
   }
 
   /**

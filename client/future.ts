@@ -5,6 +5,10 @@ import { CANCELLED, ERROR, type Job, type Status } from "./jobs.ts";
 /** What a Future needs from its client. */
 export interface FutureOwner {
   cancelRows(job: Job, rows: number[]): void;
+  /** A settled row's value (fetched from the scheduler first when it is a large result). */
+  rowValue(job: Job, row: number): unknown;
+  /** Lets go of the row's large result and deduplication key. */
+  releaseRow(job: Job, row: number): void;
 }
 
 /**
@@ -43,9 +47,18 @@ export class Future<T = unknown> {
       this.job.onSettled(this.index, (job, i) => {
         const e = job.errors.get(i);
         if (e) reject(e);
-        else resolve(job.values[i] as T);
+        else resolve((job.large ? this.owner.rowValue(job, i) : job.values[i]) as T);
       }),
     );
+  }
+
+  /**
+   * Lets the cluster forget this task's result: a large result not gathered yet is dropped by the
+   * scheduler (a later `result()` fails with `ResultUnavailable`), and with `pure`/`key` the next
+   * identical submit runs again. A value already gathered stays readable here.
+   */
+  release(): void {
+    this.owner.releaseRow(this.job, this.index);
   }
 
   /** The task's error once settled (undefined when it succeeded). */

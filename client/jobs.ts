@@ -25,6 +25,8 @@ export class Job {
   remaining: number;
   /** What was submitted (to resubmit a row for `retries`). */
   piece?: Omit<Piece, "from" | "to">;
+  /** Rows whose value is a large result held by the scheduler until gathered (client/large-values.ts). */
+  large = 0;
   /** Retries per row (TaskFailed / TaskTimeout), and how many each row has left (lazily). */
   retries = 0;
   private retriesLeft: Uint8Array | undefined;

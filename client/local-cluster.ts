@@ -34,6 +34,8 @@ export interface LocalClusterOptions {
   quiet?: boolean;
   /** Dashboard address (`127.0.0.1:8787`, `:0` for a free port); default `none` (off). `ts-dask up` turns it on. */
   dashboard?: string;
+  /** The scheduler's cap on one stored value in bytes (scattered, or a large task argument or result); default 1 GiB. */
+  maxValueBytes?: number;
 }
 
 export class LocalCluster {
@@ -71,7 +73,7 @@ export class LocalCluster {
     let scheduler: Scheduler | undefined;
     try {
       schedTx = await Transport.connect({ servers: url, token, name: "ts-dask scheduler" });
-      scheduler = await Scheduler.start(schedTx, { cluster, log: log("[scheduler]") });
+      scheduler = await Scheduler.start(schedTx, { cluster, log: log("[scheduler]"), maxValueBytes: opts.maxValueBytes });
       const worker = await Supervisor.start({
         servers: url,
         token,

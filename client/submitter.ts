@@ -32,6 +32,13 @@ export interface SubmitterDeps {
   cancelRows(job: Job, rows: number[]): void;
   /** A message could not be sent at all (no scheduler): fail its rows. */
   onUnsent(rows: { job: Job; row: number }[], err: TsDaskError): void;
+  /**
+   * One row alone makes a message of `size` bytes, above `rowBudget`: store its large arguments
+   * apart (client/large-values.ts) and return the row's piece with references, or settle the row
+   * with an error and return undefined. Absent: such a row fails with PayloadTooLarge.
+   */
+  offload?(p: Piece, size: number): Promise<Piece | undefined>;
+  rowBudget?: number;
 }
 
 const MAX_ROWS = 10_000;
@@ -48,6 +55,8 @@ export class Submitter {
   private readonly sentFns = new Set<string>();
   private readonly sentMods = new Set<string>();
   private idleWaiters: (() => void)[] = [];
+  /** Offloads in progress: nothing leaves meanwhile (keeps order; a job's shared args are swapped once). */
+  private blocked = 0;
 
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private closed = false;
@@ -82,13 +91,13 @@ export class Submitter {
 
   /** Resolves when everything added so far was acknowledged by the scheduler. */
   idle(): Promise<void> {
-    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    if (this.queue.length === 0 && this.inFlight === 0 && this.blocked === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
   private pump(): void {
-    while (this.queue.length && this.inFlight < MAX_IN_FLIGHT) this.sendOne();
-    if (this.queue.length === 0 && this.inFlight === 0) for (const r of this.idleWaiters.splice(0)) r();
+    while (this.queue.length && this.inFlight < MAX_IN_FLIGHT && this.blocked === 0) this.sendOne();
+    if (this.queue.length === 0 && this.inFlight === 0 && this.blocked === 0) for (const r of this.idleWaiters.splice(0)) r();
   }
 
   /** Takes up to rowsPerMsg rows off the queue into one Submit message and sends it. */
@@ -144,7 +153,9 @@ export class Submitter {
     } catch {
       return this.requeueWithoutUnencodable(rows);
     }
-    if (data.byteLength > this.d.tx.maxPayload) return this.tooLarge(rows, data.byteLength);
+    if (data.byteLength > this.d.tx.maxPayload || (n === 1 && this.d.rowBudget !== undefined && data.byteLength > this.d.rowBudget)) return this.tooLarge(rows, data.byteLength);
+    // Back towards full batches once messages are small again (after a run of large rows).
+    if (this.rowsPerMsg < MAX_ROWS && data.byteLength * 4 < this.d.tx.maxPayload) this.rowsPerMsg = Math.min(MAX_ROWS, this.rowsPerMsg * 2);
     for (const h of newFns) this.sentFns.add(h);
     for (const h of newMods) this.sentMods.add(h);
     this.inFlight++;
@@ -222,12 +233,36 @@ export class Submitter {
 
   private tooLarge(rows: Rows, bytes: number) {
     const total = rows.reduce((a, r) => a + r.to - r.from, 0);
+    if (total === 1 && this.d.offload) {
+      const r = rows[0]!;
+      this.blocked++;
+      void this.d
+        .offload({ ...r.p, from: r.from, to: r.to }, bytes)
+        .then((piece) => {
+          if (piece) this.queue.unshift(piece);
+        })
+        .finally(() => {
+          this.blocked--;
+          this.pump();
+        });
+      return;
+    }
     if (total === 1) {
       const r = rows[0]!;
       const e = Errors.PayloadTooLarge(`The arguments of task ${r.job.keyName(r.from)}`, bytes, this.d.tx.maxPayload);
       r.job.settle(r.from, ERROR, undefined, new TaskError(e.code, e.message, r.job.keyName(r.from), ""));
     } else {
       this.rowsPerMsg = Math.max(1, Math.floor(total / 2));
+      // Large shared arguments (map's `args`) make every message too large: go to single rows at
+      // once (which store them apart) instead of halving a dozen times, each time encoding them.
+      const consts = rows[0]!.p.consts;
+      if (consts && this.d.offload && this.d.rowBudget !== undefined && this.rowsPerMsg > 1) {
+        try {
+          if (encode(consts).byteLength > this.d.rowBudget / 2) this.rowsPerMsg = 1;
+        } catch {
+          /* not encodable: the single rows will say so */
+        }
+      }
       this.queue.unshift(...this.piecesFor(rows));
     }
     this.pump();

@@ -13,6 +13,24 @@ const IN_FLIGHT = 8;
 const PUSH_WINDOW = 8;
 const TIMEOUT_MS = 30_000;
 
+/** A refused or failed chunk request. `limit` is set when the value is above the store's cap. */
+export class ChunkError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly limit?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Turns a refusal into the caller's error; the default throws a {@link ChunkError}. */
+export type ChunkFail = (message: string, code: string, limit?: number) => Error;
+const chunkError: ChunkFail = (message, code, limit) => new ChunkError(code, message, limit);
+
+/** The chunk size for this connection (as the scheduler's data store uses). */
+export const chunkSizeFor = (tx: Transport) => Math.max(64 * 1024, tx.maxPayload - 4096);
+
 /** SHA-256 of `bytes`, hex: the key bytes are stored under. */
 export function bytesHash(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
@@ -23,7 +41,8 @@ export function bytesHash(bytes: Uint8Array): string {
  * With `broadcast`, the scheduler may answer the probe with `push`: then each chunk is published
  * once on `data.push.<hash>`, where the scheduler and the idle executors listen (NATS fans it
  * out; actors/scheduler/data-push.ts), and a commit asks which chunks the scheduler still lacks.
- * @throws the `fail(message)` error when the scheduler refuses a chunk; transport errors as they are.
+ * `client` is the owner (see DataPut.client). A value above the store's cap is refused at the probe.
+ * @throws the `fail` error when the scheduler refuses a chunk; transport errors as they are.
  */
 export async function putBytes(
   tx: Transport,
@@ -31,15 +50,16 @@ export async function putBytes(
   client: string,
   bytes: Uint8Array,
   hash: string,
-  opts: { broadcast?: boolean; fail: (message: string) => Error },
+  opts: { broadcast?: boolean; fail?: ChunkFail } = {},
 ): Promise<void> {
+  const fail = opts.fail ?? chunkError;
   const size = bytes.byteLength;
-  const chunkSize = Math.max(64 * 1024, tx.maxPayload - 4096);
+  const chunkSize = chunkSizeFor(tx);
   const chunks = Math.max(1, Math.ceil(size / chunkSize));
   const base = { client, hash, size, chunks, broadcast: !!opts.broadcast };
   const ask = async (m: DataPut) => {
     const r = await tx.request<DataPutReply>(subjects.dataPut, m, TIMEOUT_MS);
-    if (!r.ok) throw opts.fail(r.message);
+    if (!r.ok) throw fail(r.message, r.code, r.limit);
     return r;
   };
   const chunk = (i: number): DataPut => ({ ...base, index: i, bytes: bytes.subarray(i * chunkSize, (i + 1) * chunkSize) });
@@ -67,29 +87,28 @@ export async function putBytes(
 }
 
 /**
- * The bytes stored under `hash`, pulled chunk by chunk.
- * @throws the `fail(message)` error when the scheduler does not hold them.
+ * The bytes stored under `hash`, pulled chunk by chunk straight into one buffer (chunks are equal
+ * but the last, so each one's offset is its index × the first one's length).
+ * @throws the `fail` error when the scheduler does not hold them.
  */
-export async function getBytes(tx: Transport, subject: string, hash: string, fail: (message: string) => Error): Promise<Uint8Array> {
+export async function getBytes(tx: Transport, subject: string, hash: string, fail: ChunkFail = chunkError): Promise<Uint8Array> {
   const get = async (index: number) => {
     const r = await tx.request<DataGetReply>(subject, { hash, index }, TIMEOUT_MS);
-    if (!r.ok) throw fail(r.message);
+    if (!r.ok) throw fail(r.message, r.code);
     return r;
   };
   const first = await get(0);
-  const parts: Uint8Array[] = new Array(first.chunks);
-  parts[0] = first.bytes;
+  if (first.chunks === 1) return first.bytes;
+  const out = new Uint8Array(first.size);
+  out.set(first.bytes, 0);
+  const chunkSize = first.bytes.byteLength;
   let next = 1;
   const lane = async () => {
     while (next < first.chunks) {
       const i = next++;
-      parts[i] = (await get(i)).bytes;
+      out.set((await get(i)).bytes, i * chunkSize);
     }
   };
   await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, first.chunks - 1) }, lane));
-  if (parts.length === 1) return parts[0]!;
-  const bytes = new Uint8Array(first.size);
-  let o = 0;
-  for (const p of parts) bytes.set(p, (o += p.byteLength) - p.byteLength);
-  return bytes;
+  return out;
 }

@@ -211,8 +211,33 @@ export const Errors = {
   PayloadTooLarge: (what: string, bytes: number, max: number) =>
     new TsDaskError(
       "PayloadTooLarge",
-      `${what}: ${bytes} bytes, above the NATS server's max_payload of ${max} bytes. Pass large inputs as client.scatter() references ` +
-        `(stored once, fetched once per executor); for large results, return less or raise max_payload in the nats-server configuration.`,
+      `${what}: ${bytes} bytes, above the NATS server's max_payload of ${max} bytes, in a message that cannot be split ` +
+        `(large arguments and results travel apart on their own; the rest of a message must fit). Pass large inputs as ` +
+        `client.scatter() references, keep shipped functions and modules small, or raise max_payload in the nats-server configuration.`,
+    ),
+
+  ValueTooLarge: (what: string, bytes: number, cap: number) =>
+    new TsDaskError(
+      "ValueTooLarge",
+      `${what} is ${bytes} bytes encoded, above the cap of ${cap} bytes on one value (maxValueBytes). ` +
+        `Scatter it once with client.scatter() and pass the reference, split it into smaller values, ` +
+        `or raise the cap: Client.connect(address, { maxValueBytes }) and \`ts-dask scheduler --max-value-bytes\`.`,
+    ),
+  ResultTooLarge: (key: string, worker: string, bytes: number, cap: number) =>
+    new TaskError(
+      "ResultTooLarge",
+      `Task ${key} on ${worker} returned a result of ${bytes} bytes encoded, above the cap of ${cap} bytes on one value (maxValueBytes). ` +
+        `Return less (or write it somewhere and return its name), or raise the cap: Client.connect(address, { maxValueBytes }) and \`ts-dask scheduler --max-value-bytes\`.`,
+      key,
+      worker,
+    ),
+  ResultUnavailable: (key: string, detail: string) =>
+    new TaskError(
+      "ResultUnavailable",
+      `The result of task ${key}, held by the scheduler until gathered, could not be fetched: ${detail}. ` +
+        `It is gone if the scheduler restarted or the result was released; submit the task again.`,
+      key,
+      "",
     ),
 
   NotInTask: (what: string) =>

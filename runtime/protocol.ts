@@ -17,8 +17,9 @@
  * | `sched.retire`                  | publish   | executor → scheduler        | {@link Retire} |
  * | `sched.resync`                  | publish   | executor → scheduler        | {@link Resync} |
  * | `sched.bye`                     | publish   | worker/executor/client → scheduler | {@link Bye} |
- * | `data.put`                      | request   | client → scheduler          | {@link DataPut} → {@link DataPutReply} |
- * | `data.get`                      | request   | executor → scheduler        | {@link DataGet} → {@link DataGetReply} |
+ * | `sched.run`                     | request   | client → scheduler          | {@link RunRequest} → {@link RunReply} (client.runOnScheduler) |
+ * | `data.put`                      | request   | client/executor → scheduler | {@link DataPut} → {@link DataPutReply} (executors: large results) |
+ * | `data.get`                      | request   | executor/client → scheduler | {@link DataGet} → {@link DataGetReply} (clients: large results) |
  * | `data.release`                  | publish   | client → scheduler          | {@link DataRelease} |
  * | `sched.upload`                  | request   | client → scheduler          | {@link UploadRequest} → {@link UploadReply} |
  * | `sched.install`                 | request   | client → scheduler          | {@link InstallRequest} → {@link InstallReply} |
@@ -60,6 +61,7 @@ export function subjects(cluster: string) {
     resync: `${p}.sched.resync`,
     retire: `${p}.sched.retire`,
     restart: `${p}.sched.restart`,
+    schedRun: `${p}.sched.run`,
     events: `${p}.events`,
     alive: `${p}.alive`,
     dataPut: `${p}.data.put`,
@@ -162,6 +164,9 @@ export interface RegisterClient {
   kind: "client";
   hello: Hello;
   id: string;
+  /** The client's cap on one encoded value (its `maxValueBytes`): the scheduler refuses to store a
+   * larger result for it (executors then fail that task with `ResultTooLarge`). */
+  maxValueBytes?: number;
 }
 
 export type Register = RegisterWorker | RegisterExecutor | RegisterClient;
@@ -277,7 +282,8 @@ export interface Submit {
   resync?: boolean;
 }
 
-/** client.run(): a function run once on an executor, outside the task queue. */
+/** client.run(): a function run once on an executor, outside the task queue; also
+ * client.runOnScheduler() (`sched.run`): run once in the scheduler process. */
 export interface RunRequest {
   fn: FnDef;
   module?: ModuleDef;
@@ -389,6 +395,12 @@ export interface Results {
   /** `values[i]` is the result of `keys[i]` (null where it failed). */
   values: unknown[];
   errors?: RemoteError[];
+  /**
+   * Indices `i` whose result was too large for one message: `values[i]` is then a DataRef to the
+   * result's bytes, stored by the executor in the scheduler's data store (`data.put`, owner
+   * `<client>/r<key>`) and held there until the client fetches it (`data.get`) and releases it.
+   */
+  large?: Uint32Array;
 }
 
 export interface LogLines {
@@ -405,6 +417,11 @@ export interface LogLines {
  * the reply says whether the scheduler already holds `hash` (scattering twice uploads once).
  */
 export interface DataPut {
+  /**
+   * The owner: a client id, or `<clientId>/<tag>` for a value held for one task of that client
+   * (`a<key>`: a large argument the client stored; `r<key>`: a large result an executor stored).
+   * A value is dropped when its last owner releases it; a client's tagged owners go with it.
+   */
   client: string;
   hash: string;
   /** Total encoded size. */
@@ -424,9 +441,10 @@ export interface DataPut {
 /**
  * `push`: to a broadcast probe, "publish the chunks on `data.push.<hash>`" (the scheduler and the
  * idle executors listen there, so NATS fans the bytes out once instead of each executor pulling
- * them from the scheduler). `missing`: to a commit, the chunk indices not received.
+ * them from the scheduler). `missing`: to a commit, the chunk indices not received. `limit`: with
+ * code `ValueTooLarge`, the cap (bytes) the value is above.
  */
-export type DataPutReply = { ok: true; have: boolean; push?: boolean; missing?: number[] } | { ok: false; code: string; message: string };
+export type DataPutReply = { ok: true; have: boolean; push?: boolean; missing?: number[] } | { ok: false; code: string; message: string; limit?: number };
 
 export interface DataGet {
   hash: string;
@@ -435,6 +453,7 @@ export interface DataGet {
 export type DataGetReply = { ok: true; chunks: number; size: number; bytes: Uint8Array } | { ok: false; code: string; message: string };
 
 export interface DataRelease {
+  /** The owner, as in {@link DataPut.client}. */
   client: string;
   hashes: string[];
 }
@@ -546,7 +565,8 @@ export interface ClusterInfo {
   workers: WorkerInfo[];
   clients: number;
   tasks: { queued: number; assigned: number; done: number; failed: number; duplicates: number; bytesPerTask: number; stolen?: number };
-  data: { values: number; bytes: number };
+  /** Values held by the scheduler's data store (scattered values, large arguments and large results). */
+  data: { values: number; bytes: number; /** Of which: large task results not gathered (or released) yet. */ results?: number; resultBytes?: number };
   /** Workers that left recently (state "gone"), for the worker table. */
   departed?: WorkerInfo[];
 }

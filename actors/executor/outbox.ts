@@ -2,17 +2,24 @@
  * What an executor sends back, batched: results per client (`results.<client>`) and completions
  * for the scheduler (`sched.done`). Everything finished in one turn of the event loop leaves in
  * one message per destination; a lone result leaves at the next turn (setImmediate), so batching
- * never delays a single task.
+ * never delays a single task. A batch too large for one message is split by size; a result too
+ * large alone is stored in the scheduler's data store first (large-results.ts), and its
+ * completion waits until it is stored, so a crash meanwhile re-runs the task instead of losing it.
  */
 import { encode, findUnencodable } from "../../runtime/codec.ts";
 import { Errors } from "../../runtime/errors.ts";
 import type { Done, FnStat, RemoteError, Results, Subjects } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
+import { packResults, storeResult } from "./large-results.ts";
 
 interface ClientBuf {
   keys: number[];
   values: unknown[];
   errors: RemoteError[];
+  /** The scheduler slot of each row (a large result's completion is held back until stored). */
+  slots: number[];
+  /** Rows whose value is a DataRef to a stored large result. */
+  large?: number[];
 }
 
 /** Flush early once this many results wait, so messages stay well below max_payload. */
@@ -45,6 +52,7 @@ export class Outbox {
     const b = this.buf(client);
     b.keys.push(key);
     b.values.push(value);
+    b.slots.push(slot);
     this.complete(slot, fn, ms);
   }
 
@@ -53,11 +61,34 @@ export class Outbox {
     b.errors.push({ i: b.keys.length, ...err });
     b.keys.push(key);
     b.values.push(null);
+    b.slots.push(slot);
+    this.noteFailure(slot, err);
+    this.complete(slot, fn, ms);
+  }
+
+  private noteFailure(slot: number, err: Omit<RemoteError, "i">) {
     this.failed++;
     (this.failedSlots ??= []).push(slot);
     this.firstError ??= { name: err.name, message: err.message };
-    this.complete(slot, fn, ms);
   }
+
+  /** A large result stored in the scheduler (or its failure), leaving with the next flush, with its completion. */
+  private late(client: string, slot: number, key: number, ref: unknown, err?: Omit<RemoteError, "i">): void {
+    const b = this.buf(client);
+    if (err) {
+      b.errors.push({ i: b.keys.length, ...err });
+      this.noteFailure(slot, err);
+    } else (b.large ??= []).push(b.keys.length);
+    b.keys.push(key);
+    b.values.push(err ? null : ref);
+    b.slots.push(slot);
+    this.slots.push(slot);
+    this.pending++;
+    this.soon();
+  }
+
+  /** Large results being stored in the scheduler now. */
+  storing = 0;
 
   /** A task that produced nothing to send (cancelled before it started). */
   drop(slot: number): void {
@@ -67,7 +98,7 @@ export class Outbox {
 
   private buf(client: string): ClientBuf {
     let b = this.results.get(client);
-    if (!b) this.results.set(client, (b = { keys: [], values: [], errors: [] }));
+    if (!b) this.results.set(client, (b = { keys: [], values: [], errors: [], slots: [] }));
     return b;
   }
 
@@ -96,12 +127,17 @@ export class Outbox {
     if (this.pending === 0 && this.slots.length === 0) return;
     this.beforeFlush();
     this.pending = 0;
+    let held: Set<number> | undefined;
     for (const [client, b] of this.results) {
       const msg: Results = { worker: this.worker, keys: Uint32Array.from(b.keys), values: b.values };
       if (b.errors.length) msg.errors = b.errors;
-      this.sendResults(this.subjects.results(client), msg);
+      if (b.large) msg.large = Uint32Array.from(b.large);
+      const stored = this.sendResults(this.subjects.results(client), msg, client, b.slots);
+      if (stored) for (const s of stored) (held ??= new Set()).add(s);
     }
     this.results.clear();
+    // Completions of results still being stored leave once they are (see late()).
+    if (held) this.slots = this.slots.filter((s) => !held.has(s));
     if (this.slots.length) {
       const done: Done = {
         exec: this.execId,
@@ -121,26 +157,65 @@ export class Outbox {
     }
   }
 
-  /** Encodes results, replacing unencodable values by per-task errors and splitting oversize messages. */
-  private sendResults(subject: string, msg: Results): void {
+  /**
+   * Encodes results (once, on the ordinary path), replacing unencodable values by per-task errors.
+   * An oversize message is split by size; results too large alone are stored in the scheduler
+   * first: returns their slots (their completions wait), or undefined.
+   */
+  private sendResults(subject: string, msg: Results, client: string, slots: number[]): number[] | undefined {
     let data: Uint8Array;
     try {
       data = encode(msg);
     } catch {
-      return this.sendResults(subject, this.withoutUnencodable(msg));
+      return this.sendResults(subject, this.withoutUnencodable(msg), client, slots);
     }
-    if (data.byteLength <= this.tx.maxPayload) return this.tx.publish(subject, data);
-    if (msg.keys.length === 1) {
-      const e = Errors.PayloadTooLarge("The task's result", data.byteLength, this.tx.maxPayload);
-      return this.sendResults(subject, { worker: msg.worker, keys: msg.keys, values: [null], errors: [{ i: 0, code: e.code, name: "TsDaskError", message: e.message, stack: "" }] });
+    if (data.byteLength <= this.tx.maxPayload) return void this.tx.publish(subject, data);
+    if (msg.keys.length === 1 && msg.errors?.length) {
+      // One error alone too big for a message (a huge message or stack): cut it down.
+      const e = msg.errors[0]!;
+      const cut = { ...e, i: 0, message: e.message.slice(0, 10_000), stack: e.stack.slice(0, 10_000) };
+      return this.sendResults(subject, { worker: msg.worker, keys: msg.keys, values: [null], errors: [cut] }, client, slots);
     }
-    const half = msg.keys.length >> 1;
-    for (const [lo, hi] of [[0, half], [half, msg.keys.length]] as const) {
-      const part: Results = { worker: msg.worker, keys: msg.keys.slice(lo, hi), values: msg.values.slice(lo, hi) };
-      const errs = (msg.errors ?? []).filter((e) => e.i >= lo && e.i < hi).map((e) => ({ ...e, i: e.i - lo }));
-      if (errs.length) part.errors = errs;
-      this.sendResults(subject, part);
+    const { parts, large } = packResults(msg, this.tx.maxPayload);
+    const held: number[] = [];
+    for (const p of parts) {
+      const s = p.rows.map((r) => slots[r]!);
+      const n = p.msg.keys.length;
+      if (n < msg.keys.length) {
+        held.push(...(this.sendResults(subject, p.msg, client, s) ?? []));
+        continue;
+      }
+      if (n === 1) {
+        const e = Errors.PayloadTooLarge(`The result of task ${p.msg.keys[0]}`, data.byteLength, this.tx.maxPayload);
+        this.sendResults(subject, { worker: msg.worker, keys: p.msg.keys, values: [null], errors: [{ i: 0, code: e.code, name: "TsDaskError", message: e.message, stack: "" }] }, client, s);
+        continue;
+      }
+      // Packing split nothing off (its estimate was wrong): halve instead.
+      const half = n >> 1;
+      held.push(...(this.sendResults(subject, this.rowsOf(p.msg, 0, half), client, s.slice(0, half)) ?? []));
+      held.push(...(this.sendResults(subject, this.rowsOf(p.msg, half, n), client, s.slice(half)) ?? []));
     }
+    for (const { row, bytes } of large) {
+      const slot = slots[row]!;
+      const key = msg.keys[row]!;
+      held.push(slot);
+      this.storing++;
+      storeResult(this.tx, this.subjects, client, key, this.worker, bytes).then(
+        (ref) => this.late(client, slot, key, ref),
+        (e: { remote?: Omit<RemoteError, "i">; message?: string }) =>
+          this.late(client, slot, key, null, e.remote ?? { code: "ScatterFailed", name: "Error", message: String(e?.message ?? e), stack: "" }),
+      ).finally(() => this.storing--);
+    }
+    return held.length ? held : undefined;
+  }
+
+  private rowsOf(msg: Results, lo: number, hi: number): Results {
+    const part: Results = { worker: msg.worker, keys: msg.keys.slice(lo, hi), values: msg.values.slice(lo, hi) };
+    const errs = (msg.errors ?? []).filter((e) => e.i >= lo && e.i < hi).map((e) => ({ ...e, i: e.i - lo }));
+    if (errs.length) part.errors = errs;
+    const large = [...(msg.large ?? [])].filter((i) => i >= lo && i < hi).map((i) => i - lo);
+    if (large.length) part.large = Uint32Array.from(large);
+    return part;
   }
 
   private withoutUnencodable(msg: Results): Results {
@@ -156,6 +231,6 @@ export class Outbox {
         return null;
       }
     });
-    return { worker: msg.worker, keys: msg.keys, values, errors };
+    return { worker: msg.worker, keys: msg.keys, values, errors, ...(msg.large ? { large: msg.large } : {}) };
   }
 }

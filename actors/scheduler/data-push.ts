@@ -10,7 +10,6 @@
  */
 import type { DataPut, DataPutReply, ExecControl, Subjects } from "../../runtime/protocol.ts";
 import type { Sub, Transport } from "../../runtime/transport.ts";
-import type { DataStore } from "./data-store.ts";
 
 /** How long an executor may take to confirm it listens before the push starts without it. */
 const LISTEN_TIMEOUT_MS = 500;
@@ -20,7 +19,10 @@ const IDLE_MS = 60_000;
 export interface PushDeps {
   tx: Transport;
   subjects: Subjects;
-  store: DataStore;
+  /** Whether the store holds (some of) `hash` already. */
+  knows(hash: string): boolean;
+  /** Stores one chunk (through the caps and owners). */
+  put(m: DataPut): DataPutReply;
   /** Subscribes through the actor (decoding, bad-input counting). */
   listen(subject: string, handler: (m: DataPut) => void): Sub;
   /** Executors to invite: accepting and with nothing assigned. */
@@ -34,7 +36,7 @@ export class DataPushes {
 
   /** Whether a broadcast probe should become a push (the value is new and not arriving already). */
   wants(m: DataPut): boolean {
-    return !!m.probe && !!m.broadcast && m.chunks > 1 && !this.d.store.knows(m.hash) && !this.open.has(m.hash);
+    return !!m.probe && !!m.broadcast && m.chunks > 1 && !this.d.knows(m.hash) && !this.open.has(m.hash);
   }
 
   /** Sets up the push of `m.hash`: the scheduler and the idle executors listen before the client publishes. */
@@ -43,7 +45,7 @@ export class DataPushes {
     const sub = this.d.listen(this.d.subjects.dataPush(hash), (c) => {
       if (c.hash !== hash) return;
       this.touch(hash);
-      const r = this.d.store.put(c);
+      const r = this.d.put(c);
       if (r.ok && r.have) this.close(hash);
     });
     this.open.set(hash, { sub, timer: setTimeout(() => this.close(hash), IDLE_MS) });

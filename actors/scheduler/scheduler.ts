@@ -4,7 +4,8 @@
  * user code. One per cluster. Handlers, by subject (runtime/protocol.ts):
  *   sched.register → onRegister   sched.submit → onSubmit   sched.done → onDone
  *   sched.cancel → onCancel       sched.heartbeat → onHeartbeat   sched.bye → onBye
- *   sched.info → onInfo
+ *   sched.info → onInfo           sched.run → SchedulerRunner (run-on-scheduler.ts)
+ *   data.put / data.get / data.release → DataStore, through DataOwners (caps, per-task owners)
  *   sched.upload, sched.install → uploads.ts (replayed to late joiners through the register reply)
  */
 import { hostname } from "node:os";
@@ -41,6 +42,8 @@ import { ASSIGNED, CAREFUL, QUEUED, TaskTable } from "./tasks.ts";
 import { ExecutorTable, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
 import { DataPushes } from "./data-push.ts";
+import { DataOwners } from "./data-owners.ts";
+import { SchedulerRunner } from "./run-on-scheduler.ts";
 import { Monitor } from "./monitor.ts";
 import { UploadRegistry } from "./uploads.ts";
 
@@ -56,6 +59,8 @@ export interface SchedulerOptions {
   allowedFailures?: number;
   /** A client silent this long loses its queued work and scattered data (default 60 s). */
   clientGraceMs?: number;
+  /** Cap on one stored value (scattered, or a large task argument or result), in bytes. Default 1 GiB. */
+  maxValueBytes?: number;
   log: Logger;
 }
 
@@ -82,6 +87,9 @@ export class Scheduler extends Actor {
   private readonly pushes: DataPushes;
   /** Uploads and installs, replayed to executors and workers that join later. */
   readonly uploads: UploadRegistry;
+  /** Caps and per-task owners of the data store's values (large arguments and results). */
+  readonly owners: DataOwners;
+  private readonly runner: SchedulerRunner;
   private readonly placement: PlacementConfig;
   private readonly heartbeatMs: number;
   private pumpScheduled = false;
@@ -108,10 +116,13 @@ export class Scheduler extends Actor {
       if (!broadcast) return;
       for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash });
     };
+    this.owners = new DataOwners(this.data, opts.maxValueBytes);
+    this.runner = new SchedulerRunner(tx.maxPayload);
     this.pushes = new DataPushes({
       tx,
       subjects: this.subjects,
-      store: this.data,
+      knows: (hash) => this.data.knows(hash),
+      put: (m) => this.owners.put(m),
       listen: (subject, handler) => this.listen(subject, "data.push", G.isDataPut, handler),
       idleExecutors: () => this.executors.accepting().filter((r) => r.assigned === 0),
     });
@@ -150,11 +161,13 @@ export class Scheduler extends Actor {
     });
     tx.onStatus((st) => st === "reconnected" && s.requestResync());
     s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => {
-      if (s.pushes.wants(m)) void s.pushes.prepare(m).then((r) => s.respond(reply, r));
-      else s.respond(reply, s.data.put(m));
+      // A broadcast within the cap is pushed (data-push.ts); everything else is stored chunk by chunk.
+      if (s.pushes.wants(m) && m.size <= s.owners.capFor(m.client)) void s.pushes.prepare(m).then((r) => s.respond(reply, r));
+      else s.respond(reply, s.owners.put(m));
     });
     s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
-    s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => s.data.release(m.client, m.hashes));
+    s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => s.owners.release(m));
+    s.listen(s.subjects.schedRun, "sched.run", G.isRunRequest, (m, reply) => void s.runner.run(m).then((r) => s.respond(reply, r)));
     s.listen(s.subjects.upload, "upload", G.isUploadRequest, (m, reply) => void s.uploads.onUpload(m).then((r) => s.respond(reply, r)));
     s.listen(s.subjects.install, "install", G.isInstallRequest, (m, reply) => void s.uploads.onInstall(m).then((r) => s.respond(reply, r)));
     s.listen(s.subjects.info, "info", G.isAny, (m, reply) => {
@@ -179,6 +192,7 @@ export class Scheduler extends Actor {
     this.pushes.stop();
     this.executors.stopAll();
     this.stopListening();
+    this.runner.stop();
     await this.tx.flush().catch(() => {});
   }
 
@@ -204,6 +218,7 @@ export class Scheduler extends Actor {
       case "client": {
         const fresh = !this.leases.has(m.id);
         this.leases.set(m.id, Date.now());
+        this.owners.setClientCap(m.id, m.maxValueBytes);
         this.clientIndex(m.id);
         return this.respond(reply, { ...ok, fresh });
       }
@@ -241,6 +256,7 @@ export class Scheduler extends Actor {
     this.leases.delete(id);
     const client = this.clients.get(id);
     this.data.releaseAll(id);
+    this.owners.dropClient(id);
     if (client === undefined) return;
     const held = this.tasks.heldBy(client);
     const byExec = new Map<number, number[]>();
@@ -656,7 +672,7 @@ export class Scheduler extends Actor {
         bytesPerTask: TASK_TABLE_BYTES_PER_SLOT,
         stolen: this.stolen,
       },
-      data: { values: this.data.count, bytes: this.data.bytes },
+      data: { values: this.data.count, bytes: this.data.bytes, ...this.owners.resultStats() },
     };
   }
 

@@ -1,0 +1,62 @@
+/**
+ * client.runOnScheduler() (`sched.run`): runs a shipped function once in the scheduler process,
+ * outside the task queue, and answers with its value or its error (with the stack as thrown here).
+ * The only user code the scheduler ever runs, and only when a client asks for it. Functions are
+ * materialised as on executors: by source (compileSource) or as a module export (loadModule, the
+ * bundle written to a private temporary directory), cached by hash.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { encode } from "../../runtime/codec.ts";
+import type { FnDef, ModuleDef, RunReply, RunRequest } from "../../runtime/protocol.ts";
+import { compileSource, installResolveHook, loadModule, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
+
+export class SchedulerRunner {
+  private readonly fns = new Map<string, Promise<Function>>();
+  private dir: string | undefined;
+
+  constructor(private readonly maxPayload: number) {}
+
+  async run(m: RunRequest): Promise<RunReply> {
+    try {
+      const fn = await this.load(m.fn, m.module);
+      const value = await (fn as (...a: unknown[]) => unknown)(...m.args);
+      const size = encode(value).byteLength; // unencodable values fail here, with their own error
+      if (size > this.maxPayload - 1024) throw new RangeError(`the value returned is ${size} bytes encoded, above the NATS max_payload of ${this.maxPayload} bytes for one reply; return less`);
+      return { ok: true, value };
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(`a non-Error value was thrown: ${String(e)}`);
+      return { ok: false, error: { code: "", name: err.name, message: err.message, stack: err.stack ?? "" } };
+    }
+  }
+
+  private load(def: FnDef, module: ModuleDef | undefined): Promise<Function> {
+    let p = this.fns.get(def.hash);
+    if (!p) {
+      p = this.materialise(def, module);
+      this.fns.set(def.hash, p);
+      p.catch(() => this.fns.delete(def.hash));
+    }
+    return p;
+  }
+
+  private async materialise(def: FnDef, module: ModuleDef | undefined): Promise<Function> {
+    if (def.kind === "src") return compileSource(def);
+    if (!module || module.hash !== def.module) throw new Error(`module ${def.module.slice(0, 12)} was not sent with the request`);
+    if (!this.dir) {
+      this.dir = mkdtempSync(join(tmpdir(), "ts-dask-scheduler-"));
+      installResolveHook([this.dir, process.cwd(), TSDASK_ROOT]);
+    }
+    const ns = await loadModule(module, this.dir);
+    const f = ns[def.exportName];
+    if (typeof f !== "function") throw new TypeError(`export '${def.exportName}' of ${module.file} is not a function`);
+    return f;
+  }
+
+  /** Removes the temporary directory of loaded modules. */
+  stop(): void {
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+  }
+}

@@ -1,0 +1,52 @@
+/** client.runOnScheduler(): a shipped function run once in the scheduler process, outside the task queue. */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Client, TaskError } from "../index.ts";
+import { withTimeout } from "./helpers/cluster.ts";
+
+const t = suite<{ client: Client }>("run on scheduler");
+t.before(async (ctx) => {
+  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 1 } }), 60_000, "embedded cluster start");
+});
+t.after(async (ctx) => {
+  await ctx.client?.close();
+});
+
+t("returns the function's value, computed in the scheduler's process (async functions awaited, arguments passed)", async ({ client }) => {
+  const info = await client.info();
+  assert.is(await withTimeout(client.runOnScheduler(() => process.pid), 10_000, "pid"), info.scheduler.pid);
+  const sum = await client.runOnScheduler(async (a: number, b: number[]) => {
+    await new Promise((r) => setTimeout(r, 1));
+    return a + b.reduce((s, x) => s + x, 0);
+  }, 1, [2, 3]);
+  assert.is(sum, 6);
+  // Outside the task queue: it answers while every executor thread is busy.
+  const busy = client.submit(async () => new Promise((r) => setTimeout(() => r("done"), 1500)));
+  assert.is(await withTimeout(client.runOnScheduler(() => "right away"), 1000, "while tasks run"), "right away");
+  assert.is(await busy.result(), "done");
+});
+
+t("a thrown error comes back as a TaskError with the remote stack, naming the scheduler", async ({ client }) => {
+  function checkOnScheduler(limit: number): never {
+    throw new TypeError(`limit ${limit} is not allowed here`);
+  }
+  const e = await client.runOnScheduler(checkOnScheduler, 7).then(
+    () => undefined,
+    (x: unknown) => x as TaskError,
+  );
+  assert.instance(e, TaskError);
+  assert.is(e!.code, "TaskFailed");
+  assert.is(e!.worker, "scheduler");
+  assert.is(e!.remoteName, "TypeError");
+  assert.match(e!.message, "limit 7 is not allowed here");
+  assert.match(e!.remoteStack, "checkOnScheduler");
+  assert.match(e!.remoteStack, "scheduler-run.test.ts");
+  assert.match(e!.stack!, "remote stack (scheduler)");
+});
+
+t("a module export runs by reference on the scheduler too", async ({ client }) => {
+  const procs = await client.importModule<typeof import("./fixtures/modules/procs.ts")>("./fixtures/modules/procs.ts");
+  assert.equal(await withTimeout(client.runOnScheduler(procs.viaMsgpack, { a: 7 }), 10_000, "module export"), { a: 7 });
+});
+
+t.run();
