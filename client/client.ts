@@ -222,7 +222,11 @@ export class Client extends Actor {
       .then((r) => {
         if (r.ok && r.fresh && !this.closed) {
           this.submitter.forgetDefinitions();
-          void this.rescatter().then(() => this.resubmitPending("the scheduler did not know this client (restarted, or the lease had expired)"));
+          void this.rescatter().then(() => {
+            this.resubmitPending("the scheduler did not know this client (restarted, or the lease had expired)");
+            // Executors keep what they have; this is for workers that join the new scheduler later.
+            return this.replayUploads();
+          });
         }
       })
       .catch(() => {}); // no scheduler right now: the next renewal tries again
@@ -435,6 +439,12 @@ export class Client extends Actor {
     }
   }
 
+  /**
+   * Uploads and installs made through this client, in order, to be made again for a scheduler
+   * that restarted (it keeps them in memory only, to replay them to workers that join later).
+   */
+  private readonly replays = new Map<string, () => Promise<unknown>>();
+
   /** Uploads every owned scattered value again (the scheduler lost them); failures are logged, tasks then fail with DataUnavailable. */
   private async rescatter() {
     const values = [...this.owned.values()];
@@ -442,6 +452,17 @@ export class Client extends Actor {
     const failed = results.filter((r) => r.status === "rejected");
     if (values.length) this.log.info(`the scheduler lost its data: uploaded ${values.length - failed.length} scattered value(s) again`);
     for (const f of failed) this.log.warn(`could not upload a scattered value again: ${(f as PromiseRejectedResult).reason?.message ?? f}`);
+  }
+
+  /** Repeats this client's uploadFile/install calls for a new scheduler (executors that have them skip them). */
+  private async replayUploads() {
+    for (const [what, send] of this.replays) {
+      try {
+        await send();
+      } catch (e) {
+        this.log.warn(`could not repeat ${what.replace(":", " ")} for the new scheduler: ${(e as Error).message}`);
+      }
+    }
   }
 
   /**
@@ -640,7 +661,10 @@ export class Client extends Actor {
   async uploadFile(path: string, opts: { from?: string; timeoutMs?: number } = {}): Promise<UploadReport> {
     this.assertOpen();
     const base = opts.from ? dirOf(opts.from) : callerDir() ?? process.cwd();
-    return uploadFile({ tx: this.tx, subjects: this.subjects, client: this.id }, resolvePath(base, path), opts.timeoutMs ?? 180_000);
+    const send = () => uploadFile({ tx: this.tx, subjects: this.subjects, client: this.id }, resolvePath(base, path), opts.timeoutMs ?? 180_000);
+    const report = await send();
+    this.replays.set(`upload:${report.name}`, send);
+    return report;
   }
 
   /**
@@ -658,7 +682,11 @@ export class Client extends Actor {
   async install(specs: string | readonly string[], opts: InstallOptions & { from?: string } = {}): Promise<InstallReport> {
     this.assertOpen();
     const base = opts.from ? dirOf(opts.from) : callerDir() ?? process.cwd();
-    return install({ tx: this.tx, subjects: this.subjects, client: this.id }, typeof specs === "string" ? [specs] : specs, opts, (p) => resolvePath(base, p));
+    const list = typeof specs === "string" ? [specs] : [...specs];
+    const send = () => install({ tx: this.tx, subjects: this.subjects, client: this.id }, list, opts, (p) => resolvePath(base, p));
+    const report = await send();
+    this.replays.set(`install:${JSON.stringify(list)}`, send);
+    return report;
   }
 
   // --- scattered data -------------------------------------------------------------------------
