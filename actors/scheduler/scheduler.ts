@@ -4,7 +4,7 @@
  * user code. One per cluster. Handlers, by subject (runtime/protocol.ts):
  *   sched.register → onRegister   sched.submit → onSubmit   sched.done → onDone
  *   sched.cancel → onCancel       sched.heartbeat → onHeartbeat   sched.bye → onBye
- *   sched.info → onInfo           sched.run → SchedulerRunner (run-on-scheduler.ts)
+ *   sched.info → info()           sched.run → SchedulerRunner (run-on-scheduler.ts)
  *   data.put / data.get / data.release → DataStore, through DataOwners (caps, per-task owners)
  *   sched.upload, sched.install → uploads.ts (replayed to late joiners through the register reply)
  */
@@ -33,18 +33,20 @@ import {
   type RegisterReply,
   type Submit,
   type TaskBatch,
-  type TaskGroup,
 } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
 import { hello, nodeMajor } from "../../runtime/version.ts";
 import { defaultPlacement, DurationEstimates, windowFor, type PlacementConfig } from "./placement.ts";
-import { ASSIGNED, CAREFUL, QUEUED, TaskTable } from "./tasks.ts";
+import { ASSIGNED, QUEUED, TaskTable } from "./tasks.ts";
 import { ExecutorTable, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
 import { DataPushes } from "./data-push.ts";
 import { DataOwners } from "./data-owners.ts";
 import { SchedulerRunner } from "./run-on-scheduler.ts";
 import { Monitor } from "./monitor.ts";
+import { concat, splitBatch, takeBatch, type BatchContext } from "./batches.ts";
+import { blame } from "./blame.ts";
+import { ClientTable } from "./clients.ts";
 import { UploadRegistry } from "./uploads.ts";
 
 export interface SchedulerOptions {
@@ -69,14 +71,13 @@ export class Scheduler extends Actor {
   readonly startedAt = Date.now();
   readonly tasks = new TaskTable();
   readonly executors: ExecutorTable;
-  private readonly clients = new Map<string, number>();
-  private readonly clientIds: string[] = [];
-  /** Client id → last time it renewed its lease (re-registered). */
-  private readonly leases = new Map<string, number>();
-  private readonly clientGraceMs: number;
+  /** Client ids, indices and leases (clients.ts). */
+  private readonly clients: ClientTable;
   private readonly fns = new Map<string, FnDef>();
   private readonly mods = new Map<string, ModuleDef>();
   private readonly estimates = new DurationEstimates();
+  /** What batches.ts reads (stable references to the tables above). */
+  private readonly batching: BatchContext;
   /** Names of the executors that died while running a slot (only slots that ever did). */
   private readonly deaths = new Map<number, string[]>();
   /** Deaths while running one task before it fails with KilledWorker (Dask's allowed-failures). */
@@ -104,7 +105,8 @@ export class Scheduler extends Actor {
     super(tx, opts.cluster, opts.log);
     this.heartbeatMs = opts.heartbeatMs ?? 500;
     this.allowedFailures = opts.allowedFailures ?? 3;
-    this.clientGraceMs = opts.clientGraceMs ?? 60_000;
+    this.clients = new ClientTable(opts.clientGraceMs ?? 60_000);
+    this.batching = { tasks: this.tasks, clientIds: this.clients.ids, instance: this.instance, fns: this.fns, mods: this.mods };
     // Silence of 2.5 heartbeats makes an executor suspect, 2 more dead: a vanished machine is
     // noticed in ~2.25 s with the default 500 ms heartbeat, and one late beat is forgiven.
     this.suspectAfterMs = opts.suspectAfterMs ?? this.heartbeatMs * 2.5;
@@ -216,10 +218,9 @@ export class Scheduler extends Actor {
     }
     switch (m.kind) {
       case "client": {
-        const fresh = !this.leases.has(m.id);
-        this.leases.set(m.id, Date.now());
+        const fresh = this.clients.renew(m.id);
         this.owners.setClientCap(m.id, m.maxValueBytes);
-        this.clientIndex(m.id);
+        this.clients.indexOf(m.id);
         return this.respond(reply, { ...ok, fresh });
       }
       case "worker": {
@@ -239,22 +240,15 @@ export class Scheduler extends Actor {
     }
   }
 
-  /**
-   * Client leases: a client re-registers every second; one silent for longer than the grace
-   * period has its queued and assigned tasks cancelled and its scattered data released. A client
-   * back after that is told it is `fresh` and re-submits what it still waits for.
-   */
+  /** Clients past their lease's grace period lose their queued and assigned tasks and their data. */
   private expireLeases() {
-    const now = Date.now();
-    for (const [id, seen] of this.leases) {
-      if (now - seen > this.clientGraceMs) this.dropClient(id, `silent for over ${this.clientGraceMs} ms`);
-    }
+    for (const id of this.clients.expired()) this.dropClient(id, "silent for longer than its lease's grace period");
   }
 
   /** A client closed or lost its lease: cancel its tasks, release its data. */
   private dropClient(id: string, why: string) {
-    this.leases.delete(id);
-    const client = this.clients.get(id);
+    this.clients.endLease(id);
+    const client = this.clients.known(id);
     this.data.releaseAll(id);
     this.owners.dropClient(id);
     if (client === undefined) return;
@@ -273,16 +267,6 @@ export class Scheduler extends Actor {
     if (held.size) this.log.info(`client ${id} ${why}: cancelled its ${held.size} task(s), released its data`);
   }
 
-  private clientIndex(id: string): number {
-    let i = this.clients.get(id);
-    if (i === undefined) {
-      i = this.clientIds.length;
-      this.clientIds.push(id);
-      this.clients.set(id, i);
-    }
-    return i;
-  }
-
   // --- sched.submit ---------------------------------------------------------------------------
   private onSubmit(m: Submit, reply: string | undefined) {
     for (const f of m.fns ?? []) this.fns.set(f.hash, f);
@@ -292,7 +276,7 @@ export class Scheduler extends Actor {
         return this.respond(reply, { ok: false, code: "UnknownFunction", message: `function ${g.fn} was never sent to this scheduler` });
       }
     }
-    const client = this.clientIndex(m.client);
+    const client = this.clients.indexOf(m.client);
     const out: Uint32Array[] = [];
     let total = 0;
     const held = m.resync ? this.heldBy(client) : undefined;
@@ -439,7 +423,7 @@ export class Scheduler extends Actor {
     let room = Math.min(share, this.room(rec));
     while (room > 0 && t.queued > 0) {
       const n = Math.min(room, this.placement.maxBatch);
-      const batch = this.takeBatch(rec, n);
+      const batch = takeBatch(this.batching, rec, n);
       if (!batch) break;
       room -= batch.count;
       this.sendBatch(rec, batch.msg);
@@ -456,58 +440,6 @@ export class Scheduler extends Actor {
   private headFn(): string | undefined {
     const s = this.tasks.peek();
     return s < 0 ? undefined : this.tasks.chunks.get(this.tasks.chunk[s]!)!.fn;
-  }
-
-  private takeBatch(rec: ExecutorRec, n: number): { msg: TaskBatch; count: number } | undefined {
-    const t = this.tasks;
-    const groups: (TaskGroup & { chunkId: number })[] = [];
-    let g: (TaskGroup & { chunkId: number }) | undefined;
-    const slots: number[] = [];
-    let count = 0;
-    const finishGroup = () => {
-      if (!g) return;
-      g.slots = Uint32Array.from(slots);
-      g.keys = g.slots.map((s) => t.key[s]!);
-      groups.push(g);
-      slots.length = 0;
-    };
-    while (count < n) {
-      const s = t.pop();
-      if (s < 0) break;
-      const chunkId = t.chunk[s]!;
-      const c = t.chunks.get(chunkId)!;
-      if (!g || g.chunkId !== chunkId) {
-        finishGroup();
-        g = { chunkId, client: this.clientIds[c.client]!, fn: c.fn, slots: new Uint32Array(0), keys: new Uint32Array(0), cols: c.cols.map(() => []) };
-        if (c.consts) g.consts = c.consts;
-        if (c.timeout) g.timeout = c.timeout;
-      }
-      const r = t.row[s]!;
-      for (let j = 0; j < c.cols.length; j++) g.cols[j]!.push(c.cols[j]![r]);
-      slots.push(s);
-      if (t.flags[s]! & CAREFUL) g.careful = true;
-      t.assign(s, rec.index);
-      count++;
-    }
-    finishGroup();
-    if (count === 0) return undefined;
-    rec.assigned += count;
-    const msg: TaskBatch = { sched: this.instance, groups: groups.map(({ chunkId: _, ...grp }) => grp) };
-    const fns: FnDef[] = [];
-    const mods: ModuleDef[] = [];
-    for (const grp of msg.groups) {
-      if (rec.fnsSent.has(grp.fn)) continue;
-      rec.fnsSent.add(grp.fn);
-      const def = this.fns.get(grp.fn)!;
-      fns.push(def);
-      if (def.kind === "mod" && !rec.modsSent.has(def.module)) {
-        rec.modsSent.add(def.module);
-        mods.push(this.mods.get(def.module)!);
-      }
-    }
-    if (fns.length) msg.fns = fns;
-    if (mods.length) msg.mods = mods;
-    return { msg, count };
   }
 
   private sendBatch(rec: ExecutorRec, msg: TaskBatch) {
@@ -556,7 +488,7 @@ export class Scheduler extends Actor {
 
   // --- sched.cancel ---------------------------------------------------------------------------
   private onCancel(m: Cancel) {
-    const client = this.clients.get(m.client);
+    const client = this.clients.known(m.client);
     if (client === undefined) return;
     const byExec = new Map<number, number[]>();
     for (let i = 0; i < m.slots.length; i++) {
@@ -599,7 +531,7 @@ export class Scheduler extends Actor {
 
   /** An executor left or died: its unfinished tasks go back to the front of the queue. */
   private executorGone(rec: ExecutorRec, reason: string) {
-    const slots = this.blame(rec, this.tasks.assignedTo(rec.index));
+    const slots = blame(this.tasks, rec, this.tasks.assignedTo(rec.index), this.deaths, this.allowedFailures, (slot, code, message, workers) => this.failSlot(slot, code, message, workers));
     if (slots.length) this.tasks.requeueFront(slots);
     this.log.info(`executor ${rec.name} ${reason}${slots.length ? `; re-queued ${slots.length} task(s)` : ""}`);
     this.monitor.emit({ type: "executor-left", name: rec.name, id: rec.id, reason });
@@ -607,41 +539,10 @@ export class Scheduler extends Actor {
     this.schedulePump();
   }
 
-  /**
-   * Decides the fate of a dead executor's tasks; returns those to re-queue. Tasks it had started
-   * (start markers, see TaskGroup.careful) are the suspects: each death counts against them, and
-   * at `allowedFailures` they fail with KilledWorker; tasks past their timeout fail with
-   * TaskTimeout. Nothing is blamed when the executor could not tell what was running (no markers,
-   * or a whole worker vanished): then every task goes back marked careful, so the next death is
-   * pinned exactly. Tasks merely queued behind a culprit are never blamed.
-   */
-  private blame(rec: ExecutorRec, assigned: number[]): number[] {
-    const t = this.tasks;
-    const crash = rec.crash;
-    const timedOut = new Set(crash?.timedOut ?? []);
-    const running = new Set(crash?.running ?? []);
-    const requeue: number[] = [];
-    const exact = running.size > 0 || timedOut.size > 0;
-    for (const s of assigned) {
-      if (timedOut.has(s)) {
-        this.failSlot(s, "TaskTimeout", Errors.TaskTimeout(String(t.key[s]), rec.name, t.chunks.get(t.chunk[s]!)?.timeout ?? 0).message, [rec.name]);
-      } else if (running.has(s)) {
-        const who = (this.deaths.get(s) ?? []).concat(rec.name);
-        this.deaths.set(s, who);
-        if (++t.attempts[s]! >= this.allowedFailures) this.failSlot(s, "KilledWorker", Errors.KilledWorker(String(t.key[s]), who, this.allowedFailures).message, who);
-        else requeue.push(s);
-      } else {
-        if (!exact && crash) t.flags[s]! |= CAREFUL;
-        requeue.push(s);
-      }
-    }
-    return requeue;
-  }
-
   /** Ends a task with an error decided by the scheduler, sent to its client like any result. */
   private failSlot(s: number, code: string, message: string, workers: string[]) {
     const t = this.tasks;
-    const client = this.clientIds[t.client[s]!]!;
+    const client = this.clients.ids[t.client[s]!]!;
     this.tx.send(this.subjects.results(client), {
       worker: workers[workers.length - 1] ?? "scheduler",
       keys: Uint32Array.of(t.key[s]!),
@@ -662,7 +563,7 @@ export class Scheduler extends Actor {
       scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory() },
       workers: this.monitor.workerInfo(this.executors.info()),
       departed: this.monitor.departedWorkers(),
-      clients: this.leases.size,
+      clients: this.clients.leased,
       tasks: {
         queued: t.queued,
         assigned: t.assigned,
@@ -691,48 +592,3 @@ function memory() {
 
 /** Typed-array bytes the table spends per slot (state, client, key, chunk, row, exec, attempts, free list, ring). */
 const TASK_TABLE_BYTES_PER_SLOT = 1 + 2 + 4 + 4 + 4 + 2 + 1 + 1 + 4 + 4;
-
-function concat(parts: Uint32Array[], total: number): Uint32Array {
-  const out = new Uint32Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-function splitBatch(msg: TaskBatch): [TaskBatch, TaskBatch] {
-  const rows: { g: TaskGroup; i: number }[] = [];
-  for (const g of msg.groups) for (let i = 0; i < g.slots.length; i++) rows.push({ g, i });
-  const half = rows.length >> 1;
-  const build = (part: typeof rows, withDefs: boolean): TaskBatch => {
-    const groups: TaskGroup[] = [];
-    let cur: TaskGroup | undefined;
-    let src: TaskGroup | undefined;
-    const slots: number[] = [];
-    const keys: number[] = [];
-    const flush = () => {
-      if (cur) {
-        cur.slots = Uint32Array.from(slots);
-        cur.keys = Uint32Array.from(keys);
-        groups.push(cur);
-        slots.length = keys.length = 0;
-      }
-    };
-    for (const { g, i } of part) {
-      if (g !== src) {
-        flush();
-        src = g;
-        cur = { client: g.client, fn: g.fn, slots: new Uint32Array(0), keys: new Uint32Array(0), cols: g.cols.map(() => []), ...(g.consts ? { consts: g.consts } : {}), ...(g.timeout ? { timeout: g.timeout } : {}), ...(g.careful ? { careful: true } : {}) };
-      }
-      slots.push(g.slots[i]!);
-      keys.push(g.keys[i]!);
-      for (let j = 0; j < g.cols.length; j++) cur!.cols[j]!.push(g.cols[j]![i]);
-    }
-    flush();
-    return withDefs ? { sched: msg.sched, ...(msg.fns ? { fns: msg.fns } : {}), ...(msg.mods ? { mods: msg.mods } : {}), groups } : { sched: msg.sched, groups };
-  };
-  // Definitions travel with both halves: either may arrive first.
-  return [build(rows.slice(0, half), true), build(rows.slice(half), true)];
-}

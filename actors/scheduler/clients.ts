@@ -1,0 +1,55 @@
+/**
+ * The scheduler's clients: a small index per client id (the task table stores the index, not the
+ * id) and each client's lease. A client re-registers every second; one silent for longer than the
+ * grace period loses its queued tasks and data (the scheduler drops it), and a client back after
+ * that is told it is `fresh`, so it re-submits what it still waits for.
+ */
+export class ClientTable {
+  /** Client index → id (indices are never reused). */
+  readonly ids: string[] = [];
+  private readonly byId = new Map<string, number>();
+  /** Client id → last time it renewed its lease. */
+  private readonly leases = new Map<string, number>();
+
+  constructor(private readonly graceMs: number) {}
+
+  /** The client's index, created on first sight. */
+  indexOf(id: string): number {
+    let i = this.byId.get(id);
+    if (i === undefined) {
+      i = this.ids.length;
+      this.ids.push(id);
+      this.byId.set(id, i);
+    }
+    return i;
+  }
+
+  /** The client's index if it ever submitted or registered. */
+  known(id: string): number | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Renews the lease; true when the client had none (new, or dropped after its grace period). */
+  renew(id: string, now = Date.now()): boolean {
+    const fresh = !this.leases.has(id);
+    this.leases.set(id, now);
+    return fresh;
+  }
+
+  /** Clients silent for longer than the grace period. */
+  expired(now = Date.now()): string[] {
+    const out: string[] = [];
+    for (const [id, seen] of this.leases) if (now - seen > this.graceMs) out.push(id);
+    return out;
+  }
+
+  /** Ends the client's lease (closed, or expired). */
+  endLease(id: string): void {
+    this.leases.delete(id);
+  }
+
+  /** Clients holding a lease. */
+  get leased(): number {
+    return this.leases.size;
+  }
+}
