@@ -10,7 +10,7 @@ import { encode } from "../runtime/codec.ts";
 import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
 import * as G from "../runtime/guards.ts";
 import { randomId } from "../runtime/ids.ts";
-import type { ClusterInfo, FnDef, InfoRequest, LogLines, ModuleDef, RegisterClient, RestartReply, RunReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
+import type { ClusterInfo, FnDef, InfoRequest, LogLines, ModuleDef, RegisterClient, RestartReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
 import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
@@ -22,69 +22,17 @@ import type { LocalCluster, LocalClusterOptions } from "./local-cluster.ts";
 import { Submitter, type Piece } from "./submitter.ts";
 import { createActor, type ActorRefFrom } from "xstate";
 import { connectionMachine } from "./connection.machine.ts";
-import { uploadValue } from "./scatter.ts";
+import { ScatteredValues } from "./scatter.ts";
+import { nameOf, runOnExecutors, runOnScheduler } from "./remote-run.ts";
 import { install, uploadFile, type InstallOptions, type InstallReport, type UploadReport } from "./uploads.ts";
 import type { DataRef } from "../runtime/data-ref.ts";
+import { asCompleted, wait } from "./waiting.ts";
+import type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
 import { DEFAULT_MAX_VALUE_BYTES, LargeArgs, LargeResult, LargeResults } from "./large-values.ts";
 import { DedupTable, explicitKey, planMap, pureKey } from "./dedup.ts";
 import { encodeLarge } from "../runtime/codec.ts";
 
-export interface ClientOptions {
-  /** Cluster name (subject namespace). Default `"default"`; ignored for the embedded cluster. */
-  cluster?: string;
-  /** Auth token for the NATS server. */
-  token?: string;
-  /** Print task console output here, prefixed with the worker's name. Default true. */
-  forwardLogs?: boolean;
-  /** Options for the private cluster started when no address is given. */
-  local?: LocalClusterOptions;
-  /** How long to wait for the scheduler to answer. Default 5000 ms. */
-  connectTimeoutMs?: number;
-  /**
-   * Give up (close, failing pending futures) after this long without NATS. Default: never — a
-   * client waits for its cluster to come back, and re-submits what has no result yet.
-   */
-  giveUpAfterMs?: number;
-  /**
-   * Cap on one encoded value (an argument, a `map` shared argument or a result), in bytes. Values
-   * above the NATS max_payload (1 MiB by default) travel through the scheduler's data store in
-   * chunks, transparently; values above this cap fail with `ValueTooLarge` (arguments) or
-   * `ResultTooLarge` (results), naming size and cap. Default 1 GiB. The scheduler has its own cap
-   * (`ts-dask scheduler --max-value-bytes`); the lower of the two applies.
-   */
-  maxValueBytes?: number;
-}
-
-/** How tasks run; for submit() pass them through {@link Client.with}. */
-export interface TaskOptions {
-  /** Run a task again this many times when it throws or times out (default 0). */
-  retries?: number;
-  /**
-   * Milliseconds a task may run before it fails with `TaskTimeout`. An async task is abandoned;
-   * a synchronous one that blocks its process has the process replaced.
-   */
-  timeout?: number;
-  /**
-   * Deduplicate: a call with the same function and equal arguments (msgpack bytes; a Future
-   * argument counts by its task) while an earlier identical call's future is alive shares that
-   * future's task instead of running again. Per client; a failed, cancelled or released
-   * (`future.release()`) task is not shared. Off by default: nothing is hashed unless asked.
-   */
-  pure?: boolean;
-  /**
-   * Deduplicate by an explicit key instead (per client, any function): a second call with a key
-   * whose future is alive shares it. For `submit` a string or a function of the arguments; for
-   * `map` a function of the row's arguments.
-   */
-  key?: string | ((...args: any[]) => string);
-}
-
-export interface MapOptions extends TaskOptions {
-  /** Extra arguments passed after the row's own, the same for every task. */
-  args?: unknown[];
-}
-
-export type ReturnWhen = "ALL_COMPLETED" | "FIRST_COMPLETED" | "FIRST_EXCEPTION";
+export type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
 
 type AnyFn = (...args: any[]) => unknown;
 /** Each argument may also be a scattered value's reference, or the Future of another task. */
@@ -97,14 +45,8 @@ export class Client extends Actor {
   private readonly submitter: Submitter;
   private nextKey = 0;
   private closed = false;
-  private readonly scattered = new WeakMap<object, Promise<DataRef>>();
-  /**
-   * Scattered values this client owns, by hash, kept (strongly) until release(): a scheduler that
-   * restarts has lost its data store, and the client uploads them again before re-submitting.
-   */
-  private readonly owned = new Map<string, { value: unknown; broadcast: boolean }>();
-  /** Hash → the object scattered under it, so release() also forgets the identity cache. */
-  private readonly scatteredKeys = new Map<string, WeakRef<object>>();
+  /** Values scattered by this client (scatter.ts): identity cache, and what to upload again. */
+  private readonly scattered: ScatteredValues;
   /** Large results held by the scheduler until gathered; `pure`/`key` deduplication. */
   private readonly largeResults: LargeResults;
   private readonly dedup = new DedupTable();
@@ -121,6 +63,7 @@ export class Client extends Actor {
     super(tx, cluster, silentLogger);
     const largeArgs = new LargeArgs(tx, this.subjects, this.id, maxValueBytes);
     this.largeResults = new LargeResults(tx, this.subjects, this.id);
+    this.scattered = new ScatteredValues(tx, this.subjects, this.id, this.log);
     this.submitter = new Submitter({
       offload: (p, size) => largeArgs.offload(p, size),
       rowBudget: largeArgs.budget,
@@ -222,7 +165,7 @@ export class Client extends Actor {
       .then((r) => {
         if (r.ok && r.fresh && !this.closed) {
           this.submitter.forgetDefinitions();
-          void this.rescatter().then(() => {
+          void this.scattered.uploadAgain().then(() => {
             this.resubmitPending("the scheduler did not know this client (restarted, or the lease had expired)");
             // Executors keep what they have; this is for workers that join the new scheduler later.
             return this.replayUploads();
@@ -445,15 +388,6 @@ export class Client extends Actor {
    */
   private readonly replays = new Map<string, () => Promise<unknown>>();
 
-  /** Uploads every owned scattered value again (the scheduler lost them); failures are logged, tasks then fail with DataUnavailable. */
-  private async rescatter() {
-    const values = [...this.owned.values()];
-    const results = await Promise.allSettled(values.map((v) => uploadValue(this.tx, this.subjects, this.id, v.value, v.broadcast)));
-    const failed = results.filter((r) => r.status === "rejected");
-    if (values.length) this.log.info(`the scheduler lost its data: uploaded ${values.length - failed.length} scattered value(s) again`);
-    for (const f of failed) this.log.warn(`could not upload a scattered value again: ${(f as PromiseRejectedResult).reason?.message ?? f}`);
-  }
-
   /** Repeats this client's uploadFile/install calls for a new scheduler (executors that have them skip them). */
   private async replayUploads() {
     for (const [what, send] of this.replays) {
@@ -537,88 +471,16 @@ export class Client extends Actor {
   }
 
   /** Yields each future as it completes (finished, failed or cancelled), in completion order. */
-  async *asCompleted<T>(futures: readonly Future<T>[]): AsyncGenerator<Future<T>> {
-    const ready: Future<T>[] = [];
-    let wake: (() => void) | undefined;
-    let left = futures.length;
-    const byJob = new Map<Job, Map<number, Future<T>>>();
-    for (const f of futures) {
-      let m = byJob.get(f.job);
-      if (!m) byJob.set(f.job, (m = new Map()));
-      m.set(f.index, f);
-    }
-    const unsubs: (() => void)[] = [];
-    for (const [job, rows] of byJob) {
-      for (const [i, f] of rows) if (job.status[i] !== 0) ready.push(f);
-      unsubs.push(
-        job.listen((_j, i) => {
-          const f = rows.get(i);
-          if (f) {
-            ready.push(f);
-            wake?.();
-          }
-        }),
-      );
-    }
-    try {
-      while (left > 0) {
-        if (ready.length === 0) await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-        while (ready.length) {
-          left--;
-          yield ready.shift()!;
-        }
-      }
-    } finally {
-      for (const u of unsubs) u();
-    }
+  asCompleted<T>(futures: readonly Future<T>[]): AsyncGenerator<Future<T>> {
+    return asCompleted(futures);
   }
 
   /**
    * Waits until all (`ALL_COMPLETED`), any (`FIRST_COMPLETED`) or the first failed
    * (`FIRST_EXCEPTION`) of the futures is done, or until `timeoutMs`. Returns `{ done, notDone }`.
    */
-  async wait<T>(futures: readonly Future<T>[], opts: { returnWhen?: ReturnWhen; timeoutMs?: number } = {}): Promise<{ done: Future<T>[]; notDone: Future<T>[] }> {
-    const when = opts.returnWhen ?? "ALL_COMPLETED";
-    const split = () => ({ done: futures.filter((f) => f.done()), notDone: futures.filter((f) => !f.done()) });
-    // Pending rows per job, counted down as they settle: O(1) per settlement, not O(futures).
-    const pending = new Map<Job, Set<number>>();
-    let left = 0;
-    let failed = false;
-    for (const f of futures) {
-      if (f.done()) {
-        failed ||= f.failed;
-        continue;
-      }
-      let set = pending.get(f.job);
-      if (!set) pending.set(f.job, (set = new Set()));
-      if (!set.has(f.index)) (set.add(f.index), left++);
-    }
-    const satisfied = () =>
-      left === 0 || (when === "FIRST_COMPLETED" && left < futures.length) || (when === "FIRST_EXCEPTION" && failed);
-    if (futures.length === 0 || satisfied()) return split();
-    await new Promise<void>((resolve) => {
-      const unsubs: (() => void)[] = [];
-      let timer: NodeJS.Timeout | undefined;
-      const finish = () => {
-        for (const u of unsubs) u();
-        clearTimeout(timer);
-        resolve();
-      };
-      for (const [job, set] of pending) {
-        unsubs.push(
-          job.listen((j, i) => {
-            if (!set.delete(i)) return;
-            left--;
-            const st = j.status[i];
-            failed ||= st === ERROR || st === CANCELLED;
-            if (satisfied()) finish();
-          }),
-        );
-      }
-      if (opts.timeoutMs !== undefined) timer = setTimeout(finish, opts.timeoutMs);
-    });
-    return split();
+  wait<T>(futures: readonly Future<T>[], opts: { returnWhen?: ReturnWhen; timeoutMs?: number } = {}): Promise<{ done: Future<T>[]; notDone: Future<T>[] }> {
+    return wait(futures, opts);
   }
 
   // --- modules --------------------------------------------------------------------------------
@@ -705,30 +567,12 @@ export class Client extends Actor {
    */
   scatter<T>(value: T, opts: { broadcast?: boolean } = {}): Promise<DataRef<T>> {
     this.assertOpen();
-    const key = typeof value === "object" && value !== null ? (value as object) : undefined;
-    const hit = key && this.scattered.get(key);
-    if (hit && !opts.broadcast) return hit as Promise<DataRef<T>>;
-    const p = uploadValue(this.tx, this.subjects, this.id, value, !!opts.broadcast).then((ref) => {
-      this.owned.set(ref.hash, { value, broadcast: !!opts.broadcast || !!this.owned.get(ref.hash)?.broadcast });
-      if (key) this.scatteredKeys.set(ref.hash, new WeakRef(key));
-      return ref as DataRef<T>;
-    });
-    if (key) {
-      this.scattered.set(key, p);
-      p.catch(() => this.scattered.delete(key));
-    }
-    return p;
+    return this.scattered.scatter(value, !!opts.broadcast);
   }
 
   /** Lets the cluster drop scattered values this client no longer needs. */
   release(refs: readonly DataRef[]): void {
-    for (const r of refs) {
-      const key = this.scatteredKeys.get(r.hash)?.deref();
-      if (key) this.scattered.delete(key);
-      this.scatteredKeys.delete(r.hash);
-    }
-    const hashes = refs.map((r) => r.hash).filter((h) => this.owned.delete(h));
-    if (hashes.length) this.tx.send(this.subjects.dataRelease, { client: this.id, hashes });
+    this.scattered.release(refs);
   }
 
   // --- cancel / info / close ------------------------------------------------------------------
@@ -769,15 +613,8 @@ export class Client extends Actor {
   /** {@link run} on the named executors only (all when `names` is undefined). */
   async runOn<F extends AnyFn>(names: readonly string[] | undefined, fn: F, ...args: Parameters<F>): Promise<Record<string, Result<F>>> {
     this.assertOpen();
-    const { fn: def, module } = toFnDef(fn);
     const execs = (await this.info()).workers.flatMap((w) => w.executors).filter((e) => !names || names.includes(e.name));
-    const out: Record<string, Result<F>> = {};
-    const replies = await Promise.all(execs.map((e) => this.tx.request<RunReply>(this.subjects.execRun(e.id), { fn: def, module, args }, 60_000).then((r) => [e.name, r] as const)));
-    for (const [name, r] of replies.sort((a, b) => a[0].localeCompare(b[0]))) {
-      if (!r.ok) throw Errors.TaskFailed(`run-${nameOf(def)}`, name, r.error.name, r.error.message, r.error.stack);
-      out[name] = r.value as Result<F>;
-    }
-    return out;
+    return (await runOnExecutors(this.tx, this.subjects, execs, fn, args)) as Record<string, Result<F>>;
   }
 
   /**
@@ -791,15 +628,7 @@ export class Client extends Actor {
    */
   async runOnScheduler<F extends AnyFn>(fn: F, ...args: Parameters<F>): Promise<Result<F>> {
     this.assertOpen();
-    const { fn: def, module } = toFnDef(fn);
-    let r: RunReply;
-    try {
-      r = await this.tx.request<RunReply>(this.subjects.schedRun, { fn: def, module, args }, 60_000);
-    } catch (e) {
-      throw Transport.isNoAnswer(e) ? Errors.RequestTimedOut("client.runOnScheduler()", 60_000) : e;
-    }
-    if (!r.ok) throw Errors.TaskFailed(`run-on-scheduler-${nameOf(def)}`, "scheduler", r.error.name, r.error.message, r.error.stack);
-    return r.value as Result<F>;
+    return (await runOnScheduler(this.tx, this.subjects, fn, args)) as Result<F>;
   }
 
   /**
@@ -866,10 +695,6 @@ export class Client extends Actor {
 
 /** How often a client renews its lease with the scheduler. */
 const LEASE_RENEW_MS = 1000;
-
-function nameOf(def: { kind: string; name?: string; exportName?: string }): string {
-  return (def.kind === "src" ? def.name : def.exportName) || "lambda";
-}
 
 function remoteError(job: Job, row: number, worker: string, e: { code: string; name: string; message: string; stack: string }): TaskError {
   const key = job.keyName(row);

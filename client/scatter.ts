@@ -1,7 +1,9 @@
 /**
- * Uploads a value to the scheduler's data store (`data.put`) in chunks below max_payload, a few
- * in flight at once. Scattering a value the scheduler already holds sends one small probe. A
- * broadcast scatter is pushed once to every idle executor (runtime/data-transfer.ts).
+ * client.scatter(): values stored once in the scheduler's data store (`data.put`, in chunks below
+ * max_payload; a value the scheduler already holds costs one small probe; a broadcast is pushed
+ * once to every idle executor, see runtime/data-transfer.ts). A client remembers what it
+ * scattered: the same object scattered twice is sent once (identity cache), and every value it
+ * still owns is uploaded again for a scheduler that restarted (which holds them in memory only).
  */
 import { encodeLarge, findUnencodable } from "../runtime/codec.ts";
 import { DataRef } from "../runtime/data-ref.ts";
@@ -9,6 +11,7 @@ import { bytesHash, putBytes } from "../runtime/data-transfer.ts";
 import { Errors } from "../runtime/errors.ts";
 import type { Subjects } from "../runtime/protocol.ts";
 import type { Transport } from "../runtime/transport.ts";
+import type { Logger } from "../runtime/actor.ts";
 
 export async function uploadValue(tx: Transport, subjects: Subjects, client: string, value: unknown, broadcast: boolean): Promise<DataRef> {
   let bytes: Uint8Array;
@@ -20,4 +23,56 @@ export async function uploadValue(tx: Transport, subjects: Subjects, client: str
   const hash = bytesHash(bytes);
   await putBytes(tx, subjects, client, bytes, hash, { broadcast, fail: (m) => Errors.ScatterFailed(m) });
   return new DataRef(hash, bytes.byteLength);
+}
+
+/** The values one client scattered (see the module comment). */
+export class ScatteredValues {
+  /** The object scattered → its reference (scattering it again sends nothing). */
+  private readonly byObject = new WeakMap<object, Promise<DataRef>>();
+  /** Hash → the object scattered under it, so release() also forgets the identity cache. */
+  private readonly objectOf = new Map<string, WeakRef<object>>();
+  /** Hash → the value (kept strongly until release, to upload it again) and its broadcast flag. */
+  private readonly owned = new Map<string, { value: unknown; broadcast: boolean }>();
+
+  constructor(
+    private readonly tx: Transport,
+    private readonly subjects: Subjects,
+    private readonly client: string,
+    private readonly log: Logger,
+  ) {}
+
+  scatter<T>(value: T, broadcast: boolean): Promise<DataRef<T>> {
+    const key = typeof value === "object" && value !== null ? (value as object) : undefined;
+    const hit = key && this.byObject.get(key);
+    if (hit && !broadcast) return hit as Promise<DataRef<T>>;
+    const p = uploadValue(this.tx, this.subjects, this.client, value, broadcast).then((ref) => {
+      this.owned.set(ref.hash, { value, broadcast: broadcast || !!this.owned.get(ref.hash)?.broadcast });
+      if (key) this.objectOf.set(ref.hash, new WeakRef(key));
+      return ref as DataRef<T>;
+    });
+    if (key) {
+      this.byObject.set(key, p);
+      p.catch(() => this.byObject.delete(key));
+    }
+    return p;
+  }
+
+  release(refs: readonly DataRef[]): void {
+    for (const r of refs) {
+      const key = this.objectOf.get(r.hash)?.deref();
+      if (key) this.byObject.delete(key);
+      this.objectOf.delete(r.hash);
+    }
+    const hashes = refs.map((r) => r.hash).filter((h) => this.owned.delete(h));
+    if (hashes.length) this.tx.send(this.subjects.dataRelease, { client: this.client, hashes });
+  }
+
+  /** Uploads every owned value again (the scheduler lost them); failures are logged, tasks then fail with DataUnavailable. */
+  async uploadAgain(): Promise<void> {
+    const values = [...this.owned.values()];
+    const results = await Promise.allSettled(values.map((v) => uploadValue(this.tx, this.subjects, this.client, v.value, v.broadcast)));
+    const failed = results.filter((r) => r.status === "rejected");
+    if (values.length) this.log.info(`the scheduler lost its data: uploaded ${values.length - failed.length} scattered value(s) again`);
+    for (const f of failed) this.log.warn(`could not upload a scattered value again: ${(f as PromiseRejectedResult).reason?.message ?? f}`);
+  }
 }

@@ -1,0 +1,59 @@
+/** The options of {@link Client.connect}, of tasks (`client.with`, `map`) and of `client.wait`. */
+import type { LocalClusterOptions } from "./local-cluster.ts";
+
+export interface ClientOptions {
+  /** Cluster name (subject namespace). Default `"default"`; ignored for the embedded cluster. */
+  cluster?: string;
+  /** Auth token for the NATS server. */
+  token?: string;
+  /** Print task console output here, prefixed with the worker's name. Default true. */
+  forwardLogs?: boolean;
+  /** Options for the private cluster started when no address is given. */
+  local?: LocalClusterOptions;
+  /** How long to wait for the scheduler to answer. Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /**
+   * Give up (close, failing pending futures) after this long without NATS. Default: never — a
+   * client waits for its cluster to come back, and re-submits what has no result yet.
+   */
+  giveUpAfterMs?: number;
+  /**
+   * Cap on one encoded value (an argument, a `map` shared argument or a result), in bytes. Values
+   * above the NATS max_payload (1 MiB by default) travel through the scheduler's data store in
+   * chunks, transparently; values above this cap fail with `ValueTooLarge` (arguments) or
+   * `ResultTooLarge` (results), naming size and cap. Default 1 GiB. The scheduler has its own cap
+   * (`ts-dask scheduler --max-value-bytes`); the lower of the two applies.
+   */
+  maxValueBytes?: number;
+}
+
+/** How tasks run; for submit() pass them through {@link Client.with}. */
+export interface TaskOptions {
+  /** Run a task again this many times when it throws or times out (default 0). */
+  retries?: number;
+  /**
+   * Milliseconds a task may run before it fails with `TaskTimeout`. An async task is abandoned;
+   * a synchronous one that blocks its process has the process replaced.
+   */
+  timeout?: number;
+  /**
+   * Deduplicate: a call with the same function and equal arguments (msgpack bytes; a Future
+   * argument counts by its task) while an earlier identical call's future is alive shares that
+   * future's task instead of running again. Per client; a failed, cancelled or released
+   * (`future.release()`) task is not shared. Off by default: nothing is hashed unless asked.
+   */
+  pure?: boolean;
+  /**
+   * Deduplicate by an explicit key instead (per client, any function): a second call with a key
+   * whose future is alive shares it. For `submit` a string or a function of the arguments; for
+   * `map` a function of the row's arguments.
+   */
+  key?: string | ((...args: any[]) => string);
+}
+
+export interface MapOptions extends TaskOptions {
+  /** Extra arguments passed after the row's own, the same for every task. */
+  args?: unknown[];
+}
+
+export type ReturnWhen = "ALL_COMPLETED" | "FIRST_COMPLETED" | "FIRST_EXCEPTION";

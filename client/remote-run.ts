@@ -1,0 +1,44 @@
+/**
+ * client.run / runOn / runOnScheduler: a function run outside the task queue, on executors
+ * (`exec.<id>.run`, answered by each) or in the scheduler's process (`sched.run`). The function
+ * travels as for submit (by source, or a module export by reference); a throw comes back as a
+ * TaskError with the remote stack and the name of where it ran.
+ */
+import { Errors } from "../runtime/errors.ts";
+import type { RunReply, Subjects } from "../runtime/protocol.ts";
+import { toFnDef } from "../runtime/shipping/index.ts";
+import { Transport } from "../runtime/transport.ts";
+
+const TIMEOUT_MS = 60_000;
+
+type AnyFn = (...args: any[]) => unknown;
+
+/** Runs `fn(...args)` on each executor; values keyed by executor name (sorted). Rejects with the first error by name. */
+export async function runOnExecutors(tx: Transport, subjects: Subjects, execs: readonly { id: string; name: string }[], fn: AnyFn, args: unknown[]): Promise<Record<string, unknown>> {
+  const { fn: def, module } = toFnDef(fn);
+  const replies = await Promise.all(execs.map((e) => tx.request<RunReply>(subjects.execRun(e.id), { fn: def, module, args }, TIMEOUT_MS).then((r) => [e.name, r] as const)));
+  const out: Record<string, unknown> = {};
+  for (const [name, r] of replies.sort((a, b) => a[0].localeCompare(b[0]))) {
+    if (!r.ok) throw Errors.TaskFailed(`run-${nameOf(def)}`, name, r.error.name, r.error.message, r.error.stack);
+    out[name] = r.value;
+  }
+  return out;
+}
+
+/** Runs `fn(...args)` in the scheduler's process and resolves with its value. */
+export async function runOnScheduler(tx: Transport, subjects: Subjects, fn: AnyFn, args: unknown[]): Promise<unknown> {
+  const { fn: def, module } = toFnDef(fn);
+  let r: RunReply;
+  try {
+    r = await tx.request<RunReply>(subjects.schedRun, { fn: def, module, args }, TIMEOUT_MS);
+  } catch (e) {
+    throw Transport.isNoAnswer(e) ? Errors.RequestTimedOut("client.runOnScheduler()", TIMEOUT_MS) : e;
+  }
+  if (!r.ok) throw Errors.TaskFailed(`run-on-scheduler-${nameOf(def)}`, "scheduler", r.error.name, r.error.message, r.error.stack);
+  return r.value;
+}
+
+/** A shipped function's name for task keys and messages. */
+export function nameOf(def: { kind: string; name?: string; exportName?: string }): string {
+  return (def.kind === "src" ? def.name : def.exportName) || "lambda";
+}
