@@ -300,9 +300,10 @@ export class Client extends Actor {
     if (opts.retries !== undefined && !(Number.isInteger(opts.retries) && opts.retries >= 0)) throw Errors.BadOption("retries", opts.retries, "a whole number ≥ 0");
     if (opts.pure !== undefined && typeof opts.pure !== "boolean") throw Errors.BadOption("pure", opts.pure, "true or false");
     if (opts.key !== undefined && typeof opts.key !== "string" && typeof opts.key !== "function") throw Errors.BadOption("key", opts.key, "a string, or a function of the arguments returning one");
-    const view = Object.create(this) as Client;
-    view.defaults = { ...this.defaults, ...opts };
-    return view;
+    // A view: every read and write goes to this client (one key counter, one job table), except
+    // `defaults`. (Object.create would give the view its own copy of each field it assigns.)
+    const defaults = { ...this.defaults, ...opts };
+    return new Proxy(this, { get: (target, p) => (p === "defaults" ? defaults : Reflect.get(target, p, target)) });
   }
 
   private defaults: TaskOptions = {};

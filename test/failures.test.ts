@@ -78,4 +78,18 @@ t("retries: a task that throws is run again, up to `retries` times", async ({ cl
   }
 });
 
+t("a client.with() view and its client share one key space: interleaved maps keep their own results", async ({ client }) => {
+  const view = client.with({ retries: 1 });
+  const pure = view.with({ pure: true });
+  const a = view.map((x: number) => ["view", x], [1, 2, 3]);
+  const b = client.map((x: number) => ["plain", x], [1, 2, 3]);
+  const c = pure.map((x: number) => ["pure", x], [1, 2, 3]);
+  const keys = [...a, ...b, ...c].map((f) => f.key);
+  assert.is(new Set(keys).size, keys.length, `keys are unique: ${keys.join(", ")}`);
+  const [ra, rb, rc] = await withTimeout(Promise.all([client.gather(a), client.gather(b), client.gather(c)]), 30_000, "three maps");
+  assert.equal(ra, [["view", 1], ["view", 2], ["view", 3]]);
+  assert.equal(rb, [["plain", 1], ["plain", 2], ["plain", 3]]);
+  assert.equal(rc, [["pure", 1], ["pure", 2], ["pure", 3]]);
+});
+
 t.run();
