@@ -13,7 +13,7 @@ const HELP = `ts-dask ${TSDASK_VERSION} — a compute cluster for TypeScript
 
 Usage:
   ts-dask up [--nprocs N] [--nthreads N] [--memory-limit X] [--name NAME] [--port P] [--lan]
-      [--dashboard-address ADDR] [--max-value-bytes X]
+      [--dashboard-address ADDR] [--max-value-bytes X] [--cluster NAME] [--local-directory DIR]
       A private cluster on this machine: nats-server, a scheduler and a worker. Ctrl-C stops all.
   ts-dask scheduler [--nats nats://host:4222] [--cluster NAME] [--token T] [--dashboard-address ADDR]
       [--max-value-bytes X]
@@ -63,6 +63,18 @@ const { values, positionals } = parseArgsOrExit({
 });
 
 const [command, address] = positionals;
+// Flags each command reads: any other is a mistake (a flag silently ignored is worse than an error).
+const FLAGS: Record<string, readonly string[]> = {
+  up: ["nprocs", "nworkers", "nthreads", "memory-limit", "name", "port", "lan", "dashboard-address", "max-value-bytes", "cluster", "local-directory"],
+  scheduler: ["nats", "cluster", "token", "dashboard-address", "max-value-bytes"],
+  worker: ["nats", "cluster", "token", "nprocs", "nworkers", "nthreads", "memory-limit", "death-timeout", "name", "local-directory"],
+  info: ["nats", "cluster", "token", "json"],
+};
+const always = new Set(["help", "version", "quiet"]);
+if (command && FLAGS[command]) {
+  const misplaced = Object.keys(values).filter((k) => !always.has(k) && !FLAGS[command]!.includes(k));
+  if (misplaced.length) usageError(`ts-dask ${command} does not take ${misplaced.map((k) => `--${k}`).join(", ")}`);
+}
 const nprocs = count("--nprocs", values.nprocs ?? values.nworkers, availableParallelism());
 const nthreads = count("--nthreads", values.nthreads, 1);
 const maxValueBytes = bytesFlag("--max-value-bytes", values["max-value-bytes"]);
@@ -86,7 +98,7 @@ try {
       localDirectory: values["local-directory"],
     });
   } else if (command === "up") {
-    await runUp({ nprocs, nthreads, memoryLimit: values["memory-limit"] ?? "0", name: values.name, port: values.port ? Number(values.port) : undefined, lan: !!values.lan, dashboardAddress: values["dashboard-address"], maxValueBytes });
+    await runUp({ nprocs, nthreads, memoryLimit: values["memory-limit"] ?? "0", name: values.name, port: values.port ? Number(values.port) : undefined, lan: !!values.lan, dashboardAddress: values["dashboard-address"], maxValueBytes, cluster: values.cluster, localDirectory: values["local-directory"] });
   } else if (command === "info") {
     await runInfo({ servers: address ?? values.nats ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token, json: !!values.json });
   } else {

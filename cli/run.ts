@@ -65,8 +65,10 @@ export async function runWorker(o: {
   process.exit(out.exitCode);
 }
 
-export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; dashboardAddress?: string; maxValueBytes?: number }) {
+export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string }) {
   const c = await LocalCluster.start({
+    cluster: o.cluster,
+    localDirectory: o.localDirectory,
     maxValueBytes: o.maxValueBytes,
     nprocs: o.nprocs,
     nthreads: o.nthreads,

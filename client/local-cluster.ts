@@ -36,6 +36,8 @@ export interface LocalClusterOptions {
   dashboard?: string;
   /** The scheduler's cap on one stored value in bytes (scattered, or a large task argument or result); default 1 GiB. */
   maxValueBytes?: number;
+  /** Cluster name (the subject namespace; default a fresh `local-xxxxxxxx`). */
+  cluster?: string;
 }
 
 export class LocalCluster {
@@ -67,7 +69,7 @@ export class LocalCluster {
     const token = opts.lan ? randomBytes(16).toString("hex") : undefined;
     const nats = await startNatsServer({ host: opts.lan ? "0.0.0.0" : "127.0.0.1", port: opts.port, token });
     const url = opts.lan ? nats.url.replace("0.0.0.0", "127.0.0.1") : nats.url;
-    const cluster = `local-${randomId(4)}`;
+    const cluster = opts.cluster ?? `local-${randomId(4)}`;
     const log = (who: string) => (opts.quiet ? silentLogger : consoleLogger(who));
     let schedTx: Transport | undefined;
     let scheduler: Scheduler | undefined;

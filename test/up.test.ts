@@ -30,4 +30,13 @@ test("up --lan prints a connect string with a token; without the token nothing c
   assert.is(await withTimeout(up.stop("SIGINT"), 30_000, "up to stop"), 0, "Ctrl-C stops up cleanly");
 });
 
+test("up --cluster NAME uses that name; a flag that up does not take is refused, not ignored", async () => {
+  const wrong = cli(["up", "--nprocs", "1", "--death-timeout", "5"]);
+  assert.is(await withTimeout(wrong.exited, 20_000, "usage error"), 2);
+  assert.match(wrong.output(), "ts-dask up does not take --death-timeout");
+  const up = cli(["up", "--nprocs", "1", "--cluster", "mine", "--dashboard-address", "none"]);
+  await up.waitFor(/cluster 'mine' is up/, 60_000);
+  assert.is(await withTimeout(up.stop("SIGINT"), 30_000, "up to stop"), 0);
+});
+
 test.run();
