@@ -6,7 +6,7 @@
 import { dirname, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Actor, consoleLogger, silentLogger } from "../runtime/actor.ts";
-import { encode } from "../runtime/codec.ts";
+import { encode, findUnencodable } from "../runtime/codec.ts";
 import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
 import * as G from "../runtime/guards.ts";
 import { randomId } from "../runtime/ids.ts";
@@ -205,7 +205,7 @@ export class Client extends Actor {
     try {
       encoded = encode(args.map((a) => (a instanceof Future ? null : a)));
     } catch (e) {
-      throw Errors.NotSerializable(`An argument of ${def.kind === "src" ? def.name || "the function" : def.exportName}`, (e as Error).message);
+      throw Errors.NotSerializable(`An argument of ${def.kind === "src" ? def.name || "the function" : def.exportName}`, findUnencodable(args, "args") ?? (e as Error).message);
     }
     // Sizes are known from the encode above: large ones travel apart (LargeArgs), too large ones fail now.
     if (encoded.byteLength > this.maxValueBytes) {
@@ -256,7 +256,7 @@ export class Client extends Actor {
       try {
         encode(opts.args);
       } catch (e) {
-        throw Errors.NotSerializable("map(…, { args })", (e as Error).message);
+        throw Errors.NotSerializable("map(…, { args })", findUnencodable(opts.args, "args") ?? (e as Error).message);
       }
     }
     const o = { ...this.defaults, ...opts };
@@ -450,6 +450,7 @@ export class Client extends Actor {
   async gather<T>(future: Future<T>): Promise<T>;
   async gather<T>(futures: readonly Future<T>[] | Future<T>, opts: { errors?: "raise" | "skip" } = {}): Promise<T[] | T> {
     if (futures instanceof Future) return futures.result();
+    if (!Array.isArray(futures) || !futures.every((f) => f instanceof Future)) throw Errors.BadOption("gather(futures)", futures, "a Future or an array of Futures");
     await Promise.all([...new Set(futures.map((f) => f.job))].map((j) => j.done()));
     const out: T[] = [];
     let fetches: Promise<void>[] | undefined;
@@ -614,7 +615,10 @@ export class Client extends Actor {
   /** {@link run} on the named executors only (all when `names` is undefined). */
   async runOn<F extends AnyFn>(names: readonly string[] | undefined, fn: F, ...args: Parameters<F>): Promise<Record<string, Result<F>>> {
     this.assertOpen();
-    const execs = (await this.info()).workers.flatMap((w) => w.executors).filter((e) => !names || names.includes(e.name));
+    const all = (await this.info()).workers.flatMap((w) => w.executors);
+    const execs = all.filter((e) => !names || names.includes(e.name));
+    const unknown = names?.filter((n) => !all.some((e) => e.name === n)) ?? [];
+    if (unknown.length) throw Errors.BadOption("runOn(names)", unknown, `names of current executors (${all.map((e) => e.name).join(", ") || "none"})`);
     return (await runOnExecutors(this.tx, this.subjects, execs, fn, args)) as Record<string, Result<F>>;
   }
 

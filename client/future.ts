@@ -1,4 +1,5 @@
 /** A handle on one task's eventual result, as Dask's `Future`. */
+import { FUTURE_MARK } from "../runtime/codec.ts";
 import { Errors, type TaskError } from "../runtime/errors.ts";
 import { CANCELLED, ERROR, type Job, type Status } from "./jobs.ts";
 
@@ -80,3 +81,6 @@ export class Future<T = unknown> {
     return s === ERROR || s === CANCELLED;
   }
 }
+
+// Lets the codec name a Future nested in an argument (findUnencodable) instead of "an unknown object".
+Object.defineProperty(Future.prototype, FUTURE_MARK, { value: true });

@@ -138,8 +138,14 @@ export function decode<T = unknown>(bytes: Uint8Array): T {
  * Finds why a value cannot be encoded, for a clear error: returns a short path and reason
  * (e.g. `args[0].cb: a function`), or undefined when nothing unencodable was found.
  */
+/** Marks client Futures (set on Future.prototype), so a nested one is named as such, not as an unknown object. */
+export const FUTURE_MARK = Symbol.for("ts-dask.Future");
+
 export function findUnencodable(value: unknown, path = "value", seen = new Set<object>()): string | undefined {
   const t = typeof value;
+  if (t === "object" && value !== null && (value as Record<symbol, unknown>)[FUTURE_MARK]) {
+    return `${path} is a Future inside another value: pass futures as arguments of their own (submit(fn, future)) or gather them first`;
+  }
   if (t === "function") return `${path} is a function`;
   if (t === "symbol") return `${path} is a symbol`;
   if (value === null || t !== "object") return undefined;

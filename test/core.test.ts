@@ -93,6 +93,21 @@ t("an argument that cannot be serialised fails clearly, at once", async ({ clien
   } catch (e) {
     assert.is((e as TsDaskError).code, "NotSerializable");
   }
+  // A future nested in another value is named as such (futures are resolved as top-level arguments only).
+  const inner = client.submit((x: number) => x, 1);
+  try {
+    client.submit((xs: unknown[]) => xs.length, [inner]);
+    assert.unreachable("should have thrown");
+  } catch (e) {
+    assert.is((e as TsDaskError).code, "NotSerializable");
+    assert.match((e as Error).message, "args[0][0] is a Future inside another value");
+  }
+  try {
+    await client.gather({ a: inner } as never);
+    assert.unreachable("should have thrown");
+  } catch (e) {
+    assert.is((e as TsDaskError).code, "BadOption");
+  }
 });
 
 t("a result that cannot be serialised fails that task only", async ({ client }) => {
@@ -141,6 +156,13 @@ t("run executes a function once on every executor, outside the queue", async ({ 
   assert.equal(sum, { "local-0": 5, "local-1": 5 });
   const only = await client.runOn(["local-1"], async () => "hi");
   assert.equal(only, { "local-1": "hi" });
+  try {
+    await client.runOn(["Nope-9"], () => 1);
+    assert.unreachable("an unknown executor name is an error, not {}");
+  } catch (e) {
+    assert.is((e as TsDaskError).code, "BadOption");
+    assert.match((e as Error).message, "Nope-9");
+  }
   try {
     await client.run(() => {
       throw new TypeError("nope");
