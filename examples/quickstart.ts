@@ -2,7 +2,7 @@
  * Quick start: a private cluster on this machine (nats-server, scheduler, one executor per
  * core), a million small tasks, and one task that fails on purpose.
  *
- *   npx tsx examples/quickstart.ts            # or: npm start
+ *   npx tsx examples/quickstart.ts            # or: npm run quickstart
  *   npx tsx examples/quickstart.ts nats://host:4222 --cluster default   # a running cluster
  */
 import { Client } from "ts-dask";

@@ -9,6 +9,13 @@ import { Matrix } from "ml-matrix";
 import { RandomForestClassifier } from "ml-random-forest";
 import type { Estimator } from "ts-dask";
 
+/** As scikit-learn's set_params: a parameter the model does not have is an error, not ignored. */
+function known<P extends object>(factory: string, params: P, names: readonly (keyof P & string)[]): P {
+  const unknown = Object.keys(params).filter((k) => !(names as readonly string[]).includes(k));
+  if (unknown.length) throw new TypeError(`${factory}: unknown parameter ${unknown.map((k) => `'${k}'`).join(", ")} (it takes ${names.join(", ")})`);
+  return params;
+}
+
 /** Parameters of {@link makeLogReg}. */
 export interface LogRegParams {
   learningRate?: number;
@@ -17,6 +24,7 @@ export interface LogRegParams {
 
 /** ml-logistic-regression (one-vs-all, gradient descent). Labels must be 0 … classes − 1. */
 export function makeLogReg(params: LogRegParams): Estimator {
+  known("makeLogReg", params, ["learningRate", "numSteps"]);
   const model = new LogisticRegression({ numSteps: params.numSteps ?? 500, learningRate: params.learningRate ?? 0.01 });
   return {
     fit: (X, y) => model.train(new Matrix(X), Matrix.columnVector(y)),
@@ -32,6 +40,7 @@ export interface TreeParams {
 
 /** ml-cart's CART classification tree. */
 export function makeTree(params: TreeParams): Estimator {
+  known("makeTree", params, ["maxDepth", "minNumSamples"]);
   const model = new DecisionTreeClassifier({ gainFunction: "gini", maxDepth: params.maxDepth ?? 10, minNumSamples: params.minNumSamples ?? 3 });
   return {
     fit: (X, y) => model.train(X, y),
@@ -49,6 +58,7 @@ export interface ForestParams {
 
 /** ml-random-forest's classifier (seeded; out-of-bag estimates off, see NOTES). */
 export function makeForest(params: ForestParams): Estimator {
+  known("makeForest", params, ["nEstimators", "maxDepth", "maxFeatures", "seed"]);
   const model = new RandomForestClassifier({
     nEstimators: params.nEstimators ?? 10,
     maxFeatures: params.maxFeatures ?? 0.8,
