@@ -6,7 +6,9 @@
  *   sched.cancel → onCancel       sched.heartbeat → onHeartbeat   sched.bye → onBye
  *   sched.info → info()           sched.run → SchedulerRunner (run-on-scheduler.ts)
  *   data.put / data.get / data.release → DataStore, through DataOwners (caps, per-task owners)
+ *   data.push.<hash> → DataPushes (data-push.ts: a broadcast scatter fanned out by NATS)
  *   sched.upload, sched.install → uploads.ts (replayed to late joiners through the register reply)
+ *   sched.resync → onResync   sched.retire → onRetire   sched.restart → (inline, start())
  */
 import { hostname } from "node:os";
 import { Actor, type Logger } from "../../runtime/actor.ts";
