@@ -174,28 +174,43 @@ function renderWorkers(rows) {
     if (tr.dataset.done !== String(w.done)) tr.dataset.done = String(w.done);
     const cls = w.state === "gone" ? "gone" : "";
     if (tr.className !== cls) tr.className = cls;
-    setHTML(tr, state.columns.map(([k]) => cell(k, w)).join(""));
+    setCells(tr, state.columns.map(([k]) => cell(k, w)));
   }
   for (const tr of [...body.children]) if (!seen.has(tr.dataset.worker)) tr.remove();
 }
 
+/**
+ * Updates a row cell by cell: only cells whose class or content changed are touched, so a push
+ * that moves one number re-lays out one cell, not the row (the page's main cost while live).
+ */
+function setCells(tr, cells) {
+  while (tr.children.length < cells.length) tr.appendChild(document.createElement("td"));
+  while (tr.children.length > cells.length) tr.lastChild.remove();
+  cells.forEach(([cls, html], i) => {
+    const td = tr.children[i];
+    if (td.className !== cls) td.className = cls;
+    setHTML(td, html);
+  });
+}
+
+/** One worker-table cell as [class, inner HTML]. */
 function cell(k, w) {
   switch (k) {
-    case "name": return `<td class="name"><b>${esc(w.name)}</b></td>`;
-    case "executors": return `<td class="num">${w.executors} / ${w.nprocs}</td>`;
-    case "nthreads": return `<td class="num">${w.nthreads}</td>`;
-    case "state": return `<td class="state"><span class="badge ${esc(w.state)}">${esc(w.state)}</span></td>`;
-    case "cpu": return `<td class="num cpu">${w.state === "gone" ? "–" : Math.round(w.cpu) + "%"}</td>`;
+    case "name": return ["name", `<b>${esc(w.name)}</b>`];
+    case "executors": return ["num", `${w.executors} / ${w.nprocs}`];
+    case "nthreads": return ["num", `${w.nthreads}`];
+    case "state": return ["state", `<span class="badge ${esc(w.state)}">${esc(w.state)}</span>`];
+    case "cpu": return ["num cpu", w.state === "gone" ? "–" : Math.round(w.cpu) + "%"];
     case "memory": {
-      if (!w.memoryLimit) return `<td class="memcell">${w.state === "gone" ? "–" : bytes(w.rss)}</td>`;
+      if (!w.memoryLimit) return ["memcell", w.state === "gone" ? "–" : bytes(w.rss)];
       const f = Math.min(1, w.rss / w.memoryLimit);
       const cls = f > 0.8 ? "hi" : f > 0.6 ? "mid" : "";
-      return `<td class="memcell"><div class="bar"><span class="${cls}" style="width:${(f * 100).toFixed(1)}%"></span><em>${bytes(w.rss)} / ${bytes(w.memoryLimit)}</em></div></td>`;
+      return ["memcell", `<div class="bar"><span class="${cls}" style="width:${(f * 100).toFixed(1)}%"></span><em>${bytes(w.rss)} / ${bytes(w.memoryLimit)}</em></div>`];
     }
-    case "tasks": return `<td class="num tasks">${num(w.running)} / ${num(w.queued)}</td>`;
-    case "done": return `<td class="num done">${num(w.done)}</td>`;
-    case "versions": return `<td class="muted">${esc(w.versions)}</td>`;
-    default: return `<td>${esc(w[k] ?? "")}</td>`;
+    case "tasks": return ["num tasks", `${num(w.running)} / ${num(w.queued)}`];
+    case "done": return ["num done", num(w.done)];
+    case "versions": return ["muted", esc(w.versions)];
+    default: return ["", esc(w[k] ?? "")];
   }
 }
 
@@ -217,13 +232,15 @@ function renderJobs(jobs) {
     const okPart = j.total ? ((j.done - j.errors) / j.total) * 100 : 0;
     const errPart = j.total ? (j.errors / j.total) * 100 : 0;
     const badge = j.state === "finished" ? `<span class="badge ${j.errors ? "erred" : "finished"}">${j.errors ? "done, errors" : "done"}</span>` : "";
-    setHTML(tr,
-      `<td class="name" title="client ${esc(j.client)}"><b>${esc(j.name)}</b> <span class="muted small">${j.kind}</span> ${badge}</td>` +
-      `<td><div class="bar"><span style="width:${okPart.toFixed(2)}%"></span><span class="err" style="left:${okPart.toFixed(2)}%;width:${errPart.toFixed(2)}%"></span><em>${((j.done / Math.max(1, j.total)) * 100).toFixed(0)}%</em></div></td>` +
-      `<td class="num progress">${num(j.done)} / ${num(j.total)}</td>` +
-      `<td class="num errors ${j.errors ? "bad" : ""}">${num(j.errors)}</td>` +
-      `<td class="num">${short(j.rate)}/s</td>` +
-      `<td class="num">${j.state === "finished" ? secs((j.finishedAt - j.startedAt) / 1000) : secs(j.eta)}</td>`);
+    if (tr.title !== `client ${j.client}`) tr.title = `client ${j.client}`;
+    setCells(tr, [
+      ["name", `<b>${esc(j.name)}</b> <span class="muted small">${j.kind}</span> ${badge}`],
+      ["", `<div class="bar"><span style="width:${okPart.toFixed(2)}%"></span><span class="err" style="left:${okPart.toFixed(2)}%;width:${errPart.toFixed(2)}%"></span><em>${((j.done / Math.max(1, j.total)) * 100).toFixed(0)}%</em></div>`],
+      ["num progress", `${num(j.done)} / ${num(j.total)}`],
+      [`num errors ${j.errors ? "bad" : ""}`, num(j.errors)],
+      ["num", `${short(j.rate)}/s`],
+      ["num", j.state === "finished" ? secs((j.finishedAt - j.startedAt) / 1000) : secs(j.eta)],
+    ]);
   }
   for (const tr of [...body.children]) if (!seen.has(tr.dataset.job)) tr.remove();
 }
