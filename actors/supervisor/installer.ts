@@ -72,7 +72,7 @@ export class Installer {
       await this.ensurePackageJson();
       const specText = job.specs.map((s) => s.spec).join(" ");
       this.o.log.info(`npm install ${specText} in ${dir}`);
-      const failure = await this.npm([...(job.offline ? ["--offline"] : []), ...(job.npmArgs ?? []), ...args]);
+      const failure = await this.npm([...(job.offline ? ["--offline"] : []), ...(job.npmArgs ?? []), ...args], specText);
       state.npmRuns++;
       if (failure) {
         await this.writeState(state);
@@ -93,7 +93,7 @@ export class Installer {
   }
 
   /** Runs npm install in the local directory; resolves with an error text, or undefined on success. */
-  private npm(extra: string[]): Promise<string | undefined> {
+  private npm(extra: string[], specText: string): Promise<string | undefined> {
     const dir = this.o.localDirectory;
     const args = ["install", "--prefix", dir, "--no-audit", "--no-fund", "--no-progress", "--no-update-notifier", ...extra];
     // An npm started by `npm start`/`npm test` inherits prefixes pointing elsewhere: drop them.
@@ -109,7 +109,8 @@ export class Installer {
       child.on("close", (code, signal) => {
         if (code === 0) return resolve(undefined);
         const tail = out.trim().split(/\r?\n/).slice(-TAIL_LINES).join("\n");
-        resolve(`npm exited with ${signal ?? `code ${code}`}:\n${tail}`);
+        // Name what was installed: npm's own tail may be about something else (e.g. its cache).
+        resolve(`npm exited with ${signal ?? `code ${code}`} (npm install ${specText}):\n${tail}`);
       });
     });
   }
