@@ -104,11 +104,4 @@ export class Uploads {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
