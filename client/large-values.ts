@@ -94,7 +94,7 @@ export class LargeArgs {
         chosen.map(async (c) => {
           const hash = createHash("sha256").update(c.bytes).digest("hex");
           await putBytes(this.tx, this.subjects, c.j >= 0 ? rowOwner : jobOwner, c.bytes, hash);
-          refs.set(c.j, new DataRef(hash, c.bytes.byteLength));
+          refs.set(c.j, new DataRef(hash, c.bytes.byteLength, true));
         }),
       );
     } catch (e) {

@@ -74,7 +74,7 @@ export async function uploadFile(ctx: Ctx, path: string, timeoutMs: number): Pro
   const { def, bytes } = await prepare(path);
   const hash = bytesHash(bytes);
   await putBytes(ctx.tx, ctx.subjects, ctx.client, bytes, hash, { fail: (m) => Errors.BadUpload(path, m) });
-  const r = await ctx.tx.request<UploadReply>(ctx.subjects.upload, { client: ctx.client, upload: { ...def, hash, size: bytes.byteLength } }, timeoutMs);
+  const r = await ctx.tx.request<UploadReply>(ctx.subjects.upload, { client: ctx.client, upload: { ...def, hash, size: bytes.byteLength } }, timeoutMs).finally(() => letGo(ctx, [hash]));
   if (!r.ok) throw Errors.BadUpload(path, r.message);
   const failures = failed(r.executors);
   if (Object.keys(failures).length) throw withReport(Errors.UploadFailed(def.name, failures, Object.keys(r.executors).length), r.executors);
@@ -90,7 +90,8 @@ export async function install(ctx: Ctx, specs: readonly string[], opts: InstallO
   const out: InstallSpec[] = [];
   for (const spec of specs) out.push(await shipIfFile(ctx, spec, resolvePath));
   const req = { client: ctx.client, specs: out, ...(opts.offline ? { offline: true } : {}), ...(opts.npmArgs?.length ? { npmArgs: opts.npmArgs } : {}) };
-  const r = await ctx.tx.request<InstallReply>(ctx.subjects.install, req, opts.timeoutMs ?? 15 * 60_000);
+  const shipped = out.flatMap((s) => (s.tgz ? [s.tgz.hash] : []));
+  const r = await ctx.tx.request<InstallReply>(ctx.subjects.install, req, opts.timeoutMs ?? 15 * 60_000).finally(() => letGo(ctx, shipped));
   if (!r.ok) throw Errors.InstallFailed(specs, { scheduler: r.message }, 0);
   const failures = failed(r.workers);
   if (Object.keys(failures).length) throw withReport(Errors.InstallFailed(specs, failures, Object.keys(r.workers).length), r.workers);
@@ -110,6 +111,14 @@ async function shipIfFile(ctx: Ctx, spec: string, resolvePath: (p: string) => st
   const hash = bytesHash(bytes);
   await putBytes(ctx.tx, ctx.subjects, ctx.client, bytes, hash, { fail: (m) => Errors.InstallFailed([spec], { client: m }, 0) });
   return { spec, tgz: { hash, size: bytes.byteLength, file: basename(path), name } };
+}
+
+/**
+ * The client's own hold on bytes it stored for an upload or install: the scheduler's registry holds
+ * them from its answer on (as long as they are current), so a re-upload does not pile up versions.
+ */
+function letGo(ctx: Ctx, hashes: string[]): void {
+  if (hashes.length) ctx.tx.send(ctx.subjects.dataRelease, { client: ctx.client, hashes });
 }
 
 function failed(outcomes: Record<string, { ok: boolean; error?: string }>): Record<string, string> {

@@ -72,7 +72,7 @@ extensions.register({
     if (typeof v === "bigint") return withHeader(TAG_BIGINT, encoder.encode(v.toString()));
     if (v instanceof Map) return withHeader(TAG_MAP, encoder.encode([...v]));
     if (v instanceof Set) return withHeader(TAG_SET, encoder.encode([...v]));
-    if (v instanceof DataRef) return withHeader(TAG_REF, encoder.encode([v.hash, v.size]));
+    if (v instanceof DataRef) return withHeader(TAG_REF, encoder.encode(v.temp ? [v.hash, v.size, 1] : [v.hash, v.size]));
     if (v instanceof Error) return withHeader(TAG_ERROR, encoder.encode({ name: v.name, message: v.message, stack: v.stack ?? "" }));
     return null;
   },
@@ -86,9 +86,9 @@ extensions.register({
       case TAG_SET:
         return new Set(body as unknown[]);
       case TAG_REF: {
-        const [hash, size] = body as [string, number];
+        const [hash, size, temp] = body as [string, number, number?];
         refStats.decoded++;
-        return new DataRef(hash, size);
+        return new DataRef(hash, size, temp === 1);
       }
       case TAG_ERROR: {
         const e = body as { name: string; message: string; stack: string };

@@ -11,6 +11,11 @@ export class DataRef<T = unknown> {
     readonly hash: string,
     /** Encoded size in bytes. */
     readonly size: number,
+    /**
+     * Held for one task or one map (a large argument or result), not scattered: executors keep it
+     * only within a memory budget, least recently used first out.
+     */
+    readonly temp = false,
   ) {}
 
   toString(): string {

@@ -4,6 +4,7 @@
  * `maxValueBytes`; above it, a named error with the size and the cap.
  */
 import { suite } from "uvu";
+import type { DataPutReply } from "../runtime/protocol.ts";
 import * as assert from "uvu/assert";
 import { Client, TaskError } from "../index.ts";
 import { Transport } from "../runtime/transport.ts";
@@ -177,6 +178,19 @@ t("above maxValueBytes: a named error naming size and cap, for arguments (submit
     await small.close();
   }
   await storeEmpty(client, "nothing left behind");
+});
+
+t("a large result for a client that has closed is refused by the scheduler (nothing would ever release it)", async ({ client }) => {
+  const gone = await Client.connect(client.address, { cluster: client.localCluster!.cluster });
+  const goneId = gone.id;
+  await gone.close();
+  const bytes = new Uint8Array(1000).fill(1);
+  const r = await client.tx.request<DataPutReply>(client.subjects.dataPut, { client: `${goneId}/r1`, hash: "r1-test", size: bytes.byteLength, index: 0, chunks: 1, bytes }, 5000);
+  assert.is(r.ok, false);
+  if (!r.ok) assert.is(r.code, "ClientGone");
+  const mine = await client.tx.request<DataPutReply>(client.subjects.dataPut, { client: `${client.id}/r1`, hash: "r1-mine", size: bytes.byteLength, index: 0, chunks: 1, bytes }, 5000);
+  assert.is(mine.ok, true, "a live client's values are stored");
+  client.tx.send(client.subjects.dataRelease, { client: `${client.id}/r1`, hashes: ["r1-mine"] });
 });
 
 t.run();

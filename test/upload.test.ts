@@ -94,6 +94,21 @@ t("a single .ts file is importable by its base name", async ({ client, dir }) =>
   assert.is(v, 42);
 });
 
+t("re-uploading a changed file keeps only the current version's bytes in the scheduler", async ({ client, dir }) => {
+  const file = join(dir, "src", "versioned_mod.ts");
+  await writeFile(file, `export const v = (): number => 1;\n`);
+  await withTimeout(client.uploadFile(file), 60_000, "upload v1");
+  const held = (await client.info()).data;
+  for (let v = 2; v <= 4; v++) {
+    await writeFile(file, `export const v = (): number => ${v};\n`);
+    await withTimeout(client.uploadFile(file), 60_000, `upload v${v}`);
+  }
+  const after = (await client.info()).data;
+  assert.is(after.values, held.values, "one version held, not four");
+  const v = await client.submit(async (name: string) => ((await import(name)) as { v(): number }).v(), "versioned_mod").result();
+  assert.is(v, 4);
+});
+
 t("a .zip (with a top folder) and a .tgz (npm pack layout) of a package", async ({ client, dir }) => {
   const enc = (s: string) => new TextEncoder().encode(s);
   const zip = zipSync({

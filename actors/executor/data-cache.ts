@@ -29,8 +29,54 @@ interface Arrival {
   fail(e: Error): void;
 }
 
+/** Bytes of per-task values (DataRef.temp: large arguments and results) an executor keeps decoded. */
+const TEMP_BUDGET = 256 * 2 ** 20;
+
+/**
+ * Decoded values by hash. Scattered values stay for the life of the process; per-task ones are
+ * kept least-recently-used within {@link TEMP_BUDGET}, trimmed only after a swap (so a value is
+ * never dropped between its fetch and the task that needs it).
+ */
+class Values {
+  private readonly kept = new Map<string, unknown>();
+  private readonly temp = new Map<string, { value: unknown; bytes: number }>();
+  private tempBytes = 0;
+
+  has(hash: string): boolean {
+    return this.kept.has(hash) || this.temp.has(hash);
+  }
+
+  get(hash: string): unknown {
+    if (this.kept.has(hash)) return this.kept.get(hash);
+    const t = this.temp.get(hash);
+    if (!t) return undefined;
+    this.temp.delete(hash); // most recently used goes last
+    this.temp.set(hash, t);
+    return t.value;
+  }
+
+  set(hash: string, value: unknown, bytes: number, temp: boolean): void {
+    if (!temp) return void this.kept.set(hash, value);
+    const old = this.temp.get(hash);
+    if (old) this.tempBytes -= old.bytes;
+    this.temp.set(hash, { value, bytes });
+    this.tempBytes += bytes;
+  }
+
+  /** Drops the least recently used per-task values beyond the budget. */
+  trim(): void {
+    for (const [hash, t] of this.temp) {
+      if (this.tempBytes <= TEMP_BUDGET) return;
+      this.temp.delete(hash);
+      this.tempBytes -= t.bytes;
+    }
+  }
+}
+
 export class DataCache {
-  private readonly values = new Map<string, unknown>();
+  private readonly values = new Values();
+  /** Hashes named by DataRefs marked temp (per-task values), so a fetch knows how to keep them. */
+  private readonly temps = new Set<string>();
   private readonly pending = new Map<string, Promise<unknown>>();
   /** Values obtained, pulled or pushed (each at most once per process while cached). */
   fetches = 0;
@@ -69,8 +115,9 @@ export class DataCache {
       fail,
     };
     this.arrivals.set(hash, a);
-    this.pending.set(hash, p.finally(() => this.pending.delete(hash)));
-    p.catch(() => {}); // a failure is reported to the tasks that wait for it
+    const stored = p.finally(() => this.pending.delete(hash));
+    stored.catch(() => {}); // a failure is reported to the tasks that wait for it (through fetch)
+    this.pending.set(hash, stored);
     await this.tx.flush();
   }
 
@@ -97,7 +144,7 @@ export class DataCache {
     a.sub.unsubscribe();
     try {
       const value = decode(a.bytes);
-      this.values.set(hash, value);
+      this.values.set(hash, value, a.bytes.byteLength, false);
       this.pushed++;
       this.fetches++;
       this.bytesFetched += a.bytes.byteLength;
@@ -158,7 +205,8 @@ export class DataCache {
   private async load(hash: string): Promise<unknown> {
     const bytes = await getBytes(this.tx, this.subjects.dataGet, hash, (m) => Errors.DataUnavailable(hash, this.worker, m));
     const value = decode(bytes);
-    this.values.set(hash, value);
+    const temp = this.temps.delete(hash);
+    this.values.set(hash, value, bytes.byteLength, temp);
     this.fetches++;
     this.bytesFetched += bytes.byteLength;
     return value;
@@ -171,17 +219,24 @@ export class DataCache {
   resolve(groups: readonly TaskGroup[]): Promise<void> | undefined {
     const missing = new Set<string>();
     const visit = (v: unknown) => {
-      if (v instanceof DataRef && !this.values.has(v.hash)) missing.add(v.hash);
+      if (v instanceof DataRef && !this.values.has(v.hash)) {
+        missing.add(v.hash);
+        if (v.temp) this.temps.add(v.hash);
+      }
     };
     for (const g of groups) {
       g.consts?.forEach(visit);
       for (const c of g.cols) c.forEach(visit);
     }
     if (missing.size === 0) return void this.swap(groups);
-    return Promise.all([...missing].map((h) => this.fetch(h))).then(() => this.swap(groups));
+    // Another group's trim may drop a per-task value between its fetch and this swap: then again.
+    return Promise.all([...missing].map((h) => this.fetch(h))).then(() => (this.swap(groups) ? undefined : this.resolve(groups)));
   }
 
-  private swap(groups: readonly TaskGroup[]) {
+  /** Swaps in the values; false (nothing swapped) when one is no longer held. */
+  private swap(groups: readonly TaskGroup[]): boolean {
+    const refs = (a: unknown[]) => a.every((v) => !(v instanceof DataRef) || this.values.has(v.hash));
+    if (!groups.every((g) => (!g.consts || refs(g.consts)) && g.cols.every(refs))) return false;
     const sub = (a: unknown[]) => {
       for (let i = 0; i < a.length; i++) if (a[i] instanceof DataRef) a[i] = this.values.get((a[i] as DataRef).hash);
     };
@@ -189,5 +244,7 @@ export class DataCache {
       if (g.consts) sub(g.consts);
       for (const c of g.cols) sub(c);
     }
+    this.values.trim();
+    return true;
   }
 }

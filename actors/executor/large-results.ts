@@ -81,5 +81,5 @@ export async function storeResult(tx: Transport, subjects: Subjects, client: str
         : Errors.ScatterFailed(`task ${key} on ${worker}: storing its large result (${bytes.byteLength} bytes) in the scheduler failed: ${(e as Error).message}`);
     throw Object.assign(err, { remote: { code: err.code, name: "TsDaskError", message: err.message, stack: "" } });
   }
-  return new DataRef(id, bytes.byteLength);
+  return new DataRef(id, bytes.byteLength, true);
 }

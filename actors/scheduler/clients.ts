@@ -10,6 +10,8 @@ export class ClientTable {
   private readonly byId = new Map<string, number>();
   /** Client id → last time it renewed its lease. */
   private readonly leases = new Map<string, number>();
+  /** Clients closed or expired here (the newest few thousand), until they register again. */
+  private readonly dropped = new Set<string>();
 
   constructor(private readonly graceMs: number) {}
 
@@ -33,6 +35,7 @@ export class ClientTable {
   renew(id: string, now = Date.now()): boolean {
     const fresh = !this.leases.has(id);
     this.leases.set(id, now);
+    this.dropped.delete(id);
     return fresh;
   }
 
@@ -46,6 +49,16 @@ export class ClientTable {
   /** Ends the client's lease (closed, or expired). */
   endLease(id: string): void {
     this.leases.delete(id);
+    this.dropped.add(id);
+    if (this.dropped.size > 4096) this.dropped.delete(this.dropped.values().next().value!);
+  }
+
+  /**
+   * Whether this scheduler dropped the client (closed, or lease expired) and has not seen it
+   * since. A restarted scheduler knows no one as dropped: its clients are about to re-register.
+   */
+  wasDropped(id: string): boolean {
+    return this.dropped.has(id);
   }
 
   /** Clients holding a lease. */

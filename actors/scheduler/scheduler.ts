@@ -167,6 +167,7 @@ export class Scheduler extends Actor {
     s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => {
       // A broadcast within the cap is pushed (data-push.ts); everything else is stored chunk by chunk.
       if (s.pushes.wants(m) && m.size <= s.owners.capFor(m.client)) void s.pushes.prepare(m).then((r) => s.respond(reply, r));
+      else if (s.forDroppedClient(m.client)) s.respond(reply, { ok: false, code: "ClientGone", message: `client ${m.client.split("/")[0]} has closed or lost its lease: nothing is stored for it` });
       else s.respond(reply, s.owners.put(m));
     });
     s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
@@ -240,6 +241,15 @@ export class Scheduler extends Actor {
         return this.schedulePump();
       }
     }
+  }
+
+  /**
+   * A value for one task of a client that is gone (a large result finished after its client
+   * closed): storing it would hold it until the scheduler restarts, as no one will release it.
+   */
+  private forDroppedClient(owner: string): boolean {
+    const slash = owner.indexOf("/");
+    return slash > 0 && this.clients.wasDropped(owner.slice(0, slash));
   }
 
   /** Clients past their lease's grace period lose their queued and assigned tasks and their data. */
