@@ -21,7 +21,8 @@ export async function uploadValue(tx: Transport, subjects: Subjects, client: str
     throw Errors.NotSerializable("The scattered value", findUnencodable(value, "value") ?? (e as Error).message);
   }
   const hash = bytesHash(bytes);
-  await putBytes(tx, subjects, client, bytes, hash, { broadcast, fail: (m) => Errors.ScatterFailed(m) });
+  const fail = (m: string, code: string, limit?: number) => (code === "ValueTooLarge" ? Errors.ValueTooLarge("The scattered value", bytes.byteLength, limit ?? 0, true) : Errors.ScatterFailed(m));
+  await putBytes(tx, subjects, client, bytes, hash, { broadcast, fail });
   return new DataRef(hash, bytes.byteLength);
 }
 

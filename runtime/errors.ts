@@ -216,11 +216,11 @@ export const Errors = {
         `client.scatter() references, keep shipped functions and modules small, or raise max_payload in the nats-server configuration.`,
     ),
 
-  ValueTooLarge: (what: string, bytes: number, cap: number) =>
+  ValueTooLarge: (what: string, bytes: number, cap: number, scattered = false) =>
     new TsDaskError(
       "ValueTooLarge",
       `${what} is ${bytes} bytes encoded, above the cap of ${cap} bytes on one value (maxValueBytes). ` +
-        `Scatter it once with client.scatter() and pass the reference, split it into smaller values, ` +
+        (scattered ? `Split it into smaller values, ` : `Scatter it once with client.scatter() and pass the reference, split it into smaller values, `) +
         `or raise the cap: Client.connect(address, { maxValueBytes }) and \`ts-dask scheduler --max-value-bytes\`.`,
     ),
   ResultTooLarge: (key: string, worker: string, bytes: number, cap: number) =>

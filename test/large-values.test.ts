@@ -155,6 +155,14 @@ t("above maxValueBytes: a named error naming size and cap, for arguments (submit
       assert.match((e as Error).message, /300000\d bytes/);
       assert.match((e as Error).message, `cap of ${cap} bytes`);
     }
+    try {
+      await small.scatter(big);
+      assert.unreachable("scatter should reject");
+    } catch (e) {
+      assert.is((e as TaskError).code, "ValueTooLarge", (e as Error).message);
+      assert.match((e as Error).message, `cap of ${cap} bytes`);
+      assert.not.match((e as Error).message, "client.scatter()", "no advice to scatter what failed to scatter");
+    }
     const fs = small.map((a: Uint8Array) => a.length, [new Uint8Array(10), big, new Uint8Array(1_500_000)]);
     const [ok1, bad, ok2] = await withTimeout(Promise.all(fs.map((f) => f.result().then((v) => v, (e: TaskError) => e))), 30_000, "map with one too-large row");
     assert.is(ok1, 10);
