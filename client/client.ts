@@ -321,7 +321,12 @@ export class Client extends Actor {
       () => {
         if (job.status[0] !== 0 || this.closed) return;
         // An ungathered large result goes on as its DataRef: scheduler → executor, not through here.
-        const values = args.map((a) => (a instanceof Future ? this.largeResults.forDependency(a.job, a.index, job) : a));
+        let values: unknown[];
+        try {
+          values = args.map((a) => (a instanceof Future ? this.largeResults.forDependency(a.job, a.index, job) : a));
+        } catch (e) {
+          return void job.settle(0, ERROR, undefined, Errors.DependencyFailed(job.keyName(0), e as TaskError));
+        }
         this.launch(job, { ...piece, cols: values.map((v) => [v]) });
       },
       (cause: TaskError) => {

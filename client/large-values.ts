@@ -200,7 +200,8 @@ export class LargeResults {
   /** What to pass for a dependency: the DataRef of an ungathered large result (pinned until `until` settles). */
   forDependency(job: Job, row: number, dependent: Job): unknown {
     const v = job.values[row];
-    if (!(v instanceof LargeResult) || v.released) return v;
+    if (!(v instanceof LargeResult)) return v;
+    if (v.released) throw Errors.ResultUnavailable(job.keyName(row), "it was released (future.release()) before a task that takes it ran");
     v.pins++;
     dependent.onSettled(0, () => {
       v.pins--;

@@ -79,11 +79,21 @@ export async function putBytes(
     if (commit.have) return;
     todo = commit.missing ?? todo;
   }
-  let next = 0;
-  const lane = async () => {
-    while (next < todo.length) await ask(chunk(todo[next++]!));
-  };
-  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, todo.length) }, lane));
+  // The last chunk stored completes the value; if none did (a scheduler restarted in between and
+  // holds only part), ask what is missing and send it once more before giving up.
+  for (let round = 0; round < 2; round++) {
+    let complete = false;
+    let next = 0;
+    const lane = async () => {
+      while (next < todo.length) if ((await ask(chunk(todo[next++]!))).have) complete = true;
+    };
+    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, todo.length) }, lane));
+    if (complete) return;
+    const commit = await ask({ ...base, index: 0, commit: true });
+    if (commit.have) return;
+    todo = commit.missing ?? todo;
+  }
+  throw fail(`value ${hash.slice(0, 12)}… did not arrive whole at the scheduler (it may have restarted meanwhile); try again`, "Incomplete");
 }
 
 /**

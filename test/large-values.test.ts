@@ -188,6 +188,15 @@ t("above maxValueBytes: a named error naming size and cap, for arguments (submit
   await storeEmpty(client, "nothing left behind");
 });
 
+t("a released large result passed to another task fails it with DependencyFailed (ResultUnavailable), not a stray object", async ({ client }) => {
+  const big = client.submit((n: number) => new Float64Array(n).fill(2), 400_000); // 3.2 MB: held by the scheduler
+  await withTimeout(big.exception(), 30_000, "the large result to settle");
+  big.release();
+  const err = await withTimeout(client.submit((a: Float64Array) => a.length, big).exception(), 30_000, "dependent");
+  assert.is(err?.code, "DependencyFailed");
+  assert.is((err?.cause as TaskError | undefined)?.code, "ResultUnavailable");
+});
+
 t("a large result for a client that has closed is refused by the scheduler (nothing would ever release it)", async ({ client }) => {
   const gone = await Client.connect(client.address, { cluster: client.localCluster!.cluster });
   const goneId = gone.id;

@@ -43,7 +43,9 @@ export class UploadRegistry {
 
   async onUpload(m: UploadRequest): Promise<UploadReply> {
     const def = m.upload;
-    if (!this.data.retain(def.hash, UPLOADS)) return { ok: false, code: "BadUpload", message: `the bytes of upload '${def.name}' never reached the scheduler; upload it again` };
+    // One owner per name: two names with byte-identical archives must not release each other's bytes.
+    const owner = `${UPLOADS}:${def.name}`;
+    if (!this.data.retain(def.hash, owner)) return { ok: false, code: "BadUpload", message: `the bytes of upload '${def.name}' never reached the scheduler; upload it again` };
     const old = this.uploads.get(def.name);
     this.uploads.set(def.name, def);
     const execs = this.executors.accepting();
@@ -66,9 +68,9 @@ export class UploadRegistry {
     if (current && execs.length && Object.values(outcomes).every((o) => !o.ok)) {
       if (old) this.uploads.set(def.name, old);
       else this.uploads.delete(def.name);
-      if (old?.hash !== def.hash) this.data.release(UPLOADS, [def.hash]);
+      if (old?.hash !== def.hash) this.data.release(owner, [def.hash]);
     } else if (old && old.hash !== def.hash && this.uploads.get(def.name) !== old) {
-      this.data.release(UPLOADS, [old.hash]); // replaced: the old bytes are no longer needed
+      this.data.release(owner, [old.hash]); // replaced: the old bytes are no longer needed
     }
     return { ok: true, executors: sortKeys(outcomes) };
   }
