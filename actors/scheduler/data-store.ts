@@ -12,6 +12,8 @@ interface Partial {
   have: boolean[];
   received: number;
   owners: Set<string>;
+  /** When the last chunk arrived (abandoned values are swept, see sweepAbandoned). */
+  at: number;
 }
 
 export class DataStore {
@@ -49,7 +51,8 @@ export class DataStore {
     }
     if (!m.bytes || m.index < 0 || m.index >= m.chunks || m.chunks > 1 + m.size) return { ok: false, code: "BadChunk", message: `chunk ${m.index}/${m.chunks} of ${m.hash.slice(0, 12)} is malformed` };
     let p = this.partial.get(m.hash);
-    if (!p) this.partial.set(m.hash, (p = { bytes: new Uint8Array(m.size), have: new Array<boolean>(m.chunks).fill(false), received: 0, owners: new Set() }));
+    if (!p) this.partial.set(m.hash, (p = { bytes: new Uint8Array(m.size), have: new Array<boolean>(m.chunks).fill(false), received: 0, owners: new Set(), at: 0 }));
+    p.at = Date.now();
     p.owners.add(m.client);
     if (m.chunks !== p.have.length || m.size !== p.bytes.byteLength) return { ok: false, code: "BadChunk", message: `chunk ${m.index}/${m.chunks} of ${m.hash.slice(0, 12)} disagrees with earlier chunks on the value's size` };
     if (!p.have[m.index]) {
@@ -106,6 +109,16 @@ export class DataStore {
         this.partial.delete(h);
       }
     }
+  }
+
+  /**
+   * Drops values that stopped arriving `idleMs` ago (their sender died mid-upload, e.g. an executor
+   * killed while storing a large result): the whole buffer was allocated with the first chunk.
+   */
+  sweepAbandoned(idleMs: number, now = Date.now()): number {
+    let n = 0;
+    for (const [hash, p] of this.partial) if (now - p.at > idleMs) (this.partial.delete(hash), n++);
+    return n;
   }
 
   /** Drops everything a client owned (client gone). */

@@ -51,6 +51,9 @@ import { blame } from "./blame.ts";
 import { ClientTable } from "./clients.ts";
 import { UploadRegistry } from "./uploads.ts";
 
+/** A value whose chunks stopped arriving this long ago is dropped (its sender is gone). */
+const ABANDONED_VALUE_MS = 120_000;
+
 export interface SchedulerOptions {
   cluster: string;
   /** Executor heartbeat period announced at registration. */
@@ -182,6 +185,7 @@ export class Scheduler extends Actor {
     s.aliveTimer = setInterval(() => {
       s.announce();
       s.expireLeases();
+      s.data.sweepAbandoned(ABANDONED_VALUE_MS);
       s.monitor.checkWorkers(); // before the sweep: a dead worker is reported and kept as gone
       s.executors.sweepWorkers();
     }, s.heartbeatMs);
