@@ -164,13 +164,9 @@ export class Executor extends Actor {
       this.log.warn(`retire: ${(e as Error).message}`);
     }
     this.out.flush();
-    if (this.runner.running === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.runner.onIdle = () => {
-        this.out.flush();
-        resolve();
-      };
-    });
+    const idle = this.runner.running === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.runner.onIdle = resolve));
+    // Large results still on their way to the scheduler complete before the process goes.
+    return idle.then(() => this.out.whenStored()).then(() => this.out.flush());
   }
 
   /**
@@ -180,7 +176,7 @@ export class Executor extends Actor {
   private resync() {
     if (!this.scheduler || this.stopped) return;
     this.out.flush();
-    const held = [...this.runner.held()];
+    const held = [...this.runner.held(), ...this.out.storing];
     for (const m of this.early) for (const g of m.groups) held.push(...g.slots);
     const msg: Resync = { exec: this.opts.id, sched: this.scheduler, held: Uint32Array.from(held) };
     try {

@@ -87,8 +87,15 @@ export class Outbox {
     this.soon();
   }
 
-  /** Large results being stored in the scheduler now. */
-  storing = 0;
+  /** Slots whose large results are being stored in the scheduler now (their completion waits). */
+  readonly storing = new Set<number>();
+  private storedWaiters: (() => void)[] = [];
+
+  /** Resolves once no large result is being stored (a retiring executor waits for this). */
+  whenStored(): Promise<void> {
+    if (this.storing.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.storedWaiters.push(resolve));
+  }
 
   /** A task that produced nothing to send (cancelled before it started). */
   drop(slot: number): void {
@@ -199,12 +206,15 @@ export class Outbox {
       const slot = slots[row]!;
       const key = msg.keys[row]!;
       held.push(slot);
-      this.storing++;
+      this.storing.add(slot);
       storeResult(this.tx, this.subjects, client, key, this.worker, bytes).then(
         (ref) => this.late(client, slot, key, ref),
         (e: { remote?: Omit<RemoteError, "i">; message?: string }) =>
           this.late(client, slot, key, null, e.remote ?? { code: "ScatterFailed", name: "Error", message: String(e?.message ?? e), stack: "" }),
-      ).finally(() => this.storing--);
+      ).finally(() => {
+        this.storing.delete(slot);
+        if (this.storing.size === 0) for (const w of this.storedWaiters.splice(0)) w();
+      });
     }
     return held.length ? held : undefined;
   }
