@@ -49,6 +49,8 @@ export class Client extends Actor {
   private readonly scattered: ScatteredValues;
   /** Large results held by the scheduler until gathered; `pure`/`key` deduplication. */
   private readonly largeResults: LargeResults;
+  /** Large arguments stored apart (their shared ones are restored for a restarted scheduler). */
+  private readonly largeArgs: LargeArgs;
   private readonly dedup = new DedupTable();
   /** Results received for futures already settled (re-runs after a failure): dropped, counted. */
   duplicates = 0;
@@ -61,7 +63,7 @@ export class Client extends Actor {
     readonly maxValueBytes: number,
   ) {
     super(tx, cluster, silentLogger);
-    const largeArgs = new LargeArgs(tx, this.subjects, this.id, maxValueBytes);
+    const largeArgs = (this.largeArgs = new LargeArgs(tx, this.subjects, this.id, maxValueBytes));
     this.largeResults = new LargeResults(tx, this.subjects, this.id);
     this.scattered = new ScatteredValues(tx, this.subjects, this.id, this.log);
     this.submitter = new Submitter({
@@ -165,6 +167,7 @@ export class Client extends Actor {
       .then((r) => {
         if (r.ok && r.fresh && !this.closed) {
           this.submitter.forgetDefinitions();
+          this.largeArgs.restoreShared();
           void this.scattered.uploadAgain().then(() => {
             this.resubmitPending("the scheduler did not know this client (restarted, or the lease had expired)");
             // Executors keep what they have; this is for workers that join the new scheduler later.

@@ -41,6 +41,9 @@ interface Candidate {
 }
 
 export class LargeArgs {
+  /** Shared-argument arrays whose values were swapped for references → the values, while their job runs. */
+  private readonly swapped = new Map<unknown[], Map<number, unknown>>();
+
   constructor(
     private readonly tx: Transport,
     private readonly subjects: Subjects,
@@ -108,8 +111,18 @@ export class LargeArgs {
     if (jobHashes.length) {
       // Shared arguments: swapped in the job's own consts array (map() copies the user's), so
       // every later row of the job, and retries, send the reference.
-      for (const [j, r] of refs) if (j < 0) p.consts![-1 - j] = r;
-      void job.done().then(() => this.release(jobOwner, jobHashes));
+      const consts = p.consts!;
+      let originals = this.swapped.get(consts);
+      if (!originals) this.swapped.set(consts, (originals = new Map()));
+      for (const [j, r] of refs) {
+        if (j >= 0) continue;
+        if (!originals.has(-1 - j)) originals.set(-1 - j, consts[-1 - j]);
+        consts[-1 - j] = r;
+      }
+      void job.done().then(() => {
+        this.swapped.delete(consts);
+        this.release(jobOwner, jobHashes);
+      });
     }
     const cols = p.cols.map((c, j) => {
       const r = refs.get(j);
@@ -119,6 +132,15 @@ export class LargeArgs {
       return sparse;
     });
     return { ...p, cols, from: row, to: row + 1 };
+  }
+
+  /**
+   * Puts the shared arguments' values back in place of their references: a restarted scheduler
+   * (or one that dropped this client) no longer holds them, so re-submitted rows store them again.
+   */
+  restoreShared(): void {
+    for (const [consts, originals] of this.swapped) for (const [i, v] of originals) consts[i] = v;
+    this.swapped.clear();
   }
 
   release(owner: string, hashes: string[]): void {
