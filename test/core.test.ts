@@ -1,16 +1,9 @@
 /** The core cluster end to end through the API, on the embedded default (Client.connect()). */
-import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client, TaskError, TsDaskError } from "../index.ts";
-import { withTimeout } from "./helpers/cluster.ts";
+import { TaskError, TsDaskError } from "../index.ts";
+import { clusterSuite, withTimeout } from "./helpers/cluster.ts";
 
-const t = suite<{ client: Client }>("core");
-t.before(async (ctx) => {
-  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded cluster start");
-});
-t.after(async (ctx) => {
-  await ctx.client?.close();
-});
+const t = clusterSuite("core", { nprocs: 2 });
 
 t("map 10k items and gather them in input order", async ({ client }) => {
   const xs = Array.from({ length: 10_000 }, (_, i) => i);

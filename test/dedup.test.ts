@@ -3,18 +3,11 @@
  * explicit `key`) identical work shares one task while its future is alive. Executions are counted
  * on the executors themselves (a global counter per label, read back with client.run).
  */
-import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client, TaskError } from "../index.ts";
-import { withTimeout } from "./helpers/cluster.ts";
+import { clusterSuite, withTimeout } from "./helpers/cluster.ts";
 
-const t = suite<{ client: Client }>("dedup");
-t.before(async (ctx) => {
-  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded cluster start");
-});
-t.after(async (ctx) => {
-  await ctx.client?.close();
-});
+const t = clusterSuite("dedup", { nprocs: 2 });
 
 /** A trial that counts its executions per label on the executor that runs it. */
 const trial = (seed: number, label: string) => {

@@ -1,16 +1,9 @@
 /** Tasks that kill their process, hang, or throw: clear errors, nothing else lost. */
-import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client, TaskError } from "../index.ts";
-import { waitFor, withTimeout } from "./helpers/cluster.ts";
+import { TaskError } from "../index.ts";
+import { clusterSuite, waitFor, withTimeout } from "./helpers/cluster.ts";
 
-const t = suite<{ client: Client }>("failures");
-t.before(async (ctx) => {
-  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded start");
-});
-t.after(async (ctx) => {
-  await ctx.client?.close();
-});
+const t = clusterSuite("failures", { nprocs: 2 });
 
 t("a task that kills its process fails with KilledWorker after 3 deaths; the tasks around it are not blamed", async ({ client }) => {
   const crashy = (x: number) => {

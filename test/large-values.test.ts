@@ -3,21 +3,14 @@
  * arguments and results travel through the scheduler's data store in chunks, transparently, up to
  * `maxValueBytes`; above it, a named error with the size and the cap.
  */
-import { suite } from "uvu";
 import type { DataPutReply } from "../runtime/protocol.ts";
 import * as assert from "uvu/assert";
 import { Client, TaskError } from "../index.ts";
 import { Transport } from "../runtime/transport.ts";
 import { formatInfo } from "../cli/info.ts";
-import { waitFor, withTimeout } from "./helpers/cluster.ts";
+import { clusterSuite, waitFor, withTimeout } from "./helpers/cluster.ts";
 
-const t = suite<{ client: Client }>("large values");
-t.before(async (ctx) => {
-  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded cluster start");
-});
-t.after(async (ctx) => {
-  await ctx.client?.close();
-});
+const t = clusterSuite("large values", { nprocs: 2 });
 
 const MiB = 1024 * 1024;
 /** ~5 MB of plain objects once encoded. */

@@ -1,16 +1,9 @@
 /** Functions by reference: exports of a bundled module (local import inlined, npm import external). */
-import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client, TaskError } from "../index.ts";
-import { withTimeout } from "./helpers/cluster.ts";
+import { TaskError } from "../index.ts";
+import { clusterSuite, withTimeout } from "./helpers/cluster.ts";
 
-const t = suite<{ client: Client }>("modules");
-t.before(async (ctx) => {
-  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded cluster start");
-});
-t.after(async (ctx) => {
-  await ctx.client?.close();
-});
+const t = clusterSuite("modules", { nprocs: 2 });
 
 t("a module with a local and an npm import runs by reference, typed", async ({ client }) => {
   const procs = await client.importModule<typeof import("./fixtures/modules/procs.ts")>("./fixtures/modules/procs.ts");

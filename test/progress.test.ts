@@ -1,9 +1,8 @@
 /** `progress(futures)`: a live bar on a TTY, plain lines otherwise, nothing when silent. */
 import { Writable } from "node:stream";
-import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client, progress } from "../index.ts";
-import { withTimeout } from "./helpers/cluster.ts";
+import { clusterSuite, withTimeout } from "./helpers/cluster.ts";
 
 /** A writable that keeps what it was given; `isTTY` as asked (cli-progress reads it and `columns`). */
 function sink(tty: boolean): Writable & { text: () => string } {
@@ -19,13 +18,7 @@ function sink(tty: boolean): Writable & { text: () => string } {
   return w;
 }
 
-const t = suite<{ client: Client }>("progress");
-t.before(async (ctx) => {
-  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 1 } }), 60_000, "embedded cluster");
-});
-t.after(async (ctx) => {
-  await ctx.client?.close();
-});
+const t = clusterSuite("progress", { nprocs: 1 });
 
 const spin = (x: number) => {
   const end = Date.now() + 1;

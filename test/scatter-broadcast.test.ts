@@ -2,19 +2,12 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
-import { waitFor, withTimeout } from "./helpers/cluster.ts";
+import { clusterSuite, waitFor, withTimeout } from "./helpers/cluster.ts";
 
 // A cluster of its own: the executors' counters start at zero.
-const t = suite<{ client: Client }>("scatter-broadcast");
-t.before(async (ctx) => {
-  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded start");
-});
-t.after(async (ctx) => {
-  await ctx.client?.close();
-});
+const t = clusterSuite("scatter-broadcast", { nprocs: 2 });
 
 const executorData = async (client: Client) =>
   Object.fromEntries((await client.info()).workers.flatMap((w) => w.executors).map((e) => [e.name, { fetches: e.dataFetches, pushed: e.dataPushed }]));

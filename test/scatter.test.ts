@@ -1,16 +1,9 @@
 /** Scattered data: stored once, fetched once per executor, survives an executor's death. */
-import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client, DataRef } from "../index.ts";
-import { waitFor, withTimeout } from "./helpers/cluster.ts";
+import { DataRef } from "../index.ts";
+import { clusterSuite, waitFor, withTimeout } from "./helpers/cluster.ts";
 
-const t = suite<{ client: Client }>("scatter");
-t.before(async (ctx) => {
-  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded start");
-});
-t.after(async (ctx) => {
-  await ctx.client?.close();
-});
+const t = clusterSuite("scatter", { nprocs: 2 });
 
 const N = 12_500_000; // 100 MB of float64
 const expected = (i: number) => Math.sin(i) * 1000;

@@ -1,16 +1,9 @@
 /** client.runOnScheduler(): a shipped function run once in the scheduler process, outside the task queue. */
-import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client, TaskError } from "../index.ts";
-import { withTimeout } from "./helpers/cluster.ts";
+import { TaskError } from "../index.ts";
+import { clusterSuite, withTimeout } from "./helpers/cluster.ts";
 
-const t = suite<{ client: Client }>("run on scheduler");
-t.before(async (ctx) => {
-  ctx.client = await withTimeout(Client.connect(undefined, { local: { nprocs: 1 } }), 60_000, "embedded cluster start");
-});
-t.after(async (ctx) => {
-  await ctx.client?.close();
-});
+const t = clusterSuite("run on scheduler", { nprocs: 1 });
 
 t("returns the function's value, computed in the scheduler's process (async functions awaited, arguments passed)", async ({ client }) => {
   const info = await client.info();

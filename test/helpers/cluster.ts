@@ -11,6 +11,8 @@
 import type { ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
+import { suite } from "uvu";
+import { Client, type LocalClusterOptions } from "../../index.ts";
 import { startNatsServer, type NatsServer, type NatsServerOptions } from "../../runtime/nats-server.ts";
 
 /** `p`, or a rejection naming `label` if it has not settled within `ms`. The timer never outlives `p`. */
@@ -94,4 +96,16 @@ export function waitForLine(stream: Readable, re: RegExp, { timeoutMs = 10_000, 
     rl.once("close", () => reject(new Error(`stream ended before ${label}; it said: ${seen.slice(-5).join(" | ") || "nothing"}`)));
   });
   return withTimeout(found, timeoutMs, label).finally(() => rl.close());
+}
+
+/** A uvu suite whose tests share one client of a private local cluster (started before, closed after). */
+export function clusterSuite(name: string, local: LocalClusterOptions) {
+  const t = suite<{ client: Client }>(name);
+  t.before(async (ctx) => {
+    ctx.client = await withTimeout(Client.connect(undefined, { local }), 60_000, "embedded cluster start");
+  });
+  t.after(async (ctx) => {
+    await ctx.client?.close();
+  });
+  return t;
 }
