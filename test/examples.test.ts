@@ -1,21 +1,9 @@
 /** Every example under examples/ runs as a user would run it, and prints what it promises. */
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { childExit, withTimeout } from "./helpers/cluster.ts";
+import { runExample } from "./helpers/cluster.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-
-async function run(file: string, env: Record<string, string> = {}): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", file], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d));
-  child.stderr!.on("data", (d: Buffer) => (out += d));
-  const { code } = await withTimeout(childExit(child), 120_000, `${file} to finish`);
-  assert.is(code, 0, `${file} exited with ${code}:\n${out}`);
-  return out;
-}
+const run = (file: string, env: Record<string, string> = {}) => runExample(file, { env });
 
 test("examples/quickstart.ts", async () => {
   const out = await run("examples/quickstart.ts", { N: "20000" });

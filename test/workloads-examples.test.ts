@@ -1,30 +1,15 @@
 /** The workloads examples run as a user runs them (small sizes through environment variables), and print what they promise. */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { childExit, withTimeout } from "./helpers/cluster.ts";
+import { runExample } from "./helpers/cluster.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const ckpt = mkdtempSync(join(tmpdir(), "ts-dask-examples-"));
 test.after(() => rmSync(ckpt, { recursive: true, force: true }));
 
-async function run(file: string, args: string[], env: Record<string, string>): Promise<string> {
-  const child = spawn(process.execPath, ["--import", "tsx", file, ...args], {
-    cwd: root,
-    env: { ...process.env, TSDASK_CHECKPOINT_DIR: ckpt, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d));
-  child.stderr!.on("data", (d: Buffer) => (out += d));
-  const { code } = await withTimeout(childExit(child), 150_000, `${file} to finish`);
-  assert.is(code, 0, `${file} exited with ${code}:\n${out}`);
-  return out;
-}
+const run = (file: string, args: string[], env: Record<string, string>) => runExample(file, { args, env: { TSDASK_CHECKPOINT_DIR: ckpt, ...env }, timeoutMs: 150_000 });
 
 test("examples/brute-force: best() over a generator on the embedded cluster, with a checkpoint", async () => {
   const out = await run("examples/brute-force/main.ts", ["--checkpoint", "example"], { BRUTE_N: "600" });

@@ -8,7 +8,8 @@
  * - await events (a child's 'exit', a 'ready' line, a NATS message). {@link waitFor} polls and is the
  *   last resort, for conditions with no event (e.g. "PID gone" for a process that is not our child).
  */
-import type { ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { suite } from "uvu";
@@ -108,4 +109,19 @@ export function clusterSuite(name: string, local: LocalClusterOptions) {
     await ctx.client?.close();
   });
   return t;
+}
+
+/**
+ * Runs a repository file as a user would (`node --import tsx <file> <args>` from the repository
+ * root) and resolves with its output, stdout and stderr together; fails the test on a non-zero exit.
+ */
+export async function runExample(file: string, opts: { args?: string[]; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  const child = spawn(process.execPath, ["--import", "tsx", file, ...(opts.args ?? [])], { cwd: root, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d));
+  child.stderr!.on("data", (d: Buffer) => (out += d));
+  const { code } = await withTimeout(childExit(child), opts.timeoutMs ?? 120_000, `${file} to finish`);
+  if (code !== 0) throw new Error(`${file} exited with ${code}:\n${out}`);
+  return out;
 }
