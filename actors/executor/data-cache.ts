@@ -203,9 +203,9 @@ export class DataCache {
   }
 
   private async load(hash: string): Promise<unknown> {
+    const temp = this.temps.delete(hash); // taken before the fetch, so a failed one leaves nothing behind
     const bytes = await getBytes(this.tx, this.subjects.dataGet, hash, (m) => Errors.DataUnavailable(hash, this.worker, m));
     const value = decode(bytes);
-    const temp = this.temps.delete(hash);
     this.values.set(hash, value, bytes.byteLength, temp);
     this.fetches++;
     this.bytesFetched += bytes.byteLength;
