@@ -31,6 +31,8 @@ import type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./optio
 import { DEFAULT_MAX_VALUE_BYTES, LargeArgs, LargeResult, LargeResults } from "./large-values.ts";
 import { DedupTable, explicitKey, planMap, pureKey } from "./dedup.ts";
 import { encodeLarge } from "../runtime/codec.ts";
+import { newTicketSecret, TicketKey } from "../runtime/tickets.ts";
+import { SchedulerWatch } from "../runtime/scheduler-watch.ts";
 
 export type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
 
@@ -54,6 +56,15 @@ export class Client extends Actor {
   private readonly dedup = new DedupTable();
   /** Results received for futures already settled (re-runs after a failure): dropped, counted. */
   duplicates = 0;
+  /** Result rows dropped for a missing or wrong ticket (forged, or not dispatched by our scheduler). */
+  forged = 0;
+  /** This client's token and result-ticket key, given to the scheduler at registration (issue 11). */
+  private readonly auth = randomId(16);
+  private readonly ticketSecret = newTicketSecret();
+  private readonly tickets = new TicketKey(this.ticketSecret);
+  private ticketBad = new Uint8Array(64);
+  /** The scheduler followed; another one's beats are ignored while it lives (scheduler-watch.ts). */
+  private readonly watch = new SchedulerWatch(3000);
 
   private constructor(
     tx: Transport,
@@ -72,6 +83,8 @@ export class Client extends Actor {
       tx,
       subject: this.subjects.submit,
       clientId: this.id,
+      auth: this.auth,
+      accepts: (instance) => this.watch.accepts(instance),
       cancelRows: (job, rows) => this.cancelRows(job, rows),
       onUnsent: (rows, err) => {
         for (const { job, row } of rows) job.settle(row, ERROR, undefined, new TaskError(err.code ?? "TaskFailed", err.message, job.keyName(row), ""));
@@ -115,14 +128,10 @@ export class Client extends Actor {
 
   private async start(servers: string, opts: ClientOptions) {
     this.listen(this.subjects.results(this.id), "results", G.isResults, (m) => this.onResults(m));
-    this.listen(this.subjects.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => {
-      if (this.scheduler && m.instance !== this.scheduler) {
-        this.submitter.forgetDefinitions();
-        // A lost scheduler counts as a disconnection: the machine re-submits on the way back.
-        this.connection?.send({ type: "DISCONNECTED" });
-        this.connection?.send({ type: "RECONNECTED" });
-      }
-      this.scheduler = m.instance;
+    this.listen(this.subjects.alive, "alive", G.isAlive, (m) => {
+      // Another instance, ours silent for the dead window: register there now. The move (and its
+      // one re-submission) happens when it answers (renewLease); a rival's beats change nothing.
+      if (this.watch.alive(m.instance) === "new" && this.watch.current) this.renewLease();
     });
     this.tx.onStatus((st) => {
       if (st === "disconnected") this.connection?.send({ type: "DISCONNECTED" });
@@ -141,6 +150,8 @@ export class Client extends Actor {
       await this.tx.close();
       throw Object.assign(Errors.ProtocolMismatch("This client", 0, 0, "", ""), { message: r.message, code: r.code });
     }
+    this.watch.adopt(r.scheduler);
+    this.watch.heartbeat(r.heartbeatMs);
     // Created only once registered: a machine left running after a failed connect would keep
     // its (never firing) give-up timer, and the process, alive.
     this.connection = createActor(
@@ -163,9 +174,13 @@ export class Client extends Actor {
   private renewLease() {
     if (this.closed) return;
     this.tx
-      .request<RegisterReply>(this.subjects.register, this.registration(), LEASE_RENEW_MS * 2)
+      // Only our scheduler's answer, or a new one's once ours is silent, is believed.
+      .requestWhere<RegisterReply>(this.subjects.register, this.registration(), LEASE_RENEW_MS * 2, (r) => r?.ok === true && this.watch.accepts(r.scheduler))
       .then((r) => {
-        if (r.ok && r.fresh && !this.closed) {
+        if (!r.ok) return;
+        if (this.watch.adopt(r.scheduler)) this.submitter.forgetDefinitions();
+        this.watch.heartbeat(r.heartbeatMs);
+        if (r.fresh && !this.closed) {
           this.submitter.forgetDefinitions();
           this.largeArgs.restoreShared();
           void this.scattered.uploadAgain().then(() => {
@@ -181,7 +196,7 @@ export class Client extends Actor {
   private leaseTimer: NodeJS.Timeout | undefined;
 
   private registration(): RegisterClient {
-    return { kind: "client", hello: hello(), id: this.id, maxValueBytes: this.maxValueBytes };
+    return { kind: "client", hello: hello(), id: this.id, auth: this.auth, secret: this.ticketSecret, maxValueBytes: this.maxValueBytes, ...(this.forged ? { forged: this.forged } : {}) };
   }
 
   /** The private cluster started by `connect()` with no address (undefined otherwise). */
@@ -355,9 +370,26 @@ export class Client extends Actor {
   // --- results --------------------------------------------------------------------------------
 
   private onResults(m: Results) {
+    // Every row must carry the ticket our scheduler issued for it (runtime/tickets.ts): one cipher call per message.
+    const n = m.keys.length;
+    if (this.ticketBad.length < n) this.ticketBad = new Uint8Array(n);
+    const bad = this.ticketBad;
+    const failures = this.tickets.verify(m.keys, m.tickets, bad);
+    if (failures < 0) {
+      this.forged += n;
+      return this.dropped("results: no valid tickets");
+    }
+    if (failures > 0) {
+      this.forged += failures;
+      this.dropped("results: rows with a wrong ticket");
+    }
     const errs = m.errors?.length ? new Map(m.errors.map((e) => [e.i, e])) : undefined;
     let settledJobs = false;
-    for (let i = 0; i < m.keys.length; i++) {
+    for (let i = 0; i < n; i++) {
+      if (failures > 0 && bad[i]) {
+        bad[i] = 0;
+        continue;
+      }
       const key = m.keys[i]!;
       const job = this.jobs.find(key);
       if (!job) {
@@ -446,7 +478,6 @@ export class Client extends Actor {
 
   /** Rows re-submitted after connection losses or scheduler restarts. */
   resubmitted = 0;
-  private scheduler = "";
 
   // --- gather / wait / asCompleted ------------------------------------------------------------
 
@@ -604,6 +635,7 @@ export class Client extends Actor {
     if (!known.length || this.closed) return;
     this.tx.send(this.subjects.cancel, {
       client: this.id,
+      auth: this.auth,
       slots: Uint32Array.from(known, (r) => job.slots[r]!),
       keys: Uint32Array.from(known, (r) => job.base + r),
     });
@@ -690,7 +722,7 @@ export class Client extends Actor {
     this.closed = true;
     this.connection?.send({ type: "CLOSE" }); // → failPending
     try {
-      this.tx.send(this.subjects.bye, { id: this.id, kind: "client" });
+      this.tx.send(this.subjects.bye, { id: this.id, kind: "client", auth: this.auth });
     } catch {
       /* gone already */
     }

@@ -28,6 +28,10 @@ export interface SubmitterDeps {
   tx: Transport;
   subject: string;
   clientId: string;
+  /** The client's token (protocol.ts RegisterClient.auth): submits without it are ignored. */
+  auth: string;
+  /** Whether an acknowledgement from scheduler `instance` may be believed (scheduler-watch.ts). */
+  accepts(instance: unknown): boolean;
   /** Sends a cancel for rows that were cancelled before their slots were known. */
   cancelRows(job: Job, rows: number[]): void;
   /** A message could not be sent at all (no scheduler): fail its rows. */
@@ -143,7 +147,7 @@ export class Submitter {
       else p.from = to;
     }
     for (const g of groups as (SubmitGroup & { owned?: boolean })[]) delete g.owned;
-    const msg: Submit = { client: this.d.clientId, groups };
+    const msg: Submit = { client: this.d.clientId, auth: this.d.auth, groups };
     if (rows.some((r) => r.p.resync)) msg.resync = true;
     if (fns.length) msg.fns = fns;
     if (mods.length) msg.mods = mods;
@@ -160,9 +164,12 @@ export class Submitter {
     for (const h of newMods) this.sentMods.add(h);
     this.inFlight++;
     void this.d.tx
-      .request<SubmitAck>(this.d.subject, msg, ACK_TIMEOUT_MS)
+      // Only our scheduler's acknowledgement counts: any peer may answer a request.
+      .requestWhere<SubmitAck>(this.d.subject, msg, ACK_TIMEOUT_MS, (ack) => this.d.accepts(ack?.sched))
       .then(
         (ack) => {
+          // Not registered with this scheduler yet (it restarted): again once the lease is renewed.
+          if (!ack.ok && ack.code === "UnknownClient") return this.retryLater(rows, newFns, newMods);
           if (!ack.ok && ack.code === "UnknownFunction") {
             // A new scheduler (restarted) has not seen our definitions: send them again.
             this.forgetDefinitions();
@@ -181,24 +188,30 @@ export class Submitter {
           }
         },
         (e) => {
-          // The definitions may not have arrived: send them again with the next message.
-          for (const h of newFns) this.sentFns.delete(h);
-          for (const h of newMods) this.sentMods.delete(h);
           if (!Transport.isNoAnswer(e) || this.closed) return this.failRows(rows, Transport.isNoAnswer(e) ? Errors.RequestTimedOut("Submitting tasks", ACK_TIMEOUT_MS) : (e as TsDaskError));
-          // No scheduler right now (restarting, or a connection blip): try again, marked as a
-          // re-submission so rows that did arrive are not added twice.
-          const again = this.piecesFor(rows).map((p) => ({ ...p, resync: true }));
-          const t = setTimeout(() => {
-            this.retryTimers.delete(t);
-            for (const p of again) this.add(p);
-          }, RETRY_MS);
-          this.retryTimers.add(t);
+          this.retryLater(rows, newFns, newMods);
         },
       )
       .finally(() => {
         this.inFlight--;
         this.pump();
       });
+  }
+
+  /**
+   * No (believable) answer: the scheduler is restarting, a connection blipped, or it does not
+   * know us yet. Sent again shortly, marked as a re-submission so rows that did arrive are not
+   * added twice; definitions travel again (they may not have arrived).
+   */
+  private retryLater(rows: Rows, newFns: Iterable<string>, newMods: Iterable<string>) {
+    for (const h of newFns) this.sentFns.delete(h);
+    for (const h of newMods) this.sentMods.delete(h);
+    const again = this.piecesFor(rows).map((p) => ({ ...p, resync: true }));
+    const t = setTimeout(() => {
+      this.retryTimers.delete(t);
+      for (const p of again) this.add(p);
+    }, RETRY_MS);
+    this.retryTimers.add(t);
   }
 
   private failRows(rows: Rows, err: TsDaskError) {

@@ -195,6 +195,13 @@ export const Errors = {
       "SchedulerAlreadyRunning",
       `A scheduler for cluster '${cluster}' is already running (on ${host}). One scheduler per cluster: stop it first, or use another --cluster name.`,
     ),
+  ClientIdTaken: (id: string) =>
+    new TsDaskError(
+      "ClientIdTaken",
+      `Another peer registered client id '${id}' with this scheduler first, under a different token: this client's registration is refused. Connect a new Client (it draws a new id); if this keeps happening, someone on the NATS account is impersonating clients — give each role its own NATS credentials.`,
+    ),
+  UnknownClient: (id: string) =>
+    new TsDaskError("UnknownClient", `The scheduler does not know client ${id} (or the message did not carry its token): register first; the client retries once its lease is renewed.`),
   NameTaken: (name: string) =>
     new TsDaskError(
       "NameTaken",

@@ -21,6 +21,7 @@ import type {
   StealRequest,
   Submit,
   TaskBatch,
+  SchedulerAlive,
   UploadRequest,
   ExecUpload,
   InstallRequest,
@@ -51,7 +52,7 @@ export const isRegister = (m: unknown): m is Register => {
     case "executor":
       return str(m.id) && str(m.name) && str(m.worker) && num(m.index) && num(m.nthreads);
     case "client":
-      return str(m.id);
+      return str(m.id) && str(m.auth) && m.secret instanceof Uint8Array && m.secret.byteLength === 16;
     default:
       return false;
   }
@@ -110,3 +111,5 @@ export const isUploadRequest = (m: unknown): m is UploadRequest => obj(m) && str
 export const isExecUpload = (m: unknown): m is ExecUpload => obj(m) && arr(m.uploads) && m.uploads.every(uploadDef);
 export const isInstallRequest = (m: unknown): m is InstallRequest => obj(m) && str(m.client) && installJob(m);
 export const isInstallJob = (m: unknown): m is InstallJob => obj(m) && installJob(m);
+
+export const isAlive = (m: unknown): m is SchedulerAlive => obj(m) && str(m.instance) && num(m.heartbeatMs);

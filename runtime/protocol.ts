@@ -35,6 +35,12 @@
  * | `results.<clientId>`            | publish   | executor → client (or any subscriber) | {@link Results} |
  * | `log.<clientId>`                | publish   | executor → client           | {@link LogLines} |
  * | `events`                        | publish   | scheduler → anyone          | {@link ClusterEvent} |
+ *
+ * Trust (issue 11): a peer on the same NATS account can publish anything anywhere. So every
+ * message from the scheduler to one executor or worker carries the `auth` token issued in that
+ * peer's register reply ({@link Bound}), every message from a registered peer to the scheduler
+ * carries its own token, and every result row carries a ticket only the scheduler can issue
+ * (runtime/tickets.ts). Messages that do not match are dropped and counted, never acted on.
  */
 
 /** Bumped on any incompatible change of a subject or message below. */
@@ -164,6 +170,12 @@ export interface RegisterClient {
   kind: "client";
   hello: Hello;
   id: string;
+  /** The client's own token: its submits, cancels and bye carry it (a stranger's are ignored). */
+  auth: string;
+  /** 16 bytes: the key of this client's result tickets (runtime/tickets.ts). */
+  secret: Uint8Array;
+  /** Result rows this client dropped as forged so far (for the scheduler's counters). */
+  forged?: number;
   /** The client's cap on one encoded value (its `maxValueBytes`): the scheduler refuses to store a
    * larger result for it (executors then fail that task with `ResultTooLarge`). */
   maxValueBytes?: number;
@@ -184,13 +196,25 @@ export type RegisterReply =
       uploads?: UploadDef[];
       /** For a worker: every install so far, to run before its executors start. */
       installs?: InstallJob[];
+      /** For a worker or executor: the token that binds messages between it and this scheduler. */
+      auth?: string;
     }
   | { ok: false; code: string; message: string };
 
-export interface Heartbeat {
+/**
+ * A message between the scheduler and one registered peer: `auth` is the token the scheduler
+ * issued in that peer's register reply (a client's: the one it registered with).
+ */
+export interface Bound {
+  auth?: string;
+}
+
+export interface Heartbeat extends Bound {
   /** Executor id or worker instance. */
   id: string;
   kind: "worker" | "executor";
+  /** Executors: messages dropped as not from its scheduler so far (forgeries, stale orders). */
+  forged?: number;
   /**
    * A worker's heartbeat lists its executor processes that are alive: an executor whose event
    * loop is blocked by a long synchronous task cannot beat itself, but is not dead.
@@ -228,15 +252,17 @@ export interface SchedulerAlive {
  * process (client.restart()); `recycle`: the same, gracefully (queued tasks handed back, running
  * ones finished first), after an upload replaced a version.
  */
-export interface ExecControl {
+export interface ExecControl extends Bound {
   op: "reregister" | "stop" | "prefetch" | "listen" | "resync" | "restart" | "recycle";
   hash?: string;
+  /** `resync` for reconciliation: echoed in the {@link Resync}, to match the scheduler's snapshot. */
+  nonce?: number;
   /** `listen`: the value's encoded size and chunk count. */
   size?: number;
   chunks?: number;
 }
 
-export interface Bye {
+export interface Bye extends Bound {
   id: string;
   kind: "worker" | "executor" | "client";
   /** Why, when it was not a clean exit (e.g. a supervisor reporting its executor's crash). */
@@ -271,6 +297,8 @@ export interface SubmitGroup {
 
 export interface Submit {
   client: string;
+  /** The client's token ({@link RegisterClient.auth}). */
+  auth?: string;
   /** Definitions the scheduler has not seen from this client yet. */
   fns?: FnDef[];
   mods?: ModuleDef[];
@@ -297,21 +325,24 @@ export interface RestartReply {
 }
 
 /** A retiring executor hands back the tasks it had not started; it finishes the running ones. */
-export interface Retire {
+export interface Retire extends Bound {
   exec: string;
   sched: string;
   returned: Uint32Array;
 }
 
 /** An executor's list of the tasks it holds (queued or running), after a reconnect. */
-export interface Resync {
+export interface Resync extends Bound {
   exec: string;
   sched: string;
   held: Uint32Array;
+  /** The {@link ExecControl.nonce} of the reconciliation this answers. */
+  nonce?: number;
 }
 
 /** The scheduler's slot of every submitted row, in order (used to cancel). */
-export type SubmitAck = { ok: true; slots: Uint32Array } | { ok: false; code: string; message: string };
+/** `sched`: the instance answering (a client accepts acknowledgements only from its scheduler). */
+export type SubmitAck = ({ ok: true; slots: Uint32Array } | { ok: false; code: string; message: string }) & { sched?: string };
 
 export interface TaskGroup {
   client: string;
@@ -328,11 +359,15 @@ export interface TaskGroup {
    * exactly on the task that caused it.
    */
   careful?: boolean;
+  /** Result tickets, 4 words per row (runtime/tickets.ts): executors echo them in {@link Results.tickets}. */
+  tickets?: Uint32Array;
 }
 
-export interface TaskBatch {
+export interface TaskBatch extends Bound {
   /** The scheduler instance that assigned these tasks; completions carry it back. */
   sched: string;
+  /** Increases with every batch to this executor: a replayed (older) batch is dropped, not run again. */
+  seq?: number;
   /** Definitions this executor has not been sent yet. */
   fns?: FnDef[];
   mods?: ModuleDef[];
@@ -342,7 +377,7 @@ export interface TaskBatch {
 /** Per function: [fn hash, tasks finished, total milliseconds]. */
 export type FnStat = [string, number, number];
 
-export interface Done {
+export interface Done extends Bound {
   exec: string;
   /** {@link TaskBatch.sched} of the tasks completed: a restarted scheduler ignores older ones. */
   sched: string;
@@ -360,20 +395,21 @@ export interface Done {
 
 export interface Cancel {
   client: string;
+  auth?: string;
   slots: Uint32Array;
   keys: Uint32Array;
 }
 
 /** Rows to drop if not started. Slots are reused, so each is matched with its client key too. */
-export interface ExecCancel {
+export interface ExecCancel extends Bound {
   slots: Uint32Array;
   keys: Uint32Array;
 }
 
-export interface StealRequest {
+export interface StealRequest extends Bound {
   max: number;
 }
-export interface StealReply {
+export interface StealReply extends Bound {
   slots: Uint32Array;
 }
 
@@ -401,6 +437,8 @@ export interface Results {
    * `<client>/r<key>`) and held there until the client fetches it (`data.get`) and releases it.
    */
   large?: Uint32Array;
+  /** Each row's ticket as dispatched (4 words per row): rows without a valid one are dropped as forged. */
+  tickets?: Uint32Array;
 }
 
 export interface LogLines {
@@ -485,7 +523,7 @@ export type UploadOutcome = { ok: true } | { ok: false; error: string };
 export type UploadReply = { ok: true; executors: Record<string, UploadOutcome> } | { ok: false; code: string; message: string };
 
 /** Unpack these (if not yet) and make them the current versions of their names. */
-export interface ExecUpload {
+export interface ExecUpload extends Bound {
   uploads: UploadDef[];
 }
 /** `replaced`: a name now points at a different version than before (the executor should be recycled). */
@@ -498,7 +536,7 @@ export interface InstallSpec {
 }
 
 /** One client.install() call, as replayed to every worker. */
-export interface InstallJob {
+export interface InstallJob extends Bound {
   specs: InstallSpec[];
   /** npm `--offline` (no network: only the cache and local files). */
   offline?: boolean;
@@ -569,6 +607,12 @@ export interface ClusterInfo {
   data: { values: number; bytes: number; /** Of which: large task results not gathered (or released) yet. */ results?: number; resultBytes?: number };
   /** Workers that left recently (state "gone"), for the worker table. */
   departed?: WorkerInfo[];
+  /**
+   * Messages dropped as not bound to this scheduler (wrong or missing token, stale instance,
+   * replayed batch), by where they were dropped; result rows clients dropped for a bad ticket;
+   * other scheduler instances heard on this cluster (two live schedulers are a misconfiguration).
+   */
+  trust?: { scheduler: number; executors: number; clients: number; rivals: string[] };
 }
 
 /** Published on `events` (msgpack); every event also carries `t`, epoch ms. See docs/events.md. */
@@ -583,4 +627,6 @@ export type ClusterEvent = (
   | { type: "task-erred"; worker: string; client: string; job: number; name: string; count: number; error?: { name: string; message: string } }
   | { type: "job-started"; client: string; job: number; name: string; kind: "map" | "submit"; total: number }
   | { type: "job-finished"; client: string; job: number; name: string; kind: "map" | "submit"; total: number; errors: number; ms: number }
+  | { type: "rival-scheduler"; instance: string }
+  | { type: "forged"; where: "scheduler" | "executors" | "clients"; count: number }
 ) & { t?: number };

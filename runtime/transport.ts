@@ -2,7 +2,7 @@
  * The NATS adapter: the only module that imports `nats`, so a switch to the v3 packages
  * (`@nats-io/transport-node`) touches one file. Messages are msgpack (runtime/codec.ts).
  */
-import { connect, type NatsConnection, type Subscription } from "nats";
+import { connect, createInbox, type NatsConnection, type Subscription } from "nats";
 import { decode, encode } from "./codec.ts";
 import { Errors } from "./errors.ts";
 
@@ -93,6 +93,44 @@ export class Transport {
   async request<T>(subject: string, value: unknown, timeoutMs: number): Promise<T> {
     const msg = await this.nc.request(subject, encode(value), { timeout: timeoutMs, noMux: false });
     return decode<T>(msg.data);
+  }
+
+  /**
+   * A request whose answer must pass `accept`: every reply until the first accepted one (or the
+   * timeout) is read. Any peer may answer a request on a shared NATS; with plain {@link request}
+   * the fastest answer wins, a stranger's included. Replies that do not decode are skipped.
+   */
+  requestWhere<T>(subject: string, value: unknown, timeoutMs: number, accept: (reply: T) => boolean): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const finish = (err: unknown, v?: T) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        sub.unsubscribe();
+        if (err) reject(err);
+        else resolve(v!);
+      };
+      const sub = this.nc.subscribe(createInbox(), {
+        callback: (err, msg) => {
+          if (err) return finish(err);
+          if (msg.data.length === 0 && msg.headers?.code === 503) return finish(Object.assign(new Error("no responders"), { code: "503" }));
+          let r: T;
+          try {
+            r = decode<T>(msg.data);
+          } catch {
+            return;
+          }
+          if (accept(r)) finish(undefined, r);
+        },
+      });
+      const timer = setTimeout(() => finish(Object.assign(new Error(`request on ${subject} timed out`), { code: "TIMEOUT" })), timeoutMs);
+      try {
+        this.publish(subject, encode(value), sub.getSubject());
+      } catch (e) {
+        finish(e);
+      }
+    });
   }
 
   /** True when the error from {@link request} means "no subscriber" (503) or a timeout. */

@@ -25,6 +25,8 @@ import { vitals } from "./vitals.ts";
 import { Uploads } from "./uploads.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
 import { Errors } from "../../runtime/errors.ts";
+import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
+import type { Bound, TaskGroup } from "../../runtime/protocol.ts";
 
 export interface ExecutorOptions {
   id: string;
@@ -54,6 +56,16 @@ export class Executor extends Actor {
   private readonly fns = new Map<string, LoadedFn | Promise<LoadedFn>>();
   private readonly mods = new Map<string, ModuleDef>();
   private scheduler = "";
+  /** Our registration's token: orders without it are not from our scheduler (protocol.ts Bound). */
+  private auth = "";
+  /** The last task batch's number: an older one is a replay, dropped (a replay must not add work). */
+  private lastSeq = 0;
+  /** Orders dropped as not from our scheduler (reported in heartbeats). */
+  forged = 0;
+  /** Which scheduler we follow; a rival's beats are ignored while ours lives. */
+  private readonly watch = new SchedulerWatch(3000);
+  /** Groups waiting (in `chain`) for an import or data before they reach the runner. */
+  private readonly waiting = new Set<TaskGroup[]>();
   private heartbeatMs = 500;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private registering: Promise<void> | undefined;
@@ -80,12 +92,13 @@ export class Executor extends Actor {
     const s = this.subjects;
     const id = this.opts.id;
     this.listen(s.execTasks(id), "tasks", G.isTaskBatch, (m) => this.onTasks(m));
-    this.listen(s.execCancel(id), "cancel", G.isExecCancel, (m) => this.runner.cancel(m.slots, m.keys));
-    this.listen(s.execSteal(id), "steal", G.isStealRequest, (m, reply) => this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)) }));
+    this.listen(s.execCancel(id), "cancel", G.isExecCancel, (m) => this.bound("cancel", m) && this.runner.cancel(m.slots, m.keys));
+    // Stolen tasks go back only to our scheduler (it re-queues them); anyone else gets nothing.
+    this.listen(s.execSteal(id), "steal", G.isStealRequest, (m, reply) => this.bound("steal", m) && this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)), auth: this.auth }));
     this.listen(s.execRun(id), "run", G.isRunRequest, (m, reply) => void this.onRun(m).then((r) => this.respond(reply, r)));
     this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m, reply) => this.onControl(m, reply));
-    this.listen(s.execUpload(id), "upload", G.isExecUpload, (m, reply) => void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
-    this.listen(s.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => this.onSchedulerAlive(m));
+    this.listen(s.execUpload(id), "upload", G.isExecUpload, (m, reply) => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
+    this.listen(s.alive, "alive", G.isAlive, (m) => this.onSchedulerAlive(m));
     await this.register();
     this.tx.onStatus((st) => st === "reconnected" && this.resync());
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
@@ -117,10 +130,12 @@ export class Executor extends Actor {
     for (;;) {
       if (this.stopped) return;
       try {
-        const r = await this.tx.request<RegisterReply>(this.subjects.register, msg, 2000);
+        // Any peer may answer: once we follow a scheduler, only its answer (or, after its silence, a new one's) counts.
+        const r = await this.tx.requestWhere<RegisterReply>(this.subjects.register, msg, 2000, (r) => (r?.ok === true ? this.watch.accepts(r.scheduler) : !this.watch.current));
         if (!r.ok) throw Object.assign(new Error(r.message), { code: r.code, refused: true });
-        this.adoptScheduler(r.scheduler);
+        this.adoptScheduler(r.scheduler, r.auth ?? "");
         this.heartbeatMs = r.heartbeatMs;
+        this.watch.heartbeat(r.heartbeatMs);
         // Uploads so far (a late joiner, a restart): unpacked before any task runs here.
         if (r.uploads?.length) {
           const done = await this.onUpload(r.uploads);
@@ -136,17 +151,33 @@ export class Executor extends Actor {
   }
 
   /** A different scheduler than the one that assigned our queue: that queue is nobody's now. */
-  private adoptScheduler(instance: string) {
+  private adoptScheduler(instance: string, auth: string) {
     if (this.scheduler && this.scheduler !== instance) {
       const n = this.runner.clear();
       if (n) this.log.info(`scheduler restarted: dropped ${n} queued task(s); their clients re-submit them`);
+    } else if (this.auth && this.auth !== auth) {
+      // A new registration with the same scheduler: it re-queued what the old one held.
+      const n = this.runner.clear();
+      if (n) this.log.info(`registered again: dropped ${n} queued task(s) the scheduler has re-queued`);
     }
+    if (auth !== this.auth) this.lastSeq = 0;
     this.scheduler = instance;
+    this.auth = auth;
+    this.watch.adopt(instance);
     this.out.sched = instance;
+    this.out.auth = auth;
+  }
+
+  /** Whether an order carries our registration's token; if not it is dropped and counted. */
+  private bound(kind: string, m: Bound): boolean {
+    if (this.auth && m.auth === this.auth) return true;
+    this.forged++;
+    this.dropped(`${kind}: not from our scheduler`);
+    return false;
   }
 
   private onSchedulerAlive(m: SchedulerAlive) {
-    if (this.scheduler && m.instance !== this.scheduler && !this.registering) void this.register().catch((e) => this.fatal(e));
+    if (this.watch.alive(m.instance) === "new" && this.scheduler && !this.registering) void this.register().catch((e) => this.fatal(e));
   }
 
   /**
@@ -157,7 +188,7 @@ export class Executor extends Actor {
     this.runner.paused = true;
     const returned = this.runner.steal(Number.MAX_SAFE_INTEGER);
     for (const m of this.early.splice(0)) for (const g of m.groups) returned.push(...g.slots);
-    const msg: Retire = { exec: this.opts.id, sched: this.scheduler, returned: Uint32Array.from(returned) };
+    const msg: Retire = { exec: this.opts.id, sched: this.scheduler, auth: this.auth, returned: Uint32Array.from(returned) };
     try {
       this.tx.send(this.subjects.retire, msg);
     } catch (e) {
@@ -173,12 +204,13 @@ export class Executor extends Actor {
    * Tells the scheduler what this executor holds after a connection loss: tasks assigned to it
    * that it never received are re-queued. Finished results go out first.
    */
-  private resync() {
+  private resync(nonce?: number) {
     if (!this.scheduler || this.stopped) return;
     this.out.flush();
     const held = [...this.runner.held(), ...this.out.storing];
     for (const m of this.early) for (const g of m.groups) held.push(...g.slots);
-    const msg: Resync = { exec: this.opts.id, sched: this.scheduler, held: Uint32Array.from(held) };
+    for (const gs of this.waiting) for (const g of gs) held.push(...g.slots);
+    const msg: Resync = { exec: this.opts.id, sched: this.scheduler, auth: this.auth, held: Uint32Array.from(held), ...(nonce !== undefined ? { nonce } : {}) };
     try {
       this.tx.send(this.subjects.resync, msg);
     } catch (e) {
@@ -193,7 +225,7 @@ export class Executor extends Actor {
   }
 
   private heartbeat() {
-    const hb: Heartbeat = { id: this.opts.id, kind: "executor", running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, ...vitals(this.tx) };
+    const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, ...vitals(this.tx) };
     this.tx.send(this.subjects.heartbeat, hb);
   }
 
@@ -202,6 +234,14 @@ export class Executor extends Actor {
     // Tasks may arrive in the same socket read as the register reply, before we have read it.
     if (this.registering) return void this.early.push(m);
     if (m.sched !== this.scheduler) return; // from a scheduler we no longer serve
+    if (!this.bound("tasks", m)) return;
+    if (typeof m.seq === "number") {
+      if (m.seq <= this.lastSeq) {
+        this.forged++;
+        return this.dropped("tasks: replayed batch");
+      }
+      this.lastSeq = m.seq;
+    }
     for (const d of m.mods ?? []) this.mods.set(d.hash, d);
     for (const f of m.fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));
     // DataRefs are rare: only walk the arguments when the decoder saw one.
@@ -214,6 +254,7 @@ export class Executor extends Actor {
     }
     // Keep arrival order: this batch and every later one wait for pending imports and data.
     this.chained++;
+    this.waiting.add(m.groups);
     this.chain = this.chain.then(async () => {
       const dataError = await refs?.then(
         () => undefined,
@@ -223,14 +264,17 @@ export class Executor extends Actor {
         const f = this.fns.get(g.fn);
         this.runner.enqueue(g, dataError ?? (f instanceof Promise ? await f : this.fnFor(g.fn)));
       }
+      this.waiting.delete(m.groups);
       this.chained--;
       this.runner.kick();
     });
   }
 
   private onControl(m: ExecControl, reply: string | undefined) {
-    if (m.op === "reregister") void this.register().catch((e) => this.fatal(e));
-    else if (m.op === "resync") this.resync();
+    // `reregister` needs no token (a scheduler that forgot us has none): it only makes us ask ours.
+    if (m.op === "reregister") return void this.register().catch((e) => this.fatal(e));
+    if (!this.bound(`control ${m.op}`, m)) return;
+    if (m.op === "resync") this.resync(typeof m.nonce === "number" ? m.nonce : undefined);
     else if (m.op === "restart") void this.stop().then(() => this.opts.onRestart?.());
     else if (m.op === "recycle") void this.recycle();
     else if (m.op === "prefetch" && m.hash) void this.data.fetch(m.hash).catch((e) => this.log.warn((e as Error).message));
@@ -322,7 +366,7 @@ export class Executor extends Actor {
     this.runner.paused = true;
     this.out.flush();
     try {
-      this.tx.send(this.subjects.bye, { id: this.opts.id, kind: "executor" });
+      this.tx.send(this.subjects.bye, { id: this.opts.id, kind: "executor", auth: this.auth });
     } catch {
       /* connection already gone */
     }

@@ -36,6 +36,11 @@ export function packResults(msg: Results, maxPayload: number): Packed {
   const close = () => {
     if (!rows.length) return;
     const part: Results = { worker: msg.worker, keys: Uint32Array.from(rows, (r) => msg.keys[r]!), values: rows.map((r) => msg.values[r]) };
+    if (msg.tickets) {
+      const t = msg.tickets;
+      part.tickets = new Uint32Array(rows.length * 4);
+      rows.forEach((r, i) => part.tickets!.set(t.subarray(r * 4, r * 4 + 4), i * 4));
+    }
     const e: RemoteError[] = [];
     const l: number[] = [];
     rows.forEach((r, i) => {

@@ -9,6 +9,7 @@
 import { encode, findUnencodable } from "../../runtime/codec.ts";
 import { Errors } from "../../runtime/errors.ts";
 import type { Done, FnStat, RemoteError, Results, Subjects } from "../../runtime/protocol.ts";
+import { TICKET_WORDS } from "../../runtime/tickets.ts";
 import type { Transport } from "../../runtime/transport.ts";
 import { packResults, storeResult } from "./large-results.ts";
 
@@ -20,6 +21,8 @@ interface ClientBuf {
   slots: number[];
   /** Rows whose value is a DataRef to a stored large result. */
   large?: number[];
+  /** Each row's ticket as dispatched, 4 words per row, echoed to the client (runtime/tickets.ts). */
+  tickets: number[];
 }
 
 /** Flush early once this many results wait, so messages stay well below max_payload. */
@@ -36,8 +39,9 @@ export class Outbox {
   private t0 = 0;
   private failedSlots: number[] | undefined;
   private firstError: { name: string; message: string } | undefined;
-  /** The scheduler instance the completions belong to. */
+  /** The scheduler instance the completions belong to, and our registration's token with it. */
   sched = "";
+  auth = "";
   /** Runs before results leave (console lines of a task go out before its result). */
   beforeFlush: () => void = () => {};
 
@@ -48,16 +52,18 @@ export class Outbox {
     private readonly worker: string,
   ) {}
 
-  ok(client: string, slot: number, key: number, value: unknown, fn: string, ms: number): void {
+  ok(client: string, slot: number, key: number, value: unknown, fn: string, ms: number, tickets?: Uint32Array, row = 0): void {
     const b = this.buf(client);
+    echo(b.tickets, tickets, row);
     b.keys.push(key);
     b.values.push(value);
     b.slots.push(slot);
     this.complete(slot, fn, ms);
   }
 
-  fail(client: string, slot: number, key: number, err: Omit<RemoteError, "i">, fn: string, ms: number): void {
+  fail(client: string, slot: number, key: number, err: Omit<RemoteError, "i">, fn: string, ms: number, tickets?: Uint32Array, row = 0): void {
     const b = this.buf(client);
+    echo(b.tickets, tickets, row);
     b.errors.push({ i: b.keys.length, ...err });
     b.keys.push(key);
     b.values.push(null);
@@ -73,8 +79,9 @@ export class Outbox {
   }
 
   /** A large result stored in the scheduler (or its failure), leaving with the next flush, with its completion. */
-  private late(client: string, slot: number, key: number, ref: unknown, err?: Omit<RemoteError, "i">): void {
+  private late(client: string, slot: number, key: number, ref: unknown, ticket: number[], err?: Omit<RemoteError, "i">): void {
     const b = this.buf(client);
+    b.tickets.push(...ticket);
     if (err) {
       b.errors.push({ i: b.keys.length, ...err });
       this.noteFailure(slot, err);
@@ -105,7 +112,7 @@ export class Outbox {
 
   private buf(client: string): ClientBuf {
     let b = this.results.get(client);
-    if (!b) this.results.set(client, (b = { keys: [], values: [], errors: [], slots: [] }));
+    if (!b) this.results.set(client, (b = { keys: [], values: [], errors: [], slots: [], tickets: [] }));
     return b;
   }
 
@@ -136,7 +143,7 @@ export class Outbox {
     this.pending = 0;
     let held: Set<number> | undefined;
     for (const [client, b] of this.results) {
-      const msg: Results = { worker: this.worker, keys: Uint32Array.from(b.keys), values: b.values };
+      const msg: Results = { worker: this.worker, keys: Uint32Array.from(b.keys), values: b.values, tickets: Uint32Array.from(b.tickets) };
       if (b.errors.length) msg.errors = b.errors;
       if (b.large) msg.large = Uint32Array.from(b.large);
       const stored = this.sendResults(this.subjects.results(client), msg, client, b.slots);
@@ -149,6 +156,7 @@ export class Outbox {
       const done: Done = {
         exec: this.execId,
         sched: this.sched,
+        auth: this.auth,
         slots: Uint32Array.from(this.slots),
         failed: this.failed,
         stats: [...this.stats.values()],
@@ -181,7 +189,7 @@ export class Outbox {
       // One error alone too big for a message (a huge message or stack): cut it down.
       const e = msg.errors[0]!;
       const cut = { ...e, i: 0, message: e.message.slice(0, 10_000), stack: e.stack.slice(0, 10_000) };
-      return this.sendResults(subject, { worker: msg.worker, keys: msg.keys, values: [null], errors: [cut] }, client, slots);
+      return this.sendResults(subject, { worker: msg.worker, keys: msg.keys, values: [null], errors: [cut], tickets: msg.tickets }, client, slots);
     }
     const { parts, large } = packResults(msg, this.tx.maxPayload);
     const held: number[] = [];
@@ -194,7 +202,7 @@ export class Outbox {
       }
       if (n === 1) {
         const e = Errors.PayloadTooLarge(`The result of task ${p.msg.keys[0]}`, data.byteLength, this.tx.maxPayload);
-        this.sendResults(subject, { worker: msg.worker, keys: p.msg.keys, values: [null], errors: [{ i: 0, code: e.code, name: "TsDaskError", message: e.message, stack: "" }] }, client, s);
+        this.sendResults(subject, { worker: msg.worker, keys: p.msg.keys, values: [null], errors: [{ i: 0, code: e.code, name: "TsDaskError", message: e.message, stack: "" }], tickets: p.msg.tickets }, client, s);
         continue;
       }
       // Packing split nothing off (its estimate was wrong): halve instead.
@@ -205,12 +213,13 @@ export class Outbox {
     for (const { row, bytes } of large) {
       const slot = slots[row]!;
       const key = msg.keys[row]!;
+      const ticket = ticketOf(msg.tickets, row);
       held.push(slot);
       this.storing.add(slot);
       storeResult(this.tx, this.subjects, client, key, this.worker, bytes).then(
-        (ref) => this.late(client, slot, key, ref),
+        (ref) => this.late(client, slot, key, ref, ticket),
         (e: { remote?: Omit<RemoteError, "i">; message?: string }) =>
-          this.late(client, slot, key, null, e.remote ?? { code: "ScatterFailed", name: "Error", message: String(e?.message ?? e), stack: "" }),
+          this.late(client, slot, key, null, ticket, e.remote ?? { code: "ScatterFailed", name: "Error", message: String(e?.message ?? e), stack: "" }),
       ).finally(() => {
         this.storing.delete(slot);
         if (this.storing.size === 0) for (const w of this.storedWaiters.splice(0)) w();
@@ -221,6 +230,7 @@ export class Outbox {
 
   private rowsOf(msg: Results, lo: number, hi: number): Results {
     const part: Results = { worker: msg.worker, keys: msg.keys.slice(lo, hi), values: msg.values.slice(lo, hi) };
+    if (msg.tickets) part.tickets = msg.tickets.slice(lo * TICKET_WORDS, hi * TICKET_WORDS);
     const errs = (msg.errors ?? []).filter((e) => e.i >= lo && e.i < hi).map((e) => ({ ...e, i: e.i - lo }));
     if (errs.length) part.errors = errs;
     const large = [...(msg.large ?? [])].filter((i) => i >= lo && i < hi).map((i) => i - lo);
@@ -241,6 +251,19 @@ export class Outbox {
         return null;
       }
     });
-    return { worker: msg.worker, keys: msg.keys, values, errors, ...(msg.large ? { large: msg.large } : {}) };
+    return { worker: msg.worker, keys: msg.keys, values, errors, tickets: msg.tickets, ...(msg.large ? { large: msg.large } : {}) };
   }
+}
+
+/** Appends row `row`'s ticket (zeros when the batch had none: the client then drops the row as unproven). */
+function echo(out: number[], tickets: Uint32Array | undefined, row: number): void {
+  const o = row * TICKET_WORDS;
+  if (tickets && tickets.length >= o + TICKET_WORDS) out.push(tickets[o]!, tickets[o + 1]!, tickets[o + 2]!, tickets[o + 3]!);
+  else out.push(0, 0, 0, 0);
+}
+
+function ticketOf(tickets: Uint32Array | undefined, row: number): number[] {
+  const out: number[] = [];
+  echo(out, tickets, row);
+  return out;
 }

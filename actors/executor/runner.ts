@@ -156,7 +156,7 @@ export class Runner {
         continue;
       }
       if (fn instanceof Error) {
-        this.out.fail(g.client, slot, g.keys[i]!, errorInfo(fn, (fn as { code?: string }).code ?? "FunctionLoadFailed"), g.fn, 0);
+        this.out.fail(g.client, slot, g.keys[i]!, errorInfo(fn, (fn as { code?: string }).code ?? "FunctionLoadFailed"), g.fn, 0, g.tickets, i);
         continue;
       }
       const args: unknown[] = nCols === 1 ? [g.cols[0]![i]] : g.cols.map((c) => c[i]);
@@ -171,7 +171,7 @@ export class Runner {
       } catch (err) {
         this.running--;
         mark?.end(slot);
-        this.out.fail(g.client, slot, g.keys[i]!, errorInfo(err, ""), g.fn, performance.now() - start);
+        this.out.fail(g.client, slot, g.keys[i]!, errorInfo(err, ""), g.fn, performance.now() - start, g.tickets, i);
         continue;
       }
       if (r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function") {
@@ -179,7 +179,7 @@ export class Runner {
       } else {
         this.running--;
         mark?.end(slot);
-        this.out.ok(g.client, slot, g.keys[i]!, r, g.fn, performance.now() - start);
+        this.out.ok(g.client, slot, g.keys[i]!, r, g.fn, performance.now() - start, g.tickets, i);
       }
       if (performance.now() - t0 > SLICE_MS) return;
     }
@@ -214,8 +214,8 @@ export class Runner {
   private settled(g: TaskGroup, i: number, start: number, value: unknown, err: unknown) {
     this.running--;
     const ms = performance.now() - start;
-    if (err !== undefined) this.out.fail(g.client, g.slots[i]!, g.keys[i]!, errorInfo(err, (err as { code?: string }).code === "TaskTimeout" ? "TaskTimeout" : ""), g.fn, ms);
-    else this.out.ok(g.client, g.slots[i]!, g.keys[i]!, value, g.fn, ms);
+    if (err !== undefined) this.out.fail(g.client, g.slots[i]!, g.keys[i]!, errorInfo(err, (err as { code?: string }).code === "TaskTimeout" ? "TaskTimeout" : ""), g.fn, ms, g.tickets, i);
+    else this.out.ok(g.client, g.slots[i]!, g.keys[i]!, value, g.fn, ms, g.tickets, i);
     // Start the next task now, not at the next turn of the event loop.
     this.kick();
     if (this.running === 0) this.onIdle();
@@ -223,7 +223,7 @@ export class Runner {
 }
 
 function truncate(g: TaskGroup, n: number): TaskGroup {
-  return { ...g, slots: g.slots.subarray(0, n), keys: g.keys.subarray(0, n), cols: g.cols.map((c) => c.slice(0, n)) };
+  return { ...g, slots: g.slots.subarray(0, n), keys: g.keys.subarray(0, n), cols: g.cols.map((c) => c.slice(0, n)), ...(g.tickets ? { tickets: g.tickets.subarray(0, n * 4) } : {}) };
 }
 
 /** A thrown value as a {@link RemoteError} (without its index). */

@@ -4,6 +4,7 @@
  * that executor has not seen yet), and halving a batch that does not fit one NATS message.
  */
 import type { FnDef, ModuleDef, TaskBatch, TaskGroup } from "../../runtime/protocol.ts";
+import { TICKET_WORDS, type TicketKey } from "../../runtime/tickets.ts";
 import type { ExecutorRec } from "./executors.ts";
 import { CAREFUL, type TaskTable } from "./tasks.ts";
 
@@ -16,6 +17,10 @@ export interface BatchContext {
   instance: string;
   fns: ReadonlyMap<string, FnDef>;
   mods: ReadonlyMap<string, ModuleDef>;
+  /** Client index → its result-ticket key (trust.ts). */
+  tickets: readonly (TicketKey | undefined)[];
+  /** Dispatches so far (a ticket names the dispatch it was issued in). */
+  dispatch: number;
 }
 
 /** Pops up to `n` queued rows for `rec` (assigning them) into one batch; undefined when none. */
@@ -29,6 +34,9 @@ export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number): { msg: 
     if (!g) return;
     g.slots = Uint32Array.from(slots);
     g.keys = g.slots.map((s) => t.key[s]!);
+    // One cipher call per group proves every row's result (runtime/tickets.ts).
+    const tk = c.tickets[t.chunks.get(g.chunkId)!.client];
+    if (tk) g.tickets = tk.issue(g.keys, rec.index, c.dispatch);
     groups.push(g);
     slots.length = 0;
   };
@@ -53,7 +61,8 @@ export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number): { msg: 
   finishGroup();
   if (count === 0) return undefined;
   rec.assigned += count;
-  const msg: TaskBatch = { sched: c.instance, groups: groups.map(({ chunkId: _, ...grp }) => grp) };
+  c.dispatch = (c.dispatch + 1) >>> 0;
+  const msg: TaskBatch = { sched: c.instance, auth: rec.auth, groups: groups.map(({ chunkId: _, ...grp }) => grp) };
   const fns: FnDef[] = [];
   const mods: ModuleDef[] = [];
   for (const grp of msg.groups) {
@@ -92,12 +101,14 @@ export function splitBatch(msg: TaskBatch): [TaskBatch, TaskBatch] {
     let src: TaskGroup | undefined;
     const slots: number[] = [];
     const keys: number[] = [];
+    const tickets: number[] = [];
     const flush = () => {
       if (cur) {
         cur.slots = Uint32Array.from(slots);
         cur.keys = Uint32Array.from(keys);
+        if (src?.tickets) cur.tickets = Uint32Array.from(tickets);
         groups.push(cur);
-        slots.length = keys.length = 0;
+        slots.length = keys.length = tickets.length = 0;
       }
     };
     for (const { g, i } of part) {
@@ -108,10 +119,11 @@ export function splitBatch(msg: TaskBatch): [TaskBatch, TaskBatch] {
       }
       slots.push(g.slots[i]!);
       keys.push(g.keys[i]!);
+      if (g.tickets) for (let w = 0; w < TICKET_WORDS; w++) tickets.push(g.tickets[i * TICKET_WORDS + w]!);
       for (let j = 0; j < g.cols.length; j++) cur!.cols[j]!.push(g.cols[j]![i]);
     }
     flush();
-    return withDefs ? { sched: msg.sched, ...(msg.fns ? { fns: msg.fns } : {}), ...(msg.mods ? { mods: msg.mods } : {}), groups } : { sched: msg.sched, groups };
+    return withDefs ? { sched: msg.sched, auth: msg.auth, ...(msg.fns ? { fns: msg.fns } : {}), ...(msg.mods ? { mods: msg.mods } : {}), groups } : { sched: msg.sched, auth: msg.auth, groups };
   };
   // Definitions travel with both halves: either may arrive first.
   return [build(rows.slice(0, half), true), build(rows.slice(half), true)];

@@ -26,7 +26,7 @@ export interface PushDeps {
   /** Subscribes through the actor (decoding, bad-input counting). */
   listen(subject: string, handler: (m: DataPut) => void): Sub;
   /** Executors to invite: accepting and with nothing assigned. */
-  idleExecutors(): { id: string }[];
+  idleExecutors(): { id: string; auth: string }[];
 }
 
 export class DataPushes {
@@ -50,7 +50,7 @@ export class DataPushes {
     });
     this.open.set(hash, { sub, timer: setTimeout(() => this.close(hash), IDLE_MS) });
     const invite: ExecControl = { op: "listen", hash, size: m.size, chunks: m.chunks };
-    await Promise.allSettled(this.d.idleExecutors().map((e) => this.d.tx.request(this.d.subjects.execControl(e.id), invite, LISTEN_TIMEOUT_MS)));
+    await Promise.allSettled(this.d.idleExecutors().map((e) => this.d.tx.request(this.d.subjects.execControl(e.id), { ...invite, auth: e.auth }, LISTEN_TIMEOUT_MS)));
     await this.d.tx.flush(); // our own subscription is at the server before the client publishes
     return { ok: true, have: false, push: true };
   }

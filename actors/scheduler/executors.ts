@@ -34,10 +34,17 @@ export interface ExecutorRec {
   life: ActorRefFrom<typeof workerMachine>;
   /** What its supervisor reported when it died (see Bye). */
   crash?: { running?: Uint32Array; timedOut?: Uint32Array };
+  /** The token of its registration (protocol.ts `Bound`); kept while the record lives. */
+  auth: string;
+  /** Number of the last task batch sent to it (TaskBatch.seq). */
+  seq: number;
+  /** A reconciliation in progress (reconcile.ts): its nonce and the slots assigned when it was asked. */
+  reconcile?: { nonce: number; at: number; slots: Map<number, number> };
 }
 
 interface WorkerRec {
   reg: RegisterWorker;
+  auth: string;
   executors: Set<ExecutorRec>;
   lastSeen: number;
 }
@@ -50,6 +57,8 @@ export interface StealHooks {
 
 export interface LivenessConfig {
   steal?: StealHooks;
+  /** A new registration's token. */
+  newToken: () => string;
   subjects: Subjects;
   suspectAfterMs: number;
   deadAfterMs: number;
@@ -73,7 +82,7 @@ export class ExecutorTable {
       }
     }
     const prev = this.workers.get(reg.instance);
-    this.workers.set(reg.instance, { reg, executors: prev?.executors ?? new Set(), lastSeen: Date.now() });
+    this.workers.set(reg.instance, { reg, executors: prev?.executors ?? new Set(), lastSeen: Date.now(), auth: prev?.auth ?? this.cfg.newToken() });
     return undefined;
   }
 
@@ -115,19 +124,26 @@ export class ExecutorTable {
       fnsSent: new Set(),
       modsSent: new Set(),
       life,
+      auth: this.cfg.newToken(),
+      seq: 0,
     };
     this.byIdMap.set(reg.id, rec);
     this.byIdx[index] = rec;
     let w = this.workers.get(reg.worker);
     if (!w) {
       // The scheduler restarted and the executor re-registered first: keep a placeholder.
-      w = { reg: placeholderWorker(reg), executors: new Set(), lastSeen: Date.now() };
+      w = { reg: placeholderWorker(reg), executors: new Set(), lastSeen: Date.now(), auth: this.cfg.newToken() };
       this.workers.set(reg.worker, w);
     }
     w.executors.add(rec);
     life.start();
     life.send({ type: "REGISTERED" });
     return rec;
+  }
+
+  /** A worker's registration token (undefined for an unknown worker). */
+  workerAuth(instance: string): string | undefined {
+    return this.workers.get(instance)?.auth;
   }
 
   byId(id: string): ExecutorRec | undefined {

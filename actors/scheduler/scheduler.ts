@@ -50,6 +50,8 @@ import { concat, splitBatch, takeBatch, type BatchContext } from "./batches.ts";
 import { blame } from "./blame.ts";
 import { ClientTable } from "./clients.ts";
 import { UploadRegistry } from "./uploads.ts";
+import { Trust } from "./trust.ts";
+import { Reconciler } from "./reconcile.ts";
 
 /** A value whose chunks stopped arriving this long ago is dropped (its sender is gone). */
 const ABANDONED_VALUE_MS = 120_000;
@@ -102,6 +104,10 @@ export class Scheduler extends Actor {
   private aliveTimer: NodeJS.Timeout | undefined;
   /** Dashboard, /metrics and events: fed by one hook call per message (monitor.ts). */
   readonly monitor: Monitor;
+  /** Tokens, ticket keys, dropped forgeries, rival schedulers (trust.ts). */
+  readonly trust: Trust;
+  /** Periodic and on-doubt comparison of what executors hold with what we think (reconcile.ts). */
+  private readonly reconciler: Reconciler;
   /** Completions for tasks not (or no longer) assigned to the reporter: re-runs after a re-queue. */
   duplicates = 0;
   failed = 0;
@@ -111,7 +117,8 @@ export class Scheduler extends Actor {
     this.heartbeatMs = opts.heartbeatMs ?? 500;
     this.allowedFailures = opts.allowedFailures ?? 3;
     this.clients = new ClientTable(opts.clientGraceMs ?? 60_000);
-    this.batching = { tasks: this.tasks, clientIds: this.clients.ids, instance: this.instance, fns: this.fns, mods: this.mods };
+    this.trust = new Trust(this.instance, opts.log, (e) => this.monitor.emit(e));
+    this.batching = { tasks: this.tasks, clientIds: this.clients.ids, instance: this.instance, fns: this.fns, mods: this.mods, tickets: this.trust.tickets, dispatch: 0 };
     // Silence of 2.5 heartbeats makes an executor suspect, 2 more dead: a vanished machine is
     // noticed in ~2.25 s with the default 500 ms heartbeat, and one late beat is forgiven.
     this.suspectAfterMs = opts.suspectAfterMs ?? this.heartbeatMs * 2.5;
@@ -121,7 +128,7 @@ export class Scheduler extends Actor {
     this.data = new DataStore(Math.max(64 * 1024, tx.maxPayload - 4096));
     this.data.onComplete = (hash, broadcast) => {
       if (!broadcast) return;
-      for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash });
+      for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash, auth: rec.auth });
     };
     this.owners = new DataOwners(this.data, opts.maxValueBytes);
     this.runner = new SchedulerRunner(tx.maxPayload);
@@ -134,6 +141,7 @@ export class Scheduler extends Actor {
       idleExecutors: () => this.executors.accepting().filter((r) => r.assigned === 0),
     });
     this.executors = new ExecutorTable({
+      newToken: () => this.trust.newToken(),
       steal: { request: (v, max) => this.stealRequest(v, max), apply: (v, slots) => this.stealApply(v, slots) },
       subjects: this.subjects,
       suspectAfterMs: this.suspectAfterMs,
@@ -141,6 +149,17 @@ export class Scheduler extends Actor {
       onDead: (rec, reason) => this.executorGone(rec, reason),
     });
     this.uploads = new UploadRegistry(tx, this.subjects, this.data, this.executors, opts.log);
+    this.reconciler = new Reconciler({
+      tasks: this.tasks,
+      executors: this.executors,
+      ask: (rec, nonce) => this.tx.send(this.subjects.execControl(rec.id), { op: "resync", nonce, auth: rec.auth }),
+      requeue: (rec, lost) => {
+        rec.assigned -= lost.length;
+        this.tasks.requeueFront(lost);
+        this.log.info(`executor ${rec.name} does not hold ${lost.length} task(s) assigned to it: re-queued`);
+        this.schedulePump();
+      },
+    });
   }
 
   /** Starts a scheduler on `tx`; refuses when another scheduler already serves the cluster. */
@@ -156,15 +175,16 @@ export class Scheduler extends Actor {
     s.listen(s.subjects.register, "register", G.hasHello, (m, reply) => s.onRegister(m as Register, reply));
     s.listen(s.subjects.submit, "submit", G.isSubmit, (m, reply) => s.onSubmit(m, reply));
     s.listen(s.subjects.done, "done", G.isDone, (m) => s.onDone(m));
-    s.listen(s.subjects.cancel, "cancel", G.isCancel, (m) => s.onCancel(m));
+    s.listen(s.subjects.cancel, "cancel", G.isCancel, (m) => (s.trust.isClient(m.client, m.auth) ? s.onCancel(m) : s.untrusted("cancel")));
+    s.listen(s.subjects.alive, "alive", G.isAlive, (m) => s.trust.onAlive(m.instance));
     s.listen(s.subjects.heartbeat, "heartbeat", G.isHeartbeat, (m) => s.onHeartbeat(m));
     s.listen(s.subjects.bye, "bye", G.isBye, (m) => s.onBye(m));
     s.listen(s.subjects.resync, "resync", G.isResync, (m) => s.onResync(m));
     s.listen(s.subjects.retire, "retire", G.isRetire, (m) => s.onRetire(m));
     s.listen(s.subjects.restart, "restart", G.isAny, (_m, reply) => {
-      const ids = s.executors.accepting().map((r) => r.id);
-      for (const id of ids) s.tx.send(s.subjects.execControl(id), { op: "restart" });
-      s.respond(reply, { executors: ids } satisfies RestartReply);
+      const recs = s.executors.accepting();
+      for (const r of recs) s.tx.send(s.subjects.execControl(r.id), { op: "restart", auth: r.auth });
+      s.respond(reply, { executors: recs.map((r) => r.id) } satisfies RestartReply);
     });
     tx.onStatus((st) => st === "reconnected" && s.requestResync());
     s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => {
@@ -188,6 +208,8 @@ export class Scheduler extends Actor {
       s.data.sweepAbandoned(ABANDONED_VALUE_MS);
       s.monitor.checkWorkers(); // before the sweep: a dead worker is reported and kept as gone
       s.executors.sweepWorkers();
+      s.reconciler.tick();
+      s.trust.tick();
     }, s.heartbeatMs);
     s.monitor.start();
     s.announce();
@@ -225,6 +247,11 @@ export class Scheduler extends Actor {
     }
     switch (m.kind) {
       case "client": {
+        if (!this.trust.registerClient(m, this.clients.indexOf(m.id))) {
+          this.untrusted("register: client id held by another token");
+          const e = Errors.ClientIdTaken(m.id);
+          return this.respond(reply, { ok: false, code: e.code, message: e.message } satisfies RegisterReply);
+        }
         const fresh = this.clients.renew(m.id);
         this.owners.setClientCap(m.id, m.maxValueBytes);
         this.clients.indexOf(m.id);
@@ -235,12 +262,12 @@ export class Scheduler extends Actor {
         if (refused) return this.respond(reply, { ok: false, code: refused.code, message: refused.message } satisfies RegisterReply);
         this.log.info(`worker ${m.name} joined from ${m.host} (${m.nprocs} × ${m.nthreads} threads)`);
         this.monitor.workerJoined(m);
-        return this.respond(reply, { ...ok, ...this.uploads.replayFor("worker") });
+        return this.respond(reply, { ...ok, auth: this.executors.workerAuth(m.instance), ...this.uploads.replayFor("worker") });
       }
       case "executor": {
         const known = this.executors.byId(m.id);
-        this.executors.addExecutor(m);
-        this.respond(reply, { ...ok, ...this.uploads.replayFor("executor") });
+        const rec = this.executors.addExecutor(m);
+        this.respond(reply, { ...ok, auth: rec.auth, ...this.uploads.replayFor("executor") });
         if (!known) this.monitor.emit({ type: "executor-joined", name: m.name, id: m.id });
         return this.schedulePump();
       }
@@ -278,18 +305,23 @@ export class Scheduler extends Actor {
     }
     for (const [e, slots] of byExec) {
       const rec = this.executors.byIndex(e);
-      if (rec) this.tx.send(this.subjects.execCancel(rec.id), { slots: Uint32Array.from(slots), keys: Uint32Array.from(slots, (s) => this.tasks.key[s]!) });
+      if (rec) this.tx.send(this.subjects.execCancel(rec.id), { slots: Uint32Array.from(slots), keys: Uint32Array.from(slots, (s) => this.tasks.key[s]!), auth: rec.auth });
     }
     if (held.size) this.log.info(`client ${id} ${why}: cancelled its ${held.size} task(s), released its data`);
   }
 
   // --- sched.submit ---------------------------------------------------------------------------
   private onSubmit(m: Submit, reply: string | undefined) {
+    if (!this.trust.isClient(m.client, m.auth)) {
+      this.untrusted("submit");
+      const e = Errors.UnknownClient(m.client);
+      return this.respond(reply, { ok: false, code: e.code, message: e.message, sched: this.instance });
+    }
     for (const f of m.fns ?? []) this.fns.set(f.hash, f);
     for (const d of m.mods ?? []) this.mods.set(d.hash, d);
     for (const g of m.groups) {
       if (!this.fns.has(g.fn)) {
-        return this.respond(reply, { ok: false, code: "UnknownFunction", message: `function ${g.fn} was never sent to this scheduler` });
+        return this.respond(reply, { ok: false, code: "UnknownFunction", message: `function ${g.fn} was never sent to this scheduler`, sched: this.instance });
       }
     }
     const client = this.clients.indexOf(m.client);
@@ -305,7 +337,7 @@ export class Scheduler extends Actor {
     const all = out.length === 1 ? out[0]! : concat(out, total);
     // Dispatch first: the tasks' trip to an executor is on the latency path, the ack is not.
     this.pump();
-    this.respond(reply, { ok: true, slots: all });
+    this.respond(reply, { ok: true, slots: all, sched: this.instance });
   }
 
   /** The keys a client still has here; cached briefly, as a resync arrives in many messages. */
@@ -341,7 +373,8 @@ export class Scheduler extends Actor {
   /** An executor says what it holds: tasks assigned to it that it does not hold were lost in transit. */
   private onResync(m: Resync) {
     const rec = this.executors.byId(m.exec);
-    if (!rec || m.sched !== this.instance) return;
+    if (!rec || m.sched !== this.instance || m.auth !== rec.auth) return this.untrusted("resync");
+    if (m.nonce !== undefined) return this.reconciler.answer(rec, m.nonce, m.held);
     const held = new Set(m.held);
     const lost = this.tasks.assignedTo(rec.index).filter((s) => !held.has(s));
     if (!lost.length) return;
@@ -354,14 +387,14 @@ export class Scheduler extends Actor {
   /** A retiring executor: no more work for it; what it had not started goes to the others. */
   private onRetire(m: Retire) {
     const rec = this.executors.byId(m.exec);
-    if (!rec) return;
+    if (!rec || m.auth !== rec.auth) return this.untrusted("retire");
     rec.life.send({ type: "RETIRE" });
     if (m.sched === this.instance) this.stealApply(rec, m.returned);
   }
 
   /** After our own reconnect, messages to and from us may be lost: ask every executor to resync. */
   private requestResync() {
-    for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "resync" });
+    for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "resync", auth: rec.auth });
   }
 
   // --- placement ------------------------------------------------------------------------------
@@ -412,9 +445,13 @@ export class Scheduler extends Actor {
 
   private stealRequest(victim: ExecutorRec, max: number) {
     this.tx
-      .request<StealReply>(this.subjects.execSteal(victim.id), { max }, 2000)
+      .requestWhere<StealReply>(this.subjects.execSteal(victim.id), { max, auth: victim.auth }, 2000, (r) => r?.auth === victim.auth)
       .then((r) => victim.life.send({ type: "STEAL_REPLY", slots: r.slots instanceof Uint32Array ? r.slots : new Uint32Array(0) }))
-      .catch(() => victim.life.send({ type: "STEAL_REPLY", slots: new Uint32Array(0) }));
+      .catch(() => {
+        victim.life.send({ type: "STEAL_REPLY", slots: new Uint32Array(0) });
+        // The executor may have given tasks up and its answer was lost: ask what it still holds.
+        this.reconciler.doubt(victim);
+      });
   }
 
   private stealApply(victim: ExecutorRec, slots: Uint32Array) {
@@ -459,6 +496,7 @@ export class Scheduler extends Actor {
   }
 
   private sendBatch(rec: ExecutorRec, msg: TaskBatch) {
+    msg.seq = ++rec.seq;
     const data = encode(msg);
     if (data.byteLength <= this.tx.maxPayload) return this.tx.publish(rec.tasksSubject, data);
     // Too big for one message: split the groups' rows in half and try again.
@@ -469,6 +507,7 @@ export class Scheduler extends Actor {
       this.tx.send(this.subjects.results(g.client), {
         worker: "scheduler",
         keys: g.keys,
+        tickets: g.tickets,
         values: [null],
         errors: [{ i: 0, code: "PayloadTooLarge", name: "TsDaskError", message: Errors.PayloadTooLarge("The task's arguments", data.byteLength, this.tx.maxPayload).message, stack: "" }],
       });
@@ -488,6 +527,7 @@ export class Scheduler extends Actor {
       this.duplicates += m.slots.length;
       return;
     }
+    if (m.auth !== rec.auth) return this.untrusted("done");
     const t = this.tasks;
     let finished = 0;
     for (let i = 0; i < m.slots.length; i++) {
@@ -519,30 +559,55 @@ export class Scheduler extends Actor {
     }
     for (const [e, slots] of byExec) {
       const rec = this.executors.byIndex(e);
-      if (rec) this.tx.send(this.subjects.execCancel(rec.id), { slots: Uint32Array.from(slots), keys: Uint32Array.from(slots, (s) => this.tasks.key[s]!) });
+      if (rec) this.tx.send(this.subjects.execCancel(rec.id), { slots: Uint32Array.from(slots), keys: Uint32Array.from(slots, (s) => this.tasks.key[s]!), auth: rec.auth });
     }
   }
 
   // --- sched.heartbeat / sched.bye ------------------------------------------------------------
   private onHeartbeat(m: Heartbeat) {
-    this.monitor.heartbeat(m);
     if (m.kind === "executor") {
-      if (!this.executors.heartbeat(m)) this.tx.send(this.subjects.execControl(m.id), { op: "reregister" });
-    } else this.executors.workerHeartbeat(m);
+      const rec = this.executors.byId(m.id);
+      // Unknown: tell it to register (harmless if forged: it re-registers with its scheduler).
+      if (!rec) return this.tx.send(this.subjects.execControl(m.id), { op: "reregister" });
+      if (m.auth !== rec.auth) return this.untrusted("heartbeat");
+      this.trust.executorForged(m.id, m.forged);
+      this.monitor.heartbeat(m);
+      this.executors.heartbeat(m);
+    } else {
+      const auth = this.executors.workerAuth(m.id);
+      if (auth === undefined) return;
+      if (m.auth !== auth) return this.untrusted("heartbeat");
+      this.monitor.heartbeat(m);
+      this.executors.workerHeartbeat(m);
+    }
+  }
+
+  /** A message not bound to this scheduler (wrong or missing token): dropped, counted, never acted on. */
+  private untrusted(kind: string) {
+    this.trust.drop();
+    this.dropped(`${kind}: not bound to this scheduler`);
   }
 
   private onBye(m: Bye) {
     if (m.kind === "executor") {
       const rec = this.executors.byId(m.id);
       if (!rec) return;
+      // From the executor itself, or from its supervisor reporting its death.
+      if (m.auth !== rec.auth && m.auth !== this.executors.workerAuth(rec.worker)) return this.untrusted("bye");
       // A supervisor reporting its executor's death says which tasks were running (if known).
       if (m.sched === this.instance) rec.crash = { running: m.running, timedOut: m.timedOut };
       this.executors.remove(rec, m.reason ?? "left");
     } else if (m.kind === "worker") {
+      const auth = this.executors.workerAuth(m.id);
+      if (auth === undefined) return;
+      if (m.auth !== auth) return this.untrusted("bye");
       this.monitor.workerLeaving(m.id, m.reason ?? "left");
       this.executors.removeWorker(m.id, m.reason ?? "left");
     }
-    else if (m.kind === "client") this.dropClient(m.id, "closed");
+    else if (m.kind === "client") {
+      if (this.trust.isClient(m.id, m.auth)) this.dropClient(m.id, "closed");
+      else this.untrusted("bye");
+    }
   }
 
   /** An executor left or died: its unfinished tasks go back to the front of the queue. */
@@ -562,6 +627,7 @@ export class Scheduler extends Actor {
     this.tx.send(this.subjects.results(client), {
       worker: workers[workers.length - 1] ?? "scheduler",
       keys: Uint32Array.of(t.key[s]!),
+      tickets: this.trust.tickets[t.client[s]!]?.issue([t.key[s]!], 0xffff, 0),
       values: [null],
       errors: [{ i: 0, code, name: "TsDaskError", message, stack: "" }],
     });
@@ -590,6 +656,7 @@ export class Scheduler extends Actor {
         stolen: this.stolen,
       },
       data: { values: this.data.count, bytes: this.data.bytes, ...this.owners.resultStats() },
+      trust: this.trust.stats(),
     };
   }
 

@@ -55,12 +55,12 @@ export class UploadRegistry {
       execs.map(async (rec) => {
         let r: ExecUploadReply;
         try {
-          r = await this.tx.request<ExecUploadReply>(this.subjects.execUpload(rec.id), { uploads: [def] }, UPLOAD_TIMEOUT_MS);
+          r = await this.tx.request<ExecUploadReply>(this.subjects.execUpload(rec.id), { uploads: [def], auth: rec.auth }, UPLOAD_TIMEOUT_MS);
         } catch (e) {
           r = { ok: false, error: Transport.isNoAnswer(e) ? "no answer (the executor stopped or is busy in a synchronous task)" : (e as Error).message };
         }
         outcomes[rec.name] = r.ok ? { ok: true } : r;
-        if (r.ok && r.replaced) this.tx.send(this.subjects.execControl(rec.id), { op: "recycle" });
+        if (r.ok && r.replaced) this.tx.send(this.subjects.execControl(rec.id), { op: "recycle", auth: rec.auth });
       }),
     );
     // Failed everywhere (a bad archive): not replayed to later executors; the previous version stays.
@@ -88,7 +88,7 @@ export class UploadRegistry {
     await Promise.all(
       workers.map(async (w) => {
         try {
-          outcomes[w.name] = await this.tx.request<InstallOutcome>(this.subjects.workerInstall(w.instance), job, INSTALL_TIMEOUT_MS);
+          outcomes[w.name] = await this.tx.request<InstallOutcome>(this.subjects.workerInstall(w.instance), { ...job, auth: this.executors.workerAuth(w.instance) }, INSTALL_TIMEOUT_MS);
         } catch (e) {
           outcomes[w.name] = { ok: false, error: Transport.isNoAnswer(e) ? "no answer from the worker" : (e as Error).message };
         }

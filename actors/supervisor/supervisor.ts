@@ -18,6 +18,7 @@ import { hello } from "../../runtime/version.ts";
 import { ExecutorProcess } from "./executor-process.ts";
 import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.ts";
 import { Installer } from "./installer.ts";
+import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
 import * as G from "../../runtime/guards.ts";
 import type { InstallJob } from "../../runtime/protocol.ts";
@@ -47,6 +48,10 @@ export class Supervisor extends Actor {
   readonly executors: ExecutorProcess[] = [];
   private readonly life: ActorRefFrom<typeof supervisorMachine>;
   private scheduler = "";
+  /** Our registration's token: installs without it are not from our scheduler (protocol.ts Bound). */
+  private auth = "";
+  /** Which scheduler we follow; a rival's beats are ignored while ours lives. */
+  private readonly watch = new SchedulerWatch(3000);
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readyCount = 0;
   /** client.install() on this worker. */
@@ -102,8 +107,12 @@ export class Supervisor extends Actor {
     const tx = await connectWithin(opts);
     const s = new Supervisor(tx, opts);
     s.life.start();
-    s.listen(s.subjects.workerInstall(s.instance), "install", G.isInstallJob, (m, reply) => void s.installer.run(m).then((r) => s.respond(reply, r)));
-    s.listen(s.subjects.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => s.onSchedulerAlive(m));
+    s.listen(s.subjects.workerInstall(s.instance), "install", G.isInstallJob, (m, reply) => {
+      // Only our scheduler may make this machine run npm.
+      if (!s.auth || m.auth !== s.auth) return s.dropped("install: not from our scheduler");
+      void s.installer.run({ specs: m.specs, ...(m.offline ? { offline: true } : {}), ...(m.npmArgs ? { npmArgs: m.npmArgs } : {}) }).then((r) => s.respond(reply, r));
+    });
+    s.listen(s.subjects.alive, "alive", G.isAlive, (m) => s.onSchedulerAlive(m));
     tx.onStatus((st) => {
       if (st === "disconnected") s.life.send({ type: "DISCONNECTED" });
       if (st === "reconnected") s.life.send({ type: "CONNECTED" });
@@ -138,9 +147,13 @@ export class Supervisor extends Actor {
       memoryLimit: o.memoryLimit,
     };
     try {
-      const r = await this.tx.request<RegisterReply>(this.subjects.register, msg, 2000);
+      // Any peer may answer: once we follow a scheduler, only its answer (or, after its silence, a new one's) counts.
+      const r = await this.tx.requestWhere<RegisterReply>(this.subjects.register, msg, 2000, (r) => (r?.ok === true ? this.watch.accepts(r.scheduler) : !this.watch.current));
       if (r.ok) {
         this.scheduler = r.scheduler;
+        this.auth = r.auth ?? "";
+        this.watch.adopt(r.scheduler);
+        this.watch.heartbeat(r.heartbeatMs);
         if (r.installs?.length) this.replay(r.installs);
         this.life.send({ type: "REGISTERED" });
       } else {
@@ -164,15 +177,17 @@ export class Supervisor extends Actor {
   }
 
   private onSchedulerAlive(m: SchedulerAlive) {
-    if (this.scheduler && m.instance !== this.scheduler) this.life.send({ type: "REREGISTER" });
-    else this.life.send({ type: "SCHEDULER_SEEN" });
+    const v = this.watch.alive(m.instance);
+    if (v === "same" || !this.scheduler) this.life.send({ type: "SCHEDULER_SEEN" });
+    else if (v === "new") this.life.send({ type: "REREGISTER" });
+    // "rival": another instance while ours beats changes nothing (trust.ts reports it on the scheduler).
   }
 
   private heartbeat() {
     // The supervisor vouches for its live executor processes: one busy in a long synchronous
     // task cannot send its own heartbeat, but it is not dead.
     const executors = this.executors.filter((e) => e.child && e.child.exitCode === null && e.child.signalCode === null && e.life.getSnapshot().matches("ready")).map((e) => e.id);
-    const hb: Heartbeat = { id: this.instance, kind: "worker", running: 0, queued: 0, rss: process.memoryUsage.rss(), executors };
+    const hb: Heartbeat = { id: this.instance, kind: "worker", auth: this.auth, running: 0, queued: 0, rss: process.memoryUsage.rss(), executors };
     try {
       this.tx.send(this.subjects.heartbeat, hb);
     } catch {
@@ -196,7 +211,7 @@ export class Supervisor extends Actor {
         log: o.log,
         onLost: (id, reason, running, timedOut) => {
           try {
-            const bye: Bye = { id, kind: "executor", reason, sched: this.scheduler, running: Uint32Array.from(running), timedOut: Uint32Array.from(timedOut) };
+            const bye: Bye = { id, kind: "executor", reason, sched: this.scheduler, auth: this.auth, running: Uint32Array.from(running), timedOut: Uint32Array.from(timedOut) };
             this.tx.send(this.subjects.bye, bye);
           } catch {
             /* the scheduler will notice the missing heartbeats */
@@ -232,7 +247,7 @@ export class Supervisor extends Actor {
   private async finish() {
     clearInterval(this.heartbeatTimer);
     try {
-      this.tx.send(this.subjects.bye, { id: this.instance, kind: "worker" });
+      this.tx.send(this.subjects.bye, { id: this.instance, kind: "worker", auth: this.auth });
     } catch {
       /* gone */
     }

@@ -1,0 +1,96 @@
+/**
+ * What the scheduler trusts (issue 11): the token of each registered client, executor and worker,
+ * each client's ticket key, and counters of what was dropped as not bound to this scheduler.
+ * Also notices a second live scheduler on the cluster (its `alive` beats) and says so loudly.
+ * Checks are one string comparison per message; tickets are one cipher call per task group.
+ */
+import { randomId } from "../../runtime/ids.ts";
+import type { Logger } from "../../runtime/actor.ts";
+import type { ClusterEvent, RegisterClient } from "../../runtime/protocol.ts";
+import { TicketKey } from "../../runtime/tickets.ts";
+
+/** A rival not heard from for this long is forgotten. */
+const RIVAL_FORGET_MS = 60_000;
+
+export class Trust {
+  /** Messages this scheduler dropped as not bound to it. */
+  dropped = 0;
+  /** Client index → its ticket key (absent: the client registered without one). */
+  readonly tickets: (TicketKey | undefined)[] = [];
+  private readonly clientAuth = new Map<string, string>();
+  /** Forgeries counted by executors (their heartbeats) and clients (their lease renewals). */
+  private readonly byExecutor = new Map<string, number>();
+  private readonly byClient = new Map<string, number>();
+  private readonly rivals = new Map<string, number>();
+  private reported = { scheduler: 0, executors: 0, clients: 0 };
+
+  constructor(
+    readonly instance: string,
+    private readonly log: Logger,
+    private readonly emit: (e: ClusterEvent) => void,
+  ) {}
+
+  /** A fresh token for a worker's or executor's registration. */
+  newToken(): string {
+    return randomId(16);
+  }
+
+  /**
+   * A client registers (or renews its lease): the first token seen for an id owns it for this
+   * scheduler's life. Returns false when another token already owns the id (an impostor).
+   */
+  registerClient(m: RegisterClient, index: number): boolean {
+    const known = this.clientAuth.get(m.id);
+    if (known !== undefined && known !== m.auth) return false;
+    if (known === undefined) {
+      this.clientAuth.set(m.id, m.auth);
+      this.tickets[index] = new TicketKey(m.secret);
+    }
+    if (typeof m.forged === "number" && m.forged > 0) this.byClient.set(m.id, m.forged);
+    return true;
+  }
+
+  /** Whether a client message carries its client's token. */
+  isClient(id: string, auth: unknown): boolean {
+    const known = this.clientAuth.get(id);
+    return known !== undefined && known === auth;
+  }
+
+  /** Counts a dropped message (the actor's badInput map has the per-kind detail). */
+  drop(): void {
+    this.dropped++;
+  }
+
+  executorForged(id: string, n: number | undefined): void {
+    if (typeof n === "number" && n > 0) this.byExecutor.set(id, n);
+  }
+
+  /** Another scheduler's `alive`: two live schedulers on one cluster is a misconfiguration, said loudly. */
+  onAlive(instance: string): void {
+    if (instance === this.instance) return;
+    const first = !this.rivals.has(instance);
+    this.rivals.set(instance, Date.now());
+    if (!first) return;
+    this.log.warn(`ANOTHER SCHEDULER (instance ${instance}) is announcing itself on this cluster. Clients and workers stay with the one they have; stop one of them.`);
+    this.emit({ type: "rival-scheduler", instance });
+  }
+
+  /** Called on the scheduler's beat: forgets silent rivals, reports new drops as one event. */
+  tick(now = Date.now()): void {
+    for (const [i, seen] of this.rivals) if (now - seen > RIVAL_FORGET_MS) this.rivals.delete(i);
+    const s = this.stats();
+    for (const where of ["scheduler", "executors", "clients"] as const) {
+      const n = s[where] - this.reported[where];
+      if (n > 0) this.emit({ type: "forged", where, count: n });
+    }
+    this.reported = { scheduler: s.scheduler, executors: s.executors, clients: s.clients };
+  }
+
+  stats(): { scheduler: number; executors: number; clients: number; rivals: string[] } {
+    let executors = 0;
+    let clients = 0;
+    for (const n of this.byExecutor.values()) executors += n;
+    for (const n of this.byClient.values()) clients += n;
+    return { scheduler: this.dropped, executors, clients, rivals: [...this.rivals.keys()] };
+  }
+}
