@@ -29,6 +29,7 @@ export function formatInfo(info: ClusterInfo): string {
     // Held by the scheduler, in memory: scattered values, large arguments, large results until gathered.
     `data held by the scheduler: ${info.data.values} value(s), ${formatBytes(info.data.bytes)}` +
       (info.data.results ? `; of which ${info.data.results} large result(s) awaiting gather, ${formatBytes(info.data.resultBytes ?? 0)}` : ""),
+    ...trustLines(info),
     "",
     ...workerTable(info),
     "",
@@ -42,6 +43,16 @@ export function formatInfo(info: ClusterInfo): string {
     if (!w.executors.length) lines.push(row(["-", w.name, w.host, w.state, "", "", "", "", "", "", `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
   }
   return lines.join("\n");
+}
+
+/** Forgeries dropped and rival schedulers (issue 11): shown only when there is something to say. */
+function trustLines(info: ClusterInfo): string[] {
+  const t = info.trust;
+  if (!t) return [];
+  const out: string[] = [];
+  if (t.rivals.length) out.push(`WARNING: ${t.rivals.length} other scheduler instance(s) heard on this cluster (${t.rivals.slice(0, 3).join(", ")}): stop all but one`);
+  if (t.scheduler + t.executors + t.clients) out.push(`dropped as not bound to the scheduler: ${t.scheduler} at the scheduler, ${t.executors} at executors, ${t.clients} result row(s) at clients`);
+  return out;
 }
 
 /** The dashboard's worker table (same columns, WORKER_COLUMNS), one line per worker. */

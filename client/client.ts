@@ -10,7 +10,7 @@ import { encode, findUnencodable } from "../runtime/codec.ts";
 import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
 import * as G from "../runtime/guards.ts";
 import { randomId } from "../runtime/ids.ts";
-import type { ClusterInfo, FnDef, InfoRequest, LogLines, ModuleDef, RegisterClient, RestartReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
+import type { RestartRequest, ClusterInfo, FnDef, InfoRequest, LogLines, ModuleDef, RegisterClient, RestartReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
 import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
@@ -56,6 +56,8 @@ export class Client extends Actor {
   private readonly dedup = new DedupTable();
   /** Results received for futures already settled (re-runs after a failure): dropped, counted. */
   duplicates = 0;
+  /** Result rows that settled a future (each future's one result). */
+  resolved = 0;
   /** Result rows dropped for a missing or wrong ticket (forged, or not dispatched by our scheduler). */
   forged = 0;
   /** This client's token and result-ticket key, given to the scheduler at registration (issue 11). */
@@ -178,9 +180,11 @@ export class Client extends Actor {
       .requestWhere<RegisterReply>(this.subjects.register, this.registration(), LEASE_RENEW_MS * 2, (r) => r?.ok === true && this.watch.accepts(r.scheduler))
       .then((r) => {
         if (!r.ok) return;
-        if (this.watch.adopt(r.scheduler)) this.submitter.forgetDefinitions();
+        // A move re-submits even if the new scheduler already saw us: its `fresh` may have gone
+        // to an answer we did not believe yet (while the old one still beat).
+        const moved = this.watch.adopt(r.scheduler);
         this.watch.heartbeat(r.heartbeatMs);
-        if (r.fresh && !this.closed) {
+        if ((moved || r.fresh) && !this.closed) {
           this.submitter.forgetDefinitions();
           this.largeArgs.restoreShared();
           void this.scattered.uploadAgain().then(() => {
@@ -409,7 +413,7 @@ export class Client extends Actor {
       if (!ok) {
         this.duplicates++;
         if (m.large?.includes(i)) this.largeResults.discard(key, m.values[i]);
-      }
+      } else this.resolved++;
       if (job.remaining === 0) settledJobs = true;
     }
     if (settledJobs) this.jobs.prune();
@@ -564,7 +568,7 @@ export class Client extends Actor {
   async uploadFile(path: string, opts: { from?: string; timeoutMs?: number } = {}): Promise<UploadReport> {
     this.assertOpen();
     const base = opts.from ? dirOf(opts.from) : callerDir() ?? process.cwd();
-    const send = () => uploadFile({ tx: this.tx, subjects: this.subjects, client: this.id }, resolvePath(base, path), opts.timeoutMs ?? 180_000);
+    const send = () => uploadFile({ tx: this.tx, subjects: this.subjects, client: this.id, auth: this.auth }, resolvePath(base, path), opts.timeoutMs ?? 180_000);
     const report = await send();
     this.replays.set(`upload:${report.name}`, send);
     return report;
@@ -586,7 +590,7 @@ export class Client extends Actor {
     this.assertOpen();
     const base = opts.from ? dirOf(opts.from) : callerDir() ?? process.cwd();
     const list = typeof specs === "string" ? [specs] : [...specs];
-    const send = () => install({ tx: this.tx, subjects: this.subjects, client: this.id }, list, opts, (p) => resolvePath(base, p));
+    const send = () => install({ tx: this.tx, subjects: this.subjects, client: this.id, auth: this.auth }, list, opts, (p) => resolvePath(base, p));
     const report = await send();
     this.replays.set(`install:${JSON.stringify(list)}`, send);
     return report;
@@ -690,7 +694,7 @@ export class Client extends Actor {
     this.jobs.prune();
     const before = await this.info();
     const count = before.workers.reduce((a, w) => a + w.executors.length, 0);
-    const { executors: old } = await this.tx.request<RestartReply>(this.subjects.restart, {}, 5000);
+    const { executors: old } = await this.tx.request<RestartReply>(this.subjects.restart, { client: this.id, auth: this.auth } satisfies RestartRequest, 5000);
     const gone = new Set(old);
     const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
     for (;;) {

@@ -63,6 +63,8 @@ export class Submitter {
   private blocked = 0;
 
   private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Number of the last submit message (Submit.seq). */
+  private seq = 0;
   private closed = false;
 
   constructor(private readonly d: SubmitterDeps) {}
@@ -147,7 +149,7 @@ export class Submitter {
       else p.from = to;
     }
     for (const g of groups as (SubmitGroup & { owned?: boolean })[]) delete g.owned;
-    const msg: Submit = { client: this.d.clientId, auth: this.d.auth, groups };
+    const msg: Submit = { client: this.d.clientId, auth: this.d.auth, seq: ++this.seq, groups };
     if (rows.some((r) => r.p.resync)) msg.resync = true;
     if (fns.length) msg.fns = fns;
     if (mods.length) msg.mods = mods;

@@ -35,6 +35,8 @@ export interface InstallOptions {
 }
 
 interface Ctx {
+  /** The client's token: the scheduler acts only on requests that carry it. */
+  auth: string;
   tx: Transport;
   subjects: Subjects;
   client: string;
@@ -74,7 +76,7 @@ export async function uploadFile(ctx: Ctx, path: string, timeoutMs: number): Pro
   const { def, bytes } = await prepare(path);
   const hash = bytesHash(bytes);
   await putBytes(ctx.tx, ctx.subjects, ctx.client, bytes, hash, { fail: (m) => Errors.BadUpload(path, m) });
-  const r = await ctx.tx.request<UploadReply>(ctx.subjects.upload, { client: ctx.client, upload: { ...def, hash, size: bytes.byteLength } }, timeoutMs).finally(() => letGo(ctx, [hash]));
+  const r = await ctx.tx.request<UploadReply>(ctx.subjects.upload, { client: ctx.client, auth: ctx.auth, upload: { ...def, hash, size: bytes.byteLength } }, timeoutMs).finally(() => letGo(ctx, [hash]));
   if (!r.ok) throw Errors.BadUpload(path, r.message);
   const failures = failed(r.executors);
   if (Object.keys(failures).length) throw withReport(Errors.UploadFailed(def.name, failures, Object.keys(r.executors).length), r.executors);
@@ -89,7 +91,7 @@ export async function install(ctx: Ctx, specs: readonly string[], opts: InstallO
   if (!specs.length) throw Errors.BadOption("install(specs)", specs, "at least one package spec");
   const out: InstallSpec[] = [];
   for (const spec of specs) out.push(await shipIfFile(ctx, spec, resolvePath));
-  const req = { client: ctx.client, specs: out, ...(opts.offline ? { offline: true } : {}), ...(opts.npmArgs?.length ? { npmArgs: opts.npmArgs } : {}) };
+  const req = { client: ctx.client, auth: ctx.auth, specs: out, ...(opts.offline ? { offline: true } : {}), ...(opts.npmArgs?.length ? { npmArgs: opts.npmArgs } : {}) };
   const shipped = out.flatMap((s) => (s.tgz ? [s.tgz.hash] : []));
   const r = await ctx.tx.request<InstallReply>(ctx.subjects.install, req, opts.timeoutMs ?? 15 * 60_000).finally(() => letGo(ctx, shipped));
   if (!r.ok) throw Errors.InstallFailed(specs, { scheduler: r.message }, 0);

@@ -113,3 +113,5 @@ export const isInstallRequest = (m: unknown): m is InstallRequest => obj(m) && s
 export const isInstallJob = (m: unknown): m is InstallJob => obj(m) && installJob(m);
 
 export const isAlive = (m: unknown): m is SchedulerAlive => obj(m) && str(m.instance) && num(m.heartbeatMs);
+
+export const isRestartRequest = (m: unknown): m is { client: string; auth: string } => obj(m) && str(m.client) && str(m.auth);

@@ -299,6 +299,8 @@ export interface Submit {
   client: string;
   /** The client's token ({@link RegisterClient.auth}). */
   auth?: string;
+  /** Increases with every submit message of this client: a replayed (older) one adds nothing. */
+  seq?: number;
   /** Definitions the scheduler has not seen from this client yet. */
   fns?: FnDef[];
   mods?: ModuleDef[];
@@ -318,6 +320,12 @@ export interface RunRequest {
   args: unknown[];
 }
 export type RunReply = { ok: true; value: unknown } | { ok: false; error: Omit<RemoteError, "i"> };
+
+/** client.restart(): the client's id and token (a stranger cannot restart the cluster's executors). */
+export interface RestartRequest {
+  client: string;
+  auth: string;
+}
 
 /** The executors told to restart (client.restart()). */
 export interface RestartReply {
@@ -407,6 +415,8 @@ export interface ExecCancel extends Bound {
 }
 
 export interface StealRequest extends Bound {
+  /** Numbered with the executor's task batches ({@link TaskBatch.seq}): a replayed steal gives nothing up. */
+  seq?: number;
   max: number;
 }
 export interface StealReply extends Bound {
@@ -516,6 +526,8 @@ export interface UploadDef {
 /** The bytes were put with `data.put` first; the scheduler keeps them and the newest def per name. */
 export interface UploadRequest {
   client: string;
+  /** The client's token ({@link RegisterClient.auth}). */
+  auth?: string;
   upload: UploadDef;
 }
 export type UploadOutcome = { ok: true } | { ok: false; error: string };

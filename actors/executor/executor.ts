@@ -94,7 +94,7 @@ export class Executor extends Actor {
     this.listen(s.execTasks(id), "tasks", G.isTaskBatch, (m) => this.onTasks(m));
     this.listen(s.execCancel(id), "cancel", G.isExecCancel, (m) => this.bound("cancel", m) && this.runner.cancel(m.slots, m.keys));
     // Stolen tasks go back only to our scheduler (it re-queues them); anyone else gets nothing.
-    this.listen(s.execSteal(id), "steal", G.isStealRequest, (m, reply) => this.bound("steal", m) && this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)), auth: this.auth }));
+    this.listen(s.execSteal(id), "steal", G.isStealRequest, (m, reply) => this.bound("steal", m) && this.inSequence("steal", m.seq) && this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)), auth: this.auth }));
     this.listen(s.execRun(id), "run", G.isRunRequest, (m, reply) => void this.onRun(m).then((r) => this.respond(reply, r)));
     this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m, reply) => this.onControl(m, reply));
     this.listen(s.execUpload(id), "upload", G.isExecUpload, (m, reply) => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
@@ -176,6 +176,18 @@ export class Executor extends Actor {
     return false;
   }
 
+  /** Batches and steals are numbered in one sequence per registration: an older number is a replay. */
+  private inSequence(kind: string, seq: number | undefined): boolean {
+    if (typeof seq !== "number") return true;
+    if (seq > this.lastSeq) {
+      this.lastSeq = seq;
+      return true;
+    }
+    this.forged++;
+    this.dropped(`${kind}: replayed`);
+    return false;
+  }
+
   private onSchedulerAlive(m: SchedulerAlive) {
     if (this.watch.alive(m.instance) === "new" && this.scheduler && !this.registering) void this.register().catch((e) => this.fatal(e));
   }
@@ -234,14 +246,7 @@ export class Executor extends Actor {
     // Tasks may arrive in the same socket read as the register reply, before we have read it.
     if (this.registering) return void this.early.push(m);
     if (m.sched !== this.scheduler) return; // from a scheduler we no longer serve
-    if (!this.bound("tasks", m)) return;
-    if (typeof m.seq === "number") {
-      if (m.seq <= this.lastSeq) {
-        this.forged++;
-        return this.dropped("tasks: replayed batch");
-      }
-      this.lastSeq = m.seq;
-    }
+    if (!this.bound("tasks", m) || !this.inSequence("tasks", m.seq)) return;
     for (const d of m.mods ?? []) this.mods.set(d.hash, d);
     for (const f of m.fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));
     // DataRefs are rare: only walk the arguments when the decoder saw one.

@@ -35,6 +35,12 @@ export function prometheusText(mon: Monitor, info: ClusterInfo, fnDef: (hash: st
   m.counter("tsdask_tasks_stolen_total", "Tasks taken back from an executor to run elsewhere.", mon.stolen);
   m.counter("tsdask_tasks_retried_total", "Tasks re-queued because their executor died or left.", mon.retried);
   m.counter("tsdask_tasks_duplicate_total", "Completions for tasks not (or no longer) assigned to the reporter.", info.tasks.duplicates);
+  if (info.trust) {
+    m.family("tsdask_forged_total", "counter", "Messages dropped as not bound to the scheduler (wrong token, replay), and result rows dropped for a bad ticket, by where.");
+    for (const where of ["scheduler", "executors", "clients"] as const) m.sample("tsdask_forged_total", { where }, info.trust[where]);
+    m.family("tsdask_rival_schedulers", "gauge", "Other scheduler instances heard on this cluster recently (should be 0).");
+    m.sample("tsdask_rival_schedulers", {}, info.trust.rivals.length);
+  }
   m.family("tsdask_task_duration_seconds", "histogram", "Task run time on the executor (per completion batch: each batch's tasks counted at their mean).");
   let cum = 0;
   for (let i = 0; i < DURATION_BUCKETS.length; i++) {

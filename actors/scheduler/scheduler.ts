@@ -181,7 +181,8 @@ export class Scheduler extends Actor {
     s.listen(s.subjects.bye, "bye", G.isBye, (m) => s.onBye(m));
     s.listen(s.subjects.resync, "resync", G.isResync, (m) => s.onResync(m));
     s.listen(s.subjects.retire, "retire", G.isRetire, (m) => s.onRetire(m));
-    s.listen(s.subjects.restart, "restart", G.isAny, (_m, reply) => {
+    s.listen(s.subjects.restart, "restart", G.isRestartRequest, (m, reply) => {
+      if (!s.trust.isClient(m.client, m.auth)) return s.untrusted("restart");
       const recs = s.executors.accepting();
       for (const r of recs) s.tx.send(s.subjects.execControl(r.id), { op: "restart", auth: r.auth });
       s.respond(reply, { executors: recs.map((r) => r.id) } satisfies RestartReply);
@@ -196,8 +197,9 @@ export class Scheduler extends Actor {
     s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
     s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => s.owners.release(m));
     s.listen(s.subjects.schedRun, "sched.run", G.isRunRequest, (m, reply) => void s.runner.run(m).then((r) => s.respond(reply, r)));
-    s.listen(s.subjects.upload, "upload", G.isUploadRequest, (m, reply) => void s.uploads.onUpload(m).then((r) => s.respond(reply, r)));
-    s.listen(s.subjects.install, "install", G.isInstallRequest, (m, reply) => void s.uploads.onInstall(m).then((r) => s.respond(reply, r)));
+    // Uploads and installs reach every executor and worker: only a registered client's, with its token.
+    s.listen(s.subjects.upload, "upload", G.isUploadRequest, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onUpload(m).then((r) => s.respond(reply, r)) : s.untrusted("upload")));
+    s.listen(s.subjects.install, "install", G.isInstallRequest, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onInstall(m).then((r) => s.respond(reply, r)) : s.untrusted("install")));
     s.listen(s.subjects.info, "info", G.isAny, (m, reply) => {
       if ((m as InfoRequest | null)?.gc === true) (globalThis as { gc?: () => void }).gc?.();
       s.respond(reply, s.info());
@@ -317,6 +319,7 @@ export class Scheduler extends Actor {
       const e = Errors.UnknownClient(m.client);
       return this.respond(reply, { ok: false, code: e.code, message: e.message, sched: this.instance });
     }
+    if (!this.trust.freshSubmit(m.client, m.seq)) return this.untrusted("submit: replayed");
     for (const f of m.fns ?? []) this.fns.set(f.hash, f);
     for (const d of m.mods ?? []) this.mods.set(d.hash, d);
     for (const g of m.groups) {
@@ -375,13 +378,9 @@ export class Scheduler extends Actor {
     const rec = this.executors.byId(m.exec);
     if (!rec || m.sched !== this.instance || m.auth !== rec.auth) return this.untrusted("resync");
     if (m.nonce !== undefined) return this.reconciler.answer(rec, m.nonce, m.held);
-    const held = new Set(m.held);
-    const lost = this.tasks.assignedTo(rec.index).filter((s) => !held.has(s));
-    if (!lost.length) return;
-    rec.assigned -= lost.length;
-    this.tasks.requeueFront(lost);
-    this.log.info(`executor ${rec.name} resynced: re-queued ${lost.length} task(s) lost in transit`);
-    this.schedulePump();
+    // Unasked (the executor reconnected): its list may predate batches in flight, so reconcile
+    // properly, with a snapshot, at the next beat.
+    this.reconciler.doubt(rec);
   }
 
   /** A retiring executor: no more work for it; what it had not started goes to the others. */
@@ -394,7 +393,7 @@ export class Scheduler extends Actor {
 
   /** After our own reconnect, messages to and from us may be lost: ask every executor to resync. */
   private requestResync() {
-    for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "resync", auth: rec.auth });
+    for (const rec of this.executors.accepting()) this.reconciler.doubt(rec);
   }
 
   // --- placement ------------------------------------------------------------------------------
@@ -445,7 +444,7 @@ export class Scheduler extends Actor {
 
   private stealRequest(victim: ExecutorRec, max: number) {
     this.tx
-      .requestWhere<StealReply>(this.subjects.execSteal(victim.id), { max, auth: victim.auth }, 2000, (r) => r?.auth === victim.auth)
+      .requestWhere<StealReply>(this.subjects.execSteal(victim.id), { max, auth: victim.auth, seq: ++victim.seq }, 2000, (r) => r?.auth === victim.auth)
       .then((r) => victim.life.send({ type: "STEAL_REPLY", slots: r.slots instanceof Uint32Array ? r.slots : new Uint32Array(0) }))
       .catch(() => {
         victim.life.send({ type: "STEAL_REPLY", slots: new Uint32Array(0) });

@@ -11,6 +11,10 @@ import { TicketKey } from "../../runtime/tickets.ts";
 
 /** A rival not heard from for this long is forgotten. */
 const RIVAL_FORGET_MS = 60_000;
+/** Rivals remembered at most (forged beats may invent a new instance each time). */
+const MAX_RIVALS = 16;
+/** At most one loud log line per this period (the event and the count say the rest). */
+const RIVAL_LOG_MS = 10_000;
 
 export class Trust {
   /** Messages this scheduler dropped as not bound to it. */
@@ -18,11 +22,16 @@ export class Trust {
   /** Client index → its ticket key (absent: the client registered without one). */
   readonly tickets: (TicketKey | undefined)[] = [];
   private readonly clientAuth = new Map<string, string>();
+  /** Client id → number of its last submit message (Submit.seq). */
+  private readonly clientSeq = new Map<string, number>();
   /** Forgeries counted by executors (their heartbeats) and clients (their lease renewals). */
   private readonly byExecutor = new Map<string, number>();
   private readonly byClient = new Map<string, number>();
   private readonly rivals = new Map<string, number>();
   private reported = { scheduler: 0, executors: 0, clients: 0 };
+  private rivalLoggedAt = -Infinity;
+  /** Beats heard from other scheduler instances. */
+  rivalBeats = 0;
 
   constructor(
     readonly instance: string,
@@ -56,6 +65,14 @@ export class Trust {
     return known !== undefined && known === auth;
   }
 
+  /** Whether a client's submit is new (not a replay of an older message); records it. */
+  freshSubmit(id: string, seq: unknown): boolean {
+    if (typeof seq !== "number") return true;
+    if (seq <= (this.clientSeq.get(id) ?? 0)) return false;
+    this.clientSeq.set(id, seq);
+    return true;
+  }
+
   /** Counts a dropped message (the actor's badInput map has the per-kind detail). */
   drop(): void {
     this.dropped++;
@@ -68,11 +85,16 @@ export class Trust {
   /** Another scheduler's `alive`: two live schedulers on one cluster is a misconfiguration, said loudly. */
   onAlive(instance: string): void {
     if (instance === this.instance) return;
+    this.rivalBeats++;
+    const now = Date.now();
     const first = !this.rivals.has(instance);
-    this.rivals.set(instance, Date.now());
+    if (first && this.rivals.size >= MAX_RIVALS) this.rivals.delete(this.rivals.keys().next().value!);
+    this.rivals.set(instance, now);
     if (!first) return;
-    this.log.warn(`ANOTHER SCHEDULER (instance ${instance}) is announcing itself on this cluster. Clients and workers stay with the one they have; stop one of them.`);
     this.emit({ type: "rival-scheduler", instance });
+    if (now - this.rivalLoggedAt < RIVAL_LOG_MS) return;
+    this.rivalLoggedAt = now;
+    this.log.warn(`ANOTHER SCHEDULER (instance ${instance}) is announcing itself on this cluster (${this.rivals.size} heard recently). Clients and workers stay with the one they have; stop the other one.`);
   }
 
   /** Called on the scheduler's beat: forgets silent rivals, reports new drops as one event. */

@@ -267,6 +267,8 @@ function describe(e) {
     case "task-erred": return [`${e.count} task(s) of ${e.name || "?"} failed on ${e.worker}${e.error ? `: ${e.error.name}: ${e.error.message}` : ""}`, "error"];
     case "job-started": return [`job ${e.name} started: ${num(e.total)} task(s)`, ""];
     case "job-finished": return [`job ${e.name} finished: ${num(e.total)} task(s) in ${secs(e.ms / 1000)}${e.errors ? `, ${num(e.errors)} error(s)` : ""}`, e.errors ? "warn" : ""];
+    case "rival-scheduler": return [`ANOTHER SCHEDULER (${e.instance}) is announcing itself on this cluster: stop one of them`, "error"];
+    case "forged": return [`${num(e.count)} message(s) not bound to this scheduler dropped (${e.where})`, "warn"];
     default: return [JSON.stringify(e), ""];
   }
 }

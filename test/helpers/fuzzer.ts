@@ -1,0 +1,188 @@
+/**
+ * A hostile peer on the cluster's NATS (issue 11), for test/fuzz.test.ts and bench/fuzz-soak.ts.
+ * During a run it publishes, on every subject of runtime/protocol.ts (the `subjects()` table,
+ * walked mechanically; per-peer subjects with real and invented ids): random bytes, truncated
+ * msgpack, wrong shapes, replays of messages captured earlier in the run, and well-formed
+ * forgeries (wrong results, steals, cancels, completions, byes, restarts, installs, another
+ * scheduler's beats); and it plays a fake scheduler answering registrations and submits.
+ * Everything is drawn from one seeded generator: a failure replays from its seed.
+ */
+import { randomBytes } from "node:crypto";
+import { connect, type NatsConnection, type Subscription } from "nats";
+import { Client } from "../../index.ts";
+import { encode } from "../../runtime/codec.ts";
+import { PROTOCOL_VERSION, subjects } from "../../runtime/protocol.ts";
+import { withTimeout } from "./cluster.ts";
+
+export interface FuzzOptions {
+  seed: number;
+  /** How long the peer attacks, from the moment the tasks are submitted. */
+  durationMs: number;
+  tasks: number;
+  /** Each task sleeps this long (async), so the run overlaps the attack. */
+  taskMs: number;
+  /** Messages per round (one round per event-loop turn). */
+  perRound?: number;
+}
+
+export interface FuzzOutcome {
+  seed: number;
+  /** Messages sent, by kind. */
+  sent: Record<string, number>;
+  values: unknown[];
+  expected: number[];
+  /** Rows that settled a future at the client, and rows it dropped (forged / duplicate). */
+  resolved: number;
+  forged: number;
+  duplicates: number;
+  /** Executions of the task function, summed over executors (work amplification). */
+  executions: number;
+  /** Answers a stranger got to its steal requests (must be 0). */
+  stealAnswers: number;
+  pidsBefore: number[];
+  pidsAfter: number[];
+  trust: { scheduler: number; executors: number; clients: number; rivals: string[] } | undefined;
+  unhandled: string[];
+  ms: number;
+}
+
+/** mulberry32: small, seedable, good enough to pick fuzz inputs. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
+  const r = rng(o.seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const int = (n: number) => Math.floor(r() * n);
+  const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));
+  const unhandled: string[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(String((e as Error)?.stack ?? e));
+  process.on("unhandledRejection", onUnhandled);
+  const t0 = Date.now();
+  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded start");
+  let nc: NatsConnection | undefined;
+  const subs: Subscription[] = [];
+  let beat: NodeJS.Timeout | undefined;
+  try {
+    const local = client.localCluster!;
+    nc = await connect({ servers: client.address, token: local.token });
+    const s = subjects(local.cluster);
+    const info = await client.info();
+    const execIds = info.workers.flatMap((w) => w.executors.map((e) => e.id));
+    const workerIds = info.workers.map((w) => w.instance);
+    const pidsBefore = info.workers.flatMap((w) => w.executors.map((e) => e.pid)).sort();
+    const realSched = info.scheduler.instance;
+    const hello = { proto: PROTOCOL_VERSION, version: "0.1.0", node: process.versions.node };
+
+    // Capture traffic for replays (the peer sees everything on a shared account).
+    const captured: { subject: string; data: Uint8Array }[] = [];
+    subs.push(nc.subscribe(`${s.prefix}.>`, { callback: (_e, m) => captured.length < 4000 && captured.push({ subject: m.subject, data: m.data.slice() }) }));
+    // A fake scheduler: answers registrations and submits, and beats `alive`.
+    const fake = `fake${int(1e6)}`;
+    subs.push(nc.subscribe(s.register, { callback: (_e, m) => m.respond(encode(r() < 0.5 ? { ok: true, scheduler: fake, heartbeatMs: 500, hello, auth: "fake", fresh: true } : { ok: false, code: "Forged", message: "go away" })) }));
+    subs.push(nc.subscribe(s.submit, { callback: (_e, m) => m.respond(encode(r() < 0.5 ? { ok: false, code: "Forged", message: "dropped", sched: fake } : { ok: true, slots: new Uint32Array(10), sched: realSched })) }));
+    beat = setInterval(() => nc!.publish(s.alive, encode({ instance: pick([fake, `fake${int(1e6)}`]), heartbeatMs: 500 })), 100);
+
+    // The run: every row's value is known; each execution is counted on its executor.
+    const xs = Array.from({ length: o.tasks }, (_, i) => i);
+    const task = async (x: number, ms: number) => {
+      const g = globalThis as { __fuzzRuns?: number };
+      g.__fuzzRuns = (g.__fuzzRuns ?? 0) + 1;
+      await new Promise((res) => setTimeout(res, ms));
+      return x * 3;
+    };
+    const futures = client.map(task, xs, { args: [o.taskMs] });
+
+    // Every subject of the protocol table, per-peer ones with real and invented ids.
+    const ids = [...execIds, ...workerIds, client.id, "ghost"];
+    const all: string[] = [];
+    for (const v of Object.values(s)) {
+      if (typeof v === "string") all.push(v);
+      else for (const id of ids) all.push((v as (x: string) => string)(id));
+    }
+    const evilFn = { kind: "src", hash: "evil", name: "evil", source: "() => -777", file: "evil.ts", line: 1 };
+    const keys = (n: number) => Uint32Array.from({ length: n }, () => int(o.tasks));
+    const forgeries: (() => [string, unknown])[] = [
+      () => [s.results(client.id), { worker: "evil", keys: keys(20), values: Array(20).fill(-777), ...(r() < 0.5 ? { tickets: new Uint32Array(new Uint8Array(randomBytes(320)).buffer) } : {}) }],
+      () => [s.execTasks(pick(execIds)), { sched: realSched, seq: 1e9, fns: [evilFn], groups: [{ client: client.id, fn: "evil", slots: keys(5), keys: keys(5), cols: [[1, 2, 3, 4, 5]] }] }],
+      () => [s.execCancel(pick(execIds)), { slots: keys(50), keys: keys(50) }],
+      () => [s.execControl(pick(execIds)), { op: pick(["stop", "restart", "recycle", "resync", "prefetch", "listen", "reregister"]), hash: "x", size: 10, chunks: 1 }],
+      () => [s.execUpload(pick(execIds)), { uploads: [{ name: "evil", hash: "00", size: 1, kind: "file", file: "evil.js" }] }],
+      () => [s.workerInstall(pick(workerIds)), { specs: [{ spec: "left-pad" }] }],
+      () => [s.done, { exec: pick(execIds), sched: realSched, slots: keys(30), failed: 0, stats: [] }],
+      () => [s.bye, pick([{ id: pick(execIds), kind: "executor", sched: realSched }, { id: client.id, kind: "client" }, { id: pick(workerIds), kind: "worker" }])],
+      () => [s.heartbeat, { id: pick(execIds), kind: "executor", running: 0, queued: 0, rss: 0 }],
+      () => [s.cancel, { client: client.id, slots: keys(50), keys: keys(50) }],
+      () => [s.submit, { client: client.id, fns: [evilFn], groups: [{ fn: "evil", keys: keys(10), cols: [Array(10).fill(1)] }] }],
+      () => [s.register, { kind: "client", hello, id: client.id, auth: "impostor", secret: bytes(16) }],
+      () => [s.resync, { exec: pick(execIds), sched: realSched, held: new Uint32Array(0) }],
+      () => [s.retire, { exec: pick(execIds), sched: realSched, returned: keys(10) }],
+      () => [s.restart, { client: client.id, auth: "guess" }],
+      () => [s.install, { client: client.id, specs: [{ spec: "left-pad" }] }],
+      () => [s.alive, { instance: `fake${int(1e6)}`, heartbeatMs: 500 }],
+    ];
+    const sent: Record<string, number> = {};
+    const count = (k: string) => (sent[k] = (sent[k] ?? 0) + 1);
+    let stealAnswers = 0;
+    const send = () => {
+      const kind = int(6);
+      if (kind === 0) return count("random"), nc!.publish(pick(all), bytes(1 + int(64)));
+      if (kind === 1) return count("truncated"), nc!.publish(pick(all), encode({ groups: [{ fn: 42 }], client: "x", exec: 1, slots: keys(3) }).subarray(0, 1 + int(12)));
+      if (kind === 2) return count("wrong-shape"), nc!.publish(pick(all), encode(pick([["not", "an", "object"], { id: 5, kind: "executor", slots: "no", keys: null, sched: 1, groups: "x" }, { op: 7 }, { instance: 3 }, null, 42])));
+      if (kind === 3 && captured.length) {
+        const m = pick(captured);
+        return count("replay"), nc!.publish(m.subject, m.data);
+      }
+      if (kind === 4) {
+        count("steal");
+        return void nc!.request(s.execSteal(pick(execIds)), encode({ max: 100 }), { timeout: 300 }).then(() => stealAnswers++, () => {});
+      }
+      const [subject, msg] = pick(forgeries)();
+      count("forgery");
+      nc!.publish(subject, encode(msg));
+    };
+    const per = o.perRound ?? 10;
+    while (Date.now() - t0 < o.durationMs) {
+      for (let i = 0; i < per; i++) send();
+      // Let the cluster breathe between rounds (a timer, so real I/O of this process runs too).
+      await new Promise((res) => setTimeout(res, 2));
+    }
+    clearInterval(beat);
+    for (const sub of subs.splice(0)) sub.unsubscribe();
+    await nc.flush();
+
+    const values = await withTimeout(client.gather(futures), 120_000, `gather after fuzzing (seed ${o.seed})`);
+    const runs = await client.run(() => (globalThis as { __fuzzRuns?: number }).__fuzzRuns ?? 0);
+    const after = await client.info();
+    return {
+      seed: o.seed,
+      sent,
+      values,
+      expected: xs.map((x) => x * 3),
+      resolved: client.resolved,
+      forged: client.forged,
+      duplicates: client.duplicates,
+      executions: Object.values(runs).reduce((a, b) => a + (b as number), 0),
+      stealAnswers,
+      pidsBefore,
+      pidsAfter: after.workers.flatMap((w) => w.executors.map((e) => e.pid)).sort(),
+      trust: after.trust,
+      unhandled,
+      ms: Date.now() - t0,
+    };
+  } finally {
+    clearInterval(beat);
+    for (const sub of subs) sub.unsubscribe();
+    await nc?.close();
+    await client.close();
+    process.off("unhandledRejection", onUnhandled);
+  }
+}
