@@ -19,6 +19,7 @@ test("garbage, replays and forgeries on every subject during a run: every future
   assert.equal(out.values, out.expected, "every future has its right value (no forged value delivered)");
   assert.is(out.resolved, tasks, "each future was settled by exactly one result row");
   assert.ok(out.forged > 0, "the client counted the forged result rows it dropped");
+  assert.is(out.resubmitted, 0, "the fake scheduler's beats and answers caused no re-submission");
   assert.is(out.stealAnswers, 0, "no stranger was handed tasks by a steal");
   assert.equal(out.pidsAfter, out.pidsBefore, "no executor exited or was restarted by a stranger");
   assert.equal(out.unhandled, [], "no unhandled rejection");

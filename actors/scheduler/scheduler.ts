@@ -155,6 +155,9 @@ export class Scheduler extends Actor {
       ask: (rec, nonce) => this.tx.send(this.subjects.execControl(rec.id), { op: "resync", nonce, auth: rec.auth }),
       requeue: (rec, lost) => {
         rec.assigned -= lost.length;
+        // What was lost may have carried function definitions: send them again.
+        rec.fnsSent.clear();
+        rec.modsSent.clear();
         this.tasks.requeueFront(lost);
         this.log.info(`executor ${rec.name} does not hold ${lost.length} task(s) assigned to it: re-queued`);
         this.schedulePump();
@@ -469,6 +472,11 @@ export class Scheduler extends Actor {
 
   /** Tasks moved from one executor's queue to another's. */
   stolen = 0;
+
+  /** Tasks re-queued because their executor turned out not to hold them (reconcile.ts). */
+  get reconciled(): number {
+    return this.reconciler.requeued;
+  }
 
   private fill(rec: ExecutorRec, share: number) {
     const t = this.tasks;

@@ -35,6 +35,8 @@ export interface FuzzOutcome {
   resolved: number;
   forged: number;
   duplicates: number;
+  /** Rows the client re-submitted (no connection was lost and the scheduler never moved: must be 0). */
+  resubmitted: number;
   /** Executions of the task function, summed over executors (work amplification). */
   executions: number;
   /** Answers a stranger got to its steal requests (must be 0). */
@@ -170,6 +172,7 @@ export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
       resolved: client.resolved,
       forged: client.forged,
       duplicates: client.duplicates,
+      resubmitted: client.resubmitted,
       executions: Object.values(runs).reduce((a, b) => a + (b as number), 0),
       stealAnswers,
       pidsBefore,

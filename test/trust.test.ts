@@ -1,0 +1,137 @@
+/**
+ * Issue 11, peer by peer: what a buggy script or a curious housemate on the same NATS account did
+ * to a run, now refused. Each test runs tasks while a plain NATS client plays the peer.
+ */
+import { randomBytes } from "node:crypto";
+import * as assert from "uvu/assert";
+import { connect, type NatsConnection } from "nats";
+import { encode } from "../runtime/codec.ts";
+import { PROTOCOL_VERSION, subjects } from "../runtime/protocol.ts";
+import { clusterSuite, waitFor, withTimeout } from "./helpers/cluster.ts";
+
+const t = clusterSuite("trust", { nprocs: 2 });
+let nc: NatsConnection;
+t.before(async ({ client }) => {
+  nc = await connect({ servers: client.address, token: client.localCluster!.token });
+});
+t.after(async () => {
+  await nc?.close();
+});
+
+const slow = async (x: number, ms: number) => {
+  await new Promise((r) => setTimeout(r, ms));
+  return x * 2;
+};
+
+t("wrong results for keys that have not run yet are dropped and counted, never delivered", async ({ client }) => {
+  const s = subjects(client.localCluster!.cluster);
+  const before = client.forged;
+  const xs = Array.from({ length: 300 }, (_, i) => i);
+  const fs = client.map(slow, xs, { args: [10] });
+  // Every key this client may use so far, without tickets, then with random ones.
+  const keys = Uint32Array.from({ length: 2000 }, (_, i) => i);
+  nc.publish(s.results(client.id), encode({ worker: "evil", keys, values: Array(keys.length).fill(-1) }));
+  nc.publish(s.results(client.id), encode({ worker: "evil", keys, values: Array(keys.length).fill(-1), tickets: new Uint32Array(new Uint8Array(randomBytes(keys.length * 16)).buffer) }));
+  await nc.flush();
+  assert.equal(await withTimeout(client.gather(fs), 60_000, "gather"), xs.map((x) => x * 2));
+  assert.is(client.forged - before, 2 * keys.length, "every forged row was counted");
+  // The count reaches the scheduler with the next lease renewal (info, metrics, events).
+  await waitFor(async () => ((await client.info()).trust?.clients ?? 0) >= 2 * keys.length, { timeoutMs: 5000, label: "the scheduler to learn the client's count" });
+});
+
+t("a stranger's steal request gets no answer and loses no task", async ({ client }) => {
+  const s = subjects(client.localCluster!.cluster);
+  const execIds = (await client.info()).workers.flatMap((w) => w.executors.map((e) => e.id));
+  const fs = client.map(slow, Array.from({ length: 400 }, (_, i) => i), { args: [5] });
+  const answers = await Promise.allSettled(execIds.map((id) => nc.request(s.execSteal(id), encode({ max: 100 }), { timeout: 500 })));
+  assert.ok(answers.every((a) => a.status === "rejected"), "no executor answered the stranger");
+  assert.is((await withTimeout(client.gather(fs), 60_000, "gather")).length, 400);
+});
+
+t("beats from invented scheduler instances re-submit nothing and are reported as rivals", async ({ client }) => {
+  const s = subjects(client.localCluster!.cluster);
+  const resubmitted = client.resubmitted;
+  const fs = client.map(slow, Array.from({ length: 300 }, (_, i) => i), { args: [5] });
+  for (let i = 0; i < 15; i++) for (const instance of ["ghostA", "ghostB"]) nc.publish(s.alive, encode({ instance, heartbeatMs: 500 }));
+  await nc.flush();
+  assert.is((await withTimeout(client.gather(fs), 60_000, "gather")).length, 300);
+  assert.is(client.resubmitted, resubmitted, "no re-submission");
+  const info = await client.info();
+  assert.ok(info.trust!.rivals.includes("ghostA") && info.trust!.rivals.includes("ghostB"));
+});
+
+t("a fake scheduler answering registrations and submits, and beating alive, does not stall the run", async ({ client }) => {
+  const s = subjects(client.localCluster!.cluster);
+  const hello = { proto: PROTOCOL_VERSION, version: "0.1.0", node: process.versions.node };
+  const regs = nc.subscribe(s.register, { callback: (_e, m) => m.respond(encode({ ok: true, scheduler: "fake", heartbeatMs: 500, hello, auth: "fake", fresh: true })) });
+  const subs = nc.subscribe(s.submit, { callback: (_e, m) => m.respond(encode({ ok: false, code: "Nope", message: "fake", sched: "fake" })) });
+  const beat = setInterval(() => nc.publish(s.alive, encode({ instance: "fake", heartbeatMs: 500 })), 100);
+  try {
+    const resubmitted = client.resubmitted;
+    const xs = Array.from({ length: 600 }, (_, i) => i);
+    const out = await withTimeout(client.gather(client.map(slow, xs, { args: [3] })), 60_000, "gather beside a fake scheduler");
+    assert.equal(out, xs.map((x) => x * 2));
+    assert.is(client.resubmitted, resubmitted);
+  } finally {
+    clearInterval(beat);
+    regs.unsubscribe();
+    subs.unsubscribe();
+  }
+});
+
+t("a task batch lost in transit (stranded as assigned) is re-queued by reconciliation", async ({ client }) => {
+  const sched = client.localCluster!.scheduler;
+  const s = subjects(client.localCluster!.cluster);
+  const tx = sched.tx as unknown as { publish: (subject: string, data: Uint8Array, reply?: string) => void };
+  const publish = tx.publish.bind(sched.tx);
+  let lost = 0;
+  // The scheduler's first task batch after this point never reaches its executor.
+  tx.publish = (subject, data, reply) => {
+    if (!lost && subject.startsWith(`${s.prefix}.exec.`) && subject.endsWith(".tasks")) return void lost++;
+    publish(subject, data, reply);
+  };
+  try {
+    const before = sched.reconciled;
+    const xs = Array.from({ length: 50 }, (_, i) => i);
+    const out = await withTimeout(client.gather(client.map(slow, xs, { args: [1] })), 30_000, "gather after a lost batch");
+    assert.equal(out, xs.map((x) => x * 2));
+    assert.is(lost, 1);
+    assert.ok(sched.reconciled > before, "reconciliation re-queued the stranded tasks");
+  } finally {
+    tx.publish = publish;
+  }
+});
+
+t("a live client whose lease the scheduler dropped re-submits what it waits for", async ({ client }) => {
+  const sched = client.localCluster!.scheduler as unknown as { dropClient(id: string, why: string): void };
+  const xs = Array.from({ length: 200 }, (_, i) => i);
+  const fs = client.map(slow, xs, { args: [20] });
+  const resubmitted = client.resubmitted;
+  sched.dropClient(client.id, "dropped by the test");
+  assert.equal(await withTimeout(client.gather(fs), 60_000, "gather after the lease was dropped"), xs.map((x) => x * 2));
+  assert.ok(client.resubmitted > resubmitted, "the client re-submitted");
+});
+
+t("a replayed task batch is not run again", async ({ client }) => {
+  const s = subjects(client.localCluster!.cluster);
+  const captured: { subject: string; data: Uint8Array }[] = [];
+  const sub = nc.subscribe(`${s.prefix}.exec.*.tasks`, { callback: (_e, m) => captured.push({ subject: m.subject, data: m.data.slice() }) });
+  const count = async (x: number) => {
+    const g = globalThis as { __trustRuns?: number };
+    g.__trustRuns = (g.__trustRuns ?? 0) + 1;
+    return x;
+  };
+  await nc.flush();
+  await client.gather(client.map(count, Array.from({ length: 100 }, (_, i) => i)));
+  sub.unsubscribe();
+  assert.ok(captured.length > 0);
+  const runs = async () => Object.values(await client.run(() => (globalThis as { __trustRuns?: number }).__trustRuns ?? 0)).reduce((a, b) => a + b, 0);
+  const before = await runs();
+  for (let i = 0; i < 3; i++) for (const m of captured) nc.publish(m.subject, m.data);
+  await nc.flush();
+  // A barrier: a fresh task on each executor runs after the replays were handled (one connection, in order).
+  await client.gather(client.map(count, [1000, 1001, 1002, 1003]));
+  assert.is(await runs(), before + 4, "only the 4 new tasks ran");
+});
+
+t.run();

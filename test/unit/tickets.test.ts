@@ -1,0 +1,57 @@
+/** Result tickets (runtime/tickets.ts): issued for keys, accepted for exactly those keys under the same secret. */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { newTicketSecret, TicketKey } from "../../runtime/tickets.ts";
+
+const keys = Uint32Array.from({ length: 1000 }, (_, i) => i * 13 + 7);
+
+test("tickets issued for keys verify for those keys", () => {
+  const k = new TicketKey(newTicketSecret());
+  const t = k.issue(keys, 3, 42);
+  assert.is(t.length, keys.length * 4);
+  const bad = new Uint8Array(keys.length);
+  assert.is(k.verify(keys, t, bad), 0);
+  assert.ok(bad.every((b) => b === 0));
+});
+
+test("a ticket moved to another key, a random one, or one under another secret fails (per row)", () => {
+  const k = new TicketKey(newTicketSecret());
+  const other = new TicketKey(newTicketSecret());
+  const t = k.issue(keys, 0, 1);
+  const swapped = t.slice();
+  swapped.set(t.subarray(4, 8), 0); // row 0 carries row 1's ticket
+  swapped[4 * 5 + 2]! ^= 1; // row 5: one bit flipped
+  const bad = new Uint8Array(keys.length);
+  assert.is(k.verify(keys, swapped, bad), 2);
+  assert.is(bad[0], 1);
+  assert.is(bad[5], 1);
+  assert.is(bad[1], 0);
+  const bad2 = new Uint8Array(keys.length);
+  assert.is(k.verify(keys, other.issue(keys, 0, 1), bad2), keys.length, "another client's tickets prove nothing here");
+  const bad3 = new Uint8Array(keys.length);
+  assert.is(k.verify(keys, new Uint32Array(keys.length * 4).map(() => (Math.random() * 2 ** 32) >>> 0), bad3), keys.length);
+});
+
+test("a missing or mis-sized ticket column fails the whole message", () => {
+  const k = new TicketKey(newTicketSecret());
+  const bad = new Uint8Array(keys.length);
+  assert.is(k.verify(keys, undefined, bad), -1);
+  assert.is(k.verify(keys, k.issue(keys, 0, 1).subarray(4), bad), -1);
+  assert.is(k.verify(keys, [1, 2, 3], bad), -1);
+});
+
+test("the same key dispatched twice gets two different tickets, both valid", () => {
+  const k = new TicketKey(newTicketSecret());
+  const one = Uint32Array.of(5);
+  const a = k.issue(one, 0, 1);
+  const b = k.issue(one, 1, 2);
+  assert.not.equal([...a], [...b]);
+  const bad = new Uint8Array(1);
+  assert.is(k.verify(one, a, bad) + k.verify(one, b, bad), 0);
+});
+
+test("a secret must be 16 bytes", () => {
+  assert.throws(() => new TicketKey(new Uint8Array(8)));
+});
+
+test.run();
