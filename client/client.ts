@@ -76,9 +76,9 @@ export class Client extends Actor {
     readonly maxValueBytes: number,
   ) {
     super(tx, cluster, silentLogger);
-    const largeArgs = (this.largeArgs = new LargeArgs(tx, this.subjects, this.id, maxValueBytes));
-    this.largeResults = new LargeResults(tx, this.subjects, this.id);
-    this.scattered = new ScatteredValues(tx, this.subjects, this.id, this.log);
+    const largeArgs = (this.largeArgs = new LargeArgs(tx, this.subjects, this.id, maxValueBytes, this.auth));
+    this.largeResults = new LargeResults(tx, this.subjects, this.id, this.auth);
+    this.scattered = new ScatteredValues(tx, this.subjects, this.id, this.log, this.auth);
     this.submitter = new Submitter({
       offload: (p, size) => largeArgs.offload(p, size),
       rowBudget: largeArgs.budget,

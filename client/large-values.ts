@@ -49,6 +49,8 @@ export class LargeArgs {
     private readonly subjects: Subjects,
     private readonly clientId: string,
     private readonly cap: number,
+    /** The client's token: releases without it are ignored by the scheduler. */
+    private readonly auth = "",
   ) {}
 
   /** Room for one row's message: rows bigger than this get their arguments stored apart. */
@@ -145,7 +147,7 @@ export class LargeArgs {
 
   release(owner: string, hashes: string[]): void {
     try {
-      this.tx.send(this.subjects.dataRelease, { client: owner, hashes });
+      this.tx.send(this.subjects.dataRelease, { client: owner, hashes, auth: this.auth });
     } catch {
       /* closed: the scheduler drops the client's values with it */
     }
@@ -179,6 +181,7 @@ export class LargeResults {
     private readonly tx: Transport,
     private readonly subjects: Subjects,
     private readonly clientId: string,
+    private readonly auth = "",
   ) {}
 
   /** A Results.large entry for row `row` of `job`: the value to settle the row with. */
@@ -249,7 +252,7 @@ export class LargeResults {
     if (v.released || !v.done || v.pins > 0) return;
     v.released = true;
     try {
-      this.tx.send(this.subjects.dataRelease, { client: v.owner, hashes: [v.ref.hash] });
+      this.tx.send(this.subjects.dataRelease, { client: v.owner, hashes: [v.ref.hash], auth: this.auth });
     } catch {
       /* closed: the scheduler drops the client's values with it */
     }

@@ -40,6 +40,8 @@ export class ScatteredValues {
     private readonly subjects: Subjects,
     private readonly client: string,
     private readonly log: Logger,
+    /** The client's token: releases without it are ignored by the scheduler. */
+    private readonly auth = "",
   ) {}
 
   scatter<T>(value: T, broadcast: boolean): Promise<DataRef<T>> {
@@ -65,7 +67,7 @@ export class ScatteredValues {
       this.objectOf.delete(r.hash);
     }
     const hashes = refs.map((r) => r.hash).filter((h) => this.owned.delete(h));
-    if (hashes.length) this.tx.send(this.subjects.dataRelease, { client: this.client, hashes });
+    if (hashes.length) this.tx.send(this.subjects.dataRelease, { client: this.client, hashes, auth: this.auth });
   }
 
   /** Uploads every owned value again (the scheduler lost them); failures are logged, tasks then fail with DataUnavailable. */

@@ -120,7 +120,7 @@ async function shipIfFile(ctx: Ctx, spec: string, resolvePath: (p: string) => st
  * them from its answer on (as long as they are current), so a re-upload does not pile up versions.
  */
 function letGo(ctx: Ctx, hashes: string[]): void {
-  if (hashes.length) ctx.tx.send(ctx.subjects.dataRelease, { client: ctx.client, hashes });
+  if (hashes.length) ctx.tx.send(ctx.subjects.dataRelease, { client: ctx.client, hashes, auth: ctx.auth });
 }
 
 function failed(outcomes: Record<string, { ok: boolean; error?: string }>): Record<string, string> {

@@ -503,6 +503,8 @@ export type DataGetReply = { ok: true; chunks: number; size: number; bytes: Uint
 export interface DataRelease {
   /** The owner, as in {@link DataPut.client}. */
   client: string;
+  /** The owning client's token ({@link RegisterClient.auth}): a stranger cannot release a client's values. */
+  auth?: string;
   hashes: string[];
 }
 

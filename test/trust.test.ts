@@ -112,6 +112,15 @@ t("a live client whose lease the scheduler dropped re-submits what it waits for"
   assert.ok(client.resubmitted > resubmitted, "the client re-submitted");
 });
 
+t("a stranger cannot release a client's scattered value", async ({ client }) => {
+  const s = subjects(client.localCluster!.cluster);
+  const ref = await client.scatter(Array.from({ length: 1000 }, (_, i) => i));
+  nc.publish(s.dataRelease, encode({ client: client.id, hashes: [ref.hash] }));
+  await nc.flush();
+  const sum = (xs: number[], k: number) => xs.reduce((a, b) => a + b, 0) + k;
+  assert.equal(await client.gather(client.map(sum, [ref, ref], [1, 2])), [499_501, 499_502]);
+});
+
 t("a replayed task batch is not run again", async ({ client }) => {
   const s = subjects(client.localCluster!.cluster);
   const captured: { subject: string; data: Uint8Array }[] = [];

@@ -198,7 +198,7 @@ export class Scheduler extends Actor {
       else s.respond(reply, s.owners.put(m));
     });
     s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
-    s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => s.owners.release(m));
+    s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => (s.trust.isClient(m.client.split("/")[0]!, m.auth) ? s.owners.release(m) : s.untrusted("data.release")));
     s.listen(s.subjects.schedRun, "sched.run", G.isRunRequest, (m, reply) => void s.runner.run(m).then((r) => s.respond(reply, r)));
     // Uploads and installs reach every executor and worker: only a registered client's, with its token.
     s.listen(s.subjects.upload, "upload", G.isUploadRequest, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onUpload(m).then((r) => s.respond(reply, r)) : s.untrusted("upload")));

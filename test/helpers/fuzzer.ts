@@ -130,6 +130,8 @@ export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
       () => [s.restart, { client: client.id, auth: "guess" }],
       () => [s.install, { client: client.id, specs: [{ spec: "left-pad" }] }],
       () => [s.alive, { instance: `fake${int(1e6)}`, heartbeatMs: 500 }],
+      () => [s.dataRelease, { client: client.id, hashes: ["x"] }],
+      () => [s.upload, { client: client.id, upload: { name: "evil", hash: "00", size: 1, kind: "file", file: "evil.js" } }],
     ];
     const sent: Record<string, number> = {};
     const count = (k: string) => (sent[k] = (sent[k] ?? 0) + 1);
