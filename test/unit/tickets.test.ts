@@ -50,6 +50,16 @@ test("the same key dispatched twice gets two different tickets, both valid", () 
   assert.is(k.verify(one, a, bad) + k.verify(one, b, bad), 0);
 });
 
+test("one key serves any number of calls of any size (its cipher keeps no state between blocks)", () => {
+  const k = new TicketKey(newTicketSecret());
+  const batches = [1, 3, 1000, 1, 17].map((n, b) => Uint32Array.from({ length: n }, (_, i) => i * 31 + b));
+  const issued = batches.map((ks, b) => k.issue(ks, b, b));
+  issued.reverse().forEach((t, j) => {
+    const ks = batches[batches.length - 1 - j]!;
+    assert.is(k.verify(ks, t, new Uint8Array(ks.length)), 0);
+  });
+});
+
 test("a secret must be 16 bytes", () => {
   assert.throws(() => new TicketKey(new Uint8Array(8)));
 });
