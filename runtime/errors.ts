@@ -200,6 +200,8 @@ export const Errors = {
       "ClientIdTaken",
       `Another peer registered client id '${id}' with this scheduler first, under a different token: this client's registration is refused. Connect a new Client (it draws a new id); if this keeps happening, someone on the NATS account is impersonating clients — give each role its own NATS credentials.`,
     ),
+  RegistrationHeld: (what: string) =>
+    new TsDaskError("RegistrationHeld", `${what} is registered already, and this registration did not carry its token: refused (retried; a live registration is not handed to another peer).`),
   UnknownClient: (id: string) =>
     new TsDaskError("UnknownClient", `The scheduler does not know client ${id} (or the message did not carry its token): register first; the client retries once its lease is renewed.`),
   NameTaken: (name: string) =>

@@ -43,8 +43,8 @@
  * (runtime/tickets.ts). Messages that do not match are dropped and counted, never acted on.
  */
 
-/** Bumped on any incompatible change of a subject or message below. */
-export const PROTOCOL_VERSION = 1;
+/** Bumped on any incompatible change of a subject or message below (2: tokens and result tickets, issue 11). */
+export const PROTOCOL_VERSION = 2;
 
 /** A NATS subject token: letters, digits, `_` and `-` only (no `.`, `*`, `>` or spaces). */
 export function isSubjectToken(s: string): boolean {
@@ -150,6 +150,8 @@ export interface RegisterWorker {
   nthreads: number;
   /** Bytes per executor, 0 for none. */
   memoryLimit: number;
+  /** The token of its current registration with this scheduler, when registering again. */
+  auth?: string;
 }
 
 export interface RegisterExecutor {
@@ -164,6 +166,9 @@ export interface RegisterExecutor {
   index: number;
   nthreads: number;
   pid: number;
+  /** The token of its current registration with this scheduler, when registering again: the
+   * scheduler hands a live registration's token only to whoever already holds it. */
+  auth?: string;
 }
 
 export interface RegisterClient {

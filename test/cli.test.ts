@@ -2,6 +2,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
+import { PROTOCOL_VERSION } from "../runtime/protocol.ts";
 import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
 import { cleanup, startTestNats, withTimeout } from "./helpers/cluster.ts";
 
@@ -39,7 +40,7 @@ t("scheduler and a named worker from the CLI; a client maps on them; info shows 
   assert.is(await info.exited, 0);
   assert.match(info.output(), "MyWorker-0");
   assert.match(info.output(), "MyWorker-1");
-  assert.match(info.output(), /protocol 1/);
+  assert.match(info.output(), new RegExp(`protocol ${PROTOCOL_VERSION}`));
   assert.match(info.output(), /Node 20/);
   const json = cli(["info", url, "--cluster", "c1", "--json"]);
   await json.exited;

@@ -1,6 +1,7 @@
 /** The core cluster end to end through the API, on the embedded default (Client.connect()). */
 import * as assert from "uvu/assert";
 import { TaskError, TsDaskError } from "../index.ts";
+import { PROTOCOL_VERSION } from "../runtime/protocol.ts";
 import { clusterSuite, withTimeout } from "./helpers/cluster.ts";
 
 const t = clusterSuite("core", { nprocs: 2 });
@@ -188,7 +189,7 @@ t("info lists the worker and its executors with versions", async ({ client }) =>
   assert.is(info.workers.length, 1);
   assert.is(info.workers[0]!.executors.length, 2);
   assert.equal(info.workers[0]!.executors.map((e) => e.name).sort(), ["local-0", "local-1"]);
-  assert.is(info.workers[0]!.hello.proto, 1);
+  assert.is(info.workers[0]!.hello.proto, PROTOCOL_VERSION);
   assert.ok(info.tasks.bytesPerTask > 0);
 });
 

@@ -5,7 +5,7 @@ import * as assert from "uvu/assert";
 import { connect, type NatsConnection } from "nats";
 import { Client } from "../index.ts";
 import { decode, encode } from "../runtime/codec.ts";
-import { subjects, type ClusterInfo, type RegisterReply } from "../runtime/protocol.ts";
+import { PROTOCOL_VERSION, subjects, type ClusterInfo, type RegisterReply } from "../runtime/protocol.ts";
 import { withTimeout } from "./helpers/cluster.ts";
 
 const t = suite<{ client: Client; nc: NatsConnection }>("robustness");
@@ -72,7 +72,7 @@ t("a peer speaking another protocol version is refused with both versions named"
     if (r.ok) return;
     assert.is(r.code, "ProtocolMismatch");
     assert.match(r.message, "protocol 999 (ts-dask 9.9.9)");
-    assert.match(r.message, "protocol 1 ");
+    assert.match(r.message, `protocol ${PROTOCOL_VERSION} `);
     assert.match(r.message, "npm install ts-dask@");
   }
   const info = decode<ClusterInfo>((await nc.request(s.info, encode({}), { timeout: 5000 })).data);

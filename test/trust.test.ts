@@ -5,8 +5,8 @@
 import { randomBytes } from "node:crypto";
 import * as assert from "uvu/assert";
 import { connect, type NatsConnection } from "nats";
-import { encode } from "../runtime/codec.ts";
-import { PROTOCOL_VERSION, subjects } from "../runtime/protocol.ts";
+import { decode, encode } from "../runtime/codec.ts";
+import { PROTOCOL_VERSION, subjects, type RegisterReply } from "../runtime/protocol.ts";
 import { clusterSuite, waitFor, withTimeout } from "./helpers/cluster.ts";
 
 const t = clusterSuite("trust", { nprocs: 2 });
@@ -119,6 +119,22 @@ t("a stranger cannot release a client's scattered value", async ({ client }) => 
   await nc.flush();
   const sum = (xs: number[], k: number) => xs.reduce((a, b) => a + b, 0) + k;
   assert.equal(await client.gather(client.map(sum, [ref, ref], [1, 2])), [499_501, 499_502]);
+});
+
+t("registering under a live executor's or worker's id hands out no token", async ({ client }) => {
+  const s = subjects(client.localCluster!.cluster);
+  const info = await client.info();
+  const e = info.workers[0]!.executors[0]!;
+  const w = info.workers[0]!;
+  const hello = { proto: PROTOCOL_VERSION, version: "0.1.0", node: process.versions.node };
+  const ask = async (m: unknown) => decode<RegisterReply>((await nc.request(s.register, encode(m), { timeout: 5000 })).data);
+  const asExec = await ask({ kind: "executor", hello, id: e.id, name: e.name, worker: w.instance, index: 0, nthreads: 1, pid: 1 });
+  const asWorker = await ask({ kind: "worker", hello, name: w.name, instance: w.instance, host: "evil", pid: 1, platform: "linux", nprocs: 1, nthreads: 1, memoryLimit: 0 });
+  for (const r of [asExec, asWorker]) {
+    assert.is(r.ok, false);
+    if (!r.ok) assert.is(r.code, "RegistrationHeld");
+  }
+  assert.is((await client.gather(client.map(slow, [1, 2, 3], { args: [1] }))).length, 3);
 });
 
 t("a replayed task batch is not run again", async ({ client }) => {

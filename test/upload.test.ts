@@ -172,7 +172,7 @@ t("executors check archives too: a zip-slip archive sent past the client is refu
   const hash = bytesHash(bytes);
   await putBytes(client.tx, client.subjects, client.id, bytes, hash, { fail: (m) => new Error(m) });
   const upload: UploadDef = { name: "sneaky_pkg", hash, size: bytes.byteLength, kind: "zip", file: "sneaky.zip" };
-  const r = await withTimeout(client.tx.request<UploadReply>(client.subjects.upload, { client: client.id, upload }, 30_000), 40_000, "raw upload");
+  const r = await withTimeout(client.tx.request<UploadReply>(client.subjects.upload, { client: client.id, auth: (client as unknown as { auth: string }).auth, upload }, 30_000), 40_000, "raw upload");
   assert.ok(r.ok);
   if (!r.ok) return;
   const outcomes = Object.entries(r.executors);

@@ -128,11 +128,12 @@ export class Executor extends Actor {
       pid: process.pid,
     };
     for (;;) {
+      if (this.auth) msg.auth = this.auth;
       if (this.stopped) return;
       try {
         // Any peer may answer: once we follow a scheduler, only its answer (or, after its silence, a new one's) counts.
         const r = await this.tx.requestWhere<RegisterReply>(this.subjects.register, msg, 2000, (r) => (r?.ok === true ? this.watch.accepts(r.scheduler) : !this.watch.current));
-        if (!r.ok) throw Object.assign(new Error(r.message), { code: r.code, refused: true });
+        if (!r.ok) throw Object.assign(new Error(r.message), { code: r.code, refused: r.code !== "RegistrationHeld" });
         this.adoptScheduler(r.scheduler, r.auth ?? "");
         this.heartbeatMs = r.heartbeatMs;
         this.watch.heartbeat(r.heartbeatMs);

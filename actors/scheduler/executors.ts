@@ -38,6 +38,12 @@ export interface ExecutorRec {
   auth: string;
   /** Number of the last task batch sent to it (TaskBatch.seq). */
   seq: number;
+  /**
+   * It sent a message with its token: it has the register reply. Until then a registration under
+   * its id gets the same token again (its reply may have been lost, or not believed yet); after,
+   * only a registration carrying the token does (RegistrationHeld).
+   */
+  confirmed?: boolean;
   /** A reconciliation in progress (reconcile.ts): its nonce and the slots assigned when it was asked. */
   reconcile?: { nonce: number; at: number; slots: Map<number, number> };
 }
@@ -45,6 +51,8 @@ export interface ExecutorRec {
 interface WorkerRec {
   reg: RegisterWorker;
   auth: string;
+  /** As ExecutorRec.confirmed. */
+  confirmed?: boolean;
   executors: Set<ExecutorRec>;
   lastSeen: number;
 }
@@ -75,6 +83,9 @@ export class ExecutorTable {
 
   /** Registers a worker; returns an error when a live worker holds its name. */
   addWorker(reg: RegisterWorker): TsDaskError | undefined {
+    const held = this.workers.get(reg.instance);
+    // A live registration's token goes only to whoever holds it (a placeholder's to the first worker).
+    if (held && held.reg.pid !== 0 && held.confirmed && held.auth !== reg.auth) return Errors.RegistrationHeld(`Worker ${reg.name}`);
     for (const w of this.workers.values()) {
       if (w.reg.name === reg.name && w.reg.instance !== reg.instance) {
         if (this.isLive(w)) return Errors.NameTaken(reg.name);
@@ -82,7 +93,7 @@ export class ExecutorTable {
       }
     }
     const prev = this.workers.get(reg.instance);
-    this.workers.set(reg.instance, { reg, executors: prev?.executors ?? new Set(), lastSeen: Date.now(), auth: prev?.auth ?? this.cfg.newToken() });
+    this.workers.set(reg.instance, { reg, executors: prev?.executors ?? new Set(), lastSeen: Date.now(), auth: prev?.auth ?? this.cfg.newToken(), confirmed: prev?.confirmed });
     return undefined;
   }
 
@@ -189,6 +200,7 @@ export class ExecutorTable {
     const w = this.workers.get(m.id);
     if (!w) return;
     w.lastSeen = Date.now();
+    w.confirmed = true;
     for (const id of m.executors ?? []) {
       const rec = this.byIdMap.get(id);
       if (rec && rec.worker === m.id) rec.life.send({ type: "HEARTBEAT" });

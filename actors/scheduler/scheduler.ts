@@ -271,6 +271,13 @@ export class Scheduler extends Actor {
       }
       case "executor": {
         const known = this.executors.byId(m.id);
+        if (known && known.confirmed && known.auth !== m.auth) {
+          // Its token goes only to whoever holds it; the real executor that lost a reply retries
+          // until this record dies of silence, then registers afresh.
+          this.untrusted("register: executor without its token");
+          const e = Errors.RegistrationHeld(`Executor ${m.name}`);
+          return this.respond(reply, { ok: false, code: e.code, message: e.message } satisfies RegisterReply);
+        }
         const rec = this.executors.addExecutor(m);
         this.respond(reply, { ...ok, auth: rec.auth, ...this.uploads.replayFor("executor") });
         if (!known) this.monitor.emit({ type: "executor-joined", name: m.name, id: m.id });
@@ -535,6 +542,7 @@ export class Scheduler extends Actor {
       return;
     }
     if (m.auth !== rec.auth) return this.untrusted("done");
+    rec.confirmed = true;
     const t = this.tasks;
     let finished = 0;
     for (let i = 0; i < m.slots.length; i++) {
@@ -577,6 +585,7 @@ export class Scheduler extends Actor {
       // Unknown: tell it to register (harmless if forged: it re-registers with its scheduler).
       if (!rec) return this.tx.send(this.subjects.execControl(m.id), { op: "reregister" });
       if (m.auth !== rec.auth) return this.untrusted("heartbeat");
+      rec.confirmed = true;
       this.trust.executorForged(m.id, m.forged);
       this.monitor.heartbeat(m);
       this.executors.heartbeat(m);

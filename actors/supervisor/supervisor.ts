@@ -145,6 +145,7 @@ export class Supervisor extends Actor {
       nprocs: o.nprocs,
       nthreads: o.nthreads,
       memoryLimit: o.memoryLimit,
+      ...(this.auth ? { auth: this.auth } : {}),
     };
     try {
       // Any peer may answer: once we follow a scheduler, only its answer (or, after its silence, a new one's) counts.
@@ -156,6 +157,8 @@ export class Supervisor extends Actor {
         this.watch.heartbeat(r.heartbeatMs);
         if (r.installs?.length) this.replay(r.installs);
         this.life.send({ type: "REGISTERED" });
+      } else if (r.code === "RegistrationHeld") {
+        this.log.warn(`${r.message}`); // the machine retries after registerRetry
       } else {
         this.log.warn(r.message);
         this.life.send({ type: "REGISTER_REFUSED", reason: r.message });
