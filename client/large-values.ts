@@ -98,7 +98,7 @@ export class LargeArgs {
       await Promise.all(
         chosen.map(async (c) => {
           const hash = createHash("sha256").update(c.bytes).digest("hex");
-          await putBytes(this.tx, this.subjects, c.j >= 0 ? rowOwner : jobOwner, c.bytes, hash);
+          await putBytes(this.tx, this.subjects, c.j >= 0 ? rowOwner : jobOwner, c.bytes, hash, { auth: this.auth });
           refs.set(c.j, new DataRef(hash, c.bytes.byteLength, true));
         }),
       );

@@ -13,7 +13,7 @@ import type { Subjects } from "../runtime/protocol.ts";
 import type { Transport } from "../runtime/transport.ts";
 import type { Logger } from "../runtime/actor.ts";
 
-export async function uploadValue(tx: Transport, subjects: Subjects, client: string, value: unknown, broadcast: boolean): Promise<DataRef> {
+export async function uploadValue(tx: Transport, subjects: Subjects, client: string, value: unknown, broadcast: boolean, auth?: string): Promise<DataRef> {
   let bytes: Uint8Array;
   try {
     bytes = encodeLarge(value);
@@ -22,7 +22,7 @@ export async function uploadValue(tx: Transport, subjects: Subjects, client: str
   }
   const hash = bytesHash(bytes);
   const fail = (m: string, code: string, limit?: number) => (code === "ValueTooLarge" ? Errors.ValueTooLarge("The scattered value", bytes.byteLength, limit ?? 0, true) : Errors.ScatterFailed(m));
-  await putBytes(tx, subjects, client, bytes, hash, { broadcast, fail });
+  await putBytes(tx, subjects, client, bytes, hash, { broadcast, fail, auth });
   return new DataRef(hash, bytes.byteLength);
 }
 
@@ -48,7 +48,7 @@ export class ScatteredValues {
     const key = typeof value === "object" && value !== null ? (value as object) : undefined;
     const hit = key && this.byObject.get(key);
     if (hit && !broadcast) return hit as Promise<DataRef<T>>;
-    const p = uploadValue(this.tx, this.subjects, this.client, value, broadcast).then((ref) => {
+    const p = uploadValue(this.tx, this.subjects, this.client, value, broadcast, this.auth).then((ref) => {
       this.owned.set(ref.hash, { value, broadcast: broadcast || !!this.owned.get(ref.hash)?.broadcast });
       if (key) this.objectOf.set(ref.hash, new WeakRef(key));
       return ref as DataRef<T>;
@@ -73,7 +73,7 @@ export class ScatteredValues {
   /** Uploads every owned value again (the scheduler lost them); failures are logged, tasks then fail with DataUnavailable. */
   async uploadAgain(): Promise<void> {
     const values = [...this.owned.values()];
-    const results = await Promise.allSettled(values.map((v) => uploadValue(this.tx, this.subjects, this.client, v.value, v.broadcast)));
+    const results = await Promise.allSettled(values.map((v) => uploadValue(this.tx, this.subjects, this.client, v.value, v.broadcast, this.auth)));
     const failed = results.filter((r) => r.status === "rejected");
     if (values.length) this.log.info(`the scheduler lost its data: uploaded ${values.length - failed.length} scattered value(s) again`);
     for (const f of failed) this.log.warn(`could not upload a scattered value again: ${(f as PromiseRejectedResult).reason?.message ?? f}`);

@@ -75,7 +75,7 @@ async function prepare(path: string): Promise<{ def: Omit<UploadDef, "hash" | "s
 export async function uploadFile(ctx: Ctx, path: string, timeoutMs: number): Promise<UploadReport> {
   const { def, bytes } = await prepare(path);
   const hash = bytesHash(bytes);
-  await putBytes(ctx.tx, ctx.subjects, ctx.client, bytes, hash, { fail: (m) => Errors.BadUpload(path, m) });
+  await putBytes(ctx.tx, ctx.subjects, ctx.client, bytes, hash, { fail: (m) => Errors.BadUpload(path, m), auth: ctx.auth });
   const r = await ctx.tx.request<UploadReply>(ctx.subjects.upload, { client: ctx.client, auth: ctx.auth, upload: { ...def, hash, size: bytes.byteLength } }, timeoutMs).finally(() => letGo(ctx, [hash]));
   if (!r.ok) throw Errors.BadUpload(path, r.message);
   const failures = failed(r.executors);
@@ -111,7 +111,7 @@ async function shipIfFile(ctx: Ctx, spec: string, resolvePath: (p: string) => st
   }
   const name = packageName(await readArchive("tgz", bytes, basename(path)), basename(path));
   const hash = bytesHash(bytes);
-  await putBytes(ctx.tx, ctx.subjects, ctx.client, bytes, hash, { fail: (m) => Errors.InstallFailed([spec], { client: m }, 0) });
+  await putBytes(ctx.tx, ctx.subjects, ctx.client, bytes, hash, { fail: (m) => Errors.InstallFailed([spec], { client: m }, 0), auth: ctx.auth });
   return { spec, tgz: { hash, size: bytes.byteLength, file: basename(path), name } };
 }
 

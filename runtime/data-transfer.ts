@@ -50,13 +50,14 @@ export async function putBytes(
   client: string,
   bytes: Uint8Array,
   hash: string,
-  opts: { broadcast?: boolean; fail?: ChunkFail } = {},
+  opts: { broadcast?: boolean; fail?: ChunkFail; auth?: string; exec?: string } = {},
 ): Promise<void> {
   const fail = opts.fail ?? chunkError;
   const size = bytes.byteLength;
   const chunkSize = chunkSizeFor(tx);
   const chunks = Math.max(1, Math.ceil(size / chunkSize));
-  const base = { client, hash, size, chunks, broadcast: !!opts.broadcast };
+  // The sender's token (a client's, or with `exec` an executor's): the scheduler stores nothing for strangers.
+  const base = { client, hash, size, chunks, broadcast: !!opts.broadcast, ...(opts.auth ? { auth: opts.auth } : {}), ...(opts.exec ? { exec: opts.exec } : {}) };
   const ask = async (m: DataPut) => {
     const r = await tx.request<DataPutReply>(subjects.dataPut, m, TIMEOUT_MS);
     if (!r.ok) throw fail(r.message, r.code, r.limit);

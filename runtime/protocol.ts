@@ -485,6 +485,9 @@ export interface DataPut {
   probe?: boolean;
   /** Ask every executor to fetch it as soon as it is complete. */
   broadcast?: boolean;
+  /** The owning client's token, or (with `exec`, a large result) the storing executor's. */
+  auth?: string;
+  exec?: string;
   /**
    * After pushing every chunk on `data.push.<hash>`: a request that asks which chunks the
    * scheduler is still missing (the reply's `missing`), to be sent again as plain `data.put`s.

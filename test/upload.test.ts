@@ -170,7 +170,7 @@ t("executors check archives too: a zip-slip archive sent past the client is refu
   const enc = (s: string) => new TextEncoder().encode(s);
   const bytes = zipSync({ "package.json": enc(JSON.stringify({ name: "sneaky_pkg" })), "a/../../../escaped.js": enc("1") });
   const hash = bytesHash(bytes);
-  await putBytes(client.tx, client.subjects, client.id, bytes, hash, { fail: (m) => new Error(m) });
+  await putBytes(client.tx, client.subjects, client.id, bytes, hash, { fail: (m) => new Error(m), auth: (client as unknown as { auth: string }).auth });
   const upload: UploadDef = { name: "sneaky_pkg", hash, size: bytes.byteLength, kind: "zip", file: "sneaky.zip" };
   const r = await withTimeout(client.tx.request<UploadReply>(client.subjects.upload, { client: client.id, auth: (client as unknown as { auth: string }).auth, upload }, 30_000), 40_000, "raw upload");
   assert.ok(r.ok);

@@ -75,10 +75,10 @@ export function packResults(msg: Results, maxPayload: number): Packed {
  * Rejects with a task error (as a RemoteError) naming the task and the worker: `ResultTooLarge`
  * above the cap (the scheduler's, or the client's), else `ScatterFailed`.
  */
-export async function storeResult(tx: Transport, subjects: Subjects, client: string, key: number, worker: string, bytes: Uint8Array): Promise<DataRef> {
+export async function storeResult(tx: Transport, subjects: Subjects, client: string, key: number, worker: string, bytes: Uint8Array, bound: { auth: string; exec: string }): Promise<DataRef> {
   const id = `r${key}-${randomId(8)}`;
   try {
-    await putBytes(tx, subjects, `${client}/r${key}`, bytes, id);
+    await putBytes(tx, subjects, `${client}/r${key}`, bytes, id, bound);
   } catch (e) {
     const err =
       e instanceof ChunkError && e.code === "ValueTooLarge"

@@ -216,7 +216,7 @@ export class Outbox {
       const ticket = ticketOf(msg.tickets, row);
       held.push(slot);
       this.storing.add(slot);
-      storeResult(this.tx, this.subjects, client, key, this.worker, bytes).then(
+      storeResult(this.tx, this.subjects, client, key, this.worker, bytes, { auth: this.auth, exec: this.execId }).then(
         (ref) => this.late(client, slot, key, ref, ticket),
         (e: { remote?: Omit<RemoteError, "i">; message?: string }) =>
           this.late(client, slot, key, null, ticket, e.remote ?? { code: "ScatterFailed", name: "Error", message: String(e?.message ?? e), stack: "" }),

@@ -22,6 +22,7 @@ import {
   type Cancel,
   type ClusterInfo,
   type Done,
+  type DataPut,
   type FnDef,
   type Heartbeat,
   type InfoRequest,
@@ -136,7 +137,7 @@ export class Scheduler extends Actor {
       tx,
       subjects: this.subjects,
       knows: (hash) => this.data.knows(hash),
-      put: (m) => this.owners.put(m),
+      put: (m) => (this.mayPut(m) ? this.owners.put(m) : (this.untrusted("data.push"), { ok: false, code: "UnknownClient", message: "not bound" })),
       listen: (subject, handler) => this.listen(subject, "data.push", G.isDataPut, handler),
       idleExecutors: () => this.executors.accepting().filter((r) => r.assigned === 0),
     });
@@ -192,9 +193,13 @@ export class Scheduler extends Actor {
     });
     tx.onStatus((st) => st === "reconnected" && s.requestResync());
     s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => {
+      if (s.forDroppedClient(m.client)) return s.respond(reply, { ok: false, code: "ClientGone", message: `client ${m.client.split("/")[0]} has closed or lost its lease: nothing is stored for it` });
+      if (!s.mayPut(m)) {
+        s.untrusted("data.put");
+        return s.respond(reply, { ok: false, code: "UnknownClient", message: Errors.UnknownClient(m.client.split("/")[0]!).message });
+      }
       // A broadcast within the cap is pushed (data-push.ts); everything else is stored chunk by chunk.
       if (s.pushes.wants(m) && m.size <= s.owners.capFor(m.client)) void s.pushes.prepare(m).then((r) => s.respond(reply, r));
-      else if (s.forDroppedClient(m.client)) s.respond(reply, { ok: false, code: "ClientGone", message: `client ${m.client.split("/")[0]} has closed or lost its lease: nothing is stored for it` });
       else s.respond(reply, s.owners.put(m));
     });
     s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
@@ -596,6 +601,12 @@ export class Scheduler extends Actor {
       this.monitor.heartbeat(m);
       this.executors.workerHeartbeat(m);
     }
+  }
+
+  /** A stored value's chunk from its owning client, or (a large result) from a registered executor. */
+  private mayPut(m: DataPut): boolean {
+    if (m.exec !== undefined) return this.executors.byId(m.exec)?.auth === m.auth;
+    return this.trust.isClient(m.client.split("/")[0]!, m.auth);
   }
 
   /** A message not bound to this scheduler (wrong or missing token): dropped, counted, never acted on. */

@@ -131,6 +131,7 @@ export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
       () => [s.install, { client: client.id, specs: [{ spec: "left-pad" }] }],
       () => [s.alive, { instance: `fake${int(1e6)}`, heartbeatMs: 500 }],
       () => [s.dataRelease, { client: client.id, hashes: ["x"] }],
+      () => [s.dataPut, { client: client.id, hash: "x", size: 4, index: 0, chunks: 1, bytes: bytes(4) }],
       () => [s.register, { kind: "executor", hello, id: pick(execIds), name: "evil-0", worker: pick(workerIds), index: 0, nthreads: 1, pid: 1 }],
       () => [s.register, { kind: "worker", hello, name: "local", instance: pick(workerIds), host: "evil", pid: 1, platform: "linux", nprocs: 1, nthreads: 1, memoryLimit: 0 }],
       () => [s.upload, { client: client.id, upload: { name: "evil", hash: "00", size: 1, kind: "file", file: "evil.js" } }],
