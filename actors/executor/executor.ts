@@ -137,6 +137,8 @@ export class Executor extends Actor {
         this.adoptScheduler(r.scheduler, r.auth ?? "");
         this.heartbeatMs = r.heartbeatMs;
         this.watch.heartbeat(r.heartbeatMs);
+        // A beat with the token at once: the scheduler sends us work only once we have used it.
+        this.heartbeat();
         // Uploads so far (a late joiner, a restart): unpacked before any task runs here.
         if (r.uploads?.length) {
           const done = await this.onUpload(r.uploads);

@@ -44,6 +44,8 @@ export interface ExecutorRec {
    * only a registration carrying the token does (RegistrationHeld).
    */
   confirmed?: boolean;
+  /** client.restart() reached it before it confirmed: restart it then. */
+  pendingRestart?: boolean;
   /** A reconciliation in progress (reconcile.ts): its nonce and the slots assigned when it was asked. */
   reconcile?: { nonce: number; at: number; slots: Map<number, number> };
 }
@@ -157,6 +159,11 @@ export class ExecutorTable {
     return this.workers.get(instance)?.auth;
   }
 
+  /** Executors in the running state, confirmed or not. */
+  running(): ExecutorRec[] {
+    return [...this.byIdMap.values()].filter((r) => r.life.getSnapshot().matches("running"));
+  }
+
   byId(id: string): ExecutorRec | undefined {
     return this.byIdMap.get(id);
   }
@@ -172,10 +179,13 @@ export class ExecutorTable {
     return out;
   }
 
-  /** Executors that take new work, least loaded first. */
+  /**
+   * Executors that take new work, least loaded first. Only confirmed ones: an executor that has not
+   * used its token yet may still follow another scheduler and would drop our orders.
+   */
   accepting(): ExecutorRec[] {
     const out: ExecutorRec[] = [];
-    for (const r of this.byIdMap.values()) if (r.life.getSnapshot().matches("running")) out.push(r);
+    for (const r of this.byIdMap.values()) if (r.confirmed && r.life.getSnapshot().matches("running")) out.push(r);
     return out.sort((a, b) => a.assigned / a.nthreads - b.assigned / b.nthreads);
   }
 

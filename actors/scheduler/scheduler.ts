@@ -187,8 +187,11 @@ export class Scheduler extends Actor {
     s.listen(s.subjects.retire, "retire", G.isRetire, (m) => s.onRetire(m));
     s.listen(s.subjects.restart, "restart", G.isRestartRequest, (m, reply) => {
       if (!s.trust.isClient(m.client, m.auth)) return s.untrusted("restart");
-      const recs = s.executors.accepting();
-      for (const r of recs) s.tx.send(s.subjects.execControl(r.id), { op: "restart", auth: r.auth });
+      const recs = s.executors.running();
+      for (const r of recs) {
+        if (r.confirmed) s.tx.send(s.subjects.execControl(r.id), { op: "restart", auth: r.auth });
+        else r.pendingRestart = true; // it would drop the order now: sent when it confirms
+      }
       s.respond(reply, { executors: recs.map((r) => r.id) } satisfies RestartReply);
     });
     tx.onStatus((st) => st === "reconnected" && s.requestResync());
@@ -547,7 +550,7 @@ export class Scheduler extends Actor {
       return;
     }
     if (m.auth !== rec.auth) return this.untrusted("done");
-    rec.confirmed = true;
+    if (!rec.confirmed) this.confirmed(rec);
     const t = this.tasks;
     let finished = 0;
     for (let i = 0; i < m.slots.length; i++) {
@@ -590,7 +593,7 @@ export class Scheduler extends Actor {
       // Unknown: tell it to register (harmless if forged: it re-registers with its scheduler).
       if (!rec) return this.tx.send(this.subjects.execControl(m.id), { op: "reregister" });
       if (m.auth !== rec.auth) return this.untrusted("heartbeat");
-      rec.confirmed = true;
+      if (!rec.confirmed) this.confirmed(rec);
       this.trust.executorForged(m.id, m.forged);
       this.monitor.heartbeat(m);
       this.executors.heartbeat(m);
@@ -601,6 +604,16 @@ export class Scheduler extends Actor {
       this.monitor.heartbeat(m);
       this.executors.workerHeartbeat(m);
     }
+  }
+
+  /** An executor used its token for the first time: it follows us, orders reach it now. */
+  private confirmed(rec: ExecutorRec) {
+    rec.confirmed = true;
+    if (rec.pendingRestart) {
+      rec.pendingRestart = false;
+      this.tx.send(this.subjects.execControl(rec.id), { op: "restart", auth: rec.auth });
+    }
+    this.schedulePump();
   }
 
   /** A stored value's chunk from its owning client, or (a large result) from a registered executor. */
