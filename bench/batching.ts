@@ -88,7 +88,8 @@ try {
   }
   const med = Object.fromEntries(configs.map((c) => [c.name, median(times[c.name]!)]));
   const fixedNames = FIXED.map((n) => `cluster batchSize ${n}`).filter((n) => med[n] !== undefined);
-  const bestFixed = fixedNames.reduce((a, b) => (med[b]! < med[a]! ? b : a));
+  // With BENCH_ONLY, some configurations (and their ratios) may be missing: they come out null.
+  const bestFixed = fixedNames.length ? fixedNames.reduce((a, b) => (med[b]! < med[a]! ? b : a)) : "none run";
   const loop = med["plain loop"]!;
   const auto = med["cluster batchSize auto"]!;
   const one = med["cluster batchSize 1"]!;

@@ -50,6 +50,9 @@ export interface ExecutorOptions {
 
 type LoadedFn = Function | Error;
 
+/** The longest the scheduler goes without this executor's figures (running, queued, memory, CPU). */
+const FULL_BEAT_MS = 2000;
+
 export class Executor extends Actor {
   readonly runner: Runner;
   private readonly out: Outbox;
@@ -138,7 +141,7 @@ export class Executor extends Actor {
         this.heartbeatMs = r.heartbeatMs;
         this.watch.heartbeat(r.heartbeatMs);
         // A beat with the token at once: the scheduler sends us work only once we have used it.
-        this.heartbeat();
+        this.heartbeat(true);
         // Uploads so far (a late joiner, a restart): unpacked before any task runs here.
         if (r.uploads?.length) {
           const done = await this.onUpload(r.uploads);
@@ -239,7 +242,19 @@ export class Executor extends Actor {
     void this.stop();
   }
 
-  private heartbeat() {
+  /** When the last heartbeat left (performance.now()). */
+  private lastBeat = -Infinity;
+
+  /**
+   * Every `heartbeatMs`, unless a completion message left meanwhile: it proves as much (and the
+   * supervisor's heartbeat vouches for this process too). The figures for the dashboard are sent
+   * at least every {@link FULL_BEAT_MS} all the same. Every message wakes nats-server and the
+   * scheduler, on cores that are running tasks.
+   */
+  private heartbeat(force = false) {
+    const now = performance.now();
+    if (!force && now - this.out.lastDoneAt < this.heartbeatMs && now - this.lastBeat < FULL_BEAT_MS) return;
+    this.lastBeat = now;
     const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, ...vitals(this.tx) };
     this.tx.send(this.subjects.heartbeat, hb);
   }

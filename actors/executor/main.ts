@@ -24,6 +24,8 @@ export interface ExecutorProcessConfig {
   index: number;
   nthreads: number;
   localDirectory: string;
+  /** How often to report memory to the supervisor (ms); 0: never (it has no memory limit to enforce). */
+  memoryReportMs?: number;
 }
 
 const cfg = JSON.parse(process.env.TSDASK_EXECUTOR ?? "{}") as ExecutorProcessConfig;
@@ -55,7 +57,8 @@ process.on("message", (m: { type?: string }) => {
   }
 });
 // Memory is reported to the supervisor, which enforces --memory-limit (it can kill us; we cannot).
-setInterval(() => process.connected && process.send?.({ type: "mem", rss: process.memoryUsage.rss() }), 250).unref();
+// Without a limit there is nothing to enforce, and an idle cluster should not wake up for it.
+if (cfg.memoryReportMs) setInterval(() => process.connected && process.send?.({ type: "mem", rss: process.memoryUsage.rss() }), cfg.memoryReportMs).unref();
 // A task's stray rejection must not kill the process (and every task in it).
 process.on("unhandledRejection", (e) => log.warn(`unhandled rejection in a task: ${(e as Error)?.stack ?? e}`));
 

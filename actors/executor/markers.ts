@@ -41,16 +41,27 @@ export function pipeMarkers(fd = MARKER_FD): Markers {
 export class MarkerReader {
   readonly running = new Map<number, { since: number; timeoutMs: number }>();
   private rest: Buffer = Buffer.alloc(0);
+  /** Called when a task with a timeout starts (the supervisor then starts its watchdog). */
+  onTimedStart: () => void = () => {};
 
   feed(chunk: Buffer, now = Date.now()): void {
     let b = this.rest.length ? Buffer.concat([this.rest, chunk]) : chunk;
     let o = 0;
     for (; o + MARKER_BYTES <= b.length; o += MARKER_BYTES) {
       const slot = b.readUInt32LE(o + 1);
-      if (b[o] === START) this.running.set(slot, { since: now, timeoutMs: b.readUInt32LE(o + 5) });
-      else this.running.delete(slot);
+      if (b[o] === START) {
+        const timeoutMs = b.readUInt32LE(o + 5);
+        this.running.set(slot, { since: now, timeoutMs });
+        if (timeoutMs > 0) this.onTimedStart();
+      } else this.running.delete(slot);
     }
     this.rest = Buffer.from(b.subarray(o));
+  }
+
+  /** Whether a task with a timeout is running. */
+  hasTimed(): boolean {
+    for (const r of this.running.values()) if (r.timeoutMs > 0) return true;
+    return false;
   }
 
   /** Running tasks past their timeout (plus `graceMs`). */

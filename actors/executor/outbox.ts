@@ -1,10 +1,18 @@
 /**
  * What an executor sends back, batched: results per client (`results.<client>`) and completions
- * for the scheduler (`sched.done`). Everything finished in one turn of the event loop leaves in
- * one message per destination; a lone result leaves at the next turn (setImmediate), so batching
- * never delays a single task. A batch too large for one message is split by size; a result too
- * large alone is stored in the scheduler's data store first (large-results.ts), and its
- * completion waits until it is stored, so a crash meanwhile re-runs the task instead of losing it.
+ * for the scheduler (`sched.done`). Every message has a fixed cost far above a small task's (a
+ * wake-up of nats-server, the scheduler and the client on a machine whose cores run tasks), so
+ * what finishes lingers and leaves together:
+ *   - at once when the executor goes idle (the runner calls {@link Outbox.flush}): a lone task is
+ *     never delayed;
+ *   - as soon as the completions held back are as many as the tasks still queued here: the
+ *     scheduler refills a queue when half of it is done (placement.ts), so it hears in time and
+ *     this executor never waits for its next batch;
+ *   - after {@link LINGER_MS} at the latest (results keep flowing to progress bars and
+ *     as-completed loops), or once {@link FLUSH_AT} results wait.
+ * A batch too large for one message is split by size; a result too large alone is stored in the
+ * scheduler's data store first (large-results.ts), and its completion waits until it is stored,
+ * so a crash meanwhile re-runs the task instead of losing it.
  */
 import { encode, findUnencodable } from "../../runtime/codec.ts";
 import { Errors } from "../../runtime/errors.ts";
@@ -27,6 +35,8 @@ interface ClientBuf {
 
 /** Flush early once this many results wait, so messages stay well below max_payload. */
 const FLUSH_AT = 5_000;
+/** The longest a finished task's result waits for others to share its message. */
+export const LINGER_MS = 250;
 
 export class Outbox {
   private readonly results = new Map<string, ClientBuf>();
@@ -34,6 +44,7 @@ export class Outbox {
   private failed = 0;
   private readonly stats = new Map<string, FnStat>();
   private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
   private pending = 0;
   /** For the dashboard (Done.span / failedSlots / error): set once per message, not per task. */
   private t0 = 0;
@@ -44,6 +55,12 @@ export class Outbox {
   auth = "";
   /** Runs before results leave (console lines of a task go out before its result). */
   beforeFlush: () => void = () => {};
+  /** See {@link LINGER_MS}. */
+  lingerMs = LINGER_MS;
+  /** When the last completion message left (performance.now()); it tells the scheduler we are alive. */
+  lastDoneAt = -Infinity;
+  /** Tasks still queued on this executor (the runner's count): completions leave before it runs dry. */
+  queued: () => number = () => 0;
 
   constructor(
     private readonly tx: Transport,
@@ -126,18 +143,29 @@ export class Outbox {
     st[1]++;
     st[2] += ms;
     if (++this.pending >= FLUSH_AT) this.flush();
-    else this.soon();
+    else if (this.pending >= this.queued()) this.soon();
+    else this.linger();
   }
 
+  /** Flushes at the next turn (whatever else finishes in this one goes along). */
   private soon() {
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.flush());
   }
 
+  /** Flushes within {@link LINGER_MS} (sooner if the runner goes idle or runs low). */
+  private linger() {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.lingerMs);
+  }
+
   /** Sends everything buffered now. */
   flush(): void {
     this.scheduled = false;
+    if (this.timer) clearTimeout(this.timer), (this.timer = undefined);
     if (this.pending === 0 && this.slots.length === 0) return;
     this.beforeFlush();
     this.pending = 0;
@@ -169,6 +197,7 @@ export class Outbox {
       this.failed = 0;
       this.stats.clear();
       this.tx.send(this.subjects.done, done);
+      this.lastDoneAt = performance.now();
     }
   }
 

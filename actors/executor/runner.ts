@@ -1,8 +1,8 @@
 /**
  * The executor's run loop: a FIFO of task groups (as they arrived, never split into per-task
  * objects), at most `nthreads` tasks in flight. A synchronous task holds its thread while it runs;
- * an async one holds it until it settles. Synchronous runs are sliced (5 ms) so results flush,
- * heartbeats go out and cancels are heard between slices.
+ * an async one holds it until it settles. Synchronous runs are sliced (5 ms) so results can
+ * leave (outbox.ts decides when), heartbeats go out and cancels are heard between slices.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { TaskGroup } from "../../runtime/protocol.ts";
@@ -44,7 +44,9 @@ export class Runner {
     private readonly worker: string,
     /** Where careful and timed tasks report their start and end (absent outside a supervisor). */
     private readonly markers?: Markers,
-  ) {}
+  ) {
+    out.queued = () => this.queued;
+  }
 
   /** Queues a group; call {@link kick} after the last group of a batch. */
   enqueue(g: TaskGroup, fn: Function | Error): void {

@@ -39,7 +39,7 @@ import {
 } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
 import { hello, nodeMajor } from "../../runtime/version.ts";
-import { defaultPlacement, DurationEstimates, windowFor, type PlacementConfig } from "./placement.ts";
+import { defaultPlacement, DurationEstimates, roomFor, windowFor, type PlacementConfig } from "./placement.ts";
 import { ASSIGNED, QUEUED, TaskTable } from "./tasks.ts";
 import { ExecutorTable, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
@@ -454,8 +454,9 @@ export class Scheduler extends Actor {
       .sort((a, b) => b.assigned - b.nthreads - (a.assigned - a.nthreads));
     for (let i = 0; i < Math.min(idle.length, victims.length); i++) {
       const v = victims[i]!;
-      const free = idle.reduce((a, r) => a + r.nthreads - r.assigned, 0);
-      const max = Math.max(1, Math.min(free, Math.ceil((v.assigned - v.nthreads) / 2)));
+      // Half of the victim's queue: both then finish at about the same time. Taking only as many
+      // tasks as there are idle threads would cost a round trip per task when tasks are short.
+      const max = Math.max(1, Math.ceil((v.assigned - v.nthreads) / 2));
       v.life.send({ type: "STEAL_START", max });
     }
   }
@@ -509,7 +510,7 @@ export class Scheduler extends Actor {
   private room(rec: ExecutorRec): number {
     const head = this.headFn();
     const est = head === undefined ? this.placement.unknownMs : (this.estimates.get(head) ?? this.placement.unknownMs);
-    return windowFor(rec.nthreads, est, this.placement) - rec.assigned;
+    return roomFor(windowFor(rec.nthreads, est, this.placement), rec.assigned);
   }
 
   private headFn(): string | undefined {
@@ -559,6 +560,8 @@ export class Scheduler extends Actor {
     }
     rec.assigned -= finished;
     rec.done += finished;
+    // A completion message is a sign of life: a busy executor skips its heartbeats.
+    rec.life.send({ type: "HEARTBEAT" });
     this.failed += m.failed;
     this.monitor.done(rec, m, finished);
     for (const st of m.stats) if (Array.isArray(st)) this.estimates.observe(String(st[0]), Number(st[1]), Number(st[2]));

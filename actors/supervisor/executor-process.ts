@@ -104,7 +104,7 @@ export class ExecutorProcess {
 
   private spawn() {
     this.id = randomId();
-    const cfg: ExecutorProcessConfig = { ...this.o.base, id: this.id, name: this.o.name, index: this.o.index };
+    const cfg: ExecutorProcessConfig = { ...this.o.base, id: this.id, name: this.o.name, index: this.o.index, memoryReportMs: this.o.memoryLimit > 0 ? 250 : 0 };
     // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
     const execArgv = ["--import", TSX, "--enable-source-maps", "--expose-gc"];
     if (this.o.memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(this.o.memoryLimit / 2 ** 20))}`);
@@ -120,15 +120,22 @@ export class ExecutorProcess {
       if (child === this.child) this.markers.feed(d);
     });
     clearInterval(this.watchdog);
+    this.watchdog = undefined;
     // A task past its timeout that blocks the event loop can only be stopped with its process.
-    this.watchdog = setInterval(() => {
+    // The watchdog runs only while a timed task runs (an idle cluster should not wake up for it).
+    const watch = () => {
       if (child !== this.child || this.timedOut.length) return;
+      if (!this.markers.hasTimed()) return void (clearInterval(this.watchdog), (this.watchdog = undefined));
       const overdue = this.markers.overdue(Date.now(), 100);
       if (!overdue.length) return;
       this.timedOut = overdue;
       child.kill("SIGKILL");
-    }, 100);
-    this.watchdog.unref();
+    };
+    this.markers.onTimedStart = () => {
+      if (child !== this.child || this.watchdog) return;
+      this.watchdog = setInterval(watch, 100);
+      this.watchdog.unref();
+    };
     // The executor reports its own memory, but not while a task blocks its event loop: read its
     // RSS from outside too, so off-heap growth inside a blocked task still hits the limit.
     clearInterval(this.rssProbe);

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { defaultPlacement, DurationEstimates, windowFor } from "../../actors/scheduler/placement.ts";
+import { defaultPlacement, DurationEstimates, roomFor, windowFor } from "../../actors/scheduler/placement.ts";
 import { ASSIGNED, CANCELLED, FREE, QUEUED, TaskTable } from "../../actors/scheduler/tasks.ts";
 import { parseMemoryLimit } from "../../runtime/memory.ts";
 
@@ -80,12 +80,23 @@ test("window: slow functions get 2 per thread, fast ones up to the cap", () => {
   assert.is(windowFor(1, 5000, defaultPlacement), 2);
   assert.is(windowFor(4, 1000, defaultPlacement), 8);
   assert.is(windowFor(1, 0.001, defaultPlacement), defaultPlacement.maxWindow);
-  assert.is(windowFor(2, 1, defaultPlacement), 200);
+  assert.is(windowFor(2, 1, defaultPlacement), 2 * defaultPlacement.targetMs);
   const e = new DurationEstimates();
   e.observe("f", 100, 100);
   assert.is(e.get("f"), 1);
   e.observe("f", 1000, 10);
   assert.ok(e.get("f")! < 0.2, "a large batch of fast tasks moves the estimate most of the way");
+  e.observe("g", 1000, 1);
+  e.observe("g", 3, 300);
+  assert.ok(e.get("g")! > 50, "a few long tasks (much time) move it too: the same function got slower");
+});
+
+test("refill: nothing while more than half of the window is held, then up to the window", () => {
+  assert.is(roomFor(100, 100), 0);
+  assert.is(roomFor(100, 51), 0, "one completion does not trigger a dispatch of one task");
+  assert.is(roomFor(100, 50), 50);
+  assert.is(roomFor(100, 0), 100);
+  assert.is(roomFor(2, 1), 1, "slow functions: one running, one prefetched");
 });
 
 test("memory limits parse as dask-worker's do", () => {

@@ -1,0 +1,81 @@
+/**
+ * bench/brute-force: the story's main job (examples/brute-force) as a user runs it, against the
+ * plain loop a user would otherwise write, in the same rounds (issue 10, item 2).
+ *
+ * Configurations, alternating within each round (order reversed every other round):
+ *   - plain loop: `for (const c of candidates(n)) score(c, reference)` in this process;
+ *   - embedded: `Client.connect()` (private cluster, 2 executors) running `best()` as main.ts does
+ *     (8 MB reference scattered by best(), automatic batches, top 5 kept);
+ *   - up: the same against `ts-dask up --nprocs 2` (client in this process).
+ * Cluster start-up is excluded (as in main.ts's own timing); the scatter is included. Medians of
+ * BENCH_RUNS rounds (default 3) per candidate count (BENCH_N, default "20000,50000"), and the
+ * speedup over the plain loop. Goal: ≥ 1.85× on 2 cores for both.
+ */
+import { loadavg } from "node:os";
+import { best, Client } from "../index.ts";
+import { candidates, makeReference, score } from "../examples/brute-force/study.ts";
+import { median, report, startUp } from "./lib.ts";
+
+const COUNTS = (process.env.BENCH_N ?? "20000,50000").split(",").map(Number);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const reference = makeReference();
+
+const embedded = await Client.connect();
+const up = await startUp(["--nprocs", "2"]);
+const viaUp = await Client.connect(up.url, { cluster: up.cluster });
+const study = {
+  embedded: await embedded.importModule<typeof import("../examples/brute-force/study.ts")>("../examples/brute-force/study.ts", { from: import.meta.url }),
+  up: await viaUp.importModule<typeof import("../examples/brute-force/study.ts")>("../examples/brute-force/study.ts", { from: import.meta.url }),
+};
+
+type Config = { name: string; run(n: number): Promise<number> };
+const cluster = (name: "embedded" | "up", client: Client): Config => ({
+  name,
+  run: async (n) => {
+    const top = await best(candidates(n), study[name].score, { client, args: [reference], k: 5, maximize: true, total: n });
+    return top[0]!.score;
+  },
+});
+const configs: Config[] = [
+  {
+    name: "plain loop",
+    run: async (n) => {
+      let bestScore = -Infinity;
+      for (const c of candidates(n)) bestScore = Math.max(bestScore, score(c, reference));
+      return bestScore;
+    },
+  },
+  cluster("embedded", embedded),
+  cluster("up", viaUp),
+];
+
+const results: Record<string, unknown> = {};
+try {
+  await configs[1]!.run(2000); // warm-up: scatter path, JIT on both sides
+  await configs[2]!.run(2000);
+  for (const n of COUNTS) {
+    const times: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c.name, []]));
+    const answers = new Set<number>();
+    for (let r = 0; r < RUNS; r++) {
+      const order = r % 2 ? [...configs].reverse() : configs;
+      for (const c of order) {
+        const t0 = performance.now();
+        answers.add(await c.run(n));
+        times[c.name]!.push((performance.now() - t0) / 1000);
+        console.error(`n=${n} round ${r + 1}: ${c.name} ${times[c.name]!.at(-1)!.toFixed(2)} s`);
+      }
+    }
+    if (answers.size !== 1) throw new Error(`the configurations disagree on the best score: ${[...answers].join(", ")}`);
+    const loop = median(times["plain loop"]!);
+    results[`${n} candidates`] = {
+      seconds: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, +median(v).toFixed(2)])),
+      speedup: { embedded: +(loop / median(times.embedded!)).toFixed(2), up: +(loop / median(times.up!)).toFixed(2) },
+      allRuns: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map((x) => +x.toFixed(2))])),
+    };
+  }
+} finally {
+  await embedded.close();
+  await viaUp.close();
+  await up.stop();
+}
+report({ bench: "brute-force", runs: RUNS, goal: ">= 1.85x on 2 cores", load1: +loadavg()[0].toFixed(2), results });

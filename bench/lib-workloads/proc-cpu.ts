@@ -1,0 +1,69 @@
+/**
+ * CPU time per process from /proc (Linux), for overhead accounting in benchmarks: the sum of every
+ * thread's run time from `/proc/<pid>/task/<tid>/schedstat` (nanoseconds, not 10 ms ticks), so a
+ * few microseconds per task over a few thousand tasks is still visible.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+
+/** Seconds of CPU used so far by every thread of `pid` (0 for a process that is gone). */
+export function cpuSeconds(pid: number): number {
+  let ns = 0;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tids) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      /* thread ended meanwhile */
+    }
+  }
+  return ns / 1e9;
+}
+
+/** The process's command name (`node`, `nats-server`). */
+export function comm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "?";
+  }
+}
+
+/** Every descendant of `root` (children, grandchildren…), from the parent ids in /proc. */
+export function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      parent.set(Number(d), ppid);
+    } catch {
+      /* gone */
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [c, pp] of parent) if (pp === p) out.push(c), walk(c);
+  };
+  walk(root);
+  return out;
+}
+
+/** A labelled set of processes whose CPU is read together. */
+export type ProcessRoles = Record<string, number[]>;
+
+/** CPU seconds per role now. */
+export function sample(roles: ProcessRoles): Record<string, number> {
+  return Object.fromEntries(Object.entries(roles).map(([role, pids]) => [role, pids.reduce((a, p) => a + cpuSeconds(p), 0)]));
+}
+
+/** The difference of two {@link sample}s, per role. */
+export function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - (before[k] ?? 0)]));
+}

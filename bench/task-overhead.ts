@@ -1,0 +1,139 @@
+/**
+ * bench/task-overhead: what a task costs beyond its body, at every task size (issue 10).
+ *
+ * The same bodies (0, 0.1, 1 and 10 ms of integer arithmetic) run
+ *   - as a plain loop in one process (the wall-clock reference: speedup = its wall / yours);
+ *   - as two plain loops in two processes at once, half the tasks each: the CPU reference. Two
+ *     busy cores run the same code 2–4 % slower than one (shared caches, the VM), which at 10 ms
+ *     would otherwise show as 200–400 µs of "overhead" per task in every parallel configuration;
+ *   - on the embedded cluster (`Client.connect()`: scheduler and supervisor in the client's process),
+ *     on `ts-dask up --nprocs 2` (scheduler + supervisor in `up`, the client apart), on backend
+ *     "local" (`parallel()` over 2 processes), and on piscina (2 worker threads, one `pool.run`
+ *     per task: the tool a Node user picks for one machine).
+ * Each configuration lives in its own process (so one's idle heartbeats are not counted in
+ * another's figures). Per configuration and duration: `speedup`, and `overheadUs` = (CPU seconds of
+ * every process involved − the bodies' CPU seconds) / tasks, from /proc (every thread, ns), also
+ * per process role. Configurations alternate within each round (order reversed every other
+ * round); medians of BENCH_RUNS rounds (default 5). Also printed: each configuration's CPU while
+ * idle (ms per second). Linux only (/proc).
+ *
+ * Environment: BENCH_RUNS; BENCH_DURATIONS (ms, default "0,0.1,1,10"); BENCH_SECONDS (plain-loop
+ * seconds per duration, default 3: sets the task count; trivial bodies: 200,000 tasks);
+ * BENCH_ONLY (comma-separated: embedded, up, local, piscina).
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
+import { median, report, runs } from "./lib.ts";
+import { cpuSeconds } from "./lib-workloads/proc-cpu.ts";
+import { body, calibrate, type ModeReply } from "./lib-workloads/overhead-modes.ts";
+
+const DURATIONS = (process.env.BENCH_DURATIONS ?? "0,0.1,1,10").split(",").map(Number);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const MODES = (process.env.BENCH_ONLY ?? "embedded,up,local,piscina").split(",");
+const countFor = (ms: number) => (ms === 0 ? 200_000 : Math.round((SECONDS * 1000) / ms));
+const CHILD = fileURLToPath(new URL("./lib-workloads/overhead-modes.ts", import.meta.url));
+
+/** A configuration in its own process, driven over IPC. */
+class ModeProc {
+  private constructor(readonly name: string, private readonly proc: ChildProcess) {}
+
+  static async start(name: string): Promise<ModeProc> {
+    const proc = fork(CHILD, [name], { execArgv: ["--import", "tsx"], stdio: ["ignore", "ignore", "inherit", "ipc"] });
+    const [m] = (await once(proc, "message")) as [ModeReply];
+    if (m.error) throw new Error(`${name}: ${m.error}`);
+    return new ModeProc(name, proc);
+  }
+
+  async ask(msg: object): Promise<ModeReply> {
+    this.proc.send(msg);
+    const [m] = (await once(this.proc, "message")) as [ModeReply];
+    if (m.error) throw new Error(`${this.name}: ${m.error}`);
+    return m;
+  }
+
+  async close() {
+    this.proc.send({ op: "close" });
+    await once(this.proc, "exit");
+  }
+}
+
+const perMs = calibrate();
+const roundsFor = (ms: number) => Math.round(ms * perMs);
+const self = process.pid;
+
+const serialLoop = (k: number, n: number) => {
+  let s = 0;
+  for (let j = 0; j < n; j++) s += body(k);
+  return s;
+};
+
+const procs: ModeProc[] = [];
+for (const name of ["loop2", ...MODES]) procs.push(await ModeProc.start(name));
+const [loop2, ...modes] = procs as [ModeProc, ...ModeProc[]];
+
+/** Per configuration and duration: wall seconds, CPU seconds of all its processes, and per role. */
+type Row = { wall: number[]; cpu: number[]; perRole: Record<string, number[]> };
+const rows: Record<string, Row> = {};
+const rowFor = (k: string) => (rows[k] ??= { wall: [], cpu: [], perRole: {} });
+const idle: Record<string, Record<string, number>> = {};
+
+try {
+  for (const m of procs) await m.ask({ op: "run", k: roundsFor(0.05), n: 2_000 }); // warm-up: JIT, shipping
+  serialLoop(roundsFor(0.05), 2_000);
+  for (const m of modes) idle[m.name] = (await m.ask({ op: "idle", ms: 2000 })).perRole!;
+  for (let r = 0; r < runs(); r++) {
+    for (const ms of DURATIONS) {
+      const n = countFor(ms);
+      const k = roundsFor(ms);
+      const order: (ModeProc | "loop")[] = ["loop", loop2, ...modes];
+      if (r % 2) order.reverse();
+      for (const m of order) {
+        if (m === "loop") {
+          const c0 = cpuSeconds(self);
+          const t0 = performance.now();
+          if (!Number.isFinite(serialLoop(k, n))) throw new Error("bad sum");
+          const row = rowFor(`${ms} loop`);
+          row.wall.push((performance.now() - t0) / 1000);
+          row.cpu.push(cpuSeconds(self) - c0);
+          continue;
+        }
+        const rep = await m.ask({ op: "run", k, n });
+        const row = rowFor(`${ms} ${m.name}`);
+        row.wall.push(rep.wall!);
+        row.cpu.push(Object.values(rep.perRole!).reduce((a, b) => a + b, 0));
+        for (const [role, s] of Object.entries(rep.perRole!)) (row.perRole[role] ??= []).push(s);
+      }
+    }
+    console.error(`round ${r + 1}/${runs()} done`);
+  }
+} finally {
+  for (const m of procs) await m.close();
+}
+
+/** Roles in which the bodies run: their figures are net of the bodies. */
+const BODY_ROLES = new Set(["executors", "pool", "client+threads"]);
+const out: Record<string, unknown> = {};
+for (const ms of DURATIONS) {
+  const n = countFor(ms);
+  const loop = median(rows[`${ms} loop`]!.wall);
+  const bodies = median(rows[`${ms} loop2`]!.cpu);
+  const us = (s: number) => +((s / n) * 1e6).toFixed(1);
+  const per: Record<string, unknown> = {
+    tasks: n,
+    loopSeconds: +loop.toFixed(3),
+    bodiesCpuSeconds: { oneCore: +median(rows[`${ms} loop`]!.cpu).toFixed(3), twoCores: +bodies.toFixed(3) },
+  };
+  for (const m of modes) {
+    const row = rows[`${ms} ${m.name}`]!;
+    per[m.name] = {
+      wallSeconds: +median(row.wall).toFixed(3),
+      speedup: +(loop / median(row.wall)).toFixed(2),
+      overheadUs: us(median(row.cpu.map((c) => c - bodies))),
+      overheadUsByProcess: Object.fromEntries(Object.entries(row.perRole).map(([k, v]) => [k, us(median(v.map((c) => (BODY_ROLES.has(k) ? c - bodies : c))))])),
+    };
+  }
+  out[`${ms} ms`] = per;
+}
+report({ bench: "task-overhead", runs: runs(), load1: +loadavg()[0].toFixed(2), idleCpuMsPerSecond: idle, results: out });

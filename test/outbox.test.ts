@@ -1,0 +1,92 @@
+/**
+ * The executor's outbox decides when results and completions leave (issue 10): counted at the
+ * message level on a real nats-server, with the turns of the event loop as the only clock.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Outbox } from "../actors/executor/outbox.ts";
+import { decode } from "../runtime/codec.ts";
+import { subjects, type Done, type Results } from "../runtime/protocol.ts";
+import { Transport } from "../runtime/transport.ts";
+import { cleanup, onCleanup, startTestNats } from "./helpers/cluster.ts";
+
+test.after(cleanup);
+
+const S = subjects("ob");
+const nextTurn = () => new Promise((r) => setImmediate(r));
+
+/** An outbox on one connection and a listener on another that counts what arrives. */
+async function rig() {
+  const { url } = await startTestNats();
+  const tx = await Transport.connect({ servers: url, name: "outbox" });
+  const rx = await Transport.connect({ servers: url, name: "listener" });
+  onCleanup(() => tx.close());
+  onCleanup(() => rx.close());
+  const results: Results[] = [];
+  const dones: Done[] = [];
+  rx.subscribe(S.results("c1"), (d) => results.push(decode<Results>(d)));
+  rx.subscribe(S.done, (d) => dones.push(decode<Done>(d)));
+  await rx.flush();
+  const out = new Outbox(tx, S, "e1", "W-0");
+  out.sched = "s1";
+  out.lingerMs = 60_000; // the linger timer stays out of these tests (a loaded machine may be slow)
+  /** Lets everything published so far arrive. */
+  const settle = async () => {
+    await tx.flush();
+    await rx.flush();
+  };
+  return { out, results, dones, settle };
+}
+
+test("a lone task's result leaves at the next turn when nothing is queued behind it", async () => {
+  const { out, results, dones, settle } = await rig();
+  out.queued = () => 0;
+  out.ok("c1", 7, 70, "v", "f", 1);
+  await nextTurn();
+  await settle();
+  assert.is(results.length, 1, "no batch window: the result left at once");
+  assert.equal([...results[0]!.keys], [70]);
+  assert.is(dones.length, 1);
+  assert.equal([...dones[0]!.slots], [7]);
+});
+
+test("with a deep queue, completions linger and leave together (one message per destination)", async () => {
+  const { out, results, dones, settle } = await rig();
+  let queued = 100;
+  out.queued = () => queued;
+  for (let i = 0; i < 10; i++) {
+    queued--;
+    out.ok("c1", i, 100 + i, i * i, "f", 1);
+    await nextTurn(); // a task per turn, as the runner's slices do
+  }
+  await settle();
+  assert.is(results.length, 0, "10 done, 90 still queued: nothing sent yet");
+  assert.is(dones.length, 0);
+  out.flush(); // what the runner does when it goes idle (or the linger timer)
+  await settle();
+  assert.is(results.length, 1);
+  assert.equal([...results[0]!.keys], Array.from({ length: 10 }, (_, i) => 100 + i));
+  assert.equal(results[0]!.values, Array.from({ length: 10 }, (_, i) => i * i));
+  assert.is(dones.length, 1);
+  assert.is(dones[0]!.slots.length, 10);
+});
+
+test("completions leave once as many are held back as are still queued (the scheduler refills in time)", async () => {
+  const { out, dones, settle } = await rig();
+  let queued = 8;
+  out.queued = () => queued;
+  const sent: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    queued--;
+    out.ok("c1", i, i, null, "f", 1);
+    await nextTurn();
+    await settle();
+    sent.push(dones.length);
+  }
+  // After 4 completions, 4 are still queued: that is the moment to tell the scheduler.
+  assert.equal(sent.slice(0, 3), [0, 0, 0], "held back while the queue is deep");
+  assert.is(sent[3], 1, "sent when held ≥ queued");
+  assert.is(dones[0]!.slots.length, 4);
+});
+
+test.run();
