@@ -30,7 +30,7 @@ interface ClientBuf {
   /** Rows whose value is a DataRef to a stored large result. */
   large?: number[];
   /** Each row's ticket as dispatched, 4 words per row, echoed to the client (runtime/tickets.ts). */
-  tickets: number[];
+  tickets: TicketColumn;
 }
 
 /** Flush early once this many results wait, so messages stay well below max_payload. */
@@ -71,7 +71,7 @@ export class Outbox {
 
   ok(client: string, slot: number, key: number, value: unknown, fn: string, ms: number, tickets?: Uint32Array, row = 0): void {
     const b = this.buf(client);
-    echo(b.tickets, tickets, row);
+    b.tickets.add(tickets, row);
     b.keys.push(key);
     b.values.push(value);
     b.slots.push(slot);
@@ -80,7 +80,7 @@ export class Outbox {
 
   fail(client: string, slot: number, key: number, err: Omit<RemoteError, "i">, fn: string, ms: number, tickets?: Uint32Array, row = 0): void {
     const b = this.buf(client);
-    echo(b.tickets, tickets, row);
+    b.tickets.add(tickets, row);
     b.errors.push({ i: b.keys.length, ...err });
     b.keys.push(key);
     b.values.push(null);
@@ -96,9 +96,9 @@ export class Outbox {
   }
 
   /** A large result stored in the scheduler (or its failure), leaving with the next flush, with its completion. */
-  private late(client: string, slot: number, key: number, ref: unknown, ticket: number[], err?: Omit<RemoteError, "i">): void {
+  private late(client: string, slot: number, key: number, ref: unknown, ticket: Uint32Array, err?: Omit<RemoteError, "i">): void {
     const b = this.buf(client);
-    b.tickets.push(...ticket);
+    b.tickets.add(ticket, 0);
     if (err) {
       b.errors.push({ i: b.keys.length, ...err });
       this.noteFailure(slot, err);
@@ -129,7 +129,7 @@ export class Outbox {
 
   private buf(client: string): ClientBuf {
     let b = this.results.get(client);
-    if (!b) this.results.set(client, (b = { keys: [], values: [], errors: [], slots: [], tickets: [] }));
+    if (!b) this.results.set(client, (b = { keys: [], values: [], errors: [], slots: [], tickets: new TicketColumn() }));
     return b;
   }
 
@@ -171,7 +171,7 @@ export class Outbox {
     this.pending = 0;
     let held: Set<number> | undefined;
     for (const [client, b] of this.results) {
-      const msg: Results = { worker: this.worker, keys: Uint32Array.from(b.keys), values: b.values, tickets: Uint32Array.from(b.tickets) };
+      const msg: Results = { worker: this.worker, keys: Uint32Array.from(b.keys), values: b.values, tickets: b.tickets.take() };
       if (b.errors.length) msg.errors = b.errors;
       if (b.large) msg.large = Uint32Array.from(b.large);
       const stored = this.sendResults(this.subjects.results(client), msg, client, b.slots);
@@ -285,14 +285,37 @@ export class Outbox {
 }
 
 /** Appends row `row`'s ticket (zeros when the batch had none: the client then drops the row as unproven). */
-function echo(out: number[], tickets: Uint32Array | undefined, row: number): void {
-  const o = row * TICKET_WORDS;
-  if (tickets && tickets.length >= o + TICKET_WORDS) out.push(tickets[o]!, tickets[o + 1]!, tickets[o + 2]!, tickets[o + 3]!);
-  else out.push(0, 0, 0, 0);
+/** A growing column of echoed tickets: four word copies per task, no per-task allocation. */
+class TicketColumn {
+  private words = new Uint32Array(64 * TICKET_WORDS);
+  private n = 0;
+
+  /** Appends row `row`'s ticket (zeros when the batch had none: the client then drops the row as unproven). */
+  add(tickets: Uint32Array | undefined, row: number): void {
+    if (this.n + TICKET_WORDS > this.words.length) {
+      const w = new Uint32Array(this.words.length * 2);
+      w.set(this.words);
+      this.words = w;
+    }
+    const o = row * TICKET_WORDS;
+    if (tickets && tickets.length >= o + TICKET_WORDS) {
+      const w = this.words;
+      const n = this.n;
+      w[n] = tickets[o]!;
+      w[n + 1] = tickets[o + 1]!;
+      w[n + 2] = tickets[o + 2]!;
+      w[n + 3] = tickets[o + 3]!;
+    }
+    this.n += TICKET_WORDS;
+  }
+
+  /** The column so far, as its own array. */
+  take(): Uint32Array {
+    return this.words.slice(0, this.n);
+  }
 }
 
-function ticketOf(tickets: Uint32Array | undefined, row: number): number[] {
-  const out: number[] = [];
-  echo(out, tickets, row);
-  return out;
+function ticketOf(tickets: Uint32Array | undefined, row: number): Uint32Array {
+  const o = row * TICKET_WORDS;
+  return tickets && tickets.length >= o + TICKET_WORDS ? tickets.slice(o, o + TICKET_WORDS) : new Uint32Array(TICKET_WORDS);
 }
