@@ -31,7 +31,7 @@ t("wrong results for keys that have not run yet are dropped and counted, never d
   // Every key this client may use so far, without tickets, then with random ones.
   const keys = Uint32Array.from({ length: 2000 }, (_, i) => i);
   nc.publish(s.results(client.id), encode({ worker: "evil", keys, values: Array(keys.length).fill(-1) }));
-  nc.publish(s.results(client.id), encode({ worker: "evil", keys, values: Array(keys.length).fill(-1), tickets: new Uint32Array(new Uint8Array(randomBytes(keys.length * 16)).buffer) }));
+  nc.publish(s.results(client.id), encode({ worker: "evil", keys, values: Array(keys.length).fill(-1), tickets: new Uint32Array(new Uint8Array(randomBytes(keys.length * 8)).buffer) }));
   await nc.flush();
   assert.equal(await withTimeout(client.gather(fs), 60_000, "gather"), xs.map((x) => x * 2));
   assert.is(client.forged - before, 2 * keys.length, "every forged row was counted");

@@ -7,6 +7,7 @@
  *   (Results.large). The scheduler holds it, in memory, until the client gathers it (then the
  *   client releases it), releases the future, or goes away.
  */
+import { TICKET_WORDS } from "../../runtime/tickets.ts";
 import { encode, encodeLarge } from "../../runtime/codec.ts";
 import { ChunkError, putBytes } from "../../runtime/data-transfer.ts";
 import { DataRef } from "../../runtime/data-ref.ts";
@@ -38,8 +39,8 @@ export function packResults(msg: Results, maxPayload: number): Packed {
     const part: Results = { worker: msg.worker, keys: Uint32Array.from(rows, (r) => msg.keys[r]!), values: rows.map((r) => msg.values[r]) };
     if (msg.tickets) {
       const t = msg.tickets;
-      part.tickets = new Uint32Array(rows.length * 4);
-      rows.forEach((r, i) => part.tickets!.set(t.subarray(r * 4, r * 4 + 4), i * 4));
+      part.tickets = new Uint32Array(rows.length * TICKET_WORDS);
+      rows.forEach((r, i) => part.tickets!.set(t.subarray(r * TICKET_WORDS, (r + 1) * TICKET_WORDS), i * TICKET_WORDS));
     }
     const e: RemoteError[] = [];
     const l: number[] = [];

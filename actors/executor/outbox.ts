@@ -285,7 +285,7 @@ export class Outbox {
 }
 
 /** Appends row `row`'s ticket (zeros when the batch had none: the client then drops the row as unproven). */
-/** A growing column of echoed tickets: four word copies per task, no per-task allocation. */
+/** A growing column of echoed tickets: two word copies per task, no per-task allocation. */
 class TicketColumn {
   private words = new Uint32Array(64 * TICKET_WORDS);
   private n = 0;
@@ -299,12 +299,8 @@ class TicketColumn {
     }
     const o = row * TICKET_WORDS;
     if (tickets && tickets.length >= o + TICKET_WORDS) {
-      const w = this.words;
-      const n = this.n;
-      w[n] = tickets[o]!;
-      w[n + 1] = tickets[o + 1]!;
-      w[n + 2] = tickets[o + 2]!;
-      w[n + 3] = tickets[o + 3]!;
+      this.words[this.n] = tickets[o]!;
+      this.words[this.n + 1] = tickets[o + 1]!;
     }
     this.n += TICKET_WORDS;
   }

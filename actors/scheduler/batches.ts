@@ -19,8 +19,6 @@ export interface BatchContext {
   mods: ReadonlyMap<string, ModuleDef>;
   /** Client index → its result-ticket key (trust.ts). */
   tickets: readonly (TicketKey | undefined)[];
-  /** Dispatches so far (a ticket names the dispatch it was issued in). */
-  dispatch: number;
 }
 
 /** Pops up to `n` queued rows for `rec` (assigning them) into one batch; undefined when none. */
@@ -36,7 +34,7 @@ export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number): { msg: 
     g.keys = g.slots.map((s) => t.key[s]!);
     // One cipher call per group proves every row's result (runtime/tickets.ts).
     const tk = c.tickets[t.chunks.get(g.chunkId)!.client];
-    if (tk) g.tickets = tk.issue(g.keys, rec.index, c.dispatch);
+    if (tk) g.tickets = tk.issue(g.keys);
     groups.push(g);
     slots.length = 0;
   };
@@ -61,7 +59,6 @@ export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number): { msg: 
   finishGroup();
   if (count === 0) return undefined;
   rec.assigned += count;
-  c.dispatch = (c.dispatch + 1) >>> 0;
   const msg: TaskBatch = { sched: c.instance, auth: rec.auth, groups: groups.map(({ chunkId: _, ...grp }) => grp) };
   const fns: FnDef[] = [];
   const mods: ModuleDef[] = [];

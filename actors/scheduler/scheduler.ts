@@ -119,7 +119,7 @@ export class Scheduler extends Actor {
     this.allowedFailures = opts.allowedFailures ?? 3;
     this.clients = new ClientTable(opts.clientGraceMs ?? 60_000);
     this.trust = new Trust(this.instance, opts.log, (e) => this.monitor.emit(e));
-    this.batching = { tasks: this.tasks, clientIds: this.clients.ids, instance: this.instance, fns: this.fns, mods: this.mods, tickets: this.trust.tickets, dispatch: 0 };
+    this.batching = { tasks: this.tasks, clientIds: this.clients.ids, instance: this.instance, fns: this.fns, mods: this.mods, tickets: this.trust.tickets };
     // Silence of 2.5 heartbeats makes an executor suspect, 2 more dead: a vanished machine is
     // noticed in ~2.25 s with the default 500 ms heartbeat, and one late beat is forgiven.
     this.suspectAfterMs = opts.suspectAfterMs ?? this.heartbeatMs * 2.5;
@@ -670,7 +670,7 @@ export class Scheduler extends Actor {
     this.tx.send(this.subjects.results(client), {
       worker: workers[workers.length - 1] ?? "scheduler",
       keys: Uint32Array.of(t.key[s]!),
-      tickets: this.trust.tickets[t.client[s]!]?.issue([t.key[s]!], 0xffff, 0),
+      tickets: this.trust.tickets[t.client[s]!]?.issue([t.key[s]!]),
       values: [null],
       errors: [{ i: 0, code, name: "TsDaskError", message, stack: "" }],
     });

@@ -113,7 +113,7 @@ export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
     const evilFn = { kind: "src", hash: "evil", name: "evil", source: "() => -777", file: "evil.ts", line: 1 };
     const keys = (n: number) => Uint32Array.from({ length: n }, () => int(o.tasks));
     const forgeries: (() => [string, unknown])[] = [
-      () => [s.results(client.id), { worker: "evil", keys: keys(20), values: Array(20).fill(-777), ...(r() < 0.5 ? { tickets: new Uint32Array(new Uint8Array(randomBytes(320)).buffer) } : {}) }],
+      () => [s.results(client.id), { worker: "evil", keys: keys(20), values: Array(20).fill(-777), ...(r() < 0.5 ? { tickets: new Uint32Array(new Uint8Array(randomBytes(160)).buffer) } : {}) }],
       () => [s.execTasks(pick(execIds)), { sched: realSched, seq: 1e9, fns: [evilFn], groups: [{ client: client.id, fn: "evil", slots: keys(5), keys: keys(5), cols: [[1, 2, 3, 4, 5]] }] }],
       () => [s.execCancel(pick(execIds)), { slots: keys(50), keys: keys(50) }],
       () => [s.execControl(pick(execIds)), { op: pick(["stop", "restart", "recycle", "resync", "prefetch", "listen", "reregister"]), hash: "x", size: 10, chunks: 1 }],
