@@ -372,7 +372,7 @@ export interface TaskGroup {
    * exactly on the task that caused it.
    */
   careful?: boolean;
-  /** Result tickets, 4 words per row (runtime/tickets.ts): executors echo them in {@link Results.tickets}. */
+  /** Result tickets, 2 words (8 bytes) per row (runtime/tickets.ts): executors echo them in {@link Results.tickets}. */
   tickets?: Uint32Array;
 }
 
@@ -452,7 +452,7 @@ export interface Results {
    * `<client>/r<key>`) and held there until the client fetches it (`data.get`) and releases it.
    */
   large?: Uint32Array;
-  /** Each row's ticket as dispatched (4 words per row): rows without a valid one are dropped as forged. */
+  /** Each row's ticket as dispatched (2 words (8 bytes) per row): rows without a valid one are dropped as forged. */
   tickets?: Uint32Array;
 }
 

@@ -29,7 +29,7 @@ interface ClientBuf {
   slots: number[];
   /** Rows whose value is a DataRef to a stored large result. */
   large?: number[];
-  /** Each row's ticket as dispatched, 4 words per row, echoed to the client (runtime/tickets.ts). */
+  /** Each row's ticket as dispatched, 2 words (8 bytes) per row, echoed to the client (runtime/tickets.ts). */
   tickets: TicketColumn;
 }
 

@@ -9,6 +9,7 @@ import type { TaskGroup } from "../../runtime/protocol.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Markers } from "./markers.ts";
 import { Errors } from "../../runtime/errors.ts";
+import { TICKET_WORDS } from "../../runtime/tickets.ts";
 
 /** Which client the running code works for (console lines are forwarded to it). */
 export const taskClient = new AsyncLocalStorage<string>();
@@ -225,7 +226,7 @@ export class Runner {
 }
 
 function truncate(g: TaskGroup, n: number): TaskGroup {
-  return { ...g, slots: g.slots.subarray(0, n), keys: g.keys.subarray(0, n), cols: g.cols.map((c) => c.slice(0, n)), ...(g.tickets ? { tickets: g.tickets.subarray(0, n * 4) } : {}) };
+  return { ...g, slots: g.slots.subarray(0, n), keys: g.keys.subarray(0, n), cols: g.cols.map((c) => c.slice(0, n)), ...(g.tickets ? { tickets: g.tickets.subarray(0, n * TICKET_WORDS) } : {}) };
 }
 
 /** A thrown value as a {@link RemoteError} (without its index). */
