@@ -243,6 +243,21 @@ export const Errors = {
   NotInTask: (what: string) =>
     new TsDaskError("NotInTask", `${what} works only inside a task (on an executor or a local pool process); this process is neither.`),
 
+  // --- the command line (printed after "ts-dask: ", with the command's usage; exit code 2) -----
+  UnknownCommand: (name: string) =>
+    new TsDaskError("UnknownCommand", `'${name}' is not a ts-dask command: the commands are up, scheduler, worker and info.`),
+  UnknownFlag: (command: string, flag: string, suggestion?: string) =>
+    new TsDaskError("UnknownFlag", `${command} does not take ${flag}${suggestion ? ` (did you mean ${suggestion}?)` : ""}; its flags are below.`),
+  FlagNeedsValue: (command: string, flag: string) =>
+    new TsDaskError("FlagNeedsValue", `${command}: ${flag} needs a value after it (${flag} VALUE or ${flag}=VALUE).`),
+  BadFlag: (flag: string, value: string, expected: string) => new TsDaskError("BadFlag", `${flag} takes ${expected}, not '${value}'.`),
+  FlagConflict: (a: string, b: string, why: string) => new TsDaskError("FlagConflict", `${a} and ${b} were both given: ${why}.`),
+  ExtraArguments: (command: string, args: readonly string[]) =>
+    new TsDaskError("ExtraArguments", `${command} takes at most one address, not ${args.map((a) => `'${a}'`).join(" ")}; flags start with --.`),
+  MissingAddress: (command: string, example: string) =>
+    new TsDaskError("MissingAddress", `${command} needs the NATS address of the cluster, e.g. \`${example}\`.`),
+  BadCommandLine: (command: string, detail: string) => new TsDaskError("BadCommandLine", `${command}: ${detail}.`),
+
   // --- configuration --------------------------------------------------------------------------
   BadMemoryLimit: (text: string) =>
     new TsDaskError(

@@ -48,6 +48,16 @@ t("scheduler and a named worker from the CLI; a client maps on them; info shows 
   assert.is(parsed.workers[0].memoryLimit, 1e9);
 });
 
+t("a command-line mistake: one ts-dask line, that command's usage, exit code 2", async () => {
+  for (const args of [["worker", "nats://127.0.0.1:1", "--nprocs", "-1", "--bogus"], ["worker", "nats://127.0.0.1:1", "--memory-limit", "1XB"]]) {
+    const p = cli(args);
+    assert.is(await withTimeout(p.exited, 20_000, "usage error"), 2, p.output());
+    const lines = p.output().split("\n");
+    assert.match(lines[0]!, /^ts-dask: (ts-dask worker does not take --bogus|Cannot read memory limit '1XB')/);
+    assert.ok(p.output().includes("Usage: ts-dask worker") && !p.output().includes("ts-dask up"), p.output());
+  }
+});
+
 t("a second scheduler for the same cluster is refused", async ({ url }) => {
   const second = cli(["scheduler", "--nats", url, "--cluster", "c1"]);
   assert.is(await withTimeout(second.exited, 20_000, "second scheduler exit"), 1);
