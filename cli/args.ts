@@ -27,7 +27,7 @@ export type Invocation =
       localDirectory?: string;
     }
   | { command: "up"; nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string }
-  | { command: "info"; servers: string; cluster: string; token?: string; json: boolean };
+  | { command: "info"; servers: string; cluster: string; token?: string; json: boolean; defaultAddress: boolean };
 
 /** A mistake on the command line: `error` says what, `usage` is the usage of the subcommand concerned. Exit code 2. */
 export class UsageError extends Error {
@@ -128,7 +128,7 @@ export function parseCommandLine(argv: readonly string[], cores = availableParal
       case "scheduler":
         return { command: "scheduler", servers: str("nats") ?? address ?? DEFAULT_NATS, cluster: str("cluster") ?? "default", token: str("token"), dashboardAddress: str("dashboardAddress"), maxValueBytes: bytesFlag("--max-value-bytes", str("maxValueBytes")) };
       case "info":
-        return { command: "info", servers: address ?? str("nats") ?? DEFAULT_NATS, cluster: str("cluster") ?? "default", token: str("token"), json: !!o.json };
+        return { command: "info", servers: address ?? str("nats") ?? DEFAULT_NATS, cluster: str("cluster") ?? "default", token: str("token"), json: !!o.json, defaultAddress: !address && !str("nats") };
       case "worker": {
         const servers = address ?? str("nats");
         if (!servers) throw Errors.MissingAddress("ts-dask worker", "ts-dask worker nats://host:4222");

@@ -37,6 +37,7 @@ t("scheduler and a named worker from the CLI; a client maps on them; info shows 
   }
   const info = cli(["info", url, "--cluster", "c1"]);
   assert.is(await info.exited, 0);
+  assert.match(info.output(), `cluster c1 at ${url} — scheduler on`, "the header says which cluster answered");
   assert.match(info.output(), "MyWorker-0");
   assert.match(info.output(), "MyWorker-1");
   assert.match(info.output(), /protocol 1/);
@@ -45,6 +46,7 @@ t("scheduler and a named worker from the CLI; a client maps on them; info shows 
   await json.exited;
   const parsed = JSON.parse(json.output());
   assert.is(parsed.workers[0].name, "MyWorker");
+  assert.is(parsed.address, url);
   assert.is(parsed.workers[0].memoryLimit, 1e9);
 });
 

@@ -2,6 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { parseCommandLine, UsageError } from "../../cli/args.ts";
+import { hideToken } from "../../cli/info.ts";
 
 const CORES = 8;
 const parse = (line: string) => parseCommandLine(line.split(" ").filter(Boolean), CORES);
@@ -65,6 +66,13 @@ test("mistakes get our own one-line message (a named error) and that command's u
   assert.match(usage, /^Usage: ts-dask worker \[options\] \[address\]/);
   assert.match(usage, "--death-timeout");
   assert.not.match(usage, "--dashboard-address", "the worker's usage only");
+});
+
+test("info says whether the address was the default", () => {
+  assert.is((parse("info") as { defaultAddress: boolean; servers: string }).defaultAddress, true);
+  assert.is((parse("info") as { servers: string }).servers, "nats://127.0.0.1:4222");
+  assert.is((parse("info nats://h:1") as { defaultAddress: boolean }).defaultAddress, false);
+  assert.is(hideToken("nats://s3cret@h:4222"), "nats://***@h:4222");
 });
 
 test("help and version", () => {
