@@ -179,6 +179,12 @@ export const Errors = {
     ),
   ConnectFailed: (servers: string, detail: string) =>
     new TsDaskError("ConnectFailed", `Could not connect to NATS at ${servers}: ${detail}. Is nats-server running and reachable?`),
+  NotNats: (server: string, answer: string) =>
+    new TsDaskError(
+      "NotNats",
+      `${server} is not a NATS server: ${answer ? `it answered ${JSON.stringify(answer.split(/\r?\n/)[0]!.slice(0, 60))}` : "it accepted the connection but said nothing"}, ` +
+        `where NATS greets with INFO at once. Check the port: NATS listens on 4222 by default (8787 is the ts-dask dashboard); \`ts-dask up\` prints the address to use.`,
+    ),
   DeathTimeout: (servers: string, ms: number) =>
     new TsDaskError(
       "DeathTimeout",
