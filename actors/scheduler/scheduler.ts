@@ -116,7 +116,7 @@ export class Scheduler extends Actor {
     // noticed in ~2.25 s with the default 500 ms heartbeat, and one late beat is forgiven.
     this.suspectAfterMs = opts.suspectAfterMs ?? this.heartbeatMs * 2.5;
     this.deadAfterMs = opts.deadAfterMs ?? this.heartbeatMs * 2;
-    this.monitor = new Monitor(this, { fnDef: (h) => this.fns.get(h), deadAfterMs: this.suspectAfterMs + this.deadAfterMs });
+    this.monitor = new Monitor(this, { fnDef: (h) => this.fns.get(h), deadAfterMs: this.suspectAfterMs + this.deadAfterMs, log: this.log });
     this.placement = { ...defaultPlacement, ...opts.placement };
     this.data = new DataStore(Math.max(64 * 1024, tx.maxPayload - 4096));
     this.data.onComplete = (hash, broadcast) => {
