@@ -145,6 +145,12 @@ export const Errors = {
     ),
   FunctionLoadFailed: (key: string, worker: string, detail: string, stack = "") =>
     new TaskError("FunctionLoadFailed", `Task ${key}: the function could not be loaded on ${worker}: ${detail}`, key, worker, "Error", stack),
+  PackageNotInstalled: (name: string, module: string, host: string) =>
+    new TsDaskError(
+      "PackageNotInstalled",
+      `Package '${name}', imported by ${module}, is not installed on the worker machine ${host}. ` +
+        `Install it on every worker once: await client.install(["${name}"]) (workers that join later get it too); the next tasks then load it, no restart needed.`,
+    ),
   KilledWorker: (key: string, workers: readonly string[], allowed: number) =>
     new TaskError(
       "KilledWorker",
