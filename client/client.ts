@@ -29,6 +29,7 @@ import type { DataRef } from "../runtime/data-ref.ts";
 import { asCompleted, wait } from "./waiting.ts";
 import type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
 import { DEFAULT_MAX_VALUE_BYTES, LargeArgs, LargeResult, LargeResults } from "./large-values.ts";
+import { checkArgs, checkMap } from "./arg-shapes.ts";
 import { DedupTable, explicitKey, planMap, pureKey } from "./dedup.ts";
 import { encodeLarge } from "../runtime/codec.ts";
 
@@ -52,6 +53,8 @@ export class Client extends Actor {
   /** Large arguments stored apart (their shared ones are restored for a restarted scheduler). */
   private readonly largeArgs: LargeArgs;
   private readonly dedup = new DedupTable();
+  /** Functions already warned about an undefined argument (once each). */
+  private readonly warnedUndefined = new Set<string>();
   /** Results received for futures already settled (re-runs after a failure): dropped, counted. */
   duplicates = 0;
 
@@ -204,9 +207,11 @@ export class Client extends Actor {
   submit<F extends AnyFn>(fn: F, ...args: Args<Parameters<F>>): Future<Result<F>> {
     this.assertOpen();
     const { fn: def, module } = toFnDef(fn);
+    const values = args.map((a) => (a instanceof Future ? null : a));
+    checkArgs(values, nameOf(def), this.warnedUndefined);
     let encoded: Uint8Array;
     try {
-      encoded = encode(args.map((a) => (a instanceof Future ? null : a)));
+      encoded = encode(values);
     } catch (e) {
       throw Errors.NotSerializable(`An argument of ${def.kind === "src" ? def.name || "the function" : def.exportName}`, findUnencodable(args, "args") ?? (e as Error).message);
     }
@@ -255,6 +260,7 @@ export class Client extends Actor {
     if (cols.length === 0) throw Errors.BadOption("map(fn, …iterables)", "no iterables", "at least one array or iterable of arguments");
     const n = Math.min(...cols.map((c) => c.length));
     const { fn: def, module } = toFnDef(fn);
+    checkMap(cols, opts, nameOf(def), this.warnedUndefined);
     if (opts.args?.length) {
       try {
         encode(opts.args);

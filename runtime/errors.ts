@@ -79,6 +79,20 @@ export const Errors = {
       "NotSerializable",
       `${what} cannot be serialised for the cluster: ${detail}. Supported: JSON-like values, typed arrays, Date, BigInt, Map, Set.`,
     ),
+  ClassInstanceArgument: (what: string, className: string) =>
+    new TsDaskError(
+      "ClassInstanceArgument",
+      `${what} is an instance of class ${className}: it would arrive on the worker as a plain object without its methods, and fail only there. ` +
+        `Pass plain data (e.g. { ...fields }) and rebuild the ${className} inside the task, with the class from a module loaded by client.importModule.`,
+    ),
+  /** A warning (process.emitWarning), not thrown. */
+  UndefinedArgument: (what: string) =>
+    new TsDaskError(
+      "UndefinedArgument",
+      `${what} is undefined: it arrives on the worker as null, so a default parameter value does not apply. Pass the value, or leave the argument out.`,
+    ),
+  UnknownOptions: (call: string, names: readonly string[], known: readonly string[]) =>
+    new TsDaskError("UnknownOptions", `${call} does not take ${list(names)} (its options: ${list(known)}); a misspelt option would otherwise be ignored.`),
   NoSuchExport: (path: string, exportName: string, available: readonly string[]) =>
     new TsDaskError(
       "NoSuchExport",
