@@ -100,7 +100,9 @@ export class Client extends Actor {
     if (!(Number.isInteger(cap) && cap > 0)) throw Errors.BadOption("maxValueBytes", opts.maxValueBytes, "a whole number of bytes > 0");
     if (!servers) {
       const { LocalCluster } = await import("./local-cluster.ts");
-      local = await LocalCluster.start({ ...opts.local, quiet: opts.local?.quiet ?? true });
+      // Its only client is this process, which a long synchronous stretch of the script can keep
+      // from renewing its lease (the cluster dies with the process anyway): a long grace period.
+      local = await LocalCluster.start({ clientGraceMs: 60_000, ...opts.local, quiet: opts.local?.quiet ?? true });
       servers = local.url;
       cluster = local.cluster;
       token = local.token;

@@ -64,7 +64,11 @@ export interface SchedulerOptions {
   placement?: Partial<PlacementConfig>;
   /** Deaths while running one task before it fails with KilledWorker (default 3). */
   allowedFailures?: number;
-  /** A client silent this long loses its queued work and scattered data (default 60 s). */
+  /**
+   * A client silent this long (it renews its lease every second) loses its queued work, its running
+   * tasks are cancelled and its data released (default 5 s: a script killed with Ctrl-C stops
+   * costing the cluster within seconds; a client that was only cut off re-submits when it is back).
+   */
   clientGraceMs?: number;
   /** Cap on one stored value (scattered, or a large task argument or result), in bytes. Default 1 GiB. */
   maxValueBytes?: number;
@@ -110,7 +114,7 @@ export class Scheduler extends Actor {
     super(tx, opts.cluster, opts.log);
     this.heartbeatMs = opts.heartbeatMs ?? 500;
     this.allowedFailures = opts.allowedFailures ?? 3;
-    this.clients = new ClientTable(opts.clientGraceMs ?? 60_000);
+    this.clients = new ClientTable(opts.clientGraceMs ?? 5_000);
     this.batching = { tasks: this.tasks, clientIds: this.clients.ids, instance: this.instance, fns: this.fns, mods: this.mods };
     // Silence of 2.5 heartbeats makes an executor suspect, 2 more dead: a vanished machine is
     // noticed in ~2.25 s with the default 500 ms heartbeat, and one late beat is forgiven.
