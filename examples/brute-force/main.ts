@@ -25,6 +25,9 @@ const address = args.find((a, i) => !a.startsWith("--") && !["--cluster", "--che
 const n = Number(process.env.BRUTE_N ?? (args.includes("--full") ? 200_000 : 25_000));
 const checkpoint = flag("--checkpoint");
 
+// The plain loop first, before any cluster: a long synchronous loop would stall a connected client.
+const reference = makeReference();
+const baseline = plainLoop(reference, args.includes("--compare") ? n : Math.min(n, 300));
 const client = args.includes("--local") ? undefined : await Client.connect(address, { cluster: flag("--cluster") });
 try {
   // score() runs on the workers (by reference); candidates() and makeReference() run here.
@@ -32,8 +35,6 @@ try {
     ? await client.importModule<typeof import("./study.ts")>("./study.ts")
     : await importModule<typeof import("./study.ts")>("./study.ts", { from: import.meta.url });
   const where: BackendOptions = client ? { client } : { backend: "local" };
-  const reference = makeReference();
-  const baseline = plainLoop(reference, args.includes("--compare") ? n : Math.min(n, 300));
   console.log(`scoring ${n.toLocaleString("en")} candidates against ${(reference.byteLength / 1e6).toFixed(0)} MB of reference data`);
 
   const t0 = performance.now();
