@@ -70,6 +70,7 @@ t("a name held by a live worker is refused; freed when its holder stops", async 
   const dup = cli(["worker", url, "--cluster", "c1", "--nprocs", "1", "--name", "MyWorker"]);
   assert.is(await withTimeout(dup.exited, 20_000, "duplicate worker exit"), 1);
   assert.match(dup.output(), "already holds the name 'MyWorker'");
+  assert.is(dup.output().split("already holds the name").length, 2, `the refusal is printed once:\n${dup.output()}`);
 
   const solo = cli(["worker", url, "--cluster", "c1", "--nprocs", "1", "--name", "Solo"]);
   const first = (await watch.until(joined("Solo-0")))[0] as { id: string };

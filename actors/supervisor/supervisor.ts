@@ -144,7 +144,7 @@ export class Supervisor extends Actor {
         if (r.installs?.length) this.replay(r.installs);
         this.life.send({ type: "REGISTERED" });
       } else {
-        this.log.warn(r.message);
+        // Not logged here: the refusal is the reason the worker exits with, printed once by its owner.
         this.life.send({ type: "REGISTER_REFUSED", reason: r.message });
       }
     } catch (e) {
