@@ -30,15 +30,13 @@ import { asCompleted, wait } from "./waiting.ts";
 import type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
 import { DEFAULT_MAX_VALUE_BYTES, LargeArgs, LargeResult, LargeResults } from "./large-values.ts";
 import { checkArgs, checkMap } from "./arg-shapes.ts";
+import type { Args, Iterables, Result } from "./wire-types.ts";
 import { DedupTable, explicitKey, planMap, pureKey } from "./dedup.ts";
 import { encodeLarge } from "../runtime/codec.ts";
 
 export type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
 
 type AnyFn = (...args: any[]) => unknown;
-/** Each argument may also be a scattered value's reference, or the Future of another task. */
-type Args<P extends unknown[]> = { [K in keyof P]: P[K] | DataRef<P[K]> | Future<P[K]> };
-type Result<F> = F extends (...a: any[]) => infer R ? Awaited<R> : never;
 
 export class Client extends Actor {
   readonly id = randomId();
@@ -247,8 +245,13 @@ export class Client extends Actor {
    * const futures = client.map((x: number) => x * x, [1, 2, 3]);
    * await client.gather(futures); // [1, 4, 9]
    */
-  map<F extends (x: any) => unknown>(fn: F, items: ArrayLike<Parameters<F>[0]> | Iterable<Parameters<F>[0]>, opts?: MapOptions): Future<Result<F>>[];
-  map<F extends AnyFn>(fn: F, ...iterablesThenOptions: (ArrayLike<unknown> | Iterable<unknown> | MapOptions)[]): Future<Result<F>>[];
+  // Typed so that what is passed matches what the function takes: one iterable per parameter, or
+  // with `{ args }` the leading parameters from iterables and the rest from `args`.
+  map<P extends unknown[], R>(fn: (...a: P) => R, ...iterables: Iterables<P>): Future<Result<(...a: P) => R>>[];
+  map<P extends unknown[], A extends unknown[], R>(fn: (...a: [...P, ...A]) => R, ...rest: [...Iterables<P>, MapOptions & { args: Args<A> }]): Future<Result<(...a: P) => R>>[];
+  map<P extends unknown[], R>(fn: (...a: P) => R, ...rest: [...Iterables<P>, MapOptions]): Future<Result<(...a: P) => R>>[];
+  /** A function of no parameters, called once per item (the item is not passed). */
+  map<R>(fn: () => R, items: ArrayLike<unknown> | Iterable<unknown>, opts?: MapOptions): Future<Result<() => R>>[];
   map<F extends AnyFn>(fn: F, ...iterables: (ArrayLike<unknown> | Iterable<unknown> | MapOptions | undefined)[]): Future<Result<F>>[] {
     this.assertOpen();
     let opts: MapOptions = {};
