@@ -39,13 +39,6 @@ export class UsageError extends Error {
   }
 }
 
-/** Commander reports parse errors through `error()`: keep the code and message, print nothing. */
-class QuietCommand extends Command {
-  override createCommand(name?: string): Command {
-    return new QuietCommand(name);
-  }
-}
-
 const DEFAULT_NATS = "nats://127.0.0.1:4222";
 
 const workerFlags = (c: Command) =>
@@ -64,7 +57,7 @@ const schedulerFlags = (c: Command) =>
 
 /** The program: one subcommand per actor, each with its own flags and usage. */
 function program(): Command {
-  const p = new QuietCommand("ts-dask")
+  const p = new Command("ts-dask")
     .description(`ts-dask ${TSDASK_VERSION} — a compute cluster for TypeScript. Each command's flags: ts-dask COMMAND --help`)
     .helpOption(false)
     .option("-h, --help", "this help")
@@ -93,6 +86,7 @@ function program(): Command {
     .option("--cluster <name>", 'the cluster\'s name on NATS (default "default")')
     .option("--token <t>", "the NATS auth token")
     .option("--json", "print JSON");
+  // Commander throws its parse errors (exitOverride) and prints nothing: parseCommandLine words them.
   for (const c of [p, ...p.commands]) {
     c.exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} });
     if (c !== p) c.helpOption("-h, --help", "this help").allowExcessArguments(false);
