@@ -94,6 +94,13 @@ function program(): Command {
   return p;
 }
 
+/** Every flag of every command, and whether it takes a value (for tests of the service definitions in deploy/). */
+export function cliFlags(): Map<string, "string" | "boolean"> {
+  const out = new Map<string, "string" | "boolean">();
+  for (const c of program().commands) for (const o of c.options) if (o.long) out.set(o.long.slice(2), o.required || o.optional ? "string" : "boolean");
+  return out;
+}
+
 /** Reads the command line (`argv` without node and the script). */
 export function parseCommandLine(argv: readonly string[], cores = availableParallelism()): Invocation {
   const p = program();

@@ -723,6 +723,8 @@ const LEASE_RENEW_MS = 1000;
 function remoteError(job: Job, row: number, worker: string, e: { code: string; name: string; message: string; stack: string }): TaskError {
   const key = job.keyName(row);
   if (e.code && e.code !== "TaskFailed") return new TaskError(e.code, e.message.replace(/^Task \S+/, `Task ${key}`), key, worker, e.name, e.stack);
+  const missing = /^Cannot find package '([^']+)'/.exec(e.message)?.[1];
+  if (missing) return Errors.TaskPackageMissing(key, worker, missing, e.stack);
   return Errors.TaskFailed(key, worker, e.name, e.message, e.stack);
 }
 

@@ -149,6 +149,17 @@ export const Errors = {
   // --- tasks -----------------------------------------------------------------------------------
   TaskFailed: (key: string, worker: string, remoteName: string, remoteMessage: string, remoteStack: string) =>
     new TaskError("TaskFailed", `Task ${key} failed on ${worker}: ${remoteName}: ${remoteMessage}`, key, worker, remoteName, remoteStack),
+  /** A task's own `import("pkg")` found no such package on its worker. */
+  TaskPackageMissing: (key: string, worker: string, name: string, remoteStack: string) =>
+    new TaskError(
+      "PackageNotInstalled",
+      `Task ${key} failed on ${worker}: package '${name}' is not installed there. ` +
+        `Install it on every worker once: await client.install(["${name}"]) (workers that join later get it too), then run the task again.`,
+      key,
+      worker,
+      "Error",
+      remoteStack,
+    ),
   TaskCancelled: (key: string) => new TaskError("TaskCancelled", `Task ${key} was cancelled.`, key, ""),
   ResultNotSerializable: (key: string, worker: string, detail: string) =>
     new TaskError(

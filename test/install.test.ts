@@ -56,6 +56,11 @@ t("a module importing a package the workers lack: PackageNotInstalled, naming cl
     assert.match((e as Error).message, `Package 'tsdask-fixture-greet', imported by`);
     assert.match((e as Error).message, `client.install(["tsdask-fixture-greet"])`);
   }
+  // A task's own import() of it: the same advice.
+  const own = await withTimeout(client.submit(greet, "x").exception(), 30_000, "a task importing it");
+  assert.is(own?.code, "PackageNotInstalled", String(own));
+  assert.match(own!.message, `package 'tsdask-fixture-greet' is not installed there`);
+  assert.match(own!.message, `client.install(["tsdask-fixture-greet"])`);
   // Every executor tries (and fails) before the install in the next test.
   const before = await withTimeout(client.run(mod.hello, "r").then(() => undefined, (e: Error) => e), 30_000, "run before install");
   assert.match(String(before), "tsdask-fixture-greet");
