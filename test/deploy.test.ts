@@ -61,9 +61,10 @@ interface Command {
 }
 
 /**
- * Checks one command line as the CLI will see it: parseArgs (strict, with the CLI's own option
- * types) accepts it, the command is `worker` or `scheduler`, the worker has a NATS address, and
- * the values are ones the worker can use. Returns the parsed values.
+ * Checks one command line as the CLI will see it: every flag is one of the CLI's, the CLI's own
+ * parser accepts it, the command is `worker` or `scheduler`, the worker has a NATS address, and
+ * the values are ones the worker can use. Returns the values (kebab-case, read with node's
+ * parseArgs and the CLI's flag types) and positionals.
  */
 function checkCommand(c: Command): { command: string; values: Record<string, string | boolean | undefined>; positionals: string[] } {
   const where = `${c.source}: ts-dask ${c.args.join(" ")}`;
@@ -78,7 +79,7 @@ function checkCommand(c: Command): { command: string; values: Record<string, str
   try {
     parsed = parseArgs({ args: c.args, options, allowPositionals: true, strict: true });
   } catch (e) {
-    assert.unreachable(`${where}: the CLI's parseArgs rejects it: ${(e as Error).message}`);
+    assert.unreachable(`${where}: not a valid command line: ${(e as Error).message}`);
     throw e;
   }
   try {
