@@ -9,6 +9,7 @@
  */
 export { Client, type ClientOptions, type MapOptions, type ReturnWhen } from "./client/client.ts";
 export { Future } from "./client/future.ts";
+export type { Wire } from "./client/wire-types.ts";
 export type { InstallOptions, InstallReport, UploadReport } from "./client/uploads.ts";
 export { progress, type ProgressOptions, type ProgressSummary } from "./client/progress.ts";
 export { DataRef } from "./runtime/data-ref.ts";

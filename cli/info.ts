@@ -5,7 +5,7 @@ import { formatBytes } from "../runtime/memory.ts";
 import { Transport } from "../runtime/transport.ts";
 import { WORKER_COLUMNS, workerRows, type WorkerRow } from "../actors/scheduler/dashboard/views.ts";
 
-export async function runInfo(o: { servers: string; cluster: string; token?: string; json: boolean }) {
+export async function runInfo(o: { servers: string; cluster: string; token?: string; json: boolean; defaultAddress?: boolean }) {
   const tx = await Transport.connect({ servers: o.servers, token: o.token, name: "ts-dask info" });
   let info: ClusterInfo;
   try {
@@ -15,16 +15,22 @@ export async function runInfo(o: { servers: string; cluster: string; token?: str
   } finally {
     await tx.close();
   }
-  if (o.json) return console.log(JSON.stringify(info, null, 2));
-  console.log(formatInfo(info));
+  if (o.json) return console.log(JSON.stringify({ address: hideToken(o.servers), ...info }, null, 2));
+  // Say where: with no address given, a cluster someone else runs on the default port answers too.
+  console.log(formatInfo(info, `${hideToken(o.servers)}${o.defaultAddress ? " (the default: no address given)" : ""}`));
 }
 
-/** The worker table as text. */
-export function formatInfo(info: ClusterInfo): string {
+/** `nats://TOKEN@host:4222` → `nats://***@host:4222`: info output gets pasted into chats and issues. */
+export function hideToken(servers: string): string {
+  return servers.replace(/\/\/[^@/]+@/g, "//***@");
+}
+
+/** The worker table as text; `address`: the NATS address it came from, for the header. */
+export function formatInfo(info: ClusterInfo, address?: string): string {
   const s = info.scheduler;
   const t = info.tasks;
   const lines = [
-    `cluster ${info.cluster} — scheduler on ${s.host} (pid ${s.pid}), ts-dask ${s.hello.version}, protocol ${s.hello.proto}, Node ${s.hello.node}`,
+    `cluster ${info.cluster}${address ? ` at ${address}` : ""} — scheduler on ${s.host} (pid ${s.pid}), ts-dask ${s.hello.version}, protocol ${s.hello.proto}, Node ${s.hello.node}`,
     `tasks: ${t.queued} queued, ${t.assigned} assigned, ${t.done} done, ${t.failed} failed; ${info.clients} client(s)`,
     // Held by the scheduler, in memory: scattered values, large arguments, large results until gathered.
     `data held by the scheduler: ${info.data.values} value(s), ${formatBytes(info.data.bytes)}` +

@@ -29,6 +29,8 @@ import type { DataRef } from "../runtime/data-ref.ts";
 import { asCompleted, wait } from "./waiting.ts";
 import type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
 import { DEFAULT_MAX_VALUE_BYTES, LargeArgs, LargeResult, LargeResults } from "./large-values.ts";
+import { checkArgs, checkMap } from "./arg-shapes.ts";
+import type { Args, Iterables, Result } from "./wire-types.ts";
 import { DedupTable, explicitKey, planMap, pureKey } from "./dedup.ts";
 import { encodeLarge } from "../runtime/codec.ts";
 import { newTicketSecret, TicketKey } from "../runtime/tickets.ts";
@@ -37,9 +39,6 @@ import { SchedulerWatch } from "../runtime/scheduler-watch.ts";
 export type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
 
 type AnyFn = (...args: any[]) => unknown;
-/** Each argument may also be a scattered value's reference, or the Future of another task. */
-type Args<P extends unknown[]> = { [K in keyof P]: P[K] | DataRef<P[K]> | Future<P[K]> };
-type Result<F> = F extends (...a: any[]) => infer R ? Awaited<R> : never;
 
 export class Client extends Actor {
   readonly id = randomId();
@@ -54,6 +53,8 @@ export class Client extends Actor {
   /** Large arguments stored apart (their shared ones are restored for a restarted scheduler). */
   private readonly largeArgs: LargeArgs;
   private readonly dedup = new DedupTable();
+  /** Functions already warned about an undefined argument (once each). */
+  private readonly warnedUndefined = new Set<string>();
   /** Results received for futures already settled (re-runs after a failure): dropped, counted. */
   duplicates = 0;
   /** Result rows that settled a future (each future's one result). */
@@ -112,7 +113,9 @@ export class Client extends Actor {
     if (!(Number.isInteger(cap) && cap > 0)) throw Errors.BadOption("maxValueBytes", opts.maxValueBytes, "a whole number of bytes > 0");
     if (!servers) {
       const { LocalCluster } = await import("./local-cluster.ts");
-      local = await LocalCluster.start({ ...opts.local, quiet: opts.local?.quiet ?? true });
+      // Its only client is this process, which a long synchronous stretch of the script can keep
+      // from renewing its lease (the cluster dies with the process anyway): a long grace period.
+      local = await LocalCluster.start({ clientGraceMs: 60_000, ...opts.local, quiet: opts.local?.quiet ?? true });
       servers = local.url;
       cluster = local.cluster;
       token = local.token;
@@ -223,9 +226,11 @@ export class Client extends Actor {
   submit<F extends AnyFn>(fn: F, ...args: Args<Parameters<F>>): Future<Result<F>> {
     this.assertOpen();
     const { fn: def, module } = toFnDef(fn);
+    const values = args.map((a) => (a instanceof Future ? null : a));
+    checkArgs(values, nameOf(def), this.warnedUndefined);
     let encoded: Uint8Array;
     try {
-      encoded = encode(args.map((a) => (a instanceof Future ? null : a)));
+      encoded = encode(values);
     } catch (e) {
       throw Errors.NotSerializable(`An argument of ${def.kind === "src" ? def.name || "the function" : def.exportName}`, findUnencodable(args, "args") ?? (e as Error).message);
     }
@@ -259,8 +264,13 @@ export class Client extends Actor {
    * const futures = client.map((x: number) => x * x, [1, 2, 3]);
    * await client.gather(futures); // [1, 4, 9]
    */
-  map<F extends (x: any) => unknown>(fn: F, items: ArrayLike<Parameters<F>[0]> | Iterable<Parameters<F>[0]>, opts?: MapOptions): Future<Result<F>>[];
-  map<F extends AnyFn>(fn: F, ...iterablesThenOptions: (ArrayLike<unknown> | Iterable<unknown> | MapOptions)[]): Future<Result<F>>[];
+  // Typed so that what is passed matches what the function takes: one iterable per parameter, or
+  // with `{ args }` the leading parameters from iterables and the rest from `args`.
+  map<P extends unknown[], R>(fn: (...a: P) => R, ...iterables: Iterables<P>): Future<Result<(...a: P) => R>>[];
+  map<P extends unknown[], A extends unknown[], R>(fn: (...a: [...P, ...A]) => R, ...rest: [...Iterables<P>, MapOptions & { args: Args<A> }]): Future<Result<(...a: P) => R>>[];
+  map<P extends unknown[], R>(fn: (...a: P) => R, ...rest: [...Iterables<P>, MapOptions]): Future<Result<(...a: P) => R>>[];
+  /** A function of no parameters, called once per item (the item is not passed). */
+  map<R>(fn: () => R, items: ArrayLike<unknown> | Iterable<unknown>, opts?: MapOptions): Future<Result<() => R>>[];
   map<F extends AnyFn>(fn: F, ...iterables: (ArrayLike<unknown> | Iterable<unknown> | MapOptions | undefined)[]): Future<Result<F>>[] {
     this.assertOpen();
     let opts: MapOptions = {};
@@ -274,6 +284,7 @@ export class Client extends Actor {
     if (cols.length === 0) throw Errors.BadOption("map(fn, …iterables)", "no iterables", "at least one array or iterable of arguments");
     const n = Math.min(...cols.map((c) => c.length));
     const { fn: def, module } = toFnDef(fn);
+    checkMap(cols, opts, nameOf(def), this.warnedUndefined);
     if (opts.args?.length) {
       try {
         encode(opts.args);
@@ -748,6 +759,8 @@ const LEASE_RENEW_MS = 1000;
 function remoteError(job: Job, row: number, worker: string, e: { code: string; name: string; message: string; stack: string }): TaskError {
   const key = job.keyName(row);
   if (e.code && e.code !== "TaskFailed") return new TaskError(e.code, e.message.replace(/^Task \S+/, `Task ${key}`), key, worker, e.name, e.stack);
+  const missing = /^Cannot find package '([^']+)'/.exec(e.message)?.[1];
+  if (missing) return Errors.TaskPackageMissing(key, worker, missing, e.stack);
   return Errors.TaskFailed(key, worker, e.name, e.message, e.stack);
 }
 

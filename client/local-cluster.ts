@@ -38,6 +38,8 @@ export interface LocalClusterOptions {
   maxValueBytes?: number;
   /** Cluster name (the subject namespace; default a fresh `local-xxxxxxxx`). */
   cluster?: string;
+  /** How long the scheduler keeps a silent client's work (default 5 s; see SchedulerOptions.clientGraceMs). */
+  clientGraceMs?: number;
 }
 
 export class LocalCluster {
@@ -75,7 +77,7 @@ export class LocalCluster {
     let scheduler: Scheduler | undefined;
     try {
       schedTx = await Transport.connect({ servers: url, token, name: "ts-dask scheduler" });
-      scheduler = await Scheduler.start(schedTx, { cluster, log: log("[scheduler]"), maxValueBytes: opts.maxValueBytes });
+      scheduler = await Scheduler.start(schedTx, { cluster, log: log("[scheduler]"), maxValueBytes: opts.maxValueBytes, clientGraceMs: opts.clientGraceMs });
       const worker = await Supervisor.start({
         servers: url,
         token,

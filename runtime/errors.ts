@@ -79,6 +79,20 @@ export const Errors = {
       "NotSerializable",
       `${what} cannot be serialised for the cluster: ${detail}. Supported: JSON-like values, typed arrays, Date, BigInt, Map, Set.`,
     ),
+  ClassInstanceArgument: (what: string, className: string) =>
+    new TsDaskError(
+      "ClassInstanceArgument",
+      `${what} is an instance of class ${className}: it would arrive on the worker as a plain object without its methods, and fail only there. ` +
+        `Pass plain data (e.g. { ...fields }) and rebuild the ${className} inside the task, with the class from a module loaded by client.importModule.`,
+    ),
+  /** A warning (process.emitWarning), not thrown. */
+  UndefinedArgument: (what: string) =>
+    new TsDaskError(
+      "UndefinedArgument",
+      `${what} is undefined: it arrives on the worker as null, so a default parameter value does not apply. Pass the value, or leave the argument out.`,
+    ),
+  UnknownOptions: (call: string, names: readonly string[], known: readonly string[]) =>
+    new TsDaskError("UnknownOptions", `${call} does not take ${list(names)} (its options: ${list(known)}); a misspelt option would otherwise be ignored.`),
   NoSuchExport: (path: string, exportName: string, available: readonly string[]) =>
     new TsDaskError(
       "NoSuchExport",
@@ -135,6 +149,17 @@ export const Errors = {
   // --- tasks -----------------------------------------------------------------------------------
   TaskFailed: (key: string, worker: string, remoteName: string, remoteMessage: string, remoteStack: string) =>
     new TaskError("TaskFailed", `Task ${key} failed on ${worker}: ${remoteName}: ${remoteMessage}`, key, worker, remoteName, remoteStack),
+  /** A task's own `import("pkg")` found no such package on its worker. */
+  TaskPackageMissing: (key: string, worker: string, name: string, remoteStack: string) =>
+    new TaskError(
+      "PackageNotInstalled",
+      `Task ${key} failed on ${worker}: package '${name}' is not installed there. ` +
+        `Install it on every worker once: await client.install(["${name}"]) (workers that join later get it too), then run the task again.`,
+      key,
+      worker,
+      "Error",
+      remoteStack,
+    ),
   TaskCancelled: (key: string) => new TaskError("TaskCancelled", `Task ${key} was cancelled.`, key, ""),
   ResultNotSerializable: (key: string, worker: string, detail: string) =>
     new TaskError(
@@ -145,6 +170,12 @@ export const Errors = {
     ),
   FunctionLoadFailed: (key: string, worker: string, detail: string, stack = "") =>
     new TaskError("FunctionLoadFailed", `Task ${key}: the function could not be loaded on ${worker}: ${detail}`, key, worker, "Error", stack),
+  PackageNotInstalled: (name: string, module: string, host: string) =>
+    new TsDaskError(
+      "PackageNotInstalled",
+      `Package '${name}', imported by ${module}, is not installed on the worker machine ${host}. ` +
+        `Install it on every worker once: await client.install(["${name}"]) (workers that join later get it too); the next tasks then load it, no restart needed.`,
+    ),
   KilledWorker: (key: string, workers: readonly string[], allowed: number) =>
     new TaskError(
       "KilledWorker",
@@ -179,6 +210,12 @@ export const Errors = {
     ),
   ConnectFailed: (servers: string, detail: string) =>
     new TsDaskError("ConnectFailed", `Could not connect to NATS at ${servers}: ${detail}. Is nats-server running and reachable?`),
+  NotNats: (server: string, answer: string) =>
+    new TsDaskError(
+      "NotNats",
+      `${server} is not a NATS server: ${answer ? `it answered ${JSON.stringify(answer.split(/\r?\n/)[0]!.slice(0, 60))}` : "it accepted the connection but said nothing"}, ` +
+        `where NATS greets with INFO at once. Check the port: NATS listens on 4222 by default (8787 is the ts-dask dashboard); \`ts-dask up\` prints the address to use.`,
+    ),
   DeathTimeout: (servers: string, ms: number) =>
     new TsDaskError(
       "DeathTimeout",
@@ -251,6 +288,21 @@ export const Errors = {
 
   NotInTask: (what: string) =>
     new TsDaskError("NotInTask", `${what} works only inside a task (on an executor or a local pool process); this process is neither.`),
+
+  // --- the command line (printed after "ts-dask: ", with the command's usage; exit code 2) -----
+  UnknownCommand: (name: string) =>
+    new TsDaskError("UnknownCommand", `'${name}' is not a ts-dask command: the commands are up, scheduler, worker and info.`),
+  UnknownFlag: (command: string, flag: string, suggestion?: string) =>
+    new TsDaskError("UnknownFlag", `${command} does not take ${flag}${suggestion ? ` (did you mean ${suggestion}?)` : ""}; its flags are below.`),
+  FlagNeedsValue: (command: string, flag: string) =>
+    new TsDaskError("FlagNeedsValue", `${command}: ${flag} needs a value after it (${flag} VALUE or ${flag}=VALUE).`),
+  BadFlag: (flag: string, value: string, expected: string) => new TsDaskError("BadFlag", `${flag} takes ${expected}, not '${value}'.`),
+  FlagConflict: (a: string, b: string, why: string) => new TsDaskError("FlagConflict", `${a} and ${b} were both given: ${why}.`),
+  ExtraArguments: (command: string, args: readonly string[]) =>
+    new TsDaskError("ExtraArguments", `${command} takes at most one address, not ${args.map((a) => `'${a}'`).join(" ")}; flags start with --.`),
+  MissingAddress: (command: string, example: string) =>
+    new TsDaskError("MissingAddress", `${command} needs the NATS address of the cluster, e.g. \`${example}\`.`),
+  BadCommandLine: (command: string, detail: string) => new TsDaskError("BadCommandLine", `${command}: ${detail}.`),
 
   // --- configuration --------------------------------------------------------------------------
   BadMemoryLimit: (text: string) =>

@@ -9,6 +9,7 @@
  * | {@link isAlive}       | kill(pid, 0) + /proc state (zombies are dead) | kill 0 + `ps -o stat=` | kill 0 (OpenProcess) |
  * | {@link killTree}      | /proc walk, freeze (SIGSTOP), signal, SIGCONT | `ps -A -o pid=,ppid=` walk, same | `taskkill /pid N /T /F` |
  * | {@link onShutdown}    | SIGINT, SIGTERM, SIGHUP        | same                   | SIGINT (Ctrl+C), SIGBREAK, SIGHUP (console closed) |
+ * | {@link ignoreTerminalSignals} | SIGINT, SIGQUIT, SIGHUP | same                   | SIGINT (Ctrl+C), SIGBREAK (Ctrl+Break), SIGHUP |
  * | {@link executablePath}| PATH, X_OK                     | same                   | PATH × PATHEXT                  |
  * | {@link npmCommand}, {@link spawnNpm} | npm-cli.js beside node (`<prefix>/lib/node_modules/npm`), else `npm` on PATH | same | `<node dir>\node_modules\npm`, else `npm.cmd` through the shell |
  * | {@link spawnTethered} | keeper process (runtime/tether.mjs) over IPC — the same on every OS |
@@ -216,6 +217,24 @@ export type ShutdownHandler = (signal: NodeJS.Signals) => void | Promise<void>;
 export const SHUTDOWN_SIGNALS: readonly NodeJS.Signals[] = isWindows
   ? ["SIGINT", "SIGTERM", "SIGBREAK", "SIGHUP"]
   : ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/**
+ * Signals a terminal sends to every process attached to it, not just the one the user started, per
+ * OS: POSIX sends Ctrl+C (SIGINT), Ctrl+\\ (SIGQUIT) and hang-up (SIGHUP) to the whole foreground
+ * process group; Windows sends Ctrl+C (SIGINT) and Ctrl+Break (SIGBREAK) to every process of the
+ * console, and SIGHUP when the console closes.
+ */
+export const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = isWindows ? ["SIGINT", "SIGBREAK", "SIGHUP"] : ["SIGINT", "SIGQUIT", "SIGHUP"];
+
+/**
+ * For a child whose parent decides when it stops (an executor under its worker's supervisor):
+ * ignore the signals a terminal sends to all its processes ({@link TERMINAL_SIGNALS}), so Ctrl+C on
+ * `ts-dask worker` reaches the executors only as the supervisor's graceful stop, never as a crash
+ * of their own. SIGTERM and SIGKILL still end the child, and so does its parent's IPC channel closing.
+ */
+export function ignoreTerminalSignals(): void {
+  for (const s of TERMINAL_SIGNALS) process.on(s, () => {});
+}
 
 interface ShutdownRegistration {
   timeoutMs: number;

@@ -5,6 +5,7 @@
 import { connect, createInbox, type NatsConnection, type Subscription } from "nats";
 import { decode, encode } from "./codec.ts";
 import { Errors } from "./errors.ts";
+import { probeNats } from "./nats-probe.ts";
 
 export interface TransportOptions {
   /** `nats://host:port`, or several separated by commas. */
@@ -43,6 +44,9 @@ export class Transport {
   /** Connects to NATS. Fails with {@link Errors.ConnectFailed} (unless `waitOnFirstConnect`). */
   static async connect(opts: TransportOptions): Promise<Transport> {
     const { servers, token, user, pass } = credentials(opts.servers);
+    // Something else on that port: say so now, instead of a TIMEOUT after 20 s and a socket left open.
+    const probe = await probeNats(servers[0]!);
+    if (typeof probe === "object") throw Errors.NotNats(servers[0]!, probe.other);
     try {
       const nc = await connect({
         servers,

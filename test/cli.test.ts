@@ -38,6 +38,7 @@ t("scheduler and a named worker from the CLI; a client maps on them; info shows 
   }
   const info = cli(["info", url, "--cluster", "c1"]);
   assert.is(await info.exited, 0);
+  assert.match(info.output(), `cluster c1 at ${url} — scheduler on`, "the header says which cluster answered");
   assert.match(info.output(), "MyWorker-0");
   assert.match(info.output(), "MyWorker-1");
   assert.match(info.output(), new RegExp(`protocol ${PROTOCOL_VERSION}`));
@@ -46,7 +47,18 @@ t("scheduler and a named worker from the CLI; a client maps on them; info shows 
   await json.exited;
   const parsed = JSON.parse(json.output());
   assert.is(parsed.workers[0].name, "MyWorker");
+  assert.is(parsed.address, url);
   assert.is(parsed.workers[0].memoryLimit, 1e9);
+});
+
+t("a command-line mistake: one ts-dask line, that command's usage, exit code 2", async () => {
+  for (const args of [["worker", "nats://127.0.0.1:1", "--nprocs", "-1", "--bogus"], ["worker", "nats://127.0.0.1:1", "--memory-limit", "1XB"]]) {
+    const p = cli(args);
+    assert.is(await withTimeout(p.exited, 20_000, "usage error"), 2, p.output());
+    const lines = p.output().split("\n");
+    assert.match(lines[0]!, /^ts-dask: (ts-dask worker does not take --bogus|Cannot read memory limit '1XB')/);
+    assert.ok(p.output().includes("Usage: ts-dask worker") && !p.output().includes("ts-dask up"), p.output());
+  }
 });
 
 t("a second scheduler for the same cluster is refused", async ({ url }) => {
@@ -59,6 +71,7 @@ t("a name held by a live worker is refused; freed when its holder stops", async 
   const dup = cli(["worker", url, "--cluster", "c1", "--nprocs", "1", "--name", "MyWorker"]);
   assert.is(await withTimeout(dup.exited, 20_000, "duplicate worker exit"), 1);
   assert.match(dup.output(), "already holds the name 'MyWorker'");
+  assert.is(dup.output().split("already holds the name").length, 2, `the refusal is printed once:\n${dup.output()}`);
 
   const solo = cli(["worker", url, "--cluster", "c1", "--nprocs", "1", "--name", "Solo"]);
   const first = (await watch.until(joined("Solo-0")))[0] as { id: string };

@@ -104,6 +104,58 @@ t("an argument that cannot be serialised fails clearly, at once", async ({ clien
   }
 });
 
+t("shapes that would change on the way: a class instance is refused at submit, undefined warned about, an unknown map option refused", async ({ client }) => {
+  class Point {
+    constructor(readonly x: number) {}
+    norm() {
+      return Math.abs(this.x);
+    }
+  }
+  const norm = (p: { norm(): number }) => p.norm();
+  const refusals: Array<[() => unknown, RegExp]> = [
+    [() => client.submit(norm, new Point(1)), /^Argument 1 of norm is an instance of class Point: it would arrive on the worker as a plain object without its methods/],
+    [() => client.map(norm, [new Point(1), new Point(2)]), /^Argument 1 of norm is an instance of class Point/],
+    [() => client.map((xs: Point[]) => xs.length, [[new Point(1)]]), /^Argument 1 of .* \(an array\) is an instance of class Point/],
+    [() => client.map((x: number) => x, [1], { args: [new Point(3)] }), /^Argument 1 of .*\(map's args\) is an instance of class Point/],
+  ];
+  for (const [call, message] of refusals) {
+    try {
+      call();
+      assert.unreachable("should have thrown");
+    } catch (e) {
+      assert.is((e as TsDaskError).code, "ClassInstanceArgument", String(e));
+      assert.match((e as Error).message, message);
+      assert.match((e as Error).message, "client.importModule");
+    }
+  }
+  try {
+    client.map((x: number) => x, [1, 2], { retires: 2 } as never);
+    assert.unreachable("should have thrown");
+  } catch (e) {
+    assert.is((e as TsDaskError).code, "UnknownOptions");
+    assert.match((e as Error).message, "does not take 'retires' (its options: 'args', 'retries'");
+  }
+  // Plain data, and the types the codec carries, pass (and still arrive as sent).
+  const ok = client.submit((d: Date, m: Map<string, number>, xs: Float64Array, o: { a: number }) => [d.getTime(), m.get("k"), xs[1], o.a], new Date(5), new Map([["k", 7]]), Float64Array.of(1, 2), Object.assign(Object.create(null), { a: 3 }));
+  assert.equal(await withTimeout(ok.result(), 20_000, "plain data"), [5, 7, 2, 3]);
+  // undefined: a warning (once per function), and the task runs with null.
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on("warning", onWarning);
+  try {
+    const withDefault = (x: number | null = 10) => x;
+    const f = client.submit(withDefault, undefined);
+    client.submit(withDefault, undefined);
+    assert.is(await withTimeout(f.result(), 20_000, "undefined argument"), null, "undefined arrives as null: the default does not apply");
+    await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+    const ours = warnings.filter((w) => (w as TsDaskError).code === "UndefinedArgument");
+    assert.is(ours.length, 1, "warned once for the function");
+    assert.match(ours[0]!.message, "Argument 1 of withDefault is undefined: it arrives on the worker as null");
+  } finally {
+    process.off("warning", onWarning);
+  }
+});
+
 t("a result that cannot be serialised fails that task only", async ({ client }) => {
   const fs = client.map((x: number) => (x === 1 ? { f: () => x } : x), [0, 1, 2]);
   const err = await fs[1]!.exception();

@@ -86,7 +86,7 @@ t("an explicit key: submit (string) and map (a function of the row's arguments)"
   assert.is(await runs(client, "keyed"), 1);
   assert.is(await runs(client, "keyed-map"), 2);
   try {
-    client.map(trial, [1], { key: "one-key-for-all" as unknown as () => string });
+    client.map(trial, [1], ["k"], { key: "one-key-for-all" as unknown as () => string });
     assert.unreachable();
   } catch (e) {
     assert.is((e as TaskError).code, "BadOption");

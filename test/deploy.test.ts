@@ -2,8 +2,8 @@
  * deploy/: every service definition (systemd, launchd, NSSM, Docker) runs a `ts-dask` command line
  * the CLI accepts, stops within its service manager's grace period, and restarts only on failure.
  *
- * cli/main.ts runs the CLI when imported, so its flags are read from its source text: the
- * `parseArgs({ options: { … } })` block, one `name: { type: "…" }` line per flag.
+ * The flags come from the CLI's own definition (cli/args.ts), and each command line is also read
+ * by the CLI's own parser (parseCommandLine), which must accept it.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { cliFlags, parseCommandLine } from "../cli/args.ts";
 import { parseMemoryLimit } from "../runtime/memory.ts";
 import { executablePath } from "../runtime/platform.ts";
 import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
@@ -28,17 +29,8 @@ const read = (rel: string) => readFileSync(path.join(root, rel), "utf8");
 
 type FlagType = "string" | "boolean";
 
-/** The options of cli/main.ts's parseArgs call, read from its source. */
-function cliOptions(): Map<string, FlagType> {
-  const src = read("cli/main.ts");
-  const block = /parseArgs(?:OrExit)?\(\{[\s\S]*?options:\s*\{([\s\S]*?)\n\s*\},?\s*\n\s*\}\);/.exec(src);
-  assert.ok(block, "cli/main.ts: parseArgs({ options: { … } }) block not found");
-  const options = new Map<string, FlagType>();
-  for (const m of block[1]!.matchAll(/^\s+"?([a-z-]+)"?: \{ type: "(string|boolean)"/gm)) options.set(m[1]!, m[2] as FlagType);
-  return options;
-}
-
-const OPTIONS = cliOptions();
+/** Every flag of the CLI's commands, with its type. */
+const OPTIONS: Map<string, FlagType> = cliFlags();
 
 /** The worker's own stop deadline (cli/run.ts: onShutdown(…, { timeoutMs })), in seconds. */
 function workerStopDeadlineS(): number {
@@ -52,9 +44,12 @@ const STOP_DEADLINE_S = workerStopDeadlineS();
 let helpText: string | undefined;
 function help(): string {
   if (helpText === undefined) {
-    const r = spawnSync(process.execPath, [path.join(root, "bin/ts-dask.mjs"), "--help"], { encoding: "utf8", timeout: 60_000 });
-    assert.is(r.status, 0, `ts-dask --help failed: ${r.stderr}`);
-    helpText = r.stdout;
+    helpText = "";
+    for (const command of ["worker", "scheduler"]) {
+      const r = spawnSync(process.execPath, [path.join(root, "bin/ts-dask.mjs"), command, "--help"], { encoding: "utf8", timeout: 60_000 });
+      assert.is(r.status, 0, `ts-dask ${command} --help failed: ${r.stderr}`);
+      helpText += r.stdout;
+    }
   }
   return helpText;
 }
@@ -66,9 +61,10 @@ interface Command {
 }
 
 /**
- * Checks one command line as the CLI will see it: parseArgs (strict, with the CLI's own option
- * types) accepts it, the command is `worker` or `scheduler`, the worker has a NATS address, and
- * the values are ones the worker can use. Returns the parsed values.
+ * Checks one command line as the CLI will see it: every flag is one of the CLI's, the CLI's own
+ * parser accepts it, the command is `worker` or `scheduler`, the worker has a NATS address, and
+ * the values are ones the worker can use. Returns the values (kebab-case, read with node's
+ * parseArgs and the CLI's flag types) and positionals.
  */
 function checkCommand(c: Command): { command: string; values: Record<string, string | boolean | undefined>; positionals: string[] } {
   const where = `${c.source}: ts-dask ${c.args.join(" ")}`;
@@ -76,15 +72,20 @@ function checkCommand(c: Command): { command: string; values: Record<string, str
     if (!a.startsWith("--")) continue;
     const flag = a.slice(2).split("=")[0]!;
     assert.ok(OPTIONS.has(flag), `${where}: --${flag} is not a flag of the CLI (knows ${[...OPTIONS.keys()].join(", ")})`);
-    assert.ok(help().includes(`--${flag}`), `${where}: --${flag} is not in \`ts-dask --help\``);
+    assert.ok(help().includes(`--${flag}`), `${where}: --${flag} is not in \`ts-dask worker --help\` or \`ts-dask scheduler --help\``);
   }
   const options = Object.fromEntries([...OPTIONS].map(([k, type]) => [k, { type }]));
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: c.args, options, allowPositionals: true, strict: true });
   } catch (e) {
-    assert.unreachable(`${where}: the CLI's parseArgs rejects it: ${(e as Error).message}`);
+    assert.unreachable(`${where}: not a valid command line: ${(e as Error).message}`);
     throw e;
+  }
+  try {
+    parseCommandLine(c.args);
+  } catch (e) {
+    assert.unreachable(`${where}: the CLI refuses it: ${(e as Error).message}`);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const [command, address, ...rest] = parsed.positionals;

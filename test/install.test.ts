@@ -16,6 +16,7 @@ import { Client, Supervisor } from "../index.ts";
 import { childExit, cleanup, onCleanup, withTimeout } from "./helpers/cluster.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/install/tsdask-fixture-greet", import.meta.url));
+const USES_GREET = fileURLToPath(new URL("./fixtures/install/uses-greet.ts", import.meta.url));
 
 const t = suite<{ client: Client; dir: string; shared: string; tgz: string }>("install");
 t.before(async (ctx) => {
@@ -47,6 +48,24 @@ const greet = async (who: string) => {
   return ((await import(name)) as { greet(w: string): string }).greet(who);
 };
 
+t("a module importing a package the workers lack: PackageNotInstalled, naming client.install", async ({ client }) => {
+  const mod = await client.importModule<typeof import("./fixtures/install/uses-greet.ts")>(USES_GREET);
+  const errors = await withTimeout(Promise.all(client.map(mod.hello, ["a", "b", "c", "d"]).map((f) => f.exception())), 30_000, "failing loads");
+  for (const e of errors) {
+    assert.is((e as { code?: string })?.code, "PackageNotInstalled", String(e));
+    assert.match((e as Error).message, `Package 'tsdask-fixture-greet', imported by`);
+    assert.match((e as Error).message, `client.install(["tsdask-fixture-greet"])`);
+  }
+  // A task's own import() of it: the same advice.
+  const own = await withTimeout(client.submit(greet, "x").exception(), 30_000, "a task importing it");
+  assert.is(own?.code, "PackageNotInstalled", String(own));
+  assert.match(own!.message, `package 'tsdask-fixture-greet' is not installed there`);
+  assert.match(own!.message, `client.install(["tsdask-fixture-greet"])`);
+  // Every executor tries (and fails) before the install in the next test.
+  const before = await withTimeout(client.run(mod.hello, "r").then(() => undefined, (e: Error) => e), 30_000, "run before install");
+  assert.match(String(before), "tsdask-fixture-greet");
+});
+
 t("install from a local .tgz: two workers sharing a directory run npm once; tasks on every executor import it", async ({ client, shared, tgz }) => {
   const report = await withTimeout(client.install(tgz, { offline: true }), 120_000, "install");
   assert.equal(Object.keys(report).sort(), ["wa", "wb"]);
@@ -67,6 +86,12 @@ t("install from a local .tgz: two workers sharing a directory run npm once; task
   // Installing the same again: nobody runs npm.
   const again = await withTimeout(client.install(tgz, { offline: true }), 60_000, "install again");
   assert.ok(Object.values(again).every((r) => r.ok && !r.npm), JSON.stringify(again));
+});
+
+t("after the install, the module that failed to load loads on the same executors (no restart)", async ({ client }) => {
+  const mod = await client.importModule<typeof import("./fixtures/install/uses-greet.ts")>(USES_GREET);
+  assert.equal(await withTimeout(client.run(mod.hello, "r"), 30_000, "run after install"), { "wa-0": "hello r from tsdask-fixture-greet", "wb-0": "hello r from tsdask-fixture-greet" });
+  assert.equal(await withTimeout(client.gather(client.map(mod.hello, ["x", "y", "z"])), 30_000, "map after install"), ["x", "y", "z"].map((w) => `hello ${w} from tsdask-fixture-greet`));
 });
 
 t("a worker that joins later installs before its executors start", async ({ client, dir }) => {

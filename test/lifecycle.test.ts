@@ -39,10 +39,10 @@ test("a synchronous task longer than the heartbeat window is not taken for a dea
   assert.is(await client.submit((x: number) => x * 3, 3).result(), 9);
 });
 
-test("a client that vanishes loses its queued work after the grace period", async () => {
+test("a client killed with Ctrl-C (SIGINT) loses its queued and running work after the default grace period, and is no longer counted", async () => {
   const nats = await startTestNats();
   const tx = await Transport.connect({ servers: nats.url });
-  const sched = await Scheduler.start(tx, { cluster: "lease", log: silentLogger, clientGraceMs: 1500 });
+  const sched = await Scheduler.start(tx, { cluster: "lease", log: silentLogger }); // the default grace period (5 s)
   onCleanup(async () => {
     await sched.stop();
     await tx.close();
@@ -55,10 +55,18 @@ test("a client that vanishes loses its queued work after the grace period", asyn
   await waitForLine(child.stdout!, /submitted/, { timeoutMs: 30_000, label: "the child's submit" });
   const observer = await Client.connect(nats.url, { cluster: "lease" });
   onCleanup(() => observer.close());
-  assert.ok((await observer.info()).tasks.queued > 250, "the child's tasks are queued");
-  child.kill("SIGKILL");
+  const before = await observer.info();
+  assert.ok(before.tasks.queued > 250, "the child's tasks are queued");
+  assert.is(before.clients, 2);
+  child.kill("SIGINT");
   await childExit(child);
-  await waitFor(async () => (await observer.info()).tasks.queued === 0, { timeoutMs: 10_000, label: "the vanished client's queue to be dropped" });
+  await waitFor(
+    async () => {
+      const i = await observer.info();
+      return i.tasks.queued === 0 && i.tasks.assigned === 0 && i.clients === 1;
+    },
+    { timeoutMs: 20_000, label: "the vanished client's tasks to be dropped and its lease ended" },
+  );
 });
 
 test("an executor over its memory limit is restarted; the task that does it fails as KilledWorker", async () => {

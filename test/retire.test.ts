@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
+import { killTree } from "../runtime/platform.ts";
 import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
 import { cleanup, startTestNats, waitFor, withTimeout } from "./helpers/cluster.ts";
 
@@ -49,6 +50,40 @@ test("graceful retire: running tasks finish on the retiring worker, queued ones 
     const moved = await withTimeout(client.gather(queued), 20_000, "queued tasks");
     assert.equal(moved, ["B-0", "B-0", "B-0", "B-0"], `queued tasks were handed back and ran on B; A said:\n${a.output()}`);
     assert.is(client.duplicates, 0);
+  } finally {
+    await client.close();
+    await watch.close();
+  }
+});
+
+test("Ctrl-C in the worker's terminal (SIGINT to each of its processes): the same graceful stop, and the scheduler logs that the worker left", async () => {
+  const { url } = await startTestNats();
+  const watch = await EventWatcher.start(url, "ctrlc");
+  const sched = cli(["scheduler", "--nats", url, "--cluster", "ctrlc", "--dashboard-address", "none"]);
+  await sched.waitFor(/scheduler for cluster 'ctrlc'/);
+  const c = cli(["worker", url, "--cluster", "ctrlc", "--nprocs", "2", "--name", "C"]);
+  await watch.until((e) => e.type === "executor-joined" && e.name === "C-0");
+  await watch.until((e) => e.type === "executor-joined" && e.name === "C-1");
+  const client = await Client.connect(url, { cluster: "ctrlc" });
+  try {
+    const where = async (gate: string) => {
+      const { existsSync } = await import("node:fs");
+      while (!existsSync(gate)) await new Promise((r) => setTimeout(r, 20));
+      return JSON.parse(process.env.TSDASK_EXECUTOR!).name as string;
+    };
+    const gate = join(mkdtempSync(join(tmpdir(), "ts-dask-ctrlc-")), "release");
+    const running = client.submit(where, gate);
+    await waitFor(async () => (await client.info()).workers[0]?.executors.some((e) => e.running === 1) === true, { timeoutMs: 20_000, label: "the task running" });
+    // What a terminal does on Ctrl+C: SIGINT to every process in its foreground group.
+    const signalled = killTree(c.proc.pid!, "SIGINT");
+    assert.ok(signalled.length >= 3, `the worker and its 2 executors were signalled: ${signalled}`);
+    await c.waitFor(/retiring/);
+    writeFileSync(gate, "");
+    assert.is(await withTimeout(c.exited, 25_000, "C to exit"), 0, `a graceful stop exits 0:\n${c.output()}`);
+    assert.match(await withTimeout(running.result(), 20_000, "the running task"), /^C-[01]$/, "the running task finished where it ran");
+    assert.not.match(c.output(), /killed by SIGINT|restart/i, "executors ignore the terminal's SIGINT: none died or restarted");
+    assert.is(client.duplicates, 0);
+    await sched.waitFor(/worker C left/);
   } finally {
     await client.close();
     await watch.close();

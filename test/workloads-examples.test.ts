@@ -15,7 +15,8 @@ test("examples/brute-force: best() over a generator on the embedded cluster, wit
   const out = await run("examples/brute-force/main.ts", ["--checkpoint", "example"], { BRUTE_N: "600" });
   assert.match(out, "scoring 600 candidates against 8 MB of reference data");
   assert.match(out, "Using backend ts-dask with");
-  assert.match(out, /Done 600 out of 600 \| elapsed: \d+\.\ds finished/);
+  assert.match(out, /Done 600 out of 600 \| elapsed: \d+\.\ds finished \| \d+\.\d\dx a plain loop \(\d+\.\ds, estimated from 300 candidates; --compare measures it\)/);
+  assert.match(out, /done in \d+\.\d s: 600 scored/);
   assert.match(out, /scattered: 1/);
   assert.match(out, /best candidates:\n(  #\d+ score -\d\.\d{4} freq [\d./]+ amp [\d./]+ phase [\d./]+\n){5}/);
   const again = await run("examples/brute-force/main.ts", ["--checkpoint", "example"], { BRUTE_N: "600" });
@@ -24,9 +25,11 @@ test("examples/brute-force: best() over a generator on the embedded cluster, wit
   assert.is(best(again), best(out), "the checkpoint returns the same answer");
 });
 
-test("examples/brute-force --local", async () => {
-  const out = await run("examples/brute-force/main.ts", ["--local"], { BRUTE_N: "200" });
+test("examples/brute-force --local --compare: the plain loop measured over every candidate", async () => {
+  const out = await run("examples/brute-force/main.ts", ["--local", "--compare"], { BRUTE_N: "200" });
+  assert.match(out, /plain loop over 200 candidates \(--compare\): \d+\.\d s/);
   assert.match(out, "Using backend local with");
+  assert.match(out, /Done 200 out of 200 \| elapsed: \d+\.\ds finished \| \d+\.\d\dx a plain loop \(\d+\.\ds, measured\)/);
   assert.match(out, /best candidates:\n {2}#\d+/);
 });
 

@@ -29,7 +29,7 @@ test("not a terminal: verbose lines, no bar", async () => {
 test("a terminal: a progress bar with elapsed and remaining time", async () => {
   // `script -qec CMD /dev/null` runs CMD on a pseudo-terminal (util-linux; the CI machines are Linux)
   const out = await run("script", ["-qec", `${process.execPath} --import tsx ${SCRIPT}`, "/dev/null"]);
-  assert.match(out, /[\u2588\u2591]+ 100% \| 200\/200 \| elapsed: \d+s \| remaining: 0s/);
+  assert.match(out, /[\u2588\u2591]+ 100% \| 200\/200 \| elapsed: \d+s \| remaining: 0\.0s/);
   assert.match(out, "Using backend local with 1 concurrent workers.");
   assert.not.match(out, /Done \d+ out of 200 \| elapsed: \d+\.\ds remaining/, "the bar replaces the Done lines");
   assert.match(out, "END 200");

@@ -14,7 +14,7 @@ import { Engine, parsePreDispatch } from "../workloads/engine.ts";
 import { kFold, stratifiedKFold } from "../workloads/grid/folds.ts";
 import { expandGrid } from "../workloads/grid/param-grid.ts";
 import { accuracy, f1Macro, f1Weighted, negMeanSquaredError, r2, resolveScoring } from "../workloads/grid/scoring.ts";
-import { formatParams, formatTime, Progress } from "../workloads/progress.ts";
+import { formatParams, formatTime, Progress, speedupText } from "../workloads/progress.ts";
 import { runRows, type BatchOutput, type BatchPayload } from "../workloads/run-rows.ts";
 import { estimateSize } from "../workloads/size.ts";
 
@@ -273,6 +273,46 @@ test("progress: joblib-style lines, silent by default", () => {
   for (let i = 0; i < 9; i++) u.add(1);
   u.finish();
   assert.equal(unknown.slice(1, 5), ["Done 1 tasks | elapsed: 0.0s", "Done 2 tasks | elapsed: 0.0s", "Done 4 tasks | elapsed: 0.0s", "Done 8 tasks | elapsed: 0.0s"]);
+});
+
+test("progress: no remaining time until a few batches finished, then the rate since the first completion", () => {
+  let now = 0;
+  const lines: string[] = [];
+  const p = new Progress({ verbose: 10, log: (l) => lines.push(l) }, 25_000, () => now);
+  p.start("ts-dask", 2);
+  now = 700; // start-up (scatter, module load) and a first batch of one call: no estimate from that
+  p.add(1);
+  assert.is(lines.at(-1), "Done 1 out of 25000 | elapsed: 0.7s");
+  now = 800;
+  p.add(100);
+  assert.is(lines.at(-1), "Done 101 out of 25000 | elapsed: 0.8s", "two batches: still no estimate");
+  now = 900;
+  p.add(100);
+  // 200 calls in 0.2 s since the first completion: 1,000/s, 24,799 left
+  assert.is(lines.at(-1), "Done 201 out of 25000 | elapsed: 0.9s remaining: 24.8s");
+  for (let i = 0; i < 200; i++) {
+    now += 100;
+    p.add(100);
+  }
+  // 20.9 s in, the last 10 s at 1,000/s: 4,799 left
+  assert.is(lines.at(-1), "Done 20201 out of 25000 | elapsed: 20.9s remaining: 4.8s");
+  for (let i = 0; i < 40; i++) {
+    now += 400;
+    p.add(100); // slowed to 250/s: the window follows
+  }
+  assert.is(lines.at(-1), "Done 24201 out of 25000 | elapsed: 36.9s remaining: 3.2s");
+});
+
+test("progress: the closing line says how the run compares with a plain loop", () => {
+  let now = 0;
+  const lines: string[] = [];
+  const p = new Progress({ verbose: true, log: (l) => lines.push(l), baseline: { seconds: 0.447, calls: 300, how: "estimated from 300 calls" } }, 10_000, () => now);
+  p.start("ts-dask", 2);
+  now = 9_400;
+  p.add(10_000);
+  p.finish();
+  assert.is(lines.at(-1), "Done 10000 out of 10000 | elapsed: 9.4s finished | 1.59x a plain loop (14.9s, estimated from 300 calls)");
+  assert.is(speedupText(20, 500, { seconds: 20, calls: 1000 }), "0.50x a plain loop (10.0s)", "scaled to the calls done");
 });
 
 // --- the dispatcher's windows ---

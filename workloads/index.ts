@@ -17,7 +17,7 @@ export { ClusterBackend } from "./backends/cluster.ts";
 export { LocalPool, type LocalPoolOptions } from "./local/pool.ts";
 export { importModule } from "./modules.ts";
 export { ItemError } from "../runtime/errors.ts";
-export { formatTime, type ProgressOptions as WorkloadProgressOptions } from "./progress.ts";
+export { formatTime, type Baseline, type ProgressOptions as WorkloadProgressOptions } from "./progress.ts";
 export { best, type BestOptions, type BestStats, type Scored } from "./best/best.ts";
 export { gridSearchCV, type GridSearchOptions, type GridSearchResult, type CvResults } from "./grid/grid-search.ts";
 export type { Estimator, EstimatorFactory, Features } from "./grid/estimator.ts";

@@ -17,6 +17,36 @@ export interface ProgressOptions {
   progress?: boolean;
   /** Where verbose lines go (default: stderr, as joblib). */
   log?: (line: string) => void;
+  /**
+   * A plain loop's time for the same function, so the closing line says whether the run was faster
+   * (`| 1.58x a plain loop (14.9s, estimated from 300 calls)`).
+   */
+  baseline?: Baseline;
+}
+
+/**
+ * `calls` calls of the function took `seconds` in one plain loop, in one process; scaled to the
+ * calls a run finishes (so a resumed or partial run compares like with like).
+ */
+export interface Baseline {
+  seconds: number;
+  calls: number;
+  /** How it was found, printed with it (e.g. "estimated from 300 calls", "measured"). */
+  how?: string;
+}
+
+/** Batches that must finish before a remaining time is shown: the first ones carry the start-up (scatter, module load) and are small on purpose. */
+const MIN_BATCHES_FOR_ETA = 3;
+/** The rate is measured over the completions of the last 10 s: it follows a run that speeds up or slows down without jumping with each batch. */
+const RATE_WINDOW_MS = 10_000;
+/** Most completions kept for that (bounds memory when tiny batches finish by the thousand). */
+const MAX_SAMPLES = 1_000;
+
+/** `1.58x a plain loop (14.9s, estimated from 300 calls)` for `done` calls in `elapsedS` (`0.80x …` when slower). */
+export function speedupText(elapsedS: number, done: number, b: Baseline): string {
+  const serial = b.calls > 0 ? (b.seconds / b.calls) * done : 0;
+  const x = elapsedS > 0 ? serial / elapsedS : Infinity;
+  return `${x.toFixed(2)}x a plain loop (${formatTime(serial)}${b.how ? `, ${b.how}` : ""})`;
 }
 
 /** joblib's `short_format_time`: `2.0s`, or `1.7min` from a minute on. */
@@ -33,18 +63,25 @@ export function formatParams(params: unknown): string {
 export class Progress {
   private readonly level: number;
   private readonly log: (line: string) => void;
-  private readonly t0 = performance.now();
+  private readonly t0: number;
   private bar: cliProgress.SingleBar | undefined;
   private done = 0;
   private nextMilestone = 1;
   private finished = false;
+  /** (time, done) at the last completions, oldest first: the rate behind the remaining time. */
+  private readonly samples: Array<[number, number]> = [];
+  private readonly baseline: Baseline | undefined;
 
   constructor(
     opts: ProgressOptions,
     private total?: number,
+    /** The clock, in ms (tests pass their own). */
+    private readonly now: () => number = () => performance.now(),
   ) {
+    this.t0 = now();
     this.level = opts.verbose === true ? 1 : opts.verbose ? Number(opts.verbose) : 0;
     this.log = opts.log ?? ((line) => process.stderr.write(line + "\n"));
+    this.baseline = opts.baseline;
     if (opts.progress && process.stderr.isTTY) {
       this.bar = new cliProgress.SingleBar(
         {
@@ -53,10 +90,9 @@ export class Progress {
           format:
             total === undefined
               ? "{value} done | elapsed: {duration_formatted}"
-              : "{bar} {percentage}% | {value}/{total} | elapsed: {duration_formatted} | remaining: {eta_formatted}",
+              : "{bar} {percentage}% | {value}/{total} | elapsed: {duration_formatted} | remaining: {remaining}",
           hideCursor: true,
           clearOnComplete: false,
-          etaBuffer: 50,
         },
         cliProgress.Presets.shades_classic,
       );
@@ -76,7 +112,7 @@ export class Progress {
   /** `Using backend <name> with <n> concurrent workers.`, then starts the bar. */
   start(backendName: string, workers: number): void {
     this.line(`Using backend ${backendName} with ${workers} concurrent workers.`);
-    this.bar?.start(this.total ?? 0, 0);
+    this.bar?.start(this.total ?? 0, 0, { remaining: "…" });
   }
 
   /** The total became known (or grew: an input of unknown length pulled further). */
@@ -88,7 +124,13 @@ export class Progress {
   /** `n` more items finished. */
   add(n: number): void {
     this.done += n;
-    this.bar?.update(this.done);
+    const now = this.now();
+    this.samples.push([now, this.done]);
+    while (this.samples.length > MAX_SAMPLES || (this.samples.length > MIN_BATCHES_FOR_ETA && now - this.samples[1]![0] > RATE_WINDOW_MS)) this.samples.shift();
+    if (this.bar) {
+      const r = this.remaining();
+      this.bar.update(this.done, { remaining: r === undefined ? "…" : formatTime(r) });
+    }
     if (this.level === 0 || this.bar) return;
     const total = this.total;
     if (this.level >= 10 || this.done >= this.nextMilestone) {
@@ -108,11 +150,13 @@ export class Progress {
     if (this.finished) return;
     this.finished = true;
     if (this.bar) {
-      this.bar.update(this.done);
+      this.bar.update(this.done, { remaining: formatTime(0) });
       this.bar.stop();
     }
-    const s = formatTime(this.elapsed());
-    this.line(this.total !== undefined ? `Done ${this.done} out of ${this.total} | elapsed: ${s} finished` : `Done ${this.done} tasks | elapsed: ${s} finished`);
+    const el = this.elapsed();
+    const s = formatTime(el);
+    const speedup = this.baseline && this.done > 0 ? ` | ${speedupText(el, this.done, this.baseline)}` : "";
+    this.line((this.total !== undefined ? `Done ${this.done} out of ${this.total} | elapsed: ${s} finished` : `Done ${this.done} tasks | elapsed: ${s} finished`) + speedup);
   }
 
   /** Stops the bar without a final line (the run failed). */
@@ -123,13 +167,28 @@ export class Progress {
   }
 
   private elapsed(): number {
-    return (performance.now() - this.t0) / 1000;
+    return (this.now() - this.t0) / 1000;
   }
 
   private doneLine(): string {
     const el = this.elapsed();
     if (this.total === undefined) return `Done ${this.done} tasks | elapsed: ${formatTime(el)}`;
-    const remaining = this.done > 0 ? (el / this.done) * (this.total - this.done) : 0;
-    return `Done ${this.done} out of ${this.total} | elapsed: ${formatTime(el)} remaining: ${formatTime(remaining)}`;
+    const head = `Done ${this.done} out of ${this.total} | elapsed: ${formatTime(el)}`;
+    const remaining = this.remaining();
+    return remaining === undefined ? head : `${head} remaining: ${formatTime(remaining)}`;
+  }
+
+  /**
+   * Seconds left at the rate of the last completions, or undefined while too few batches have
+   * finished to tell (joblib, too, prints no estimate at first). The rate is measured from the first
+   * completion on, never from the start: start-up time is not a per-item cost.
+   */
+  private remaining(): number | undefined {
+    if (this.total === undefined || this.samples.length < MIN_BATCHES_FOR_ETA) return undefined;
+    const [t0, d0] = this.samples[0]!;
+    const [t1, d1] = this.samples.at(-1)!;
+    const left = Math.max(0, this.total - this.done);
+    if (d1 <= d0) return undefined;
+    return (left * (t1 - t0)) / 1000 / (d1 - d0);
   }
 }

@@ -58,6 +58,8 @@ export class Executor extends Actor {
   private readonly out: Outbox;
   private readonly fns = new Map<string, LoadedFn | Promise<LoadedFn>>();
   private readonly mods = new Map<string, ModuleDef>();
+  /** Functions whose module failed to load (a missing package, say): loaded again by the next batch that uses them. */
+  private readonly failedLoads = new Map<string, FnDef>();
   private scheduler = "";
   /** Our registration's token: orders without it are not from our scheduler (protocol.ts Bound). */
   private auth = "";
@@ -267,6 +269,7 @@ export class Executor extends Actor {
     if (!this.bound("tasks", m) || !this.inSequence("tasks", m.seq)) return;
     for (const d of m.mods ?? []) this.mods.set(d.hash, d);
     for (const f of m.fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));
+    if (this.failedLoads.size) for (const g of m.groups) this.retryLoad(g.fn);
     // DataRefs are rare: only walk the arguments when the decoder saw one.
     const refs = refStats.decoded !== this.refsSeen ? this.data.resolve(m.groups) : undefined;
     this.refsSeen = refStats.decoded;
@@ -338,6 +341,7 @@ export class Executor extends Actor {
   private async onRun(m: RunRequest): Promise<RunReply> {
     if (m.module) this.mods.set(m.module.hash, m.module);
     if (!this.fns.has(m.fn.hash)) this.fns.set(m.fn.hash, this.load(m.fn));
+    this.retryLoad(m.fn.hash);
     try {
       const fn = await this.fns.get(m.fn.hash)!;
       if (fn instanceof Error) throw fn;
@@ -353,6 +357,17 @@ export class Executor extends Actor {
     const f = this.fns.get(hash);
     if (f === undefined) return new Error(`function ${hash.slice(0, 12)} was never sent to this executor`);
     return f as LoadedFn;
+  }
+
+  /**
+   * A module that failed to load is tried again (once per batch) rather than failing every later
+   * task: `client.install()` may have added the package it missed.
+   */
+  private retryLoad(hash: string) {
+    const def = this.failedLoads.get(hash);
+    if (!def) return;
+    this.failedLoads.delete(hash);
+    this.fns.set(hash, this.load(def));
   }
 
   private load(def: FnDef): LoadedFn | Promise<LoadedFn> {
@@ -375,6 +390,7 @@ export class Executor extends Actor {
       (e: unknown): LoadedFn => {
         const err = e instanceof Error ? e : new Error(String(e));
         this.fns.set(def.hash, err);
+        this.failedLoads.set(def.hash, def);
         return err;
       },
     );

@@ -6,6 +6,7 @@
  */
 import { consoleLogger } from "../../runtime/actor.ts";
 import { installResolveHook, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
+import { ignoreTerminalSignals } from "../../runtime/platform.ts";
 import { Transport } from "../../runtime/transport.ts";
 import { Executor } from "./executor.ts";
 import { pipeMarkers } from "./markers.ts";
@@ -28,6 +29,8 @@ export interface ExecutorProcessConfig {
   memoryReportMs?: number;
 }
 
+// Ctrl+C in the worker's terminal reaches every process of it: the supervisor decides for us.
+ignoreTerminalSignals();
 const cfg = JSON.parse(process.env.TSDASK_EXECUTOR ?? "{}") as ExecutorProcessConfig;
 const log = consoleLogger(`[${cfg.name}]`);
 process.setSourceMapsEnabled(true);

@@ -29,6 +29,7 @@ import type {
   WorkerInfo,
 } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
+import type { Logger } from "../../runtime/actor.ts";
 import type { ExecutorRec, ExecutorTable } from "./executors.ts";
 import { DURATION_BUCKETS, workerRows, type HistoryPoint, type JobView, type Snapshot, type WorkerRow } from "./dashboard/views.ts";
 import { prometheusText } from "./metrics.ts";
@@ -60,6 +61,8 @@ export interface MonitorOptions {
   historyS?: number;
   /** Departed workers stay listed (as gone) this long (default 10 min). */
   keepGoneMs?: number;
+  /** The scheduler's log: workers leaving and dying are logged here as well as published. */
+  log?: Logger;
 }
 
 interface JobRec {
@@ -354,10 +357,11 @@ export class Monitor {
     this.emit({ type: "worker-joined", name: reg.name, host: reg.host, nprocs: reg.nprocs, nthreads: reg.nthreads, memoryLimit: reg.memoryLimit });
   }
 
-  /** A worker said goodbye (call before it is removed from the table): `worker-left`. */
+  /** A worker said goodbye (call before it is removed from the table): `worker-left`, and a log line. */
   workerLeaving(instance: string, reason: string): void {
     const info = this.host.executors.info().find((w) => w.instance === instance);
     if (!info) return;
+    this.opts.log?.info(`worker ${info.name} left: ${reason}`);
     this.departed.set(instance, { info: { ...info, state: "gone", executors: [], done: this.worker(instance).done, restarts: this.worker(instance).restarts }, at: Date.now() });
     this.emit({ type: "worker-left", name: info.name, reason });
   }
@@ -475,6 +479,7 @@ export class Monitor {
         x.died = true;
         this.departed.set(w.instance, { info: { ...w, state: "gone", executors: [], done: x.done, restarts: x.restarts }, at: now });
         this.emit({ type: "worker-died", name: w.name, host: w.host, silentMs: silent });
+        this.opts.log?.warn(`worker ${w.name} (${w.host}) died: silent for ${(silent / 1000).toFixed(1)} s`);
       } else if (x.died && silent <= this.deadAfterMs - 50) {
         x.died = false;
         this.departed.delete(w.instance);

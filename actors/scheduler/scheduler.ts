@@ -67,7 +67,11 @@ export interface SchedulerOptions {
   placement?: Partial<PlacementConfig>;
   /** Deaths while running one task before it fails with KilledWorker (default 3). */
   allowedFailures?: number;
-  /** A client silent this long loses its queued work and scattered data (default 60 s). */
+  /**
+   * A client silent this long (it renews its lease every second) loses its queued work, its running
+   * tasks are cancelled and its data released (default 5 s: a script killed with Ctrl-C stops
+   * costing the cluster within seconds; a client that was only cut off re-submits when it is back).
+   */
   clientGraceMs?: number;
   /** Cap on one stored value (scattered, or a large task argument or result), in bytes. Default 1 GiB. */
   maxValueBytes?: number;
@@ -117,14 +121,14 @@ export class Scheduler extends Actor {
     super(tx, opts.cluster, opts.log);
     this.heartbeatMs = opts.heartbeatMs ?? 500;
     this.allowedFailures = opts.allowedFailures ?? 3;
-    this.clients = new ClientTable(opts.clientGraceMs ?? 60_000);
+    this.clients = new ClientTable(opts.clientGraceMs ?? 5_000);
     this.trust = new Trust(this.instance, opts.log, (e) => this.monitor.emit(e));
     this.batching = { tasks: this.tasks, clientIds: this.clients.ids, instance: this.instance, fns: this.fns, mods: this.mods, tickets: this.trust.tickets };
     // Silence of 2.5 heartbeats makes an executor suspect, 2 more dead: a vanished machine is
     // noticed in ~2.25 s with the default 500 ms heartbeat, and one late beat is forgiven.
     this.suspectAfterMs = opts.suspectAfterMs ?? this.heartbeatMs * 2.5;
     this.deadAfterMs = opts.deadAfterMs ?? this.heartbeatMs * 2;
-    this.monitor = new Monitor(this, { fnDef: (h) => this.fns.get(h), deadAfterMs: this.suspectAfterMs + this.deadAfterMs });
+    this.monitor = new Monitor(this, { fnDef: (h) => this.fns.get(h), deadAfterMs: this.suspectAfterMs + this.deadAfterMs, log: this.log });
     this.placement = { ...defaultPlacement, ...opts.placement };
     this.data = new DataStore(Math.max(64 * 1024, tx.maxPayload - 4096));
     this.data.onComplete = (hash, broadcast) => {

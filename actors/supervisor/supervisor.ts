@@ -160,7 +160,7 @@ export class Supervisor extends Actor {
       } else if (r.code === "RegistrationHeld") {
         this.log.warn(`${r.message}`); // the machine retries after registerRetry
       } else {
-        this.log.warn(r.message);
+        // Not logged here: the refusal is the reason the worker exits with, printed once by its owner.
         this.life.send({ type: "REGISTER_REFUSED", reason: r.message });
       }
     } catch (e) {

@@ -46,7 +46,7 @@ param(
   # NATS token, when nats-server requires one (it is stored in the service's parameters).
   [string]$Token = '',
   [string]$ServiceName = 'ts-dask-worker',
-  # node.exe (Node 20 or later); default: the one on PATH, else %ProgramFiles%\nodejs\node.exe.
+  # node.exe (Node 20.6 or later); default: the one on PATH, else %ProgramFiles%\nodejs\node.exe.
   [string]$NodePath = '',
   # ts-dask's bin\ts-dask.mjs; default: the checkout this script is in, else `npm root -g`\ts-dask.
   [string]$TsDaskBin = '',
@@ -74,10 +74,11 @@ if (-not $NodePath) {
   $found = Get-Command node.exe -ErrorAction SilentlyContinue
   if ($found) { $NodePath = $found.Source }
   elseif (Test-Path (Join-Path $env:ProgramFiles 'nodejs\node.exe')) { $NodePath = Join-Path $env:ProgramFiles 'nodejs\node.exe' }
-  else { throw 'node.exe not found: install Node 20 or later (https://nodejs.org) or pass -NodePath C:\path\to\node.exe' }
+  else { throw 'node.exe not found: install Node 20.6 or later (https://nodejs.org) or pass -NodePath C:\path\to\node.exe' }
 }
 $nodeVersion = (& $NodePath --version).Trim()
-if ($nodeVersion -notmatch '^v(\d+)\.' -or [int]$Matches[1] -lt 20) { throw "ts-dask needs Node 20 or later; $NodePath is $nodeVersion" }
+# package.json's engines: >=20.6 (module.register, which loads TypeScript and uploads, came in 20.6)
+if ($nodeVersion -notmatch '^v(\d+)\.(\d+)\.' -or [int]$Matches[1] -lt 20 -or ([int]$Matches[1] -eq 20 -and [int]$Matches[2] -lt 6)) { throw "ts-dask needs Node 20.6 or later; $NodePath is $nodeVersion" }
 
 if (-not $TsDaskBin) {
   $candidates = @(Join-Path $PSScriptRoot '..\..\bin\ts-dask.mjs')
@@ -87,12 +88,12 @@ if (-not $TsDaskBin) {
     if ($npmRoot) { $candidates += Join-Path $npmRoot.Trim() 'ts-dask\bin\ts-dask.mjs' }
   }
   $TsDaskBin = $candidates | Where-Object { Test-Path $_ } | Select-Object -First 1
-  if (-not $TsDaskBin) { throw "ts-dask not found (looked for $($candidates -join ', ')): run ``npm install -g ts-dask``, or ``npm ci`` in a checkout, or pass -TsDaskBin" }
+  if (-not $TsDaskBin) { throw "ts-dask not found (looked for $($candidates -join ', ')): run ``npm ci`` in a ts-dask checkout and pass -TsDaskBin <checkout>\bin\ts-dask.mjs (ts-dask is not on the npm registry yet)" }
 }
 $TsDaskBin = (Resolve-Path $TsDaskBin).Path
 $tsDaskHome = Split-Path (Split-Path $TsDaskBin -Parent) -Parent
 if (-not (Test-Path (Join-Path $tsDaskHome 'node_modules\tsx')) -and -not (Test-Path (Join-Path $tsDaskHome '..\tsx'))) {
-  throw "ts-dask at $tsDaskHome has no dependencies installed: run ``npm ci`` there (or ``npm install -g ts-dask``)"
+  throw "ts-dask at $tsDaskHome has no dependencies installed: run ``npm ci`` there"
 }
 
 if ($NatsUrl -notmatch '^(nats|tls)://') { Write-Warning "NatsUrl '$NatsUrl' does not start with nats:// (or tls://)" }

@@ -7,10 +7,14 @@ import { register } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { hostname } from "node:os";
+import { Errors } from "../errors.ts";
 import type { ModuleDef } from "../protocol.ts";
 import { isSha256Hex, sha256Hex } from "./hash.ts";
 
 const loaded = new Map<string, Promise<Record<string, unknown>>>();
+/** Failed imports per hash: a retry imports the file under a new URL, as Node keeps a failed import's error for its URL. */
+const failures = new Map<string, number>();
 
 /**
  * Imports the bundle `def`, written to `<dir>/modules/<hash>/index.mjs` (kept if already there:
@@ -25,14 +29,17 @@ const loaded = new Map<string, Promise<Record<string, unknown>>>();
 export function loadModule(def: ModuleDef, dir: string): Promise<Record<string, unknown>> {
   let p = loaded.get(def.hash);
   if (!p) {
-    p = importBundle(def, dir);
+    p = importBundle(def, dir, failures.get(def.hash) ?? 0).catch((e: unknown) => {
+      loaded.delete(def.hash); // let a later task retry (e.g. after a package is installed)
+      failures.set(def.hash, (failures.get(def.hash) ?? 0) + 1);
+      throw missingPackage(e, def.file) ?? e;
+    });
     loaded.set(def.hash, p);
-    p.catch(() => loaded.delete(def.hash)); // let a later task retry (e.g. after a package is installed)
   }
   return p;
 }
 
-async function importBundle(def: ModuleDef, dir: string): Promise<Record<string, unknown>> {
+async function importBundle(def: ModuleDef, dir: string, attempt: number): Promise<Record<string, unknown>> {
   // The hash names a directory: it must be a hash (no path tricks) and the hash of this code.
   if (!isSha256Hex(def.hash)) throw new Error(`module ${def.file}: malformed hash '${String(def.hash).slice(0, 80)}'`);
   if (sha256Hex(def.code) !== def.hash) throw new Error(`module ${def.file}: its code does not match its hash ${def.hash}`);
@@ -45,7 +52,16 @@ async function importBundle(def: ModuleDef, dir: string): Promise<Record<string,
     await writeFile(tmp, def.code);
     await rename(tmp, file);
   }
-  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  const url = pathToFileURL(file).href;
+  return (await import(attempt ? `${url}?attempt=${attempt}` : url)) as Record<string, unknown>;
+}
+
+/** "Cannot find package 'lodash' imported from …" as our error, naming the fix. */
+function missingPackage(e: unknown, file: string): Error | undefined {
+  const err = e as { code?: string; message?: string };
+  if (err?.code !== "ERR_MODULE_NOT_FOUND") return undefined;
+  const name = /Cannot find package '([^']+)'/.exec(err.message ?? "")?.[1];
+  return name ? Errors.PackageNotInstalled(name, file, hostname()) : undefined;
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -51,7 +51,8 @@ export class ClusterBackend implements Backend {
   /** See {@link Backend.run}. */
   run(fn: PreparedFn, payload: BatchPayload, refs: readonly unknown[]): BatchHandle {
     const f = this.client.submit((fn as ClusterFn).task as (...a: unknown[]) => BatchOutput, payload, ...refs);
-    return { result: f.result(), cancel: () => f.cancel() };
+    // run-rows leaves unset fields out (never `undefined`, which would arrive as null): as sent.
+    return { result: f.result() as Promise<BatchOutput>, cancel: () => f.cancel() };
   }
 
   /** See {@link Backend.close}. */
