@@ -8,7 +8,7 @@
  * namespaces, so no address or link of this bed is visible to (or reachable from) the rest of the
  * machine, and two runs at once never clash.
  *
- * Every namespace is named `tdl-<pid>-<host>` (the test process's PID): {@link LanBed.create}
+ * Every namespace is named `tdl-<pid>-<n>-<host>` (the test process's PID, the bed's number in it): {@link LanBed.create}
  * first removes the namespaces (and the processes inside them) of runs whose process is gone, and
  * {@link LanBed.destroy} — also run on process exit — removes this run's. Needs root and Linux:
  * {@link lanUnavailable} says why not otherwise. See test/lan/README.md.
@@ -117,6 +117,7 @@ export function removeLeftovers(): string[] {
 }
 
 const beds = new Set<LanBed>();
+let created = 0;
 process.once("exit", () => {
   for (const b of beds) b.destroySync();
 });
@@ -127,7 +128,7 @@ export class LanBed {
   private destroyed = false;
 
   private constructor(
-    /** Namespace prefix of this run: `tdl-<pid>-`. */
+    /** Namespace prefix of this bed: `tdl-<pid>-<n>-`. */
     readonly prefix: string,
     /** The switch namespace (holds the bridge). */
     readonly switchNs: string,
@@ -142,7 +143,7 @@ export class LanBed {
   static create(names: string[]): LanBed {
     const left = removeLeftovers();
     if (left.length) console.log(`lan: removed leftovers of crashed runs: ${left.join(", ")}`);
-    const prefix = `${BASE}${process.pid}-`;
+    const prefix = `${BASE}${process.pid}-${++created}-`;
     const bed = new LanBed(prefix, `${prefix}sw`, mkdtempSync(join(tmpdir(), prefix)));
     beds.add(bed);
     try {
