@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { TsDaskError } from "../runtime/errors.ts";
 import { TSDASK_VERSION } from "../runtime/version.ts";
 import { parseMemoryLimit } from "../runtime/memory.ts";
+import { AUTH_FLAG_NAMES, authFromSources, type AuthFlags } from "../runtime/nats-auth.ts";
 import { runInfo } from "./info.ts";
 import { runScheduler, runUp, runWorker } from "./run.ts";
 
@@ -15,11 +16,11 @@ Usage:
   ts-dask up [--nprocs N] [--nthreads N] [--memory-limit X] [--name NAME] [--port P] [--lan]
       [--dashboard-address ADDR] [--max-value-bytes X] [--cluster NAME] [--local-directory DIR]
       A private cluster on this machine: nats-server, a scheduler and a worker. Ctrl-C stops all.
-  ts-dask scheduler [--nats nats://host:4222] [--cluster NAME] [--token T] [--dashboard-address ADDR]
+  ts-dask scheduler [--nats nats://host:4222] [--cluster NAME] [CREDENTIALS] [--dashboard-address ADDR]
       [--max-value-bytes X]
   ts-dask worker nats://host:4222 [--nprocs N] [--nthreads N] [--memory-limit 1GB]
-      [--death-timeout SECONDS] [--name NAME] [--local-directory DIR] [--cluster NAME] [--token T]
-  ts-dask info [nats://host:4222] [--cluster NAME] [--token T] [--json]
+      [--death-timeout SECONDS] [--name NAME] [--local-directory DIR] [--cluster NAME] [CREDENTIALS]
+  ts-dask info [nats://host:4222] [--cluster NAME] [CREDENTIALS] [--json]
 
 Worker flags (as dask-worker):
   --nprocs, --nworkers   executor processes (default: one per core)
@@ -28,6 +29,16 @@ Worker flags (as dask-worker):
   --death-timeout        seconds to keep trying to reach a missing scheduler before exiting
   --name                 worker name; its processes are NAME-0 … NAME-(n-1)
   --local-directory      where the worker keeps uploaded code and installed packages
+
+Credentials and TLS for NATS (scheduler, worker, info; secrets from files or the environment):
+  --token-file FILE      a token ($TSDASK_TOKEN_FILE, or the token itself in $TSDASK_TOKEN)
+  --user NAME --password-file FILE    ($TSDASK_USER, $TSDASK_PASSWORD_FILE or $TSDASK_PASSWORD)
+  --nkey FILE            an nkey seed file ($TSDASK_NKEY_FILE)
+  --creds FILE           a .creds file: user JWT and seed ($TSDASK_CREDS)
+  --tls-ca FILE          CA of the server's certificate; the address must name the certificate's host
+                         (a tls://host:port address requires TLS too) ($TSDASK_TLS_CA)
+  --tls-cert FILE --tls-key FILE      a client certificate ($TSDASK_TLS_CERT, $TSDASK_TLS_KEY)
+  --token T              still accepted, but \`ps\` shows it to every user of the machine
 
 Scheduler flags:
   --dashboard-address    dashboard, /metrics and /health: ":8787" (default; every interface),
@@ -44,6 +55,14 @@ const { values, positionals } = parseArgsOrExit({
     nats: { type: "string" },
     cluster: { type: "string" },
     token: { type: "string" },
+    "token-file": { type: "string" },
+    user: { type: "string" },
+    "password-file": { type: "string" },
+    nkey: { type: "string" },
+    creds: { type: "string" },
+    "tls-ca": { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
     nprocs: { type: "string" },
     nworkers: { type: "string" },
     nthreads: { type: "string" },
@@ -66,9 +85,9 @@ const [command, address] = positionals;
 // Flags each command reads: any other is a mistake (a flag silently ignored is worse than an error).
 const FLAGS: Record<string, readonly string[]> = {
   up: ["nprocs", "nworkers", "nthreads", "memory-limit", "name", "port", "lan", "dashboard-address", "max-value-bytes", "cluster", "local-directory"],
-  scheduler: ["nats", "cluster", "token", "dashboard-address", "max-value-bytes"],
-  worker: ["nats", "cluster", "token", "nprocs", "nworkers", "nthreads", "memory-limit", "death-timeout", "name", "local-directory"],
-  info: ["nats", "cluster", "token", "json"],
+  scheduler: ["nats", "cluster", ...AUTH_FLAG_NAMES, "dashboard-address", "max-value-bytes"],
+  worker: ["nats", "cluster", ...AUTH_FLAG_NAMES, "nprocs", "nworkers", "nthreads", "memory-limit", "death-timeout", "name", "local-directory"],
+  info: ["nats", "cluster", ...AUTH_FLAG_NAMES, "json"],
 };
 const always = new Set(["help", "version", "quiet"]);
 if (command && FLAGS[command]) {
@@ -83,13 +102,13 @@ if (values["death-timeout"] !== undefined && !(Number(values["death-timeout"]) >
 try {
   if (values.version) console.log(TSDASK_VERSION);
   else if (values.help || !command) console.log(HELP);
-  else if (command === "scheduler") await runScheduler({ servers: values.nats ?? address ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token, dashboardAddress: values["dashboard-address"], maxValueBytes });
+  else if (command === "scheduler") await runScheduler({ servers: values.nats ?? address ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", auth: auth(), dashboardAddress: values["dashboard-address"], maxValueBytes });
   else if (command === "worker") {
     if (!address && !values.nats) usageError("ts-dask worker needs the NATS address, e.g. `ts-dask worker nats://host:4222`");
     await runWorker({
       servers: address ?? values.nats!,
       cluster: values.cluster ?? "default",
-      token: values.token,
+      auth: auth(),
       nprocs,
       nthreads,
       memoryLimit: values["memory-limit"] ?? "0",
@@ -100,7 +119,7 @@ try {
   } else if (command === "up") {
     await runUp({ nprocs, nthreads, memoryLimit: values["memory-limit"] ?? "0", name: values.name, port: values.port ? Number(values.port) : undefined, lan: !!values.lan, dashboardAddress: values["dashboard-address"], maxValueBytes, cluster: values.cluster, localDirectory: values["local-directory"] });
   } else if (command === "info") {
-    await runInfo({ servers: address ?? values.nats ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", token: values.token, json: !!values.json });
+    await runInfo({ servers: address ?? values.nats ?? "nats://127.0.0.1:4222", cluster: values.cluster ?? "default", auth: auth(), json: !!values.json });
   } else {
     console.error(`unknown command '${command}'\n\n${HELP}`);
     process.exitCode = 2;
@@ -111,6 +130,11 @@ try {
 }
 // Open connections or timers of a stopped actor must not keep the command alive.
 process.exit(process.exitCode ?? 0);
+
+/** NATS credentials from the flags and $TSDASK_* (files read now: a missing one fails at start). */
+function auth() {
+  return authFromSources(values as AuthFlags, process.env, (m) => console.error(`ts-dask: warning: ${m}`));
+}
 
 /** A usage mistake: one line saying what is wrong, then the usage, exit code 2 (no stack trace). */
 function usageError(message: string): never {

@@ -2,16 +2,20 @@
  * The NATS adapter: the only module that imports `nats`, so a switch to the v3 packages
  * (`@nats-io/transport-node`) touches one file. Messages are msgpack (runtime/codec.ts).
  */
-import { connect, type NatsConnection, type Subscription } from "nats";
+import { readFileSync } from "node:fs";
+import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
 import { decode, encode } from "./codec.ts";
 import { Errors } from "./errors.ts";
+import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
 
 export interface TransportOptions {
-  /** `nats://host:port`, or several separated by commas. */
+  /** `nats://host:port` or `tls://host:port` (TLS required), or several separated by commas. */
   servers: string;
   /** Connection name shown by the NATS server's monitoring. */
   name?: string;
   token?: string;
+  /** Credentials and TLS (runtime/nats-auth.ts); `token` above and credentials in the URL also count. */
+  auth?: NatsAuth;
   /** Keep retrying the first connect (daemons) instead of failing at once (clients). */
   waitOnFirstConnect?: boolean;
   /** How often to ping the server; a dead server is noticed after ~2 missed pings. */
@@ -40,30 +44,45 @@ export class Transport {
     void nc.closed().then(() => this.emit("closed"));
   }
 
-  /** Connects to NATS. Fails with {@link Errors.ConnectFailed} (unless `waitOnFirstConnect`). */
+  /**
+   * Connects to NATS. Fails with {@link Errors.ConnectFailed} (unless `waitOnFirstConnect`). A
+   * refused credential ({@link Errors.AuthFailed}) or a failed TLS check ({@link Errors.TlsFailed})
+   * fails at once even with `waitOnFirstConnect`: retrying would only repeat the refusal.
+   */
   static async connect(opts: TransportOptions): Promise<Transport> {
-    const { servers, token, user, pass } = credentials(opts.servers);
+    const { servers, token, user, pass, tls } = credentials(opts.servers);
+    const auth: NatsAuth = { ...opts.auth };
+    if (opts.token ?? token) auth.token = opts.token ?? token;
+    if (user !== undefined && auth.user === undefined && auth.token === undefined) (auth.user = user), (auth.password = pass);
+    if (tls) auth.tls = true;
+    checkAuth(auth);
+    const shown = servers.join(",");
+    const base: ConnectionOptions = {
+      servers,
+      name: opts.name,
+      ...securityOptions(auth),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
+      reconnectJitter: 100,
+      pingInterval: opts.pingIntervalMs ?? 5_000,
+      maxPingOut: 2,
+      noAsyncTraces: true,
+      // Large batches are flushed by the client library as they come; keep its buffer generous.
+      pedantic: false,
+    };
     try {
-      const nc = await connect({
-        servers,
-        name: opts.name,
-        token: opts.token ?? token,
-        user,
-        pass,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
-        reconnectJitter: 100,
-        pingInterval: opts.pingIntervalMs ?? 5_000,
-        maxPingOut: 2,
-        waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
-        noAsyncTraces: true,
-        // Large batches are flushed by the client library as they come; keep its buffer generous.
-        pedantic: false,
-      });
-      return new Transport(nc);
+      // One plain attempt first: a refusal (credentials, TLS) is final and reported now; only an
+      // unreachable server is worth waiting for.
+      return new Transport(await connect({ ...base, waitOnFirstConnect: false }));
     } catch (e) {
-      if (/authorization/i.test((e as Error).message)) throw Errors.AuthFailed(servers.join(","));
-      throw Errors.ConnectFailed(servers.join(","), (e as Error).message);
+      const refused = refusal(e, shown, auth);
+      if (refused) throw refused;
+      if (!opts.waitOnFirstConnect) throw Errors.ConnectFailed(shown, (e as Error).message);
+    }
+    try {
+      return new Transport(await connect({ ...base, waitOnFirstConnect: true }));
+    } catch (e) {
+      throw refusal(e, shown, auth) ?? Errors.ConnectFailed(shown, (e as Error).message);
     }
   }
 
@@ -149,16 +168,51 @@ export class Transport {
   }
 }
 
+/** nats.js options for {@link NatsAuth}: secrets, authenticators, TLS (files read here). */
+function securityOptions(auth: NatsAuth): Partial<ConnectionOptions> {
+  const o: Partial<ConnectionOptions> = {};
+  if (auth.token !== undefined) o.token = auth.token;
+  if (auth.user !== undefined) (o.user = auth.user), (o.pass = auth.password);
+  if (auth.nkeySeedFile) o.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(auth.nkeySeedFile, "utf8").trim()));
+  if (auth.credsFile) o.authenticator = credsAuthenticator(new Uint8Array(readFileSync(auth.credsFile)));
+  if (wantsTls(auth)) {
+    // Node verifies the server's certificate and that it names the host connected to (servername).
+    o.tls = { ...(auth.tlsCaFile ? { caFile: auth.tlsCaFile } : {}), ...(auth.tlsCertFile ? { certFile: auth.tlsCertFile, keyFile: auth.tlsKeyFile } : {}) };
+  }
+  return o;
+}
+
+/** The ts-dask error for a connect failure that retrying cannot fix (credentials, TLS), or undefined. */
+function refusal(e: unknown, servers: string, auth: NatsAuth): Error | undefined {
+  const err = e as { code?: string; message?: string; chainedError?: { code?: string; message?: string } };
+  const code = String(err?.code ?? "");
+  const message = String(err?.message ?? e);
+  if (code === "AUTHORIZATION_VIOLATION" || code === "AUTHENTICATION_EXPIRED" || /authorization|authentication/i.test(message)) {
+    return Errors.AuthFailed(servers, describeAuth(auth), message);
+  }
+  const inner = err?.chainedError ?? err;
+  const tlsCode = String(inner?.code ?? "");
+  if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ERR_SSL|EPROTO/.test(tlsCode) || /certificate|tls|ssl/i.test(String(inner?.message ?? ""))) {
+    const why = code === "SERVER_OPT_NA" || /^tls$/i.test(message) ? "the server does not offer TLS but TLS is required (tls:// or a --tls-* option)" : `${tlsCode ? `${tlsCode}: ` : ""}${inner?.message ?? message}`;
+    return Errors.TlsFailed(servers, why);
+  }
+  if (code === "SERVER_OPT_NA" && /tls/i.test(message)) return Errors.TlsFailed(servers, "the server does not offer TLS but TLS is required (tls:// or a --tls-* option)");
+  return undefined;
+}
+
 /**
  * Splits credentials out of server URLs, which nats.js ignores: `nats://TOKEN@host:4222` (what
- * `ts-dask up --lan` prints) or `nats://user:pass@host:4222`.
+ * `ts-dask up --lan` prints) or `nats://user:pass@host:4222`; `tls://host:4222` becomes
+ * `nats://host:4222` with `tls: true` (nats.js decides TLS from options, not the scheme).
  */
-export function credentials(serverList: string): { servers: string[]; token?: string; user?: string; pass?: string } {
+export function credentials(serverList: string): { servers: string[]; token?: string; user?: string; pass?: string; tls?: boolean } {
   let token: string | undefined;
   let user: string | undefined;
   let pass: string | undefined;
+  let tls: boolean | undefined;
   const servers = serverList.split(",").map((raw) => {
-    const s = raw.trim();
+    let s = raw.trim();
+    if (/^tls:\/\//i.test(s)) (tls = true), (s = `nats://${s.slice(6)}`);
     const m = /^([a-z]+:\/\/)([^@/]+)@(.*)$/i.exec(s);
     if (!m) return s;
     const [name, pw] = m[2]!.split(":").map(decodeURIComponent);
@@ -166,5 +220,5 @@ export function credentials(serverList: string): { servers: string[]; token?: st
     else (user = name), (pass = pw);
     return m[1]! + m[3]!;
   });
-  return { servers, token, user, pass };
+  return { servers, token, user, pass, tls };
 }
