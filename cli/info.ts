@@ -7,7 +7,7 @@ import { redactUrl, type NatsAuth } from "../runtime/nats-auth.ts";
 import { WORKER_COLUMNS, workerRows, type WorkerRow } from "../actors/scheduler/dashboard/views.ts";
 
 export async function runInfo(o: { servers: string; cluster: string; token?: string; auth?: NatsAuth; json: boolean }) {
-  const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, name: "ts-dask info" });
+  const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, inboxPrefix: subjects(o.cluster).inbox, name: "ts-dask info" });
   let info: ClusterInfo;
   try {
     info = await tx.request<ClusterInfo>(subjects(o.cluster).info, {}, 3000);

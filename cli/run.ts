@@ -10,6 +10,7 @@ import { consoleLogger } from "../runtime/actor.ts";
 import { formatBytes, parseMemoryLimit } from "../runtime/memory.ts";
 import { defaultLocalDirectory, onShutdown } from "../runtime/platform.ts";
 import { Transport } from "../runtime/transport.ts";
+import { subjects } from "../runtime/protocol.ts";
 import { redactUrl, type NatsAuth } from "../runtime/nats-auth.ts";
 import { TSDASK_VERSION } from "../runtime/version.ts";
 
@@ -21,7 +22,7 @@ const onStopRequest = (stop: () => Promise<unknown>) => onShutdown(() => stop().
 
 export async function runScheduler(o: { servers: string; cluster: string; token?: string; auth?: NatsAuth; dashboardAddress?: string; maxValueBytes?: number }) {
   const log = consoleLogger("[scheduler]");
-  const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, name: "ts-dask scheduler", waitOnFirstConnect: true });
+  const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, inboxPrefix: subjects(o.cluster).inbox, name: "ts-dask scheduler", waitOnFirstConnect: true });
   const s = await Scheduler.start(tx, { cluster: o.cluster, log, maxValueBytes: o.maxValueBytes });
   log.info(`ts-dask ${TSDASK_VERSION} scheduler for cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
   const dash = await startDashboard(s.monitor, { address: o.dashboardAddress ?? ":8787", log });

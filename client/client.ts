@@ -15,6 +15,7 @@ import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
 import { redactUrl } from "../runtime/nats-auth.ts";
+import { subjects } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
 import { hello } from "../runtime/version.ts";
 import { Future } from "./future.ts";
@@ -104,7 +105,7 @@ export class Client extends Actor {
       token = local.token;
     }
     try {
-      const tx = await Transport.connect({ servers, token, auth: local ? undefined : opts.auth, name: "ts-dask client" });
+      const tx = await Transport.connect({ servers, token, auth: local ? undefined : opts.auth, inboxPrefix: subjects(cluster).inbox, name: "ts-dask client" });
       const c = new Client(tx, cluster, local, cap);
       await c.start(servers, opts);
       return c;

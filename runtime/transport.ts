@@ -16,6 +16,8 @@ export interface TransportOptions {
   token?: string;
   /** Credentials and TLS (runtime/nats-auth.ts); `token` above and credentials in the URL also count. */
   auth?: NatsAuth;
+  /** Prefix of reply subjects (default `_INBOX`); ts-dask actors use their cluster's, see `subjects().inbox`. */
+  inboxPrefix?: string;
   /** Keep retrying the first connect (daemons) instead of failing at once (clients). */
   waitOnFirstConnect?: boolean;
   /** How often to ping the server; a dead server is noticed after ~2 missed pings. */
@@ -38,7 +40,11 @@ export class Transport {
   readonly maxPayload: number;
   private readonly statusListeners = new Set<(s: TransportStatus) => void>();
 
-  private constructor(private readonly nc: NatsConnection) {
+  private constructor(
+    private readonly nc: NatsConnection,
+    /** The connection's name, for messages. */
+    private readonly connName = "this process",
+  ) {
     this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     void this.watchStatus();
     void nc.closed().then(() => this.emit("closed"));
@@ -60,6 +66,7 @@ export class Transport {
     const base: ConnectionOptions = {
       servers,
       name: opts.name,
+      ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
       ...securityOptions(auth),
       maxReconnectAttempts: -1,
       reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
@@ -73,14 +80,14 @@ export class Transport {
     try {
       // One plain attempt first: a refusal (credentials, TLS) is final and reported now; only an
       // unreachable server is worth waiting for.
-      return new Transport(await connect({ ...base, waitOnFirstConnect: false }));
+      return new Transport(await connect({ ...base, waitOnFirstConnect: false }), opts.name);
     } catch (e) {
       const refused = refusal(e, shown, auth);
       if (refused) throw refused;
       if (!opts.waitOnFirstConnect) throw Errors.ConnectFailed(shown, (e as Error).message);
     }
     try {
-      return new Transport(await connect({ ...base, waitOnFirstConnect: true }));
+      return new Transport(await connect({ ...base, waitOnFirstConnect: true }), opts.name);
     } catch (e) {
       throw refusal(e, shown, auth) ?? Errors.ConnectFailed(shown, (e as Error).message);
     }
@@ -155,6 +162,18 @@ export class Transport {
     return this.nc.getServer();
   }
 
+  private readonly refusedSubjects = new Set<string>();
+
+  /** A subject the server's permissions refuse: said once per subject on stderr (nats.js would drop it silently). */
+  private permissionRefused(s: { permissionContext?: { operation: string; subject: string } }) {
+    const ctx = s.permissionContext;
+    if (!ctx) return;
+    const what = `${ctx.operation} ${ctx.subject}`;
+    if (this.refusedSubjects.has(what)) return;
+    this.refusedSubjects.add(what);
+    console.error(Errors.PermissionRefused(this.nc.getServer(), this.connName, what).message);
+  }
+
   private emit(s: TransportStatus) {
     for (const l of this.statusListeners) l(s);
   }
@@ -164,6 +183,7 @@ export class Transport {
       // Debug events (pingTimer, reconnecting every wait) are noise here: keep the three that matter.
       if (s.type === "disconnect") this.emit("disconnected");
       else if (s.type === "reconnect") this.emit("reconnected");
+      else if (s.type === "error") this.permissionRefused(s as { permissionContext?: { operation: string; subject: string } });
     }
   }
 }

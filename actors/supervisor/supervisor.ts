@@ -20,7 +20,7 @@ import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.t
 import { Installer } from "./installer.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
 import * as G from "../../runtime/guards.ts";
-import type { InstallJob } from "../../runtime/protocol.ts";
+import { subjects, type InstallJob } from "../../runtime/protocol.ts";
 import { redactUrl, type NatsAuth } from "../../runtime/nats-auth.ts";
 
 export interface SupervisorOptions {
@@ -253,7 +253,7 @@ function fmtTimeout(ms: number): string {
  * server never appears exits instead of waiting silently), and a waiting worker says so.
  */
 async function connectWithin(opts: SupervisorOptions): Promise<Transport> {
-  const connecting = Transport.connect({ servers: opts.servers, token: opts.token, auth: opts.auth, name: `worker ${opts.name}`, waitOnFirstConnect: true });
+  const connecting = Transport.connect({ servers: opts.servers, token: opts.token, auth: opts.auth, inboxPrefix: subjects(opts.cluster).inbox, name: `worker ${opts.name}`, waitOnFirstConnect: true });
   const notice = setTimeout(() => opts.log.warn(`waiting for NATS at ${redactUrl(opts.servers)}…`), 2000);
   let giveUp: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
