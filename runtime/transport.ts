@@ -9,7 +9,10 @@ import { Errors } from "./errors.ts";
 import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
 
 export interface TransportOptions {
-  /** `nats://host:port` or `tls://host:port` (TLS required), or several separated by commas. */
+  /**
+   * `nats://host:port` or `tls://host:port` (TLS required), or several separated by commas (the
+   * nodes of a NATS cluster): tried in that order, the others on failure.
+   */
   servers: string;
   /** Connection name shown by the NATS server's monitoring. */
   name?: string;
@@ -68,6 +71,8 @@ export class Transport {
       name: opts.name,
       ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
       ...securityOptions(auth),
+      // Servers in the order given (list the nearest NATS node first); nats.js would shuffle them.
+      noRandomize: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
       reconnectJitter: 100,
