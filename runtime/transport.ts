@@ -3,6 +3,7 @@
  * (`@nats-io/transport-node`) touches one file. Messages are msgpack (runtime/codec.ts).
  */
 import { readFileSync } from "node:fs";
+import { checkServerIdentity } from "node:tls";
 import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
 import { decode, encode } from "./codec.ts";
 import { Errors } from "./errors.ts";
@@ -70,7 +71,7 @@ export class Transport {
       servers,
       name: opts.name,
       ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
-      ...securityOptions(auth),
+      ...securityOptions(auth, servers),
       // Servers in the order given (list the nearest NATS node first); nats.js would shuffle them.
       noRandomize: true,
       maxReconnectAttempts: -1,
@@ -194,17 +195,41 @@ export class Transport {
 }
 
 /** nats.js options for {@link NatsAuth}: secrets, authenticators, TLS (files read here). */
-function securityOptions(auth: NatsAuth): Partial<ConnectionOptions> {
+function securityOptions(auth: NatsAuth, servers: string[]): Partial<ConnectionOptions> {
   const o: Partial<ConnectionOptions> = {};
   if (auth.token !== undefined) o.token = auth.token;
   if (auth.user !== undefined) (o.user = auth.user), (o.pass = auth.password);
   if (auth.nkeySeedFile) o.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(auth.nkeySeedFile, "utf8").trim()));
   if (auth.credsFile) o.authenticator = credsAuthenticator(new Uint8Array(readFileSync(auth.credsFile)));
   if (wantsTls(auth)) {
-    // Node verifies the server's certificate and that it names the host connected to (servername).
-    o.tls = { ...(auth.tlsCaFile ? { caFile: auth.tlsCaFile } : {}), ...(auth.tlsCertFile ? { certFile: auth.tlsCertFile, keyFile: auth.tlsKeyFile } : {}) };
+    // Node verifies the certificate's chain. Its name check gets the server's DNS name from nats.js,
+    // but "localhost" for an IP address (nats.js passes no servername for IPs): check the
+    // certificate against the hosts as given instead, IP addresses included.
+    const hosts = servers.map((u) => hostOf(u)).filter((h): h is string => !!h);
+    o.tls = {
+      ...(auth.tlsCaFile ? { caFile: auth.tlsCaFile } : {}),
+      ...(auth.tlsCertFile ? { certFile: auth.tlsCertFile, keyFile: auth.tlsKeyFile } : {}),
+      checkServerIdentity: (_name: string, cert: Parameters<typeof checkServerIdentity>[1]) => {
+        let first: Error | undefined;
+        for (const h of hosts) {
+          const err = checkServerIdentity(h, cert);
+          if (!err) return undefined;
+          first ??= err;
+        }
+        return first;
+      },
+    } as ConnectionOptions["tls"];
   }
   return o;
+}
+
+/** The host of a server URL (`nats://h:4222`, `h:4222`, `[::1]:4222`), without brackets. */
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(/^[a-z]+:\/\//i.test(url) ? url : `nats://${url}`).hostname.replace(/^\[|\]$/g, "");
+  } catch {
+    return undefined;
+  }
 }
 
 /** The ts-dask error for a connect failure that retrying cannot fix (credentials, TLS), or undefined. */

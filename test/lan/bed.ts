@@ -15,7 +15,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -301,7 +301,6 @@ ${allow}  }
   async natsServer(host: string, config: string, name = "nats"): Promise<LanProcess> {
     const h = this.host(host);
     const file = join(h.dir, `${name}.conf`);
-    const { writeFileSync } = await import("node:fs");
     writeFileSync(file, config);
     const bin = process.env.TSDASK_NATS_SERVER ?? executablePath("nats-server") ?? "/usr/sbin/nats-server";
     const p = this.spawn(host, bin, ["-c", file]);
