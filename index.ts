@@ -18,6 +18,7 @@ export { Errors, TaskError, TsDaskError, type ErrorCode } from "./runtime/errors
 export { PROTOCOL_VERSION, subjects } from "./runtime/protocol.ts";
 export type * from "./runtime/protocol.ts";
 export { TSDASK_VERSION } from "./runtime/version.ts";
+export { authFromSources, type NatsAuth } from "./runtime/nats-auth.ts";
 export { getWorker, type WorkerInfo } from "./runtime/worker-context.ts";
 export { Scheduler, type SchedulerOptions } from "./actors/scheduler/scheduler.ts";
 export { Supervisor, type SupervisorOptions } from "./actors/supervisor/supervisor.ts";

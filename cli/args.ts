@@ -8,17 +8,18 @@ import { Command, CommanderError, Option } from "commander";
 import { Errors, TsDaskError } from "../runtime/errors.ts";
 import { parseMemoryLimit } from "../runtime/memory.ts";
 import { TSDASK_VERSION } from "../runtime/version.ts";
+import { authFromSources, type NatsAuth } from "../runtime/nats-auth.ts";
 
 /** What the command line asked for. */
 export type Invocation =
   | { command: "help"; text: string }
   | { command: "version" }
-  | { command: "scheduler"; servers: string; cluster: string; token?: string; dashboardAddress?: string; maxValueBytes?: number }
+  | { command: "scheduler"; servers: string; cluster: string; auth: NatsAuth; dashboardAddress?: string; maxValueBytes?: number }
   | {
       command: "worker";
       servers: string;
       cluster: string;
-      token?: string;
+      auth: NatsAuth;
       nprocs: number;
       nthreads: number;
       memoryLimit: string;
@@ -27,7 +28,7 @@ export type Invocation =
       localDirectory?: string;
     }
   | { command: "up"; nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string }
-  | { command: "info"; servers: string; cluster: string; token?: string; json: boolean; defaultAddress: boolean };
+  | { command: "info"; servers: string; cluster: string; auth: NatsAuth; json: boolean; defaultAddress: boolean };
 
 /** A mistake on the command line: `error` says what, `usage` is the usage of the subcommand concerned. Exit code 2. */
 export class UsageError extends Error {
@@ -50,6 +51,29 @@ const workerFlags = (c: Command) =>
     .option("--name <name>", "worker name; its processes are NAME-0 … NAME-(n-1)")
     .option("--local-directory <dir>", "where the worker keeps uploaded code and installed packages");
 
+/** NATS credentials and TLS (runtime/nats-auth.ts): secrets from files or the environment, never only the command line. */
+const authFlags = (c: Command) =>
+  c
+    .option("--token-file <file>", "a file holding the NATS token ($TSDASK_TOKEN_FILE, or the token itself in $TSDASK_TOKEN)")
+    .option("--user <name>", "NATS user ($TSDASK_USER); the password from --password-file")
+    .option("--password-file <file>", "a file holding the user's password ($TSDASK_PASSWORD_FILE or $TSDASK_PASSWORD)")
+    .option("--nkey <file>", "an nkey seed file ($TSDASK_NKEY_FILE)")
+    .option("--creds <file>", "a .creds file: user JWT and seed ($TSDASK_CREDS)")
+    .option("--tls-ca <file>", "CA of the server's certificate; the address must name the certificate's host ($TSDASK_TLS_CA)")
+    .option("--tls-cert <file>", "a client certificate ($TSDASK_TLS_CERT)")
+    .option("--tls-key <file>", "the client certificate's key ($TSDASK_TLS_KEY)")
+    .option("--token <t>", "the NATS token (still accepted, but `ps` shows it to every user of the machine)");
+
+/** The credentials the flags and $TSDASK_* give (files read now: a missing one is a mistake on the command line). */
+function authOf(o: Record<string, string | boolean | undefined>): NatsAuth {
+  const s = (k: string) => o[k] as string | undefined;
+  return authFromSources(
+    { token: s("token"), "token-file": s("tokenFile"), user: s("user"), "password-file": s("passwordFile"), nkey: s("nkey"), creds: s("creds"), "tls-ca": s("tlsCa"), "tls-cert": s("tlsCert"), "tls-key": s("tlsKey") },
+    process.env,
+    (m) => console.error(`ts-dask: warning: ${m}`),
+  );
+}
+
 const schedulerFlags = (c: Command) =>
   c
     .option("--dashboard-address <addr>", 'dashboard, /metrics and /health: ":8787" (every interface), "127.0.0.1:8787", "host:0" (a free port) or "none"')
@@ -70,22 +94,25 @@ function program(): Command {
     .option("--port <p>", "the NATS port (default: a free one)")
     .option("--lan", "listen on every interface, protected by a generated token")
     .option("--cluster <name>", "the cluster's name on NATS (default: generated)");
-  schedulerFlags(p.command("scheduler").description("the scheduler (one per cluster); serves the dashboard").argument("[address]", `NATS address (default ${DEFAULT_NATS})`))
-    .option("--nats <address>", "NATS address (the same as the argument)")
-    .option("--cluster <name>", 'the cluster\'s name on NATS (default "default")')
-    .option("--token <t>", "the NATS auth token");
-  workerFlags(p.command("worker").description("a worker: a supervisor and its executor processes (flags as dask-worker)").argument("[address]", "NATS address, e.g. nats://host:4222"))
-    .option("--death-timeout <seconds>", "seconds to keep trying to reach a missing scheduler before exiting (default: forever)")
-    .option("--nats <address>", "NATS address (the same as the argument)")
-    .option("--cluster <name>", 'the cluster\'s name on NATS (default "default")')
-    .option("--token <t>", "the NATS auth token");
-  p.command("info")
-    .description("workers, executors, versions, queue lengths")
-    .argument("[address]", `NATS address (default ${DEFAULT_NATS})`)
-    .option("--nats <address>", "NATS address (the same as the argument)")
-    .option("--cluster <name>", 'the cluster\'s name on NATS (default "default")')
-    .option("--token <t>", "the NATS auth token")
-    .option("--json", "print JSON");
+  authFlags(
+    schedulerFlags(p.command("scheduler").description("the scheduler (one per cluster); serves the dashboard").argument("[address]", `NATS address (default ${DEFAULT_NATS})`))
+      .option("--nats <address>", "NATS address (the same as the argument)")
+      .option("--cluster <name>", 'the cluster\'s name on NATS (default "default")'),
+  );
+  authFlags(
+    workerFlags(p.command("worker").description("a worker: a supervisor and its executor processes (flags as dask-worker)").argument("[address]", "NATS address, e.g. nats://host:4222"))
+      .option("--death-timeout <seconds>", "seconds to keep trying to reach a missing scheduler before exiting (default: forever)")
+      .option("--nats <address>", "NATS address (the same as the argument)")
+      .option("--cluster <name>", 'the cluster\'s name on NATS (default "default")'),
+  );
+  authFlags(
+    p.command("info")
+      .description("workers, executors, versions, queue lengths")
+      .argument("[address]", `NATS address (default ${DEFAULT_NATS})`)
+      .option("--nats <address>", "NATS address (the same as the argument)")
+      .option("--cluster <name>", 'the cluster\'s name on NATS (default "default")')
+      .option("--json", "print JSON"),
+  );
   // Commander throws its parse errors (exitOverride) and prints nothing: parseCommandLine words them.
   for (const c of [p, ...p.commands]) {
     c.exitOverride().configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} });
@@ -127,9 +154,9 @@ export function parseCommandLine(argv: readonly string[], cores = availableParal
   try {
     switch (c.name()) {
       case "scheduler":
-        return { command: "scheduler", servers: str("nats") ?? address ?? DEFAULT_NATS, cluster: str("cluster") ?? "default", token: str("token"), dashboardAddress: str("dashboardAddress"), maxValueBytes: bytesFlag("--max-value-bytes", str("maxValueBytes")) };
+        return { command: "scheduler", servers: str("nats") ?? address ?? DEFAULT_NATS, cluster: str("cluster") ?? "default", auth: authOf(o), dashboardAddress: str("dashboardAddress"), maxValueBytes: bytesFlag("--max-value-bytes", str("maxValueBytes")) };
       case "info":
-        return { command: "info", servers: address ?? str("nats") ?? DEFAULT_NATS, cluster: str("cluster") ?? "default", token: str("token"), json: !!o.json, defaultAddress: !address && !str("nats") };
+        return { command: "info", servers: address ?? str("nats") ?? DEFAULT_NATS, cluster: str("cluster") ?? "default", auth: authOf(o), json: !!o.json, defaultAddress: !address && !str("nats") };
       case "worker": {
         const servers = address ?? str("nats");
         if (!servers) throw Errors.MissingAddress("ts-dask worker", "ts-dask worker nats://host:4222");
@@ -140,7 +167,7 @@ export function parseCommandLine(argv: readonly string[], cores = availableParal
           command: "worker",
           servers,
           cluster: str("cluster") ?? "default",
-          token: str("token"),
+          auth: authOf(o),
           nprocs,
           nthreads,
           memoryLimit: memoryFlag(str("memoryLimit"), nprocs),

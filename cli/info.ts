@@ -3,15 +3,16 @@ import { Errors } from "../runtime/errors.ts";
 import { subjects, type ClusterInfo } from "../runtime/protocol.ts";
 import { formatBytes } from "../runtime/memory.ts";
 import { Transport } from "../runtime/transport.ts";
+import { redactUrl, type NatsAuth } from "../runtime/nats-auth.ts";
 import { WORKER_COLUMNS, workerRows, type WorkerRow } from "../actors/scheduler/dashboard/views.ts";
 
-export async function runInfo(o: { servers: string; cluster: string; token?: string; json: boolean; defaultAddress?: boolean }) {
-  const tx = await Transport.connect({ servers: o.servers, token: o.token, name: "ts-dask info" });
+export async function runInfo(o: { servers: string; cluster: string; token?: string; auth?: NatsAuth; json: boolean; defaultAddress?: boolean }) {
+  const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, inboxPrefix: subjects(o.cluster).inbox, name: "ts-dask info" });
   let info: ClusterInfo;
   try {
     info = await tx.request<ClusterInfo>(subjects(o.cluster).info, {}, 3000);
   } catch (e) {
-    throw Transport.isNoAnswer(e) ? Errors.NoScheduler(o.cluster, o.servers) : e;
+    throw Transport.isNoAnswer(e) ? Errors.NoScheduler(o.cluster, redactUrl(o.servers)) : e;
   } finally {
     await tx.close();
   }

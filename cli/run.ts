@@ -1,5 +1,6 @@
 /** `ts-dask scheduler | worker | up`: start the actors and run until a shutdown signal. */
 import { hostname, networkInterfaces } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Scheduler } from "../actors/scheduler/scheduler.ts";
 import { startDashboard } from "../actors/scheduler/dashboard/server.ts";
@@ -9,6 +10,8 @@ import { consoleLogger } from "../runtime/actor.ts";
 import { formatBytes, parseMemoryLimit } from "../runtime/memory.ts";
 import { defaultLocalDirectory, onShutdown } from "../runtime/platform.ts";
 import { Transport } from "../runtime/transport.ts";
+import { subjects } from "../runtime/protocol.ts";
+import { redactUrl, type NatsAuth } from "../runtime/nats-auth.ts";
 import { TSDASK_VERSION } from "../runtime/version.ts";
 
 /**
@@ -17,11 +20,11 @@ import { TSDASK_VERSION } from "../runtime/version.ts";
  */
 const onStopRequest = (stop: () => Promise<unknown>) => onShutdown(() => stop().then(() => {}), { timeoutMs: 30_000, exitCode: 0 });
 
-export async function runScheduler(o: { servers: string; cluster: string; token?: string; dashboardAddress?: string; maxValueBytes?: number }) {
+export async function runScheduler(o: { servers: string; cluster: string; token?: string; auth?: NatsAuth; dashboardAddress?: string; maxValueBytes?: number }) {
   const log = consoleLogger("[scheduler]");
-  const tx = await Transport.connect({ servers: o.servers, token: o.token, name: "ts-dask scheduler", waitOnFirstConnect: true });
+  const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, inboxPrefix: subjects(o.cluster).inbox, name: "ts-dask scheduler", waitOnFirstConnect: true });
   const s = await Scheduler.start(tx, { cluster: o.cluster, log, maxValueBytes: o.maxValueBytes });
-  log.info(`ts-dask ${TSDASK_VERSION} scheduler for cluster '${o.cluster}' on ${o.servers}`);
+  log.info(`ts-dask ${TSDASK_VERSION} scheduler for cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
   const dash = await startDashboard(s.monitor, { address: o.dashboardAddress ?? ":8787", log });
   if (dash) log.info(`dashboard at ${dash.url}`);
   onStopRequest(async () => {
@@ -36,6 +39,7 @@ export async function runWorker(o: {
   servers: string;
   cluster: string;
   token?: string;
+  auth?: NatsAuth;
   nprocs: number;
   nthreads: number;
   memoryLimit: string;
@@ -49,6 +53,7 @@ export async function runWorker(o: {
   const w = await Supervisor.start({
     servers: o.servers,
     token: o.token,
+    auth: o.auth,
     cluster: o.cluster,
     name,
     nprocs: o.nprocs,
@@ -58,7 +63,7 @@ export async function runWorker(o: {
     localDirectory: o.localDirectory ?? join(defaultLocalDirectory(), name),
     log,
   });
-  log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}, cluster '${o.cluster}' on ${o.servers}`);
+  log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}, cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
   onStopRequest(() => w.shutdown("stop requested", { graceful: true }));
   const out = await w.exited;
   if (out.exitCode) log.warn(`exiting: ${out.reason}`);
@@ -80,15 +85,29 @@ export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: 
     dashboard: o.dashboardAddress ?? (o.lan ? ":8787" : "127.0.0.1:8787"),
   });
   console.log(`ts-dask ${TSDASK_VERSION}: cluster '${c.cluster}' is up with ${o.nprocs} executor(s).`);
-  console.log(`  connect:  Client.connect("${c.connectString}", { cluster: "${c.cluster}" })`);
-  console.log(`  workers:  ts-dask worker ${c.connectString} --cluster ${c.cluster}`);
+  // The generated token (--lan) goes to a file only this user can read, never to the terminal or logs.
+  const tokenFile = c.token ? writeTokenFile(o.localDirectory ?? defaultLocalDirectory(), c.cluster, c.token) : undefined;
+  const cred = tokenFile ? ` --token-file ${tokenFile}` : "";
+  if (tokenFile) console.log(`  token:    written to ${tokenFile} (mode 0600); copy that file to the other machines (or set $TSDASK_TOKEN there)`);
+  const token = tokenFile ? `, token: readFileSync(${JSON.stringify(tokenFile)}, "utf8").trim()` : "";
+  console.log(`  connect:  Client.connect("${c.url}", { cluster: "${c.cluster}"${token} })`);
+  console.log(`  workers:  ts-dask worker ${c.url} --cluster ${c.cluster}${cred}`);
   const lan = o.lan ? lanAddress() : undefined;
-  if (lan) console.log(`  from other machines: ts-dask worker ${c.connectString.replace("127.0.0.1", lan)} --cluster ${c.cluster}`);
-  console.log(`  info:     ts-dask info ${c.connectString} --cluster ${c.cluster}`);
+  if (lan) console.log(`  from other machines: ts-dask worker ${c.url.replace("127.0.0.1", lan)} --cluster ${c.cluster}${cred}`);
+  console.log(`  info:     ts-dask info ${c.url} --cluster ${c.cluster}${cred}`);
   if (c.dashboard) console.log(`  dashboard: ${c.dashboard.url}`);
   console.log("Ctrl-C stops everything.");
   onStopRequest(() => c.stop());
   await new Promise(() => {}); // runs until a stop request
+}
+
+/** Writes `token` to `<dir>/<cluster>.token` with mode 0600 (the directory 0700); returns the path. */
+function writeTokenFile(dir: string, cluster: string, token: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, `${cluster}.token`);
+  rmSync(file, { force: true }); // a new file gets the mode below whatever an old one had
+  writeFileSync(file, token + "\n", { mode: 0o600 });
+  return file;
 }
 
 /** This machine's first non-loopback IPv4 address, for the `--lan` banner. */

@@ -14,6 +14,8 @@ import type { RestartRequest, ClusterInfo, FnDef, InfoRequest, LogLines, ModuleD
 import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
+import { redactUrl } from "../runtime/nats-auth.ts";
+import { subjects } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
 import { hello } from "../runtime/version.ts";
 import { Future } from "./future.ts";
@@ -121,7 +123,7 @@ export class Client extends Actor {
       token = local.token;
     }
     try {
-      const tx = await Transport.connect({ servers, token, name: "ts-dask client" });
+      const tx = await Transport.connect({ servers, token, auth: local ? undefined : opts.auth, inboxPrefix: subjects(cluster).inbox, name: "ts-dask client" });
       const c = new Client(tx, cluster, local, cap);
       await c.start(servers, opts);
       return c;
@@ -148,7 +150,7 @@ export class Client extends Actor {
       r = await this.tx.request<RegisterReply>(this.subjects.register, this.registration(), opts.connectTimeoutMs ?? 5000);
     } catch (e) {
       await this.tx.close();
-      if (Transport.isNoAnswer(e)) throw Errors.NoScheduler(this.cluster, servers);
+      if (Transport.isNoAnswer(e)) throw Errors.NoScheduler(this.cluster, redactUrl(servers));
       throw e;
     }
     if (!r.ok) {

@@ -1,11 +1,18 @@
 /** The options of {@link Client.connect}, of tasks (`client.with`, `map`) and of `client.wait`. */
 import type { LocalClusterOptions } from "./local-cluster.ts";
+import type { NatsAuth } from "../runtime/nats-auth.ts";
 
 export interface ClientOptions {
   /** Cluster name (subject namespace). Default `"default"`; ignored for the embedded cluster. */
   cluster?: string;
   /** Auth token for the NATS server. */
   token?: string;
+  /**
+   * Credentials and TLS for NATS: `{ user, password }`, `{ nkeySeedFile }`, `{ credsFile }`,
+   * `{ tlsCaFile, tlsCertFile, tlsKeyFile }` (see runtime/nats-auth.ts; `authFromSources()` reads
+   * them from files and `$TSDASK_*` variables). A refused credential fails `connect` at once.
+   */
+  auth?: NatsAuth;
   /** Print task console output here, prefixed with the worker's name. Default true. */
   forwardLogs?: boolean;
   /** Options for the private cluster started when no address is given. */

@@ -203,11 +203,24 @@ export const Errors = {
   NatsServerFailed: (detail: string) => new TsDaskError("NatsServerFailed", `The embedded nats-server did not start: ${detail}`),
   SpawnFailed: (command: string, detail: string, cause?: unknown) =>
     new TsDaskError("SpawnFailed", `Could not start ${command}: ${detail}. Check that it exists and is executable.`, cause === undefined ? undefined : { cause }),
-  AuthFailed: (servers: string) =>
+  AuthFailed: (servers: string, how: string, detail: string) =>
     new TsDaskError(
       "AuthFailed",
-      `NATS at ${servers} refused the credentials: the token is missing or wrong. Use the connect string \`ts-dask up --lan\` printed (nats://TOKEN@host:port) or pass --token.`,
+      `NATS at ${servers} refused ${how} (${detail}): the credential is missing or wrong. Use what the server expects: the connect string \`ts-dask up --lan\` printed (nats://TOKEN@host:port) or its token file, --token-file, --user with --password-file, --nkey or --creds (or $TSDASK_TOKEN…); see README "Build a home cluster".`,
     ),
+  PermissionRefused: (servers: string, who: string, detail: string) =>
+    new TsDaskError(
+      "PermissionRefused",
+      `NATS at ${servers} refused a subject to ${who} (${detail}): the server's permissions for this user do not allow what this process does. Use the user of its role (scheduler, worker or client) from deploy/nats/, or widen that user's permissions.`,
+    ),
+  TlsFailed: (servers: string, detail: string) =>
+    new TsDaskError(
+      "TlsFailed",
+      `TLS with NATS at ${servers} failed: ${detail}. Check --tls-ca (the CA that signed the server's certificate), that the address names the host the certificate was made for, and --tls-cert/--tls-key if the server verifies clients.`,
+    ),
+  BadAuth: (detail: string) => new TsDaskError("BadAuth", `The NATS credentials are not usable: ${detail}.`),
+  SecretFileUnreadable: (what: string, path: string, detail: string) =>
+    new TsDaskError("SecretFileUnreadable", `Could not read ${what} ${path}: ${detail}. Check the path and that this user may read it (secret files should be mode 0600).`),
   ConnectFailed: (servers: string, detail: string) =>
     new TsDaskError("ConnectFailed", `Could not connect to NATS at ${servers}: ${detail}. Is nats-server running and reachable?`),
   NotNats: (server: string, answer: string) =>

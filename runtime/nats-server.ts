@@ -28,6 +28,12 @@ export interface NatsServerOptions {
   token?: string;
   /** Largest message in bytes (server default 1 MiB; NATS allows up to 64 MiB, warns above 8 MiB). */
   maxPayload?: number;
+  /**
+   * More server configuration, as nats-server config text: `authorization { users: […] }`, a
+   * `tls { … }` block, `accounts`, `operator` … (written to a private 0600 file, never the command
+   * line). The address and port still come from `host` and `port`.
+   */
+  config?: string;
   /** Copy the server's log lines to our stderr, prefixed `[nats-server :port]` (default false). */
   log?: boolean;
   /** How long to wait for the server to be ready (default 15000 ms). */
@@ -136,7 +142,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
 
   // One private temporary directory per server, for the config file (token, max_payload: kept off the
   // command line, where `ps` would show the token to every local user) and the default JetStream store.
-  const needsConfig = opts.token !== undefined || maxPayload !== undefined;
+  const needsConfig = opts.token !== undefined || maxPayload !== undefined || !!opts.config;
   const needsTmp = needsConfig || (opts.jetstream === true && !opts.storeDir);
   const tmpDir = needsTmp ? mkdtempSync(path.join(os.tmpdir(), "ts-dask-nats-")) : undefined;
   const removeTmp = () => {
@@ -148,6 +154,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     const lines: string[] = [];
     if (maxPayload !== undefined) lines.push(`max_payload: ${maxPayload}`);
     if (opts.token !== undefined) lines.push(`authorization { token: ${confString(opts.token)} }`);
+    if (opts.config) lines.push(opts.config);
     const conf = path.join(tmpDir!, "nats-server.conf");
     writeFileSync(conf, lines.join("\n") + "\n", { mode: 0o600 });
     args.push("-c", conf);

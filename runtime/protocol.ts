@@ -35,6 +35,7 @@
  * | `results.<clientId>`            | publish   | executor → client (or any subscriber) | {@link Results} |
  * | `log.<clientId>`                | publish   | executor → client           | {@link LogLines} |
  * | `events`                        | publish   | scheduler → anyone          | {@link ClusterEvent} |
+ * | `_INBOX.<id>.<n>`               | reply     | responder → requester       | replies to every request above (inboxPrefix `tsdask.<cluster>._INBOX`) |
  *
  * Trust (issue 11): a peer on the same NATS account can publish anything anywhere. So every
  * message from the scheduler to one executor or worker carries the `auth` token issued in that
@@ -85,6 +86,8 @@ export function subjects(cluster: string) {
     workerInstall: (instance: string) => `${p}.worker.${instance}.install`,
     results: (clientId: string) => `${p}.results.${clientId}`,
     log: (clientId: string) => `${p}.log.${clientId}`,
+    /** Reply subjects of this cluster's requests (nats.js `inboxPrefix`): NATS permissions can then keep clusters apart. */
+    inbox: `${p}._INBOX`,
   } as const;
 }
 export type Subjects = ReturnType<typeof subjects>;

@@ -2,17 +2,27 @@
  * The NATS adapter: the only module that imports `nats`, so a switch to the v3 packages
  * (`@nats-io/transport-node`) touches one file. Messages are msgpack (runtime/codec.ts).
  */
-import { connect, createInbox, type NatsConnection, type Subscription } from "nats";
+import { readFileSync } from "node:fs";
+import { checkServerIdentity } from "node:tls";
+import { connect, createInbox, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
 import { decode, encode } from "./codec.ts";
 import { Errors } from "./errors.ts";
+import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
 import { probeNats } from "./nats-probe.ts";
 
 export interface TransportOptions {
-  /** `nats://host:port`, or several separated by commas. */
+  /**
+   * `nats://host:port` or `tls://host:port` (TLS required), or several separated by commas (the
+   * nodes of a NATS cluster): tried in that order, the others on failure.
+   */
   servers: string;
   /** Connection name shown by the NATS server's monitoring. */
   name?: string;
   token?: string;
+  /** Credentials and TLS (runtime/nats-auth.ts); `token` above and credentials in the URL also count. */
+  auth?: NatsAuth;
+  /** Prefix of reply subjects (default `_INBOX`); ts-dask actors use their cluster's, see `subjects().inbox`. */
+  inboxPrefix?: string;
   /** Keep retrying the first connect (daemons) instead of failing at once (clients). */
   waitOnFirstConnect?: boolean;
   /** How often to ping the server; a dead server is noticed after ~2 missed pings. */
@@ -35,39 +45,63 @@ export class Transport {
   readonly maxPayload: number;
   private readonly statusListeners = new Set<(s: TransportStatus) => void>();
 
-  private constructor(private readonly nc: NatsConnection) {
+  private constructor(
+    private readonly nc: NatsConnection,
+    /** The connection's name, for messages. */
+    private readonly connName = "this process",
+    /** Where replies to this connection's requests arrive (TransportOptions.inboxPrefix). */
+    private readonly inboxPrefix = "",
+  ) {
     this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     void this.watchStatus();
     void nc.closed().then(() => this.emit("closed"));
   }
 
-  /** Connects to NATS. Fails with {@link Errors.ConnectFailed} (unless `waitOnFirstConnect`). */
+  /**
+   * Connects to NATS. Fails with {@link Errors.ConnectFailed} (unless `waitOnFirstConnect`). A
+   * refused credential ({@link Errors.AuthFailed}) or a failed TLS check ({@link Errors.TlsFailed})
+   * fails at once even with `waitOnFirstConnect`: retrying would only repeat the refusal.
+   */
   static async connect(opts: TransportOptions): Promise<Transport> {
-    const { servers, token, user, pass } = credentials(opts.servers);
+    const { servers, token, user, pass, tls } = credentials(opts.servers);
+    const auth: NatsAuth = { ...opts.auth };
+    if (opts.token ?? token) auth.token = opts.token ?? token;
+    if (user !== undefined && auth.user === undefined && auth.token === undefined) (auth.user = user), (auth.password = pass);
+    if (tls) auth.tls = true;
+    checkAuth(auth);
     // Something else on that port: say so now, instead of a TIMEOUT after 20 s and a socket left open.
     const probe = await probeNats(servers[0]!);
     if (typeof probe === "object") throw Errors.NotNats(servers[0]!, probe.other);
+    const shown = servers.join(",");
+    const base: ConnectionOptions = {
+      servers,
+      name: opts.name,
+      ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
+      ...securityOptions(auth, servers),
+      // Servers in the order given (list the nearest NATS node first); nats.js would shuffle them.
+      noRandomize: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
+      reconnectJitter: 100,
+      pingInterval: opts.pingIntervalMs ?? 5_000,
+      maxPingOut: 2,
+      noAsyncTraces: true,
+      // Large batches are flushed by the client library as they come; keep its buffer generous.
+      pedantic: false,
+    };
     try {
-      const nc = await connect({
-        servers,
-        name: opts.name,
-        token: opts.token ?? token,
-        user,
-        pass,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: opts.reconnectTimeWaitMs ?? 250,
-        reconnectJitter: 100,
-        pingInterval: opts.pingIntervalMs ?? 5_000,
-        maxPingOut: 2,
-        waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
-        noAsyncTraces: true,
-        // Large batches are flushed by the client library as they come; keep its buffer generous.
-        pedantic: false,
-      });
-      return new Transport(nc);
+      // One plain attempt first: a refusal (credentials, TLS) is final and reported now; only an
+      // unreachable server is worth waiting for.
+      return new Transport(await connect({ ...base, waitOnFirstConnect: false }), opts.name, opts.inboxPrefix);
     } catch (e) {
-      if (/authorization/i.test((e as Error).message)) throw Errors.AuthFailed(servers.join(","));
-      throw Errors.ConnectFailed(servers.join(","), (e as Error).message);
+      const refused = refusal(e, shown, auth);
+      if (refused) throw refused;
+      if (!opts.waitOnFirstConnect) throw Errors.ConnectFailed(shown, (e as Error).message);
+    }
+    try {
+      return new Transport(await connect({ ...base, waitOnFirstConnect: true }), opts.name, opts.inboxPrefix);
+    } catch (e) {
+      throw refusal(e, shown, auth) ?? Errors.ConnectFailed(shown, (e as Error).message);
     }
   }
 
@@ -115,7 +149,8 @@ export class Transport {
         if (err) reject(err);
         else resolve(v!);
       };
-      const sub = this.nc.subscribe(createInbox(), {
+      // In the connection's own inbox namespace: NATS permissions may allow replies nowhere else.
+      const sub = this.nc.subscribe(createInbox(this.inboxPrefix), {
         callback: (err, msg) => {
           if (err) return finish(err);
           if (msg.data.length === 0 && msg.headers?.code === 503) return finish(Object.assign(new Error("no responders"), { code: "503" }));
@@ -178,6 +213,18 @@ export class Transport {
     return this.nc.getServer();
   }
 
+  private readonly refusedSubjects = new Set<string>();
+
+  /** A subject the server's permissions refuse: said once per subject on stderr (nats.js would drop it silently). */
+  private permissionRefused(s: { permissionContext?: { operation: string; subject: string } }) {
+    const ctx = s.permissionContext;
+    if (!ctx) return;
+    const what = `${ctx.operation} ${ctx.subject}`;
+    if (this.refusedSubjects.has(what)) return;
+    this.refusedSubjects.add(what);
+    console.error(Errors.PermissionRefused(this.nc.getServer(), this.connName, what).message);
+  }
+
   private emit(s: TransportStatus) {
     for (const l of this.statusListeners) l(s);
   }
@@ -187,20 +234,80 @@ export class Transport {
       // Debug events (pingTimer, reconnecting every wait) are noise here: keep the three that matter.
       if (s.type === "disconnect") this.emit("disconnected");
       else if (s.type === "reconnect") this.emit("reconnected");
+      else if (s.type === "error") this.permissionRefused(s as { permissionContext?: { operation: string; subject: string } });
     }
   }
 }
 
+/** nats.js options for {@link NatsAuth}: secrets, authenticators, TLS (files read here). */
+function securityOptions(auth: NatsAuth, servers: string[]): Partial<ConnectionOptions> {
+  const o: Partial<ConnectionOptions> = {};
+  if (auth.token !== undefined) o.token = auth.token;
+  if (auth.user !== undefined) (o.user = auth.user), (o.pass = auth.password);
+  if (auth.nkeySeedFile) o.authenticator = nkeyAuthenticator(new TextEncoder().encode(readFileSync(auth.nkeySeedFile, "utf8").trim()));
+  if (auth.credsFile) o.authenticator = credsAuthenticator(new Uint8Array(readFileSync(auth.credsFile)));
+  if (wantsTls(auth)) {
+    // Node verifies the certificate's chain. Its name check gets the server's DNS name from nats.js,
+    // but "localhost" for an IP address (nats.js passes no servername for IPs): check the
+    // certificate against the hosts as given instead, IP addresses included.
+    const hosts = servers.map((u) => hostOf(u)).filter((h): h is string => !!h);
+    o.tls = {
+      ...(auth.tlsCaFile ? { caFile: auth.tlsCaFile } : {}),
+      ...(auth.tlsCertFile ? { certFile: auth.tlsCertFile, keyFile: auth.tlsKeyFile } : {}),
+      checkServerIdentity: (_name: string, cert: Parameters<typeof checkServerIdentity>[1]) => {
+        let first: Error | undefined;
+        for (const h of hosts) {
+          const err = checkServerIdentity(h, cert);
+          if (!err) return undefined;
+          first ??= err;
+        }
+        return first;
+      },
+    } as ConnectionOptions["tls"];
+  }
+  return o;
+}
+
+/** The host of a server URL (`nats://h:4222`, `h:4222`, `[::1]:4222`), without brackets. */
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(/^[a-z]+:\/\//i.test(url) ? url : `nats://${url}`).hostname.replace(/^\[|\]$/g, "");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ts-dask error for a connect failure that retrying cannot fix (credentials, TLS), or undefined. */
+function refusal(e: unknown, servers: string, auth: NatsAuth): Error | undefined {
+  const err = e as { code?: string; message?: string; chainedError?: { code?: string; message?: string } };
+  const code = String(err?.code ?? "");
+  const message = String(err?.message ?? e);
+  if (code === "AUTHORIZATION_VIOLATION" || code === "AUTHENTICATION_EXPIRED" || /authorization|authentication/i.test(message)) {
+    return Errors.AuthFailed(servers, describeAuth(auth), message);
+  }
+  const inner = err?.chainedError ?? err;
+  const tlsCode = String(inner?.code ?? "");
+  if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ERR_SSL|EPROTO/.test(tlsCode) || /certificate|tls|ssl/i.test(String(inner?.message ?? ""))) {
+    const why = code === "SERVER_OPT_NA" || /^tls$/i.test(message) ? "the server does not offer TLS but TLS is required (tls:// or a --tls-* option)" : `${tlsCode ? `${tlsCode}: ` : ""}${inner?.message ?? message}`;
+    return Errors.TlsFailed(servers, why);
+  }
+  if (code === "SERVER_OPT_NA" && /tls/i.test(message)) return Errors.TlsFailed(servers, "the server does not offer TLS but TLS is required (tls:// or a --tls-* option)");
+  return undefined;
+}
+
 /**
  * Splits credentials out of server URLs, which nats.js ignores: `nats://TOKEN@host:4222` (what
- * `ts-dask up --lan` prints) or `nats://user:pass@host:4222`.
+ * `ts-dask up --lan` prints) or `nats://user:pass@host:4222`; `tls://host:4222` becomes
+ * `nats://host:4222` with `tls: true` (nats.js decides TLS from options, not the scheme).
  */
-export function credentials(serverList: string): { servers: string[]; token?: string; user?: string; pass?: string } {
+export function credentials(serverList: string): { servers: string[]; token?: string; user?: string; pass?: string; tls?: boolean } {
   let token: string | undefined;
   let user: string | undefined;
   let pass: string | undefined;
+  let tls: boolean | undefined;
   const servers = serverList.split(",").map((raw) => {
-    const s = raw.trim();
+    let s = raw.trim();
+    if (/^tls:\/\//i.test(s)) (tls = true), (s = `nats://${s.slice(6)}`);
     const m = /^([a-z]+:\/\/)([^@/]+)@(.*)$/i.exec(s);
     if (!m) return s;
     const [name, pw] = m[2]!.split(":").map(decodeURIComponent);
@@ -208,5 +315,5 @@ export function credentials(serverList: string): { servers: string[]; token?: st
     else (user = name), (pass = pw);
     return m[1]! + m[3]!;
   });
-  return { servers, token, user, pass };
+  return { servers, token, user, pass, tls };
 }

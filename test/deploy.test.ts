@@ -696,6 +696,7 @@ test("deploy/ holds exactly the files these tests check (a new service file need
     "docker/compose.yaml",
     "launchd/io.tsdask.scheduler.plist",
     "launchd/io.tsdask.worker.plist",
+    "nats/least-privilege.conf", // tested by test/least-privilege.test.ts
     "systemd/scheduler.env",
     "systemd/ts-dask-scheduler.service",
     "systemd/ts-dask-worker.service",

@@ -1,4 +1,7 @@
-/** `ts-dask up`: a private cluster from one command; `--lan` requires the generated token. */
+/** `ts-dask up`: a private cluster from one command; `--lan` requires the generated token, kept in a file. */
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
@@ -7,17 +10,33 @@ import { withTimeout } from "./helpers/cluster.ts";
 
 test.after(stopAllCli);
 
-test("up --lan prints a connect string with a token; without the token nothing connects", async () => {
-  const up = cli(["up", "--nprocs", "1", "--lan"]);
-  const m = await up.waitFor(/Client\.connect\("(nats:\/\/([0-9a-f]+)@[^"]+)", \{ cluster: "([^"]+)" \}\)/, 60_000);
+test("up --lan writes its token to a file of mode 0600 and never prints it; without the token nothing connects", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsdask-up-"));
+  const up = cli(["up", "--nprocs", "1", "--lan", "--local-directory", dir]);
+  const t = await up.waitFor(/token: +written to (\S+) \(mode 0600\)/, 60_000);
+  const m = await up.waitFor(/Client\.connect\("(nats:\/\/[^"]+)", \{ cluster: "([^"]+)", token: readFileSync/, 60_000);
   await up.waitFor(/Ctrl-C stops everything/);
-  const [, withToken, token, cluster] = m;
-  const bare = withToken!.replace(`${token}@`, "");
+  const [, bare, cluster] = m;
+  const tokenFile = t[1]!;
+  assert.is(statSync(tokenFile).mode & 0o777, 0o600);
+  const token = readFileSync(tokenFile, "utf8").trim();
+  assert.match(token, /^[0-9a-f]{32}$/);
+  assert.not.ok(up.output().includes(token), "the token is not printed");
+  assert.match(up.output(), `--token-file ${tokenFile}`);
+  const withToken = bare!.replace("nats://", `nats://${token}@`);
   try {
     await Client.connect(bare, { cluster });
     assert.unreachable("connected without the token");
   } catch (e) {
     assert.is((e as { code: string }).code, "AuthFailed");
+    assert.match((e as Error).message, /refused no credentials/);
+  }
+  try {
+    await Client.connect(bare, { cluster, token: "wrong" });
+    assert.unreachable("connected with a wrong token");
+  } catch (e) {
+    assert.is((e as { code: string }).code, "AuthFailed");
+    assert.match((e as Error).message, /refused a token/);
   }
   const client = await withTimeout(Client.connect(withToken, { cluster }), 20_000, "connect with token");
   try {
@@ -28,6 +47,7 @@ test("up --lan prints a connect string with a token; without the token nothing c
     await client.close();
   }
   assert.is(await withTimeout(up.stop("SIGINT"), 30_000, "up to stop"), 0, "Ctrl-C stops up cleanly");
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test("up --cluster NAME uses that name; a flag that up does not take is refused, not ignored", async () => {

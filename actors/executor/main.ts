@@ -8,6 +8,8 @@ import { consoleLogger } from "../../runtime/actor.ts";
 import { installResolveHook, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
 import { ignoreTerminalSignals } from "../../runtime/platform.ts";
 import { Transport } from "../../runtime/transport.ts";
+import type { NatsAuth } from "../../runtime/nats-auth.ts";
+import { subjects } from "../../runtime/protocol.ts";
 import { Executor } from "./executor.ts";
 import { pipeMarkers } from "./markers.ts";
 
@@ -15,6 +17,8 @@ import { pipeMarkers } from "./markers.ts";
 export interface ExecutorProcessConfig {
   servers: string;
   token?: string;
+  /** NATS credentials and TLS: file paths and secrets, passed in the environment, never on the command line. */
+  auth?: NatsAuth;
   cluster: string;
   id: string;
   name: string;
@@ -36,7 +40,7 @@ const log = consoleLogger(`[${cfg.name}]`);
 process.setSourceMapsEnabled(true);
 installResolveHook([cfg.localDirectory, process.cwd(), TSDASK_ROOT]);
 
-const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
+const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, auth: cfg.auth, inboxPrefix: subjects(cfg.cluster).inbox, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
 const ex = new Executor(tx, { ...cfg, log, markers: process.env.TSDASK_MARKERS === "1" ? pipeMarkers() : undefined, onRestart: () => process.exit(0) });
 
 let exiting = false;

@@ -21,11 +21,14 @@ import { Installer } from "./installer.ts";
 import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
 import * as G from "../../runtime/guards.ts";
-import type { InstallJob } from "../../runtime/protocol.ts";
+import { subjects, type InstallJob } from "../../runtime/protocol.ts";
+import { redactUrl, type NatsAuth } from "../../runtime/nats-auth.ts";
 
 export interface SupervisorOptions {
   servers: string;
   token?: string;
+  /** NATS credentials and TLS (runtime/nats-auth.ts), passed on to the executors. */
+  auth?: NatsAuth;
   cluster: string;
   /** Worker name; executors are `<name>-0 … <name>-(nprocs-1)`. */
   name: string;
@@ -204,7 +207,7 @@ export class Supervisor extends Actor {
     if (st.status !== "active" || st.matches("shuttingDown") || st.matches("retiring") || this.executors.length) return;
     for (let i = 0; i < o.nprocs; i++) {
       const ep = new ExecutorProcess({
-        base: { servers: o.servers, token: o.token, cluster: o.cluster, worker: this.instance, workerName: o.name, nthreads: o.nthreads, localDirectory: o.localDirectory },
+        base: { servers: o.servers, token: o.token, auth: o.auth, cluster: o.cluster, worker: this.instance, workerName: o.name, nthreads: o.nthreads, localDirectory: o.localDirectory },
         name: `${o.name}-${i}`,
         index: i,
         memoryLimit: o.memoryLimit,
@@ -268,12 +271,12 @@ function fmtTimeout(ms: number): string {
  * server never appears exits instead of waiting silently), and a waiting worker says so.
  */
 async function connectWithin(opts: SupervisorOptions): Promise<Transport> {
-  const connecting = Transport.connect({ servers: opts.servers, token: opts.token, name: `worker ${opts.name}`, waitOnFirstConnect: true });
-  const notice = setTimeout(() => opts.log.warn(`waiting for NATS at ${opts.servers}…`), 2000);
+  const connecting = Transport.connect({ servers: opts.servers, token: opts.token, auth: opts.auth, inboxPrefix: subjects(opts.cluster).inbox, name: `worker ${opts.name}`, waitOnFirstConnect: true });
+  const notice = setTimeout(() => opts.log.warn(`waiting for NATS at ${redactUrl(opts.servers)}…`), 2000);
   let giveUp: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     if (Number.isFinite(opts.deathTimeoutMs) && opts.deathTimeoutMs > 0) {
-      giveUp = setTimeout(() => reject(Errors.DeathTimeout(opts.servers, opts.deathTimeoutMs)), opts.deathTimeoutMs);
+      giveUp = setTimeout(() => reject(Errors.DeathTimeout(redactUrl(opts.servers), opts.deathTimeoutMs)), opts.deathTimeoutMs);
     }
   });
   try {
