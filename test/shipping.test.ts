@@ -254,14 +254,15 @@ test("bundleModule: a missing or broken module fails with ModuleBundleFailed", a
   assert.ok(e.message.includes("broken.ts:1:"), e.message);
 });
 
-test("loadModule: without the resolve hook, an npm import fails from a directory outside any project", async () => {
+test("loadModule: without the resolve hook, an npm import fails from a directory outside any project, naming the fix", async () => {
   const code = `import { parse } from "acorn";\nexport const n = parse("1;2", { ecmaVersion: "latest" }).body.length; // before hook\n`;
   const def: ModuleDef = { hash: sha256Hex(code), file: "inline-before.mjs", code };
   try {
     await loadModule(def, TMP);
     assert.unreachable("acorn resolved without the hook");
   } catch (e) {
-    assert.is((e as { code?: string }).code, "ERR_MODULE_NOT_FOUND", String(e));
+    assert.is((e as { code?: string }).code, "PackageNotInstalled", String(e));
+    assert.match(String(e), 'client.install(["acorn"])');
   }
 });
 
