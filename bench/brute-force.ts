@@ -3,7 +3,8 @@
  * plain loop a user would otherwise write, in the same rounds (issue 10, item 2).
  *
  * Configurations, alternating within each round (order reversed every other round):
- *   - plain loop: `for (const c of candidates(n)) score(c, reference)` in this process;
+ *   - plain loop: `for (const c of candidates(n)) score(c, reference)` in a process of its own
+ *     (lib-workloads/brute-loop.ts: as a user runs it, with no cluster in the same process);
  *   - embedded: `Client.connect()` (private cluster, 2 executors) running `best()` as main.ts does
  *     (8 MB reference scattered by best(), automatic batches, top 5 kept);
  *   - up: the same against `ts-dask up --nprocs 2` (client in this process).
@@ -11,15 +12,20 @@
  * BENCH_RUNS rounds (default 3) per candidate count (BENCH_N, default "20000,50000"), and the
  * speedup over the plain loop. Goal: ≥ 1.85× on 2 cores for both.
  */
+import { fork } from "node:child_process";
+import { once } from "node:events";
 import { loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
 import { best, Client } from "../index.ts";
-import { candidates, makeReference, score } from "../examples/brute-force/study.ts";
+import { candidates, makeReference } from "../examples/brute-force/study.ts";
 import { median, report, startUp } from "./lib.ts";
 
 const COUNTS = (process.env.BENCH_N ?? "20000,50000").split(",").map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const reference = makeReference();
 
+const loopProc = fork(fileURLToPath(new URL("./lib-workloads/brute-loop.ts", import.meta.url)), [], { execArgv: ["--import", "tsx"] });
+await once(loopProc, "message");
 const embedded = await Client.connect();
 const up = await startUp(["--nprocs", "2"]);
 const viaUp = await Client.connect(up.url, { cluster: up.cluster });
@@ -40,9 +46,9 @@ const configs: Config[] = [
   {
     name: "plain loop",
     run: async (n) => {
-      let bestScore = -Infinity;
-      for (const c of candidates(n)) bestScore = Math.max(bestScore, score(c, reference));
-      return bestScore;
+      loopProc.send({ n });
+      const [m] = (await once(loopProc, "message")) as [{ best: number }];
+      return m.best;
     },
   },
   cluster("embedded", embedded),
@@ -51,8 +57,7 @@ const configs: Config[] = [
 
 const results: Record<string, unknown> = {};
 try {
-  await configs[1]!.run(2000); // warm-up: scatter path, JIT on both sides
-  await configs[2]!.run(2000);
+  for (const c of configs) await c.run(2000); // warm-up: scatter path, JIT everywhere
   for (const n of COUNTS) {
     const times: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c.name, []]));
     const answers = new Set<number>();
@@ -77,5 +82,6 @@ try {
   await embedded.close();
   await viaUp.close();
   await up.stop();
+  loopProc.kill();
 }
 report({ bench: "brute-force", runs: RUNS, goal: ">= 1.85x on 2 cores", load1: +loadavg()[0].toFixed(2), results });
