@@ -13,6 +13,7 @@ import { Client } from "../../index.ts";
 import { encode } from "../../runtime/codec.ts";
 import { PROTOCOL_VERSION, subjects } from "../../runtime/protocol.ts";
 import { withTimeout } from "./cluster.ts";
+import { mulberry32 } from "../../workloads/rng.ts";
 
 export interface FuzzOptions {
   seed: number;
@@ -48,20 +49,9 @@ export interface FuzzOutcome {
   ms: number;
 }
 
-/** mulberry32: small, seedable, good enough to pick fuzz inputs. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
-  const r = rng(o.seed);
+  const r = mulberry32(o.seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const int = (n: number) => Math.floor(r() * n);
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => int(256));

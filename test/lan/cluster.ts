@@ -6,6 +6,8 @@
  * accepts only the NATS and dashboard ports.
  */
 import { join } from "node:path";
+import * as assert from "uvu/assert";
+import { withTimeout } from "../helpers/cluster.ts";
 import type { LanBed, LanProcess } from "./bed.ts";
 
 export const NATS_PORT = 14222;
@@ -48,4 +50,17 @@ export async function startStory(bed: LanBed, opts: { workers?: string[]; firewa
   const workers = new Map(workerHosts.map((h) => [h, startWorker(bed, h, url, cluster, { deathTimeoutS: opts.deathTimeoutS })]));
   await Promise.all(workerHosts.map((h) => scheduler.waitFor(new RegExp(`worker ${h} joined from ${h} `), 60_000)));
   return { url, cluster, nats, scheduler, workers };
+}
+
+/** The partition tests' client on host `me`: `n` tasks of `taskMs`, reporting progress and a final line. */
+export function runStoryClient(bed: LanBed, c: StoryCluster, n: number, taskMs: number): LanProcess {
+  return bed.script("me", "test/lan/fixtures/run-client.ts", [c.url, c.cluster, String(n), String(taskMs)]);
+}
+
+/** What that client reported when it finished (it must exit 0). */
+export async function clientDone(client: LanProcess): Promise<{ n: number; wrong: number; duplicates: number; ms: number; maxGapMs: number }> {
+  const m = await client.waitFor(/@@done (.*)/, 120_000);
+  const exit = await withTimeout(client.exited, 20_000, "the client to exit");
+  assert.is(exit.code, 0, client.output());
+  return JSON.parse(m[1]!);
 }

@@ -11,22 +11,13 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { withTimeout } from "../helpers/cluster.ts";
-import { LanBed, lanOrSkip, type LanProcess } from "./bed.ts";
-import { startStory, type StoryCluster } from "./cluster.ts";
+import { LanBed, lanOrSkip } from "./bed.ts";
+import { clientDone as done, runStoryClient, startStory, type StoryCluster } from "./cluster.ts";
 
 const N = 400;
 const TASK_MS = 100;
 
-function runClient(bed: LanBed, c: StoryCluster): LanProcess {
-  return bed.script("me", "test/lan/fixtures/run-client.ts", [c.url, c.cluster, String(N), String(TASK_MS)]);
-}
-
-async function done(client: LanProcess): Promise<{ n: number; wrong: number; duplicates: number; ms: number; maxGapMs: number }> {
-  const m = await client.waitFor(/@@done (.*)/, 120_000);
-  const exit = await withTimeout(client.exited, 20_000, "the client to exit");
-  assert.is(exit.code, 0, client.output());
-  return JSON.parse(m[1]!);
-}
+const runClient = (bed: LanBed, c: StoryCluster) => runStoryClient(bed, c, N, TASK_MS);
 
 if (lanOrSkip("test/lan/partition-worker.test.ts")) {
   let bed: LanBed | undefined;
