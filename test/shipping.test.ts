@@ -261,7 +261,8 @@ test("loadModule: without the resolve hook, an npm import fails from a directory
     await loadModule(def, TMP);
     assert.unreachable("acorn resolved without the hook");
   } catch (e) {
-    assert.is((e as { code?: string }).code, "ERR_MODULE_NOT_FOUND", String(e));
+    assert.is((e as { code?: string }).code, "PackageNotInstalled", String(e)); // ERR_MODULE_NOT_FOUND, named with its fix
+    assert.match(String(e), `client.install(["acorn"])`);
   }
 });
 
