@@ -4,7 +4,6 @@
  * scheduler at once when it is lost so its tasks are re-queued without waiting for heartbeats.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { createActor, type ActorRefFrom } from "xstate";
 import type { Logger } from "../../runtime/actor.ts";
 import { randomId } from "../../runtime/ids.ts";
@@ -13,12 +12,12 @@ import { executorMachine, type ExecutorInput } from "./executor.machine.ts";
 import { MARKER_FD, MarkerReader } from "../executor/markers.ts";
 import type { Readable } from "node:stream";
 import { processRss } from "../../runtime/platform.ts";
+import { ownCodeExecArgv, ownModule } from "../../runtime/self.ts";
 
 /** How often the nanny reads an executor's RSS from outside (see spawn()). */
 const RSS_PROBE_MS = 500;
 
-const EXECUTOR_MAIN = fileURLToPath(new URL("../executor/main.ts", import.meta.url));
-const TSX = import.meta.resolve("tsx");
+const EXECUTOR_MAIN = ownModule(import.meta.url, "../executor/main.ts");
 
 /** Messages an executor sends its supervisor over IPC. */
 type FromChild = { type: "ready"; id: string } | { type: "refused"; message: string } | { type: "mem"; rss: number } | { type: "drained" };
@@ -106,7 +105,7 @@ export class ExecutorProcess {
     this.id = randomId();
     const cfg: ExecutorProcessConfig = { ...this.o.base, id: this.id, name: this.o.name, index: this.o.index };
     // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
-    const execArgv = ["--import", TSX, "--enable-source-maps", "--expose-gc"];
+    const execArgv = [...ownCodeExecArgv(), "--enable-source-maps", "--expose-gc"];
     if (this.o.memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(this.o.memoryLimit / 2 ** 20))}`);
     const child = fork(EXECUTOR_MAIN, [], {
       execArgv,
