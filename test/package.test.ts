@@ -97,15 +97,20 @@ t("a: installed from the tarball, a plain .mjs script under plain node maps on a
       `try {`,
       `  await client.submit(function fails() { throw new Error("boom"); }).result();`,
       `} catch (e) { console.log("stack", e.stack); }`,
+      `await client.uploadFile("./greet.ts");`,
+      `console.log("upload", await client.submit(async () => (await import("greet")).greet("ts")).result());`,
       `await client.close();`,
     ].join("\n"),
   );
+  // An uploaded .ts file: the executor loads the TypeScript loader for it (and only then).
+  writeFileSync(path.join(proj, "greet.ts"), `export function greet(who: string): string {\n  return "hello " + who;\n}\n`);
   const out = await ok(process.execPath, ["a.mjs"], { cwd: proj, timeoutMs: 60_000 });
   assert.match(out, "squares [1,4,9,16]");
   const exec = JSON.parse(/^executor (.*)$/m.exec(out)![1]!) as { argv: string; execArgv: string[] };
   assert.is(exec.argv, path.join(proj, "node_modules", "ts-dask", "dist", "actors", "executor", "main.js"), "the executor runs the installed, compiled main.js");
   assert.not.ok(exec.execArgv.join(" ").includes("tsx"), `no tsx loader in the executor: ${exec.execArgv.join(" ")}`);
   assert.match(out, `${path.join(proj, "a.mjs")}:6`, "the remote stack names the user's line");
+  assert.match(out, "upload hello ts");
 });
 
 t("b: a .ts script under npx tsx imports a sibling module on the cluster, and tsc --noEmit of the consumer passes", async ({ tmp }) => {
