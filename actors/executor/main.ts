@@ -26,13 +26,32 @@ export interface ExecutorProcessConfig {
   localDirectory: string;
 }
 
-const cfg = JSON.parse(process.env.TSDASK_EXECUTOR ?? "{}") as ExecutorProcessConfig;
-const log = consoleLogger(`[${cfg.name}]`);
+const base = JSON.parse(process.env.TSDASK_EXECUTOR ?? "{}") as ExecutorProcessConfig;
 process.setSourceMapsEnabled(true);
-installResolveHook([cfg.localDirectory, process.cwd(), TSDASK_ROOT]);
+installResolveHook([base.localDirectory, process.cwd(), TSDASK_ROOT]);
+// A standby (TSDASK_STANDBY=1, see actors/supervisor/standby.ts) is started ahead of need: its
+// modules are loaded and its resolve hook is up; it waits here for the executor it replaces.
+const cfg: ExecutorProcessConfig = process.env.TSDASK_STANDBY === "1" ? { ...base, ...(await activation()) } : base;
+const log = consoleLogger(`[${cfg.name}]`);
 
 const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
 const ex = new Executor(tx, { ...cfg, log, markers: process.env.TSDASK_MARKERS === "1" ? pipeMarkers() : undefined, onRestart: () => process.exit(0) });
+
+/** Waits for the supervisor's `activate` message (the id, name and index to take); exits if it goes. */
+function activation(): Promise<Pick<ExecutorProcessConfig, "id" | "name" | "index">> {
+  return new Promise((resolve) => {
+    const gone = () => process.exit(0);
+    const onMessage = (m: { type?: string; id?: string; name?: string; index?: number }) => {
+      if (m?.type !== "activate") return;
+      process.off("message", onMessage);
+      process.off("disconnect", gone);
+      resolve({ id: String(m.id), name: String(m.name), index: Number(m.index) });
+    };
+    process.on("message", onMessage);
+    process.once("disconnect", gone);
+    process.send?.({ type: "standby" });
+  });
+}
 
 let exiting = false;
 async function exit(code: number) {

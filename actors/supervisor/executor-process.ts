@@ -13,6 +13,7 @@ import { MARKER_FD, MarkerReader } from "../executor/markers.ts";
 import type { Readable } from "node:stream";
 import { processRss } from "../../runtime/platform.ts";
 import { ownCodeExecArgv, ownModule } from "../../runtime/self.ts";
+import type { Standby } from "./standby.ts";
 
 /** How often the nanny reads an executor's RSS from outside (see spawn()). */
 const RSS_PROBE_MS = 500;
@@ -36,6 +37,24 @@ export interface ExecutorProcessOptions {
   onLost(id: string, reason: string, running: number[], timedOut: number[]): void;
   onReady(): void;
   onStopped(): void;
+  /** A process started ahead of need, taken instead of starting one when this executor is replaced. */
+  standby?: Standby;
+}
+
+/**
+ * Starts an executor process (plain Node on the compiled code; tsx only from the sources). With
+ * `config` it starts as that executor; without, as a standby that waits for `activate` (standby.ts).
+ */
+export function forkExecutor(base: ExecutorProcessOptions["base"], memoryLimit: number, config?: ExecutorProcessConfig): ChildProcess {
+  // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
+  const execArgv = [...ownCodeExecArgv(), "--enable-source-maps", "--expose-gc"];
+  if (memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(memoryLimit / 2 ** 20))}`);
+  return fork(EXECUTOR_MAIN, [], {
+    execArgv,
+    env: { ...process.env, TSDASK_EXECUTOR: JSON.stringify(config ?? base), TSDASK_MARKERS: "1", ...(config ? {} : { TSDASK_STANDBY: "1" }) },
+    // fd 4: the task start/end marker pipe (markers.ts)
+    stdio: ["ignore", "inherit", "inherit", "ipc", "pipe"],
+  });
 }
 
 export class ExecutorProcess {
@@ -104,15 +123,11 @@ export class ExecutorProcess {
   private spawn() {
     this.id = randomId();
     const cfg: ExecutorProcessConfig = { ...this.o.base, id: this.id, name: this.o.name, index: this.o.index };
-    // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
-    const execArgv = [...ownCodeExecArgv(), "--enable-source-maps", "--expose-gc"];
-    if (this.o.memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(this.o.memoryLimit / 2 ** 20))}`);
-    const child = fork(EXECUTOR_MAIN, [], {
-      execArgv,
-      env: { ...process.env, TSDASK_EXECUTOR: JSON.stringify(cfg), TSDASK_MARKERS: "1" },
-      // fd 4: the task start/end marker pipe (markers.ts)
-      stdio: ["ignore", "inherit", "inherit", "ipc", "pipe"],
-    });
+    // A replacement (not the first start) takes the standby if one is waiting.
+    const replacement = this.child !== undefined;
+    const standby = replacement ? this.o.standby?.take() : undefined;
+    if (standby) standby.send({ type: "activate", id: cfg.id, name: cfg.name, index: cfg.index });
+    const child = standby ?? forkExecutor(this.o.base, this.o.memoryLimit, cfg);
     this.child = child;
     this.markers.clear();
     (child.stdio[MARKER_FD] as Readable | null)?.on("data", (d: Buffer) => {
@@ -142,7 +157,10 @@ export class ExecutorProcess {
     }
     child.on("message", (m: FromChild) => {
       if (child !== this.child) return;
-      if (m?.type === "ready") this.life.send({ type: "READY" });
+      if (m?.type === "ready") {
+        this.life.send({ type: "READY" });
+        if (replacement) this.o.standby?.fill(); // the next standby, once this replacement no longer needs the CPU
+      }
       else if (m?.type === "mem") this.onMemory(m.rss);
       else if (m?.type === "drained") this.drained?.();
       else if (m?.type === "refused") this.o.log.warn(`executor ${this.o.name} was refused: ${m.message}`);

@@ -15,7 +15,8 @@ import type { Bye, Heartbeat, RegisterReply, RegisterWorker, SchedulerAlive } fr
 import { Transport } from "../../runtime/transport.ts";
 import { Errors } from "../../runtime/errors.ts";
 import { hello } from "../../runtime/version.ts";
-import { ExecutorProcess } from "./executor-process.ts";
+import { ExecutorProcess, forkExecutor } from "./executor-process.ts";
+import { Standby } from "./standby.ts";
 import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.ts";
 import { Installer } from "./installer.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
@@ -45,6 +46,8 @@ export interface SupervisorOptions {
 export class Supervisor extends Actor {
   readonly instance = randomId();
   readonly executors: ExecutorProcess[] = [];
+  /** A process kept started for the next executor replacement (standby.ts). */
+  private standby: Standby | undefined;
   private readonly life: ActorRefFrom<typeof supervisorMachine>;
   private scheduler = "";
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -184,9 +187,12 @@ export class Supervisor extends Actor {
     const o = this.opts;
     const st = this.life.getSnapshot();
     if (st.status !== "active" || st.matches("shuttingDown") || st.matches("retiring") || this.executors.length) return;
+    const base = { servers: o.servers, token: o.token, cluster: o.cluster, worker: this.instance, workerName: o.name, nthreads: o.nthreads, localDirectory: o.localDirectory };
+    this.standby = new Standby(() => forkExecutor(base, o.memoryLimit));
     for (let i = 0; i < o.nprocs; i++) {
       const ep = new ExecutorProcess({
-        base: { servers: o.servers, token: o.token, cluster: o.cluster, worker: this.instance, workerName: o.name, nthreads: o.nthreads, localDirectory: o.localDirectory },
+        standby: this.standby,
+        base,
         name: `${o.name}-${i}`,
         index: i,
         memoryLimit: o.memoryLimit,
@@ -203,7 +209,10 @@ export class Supervisor extends Actor {
           }
         },
         onReady: () => {
-          if (++this.readyCount === o.nprocs) this.resolveReady();
+          if (++this.readyCount === o.nprocs) {
+            this.resolveReady();
+            this.standby?.fill(); // all started: now a standby for the first replacement
+          }
         },
         onStopped: () => {
           if (this.executors.every((e) => e.life.getSnapshot().status === "done")) this.life.send({ type: "EXECUTORS_STOPPED" });
@@ -214,7 +223,16 @@ export class Supervisor extends Actor {
     }
   }
 
+  /**
+   * @internal Resolves with the pid of the standby executor process once one is started and
+   * waiting (standby.ts): the next executor replacement will take it.
+   */
+  standbyReady(): Promise<number> {
+    return this.standby ? this.standby.ready() : Promise.reject(new Error("no executors started yet"));
+  }
+
   private stopExecutors() {
+    this.standby?.stop();
     if (this.executors.length === 0) return void queueMicrotask(() => this.life.send({ type: "EXECUTORS_STOPPED" }));
     for (const e of this.executors) e.stop();
   }
