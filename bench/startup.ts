@@ -225,7 +225,7 @@ async function round(mode: Mode, tmp: string, i: number): Promise<Round> {
  */
 async function replacement(mode: Mode, tmp: string, i: number): Promise<{ replaceMs: number; replaceJoinedMs: number }> {
   const mod = (mode === "compiled" ? await import(path.join(ROOT, "dist", "index.js")) : await import("../index.ts")) as typeof import("../index.ts");
-  const lc = await mod.LocalCluster.start({ nprocs: 2, name: "rp", localDirectory: path.join(tmp, `rp-${mode}-${i}`) });
+  const lc = await mod.LocalCluster.start({ nprocs: 2, name: "rp", quiet: true, localDirectory: path.join(tmp, `rp-${mode}-${i}`) });
   const events = await watchEvents(lc.url, lc.cluster);
   const client = await mod.Client.connect(lc.url, { cluster: lc.cluster });
   try {

@@ -29,23 +29,27 @@ export interface ExecutorProcessConfig {
 const base = JSON.parse(process.env.TSDASK_EXECUTOR ?? "{}") as ExecutorProcessConfig;
 process.setSourceMapsEnabled(true);
 installResolveHook([base.localDirectory, process.cwd(), TSDASK_ROOT]);
-// A standby (TSDASK_STANDBY=1, see actors/supervisor/standby.ts) is started ahead of need: its
-// modules are loaded and its resolve hook is up; it waits here for the executor it replaces.
-const cfg: ExecutorProcessConfig = process.env.TSDASK_STANDBY === "1" ? { ...base, ...(await activation()) } : base;
+// A standby (TSDASK_STANDBY=1, see actors/supervisor/standby.ts) is started ahead of need with only
+// its local directory: its modules are loaded and its resolve hook is up; it waits here for the
+// config of the executor it becomes.
+const cfg: ExecutorProcessConfig = process.env.TSDASK_STANDBY === "1" ? await activation() : base;
+// Tasks read who they run on from here (getWorker(), runtime/worker-context.ts), as when started with it.
+process.env.TSDASK_EXECUTOR = JSON.stringify(cfg);
+delete process.env.TSDASK_STANDBY;
 const log = consoleLogger(`[${cfg.name}]`);
 
 const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
 const ex = new Executor(tx, { ...cfg, log, markers: process.env.TSDASK_MARKERS === "1" ? pipeMarkers() : undefined, onRestart: () => process.exit(0) });
 
-/** Waits for the supervisor's `activate` message (the id, name and index to take); exits if it goes. */
-function activation(): Promise<Pick<ExecutorProcessConfig, "id" | "name" | "index">> {
+/** Waits for the supervisor's `activate` message (the config of the executor to become); exits if it goes. */
+function activation(): Promise<ExecutorProcessConfig> {
   return new Promise((resolve) => {
     const gone = () => process.exit(0);
-    const onMessage = (m: { type?: string; id?: string; name?: string; index?: number }) => {
-      if (m?.type !== "activate") return;
+    const onMessage = (m: { type?: string; config?: ExecutorProcessConfig }) => {
+      if (m?.type !== "activate" || !m.config) return;
       process.off("message", onMessage);
       process.off("disconnect", gone);
-      resolve({ id: String(m.id), name: String(m.name), index: Number(m.index) });
+      resolve(m.config);
     };
     process.on("message", onMessage);
     process.once("disconnect", gone);

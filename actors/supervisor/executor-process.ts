@@ -45,7 +45,7 @@ export interface ExecutorProcessOptions {
  * Starts an executor process (plain Node on the compiled code; tsx only from the sources). With
  * `config` it starts as that executor; without, as a standby that waits for `activate` (standby.ts).
  */
-export function forkExecutor(base: ExecutorProcessOptions["base"], memoryLimit: number, config?: ExecutorProcessConfig): ChildProcess {
+export function forkExecutor(base: Pick<ExecutorProcessConfig, "localDirectory">, memoryLimit: number, config?: ExecutorProcessConfig): ChildProcess {
   // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
   const execArgv = [...ownCodeExecArgv(), "--enable-source-maps", "--expose-gc"];
   if (memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(memoryLimit / 2 ** 20))}`);
@@ -123,11 +123,11 @@ export class ExecutorProcess {
   private spawn() {
     this.id = randomId();
     const cfg: ExecutorProcessConfig = { ...this.o.base, id: this.id, name: this.o.name, index: this.o.index };
-    // A replacement (not the first start) takes the standby if one is waiting.
+    // A process started ahead of need becomes this executor when one is there (standby.ts).
     const replacement = this.child !== undefined;
-    const standby = replacement ? this.o.standby?.take() : undefined;
-    if (standby) standby.send({ type: "activate", id: cfg.id, name: cfg.name, index: cfg.index });
-    const child = standby ?? forkExecutor(this.o.base, this.o.memoryLimit, cfg);
+    const standby = this.o.standby?.take();
+    if (standby) void standby.waiting.then(() => standby.child.connected && standby.child.send({ type: "activate", config: cfg }));
+    const child = standby?.child ?? forkExecutor(this.o.base, this.o.memoryLimit, cfg);
     this.child = child;
     this.markers.clear();
     (child.stdio[MARKER_FD] as Readable | null)?.on("data", (d: Buffer) => {

@@ -1,58 +1,74 @@
 /**
- * One executor process started ahead of need (a standby): Node booted, ts-dask's modules loaded,
- * the resolve hook up, waiting for the name it takes over. When an executor dies (crash,
- * `kill -9`, memory limit, recycle) its nanny activates the standby instead of starting a process
- * from nothing, so the replacement accepts tasks within tens of milliseconds rather than the
- * ~0.5 s a cold start takes; a new standby is started once the replacement is ready. One per
- * worker, idle (about 40 MB of memory), never registered with the scheduler.
+ * Executor processes started ahead of need (standbys): Node booted, ts-dask's modules loaded, the
+ * resolve hook up, waiting on IPC for the executor they are to become (`activate` with its
+ * config). A worker starts its first executors this way while it connects to NATS and registers
+ * (`ts-dask up` and the embedded cluster: while nats-server and the scheduler start), and keeps one
+ * standby afterwards, so a dead executor (crash, `kill -9`, memory limit, recycle) is replaced
+ * within tens of milliseconds instead of the ~0.5 s a cold start takes. A new standby is started
+ * once the replacement is ready. It is idle (about 40 MB of memory) and never registered with the
+ * scheduler.
  */
 import type { ChildProcess } from "node:child_process";
 
+interface Entry {
+  child: ChildProcess;
+  /** Resolves when the process says it is waiting for `activate` (its message listener is in place). */
+  waiting: Promise<void>;
+  isWaiting: boolean;
+}
+
+/** A standby taken for an executor: send `activate` once `waiting` resolves. */
+export interface TakenStandby {
+  child: ChildProcess;
+  waiting: Promise<void>;
+}
+
 export class Standby {
-  private child: ChildProcess | undefined;
+  private entries: Entry[] = [];
   private stopped = false;
-  /** Set when the current standby says it is waiting; cleared when it is taken or gone. */
-  private waiting: ChildProcess | undefined;
   private onWaiting: (() => void)[] = [];
 
-  /** @param start starts a process in standby mode (`TSDASK_STANDBY=1`). */
+  /** @param start starts a process in standby mode (`TSDASK_STANDBY=1`, see executor-process.ts). */
   constructor(private readonly start: () => ChildProcess) {}
 
-  /** Starts a standby unless one is waiting. Call when the executors are up, so it never competes with their start. */
-  fill(): void {
-    if (this.stopped || this.child) return;
-    const c = this.start();
-    this.child = c;
-    c.once("exit", () => {
-      if (this.child === c) this.child = undefined;
-      if (this.waiting === c) this.waiting = undefined;
-    });
-    c.on("message", (m: { type?: string }) => {
-      if (m?.type !== "standby" || this.child !== c) return;
-      this.waiting = c;
-      for (const f of this.onWaiting.splice(0)) f();
-    });
-    c.on("error", () => {}); // a failed standby is simply not used
+  /** Starts standbys until `n` are started (waiting or still loading). */
+  fill(n = 1): void {
+    while (!this.stopped && this.entries.length < n) {
+      const child = this.start();
+      let markWaiting!: () => void;
+      const e: Entry = { child, waiting: new Promise((r) => (markWaiting = r)), isWaiting: false };
+      this.entries.push(e);
+      child.on("message", (m: { type?: string }) => {
+        if (m?.type !== "standby" || e.isWaiting) return;
+        e.isWaiting = true;
+        markWaiting();
+        for (const f of this.onWaiting.splice(0)) f();
+      });
+      child.once("exit", () => (this.entries = this.entries.filter((x) => x !== e)));
+      child.on("error", () => {}); // a failed standby is simply not used (its exit removes it)
+    }
   }
 
-  /** The waiting process, if one is alive (the caller sends it `activate`); the slot is then empty. */
-  take(): ChildProcess | undefined {
-    const c = this.child;
-    this.child = undefined;
-    this.waiting = undefined;
-    return c && c.connected && c.exitCode === null && c.signalCode === null ? c : undefined;
+  /** A started standby, waiting ones first; it leaves the pool. undefined when none is alive. */
+  take(): TakenStandby | undefined {
+    const alive = this.entries.filter((e) => e.child.connected && e.child.exitCode === null && e.child.signalCode === null);
+    const e = alive.find((x) => x.isWaiting) ?? alive[0];
+    if (!e) return undefined;
+    this.entries = this.entries.filter((x) => x !== e);
+    return { child: e.child, waiting: e.waiting };
   }
 
-  /** Resolves with the pid of a standby once one is started and waiting (for tests and benchmarks). */
+  /** Resolves with the pid of a standby once one is waiting (for tests and benchmarks). */
   ready(): Promise<number> {
-    if (this.waiting?.pid !== undefined) return Promise.resolve(this.waiting.pid);
-    return new Promise((resolve) => this.onWaiting.push(() => resolve(this.waiting!.pid!)));
+    const w = this.entries.find((e) => e.isWaiting);
+    if (w?.child.pid !== undefined) return Promise.resolve(w.child.pid);
+    return new Promise((resolve) => this.onWaiting.push(() => void this.ready().then(resolve)));
   }
 
-  /** Stops the waiting process and starts no other. */
+  /** Stops the standbys not taken and starts no others. */
   stop(): void {
     this.stopped = true;
-    this.child?.kill();
-    this.child = undefined;
+    for (const e of this.entries) e.child.kill();
+    this.entries = [];
   }
 }

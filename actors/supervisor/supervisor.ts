@@ -41,13 +41,16 @@ export interface SupervisorOptions {
   localDirectory: string;
   heartbeatMs?: number;
   log: Logger;
+  /**
+   * Executor processes already started for this worker (standby.ts; the local cluster starts them
+   * while nats-server starts). Default: the supervisor starts `nprocs` before connecting to NATS.
+   */
+  standby?: Standby;
 }
 
 export class Supervisor extends Actor {
   readonly instance = randomId();
   readonly executors: ExecutorProcess[] = [];
-  /** A process kept started for the next executor replacement (standby.ts). */
-  private standby: Standby | undefined;
   private readonly life: ActorRefFrom<typeof supervisorMachine>;
   private scheduler = "";
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -64,7 +67,12 @@ export class Supervisor extends Actor {
   /** Resolves with the exit code and reason when the supervisor has stopped. */
   readonly exited: Promise<SupervisorOutput>;
 
-  private constructor(tx: Transport, private readonly opts: SupervisorOptions) {
+  private constructor(
+    tx: Transport,
+    private readonly opts: SupervisorOptions,
+    /** Processes started ahead: the first executors, then one for the next replacement (standby.ts). */
+    private readonly standby: Standby,
+  ) {
     super(tx, opts.cluster, opts.log);
     this.ready.catch(() => {});
     this.installer = new Installer({
@@ -102,8 +110,17 @@ export class Supervisor extends Actor {
 
   /** Starts a worker: waits for NATS (within the death timeout), registers, spawns executors. */
   static async start(opts: SupervisorOptions): Promise<Supervisor> {
-    const tx = await connectWithin(opts);
-    const s = new Supervisor(tx, opts);
+    // The executor processes boot (Node, modules) while this connects and registers.
+    const standby = opts.standby ?? new Standby(() => forkExecutor({ localDirectory: opts.localDirectory }, opts.memoryLimit));
+    standby.fill(opts.nprocs);
+    let tx: Transport;
+    try {
+      tx = await connectWithin(opts);
+    } catch (e) {
+      standby.stop();
+      throw e;
+    }
+    const s = new Supervisor(tx, opts, standby);
     s.life.start();
     s.listen(s.subjects.workerInstall(s.instance), "install", G.isInstallJob, (m, reply) => void s.installer.run(m).then((r) => s.respond(reply, r)));
     s.listen(s.subjects.alive, "alive", (m): m is SchedulerAlive => typeof (m as SchedulerAlive)?.instance === "string", (m) => s.onSchedulerAlive(m));
@@ -188,7 +205,6 @@ export class Supervisor extends Actor {
     const st = this.life.getSnapshot();
     if (st.status !== "active" || st.matches("shuttingDown") || st.matches("retiring") || this.executors.length) return;
     const base = { servers: o.servers, token: o.token, cluster: o.cluster, worker: this.instance, workerName: o.name, nthreads: o.nthreads, localDirectory: o.localDirectory };
-    this.standby = new Standby(() => forkExecutor(base, o.memoryLimit));
     for (let i = 0; i < o.nprocs; i++) {
       const ep = new ExecutorProcess({
         standby: this.standby,
@@ -211,7 +227,7 @@ export class Supervisor extends Actor {
         onReady: () => {
           if (++this.readyCount === o.nprocs) {
             this.resolveReady();
-            this.standby?.fill(); // all started: now a standby for the first replacement
+            this.standby.fill(1); // all started: one standby for the first replacement
           }
         },
         onStopped: () => {
@@ -228,11 +244,11 @@ export class Supervisor extends Actor {
    * waiting (standby.ts): the next executor replacement will take it.
    */
   standbyReady(): Promise<number> {
-    return this.standby ? this.standby.ready() : Promise.reject(new Error("no executors started yet"));
+    return this.standby.ready();
   }
 
   private stopExecutors() {
-    this.standby?.stop();
+    this.standby.stop();
     if (this.executors.length === 0) return void queueMicrotask(() => this.life.send({ type: "EXECUTORS_STOPPED" }));
     for (const e of this.executors) e.stop();
   }
@@ -249,6 +265,7 @@ export class Supervisor extends Actor {
 
   private async finish() {
     clearInterval(this.heartbeatTimer);
+    this.standby.stop();
     try {
       this.tx.send(this.subjects.bye, { id: this.instance, kind: "worker" });
     } catch {
