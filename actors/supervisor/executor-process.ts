@@ -47,7 +47,7 @@ export interface ExecutorProcessOptions {
  */
 export function forkExecutor(base: Pick<ExecutorProcessConfig, "localDirectory">, memoryLimit: number, config?: ExecutorProcessConfig): ChildProcess {
   // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
-  const execArgv = [...ownCodeExecArgv(), "--enable-source-maps", "--expose-gc"];
+  const execArgv = [...ownCodeExecArgv(), "--expose-gc"];
   if (memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(memoryLimit / 2 ** 20))}`);
   return fork(EXECUTOR_MAIN, [], {
     execArgv,
