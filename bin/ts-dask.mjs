@@ -1,5 +1,14 @@
 #!/usr/bin/env node
-// The `ts-dask` command: loads TypeScript through tsx, then the CLI.
-import { register } from "tsx/esm/api";
-register();
-await import("../cli/main.ts");
+// The `ts-dask` command: runs the compiled CLI (dist/, plain JavaScript, no TypeScript loader).
+// From a checkout, TSDASK_FROM_SOURCE=1 runs the TypeScript sources through tsx instead (the test
+// runner sets it, so tests exercise the sources being edited); so does a checkout never built.
+import { existsSync } from "node:fs";
+
+const compiled = new URL("../dist/cli/main.js", import.meta.url);
+if (process.env.TSDASK_FROM_SOURCE === "1" || !existsSync(compiled)) {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../cli/main.ts");
+} else {
+  await import(compiled.href);
+}

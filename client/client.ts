@@ -17,6 +17,7 @@ import { toFnDef } from "../runtime/shipping/index.ts";
 import { redactUrl } from "../runtime/nats-auth.ts";
 import { subjects } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
+import { ownDirs } from "../runtime/self.ts";
 import { hello } from "../runtime/version.ts";
 import { Future } from "./future.ts";
 import { CANCELLED, ERROR, FINISHED, Job, JobIndex } from "./jobs.ts";
@@ -776,8 +777,7 @@ function dirOf(from: string): string {
 
 /** The directory of the first stack frame outside ts-dask's own code (the user's file). */
 function callerDir(): string | undefined {
-  const root = dirname(dirname(fileURLToPath(import.meta.url)));
-  const ours = ["client", "runtime", "actors", "index.ts"].map((d) => resolvePath(root, d));
+  const ours = ownDirs(["client", "runtime", "actors", "index.ts", "index.js"]);
   for (const line of (new Error().stack ?? "").split("\n").slice(1)) {
     const m = /\((.*):\d+:\d+\)$/.exec(line) ?? /at (.*):\d+:\d+$/.exec(line);
     if (!m) continue;

@@ -13,6 +13,8 @@ import { startNatsServer, type NatsServer } from "../runtime/nats-server.ts";
 import { Transport } from "../runtime/transport.ts";
 import { Scheduler } from "../actors/scheduler/scheduler.ts";
 import { Supervisor } from "../actors/supervisor/supervisor.ts";
+import { forkExecutor } from "../actors/supervisor/executor-process.ts";
+import { Standby } from "../actors/supervisor/standby.ts";
 import { startDashboard, type Dashboard } from "../actors/scheduler/dashboard/server.ts";
 
 export interface LocalClusterOptions {
@@ -69,9 +71,21 @@ export class LocalCluster {
 
   static async start(opts: LocalClusterOptions = {}): Promise<LocalCluster> {
     const token = opts.lan ? randomBytes(16).toString("hex") : undefined;
-    const nats = await startNatsServer({ host: opts.lan ? "0.0.0.0" : "127.0.0.1", port: opts.port, token });
-    const url = opts.lan ? nats.url.replace("0.0.0.0", "127.0.0.1") : nats.url;
     const cluster = opts.cluster ?? `local-${randomId(4)}`;
+    const nprocs = opts.nprocs ?? availableParallelism();
+    const localDirectory = opts.localDirectory ?? join(tmpdir(), "ts-dask", cluster);
+    const memoryLimit = opts.memoryLimit ?? 0;
+    // The executor processes boot while nats-server and the scheduler start (standby.ts).
+    const standby = new Standby(() => forkExecutor({ localDirectory }, memoryLimit));
+    standby.fill(nprocs);
+    let nats: NatsServer;
+    try {
+      nats = await startNatsServer({ host: opts.lan ? "0.0.0.0" : "127.0.0.1", port: opts.port, token });
+    } catch (e) {
+      standby.stop();
+      throw e;
+    }
+    const url = opts.lan ? nats.url.replace("0.0.0.0", "127.0.0.1") : nats.url;
     const log = (who: string) => (opts.quiet ? silentLogger : consoleLogger(who));
     let schedTx: Transport | undefined;
     let scheduler: Scheduler | undefined;
@@ -83,17 +97,19 @@ export class LocalCluster {
         token,
         cluster,
         name: opts.name ?? "local",
-        nprocs: opts.nprocs ?? availableParallelism(),
+        nprocs,
         nthreads: opts.nthreads ?? 1,
-        memoryLimit: opts.memoryLimit ?? 0,
+        memoryLimit,
         deathTimeoutMs: 60_000,
-        localDirectory: opts.localDirectory ?? join(tmpdir(), "ts-dask", cluster),
+        localDirectory,
         log: log(`[${opts.name ?? "local"}]`),
+        standby,
       });
       await worker.ready;
       const dashboard = opts.dashboard ? await startDashboard(scheduler.monitor, { address: opts.dashboard, log: log("[scheduler]") }) : undefined;
       return new LocalCluster(url, cluster, token, scheduler, worker, nats, schedTx, dashboard);
     } catch (e) {
+      standby.stop();
       await scheduler?.stop();
       await schedTx?.close();
       await nats.stop();

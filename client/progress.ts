@@ -12,7 +12,10 @@
  * const values = await client.gather(futures);
  */
 import type { Writable } from "node:stream";
-import cliProgress from "cli-progress";
+import type cliProgress from "cli-progress";
+import { lazyRequire } from "../runtime/lazy.ts";
+
+const progressBars = lazyRequire<typeof cliProgress>("cli-progress");
 import type { Future } from "./future.ts";
 import type { Job } from "./jobs.ts";
 
@@ -124,7 +127,7 @@ class Rate {
 }
 
 async function showBar(stream: Writable, label: string, total: number, count: () => { done: number; errors: number }, rate: Rate, allDone: Promise<void>) {
-  const bar = new cliProgress.SingleBar(
+  const bar = new (progressBars().SingleBar)(
     {
       stream: stream as NodeJS.WritableStream,
       format: `${label} [{bar}] {percentage}% {value}/{total} · {errors} errors · {rate}/s · ETA {eta_formatted}`,
@@ -135,7 +138,7 @@ async function showBar(stream: Writable, label: string, total: number, count: ()
       etaBuffer: 50,
       formatValue: (v: number, _o: unknown, type: string) => (type === "value" || type === "total" ? v.toLocaleString("en-US") : String(v)),
     },
-    cliProgress.Presets.shades_classic,
+    progressBars().Presets.shades_classic,
   );
   bar.start(total, 0, { errors: 0, rate: "0" });
   const tick = () => {

@@ -20,8 +20,10 @@ import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import pidusage from "pidusage";
+import { lazyRequire } from "./lazy.ts";
 import { Errors } from "./errors.ts";
+
+const pidusage = lazyRequire<typeof import("pidusage")>("pidusage");
 
 export const isWindows = process.platform === "win32";
 export const isLinux = process.platform === "linux";
@@ -315,7 +317,7 @@ export async function processRss(pid: number): Promise<number | undefined> {
     }
   }
   try {
-    return (await pidusage(pid)).memory;
+    return (await pidusage()(pid)).memory;
   } catch {
     return undefined;
   }

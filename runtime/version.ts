@@ -1,8 +1,10 @@
 /** Versions every actor announces in its {@link Hello}. */
 import { createRequire } from "node:module";
+import { join } from "node:path";
+import { PACKAGE_ROOT } from "./self.ts";
 import { PROTOCOL_VERSION, type Hello } from "./protocol.ts";
 
-const pkg = createRequire(import.meta.url)("../package.json") as { version: string };
+const pkg = createRequire(join(PACKAGE_ROOT, "package.json"))("./package.json") as { version: string };
 
 /** The ts-dask package version (package.json). */
 export const TSDASK_VERSION: string = pkg.version;

@@ -537,9 +537,9 @@ test("Docker: the image builds native modules, keeps its runtime dependencies, a
   const d = parseDockerfile(read(DOCKERFILE));
   assert.equal(d.from, ["node:20-bookworm"], "the full image (python3, make, g++), not -slim");
   assert.ok(d.runs.some((r) => /python3/.test(r) && /make/.test(r) && /g\+\+/.test(r)), "the build checks the native-module toolchain");
-  // `npm ci --omit=dev` is right only while everything the CLI needs at run time is a dependency.
+  // `--omit=dev` (npm ci or npm prune) is right only while everything the CLI needs at run time is a dependency.
   const pkg = JSON.parse(read("package.json")) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
-  if (d.runs.some((r) => /npm ci\b.*--omit=dev/.test(r))) {
+  if (d.runs.some((r) => /npm (?:ci\b.*--omit=dev|prune\b.*--omit=dev)/.test(r))) {
     for (const dep of ["tsx", "esbuild", "nats", "xstate", "@msgpack/msgpack"]) assert.ok(pkg.dependencies[dep], `${dep} must be a runtime dependency for --omit=dev`);
   }
   const parsed = checkCommand({ source: `${DOCKERFILE} ENTRYPOINT+CMD`, args: afterEntry([...d.entrypoint, ...d.cmd], DOCKERFILE) });

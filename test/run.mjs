@@ -122,12 +122,21 @@ function parseSummary(text) {
   return { total, passed, skipped };
 }
 
+// Tests exercise the TypeScript sources, not dist/ (which may be older than the sources being
+// edited): `ts-dask` and `ts-dask/worker` resolve to the .ts files (the package's "ts-dask-source"
+// export condition) in every process a test starts, and bin/ts-dask.mjs runs cli/main.ts. The
+// tarball tests (test/package.test.ts) remove both to run the installed, compiled package.
+const FROM_SOURCE_ENV = {
+  TSDASK_FROM_SOURCE: "1",
+  NODE_OPTIONS: [process.env.NODE_OPTIONS, "--conditions=ts-dask-source"].filter(Boolean).join(" "),
+};
+
 function runFile(file) {
   return new Promise((resolve) => {
     const started = performance.now();
     const child = spawn(process.execPath, ["--import", "tsx", file], {
       cwd: root,
-      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" },
+      env: { ...process.env, ...FROM_SOURCE_ENV, FORCE_COLOR: "0", NO_COLOR: "1" },
       stdio: ["ignore", "pipe", "pipe"],
       detached: !isWindows, // own process group, so the whole tree can be killed on timeout
       windowsHide: true,

@@ -172,6 +172,8 @@ t("executors check archives too: a zip-slip archive sent past the client is refu
   const hash = bytesHash(bytes);
   await putBytes(client.tx, client.subjects, client.id, bytes, hash, { fail: (m) => new Error(m), auth: (client as unknown as { auth: string }).auth });
   const upload: UploadDef = { name: "sneaky_pkg", hash, size: bytes.byteLength, kind: "zip", file: "sneaky.zip" };
+  // Earlier uploads recycled both executors; one may come back (from the worker's standby) well before the other.
+  await waitFor(async () => ((await client.info()).workers.find((w) => w.name === "local")?.executors.length ?? 0) >= 2, { timeoutMs: 30_000, label: "both executors back after the recycles" });
   const r = await withTimeout(client.tx.request<UploadReply>(client.subjects.upload, { client: client.id, auth: (client as unknown as { auth: string }).auth, upload }, 30_000), 40_000, "raw upload");
   assert.ok(r.ok);
   if (!r.ok) return;

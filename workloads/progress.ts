@@ -3,7 +3,10 @@
  * (`Done 8 out of 15 | elapsed: 2.0s remaining: 1.7s`) and a progress bar (cli-progress) on a
  * terminal.
  */
-import cliProgress from "cli-progress";
+import type cliProgress from "cli-progress";
+import { lazyRequire } from "../runtime/lazy.ts";
+
+const progressBars = lazyRequire<typeof cliProgress>("cli-progress");
 import { inspect } from "node:util";
 
 /** How a workload reports progress. */
@@ -83,7 +86,7 @@ export class Progress {
     this.log = opts.log ?? ((line) => process.stderr.write(line + "\n"));
     this.baseline = opts.baseline;
     if (opts.progress && process.stderr.isTTY) {
-      this.bar = new cliProgress.SingleBar(
+      this.bar = new (progressBars().SingleBar)(
         {
           stream: process.stderr,
           // An input of unknown length: a count, no bar or estimate (there is nothing to estimate from).
@@ -94,7 +97,7 @@ export class Progress {
           hideCursor: true,
           clearOnComplete: false,
         },
-        cliProgress.Presets.shades_classic,
+        progressBars().Presets.shades_classic,
       );
     }
   }

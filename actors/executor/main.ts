@@ -35,13 +35,36 @@ export interface ExecutorProcessConfig {
 
 // Ctrl+C in the worker's terminal reaches every process of it: the supervisor decides for us.
 ignoreTerminalSignals();
-const cfg = JSON.parse(process.env.TSDASK_EXECUTOR ?? "{}") as ExecutorProcessConfig;
-const log = consoleLogger(`[${cfg.name}]`);
+const base = JSON.parse(process.env.TSDASK_EXECUTOR ?? "{}") as ExecutorProcessConfig;
 process.setSourceMapsEnabled(true);
-installResolveHook([cfg.localDirectory, process.cwd(), TSDASK_ROOT]);
+installResolveHook([base.localDirectory, process.cwd(), TSDASK_ROOT]);
+// A standby (TSDASK_STANDBY=1, see actors/supervisor/standby.ts) is started ahead of need with only
+// its local directory: its modules are loaded and its resolve hook is up; it waits here for the
+// config of the executor it becomes.
+const cfg: ExecutorProcessConfig = process.env.TSDASK_STANDBY === "1" ? await activation() : base;
+// Tasks read who they run on from here (getWorker(), runtime/worker-context.ts), as when started with it.
+process.env.TSDASK_EXECUTOR = JSON.stringify(cfg);
+delete process.env.TSDASK_STANDBY;
+const log = consoleLogger(`[${cfg.name}]`);
 
 const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, auth: cfg.auth, inboxPrefix: subjects(cfg.cluster).inbox, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
 const ex = new Executor(tx, { ...cfg, log, markers: process.env.TSDASK_MARKERS === "1" ? pipeMarkers() : undefined, onRestart: () => process.exit(0) });
+
+/** Waits for the supervisor's `activate` message (the config of the executor to become); exits if it goes. */
+function activation(): Promise<ExecutorProcessConfig> {
+  return new Promise((resolve) => {
+    const gone = () => process.exit(0);
+    const onMessage = (m: { type?: string; config?: ExecutorProcessConfig }) => {
+      if (m?.type !== "activate" || !m.config) return;
+      process.off("message", onMessage);
+      process.off("disconnect", gone);
+      resolve(m.config);
+    };
+    process.on("message", onMessage);
+    process.once("disconnect", gone);
+    process.send?.({ type: "standby" });
+  });
+}
 
 let exiting = false;
 async function exit(code: number) {

@@ -18,6 +18,7 @@ import type { UploadDef } from "../../runtime/protocol.ts";
 import { isPackageName, readArchive, writeEntries, type ArchiveEntry } from "../../runtime/shipping/archive.ts";
 import { isSha256Hex } from "../../runtime/shipping/hash.ts";
 import { setUploadMap } from "../../runtime/shipping/load-module.ts";
+import { ensureTypeScriptLoader, isTypeScriptFile } from "../../runtime/shipping/ts-loader.ts";
 
 export class Uploads {
   /** Name → the def of its current version on this executor. */
@@ -60,6 +61,8 @@ export class Uploads {
       changed = true;
     }
     if (changed) {
+      // A folder or archive may hold .ts files; a single file only if it is one.
+      if ([...this.current.values()].some((d) => d.kind !== "file" || isTypeScriptFile(d.file))) await ensureTypeScriptLoader();
       const map: Record<string, string> = {};
       for (const [name, d] of this.current) map[name] = this.versionDir(d);
       await setUploadMap(map);

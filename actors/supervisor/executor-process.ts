@@ -4,7 +4,6 @@
  * scheduler at once when it is lost so its tasks are re-queued without waiting for heartbeats.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { createActor, type ActorRefFrom } from "xstate";
 import type { Logger } from "../../runtime/actor.ts";
 import { randomId } from "../../runtime/ids.ts";
@@ -13,12 +12,13 @@ import { executorMachine, type ExecutorInput } from "./executor.machine.ts";
 import { MARKER_FD, MarkerReader } from "../executor/markers.ts";
 import type { Readable } from "node:stream";
 import { processRss } from "../../runtime/platform.ts";
+import { ownCodeExecArgv, ownModule } from "../../runtime/self.ts";
+import type { Standby } from "./standby.ts";
 
 /** How often the nanny reads an executor's RSS from outside (see spawn()). */
 const RSS_PROBE_MS = 500;
 
-const EXECUTOR_MAIN = fileURLToPath(new URL("../executor/main.ts", import.meta.url));
-const TSX = import.meta.resolve("tsx");
+const EXECUTOR_MAIN = ownModule(import.meta.url, "../executor/main.ts");
 
 /** Messages an executor sends its supervisor over IPC. */
 type FromChild = { type: "ready"; id: string } | { type: "refused"; message: string } | { type: "mem"; rss: number } | { type: "drained" };
@@ -37,6 +37,24 @@ export interface ExecutorProcessOptions {
   onLost(id: string, reason: string, running: number[], timedOut: number[]): void;
   onReady(): void;
   onStopped(): void;
+  /** A process started ahead of need, taken instead of starting one when this executor is replaced. */
+  standby?: Standby;
+}
+
+/**
+ * Starts an executor process (plain Node on the compiled code; tsx only from the sources). With
+ * `config` it starts as that executor; without, as a standby that waits for `activate` (standby.ts).
+ */
+export function forkExecutor(base: Pick<ExecutorProcessConfig, "localDirectory">, memoryLimit: number, config?: ExecutorProcessConfig): ChildProcess {
+  // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
+  const execArgv = [...ownCodeExecArgv(), "--expose-gc"];
+  if (memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(memoryLimit / 2 ** 20))}`);
+  return fork(EXECUTOR_MAIN, [], {
+    execArgv,
+    env: { ...process.env, TSDASK_EXECUTOR: JSON.stringify(config ?? base), TSDASK_MARKERS: "1", ...(config ? {} : { TSDASK_STANDBY: "1" }) },
+    // fd 4: the task start/end marker pipe (markers.ts)
+    stdio: ["ignore", "inherit", "inherit", "ipc", "pipe"],
+  });
 }
 
 export class ExecutorProcess {
@@ -105,15 +123,11 @@ export class ExecutorProcess {
   private spawn() {
     this.id = randomId();
     const cfg: ExecutorProcessConfig = { ...this.o.base, id: this.id, name: this.o.name, index: this.o.index, memoryReportMs: this.o.memoryLimit > 0 ? 250 : 0 };
-    // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
-    const execArgv = ["--import", TSX, "--enable-source-maps", "--expose-gc"];
-    if (this.o.memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(this.o.memoryLimit / 2 ** 20))}`);
-    const child = fork(EXECUTOR_MAIN, [], {
-      execArgv,
-      env: { ...process.env, TSDASK_EXECUTOR: JSON.stringify(cfg), TSDASK_MARKERS: "1" },
-      // fd 4: the task start/end marker pipe (markers.ts)
-      stdio: ["ignore", "inherit", "inherit", "ipc", "pipe"],
-    });
+    // A process started ahead of need becomes this executor when one is there (standby.ts).
+    const replacement = this.child !== undefined;
+    const standby = this.o.standby?.take();
+    if (standby) void standby.waiting.then(() => standby.child.connected && standby.child.send({ type: "activate", config: cfg }));
+    const child = standby?.child ?? forkExecutor(this.o.base, this.o.memoryLimit, cfg);
     this.child = child;
     this.markers.clear();
     (child.stdio[MARKER_FD] as Readable | null)?.on("data", (d: Buffer) => {
@@ -150,7 +164,10 @@ export class ExecutorProcess {
     }
     child.on("message", (m: FromChild) => {
       if (child !== this.child) return;
-      if (m?.type === "ready") this.life.send({ type: "READY" });
+      if (m?.type === "ready") {
+        this.life.send({ type: "READY" });
+        if (replacement) this.o.standby?.fill(); // the next standby, once this replacement no longer needs the CPU
+      }
       else if (m?.type === "mem") this.onMemory(m.rss);
       else if (m?.type === "drained") this.drained?.();
       else if (m?.type === "refused") this.o.log.warn(`executor ${this.o.name} was refused: ${m.message}`);

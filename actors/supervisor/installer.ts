@@ -12,7 +12,9 @@
 import { mkdir, readFile, writeFile, rename } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import lockfile from "proper-lockfile";
+import { lazyRequire } from "../../runtime/lazy.ts";
+
+const lockfile = lazyRequire<typeof import("proper-lockfile")>("proper-lockfile");
 import type { Logger } from "../../runtime/actor.ts";
 import { bytesHash } from "../../runtime/data-transfer.ts";
 import { Errors } from "../../runtime/errors.ts";
@@ -54,7 +56,7 @@ export class Installer {
   private async runNow(job: InstallJob): Promise<InstallOutcome> {
     const dir = this.o.localDirectory;
     await mkdir(this.meta, { recursive: true });
-    const release = await lockfile.lock(dir, {
+    const release = await lockfile().lock(dir, {
       lockfilePath: join(this.meta, "install.lock"),
       realpath: false,
       stale: 30_000,

@@ -15,7 +15,8 @@ import type { Bye, Heartbeat, RegisterReply, RegisterWorker, SchedulerAlive } fr
 import { Transport } from "../../runtime/transport.ts";
 import { Errors } from "../../runtime/errors.ts";
 import { hello } from "../../runtime/version.ts";
-import { ExecutorProcess } from "./executor-process.ts";
+import { ExecutorProcess, forkExecutor } from "./executor-process.ts";
+import { Standby } from "./standby.ts";
 import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.ts";
 import { Installer } from "./installer.ts";
 import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
@@ -44,6 +45,11 @@ export interface SupervisorOptions {
   localDirectory: string;
   heartbeatMs?: number;
   log: Logger;
+  /**
+   * Executor processes already started for this worker (standby.ts; the local cluster starts them
+   * while nats-server starts). Default: the supervisor starts `nprocs` before connecting to NATS.
+   */
+  standby?: Standby;
 }
 
 export class Supervisor extends Actor {
@@ -69,7 +75,12 @@ export class Supervisor extends Actor {
   /** Resolves with the exit code and reason when the supervisor has stopped. */
   readonly exited: Promise<SupervisorOutput>;
 
-  private constructor(tx: Transport, private readonly opts: SupervisorOptions) {
+  private constructor(
+    tx: Transport,
+    private readonly opts: SupervisorOptions,
+    /** Processes started ahead: the first executors, then one for the next replacement (standby.ts). */
+    private readonly standby: Standby,
+  ) {
     super(tx, opts.cluster, opts.log);
     this.ready.catch(() => {});
     this.installer = new Installer({
@@ -107,8 +118,17 @@ export class Supervisor extends Actor {
 
   /** Starts a worker: waits for NATS (within the death timeout), registers, spawns executors. */
   static async start(opts: SupervisorOptions): Promise<Supervisor> {
-    const tx = await connectWithin(opts);
-    const s = new Supervisor(tx, opts);
+    // The executor processes boot (Node, modules) while this connects and registers.
+    const standby = opts.standby ?? new Standby(() => forkExecutor({ localDirectory: opts.localDirectory }, opts.memoryLimit));
+    standby.fill(opts.nprocs);
+    let tx: Transport;
+    try {
+      tx = await connectWithin(opts);
+    } catch (e) {
+      standby.stop();
+      throw e;
+    }
+    const s = new Supervisor(tx, opts, standby);
     s.life.start();
     s.listen(s.subjects.workerInstall(s.instance), "install", G.isInstallJob, (m, reply) => {
       // Only our scheduler may make this machine run npm.
@@ -205,9 +225,11 @@ export class Supervisor extends Actor {
     const o = this.opts;
     const st = this.life.getSnapshot();
     if (st.status !== "active" || st.matches("shuttingDown") || st.matches("retiring") || this.executors.length) return;
+    const base = { servers: o.servers, token: o.token, auth: o.auth, cluster: o.cluster, worker: this.instance, workerName: o.name, nthreads: o.nthreads, localDirectory: o.localDirectory };
     for (let i = 0; i < o.nprocs; i++) {
       const ep = new ExecutorProcess({
-        base: { servers: o.servers, token: o.token, auth: o.auth, cluster: o.cluster, worker: this.instance, workerName: o.name, nthreads: o.nthreads, localDirectory: o.localDirectory },
+        standby: this.standby,
+        base,
         name: `${o.name}-${i}`,
         index: i,
         memoryLimit: o.memoryLimit,
@@ -224,7 +246,10 @@ export class Supervisor extends Actor {
           }
         },
         onReady: () => {
-          if (++this.readyCount === o.nprocs) this.resolveReady();
+          if (++this.readyCount === o.nprocs) {
+            this.resolveReady();
+            this.standby.fill(1); // all started: one standby for the first replacement
+          }
         },
         onStopped: () => {
           if (this.executors.every((e) => e.life.getSnapshot().status === "done")) this.life.send({ type: "EXECUTORS_STOPPED" });
@@ -235,7 +260,16 @@ export class Supervisor extends Actor {
     }
   }
 
+  /**
+   * @internal Resolves with the pid of the standby executor process once one is started and
+   * waiting (standby.ts): the next executor replacement will take it.
+   */
+  standbyReady(): Promise<number> {
+    return this.standby.ready();
+  }
+
   private stopExecutors() {
+    this.standby.stop();
     if (this.executors.length === 0) return void queueMicrotask(() => this.life.send({ type: "EXECUTORS_STOPPED" }));
     for (const e of this.executors) e.stop();
   }
@@ -252,6 +286,7 @@ export class Supervisor extends Actor {
 
   private async finish() {
     clearInterval(this.heartbeatTimer);
+    this.standby.stop();
     try {
       this.tx.send(this.subjects.bye, { id: this.instance, kind: "worker", auth: this.auth });
     } catch {

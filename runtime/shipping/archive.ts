@@ -9,11 +9,15 @@
  */
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
-import { unzipSync, zipSync, type Zippable } from "fflate";
-import { Parser, type ReadEntry } from "tar";
+import type { Zippable } from "fflate";
+import type { ReadEntry } from "tar";
+import { lazyRequire } from "../lazy.ts";
 import { Errors } from "../errors.ts";
 
 /** One file of an archive, its path relative to the package root ("/"-separated). */
+const fflate = lazyRequire<typeof import("fflate")>("fflate");
+const tar = lazyRequire<typeof import("tar")>("tar");
+
 export interface ArchiveEntry {
   path: string;
   data: Uint8Array;
@@ -40,7 +44,7 @@ export function safeRelativePath(p: string): string | undefined {
 export function readZip(bytes: Uint8Array, label: string): ArchiveEntry[] {
   let files: Record<string, Uint8Array>;
   try {
-    files = unzipSync(bytes);
+    files = fflate().unzipSync(bytes);
   } catch (e) {
     throw Errors.BadUpload(label, `not a readable zip archive (${(e as Error).message})`);
   }
@@ -58,7 +62,7 @@ export function readZip(bytes: Uint8Array, label: string): ArchiveEntry[] {
 export async function readTgz(bytes: Uint8Array, label: string): Promise<ArchiveEntry[]> {
   const out: ArchiveEntry[] = [];
   let refused: Error | undefined;
-  const parser = new Parser({
+  const parser = new (tar().Parser)({
     onReadEntry: (entry: ReadEntry) => {
       const path = safeRelativePath(entry.path);
       if (path === undefined || entry.type === "SymbolicLink" || entry.type === "Link") {
@@ -143,5 +147,5 @@ export async function zipFolder(dir: string): Promise<Uint8Array> {
     }
   };
   await walk(dir, "");
-  return zipSync(files, { level: 6, mtime: FIXED_MTIME });
+  return fflate().zipSync(files, { level: 6, mtime: FIXED_MTIME });
 }

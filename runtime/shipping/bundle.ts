@@ -5,7 +5,7 @@
 import { stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { build, type BuildFailure, type Message } from "esbuild";
+import type { BuildFailure, Message } from "esbuild";
 import { Errors } from "../errors.ts";
 import type { ModuleDef } from "../protocol.ts";
 import { sha256Hex } from "./hash.ts";
@@ -37,6 +37,7 @@ export async function bundleModule(path: string, baseDir: string = process.cwd()
   const dir = dirname(file);
   let result;
   try {
+    const { build } = await import("esbuild"); // loaded on first use: ~45 ms that most processes never need
     result = await build({
       entryPoints: [file],
       absWorkingDir: dir,

@@ -11,7 +11,7 @@
  */
 import { Errors } from "../errors.ts";
 import type { FnDef, ModuleDef } from "../protocol.ts";
-import { PACKAGE_ROOT } from "./location.ts";
+import { PACKAGE_ROOT } from "../self.ts";
 import { describeModuleFn, getModuleRef } from "./remote-ref.ts";
 import { describeFunction } from "./source.ts";
 

@@ -15,6 +15,7 @@ import type { Session } from "node:inspector";
 import { createRequire, findSourceMap } from "node:module";
 import { join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ownDirs, PACKAGE_ROOT } from "../self.ts";
 
 /** A place in the user's code. `line` is 1-based, 0 when unknown. */
 export interface CodeLocation {
@@ -152,10 +153,8 @@ export function toPath(urlOrPath: string): string {
 // --- fallback: the caller's stack frame -------------------------------------------------------------
 
 /** ts-dask's own code: frames there are never "the user's code". test/ and examples/ count as user code. */
-/** The ts-dask package root (with a trailing separator). */
-export const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const OWN = ["runtime", "client", "actors", "cli", "bin"].map((d) => join(PACKAGE_ROOT, d) + sep);
-const OWN_FILES = [join(PACKAGE_ROOT, "index.ts")];
+const OWN = ownDirs(["runtime", "client", "actors", "cli", "bin"]).map((d) => d + sep);
+const OWN_FILES = [join(PACKAGE_ROOT, "index.ts"), join(PACKAGE_ROOT, "dist", "index.js")];
 
 /** True for a file that belongs to ts-dask itself (its runtime, client, actors, CLI). */
 export function isOwnFile(file: string): boolean {

@@ -21,8 +21,13 @@ export interface CliProcess {
 
 const running = new Set<CliProcess>();
 
-export function cli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+/**
+ * Starts `ts-dask <args>`: this checkout's bin/ts-dask.mjs, or `opts.command` (e.g. an installed
+ * `ts-dask`). `env` is merged over this process's environment (an `undefined` value removes a variable).
+ */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { command?: string; cwd?: string } = {}): CliProcess {
+  const [file, argv] = opts.command ? [opts.command, args] : [process.execPath, [BIN, ...args]];
+  const proc = spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, cwd: opts.cwd });
   let out = "";
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {

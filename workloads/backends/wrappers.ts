@@ -11,14 +11,14 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { sha256Hex } from "../../runtime/shipping/hash.ts";
 import { bundleModule, describeFunction, getModuleRef, makeModuleHandle, type ModuleRef } from "../../runtime/shipping/index.ts";
 import { Errors } from "../../runtime/errors.ts";
+import { ownModule } from "../../runtime/self.ts";
 import { runRows } from "../run-rows.ts";
 
-const RUN_ROWS = fileURLToPath(new URL("../run-rows.ts", import.meta.url));
-const CV_TASK = fileURLToPath(new URL("../grid/cv-task.ts", import.meta.url));
+const RUN_ROWS = ownModule(import.meta.url, "../run-rows.ts");
+const CV_TASK = ownModule(import.meta.url, "../grid/cv-task.ts");
 
 /** Where generated wrapper modules are written (content-named, so never stale; safe to delete). */
 export const WRAPPER_DIR: string = join(tmpdir(), "ts-dask-workloads");

@@ -7,15 +7,14 @@ import { fork, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { toFnDef } from "../../runtime/shipping/index.ts";
 import type { BatchOutput, BatchPayload } from "../run-rows.ts";
 import type { Backend, BatchHandle, PreparedFn } from "../backends/types.ts";
 import { Errors } from "../../runtime/errors.ts";
+import { ownCodeExecArgv, ownModule } from "../../runtime/self.ts";
 import type { FromChild, ToChild } from "./protocol.ts";
 
-const CHILD = fileURLToPath(new URL("./child.ts", import.meta.url));
-const TSX = import.meta.resolve("tsx");
+const CHILD = ownModule(import.meta.url, "./child.ts");
 
 /** Options of {@link LocalPool.start}. */
 export interface LocalPoolOptions {
@@ -185,7 +184,7 @@ export class LocalPool implements Backend {
 
   private spawn(index: number): Worker {
     const proc = fork(CHILD, [], {
-      execArgv: ["--import", TSX, "--enable-source-maps", ...this.execArgv],
+      execArgv: [...ownCodeExecArgv(), "--enable-source-maps", ...this.execArgv],
       serialization: "advanced",
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       env: { ...process.env, TSDASK_WORKER_NAME: `local-${index}`, TSDASK_LOCAL_DIR: this.dir },

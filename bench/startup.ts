@@ -1,0 +1,294 @@
+/**
+ * Start-up times (issue 13 goals on 2 cores: up ≤ 1.0 s, embedded first result ≤ 1.0 s, executor
+ * replacement ≤ 250 ms), for the compiled package (dist/, as installed) against the same code run
+ * from its TypeScript sources through tsx (how every process started before the build existed).
+ * The two configurations alternate within each round; medians over BENCH_RUNS rounds (default 5).
+ *
+ *   up            `ts-dask up --nprocs 2` spawned → its "Ctrl-C stops everything" line (executors ready)
+ *   replace       an executor of a 2-process cluster killed with SIGKILL → its replacement joined
+ *                 and answering (`client.runOn([name])`); the worker's standby process is waiting
+ *   worker        `ts-dask worker <url> --nprocs 2` spawned → both executors joined and answering
+ *   embedded      a fresh `node` process: import ts-dask, `Client.connect()` (private cluster),
+ *                 first `submit` result (wall from spawn, and in-process since Node started)
+ *
+ * CPU seconds per process kind (from /proc, Linux) are read at the moment each start is complete.
+ *
+ *   npm run bench startup          (BENCH_RUNS=7 npm run bench startup)
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { connect } from "nats";
+import { Client } from "../index.ts";
+import { decode } from "../runtime/codec.ts";
+import { subjects, type ClusterEvent } from "../runtime/protocol.ts";
+import { median, report, runs } from "./lib.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BIN = path.join(ROOT, "bin", "ts-dask.mjs");
+const TSX = import.meta.resolve("tsx");
+if (!existsSync(path.join(ROOT, "dist", "cli", "main.js"))) throw new Error("bench/startup: dist/ is missing; run `npm run build` first");
+
+type Mode = "compiled" | "source";
+const MODES: Mode[] = ["compiled", "source"];
+/** Environment of a process started in `mode` (bin/ts-dask.mjs reads TSDASK_FROM_SOURCE). */
+const envOf = (mode: Mode): NodeJS.ProcessEnv => {
+  const { TSDASK_FROM_SOURCE: _s, NODE_OPTIONS: _n, ...rest } = process.env;
+  return mode === "source" ? { ...rest, TSDASK_FROM_SOURCE: "1" } : rest;
+};
+
+// --- CPU seconds of a process tree (Linux /proc) -----------------------------------------------------
+
+interface ProcStat {
+  pid: number;
+  ppid: number;
+  kind: string;
+  cpuS: number;
+}
+
+function readProcs(): ProcStat[] {
+  if (!existsSync("/proc/self/stat")) return [];
+  const out: ProcStat[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const st = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+      const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ");
+      out.push({ pid: Number(p), ppid: Number(f[1]), kind: kindOf(cmd), cpuS: (Number(f[11]) + Number(f[12])) / 100 });
+    } catch {
+      // ended between listing and reading
+    }
+  }
+  return out;
+}
+
+function kindOf(cmd: string): string {
+  if (cmd.includes("nats-server")) return "nats-server";
+  if (cmd.includes("executor/main")) return "executor";
+  if (cmd.includes("tether")) return "tether";
+  if (cmd.includes(" up ")) return "up (scheduler+supervisor)";
+  if (cmd.includes(" worker ")) return "worker (supervisor)";
+  return "client";
+}
+
+/** CPU seconds by process kind over `pid` and its descendants, now. */
+function treeCpu(pid: number): Record<string, number> {
+  const all = readProcs();
+  const inTree = new Set([pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of all) if (!inTree.has(p.pid) && inTree.has(p.ppid)) (inTree.add(p.pid), (grew = true));
+  }
+  const by: Record<string, number> = {};
+  for (const p of all) if (inTree.has(p.pid)) by[p.kind] = (by[p.kind] ?? 0) + p.cpuS;
+  return by;
+}
+
+// --- processes ------------------------------------------------------------------------------------
+
+interface Proc {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the first match of `re` in the output, and when it was seen (performance.now()). */
+  waitFor(re: RegExp): Promise<{ m: RegExpExecArray; at: number }>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): Proc {
+  const child = spawn(cmd, args, { env, cwd, stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  const waiters = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    out += d;
+    for (const w of waiters) w();
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  const exited = once(child, "exit");
+  return {
+    child,
+    output: () => out,
+    waitFor: (re) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const m = re.exec(out);
+          if (m) (waiters.delete(check), resolve({ m, at: performance.now() }));
+        };
+        waiters.add(check);
+        void exited.then(() => waiters.has(check) && reject(new Error(`${cmd} ${args.join(" ")} exited before printing ${re}:\n${out}`)));
+        check();
+      }),
+    async stop(signal = "SIGINT") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Cluster events (executor-joined …) on `url`, to wait on without polling. */
+async function watchEvents(url: string, cluster: string) {
+  const nc = await connect({ servers: url });
+  const events: { e: ClusterEvent; at: number }[] = [];
+  const waiters = new Set<() => void>();
+  nc.subscribe(subjects(cluster).events, {
+    callback: (_err, msg) => {
+      events.push({ e: decode<ClusterEvent>(msg.data), at: performance.now() });
+      for (const w of waiters) w();
+    },
+  });
+  await nc.flush();
+  return {
+    /** The first event after index `from` matching `pred`. */
+    until(pred: (e: ClusterEvent) => boolean, from: number): Promise<{ e: ClusterEvent; at: number }> {
+      return new Promise((resolve) => {
+        const check = () => {
+          const hit = events.slice(from).find((x) => pred(x.e));
+          if (hit) (waiters.delete(check), resolve(hit));
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    get count() {
+      return events.length;
+    },
+    close: () => nc.close(),
+  };
+}
+
+const joined = (name: string) => (e: ClusterEvent) => e.type === "executor-joined" && e.name === name;
+
+// --- one round of one configuration ---------------------------------------------------------------
+
+interface Round {
+  upMs: number;
+  upCpuS: Record<string, number>;
+  replaceMs: number;
+  replaceJoinedMs: number;
+  workerMs: number;
+  workerCpuS: Record<string, number>;
+  embeddedWallMs: number;
+  embeddedSinceNodeStartMs: number;
+  embeddedCpuS: Record<string, number>;
+}
+
+async function round(mode: Mode, tmp: string, i: number): Promise<Round> {
+  const env = envOf(mode);
+  // up --nprocs 2
+  const t0 = performance.now();
+  const up = start(process.execPath, [BIN, "up", "--nprocs", "2", "--name", "up", "--dashboard-address", "none", "--local-directory", path.join(tmp, `up-${mode}-${i}`)], env);
+  const ready = await up.waitFor(/Client\.connect\("([^"]+)", \{ cluster: "([^"]+)" \}\)[\s\S]*Ctrl-C stops everything/);
+  const upMs = ready.at - t0;
+  const upCpuS = treeCpu(up.child.pid!);
+  const [url, cluster] = [ready.m[1]!, ready.m[2]!];
+  const events = await watchEvents(url, cluster);
+  const client = await Client.connect(url, { cluster });
+  let workerMs = 0;
+  let workerCpuS: Record<string, number> = {};
+  try {
+    // a new worker --nprocs 2
+    const wname = `w${i}${mode[0]}`;
+    const from2 = events.count;
+    const w0 = performance.now();
+    const worker = start(process.execPath, [BIN, "worker", url, "--cluster", cluster, "--nprocs", "2", "--name", wname, "--local-directory", path.join(tmp, `w-${mode}-${i}`)], env);
+    await Promise.all([events.until(joined(`${wname}-0`), from2), events.until(joined(`${wname}-1`), from2)]);
+    await client.runOn([`${wname}-0`, `${wname}-1`], () => process.pid);
+    workerMs = performance.now() - w0;
+    workerCpuS = treeCpu(worker.child.pid!);
+    await worker.stop("SIGTERM");
+  } finally {
+    await client.close();
+    await events.close();
+    await up.stop("SIGINT");
+  }
+  const { replaceMs, replaceJoinedMs } = await replacement(mode, tmp, i);
+  // embedded Client.connect(), cold, to its first result
+  const script = path.join(tmp, mode === "compiled" ? "embedded.mjs" : "embedded-src.mts");
+  const e0 = performance.now();
+  const emb = start(process.execPath, mode === "compiled" ? [script] : ["--import", TSX, `--conditions=ts-dask-source`, script], env, tmp);
+  const first = await emb.waitFor(/^first (\S+)$/m);
+  const embeddedWallMs = first.at - e0;
+  const embeddedCpuS = treeCpu(emb.child.pid!);
+  emb.child.stdin!.end(); // the script closes its client when stdin ends
+  await once(emb.child, "exit");
+  return { upMs, upCpuS, replaceMs, replaceJoinedMs, workerMs, workerCpuS, embeddedWallMs, embeddedSinceNodeStartMs: Number(first.m[1]), embeddedCpuS };
+}
+
+/**
+ * An executor killed with SIGKILL → its replacement joined and answering `runOn`. On a cluster in
+ * this process (as `ts-dask up` runs it), so the bench can wait until the worker's standby process
+ * is started and waiting, as it is in a cluster that has run for more than a second.
+ */
+async function replacement(mode: Mode, tmp: string, i: number): Promise<{ replaceMs: number; replaceJoinedMs: number }> {
+  const mod = (mode === "compiled" ? await import(path.join(ROOT, "dist", "index.js")) : await import("../index.ts")) as typeof import("../index.ts");
+  const lc = await mod.LocalCluster.start({ nprocs: 2, name: "rp", quiet: true, localDirectory: path.join(tmp, `rp-${mode}-${i}`) });
+  const events = await watchEvents(lc.url, lc.cluster);
+  const client = await mod.Client.connect(lc.url, { cluster: lc.cluster });
+  try {
+    const pids = await client.run(() => process.pid);
+    await lc.worker.standbyReady();
+    const from = events.count;
+    const k0 = performance.now();
+    process.kill(pids["rp-1"]!, "SIGKILL");
+    const j = await events.until(joined("rp-1"), from);
+    await client.runOn(["rp-1"], () => process.pid);
+    return { replaceMs: performance.now() - k0, replaceJoinedMs: j.at - k0 };
+  } finally {
+    await client.close();
+    await events.close();
+    await lc.stop();
+  }
+}
+
+const EMBEDDED = (from: string) => `import { Client } from ${JSON.stringify(from)};
+const client = await Client.connect();
+await client.submit((x) => x + 1, 1).result();
+console.log("first " + performance.now().toFixed(1));
+process.stdin.resume();
+process.stdin.on("end", async () => { await client.close(); process.exit(0); });
+`;
+
+function summary(rs: Round[]) {
+  const cpu = (pick: (r: Round) => Record<string, number>) => {
+    const kinds = [...new Set(rs.flatMap((r) => Object.keys(pick(r))))].sort();
+    return Object.fromEntries(kinds.map((k) => [k, +median(rs.map((r) => pick(r)[k] ?? 0)).toFixed(2)]));
+  };
+  const ms = (f: (r: Round) => number) => Math.round(median(rs.map(f)));
+  return {
+    upToReadyMs: ms((r) => r.upMs),
+    upCpuSecondsAtReady: cpu((r) => r.upCpuS),
+    executorReplacementMs: ms((r) => r.replaceMs),
+    executorReplacementJoinedMs: ms((r) => r.replaceJoinedMs),
+    newWorkerNprocs2ToTasksMs: ms((r) => r.workerMs),
+    newWorkerCpuSeconds: cpu((r) => r.workerCpuS),
+    embeddedFirstResultWallMs: ms((r) => r.embeddedWallMs),
+    embeddedFirstResultSinceNodeStartMs: ms((r) => r.embeddedSinceNodeStartMs),
+    embeddedCpuSecondsAtFirstResult: cpu((r) => r.embeddedCpuS),
+  };
+}
+
+const tmp = mkdtempSync(path.join(tmpdir(), "ts-dask-bench-startup-"));
+try {
+  writeFileSync(path.join(tmp, "embedded.mjs"), EMBEDDED(path.join(ROOT, "dist", "index.js")));
+  writeFileSync(path.join(tmp, "embedded-src.mts"), EMBEDDED(path.join(ROOT, "index.ts")));
+  const results: Record<Mode, Round[]> = { compiled: [], source: [] };
+  const n = runs();
+  for (let i = 0; i < n; i++) {
+    for (const mode of i % 2 ? [...MODES].reverse() : MODES) results[mode].push(await round(mode, tmp, i));
+    console.error(`startup: round ${i + 1}/${n} done`);
+  }
+  report({
+    bench: "startup",
+    runs: n,
+    goals: { upToReadyMs: 1000, embeddedFirstResultWallMs: 1000, executorReplacementMs: 250 },
+    compiled: summary(results.compiled),
+    source: summary(results.source),
+    note: "compiled = dist/ under plain node (the installed package); source = the same code from .ts through tsx. Dask LocalCluster(n_workers=2) anchor (issue 13): about 2–3 s, not measured here (python3-distributed not installed).",
+  });
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
