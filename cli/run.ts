@@ -24,14 +24,16 @@ export async function runScheduler(o: { servers: string; cluster: string; token?
   const log = consoleLogger("[scheduler]");
   const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, inboxPrefix: subjects(o.cluster).inbox, name: "ts-dask scheduler", waitOnFirstConnect: true });
   const s = await Scheduler.start(tx, { cluster: o.cluster, log, maxValueBytes: o.maxValueBytes });
-  log.info(`ts-dask ${TSDASK_VERSION} scheduler for cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
-  const dash = await startDashboard(s.monitor, { address: o.dashboardAddress ?? ":8787", log });
-  if (dash) log.info(`dashboard at ${dash.url}`);
+  let dash: Awaited<ReturnType<typeof startDashboard>> | undefined;
+  // Before anything is announced: whoever reads the announcement may ask us to stop at once.
   onStopRequest(async () => {
     await dash?.close();
     await s.stop();
     await tx.close();
   });
+  log.info(`ts-dask ${TSDASK_VERSION} scheduler for cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
+  dash = await startDashboard(s.monitor, { address: o.dashboardAddress ?? ":8787", log });
+  if (dash) log.info(`dashboard at ${dash.url}`);
   await new Promise(() => {}); // runs until a stop request
 }
 
@@ -63,8 +65,8 @@ export async function runWorker(o: {
     localDirectory: o.localDirectory ?? join(defaultLocalDirectory(), name),
     log,
   });
-  log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}, cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
   onStopRequest(() => w.shutdown("stop requested", { graceful: true }));
+  log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}, cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
   const out = await w.exited;
   if (out.exitCode) log.warn(`exiting: ${out.reason}`);
   process.exit(out.exitCode);
@@ -84,6 +86,9 @@ export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: 
     // On by default here (off for the embedded cluster); loopback unless the cluster is on the LAN.
     dashboard: o.dashboardAddress ?? (o.lan ? ":8787" : "127.0.0.1:8787"),
   });
+  // Before "is up": a signal that arrives once that line is out must find our handler (a signal
+  // without one kills the process mid-statement, whatever JavaScript runs).
+  onStopRequest(() => c.stop());
   console.log(`ts-dask ${TSDASK_VERSION}: cluster '${c.cluster}' is up with ${o.nprocs} executor(s).`);
   // The generated token (--lan) goes to a file only this user can read, never to the terminal or logs.
   const tokenFile = c.token ? writeTokenFile(o.localDirectory ?? defaultLocalDirectory(), c.cluster, c.token) : undefined;
@@ -97,7 +102,6 @@ export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: 
   console.log(`  info:     ts-dask info ${c.url} --cluster ${c.cluster}${cred}`);
   if (c.dashboard) console.log(`  dashboard: ${c.dashboard.url}`);
   console.log("Ctrl-C stops everything.");
-  onStopRequest(() => c.stop());
   await new Promise(() => {}); // runs until a stop request
 }
 

@@ -62,8 +62,15 @@ function activation(): Promise<ExecutorProcessConfig> {
     };
     process.on("message", onMessage);
     process.once("disconnect", gone);
-    process.send?.({ type: "standby" });
+    // The supervisor may be gone already (stopped while we loaded): a failed send means exit, not a crash.
+    if (!process.connected) gone();
+    else process.send?.({ type: "standby" }, undefined, undefined, (e) => e && gone());
   });
+}
+
+/** Sends to the supervisor over IPC; if it has gone, the "disconnect" handler ends us (no crash on a closed channel). */
+function tellSupervisor(m: object): void {
+  if (process.connected) process.send?.(m, undefined, undefined, () => {});
 }
 
 let exiting = false;
@@ -76,7 +83,7 @@ async function exit(code: number) {
 process.on("disconnect", () => void exit(0));
 process.on("message", (m: { type?: string }) => {
   if (m?.type === "stop") void exit(0);
-  else if (m?.type === "retire") void ex.retire().then(() => process.connected && process.send?.({ type: "drained" }));
+  else if (m?.type === "retire") void ex.retire().then(() => tellSupervisor({ type: "drained" }));
   else if (m?.type === "pause") {
     ex.runner.paused = true;
     (globalThis as { gc?: () => void }).gc?.();
@@ -88,15 +95,15 @@ process.on("message", (m: { type?: string }) => {
 });
 // Memory is reported to the supervisor, which enforces --memory-limit (it can kill us; we cannot).
 // Without a limit there is nothing to enforce, and an idle cluster should not wake up for it.
-if (cfg.memoryReportMs) setInterval(() => process.connected && process.send?.({ type: "mem", rss: process.memoryUsage.rss() }), cfg.memoryReportMs).unref();
+if (cfg.memoryReportMs) setInterval(() => tellSupervisor({ type: "mem", rss: process.memoryUsage.rss() }), cfg.memoryReportMs).unref();
 // A task's stray rejection must not kill the process (and every task in it).
 process.on("unhandledRejection", (e) => log.warn(`unhandled rejection in a task: ${(e as Error)?.stack ?? e}`));
 
 try {
   await ex.start();
-  process.send?.({ type: "ready", id: cfg.id, pid: process.pid });
+  tellSupervisor({ type: "ready", id: cfg.id, pid: process.pid });
 } catch (e) {
   log.warn((e as Error).message);
-  process.send?.({ type: "refused", message: (e as Error).message });
+  tellSupervisor({ type: "refused", message: (e as Error).message });
   await exit(3);
 }
