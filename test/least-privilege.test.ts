@@ -13,7 +13,7 @@ import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
 import { startNatsServer, type NatsServer } from "../runtime/nats-server.ts";
 import { cli, stopAllCli } from "./helpers/cli.ts";
-import { withTimeout } from "./helpers/cluster.ts";
+import { waitFor, withTimeout } from "./helpers/cluster.ts";
 
 const CONFIG = readFileSync(new URL("../deploy/nats/least-privilege.conf", import.meta.url), "utf8");
 const ROLES = ["home-scheduler", "home-worker", "home-client", "lab-scheduler", "lab-worker", "lab-client"];
@@ -81,6 +81,8 @@ test("the cluster runs with one user per role: tasks, scatter, a large argument,
     assert.is(await withTimeout(client.submit((d: Float64Array) => d.length, ref).result(), 30_000, "scattered"), 1000);
     const big = new Uint8Array(3 * 1024 * 1024).fill(7);
     assert.is(await withTimeout(client.submit((b: Uint8Array) => b.length, big).result(), 30_000, "large argument"), big.length);
+    // client.run reaches the executors registered now: wait for both (the worker joins before its executors do).
+    await waitFor(async () => ((await client.info()).workers.find((w) => w.name === "w1")?.executors.length ?? 0) >= 2, { timeoutMs: 30_000, label: "both executors of w1" });
     const ran = await withTimeout(client.run(() => 42), 30_000, "client.run");
     assert.equal(Object.values(ran), [42, 42]);
     const info = cli(["info", url, "--cluster", "home"], env("home-client"));
