@@ -10,7 +10,9 @@
  *   - up: the same against `ts-dask up --nprocs 2` (client in this process);
  *   - 2 loops: two plain-loop processes, each on half the candidates, at once: the ceiling of any
  *     two-process split on this machine at this load (what "2× on 2 cores" really is here).
- * Cluster start-up is excluded (as in main.ts's own timing); the scatter is included. Medians of
+ * CPU seconds of every process of each configuration are read from /proc (bench/lib-workloads/
+ * proc-cpu.ts) around each run: the CPU per candidate beyond the plain loop's is the overhead figure
+ * that a shared machine cannot fake. Cluster start-up is excluded (as in main.ts's own timing); the scatter is included. Medians of
  * BENCH_RUNS rounds (default 3) per candidate count (BENCH_N, default "20000,50000"), and the
  * speedup over the plain loop. Goal: ≥ 1.85× on 2 cores for both.
  */
@@ -21,6 +23,7 @@ import { fileURLToPath } from "node:url";
 import { best, Client } from "../index.ts";
 import { candidates, makeReference } from "../examples/brute-force/study.ts";
 import { median, report, startUp } from "./lib.ts";
+import { comm, delta, descendants, sample, type ProcessRoles } from "./lib-workloads/proc-cpu.ts";
 
 const COUNTS = (process.env.BENCH_N ?? "20000,50000").split(",").map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -47,22 +50,29 @@ const study = {
   up: await viaUp.importModule<typeof import("../examples/brute-force/study.ts")>("../examples/brute-force/study.ts", { from: import.meta.url }),
 };
 
-type Config = { name: string; run(n: number): Promise<number> };
+type Config = { name: string; run(n: number): Promise<number>; roles(): ProcessRoles };
+const natsAndRest = (pids: number[]) => ({ nats: pids.filter((p) => comm(p) === "nats-server"), executors: pids.filter((p) => comm(p) !== "nats-server") });
 const cluster = (name: "embedded" | "up", client: Client): Config => ({
   name,
   run: async (n) => {
     const top = await best(candidates(n), study[name].score, { client, args: [reference], k: 5, maximize: true, total: n });
     return top[0]!.score;
   },
+  roles: () =>
+    name === "embedded"
+      ? { "client+scheduler+supervisor": [process.pid], ...natsAndRest(client.localCluster!.pids()) }
+      : { client: [process.pid], "scheduler+supervisor": [up.proc.pid!], ...natsAndRest(descendants(up.proc.pid!)) },
 });
 const configs: Config[] = [
   {
     name: "plain loop",
     run: (n) => loopRun(loopProc, { n }),
+    roles: () => ({ loop: [loopProc.pid!] }),
   },
   {
     name: "2 loops",
     run: async (n) => Math.max(...(await Promise.all(halves.map((p, part) => loopRun(p, { n, part, parts: 2 }))))),
+    roles: () => ({ loops: halves.map((p) => p.pid!) }),
   },
   cluster("embedded", embedded),
   cluster("up", viaUp),
@@ -73,20 +83,31 @@ try {
   for (const c of configs) await c.run(2000); // warm-up: scatter path, JIT everywhere
   for (const n of COUNTS) {
     const times: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c.name, []]));
+    const cpu: Record<string, Record<string, number>[]> = Object.fromEntries(configs.map((c) => [c.name, []]));
     const answers = new Set<number>();
     for (let r = 0; r < RUNS; r++) {
       const order = r % 2 ? [...configs].reverse() : configs;
       for (const c of order) {
+        const roles = c.roles();
+        const before = sample(roles);
         const t0 = performance.now();
         answers.add(await c.run(n));
         times[c.name]!.push((performance.now() - t0) / 1000);
+        cpu[c.name]!.push(delta(before, sample(roles)));
         console.error(`n=${n} round ${r + 1}: ${c.name} ${times[c.name]!.at(-1)!.toFixed(2)} s`);
       }
     }
     if (answers.size !== 1) throw new Error(`the configurations disagree on the best score: ${[...answers].join(", ")}`);
     const loop = median(times["plain loop"]!);
+    // CPU seconds per process role (medians), and µs of CPU per candidate beyond the plain loop's own:
+    // the overhead a busy machine cannot fake (wall time can be stolen; CPU time is what each used).
+    const cpuMedians = Object.fromEntries(Object.entries(cpu).map(([k, rs]) => [k, Object.fromEntries(Object.keys(rs[0]!).map((role) => [role, +median(rs.map((r) => r[role]!)).toFixed(2)]))]));
+    const cpuTotal = (k: string) => median(cpu[k]!.map((r) => Object.values(r).reduce((a, b) => a + b, 0)));
+    const loopCpu = cpuTotal("plain loop");
     results[`${n} candidates`] = {
       seconds: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, +median(v).toFixed(2)])),
+      cpuSeconds: cpuMedians,
+      overheadCpuUsPerCandidate: Object.fromEntries(["2 loops", "embedded", "up"].map((k) => [k, +(((cpuTotal(k) - loopCpu) / n) * 1e6).toFixed(1)])),
       speedup: Object.fromEntries(["2 loops", "embedded", "up"].map((k) => [k, +(loop / median(times[k]!)).toFixed(2)])),
       allRuns: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map((x) => +x.toFixed(2))])),
     };

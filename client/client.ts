@@ -629,9 +629,9 @@ export class Client extends Actor {
     return this.scattered.scatter(value, !!opts.broadcast);
   }
 
-  /** Lets the cluster drop scattered values this client no longer needs. */
-  release(refs: readonly DataRef[]): void {
-    this.scattered.release(refs);
+  /** Lets the cluster drop scattered values this client no longer needs (one ref or several). */
+  release(refs: DataRef | readonly DataRef[]): void {
+    this.scattered.release(Array.isArray(refs) ? refs : [refs as DataRef]);
   }
 
   // --- cancel / info / close ------------------------------------------------------------------

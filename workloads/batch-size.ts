@@ -1,13 +1,14 @@
 /**
  * Automatic batch size: as many calls per task as fit in a target duration.
  *
- * Why 100 ms (joblib aims at 0.2–1 s per batch on Dask): a batch is one task, and a ts-dask task
- * costs ~1 ms end to end (README: p50 0.8 ms), not Dask's 10+ ms, so 100 ms already keeps the
- * overhead near 1 %. Shorter batches balance better at the end of a run (the last batches on each
- * worker finish within ~100 ms of each other), make progress and checkpoints finer, and keep the
- * pre-dispatch window (hence client memory) small. Longer ones would not pay: a batch runs
- * synchronously on an executor, and heartbeats, cancels and console forwarding wait for it (an
- * executor is suspected after 1.5 s of silence).
+ * Why 250 ms (joblib's lower bound: it aims at 0.2–2 s per batch): each batch costs a handful of
+ * messages (submit and its acknowledgement, the task, the completion, the result), and on a real
+ * machine each message is a wake-up of two or three processes, ~0.2–0.5 ms of CPU each on a busy or
+ * virtualised host, more than the message's own work: the CPU the cluster spends beside the work
+ * falls with the number of batches (bench/brute-force reports it per candidate). Longer would not pay much more and would cost: the last batches on each worker finish within one
+ * batch of each other (shrunk at the end of a known-length input), progress and checkpoints get
+ * coarser, and a batch runs synchronously on an executor (cancels and console forwarding wait for it;
+ * an executor's silence is suspected only after its batch overruns the estimate).
  */
 
 /**
@@ -17,7 +18,7 @@
 export const MAX_BATCH_ITEMS = 10_000;
 
 /** The default target duration of one batch, in milliseconds. */
-export const TARGET_BATCH_MS = 100;
+export const TARGET_BATCH_MS = 250;
 
 /** Options of {@link AutoBatcher}. */
 export interface AutoBatcherOptions {

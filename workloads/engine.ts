@@ -91,7 +91,7 @@ const MAX_IN_FLIGHT = 10_000;
  * the reorder buffer), per worker: the bound on the client's memory for a lazy input, whatever its
  * length (measured by bench/streaming-memory: 10^6 calls peak within ~20 MB of 10^5). Automatic
  * batches are capped so that pre-dispatch fits in it; only functions faster than ~0.1 ms per call
- * feel it (their batches are shorter than the 100 ms target).
+ * feel it (their batches are shorter than the 250 ms target).
  */
 const CALLS_AHEAD_PER_WORKER = 2_500;
 
@@ -239,7 +239,7 @@ export class Engine {
    * "2*n_jobs", is raised when batches are so short (a small fixed `batchSize`) that two per worker
    * would leave the workers waiting on round trips: then enough batches for about
    * {@link IN_FLIGHT_MS} of work per worker (never more than {@link MAX_IN_FLIGHT}). With automatic
-   * batches (~100 ms each) the two coincide.
+   * batches (~250 ms each) the two coincide.
    */
   private inFlightLimit(): number {
     if (this.opts.preDispatch !== undefined || this.fixedSize === undefined) return this.basePreDispatch;
