@@ -647,6 +647,8 @@ export type ClusterEvent = (
   | { type: "worker-died"; name: string; host: string; silentMs: number }
   | { type: "executor-joined"; name: string; id: string }
   | { type: "executor-left"; name: string; id: string; reason: string }
+  /** A retiring executor (its worker is stopping gracefully) handed back `requeued` tasks it had not started. */
+  | { type: "executor-retiring"; name: string; id: string; requeued: number }
   | { type: "executor-restarted"; name: string; id: string; reason: string; memory: boolean }
   | { type: "killed-worker"; name: string; id: string; reason: string; requeued: number; failed: number }
   | { type: "task-erred"; worker: string; client: string; job: number; name: string; count: number; error?: { name: string; message: string } }

@@ -42,6 +42,9 @@ test("graceful retire: running tasks finish on the retiring worker, queued ones 
     const t0 = Date.now();
     a.proc.kill("SIGTERM");
     await a.waitFor(/retiring/);
+    // The executor hands its queued tasks back when its supervisor's retire order reaches it: only
+    // then may the running ones finish (a thread freed earlier would start a queued task there).
+    await watch.until((e) => e.type === "executor-retiring" && e.name === "A-0");
     writeFileSync(release, "");
     assert.is(await withTimeout(a.exited, 25_000, "A to exit"), 0, "a graceful stop exits 0");
     assert.ok(Date.now() - t0 < 20_000, "within the retire timeout");

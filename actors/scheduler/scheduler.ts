@@ -410,7 +410,9 @@ export class Scheduler extends Actor {
     const rec = this.executors.byId(m.exec);
     if (!rec || m.auth !== rec.auth) return this.untrusted("retire");
     rec.life.send({ type: "RETIRE" });
+    const before = this.stolen;
     if (m.sched === this.instance) this.stealApply(rec, m.returned);
+    this.monitor.emit({ type: "executor-retiring", name: rec.name, id: rec.id, requeued: this.stolen - before });
   }
 
   /** After our own reconnect, messages to and from us may be lost: ask every executor to resync. */

@@ -262,6 +262,7 @@ function describe(e) {
     case "worker-died": return [`worker ${e.name} on ${e.host} died (silent ${secs(e.silentMs / 1000)})`, "error"];
     case "executor-joined": return [`executor ${e.name} joined`, ""];
     case "executor-left": return [`executor ${e.name} left: ${e.reason}`, "warn"];
+    case "executor-retiring": return [`executor ${e.name} retiring: ${e.requeued} queued task(s) handed back`, ""];
     case "executor-restarted": return [`executor ${e.name} restarted${e.memory ? " for memory" : ""}: ${e.reason}`, "warn"];
     case "killed-worker": return [`executor ${e.name} died holding tasks (${e.reason}): ${e.requeued} re-queued${e.failed ? `, ${e.failed} failed` : ""}`, "error"];
     case "task-erred": return [`${e.count} task(s) of ${e.name || "?"} failed on ${e.worker}${e.error ? `: ${e.error.name}: ${e.error.message}` : ""}`, "error"];
