@@ -22,6 +22,8 @@ export class DataStore {
   onComplete: (hash: string, broadcast: boolean) => void = () => {};
   /** Called when chunks of `hash` were thrown away (forged or corrupted): counted and reported. */
   onCorrupt: (hash: string, why: string) => void = () => {};
+  /** Values (or starts of values) thrown away as forged or corrupted. */
+  corrupted = 0;
 
   constructor(private readonly chunkSize: number) {}
 
@@ -54,6 +56,7 @@ export class DataStore {
       // Disagrees with the earlier chunks: one of the two senders is wrong (a forgery, or a stale
       // attempt). Start over with this one; the honest sender's commit finds what is missing.
       this.partial.delete(m.hash);
+      this.corrupted++;
       this.onCorrupt(m.hash, "a chunk disagrees with earlier ones on the value's size");
       p = undefined;
     }
@@ -68,6 +71,7 @@ export class DataStore {
     this.partial.delete(m.hash);
     if (!p.value.verify(m.hash)) {
       // Never stored: the sender finds every chunk missing at its commit and sends them again.
+      this.corrupted++;
       this.onCorrupt(m.hash, "its bytes do not match its hash");
       return { ok: true, have: false };
     }
