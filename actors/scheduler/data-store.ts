@@ -64,8 +64,16 @@ export class DataStore {
     p.at = Date.now();
     p.owners.add(m.client);
     if (p.value.place(m.index, m.bytes) === "bad") {
-      if (p.value.received === 0) this.partial.delete(m.hash);
-      return { ok: false, code: "BadChunk", message: `chunk ${m.index}/${m.chunks} of ${m.hash.slice(0, 12)} does not fit the value's ${m.size} bytes` };
+      const fresh = new ChunkedValue(m.size, m.chunks);
+      if (p.value.received === 0 || fresh.place(m.index, m.bytes) === "bad") {
+        if (p.value.received === 0) this.partial.delete(m.hash);
+        return { ok: false, code: "BadChunk", message: `chunk ${m.index}/${m.chunks} of ${m.hash.slice(0, 12)} does not fit the value's ${m.size} bytes` };
+      }
+      // It fits a value of this size, with another chunk length than the earlier chunks: as for a
+      // disagreement on the size, start over with it (the honest sender's commit completes it).
+      this.corrupted++;
+      this.onCorrupt(m.hash, "a chunk disagrees with earlier ones on the chunk length");
+      p.value = fresh;
     }
     if (!p.value.complete) return { ok: true, have: false };
     this.partial.delete(m.hash);

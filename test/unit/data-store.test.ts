@@ -76,8 +76,14 @@ test("a chunk that disagrees on the value's size starts the value over; a misfit
   s.put(chunk(h, 0, Uint8Array.of(9, 9, 9, 9, 9, 9, 9, 9), 16, 2, "evil"));
   s.put(chunk(h, 0, all.subarray(0, 4), 6, 2));
   assert.is(corrupt, 1);
-  assert.equal(s.put(chunk(h, 1, Uint8Array.of(5, 6, 7), 6, 2)).ok, false, "the last chunk must be size - chunk length");
+  assert.equal(s.put(chunk(h, 1, all, 6, 2)).ok, false, "a last chunk of the whole size fits no geometry: refused");
   assert.equal(s.put(chunk(h, 1, all.subarray(4), 6, 2)), { ok: true, have: true });
+  // Another chunk length that also fits the size (5 + 1 instead of 4 + 2) starts over too.
+  const g = bytesHash(Uint8Array.of(1, 2, 3, 4, 5, 7));
+  s.put(chunk(g, 0, Uint8Array.of(9, 9, 9, 9, 9), 6, 2, "evil"));
+  s.put(chunk(g, 0, Uint8Array.of(1, 2, 3, 4), 6, 2));
+  assert.is(corrupt, 2);
+  assert.equal(s.put(chunk(g, 1, Uint8Array.of(5, 7), 6, 2)), { ok: true, have: true });
 });
 
 test("ChunkedValue: fixed geometry, hashed in order as chunks arrive", () => {
