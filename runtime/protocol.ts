@@ -41,7 +41,10 @@
  * message from the scheduler to one executor or worker carries the `auth` token issued in that
  * peer's register reply ({@link Bound}), every message from a registered peer to the scheduler
  * carries its own token, and every result row carries a ticket only the scheduler can issue
- * (runtime/tickets.ts). Messages that do not match are dropped and counted, never acted on.
+ * (runtime/tickets.ts). User code runs only at a registered client's request (`sched.run`, which
+ * the scheduler forwards to `exec.<id>.run` with the executor's token); stored values are read
+ * only with a binding (`data.get`) and kept only when their bytes match their SHA-256
+ * (runtime/chunked-value.ts). Messages that do not match are dropped and counted, never acted on.
  */
 
 /** Bumped on any incompatible change of a subject or message below (2: tokens and result tickets; 3: client.run through the scheduler, bound data.get; issue 11). */
