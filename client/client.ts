@@ -677,7 +677,7 @@ export class Client extends Actor {
     const execs = all.filter((e) => !names || names.includes(e.name));
     const unknown = names?.filter((n) => !all.some((e) => e.name === n)) ?? [];
     if (unknown.length) throw Errors.BadOption("runOn(names)", unknown, `names of current executors (${all.map((e) => e.name).join(", ") || "none"})`);
-    return (await runOnExecutors(this.tx, this.subjects, execs, fn, args)) as Record<string, Result<F>>;
+    return (await runOnExecutors(this.tx, this.subjects, { client: this.id, auth: this.auth }, execs, fn, args)) as Record<string, Result<F>>;
   }
 
   /**
@@ -691,7 +691,7 @@ export class Client extends Actor {
    */
   async runOnScheduler<F extends AnyFn>(fn: F, ...args: Parameters<F>): Promise<Result<F>> {
     this.assertOpen();
-    return (await runOnScheduler(this.tx, this.subjects, fn, args)) as Result<F>;
+    return (await runOnScheduler(this.tx, this.subjects, { client: this.id, auth: this.auth }, fn, args)) as Result<F>;
   }
 
   /**
@@ -747,6 +747,7 @@ export class Client extends Actor {
     this.submitter.close();
     clearInterval(this.leaseTimer);
     this.stopListening();
+    this.watch.stop();
     await this.tx.close();
     await this.local?.stop();
   }

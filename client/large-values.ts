@@ -203,7 +203,7 @@ export class LargeResults {
     const v = job.values[row];
     if (!(v instanceof LargeResult)) return v;
     if (!v.fetching) {
-      v.fetching = getBytes(this.tx, this.subjects.dataGet, v.ref.hash).then(
+      v.fetching = getBytes(this.tx, this.subjects.dataGet, v.ref.hash, { as: () => ({ client: this.clientId, auth: this.auth }) }).then(
         (bytes) => {
           const value = decode(bytes);
           job.values[row] = value;

@@ -5,7 +5,9 @@
  * travel this way.
  */
 import { createHash } from "node:crypto";
-import type { DataGetReply, DataPut, DataPutReply, Subjects } from "./protocol.ts";
+import type { DataGet, DataGetReply, DataPut, DataPutReply, Subjects } from "./protocol.ts";
+import { ChunkedValue } from "./chunked-value.ts";
+import { Errors } from "./errors.ts";
 import type { Transport } from "./transport.ts";
 
 const IN_FLIGHT = 8;
@@ -97,29 +99,47 @@ export async function putBytes(
   throw fail(`value ${hash.slice(0, 12)}… did not arrive whole at the scheduler (it may have restarted meanwhile); try again`, "Incomplete");
 }
 
+/** Who reads (protocol.ts DataGet): an executor's, a worker's or a client's id and token. */
+export type DataGetAs = Pick<DataGet, "auth" | "exec" | "worker" | "client">;
+
+/** How many times a value whose bytes do not match its hash is fetched again before failing. */
+const REFETCHES = 2;
+
 /**
  * The bytes stored under `hash`, pulled chunk by chunk straight into one buffer (chunks are equal
- * but the last, so each one's offset is its index × the first one's length).
- * @throws the `fail` error when the scheduler does not hold them.
+ * but the last), checked against their SHA-256 as they arrive: a value that does not match (a
+ * forged reply, corruption) is thrown away (`onCorrupt`) and fetched again, then fails
+ * (`DataCorrupted`). `as` binds the request (evaluated per fetch: an executor's token changes when
+ * it registers again).
+ * @throws the `fail` error when the scheduler does not hold them or refuses the reader.
  */
-export async function getBytes(tx: Transport, subject: string, hash: string, fail: ChunkFail = chunkError): Promise<Uint8Array> {
-  const get = async (index: number) => {
-    const r = await tx.request<DataGetReply>(subject, { hash, index }, TIMEOUT_MS);
-    if (!r.ok) throw fail(r.message, r.code);
-    return r;
-  };
-  const first = await get(0);
-  if (first.chunks === 1) return first.bytes;
-  const out = new Uint8Array(first.size);
-  out.set(first.bytes, 0);
-  const chunkSize = first.bytes.byteLength;
-  let next = 1;
-  const lane = async () => {
-    while (next < first.chunks) {
-      const i = next++;
-      out.set((await get(i)).bytes, i * chunkSize);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, first.chunks - 1) }, lane));
-  return out;
+export async function getBytes(
+  tx: Transport,
+  subject: string,
+  hash: string,
+  opts: { as: () => DataGetAs; fail?: ChunkFail; onCorrupt?: () => void },
+): Promise<Uint8Array> {
+  const fail = opts.fail ?? chunkError;
+  for (let attempt = 0; ; attempt++) {
+    const as = opts.as();
+    const get = async (index: number) => {
+      const r = await tx.request<DataGetReply>(subject, { hash, index, ...as } satisfies DataGet, TIMEOUT_MS);
+      if (!r.ok) throw fail(r.message, r.code);
+      return r;
+    };
+    const first = await get(0);
+    const v = new ChunkedValue(first.size, first.chunks);
+    let ok = v.place(0, first.bytes) === "placed";
+    let next = 1;
+    const lane = async () => {
+      while (next < first.chunks && ok) {
+        const i = next++;
+        if (v.place(i, (await get(i)).bytes) !== "placed") ok = false;
+      }
+    };
+    if (ok) await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, first.chunks - 1) }, lane));
+    if (ok && v.verify(hash)) return v.bytes;
+    opts.onCorrupt?.();
+    if (attempt >= REFETCHES) throw fail(Errors.DataCorrupted(hash, "this reader").message, "DataCorrupted");
+  }
 }

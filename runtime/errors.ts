@@ -254,6 +254,18 @@ export const Errors = {
     new TsDaskError("RegistrationHeld", `${what} is registered already, and this registration did not carry its token: refused (retried; a live registration is not handed to another peer).`),
   UnknownClient: (id: string) =>
     new TsDaskError("UnknownClient", `The scheduler does not know client ${id} (or the message did not carry its token): register first; the client retries once its lease is renewed.`),
+  NotBound: (what: string, needs: string) =>
+    new TsDaskError(
+      "NotBound",
+      `The scheduler refused ${what}: it needs ${needs} (issue 11: on a shared NATS account, a message without one may be anyone's). A client registers at connect; if this keeps happening, check that nothing else on the account uses this cluster name.`,
+    ),
+  ExecutorGone: (id: string) =>
+    new TsDaskError("ExecutorGone", `Executor ${id} is not (or no longer) registered with the scheduler: it left or was restarted. Call again; client.run() asks the current executors.`),
+  DataCorrupted: (hash: string, where: string) =>
+    new TsDaskError(
+      "DataCorrupted",
+      `The bytes of stored value ${hash.slice(0, 12)}… received by ${where} do not match its SHA-256 (forged or corrupted in transit) and were thrown away; fetching again did not help. Scatter the value again.`,
+    ),
   NameTaken: (name: string) =>
     new TsDaskError(
       "NameTaken",

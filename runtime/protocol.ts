@@ -17,9 +17,9 @@
  * | `sched.retire`                  | publish   | executor → scheduler        | {@link Retire} |
  * | `sched.resync`                  | publish   | executor → scheduler        | {@link Resync} |
  * | `sched.bye`                     | publish   | worker/executor/client → scheduler | {@link Bye} |
- * | `sched.run`                     | request   | client → scheduler          | {@link RunRequest} → {@link RunReply} (client.runOnScheduler) |
+ * | `sched.run`                     | request   | client → scheduler (→ executor) | {@link RunRequest} → {@link RunReply} (client.runOnScheduler; with `exec`, client.run: forwarded) |
  * | `data.put`                      | request   | client/executor → scheduler | {@link DataPut} → {@link DataPutReply} (executors: large results) |
- * | `data.get`                      | request   | executor/client → scheduler | {@link DataGet} → {@link DataGetReply} (clients: large results) |
+ * | `data.get`                      | request   | executor/worker/client → scheduler | {@link DataGet} → {@link DataGetReply} (clients: their own values, e.g. large results) |
  * | `data.release`                  | publish   | client → scheduler          | {@link DataRelease} |
  * | `sched.upload`                  | request   | client → scheduler          | {@link UploadRequest} → {@link UploadReply} |
  * | `sched.install`                 | request   | client → scheduler          | {@link InstallRequest} → {@link InstallReply} |
@@ -28,7 +28,7 @@
  * | `exec.<id>.tasks`               | publish   | scheduler → executor        | {@link TaskBatch} |
  * | `exec.<id>.cancel`              | publish   | scheduler → executor        | {@link ExecCancel} |
  * | `exec.<id>.steal`               | request   | scheduler → executor        | {@link StealRequest} → {@link StealReply} |
- * | `exec.<id>.run`                 | request   | client → executor           | {@link RunRequest} → {@link RunReply} |
+ * | `exec.<id>.run`                 | request   | scheduler → executor (answered to the client) | {@link RunRequest} → {@link RunReply} |
  * | `exec.<id>.control`             | publish   | scheduler → executor        | {@link ExecControl} |
  * | `exec.<id>.upload`              | request   | scheduler → executor        | {@link ExecUpload} → {@link ExecUploadReply} |
  * | `worker.<instance>.install`     | request   | scheduler → worker (supervisor) | {@link InstallJob} → {@link InstallOutcome} |
@@ -41,11 +41,14 @@
  * message from the scheduler to one executor or worker carries the `auth` token issued in that
  * peer's register reply ({@link Bound}), every message from a registered peer to the scheduler
  * carries its own token, and every result row carries a ticket only the scheduler can issue
- * (runtime/tickets.ts). Messages that do not match are dropped and counted, never acted on.
+ * (runtime/tickets.ts). User code runs only at a registered client's request (`sched.run`, which
+ * the scheduler forwards to `exec.<id>.run` with the executor's token); stored values are read
+ * only with a binding (`data.get`) and kept only when their bytes match their SHA-256
+ * (runtime/chunked-value.ts). Messages that do not match are dropped and counted, never acted on.
  */
 
-/** Bumped on any incompatible change of a subject or message below (2: tokens and result tickets, issue 11). */
-export const PROTOCOL_VERSION = 2;
+/** Bumped on any incompatible change of a subject or message below (2: tokens and result tickets; 3: client.run through the scheduler, bound data.get; issue 11). */
+export const PROTOCOL_VERSION = 3;
 
 /** A NATS subject token: letters, digits, `_` and `-` only (no `.`, `*`, `>` or spaces). */
 export function isSubjectToken(s: string): boolean {
@@ -320,12 +323,21 @@ export interface Submit {
   resync?: boolean;
 }
 
-/** client.run(): a function run once on an executor, outside the task queue; also
- * client.runOnScheduler() (`sched.run`): run once in the scheduler process. */
-export interface RunRequest {
+/**
+ * client.runOnScheduler() (`sched.run`): run once in the scheduler process; client.run() (`sched.run`
+ * with `exec`): run once on that executor, outside the task queue. Both are asked of the scheduler
+ * with the client's id and token; the scheduler forwards a run on an executor to `exec.<id>.run`
+ * with that executor's token instead (client fields dropped) and the client's reply subject, so
+ * the executor answers the client directly. An executor runs only what carries its token.
+ */
+export interface RunRequest extends Bound {
   fn: FnDef;
   module?: ModuleDef;
   args: unknown[];
+  /** From a client: its id (with `auth`, its token). */
+  client?: string;
+  /** From a client: the executor to run on (client.run); absent: run in the scheduler. */
+  exec?: string;
 }
 export type RunReply = { ok: true; value: unknown } | { ok: false; error: Omit<RemoteError, "i"> };
 
@@ -505,10 +517,20 @@ export interface DataPut {
  */
 export type DataPutReply = { ok: true; have: boolean; push?: boolean; missing?: number[] } | { ok: false; code: string; message: string; limit?: number };
 
-export interface DataGet {
+/**
+ * One chunk of a stored value. Bound: an executor sends its id (`exec`) and token, a worker
+ * (installing a package file) its instance (`worker`) and token, a client its id (`client`) and
+ * token and may read only values it owns (its own, or held for one of its tasks).
+ */
+export interface DataGet extends Bound {
   hash: string;
   index: number;
+  exec?: string;
+  worker?: string;
+  client?: string;
 }
+/** Every value is stored and served under the SHA-256 of its bytes, checked by the store before it keeps
+ * a value and by every reader before it uses one (runtime/chunked-value.ts). */
 export type DataGetReply = { ok: true; chunks: number; size: number; bytes: Uint8Array } | { ok: false; code: string; message: string };
 
 export interface DataRelease {

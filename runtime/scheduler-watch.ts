@@ -3,55 +3,83 @@
  * from another instance while ours still beats is a rival (or a stranger's forgery) and changes
  * nothing; only after ours has been silent for the dead window may a peer move, and only to a
  * scheduler that answers its registration. One move, one re-registration, one re-submission.
+ * The lifecycle is scheduler-watch.machine.ts; this is its owner's handle on it.
  */
+import { createActor, type Actor } from "xstate";
+import { schedulerWatchMachine } from "./scheduler-watch.machine.ts";
+
 export type AliveVerdict = "same" | "rival" | "new";
 
+/** xstate's clock with timers that never keep the process alive (the watch only watches). */
+type Clock = { setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown; clearTimeout(id: unknown): void };
+const unrefClock: Clock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
+};
+
 export class SchedulerWatch {
-  /** The instance followed ("" before the first registration). */
-  current = "";
-  private lastSeen = 0;
-  /** `alive` beats heard from other instances while ours was alive (ignored). */
-  rivalBeats = 0;
+  private readonly life: Actor<typeof schedulerWatchMachine>;
 
   constructor(
     /** Silence after which our scheduler counts as gone. */
-    public deadMs: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+    deadMs: number,
+    /** For tests: xstate's SimulatedClock. */
+    clock: Clock = unrefClock,
+  ) {
+    this.life = createActor(schedulerWatchMachine, { input: { deadMs }, clock });
+    this.life.start();
+  }
+
+  private get ctx() {
+    return this.life.getSnapshot().context;
+  }
+
+  /** The instance followed ("" before the first registration). */
+  get current(): string {
+    return this.ctx.current;
+  }
+
+  get deadMs(): number {
+    return this.ctx.deadMs;
+  }
+
+  /** `alive` beats heard from other instances while ours was alive (ignored). */
+  get rivalBeats(): number {
+    return this.ctx.rivalBeats;
+  }
 
   /** Sets the dead window from the scheduler's announced heartbeat period. */
   heartbeat(ms: number): void {
-    if (Number.isFinite(ms) && ms > 0) this.deadMs = Math.max(3000, ms * 6);
+    this.life.send({ type: "HEARTBEAT_MS", ms });
   }
 
   /** An `alive` beat: ours ("same"), another while ours lives ("rival"), or one to move to ("new"). */
   alive(instance: string): AliveVerdict {
-    if (instance === this.current) {
-      this.lastSeen = this.now();
-      return "same";
-    }
-    if (this.current && !this.silent()) {
-      this.rivalBeats++;
-      return "rival";
-    }
-    return "new";
+    const s = this.life.getSnapshot();
+    const verdict: AliveVerdict = instance === s.context.current ? "same" : s.matches("following") ? "rival" : "new";
+    this.life.send({ type: "ALIVE", instance });
+    return verdict;
   }
 
-  /** Ours has not been heard for the dead window. */
+  /** Ours has not been heard for the dead window (or there is none yet). */
   silent(): boolean {
-    return this.now() - this.lastSeen > this.deadMs;
+    return !this.life.getSnapshot().matches("following");
   }
 
   /** Whether a registration answer from `instance` may be followed. */
   accepts(instance: unknown): boolean {
-    return typeof instance === "string" && (!this.current || instance === this.current || this.silent());
+    return typeof instance === "string" && (instance === this.current || this.silent());
   }
 
   /** Follows `instance` (after it answered a registration); true when that is a move. */
   adopt(instance: string): boolean {
     const moved = this.current !== "" && this.current !== instance;
-    this.current = instance;
-    this.lastSeen = this.now();
+    this.life.send({ type: "ADOPT", instance });
     return moved;
+  }
+
+  /** Stops the machine (its timer). */
+  stop(): void {
+    this.life.stop();
   }
 }

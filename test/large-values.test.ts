@@ -4,6 +4,7 @@
  * `maxValueBytes`; above it, a named error with the size and the cap.
  */
 import type { DataPutReply } from "../runtime/protocol.ts";
+import { bytesHash } from "../runtime/data-transfer.ts";
 import * as assert from "uvu/assert";
 import { Client, TaskError } from "../index.ts";
 import { Transport } from "../runtime/transport.ts";
@@ -198,9 +199,10 @@ t("a large result for a client that has closed is refused by the scheduler (noth
   const r = await client.tx.request<DataPutReply>(client.subjects.dataPut, { client: `${goneId}/r1`, hash: "r1-test", size: bytes.byteLength, index: 0, chunks: 1, bytes }, 5000);
   assert.is(r.ok, false);
   if (!r.ok) assert.is(r.code, "ClientGone");
-  const mine = await client.tx.request<DataPutReply>(client.subjects.dataPut, { client: `${client.id}/r1`, hash: "r1-mine", size: bytes.byteLength, index: 0, chunks: 1, bytes, auth: (client as unknown as { auth: string }).auth }, 5000);
-  assert.is(mine.ok, true, "a live client's values are stored");
-  client.tx.send(client.subjects.dataRelease, { client: `${client.id}/r1`, hashes: ["r1-mine"], auth: (client as unknown as { auth: string }).auth });
+  const hash = bytesHash(bytes);
+  const mine = await client.tx.request<DataPutReply>(client.subjects.dataPut, { client: `${client.id}/r1`, hash, size: bytes.byteLength, index: 0, chunks: 1, bytes, auth: (client as unknown as { auth: string }).auth }, 5000);
+  assert.equal(mine, { ok: true, have: true }, "a live client's values are stored");
+  client.tx.send(client.subjects.dataRelease, { client: `${client.id}/r1`, hashes: [hash], auth: (client as unknown as { auth: string }).auth });
 });
 
 t.run();

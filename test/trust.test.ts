@@ -137,6 +137,41 @@ t("registering under a live executor's or worker's id hands out no token", async
   assert.is((await client.gather(client.map(slow, [1, 2, 3], { args: [1] }))).length, 3);
 });
 
+t("a stranger's code runs nowhere (exec.<id>.run, sched.run) and a stranger reads no stored data (data.get)", async ({ client }) => {
+  const s = subjects(client.localCluster!.cluster);
+  const execIds = (await client.info()).workers.flatMap((w) => w.executors.map((e) => e.id));
+  const before = (await client.info()).trust!;
+  const evil = { kind: "src", hash: "evil-trust", name: "evil", source: "() => (globalThis.__trustEvil = 1)", file: "evil.ts", line: 1 };
+  const ask = async (subject: string, msg: unknown) => decode((await nc.request(subject, encode(msg), { timeout: 5000 })).data) as { ok: boolean; code?: string; error?: { code: string } };
+  // Straight to the executors, with no token or a guessed one: no answer, nothing runs.
+  const direct = await Promise.allSettled(execIds.flatMap((id) => [{}, { auth: "guess" }].map((x) => nc.request(s.execRun(id), encode({ fn: evil, args: [], ...x }), { timeout: 500 }))));
+  assert.ok(direct.every((a) => a.status === "rejected"), "no executor answered the stranger");
+  // Through the scheduler without the client's token (in the scheduler, or forwarded to an executor): refused.
+  for (const msg of [{}, { client: client.id }, { client: client.id, auth: "guess" }, { client: client.id, auth: "guess", exec: execIds[0] }]) {
+    const r = await ask(s.schedRun, { fn: evil, args: [], ...msg });
+    assert.is(r.ok, false);
+    assert.is(r.error?.code, "NotBound");
+  }
+  assert.is((globalThis as { __trustEvil?: number }).__trustEvil, undefined, "nothing ran in the (embedded) scheduler");
+  const onExecutors = await client.run(() => (globalThis as { __trustEvil?: number }).__trustEvil ?? 0);
+  assert.equal(Object.values(onExecutors), [0, 0], "nothing ran on the executors; the client's own run works");
+  assert.is(await client.runOnScheduler(() => 41 + 1), 42);
+
+  // Stored data: a stranger, a guessed token, a registered client that does not own it: no bytes.
+  const ref = await client.scatter(new Float64Array(1000).fill(7));
+  const reg = await ask(s.register, { kind: "client", hello: { proto: PROTOCOL_VERSION, version: "0", node: process.versions.node }, id: "stranger", auth: "s3cret", secret: new Uint8Array(randomBytes(16)) });
+  assert.ok(reg.ok, "anyone may register as a client");
+  for (const msg of [{}, { client: client.id, auth: "guess" }, { client: "stranger", auth: "s3cret" }, { exec: execIds[0], auth: "guess" }, { worker: "ghost", auth: "guess" }]) {
+    const r = await ask(s.dataGet, { hash: ref.hash, index: 0, ...msg });
+    assert.is(r.ok, false, JSON.stringify(msg));
+    assert.is(r.code, "NotBound");
+  }
+  assert.is(await withTimeout(client.submit((v: Float64Array) => v[999], ref).result(), 30_000, "task"), 7, "executors read it");
+  const after = (await client.info()).trust!;
+  assert.ok(after.scheduler - before.scheduler >= 9, `the scheduler counted what it refused (${after.scheduler - before.scheduler})`);
+  await waitFor(async () => (await client.info()).trust!.executors - before.executors >= 4, { timeoutMs: 10_000, label: "the executors to report the runs they dropped" });
+});
+
 t("a replayed task batch is not run again", async ({ client }) => {
   const s = subjects(client.localCluster!.cluster);
   const captured: { subject: string; data: Uint8Array }[] = [];

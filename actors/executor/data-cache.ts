@@ -7,8 +7,9 @@
 import { decode } from "../../runtime/codec.ts";
 import { DataRef } from "../../runtime/data-ref.ts";
 import { Errors } from "../../runtime/errors.ts";
-import { getBytes } from "../../runtime/data-transfer.ts";
-import type { DataGetReply, DataPut, Subjects, TaskGroup } from "../../runtime/protocol.ts";
+import { getBytes, type DataGetAs } from "../../runtime/data-transfer.ts";
+import { ChunkedValue } from "../../runtime/chunked-value.ts";
+import type { DataGet, DataGetReply, DataPut, Subjects, TaskGroup } from "../../runtime/protocol.ts";
 import type { Sub, Transport } from "../../runtime/transport.ts";
 
 /** A push that makes no progress for this long is completed by pulling the missing chunks. */
@@ -16,11 +17,9 @@ const PUSH_STALL_MS = 3000;
 /** Stalls (each PUSH_STALL_MS) before a value that never completes fails its tasks. */
 const MAX_STALLS = 20;
 
-/** A value arriving by push: chunks written straight into its final buffer. */
+/** A value arriving by push: chunks written straight into its final buffer, hashed as they come. */
 interface Arrival {
-  bytes: Uint8Array;
-  have: boolean[];
-  received: number;
+  value: ChunkedValue;
   stalls: number;
   pulling: boolean;
   sub: Sub;
@@ -92,6 +91,10 @@ export class DataCache {
     private readonly worker: string,
     /** Subscribes through the actor (decoding, bad-input counting). */
     private readonly subscribe: (subject: string, handler: (m: DataPut) => void) => Sub,
+    /** Our id and token for `data.get` (protocol.ts DataGet). */
+    private readonly as: () => DataGetAs = () => ({}),
+    /** Bytes that did not match their hash were thrown away (a forged push, a corrupted reply). */
+    private readonly onCorrupt: () => void = () => {},
   ) {}
 
   /**
@@ -104,9 +107,7 @@ export class DataCache {
     let fail!: (e: Error) => void;
     const p = new Promise<unknown>((res, rej) => ((done = res), (fail = rej)));
     const a: Arrival = {
-      bytes: new Uint8Array(size),
-      have: new Array<boolean>(chunks).fill(false),
-      received: 0,
+      value: new ChunkedValue(size, chunks),
       stalls: 0,
       pulling: false,
       sub: this.subscribe(this.subjects.dataPush(hash), (m) => this.onChunk(hash, a, m)),
@@ -122,32 +123,35 @@ export class DataCache {
   }
 
   private onChunk(hash: string, a: Arrival, m: DataPut) {
-    if (m.hash !== hash || !m.bytes || m.chunks !== a.have.length || m.size !== a.bytes.byteLength) return;
-    this.place(a, m.index, m.bytes);
+    if (m.hash !== hash || !m.bytes || m.chunks !== a.value.chunks || m.size !== a.value.size) return;
+    if (a.value.place(m.index, m.bytes) !== "placed") return;
     a.timer.refresh();
-    if (a.received === a.have.length) this.arrived(hash, a);
-  }
-
-  /** Chunks are equal-sized but the last, so a chunk's offset follows from its index and length. */
-  private place(a: Arrival, index: number, bytes: Uint8Array) {
-    if (index < 0 || index >= a.have.length || a.have[index]) return;
-    const offset = index === a.have.length - 1 ? a.bytes.byteLength - bytes.byteLength : index * bytes.byteLength;
-    if (offset < 0 || offset + bytes.byteLength > a.bytes.byteLength) return;
-    a.bytes.set(bytes, offset);
-    a.have[index] = true;
-    a.received++;
+    if (a.value.complete) this.arrived(hash, a);
   }
 
   private arrived(hash: string, a: Arrival) {
+    if (!a.value.verify(hash)) {
+      // A forged (or corrupted) chunk got in first: never used. Pull the value from the
+      // scheduler instead (it checks its copy too), now and, while it is not complete there yet,
+      // at each stall.
+      this.onCorrupt();
+      a.sub.unsubscribe();
+      a.value = new ChunkedValue(a.value.size, a.value.chunks);
+      a.timer.refresh();
+      if (a.stalls >= MAX_STALLS) return this.abandon(hash, a, Errors.DataCorrupted(hash, this.worker));
+      if (!a.pulling) void this.stalled(hash, a);
+      return;
+    }
     this.arrivals.delete(hash);
     clearTimeout(a.timer);
     a.sub.unsubscribe();
+    const bytes = a.value.bytes;
     try {
-      const value = decode(a.bytes);
-      this.values.set(hash, value, a.bytes.byteLength, false);
+      const value = decode(bytes);
+      this.values.set(hash, value, bytes.byteLength, false);
       this.pushed++;
       this.fetches++;
-      this.bytesFetched += a.bytes.byteLength;
+      this.bytesFetched += bytes.byteLength;
       a.done(value);
     } catch (e) {
       a.fail(Errors.DataUnavailable(hash, this.worker, `the pushed value does not decode (${(e as Error).message})`));
@@ -163,23 +167,30 @@ export class DataCache {
     a.pulling = true;
     a.stalls++;
     try {
-      for (let i = 0; i < a.have.length && this.arrivals.get(hash) === a; i++) {
-        if (a.have[i]) continue;
-        const r = await this.tx.request<DataGetReply>(this.subjects.dataGet, { hash, index: i }, 30_000);
+      const v = a.value;
+      for (let i = 0; i < v.chunks && this.arrivals.get(hash) === a && a.value === v; i++) {
+        if (v.has(i)) continue;
+        const r = await this.tx.request<DataGetReply>(this.subjects.dataGet, { hash, index: i, ...this.as() } satisfies DataGet, 30_000);
         if (!r.ok && r.code === "DataNotFound" && a.stalls < MAX_STALLS) return void a.timer.refresh();
         if (!r.ok) throw Errors.DataUnavailable(hash, this.worker, r.message);
-        this.place(a, i, r.bytes);
+        v.place(i, r.bytes);
       }
-      if (this.arrivals.get(hash) === a && a.received === a.have.length) this.arrived(hash, a);
+      if (this.arrivals.get(hash) === a && a.value === v && v.complete) this.arrived(hash, a);
+      else a.timer.refresh(); // a chunk that did not fit: again at the next stall
     } catch (e) {
-      if (this.arrivals.get(hash) !== a) return;
-      this.arrivals.delete(hash);
-      clearTimeout(a.timer);
-      a.sub.unsubscribe();
-      a.fail(e as Error);
+      this.abandon(hash, a, e as Error);
     } finally {
       a.pulling = false;
     }
+  }
+
+  /** Gives up on a pushed value: the tasks waiting for it fail with `e`. */
+  private abandon(hash: string, a: Arrival, e: Error) {
+    if (this.arrivals.get(hash) !== a) return;
+    this.arrivals.delete(hash);
+    clearTimeout(a.timer);
+    a.sub.unsubscribe();
+    a.fail(e);
   }
 
   /** Stops listening to pushes (executor stopping). */
@@ -204,7 +215,7 @@ export class DataCache {
 
   private async load(hash: string): Promise<unknown> {
     const temp = this.temps.delete(hash); // taken before the fetch, so a failed one leaves nothing behind
-    const bytes = await getBytes(this.tx, this.subjects.dataGet, hash, (m) => Errors.DataUnavailable(hash, this.worker, m));
+    const bytes = await getBytes(this.tx, this.subjects.dataGet, hash, { as: this.as, onCorrupt: this.onCorrupt, fail: (m) => Errors.DataUnavailable(hash, this.worker, m) });
     const value = decode(bytes);
     this.values.set(hash, value, bytes.byteLength, temp);
     this.fetches++;

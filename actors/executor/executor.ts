@@ -88,8 +88,14 @@ export class Executor extends Actor {
     this.out = new Outbox(tx, this.subjects, opts.id, opts.name);
     if (opts.forwardConsole !== false) this.out.beforeFlush = forwardTaskConsole(tx, this.subjects, opts.name);
     this.runner = new Runner(opts.nthreads, this.out, opts.name, opts.markers);
-    this.data = new DataCache(tx, this.subjects, opts.name, (subject, handler) => this.listen(subject, "data.push", G.isDataPut, handler));
-    this.uploads = new Uploads(opts.localDirectory, (hash) => getBytes(tx, this.subjects.dataGet, hash, (m) => Errors.DataUnavailable(hash, opts.name, m)));
+    // Reads of stored values carry our id and token; bytes that do not match their hash are counted as forged.
+    const as = () => ({ exec: opts.id, auth: this.auth });
+    const onCorrupt = () => {
+      this.forged++;
+      this.dropped("data: bytes that do not match their hash");
+    };
+    this.data = new DataCache(tx, this.subjects, opts.name, (subject, handler) => this.listen(subject, "data.push", G.isDataPut, handler), as, onCorrupt);
+    this.uploads = new Uploads(opts.localDirectory, (hash) => getBytes(tx, this.subjects.dataGet, hash, { as, onCorrupt, fail: (m) => Errors.DataUnavailable(hash, opts.name, m) }));
   }
 
   /** Subscribes, registers with the scheduler (retrying until one answers) and starts heartbeats. */
@@ -100,7 +106,8 @@ export class Executor extends Actor {
     this.listen(s.execCancel(id), "cancel", G.isExecCancel, (m) => this.bound("cancel", m) && this.runner.cancel(m.slots, m.keys));
     // Stolen tasks go back only to our scheduler (it re-queues them); anyone else gets nothing.
     this.listen(s.execSteal(id), "steal", G.isStealRequest, (m, reply) => this.bound("steal", m) && this.inSequence("steal", m.seq) && this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)), auth: this.auth }));
-    this.listen(s.execRun(id), "run", G.isRunRequest, (m, reply) => void this.onRun(m).then((r) => this.respond(reply, r)));
+    // client.run(): forwarded by our scheduler with our token (a stranger's code never runs here).
+    this.listen(s.execRun(id), "run", G.isRunRequest, (m, reply) => this.bound("run", m) && void this.onRun(m).then((r) => this.respond(reply, r)));
     this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m, reply) => this.onControl(m, reply));
     this.listen(s.execUpload(id), "upload", G.isExecUpload, (m, reply) => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
     this.listen(s.alive, "alive", G.isAlive, (m) => this.onSchedulerAlive(m));
@@ -410,6 +417,7 @@ export class Executor extends Actor {
       /* connection already gone */
     }
     this.stopListening();
+    this.watch.stop();
     this.data.stop();
     await this.tx.close();
   }

@@ -9,10 +9,9 @@
  */
 import { TICKET_WORDS } from "../../runtime/tickets.ts";
 import { encode, encodeLarge } from "../../runtime/codec.ts";
-import { ChunkError, putBytes } from "../../runtime/data-transfer.ts";
+import { bytesHash, ChunkError, putBytes } from "../../runtime/data-transfer.ts";
 import { DataRef } from "../../runtime/data-ref.ts";
 import { Errors } from "../../runtime/errors.ts";
-import { randomId } from "../../runtime/ids.ts";
 import type { RemoteError, Results, Subjects } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
 
@@ -77,7 +76,8 @@ export function packResults(msg: Results, maxPayload: number): Packed {
  * above the cap (the scheduler's, or the client's), else `ScatterFailed`.
  */
 export async function storeResult(tx: Transport, subjects: Subjects, client: string, key: number, worker: string, bytes: Uint8Array, bound: { auth: string; exec: string }): Promise<DataRef> {
-  const id = `r${key}-${randomId(8)}`;
+  // Stored under its SHA-256 like every value, so the store and every reader can check the bytes.
+  const id = bytesHash(bytes);
   try {
     await putBytes(tx, subjects, `${client}/r${key}`, bytes, id, bound);
   } catch (e) {

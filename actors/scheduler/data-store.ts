@@ -5,12 +5,11 @@
  * death of any worker.
  */
 import type { DataGet, DataGetReply, DataPut, DataPutReply } from "../../runtime/protocol.ts";
+import { ChunkedValue } from "../../runtime/chunked-value.ts";
 
-/** A value still arriving: chunks are written straight into its final buffer. */
+/** A value still arriving: chunks are written straight into its final buffer, hashed as they come. */
 interface Partial {
-  bytes: Uint8Array;
-  have: boolean[];
-  received: number;
+  value: ChunkedValue;
   owners: Set<string>;
   /** When the last chunk arrived (abandoned values are swept, see sweepAbandoned). */
   at: number;
@@ -21,6 +20,10 @@ export class DataStore {
   private readonly partial = new Map<string, Partial>();
   /** Called when a value became complete (e.g. to ask executors to prefetch it). */
   onComplete: (hash: string, broadcast: boolean) => void = () => {};
+  /** Called when chunks of `hash` were thrown away (forged or corrupted): counted and reported. */
+  onCorrupt: (hash: string, why: string) => void = () => {};
+  /** Values (or starts of values) thrown away as forged or corrupted. */
+  corrupted = 0;
 
   constructor(private readonly chunkSize: number) {}
 
@@ -45,32 +48,53 @@ export class DataStore {
     if (m.probe) return { ok: true, have: false };
     if (m.commit) {
       const p = this.partial.get(m.hash);
-      const missing: number[] = [];
-      for (let i = 0; i < m.chunks; i++) if (!p?.have[i]) missing.push(i);
-      return { ok: true, have: false, missing };
+      return { ok: true, have: false, missing: p ? p.value.missing(m.chunks) : Array.from({ length: m.chunks }, (_, i) => i) };
     }
     if (!m.bytes || m.index < 0 || m.index >= m.chunks || m.chunks > 1 + m.size) return { ok: false, code: "BadChunk", message: `chunk ${m.index}/${m.chunks} of ${m.hash.slice(0, 12)} is malformed` };
     let p = this.partial.get(m.hash);
-    if (!p) this.partial.set(m.hash, (p = { bytes: new Uint8Array(m.size), have: new Array<boolean>(m.chunks).fill(false), received: 0, owners: new Set(), at: 0 }));
+    if (p && (p.value.chunks !== m.chunks || p.value.size !== m.size)) {
+      // Disagrees with the earlier chunks: one of the two senders is wrong (a forgery, or a stale
+      // attempt). Start over with this one; the honest sender's commit finds what is missing.
+      this.partial.delete(m.hash);
+      this.corrupted++;
+      this.onCorrupt(m.hash, "a chunk disagrees with earlier ones on the value's size");
+      p = undefined;
+    }
+    if (!p) this.partial.set(m.hash, (p = { value: new ChunkedValue(m.size, m.chunks), owners: new Set(), at: 0 }));
     p.at = Date.now();
     p.owners.add(m.client);
-    if (m.chunks !== p.have.length || m.size !== p.bytes.byteLength) return { ok: false, code: "BadChunk", message: `chunk ${m.index}/${m.chunks} of ${m.hash.slice(0, 12)} disagrees with earlier chunks on the value's size` };
-    if (!p.have[m.index]) {
-      // Chunks are equal-sized but the last, so the offset follows from the index and length.
-      const last = m.index === m.chunks - 1;
-      const offset = last ? m.size - m.bytes.byteLength : m.index * m.bytes.byteLength;
-      if (offset < 0 || offset + m.bytes.byteLength > m.size)
+    if (p.value.place(m.index, m.bytes) === "bad") {
+      const fresh = new ChunkedValue(m.size, m.chunks);
+      if (p.value.received === 0 || fresh.place(m.index, m.bytes) === "bad") {
+        if (p.value.received === 0) this.partial.delete(m.hash);
         return { ok: false, code: "BadChunk", message: `chunk ${m.index}/${m.chunks} of ${m.hash.slice(0, 12)} does not fit the value's ${m.size} bytes` };
-      p.bytes.set(m.bytes, offset);
-      p.have[m.index] = true;
-      p.received++;
+      }
+      // It fits a value of this size, with another chunk length than the earlier chunks: as for a
+      // disagreement on the size, start over with it (the honest sender's commit completes it).
+      this.corrupted++;
+      this.onCorrupt(m.hash, "a chunk disagrees with earlier ones on the chunk length");
+      p.value = fresh;
     }
-    if (p.received < p.have.length) return { ok: true, have: false };
+    if (!p.value.complete) return { ok: true, have: false };
     this.partial.delete(m.hash);
-    // The hash is not recomputed (~2.5 ms/MB): NATS runs over TCP, and sizes are checked above.
-    this.complete.set(m.hash, { bytes: p.bytes, owners: p.owners });
+    if (!p.value.verify(m.hash)) {
+      // Never stored: the sender finds every chunk missing at its commit and sends them again.
+      this.corrupted++;
+      this.onCorrupt(m.hash, "its bytes do not match its hash");
+      return { ok: true, have: false };
+    }
+    this.complete.set(m.hash, { bytes: p.value.bytes, owners: p.owners });
     this.onComplete(m.hash, !!m.broadcast);
     return { ok: true, have: true };
+  }
+
+  /** Whether `client` owns `hash` (itself, or through one of its tagged owners `<client>/<tag>`). */
+  ownedBy(hash: string, client: string): boolean {
+    const v = this.complete.get(hash);
+    if (!v) return false;
+    if (v.owners.has(client)) return true;
+    for (const o of v.owners) if (o.length > client.length && o.charCodeAt(client.length) === 47 /* / */ && o.startsWith(client)) return true;
+    return false;
   }
 
   get(m: DataGet): DataGetReply {

@@ -23,6 +23,9 @@ import {
   type ClusterInfo,
   type Done,
   type DataPut,
+  type DataGet,
+  type RunReply,
+  type RunRequest,
   type FnDef,
   type Heartbeat,
   type InfoRequest,
@@ -131,6 +134,8 @@ export class Scheduler extends Actor {
     this.monitor = new Monitor(this, { fnDef: (h) => this.fns.get(h), deadAfterMs: this.suspectAfterMs + this.deadAfterMs, log: this.log });
     this.placement = { ...defaultPlacement, ...opts.placement };
     this.data = new DataStore(Math.max(64 * 1024, tx.maxPayload - 4096));
+    // Chunks that would have made a value other than its hash (forged or corrupted): never stored.
+    this.data.onCorrupt = (hash, why) => this.untrusted(`data ${hash.slice(0, 12)}… (${why}): chunks thrown away`);
     this.data.onComplete = (hash, broadcast) => {
       if (!broadcast) return;
       for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash, auth: rec.auth });
@@ -209,9 +214,13 @@ export class Scheduler extends Actor {
       if (s.pushes.wants(m) && m.size <= s.owners.capFor(m.client)) void s.pushes.prepare(m).then((r) => s.respond(reply, r));
       else s.respond(reply, s.owners.put(m));
     });
-    s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => s.respond(reply, s.data.get(m)));
+    s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => {
+      if (s.mayGet(m)) return s.respond(reply, s.data.get(m));
+      s.untrusted("data.get");
+      s.respond(reply, { ok: false, code: "NotBound", message: Errors.NotBound("data.get", "a registered executor's, worker's or owning client's token").message });
+    });
     s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => (s.trust.isClient(m.client.split("/")[0]!, m.auth) ? s.owners.release(m) : s.untrusted("data.release")));
-    s.listen(s.subjects.schedRun, "sched.run", G.isRunRequest, (m, reply) => void s.runner.run(m).then((r) => s.respond(reply, r)));
+    s.listen(s.subjects.schedRun, "sched.run", G.isRunRequest, (m, reply) => s.onRun(m, reply));
     // Uploads and installs reach every executor and worker: only a registered client's, with its token.
     s.listen(s.subjects.upload, "upload", G.isUploadRequest, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onUpload(m).then((r) => s.respond(reply, r)) : s.untrusted("upload")));
     s.listen(s.subjects.install, "install", G.isInstallRequest, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onInstall(m).then((r) => s.respond(reply, r)) : s.untrusted("install")));
@@ -629,6 +638,39 @@ export class Scheduler extends Actor {
   private mayPut(m: DataPut): boolean {
     if (m.exec !== undefined) return this.executors.byId(m.exec)?.auth === m.auth;
     return this.trust.isClient(m.client.split("/")[0]!, m.auth);
+  }
+
+  /**
+   * A read of a stored value: by a registered executor or worker with its token, or by a client
+   * with its token and only of values it owns (a stranger cannot read scattered data).
+   */
+  private mayGet(m: DataGet): boolean {
+    if (typeof m.auth !== "string" || !m.auth) return false;
+    if (m.exec !== undefined) return this.executors.byId(m.exec)?.auth === m.auth;
+    if (m.worker !== undefined) return this.executors.workerAuth(m.worker) === m.auth;
+    if (m.client !== undefined) return this.trust.isClient(m.client, m.auth) && this.data.ownedBy(m.hash, m.client);
+    return false;
+  }
+
+  /**
+   * client.runOnScheduler() and client.run(): user code runs only for a registered client (its
+   * token). A run on an executor is forwarded with that executor's token and the client's reply
+   * subject: the executor, which runs only what carries its token, answers the client directly.
+   */
+  private onRun(m: RunRequest, reply: string | undefined) {
+    if (m.client === undefined || !this.trust.isClient(m.client, m.auth)) {
+      this.untrusted("sched.run");
+      const e = Errors.NotBound("sched.run", "a registered client's token");
+      return this.respond(reply, { ok: false, error: { code: e.code, name: e.name, message: e.message, stack: "" } } satisfies RunReply);
+    }
+    if (m.exec === undefined) return void this.runner.run(m).then((r) => this.respond(reply, r));
+    const rec = this.executors.byId(m.exec);
+    if (!rec || !reply) {
+      const e = Errors.ExecutorGone(m.exec);
+      return this.respond(reply, { ok: false, error: { code: e.code, name: e.name, message: e.message, stack: "" } } satisfies RunReply);
+    }
+    const fwd: RunRequest = { fn: m.fn, ...(m.module ? { module: m.module } : {}), args: m.args, auth: rec.auth };
+    this.tx.send(this.subjects.execRun(rec.id), fwd, reply);
   }
 
   /** A message not bound to this scheduler (wrong or missing token): dropped, counted, never acted on. */

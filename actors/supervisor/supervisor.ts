@@ -85,7 +85,7 @@ export class Supervisor extends Actor {
     this.ready.catch(() => {});
     this.installer = new Installer({
       localDirectory: opts.localDirectory,
-      fetchBytes: (hash) => getBytes(tx, this.subjects.dataGet, hash, (m) => Errors.DataUnavailable(hash, opts.name, m)),
+      fetchBytes: (hash) => getBytes(tx, this.subjects.dataGet, hash, { as: () => ({ worker: this.instance, auth: this.auth }), fail: (m) => Errors.DataUnavailable(hash, opts.name, m) }),
       log: opts.log,
     });
     this.life = createActor(
@@ -293,6 +293,7 @@ export class Supervisor extends Actor {
       /* gone */
     }
     this.stopListening();
+    this.watch.stop();
     await this.tx.close();
   }
 }
