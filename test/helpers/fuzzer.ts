@@ -140,6 +140,9 @@ export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
     // A scattered value pushed to the idle executors (broadcast) while the peer forges its chunks:
     // every task checks it, so a forged chunk that became the value would show in the results.
     const refLength = o.refLength ?? 1_500_000; // 12 MB: 12 chunks of ~1 MiB
+    // The peer's subscriptions above must be in place at the server before the scatter starts, or
+    // under load it misses the probe and forges nothing (seen: forgedChunks 0 at load 22).
+    await nc.flush();
     const ref = await client.scatter(Float64Array.from({ length: refLength }, (_, i) => i), { broadcast: true });
 
     // The run: every row's value is known; each execution is counted on its executor.
