@@ -88,7 +88,7 @@ if (-not $TsDaskBin) {
     if ($npmRoot) { $candidates += Join-Path $npmRoot.Trim() 'ts-dask\bin\ts-dask.mjs' }
   }
   $TsDaskBin = $candidates | Where-Object { Test-Path $_ } | Select-Object -First 1
-  if (-not $TsDaskBin) { throw "ts-dask not found (looked for $($candidates -join ', ')): `npm install -g .\ts-dask-0.1.0.tgz` (deploy\README.md, section 1), or run ``npm ci`` in a ts-dask checkout and pass -TsDaskBin <checkout>\bin\ts-dask.mjs" }
+  if (-not $TsDaskBin) { throw "ts-dask not found (looked for $($candidates -join ', ')): ``npm install -g .\ts-dask-0.1.0.tgz`` (deploy\README.md, section 1), or run ``npm ci`` in a ts-dask checkout and pass -TsDaskBin <checkout>\bin\ts-dask.mjs" }
 }
 $TsDaskBin = (Resolve-Path $TsDaskBin).Path
 $tsDaskHome = Split-Path (Split-Path $TsDaskBin -Parent) -Parent
