@@ -10,12 +10,16 @@
  *   worker        `ts-dask worker <url> --nprocs 2` spawned → both executors joined and answering
  *   embedded      a fresh `node` process: import ts-dask, `Client.connect()` (private cluster),
  *                 first `submit` result (wall from spawn, and in-process since Node started)
+ *   dask          the anchor, when Python with `distributed` is found (Debian: python3-distributed;
+ *                 $BENCH_DASK_PYTHON names another interpreter): a fresh `python3` process,
+ *                 `LocalCluster(n_workers=2, threads_per_worker=1)` started, and a `Client`'s
+ *                 first `submit` result; run in the same rounds, alternated with the others
  *
  * CPU seconds per process kind (from /proc, Linux) are read at the moment each start is complete.
  *
  *   npm run bench startup          (BENCH_RUNS=7 npm run bench startup)
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -160,6 +164,48 @@ async function watchEvents(url: string, cluster: string) {
   };
 }
 
+// --- the anchor: Dask's LocalCluster ---------------------------------------------------------------
+
+const DASK = `import time
+t0 = time.time()
+from dask.distributed import Client, LocalCluster
+if __name__ == "__main__":
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    print("ready %.1f" % ((time.time() - t0) * 1000), flush=True)
+    client = Client(cluster)
+    client.submit(lambda x: x + 1, 1).result()
+    print("first", flush=True)
+    client.close()
+    cluster.close()
+`;
+
+/** A Python interpreter that can import dask.distributed, or undefined (the anchor is then skipped). */
+function daskPython(): string | undefined {
+  for (const py of [process.env.BENCH_DASK_PYTHON, "/usr/bin/python3", "python3"]) {
+    if (!py) continue;
+    const r = spawnSync(py, ["-c", "import distributed; print(distributed.__version__)"], { encoding: "utf8" });
+    if (r.status === 0) return py;
+  }
+  return undefined;
+}
+
+interface DaskRound {
+  readyMs: number;
+  firstResultMs: number;
+  cpuS: number;
+}
+
+/** `LocalCluster(n_workers=2)` in a fresh Python process: spawn → cluster ready, → first result. */
+async function daskRound(py: string, script: string): Promise<DaskRound> {
+  const t0 = performance.now();
+  const p = start(py, [script], { ...process.env, PYTHONWARNINGS: "ignore" }, path.dirname(script));
+  const ready = await p.waitFor(/^ready /m);
+  const first = await p.waitFor(/^first$/m);
+  const cpu = Object.values(treeCpu(p.child.pid!)).reduce((a, b) => a + b, 0);
+  await once(p.child, "exit");
+  return { readyMs: ready.at - t0, firstResultMs: first.at - t0, cpuS: cpu };
+}
+
 const joined = (name: string) => (e: ClusterEvent) => e.type === "executor-joined" && e.name === name;
 
 // --- one round of one configuration ---------------------------------------------------------------
@@ -275,19 +321,35 @@ const tmp = mkdtempSync(path.join(tmpdir(), "ts-dask-bench-startup-"));
 try {
   writeFileSync(path.join(tmp, "embedded.mjs"), EMBEDDED(path.join(ROOT, "dist", "index.js")));
   writeFileSync(path.join(tmp, "embedded-src.mts"), EMBEDDED(path.join(ROOT, "index.ts")));
+  writeFileSync(path.join(tmp, "dask_start.py"), DASK);
+  const py = daskPython();
   const results: Record<Mode, Round[]> = { compiled: [], source: [] };
+  const dask: DaskRound[] = [];
   const n = runs();
   for (let i = 0; i < n; i++) {
-    for (const mode of i % 2 ? [...MODES].reverse() : MODES) results[mode].push(await round(mode, tmp, i));
+    const order: (Mode | "dask")[] = [...MODES, ...(py ? (["dask"] as const) : [])];
+    for (const mode of i % 2 ? order.reverse() : order) {
+      if (mode === "dask") dask.push(await daskRound(py!, path.join(tmp, "dask_start.py")));
+      else results[mode].push(await round(mode, tmp, i));
+    }
     console.error(`startup: round ${i + 1}/${n} done`);
   }
+  const daskVersion = py ? spawnSync(py, ["-c", "import distributed; print(distributed.__version__)"], { encoding: "utf8" }).stdout.trim() : undefined;
   report({
     bench: "startup",
     runs: n,
     goals: { upToReadyMs: 1000, embeddedFirstResultWallMs: 1000, executorReplacementMs: 250 },
     compiled: summary(results.compiled),
     source: summary(results.source),
-    note: "compiled = dist/ under plain node (the installed package); source = the same code from .ts through tsx. Dask LocalCluster(n_workers=2) anchor (issue 13): about 2–3 s, not measured here (python3-distributed not installed).",
+    dask: py
+      ? {
+          version: daskVersion,
+          localClusterNWorkers2ReadyMs: Math.round(median(dask.map((d) => d.readyMs))),
+          localClusterFirstResultMs: Math.round(median(dask.map((d) => d.firstResultMs))),
+          cpuSecondsAtFirstResult: +median(dask.map((d) => d.cpuS)).toFixed(2),
+        }
+      : "not measured (no python3 with distributed; Debian: apt-get install python3-distributed)",
+    note: "compiled = dist/ under plain node (the installed package); source = the same code from .ts through tsx; dask = Python's LocalCluster(n_workers=2, threads_per_worker=1, processes, no dashboard), spawn to cluster ready and to a Client's first result, in the same rounds. Wall ms are medians; CPU seconds (from /proc) are of the process tree when the start completed.",
   });
 } finally {
   rmSync(tmp, { recursive: true, force: true });

@@ -104,6 +104,12 @@ t("GET /metrics: every series is there and the values move during a run; the run
     "tsdask_bytes_total",
     "tsdask_jobs",
   ]) before.family(name);
+  // prom-client's standard metrics of the scheduler's process (the scheduler here is `ts-dask scheduler`).
+  for (const name of ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds", "nodejs_eventloop_lag_seconds", "nodejs_heap_size_used_bytes", "nodejs_gc_duration_seconds", "nodejs_version_info"]) before.family(name);
+  assert.ok(before.value("process_resident_memory_bytes") > 10e6, "the scheduler's RSS");
+  assert.ok(before.value("process_cpu_seconds_total") > 0, "the scheduler's CPU time");
+  assert.is(before.family("nodejs_gc_duration_seconds").type, "HISTOGRAM");
+  assert.ok(Math.abs(before.value("process_start_time_seconds") - before.value("tsdask_scheduler_start_time_seconds")) < 30, "the process started with the scheduler");
   assert.is(before.family("tsdask_task_duration_seconds").type, "HISTOGRAM");
   assert.is(before.family("tsdask_tasks_completed_total").type, "COUNTER");
   assert.is(before.value("tsdask_workers", { state: "running" }), 1);

@@ -162,6 +162,11 @@ t("c: installed globally (npm install -g into a prefix): ts-dask up, ts-dask wor
         assert.ok(l.startsWith(path.join(prefix, "lib", "node_modules", "ts-dask", "dist", "actors", "executor", "main.js")), l);
         assert.not.ok(l.includes("tsx"), l);
       }
+      // The scheduler (and the supervisor, in the same `up` process) runs the installed compiled
+      // JavaScript: the frames that call a function run on the scheduler are dist/ .js files.
+      const stack = await client.runOnScheduler(() => new Error("where am I").stack ?? "");
+      assert.match(stack, path.join(prefix, "lib", "node_modules", "ts-dask", "dist", "actors", "scheduler", "run-on-scheduler.js"));
+      assert.not.match(stack, /node_modules\/ts-dask\/[^\s)]*\.ts:\d+/, stack);
     } finally {
       await client.close();
     }

@@ -32,7 +32,7 @@ import type { Transport } from "../../runtime/transport.ts";
 import type { Logger } from "../../runtime/actor.ts";
 import type { ExecutorRec, ExecutorTable } from "./executors.ts";
 import { DURATION_BUCKETS, workerRows, type HistoryPoint, type JobView, type Snapshot, type WorkerRow } from "./dashboard/views.ts";
-import { prometheusText } from "./metrics.ts";
+import { SchedulerMetrics } from "./metrics.ts";
 import { TaskStream } from "./task-stream.ts";
 import type { TaskTable } from "./tasks.ts";
 
@@ -661,9 +661,10 @@ export class Monitor {
     };
   }
 
-  /** `GET /metrics`: Prometheus text (metrics.ts). */
-  metrics(): string {
-    return prometheusText(this, this.host.info(), this.opts.fnDef);
+  private prom: SchedulerMetrics | undefined;
+  /** `GET /metrics`: the Prometheus text format, through prom-client (metrics.ts). */
+  metrics(): SchedulerMetrics {
+    return (this.prom ??= new SchedulerMetrics(this, () => this.host.info(), this.opts.fnDef));
   }
 
   /** `GET /health`. */

@@ -17,7 +17,7 @@
   Re-running the script replaces an existing service of the same name.
 
 .EXAMPLE
-  # In an elevated PowerShell, from a checkout (npm ci done) or an `npm install -g ts-dask`:
+  # In an elevated PowerShell, from a checkout (npm ci done) or after `npm install -g .\ts-dask-0.1.0.tgz`:
   .\install-worker-service.ps1 -NatsUrl nats://scheduler-host:4222 -Name MyWorker -Nprocs 4 -Nthreads 1 -MemoryLimit '1GB' -DeathTimeout 120
 
 .NOTES
@@ -88,7 +88,7 @@ if (-not $TsDaskBin) {
     if ($npmRoot) { $candidates += Join-Path $npmRoot.Trim() 'ts-dask\bin\ts-dask.mjs' }
   }
   $TsDaskBin = $candidates | Where-Object { Test-Path $_ } | Select-Object -First 1
-  if (-not $TsDaskBin) { throw "ts-dask not found (looked for $($candidates -join ', ')): run ``npm ci`` in a ts-dask checkout and pass -TsDaskBin <checkout>\bin\ts-dask.mjs (ts-dask is not on the npm registry yet)" }
+  if (-not $TsDaskBin) { throw "ts-dask not found (looked for $($candidates -join ', ')): ``npm install -g .\ts-dask-0.1.0.tgz`` (deploy\README.md, section 1), or run ``npm ci`` in a ts-dask checkout and pass -TsDaskBin <checkout>\bin\ts-dask.mjs" }
 }
 $TsDaskBin = (Resolve-Path $TsDaskBin).Path
 $tsDaskHome = Split-Path (Split-Path $TsDaskBin -Parent) -Parent

@@ -110,7 +110,14 @@ export async function startDashboard(monitor: Monitor, opts: DashboardOptions): 
     const path = url.pathname;
     if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, "text/plain", "method not allowed\n");
     try {
-      if (path === "/metrics") return send(res, 200, "text/plain; version=0.0.4; charset=utf-8", monitor.metrics());
+      if (path === "/metrics") {
+        const m = monitor.metrics();
+        void m.text().then(
+          (text) => send(res, 200, m.contentType, text),
+          (e: Error) => send(res, 500, "text/plain", `metrics failed: ${e.message}\n`),
+        );
+        return;
+      }
       if (path === "/health") {
         const h = monitor.health();
         return send(res, h.status === "ok" ? 200 : 503, "application/json", JSON.stringify(h) + "\n");
