@@ -206,7 +206,7 @@ export class Client extends Actor {
   private leaseTimer: NodeJS.Timeout | undefined;
 
   private registration(): RegisterClient {
-    return { kind: "client", hello: hello(), id: this.id, auth: this.auth, secret: this.ticketSecret, maxValueBytes: this.maxValueBytes, ...(this.forged ? { forged: this.forged } : {}) };
+    return { kind: "client", hello: hello(), id: this.id, auth: this.auth, secret: this.ticketSecret, maxValueBytes: this.maxValueBytes, nats: this.tx.node, ...(this.forged ? { forged: this.forged } : {}) };
   }
 
   /** The private cluster started by `connect()` with no address (undefined otherwise). */

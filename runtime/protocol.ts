@@ -155,7 +155,16 @@ export interface RegisterWorker {
   memoryLimit: number;
   /** The token of its current registration with this scheduler, when registering again. */
   auth?: string;
+  /** The NATS node it is connected to ({@link NatsNode}). */
+  nats?: string;
 }
+
+/**
+ * Which node of a NATS cluster a process is connected to: the server's `server_name` when one is
+ * configured, else its address (`host:port`). Carried in registrations and heartbeats, shown by the
+ * dashboard and `ts-dask info`; it changes when the process fails over to another node.
+ */
+export type NatsNode = string;
 
 export interface RegisterExecutor {
   kind: "executor";
@@ -172,6 +181,8 @@ export interface RegisterExecutor {
   /** The token of its current registration with this scheduler, when registering again: the
    * scheduler hands a live registration's token only to whoever already holds it. */
   auth?: string;
+  /** The NATS node it is connected to ({@link NatsNode}). */
+  nats?: string;
 }
 
 export interface RegisterClient {
@@ -187,6 +198,8 @@ export interface RegisterClient {
   /** The client's cap on one encoded value (its `maxValueBytes`): the scheduler refuses to store a
    * larger result for it (executors then fail that task with `ResultTooLarge`). */
   maxValueBytes?: number;
+  /** The NATS node it is connected to ({@link NatsNode}); sent with every lease renewal. */
+  nats?: string;
 }
 
 export type Register = RegisterWorker | RegisterExecutor | RegisterClient;
@@ -243,6 +256,8 @@ export interface Heartbeat extends Bound {
   paused?: boolean;
   bytesIn?: number;
   bytesOut?: number;
+  /** The NATS node the sender is connected to now ({@link NatsNode}). */
+  nats?: string;
 }
 
 /** The scheduler's own heartbeat: a new `instance` means the scheduler restarted. */
@@ -598,6 +613,8 @@ export interface ExecutorInfo {
   /** CPU % (100 = one core) and memory pause, from heartbeats (monitor.ts). */
   cpu?: number;
   paused?: boolean;
+  /** The NATS node it is connected to ({@link NatsNode}), from its latest registration or heartbeat. */
+  nats?: string;
 }
 
 export interface WorkerInfo {
@@ -615,6 +632,8 @@ export interface WorkerInfo {
   /** Tasks done by all its executors, restarted ones included; executor restarts (monitor.ts). */
   done?: number;
   restarts?: number;
+  /** The NATS node its supervisor is connected to ({@link NatsNode}). */
+  nats?: string;
 }
 
 export interface InfoRequest {
@@ -624,9 +643,11 @@ export interface InfoRequest {
 
 export interface ClusterInfo {
   cluster: string;
-  scheduler: { instance: string; host: string; pid: number; hello: Hello; startedAt: number; rss: number; heapUsed: number };
+  scheduler: { instance: string; host: string; pid: number; hello: Hello; startedAt: number; rss: number; heapUsed: number; /** Its NATS node ({@link NatsNode}). */ nats?: string };
   workers: WorkerInfo[];
   clients: number;
+  /** Clients holding a lease, by the NATS node they are connected to ({@link NatsNode}; "?" when a client did not say). */
+  clientNodes?: Record<string, number>;
   tasks: { queued: number; assigned: number; done: number; failed: number; duplicates: number; bytesPerTask: number; stolen?: number };
   /** Values held by the scheduler's data store (scattered values, large arguments and large results). */
   data: { values: number; bytes: number; /** Of which: large task results not gathered (or released) yet. */ results?: number; resultBytes?: number };

@@ -41,7 +41,7 @@ import type { Transport } from "../../runtime/transport.ts";
 import { hello, nodeMajor } from "../../runtime/version.ts";
 import { defaultPlacement, DurationEstimates, roomFor, windowFor, type PlacementConfig } from "./placement.ts";
 import { ASSIGNED, QUEUED, TaskTable } from "./tasks.ts";
-import { ExecutorTable, type ExecutorRec } from "./executors.ts";
+import { ExecutorTable, natsNode, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
 import { DataPushes } from "./data-push.ts";
 import { DataOwners } from "./data-owners.ts";
@@ -269,7 +269,7 @@ export class Scheduler extends Actor {
           const e = Errors.ClientIdTaken(m.id);
           return this.respond(reply, { ok: false, code: e.code, message: e.message } satisfies RegisterReply);
         }
-        const fresh = this.clients.renew(m.id);
+        const fresh = this.clients.renew(m.id, Date.now(), natsNode(m.nats));
         this.owners.setClientCap(m.id, m.maxValueBytes);
         this.clients.indexOf(m.id);
         return this.respond(reply, { ...ok, fresh });
@@ -689,10 +689,11 @@ export class Scheduler extends Actor {
     const t = this.tasks;
     return {
       cluster: this.cluster,
-      scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory() },
+      scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory(), nats: this.tx.node },
       workers: this.monitor.workerInfo(this.executors.info()),
       departed: this.monitor.departedWorkers(),
       clients: this.clients.leased,
+      clientNodes: this.clients.byNode(),
       tasks: {
         queued: t.queued,
         assigned: t.assigned,
