@@ -3,11 +3,13 @@ import { Errors } from "../runtime/errors.ts";
 import { subjects, type ClusterInfo } from "../runtime/protocol.ts";
 import { formatBytes } from "../runtime/memory.ts";
 import { Transport } from "../runtime/transport.ts";
-import { redactUrl, type NatsAuth } from "../runtime/nats-auth.ts";
+import { clientScope, redactUrl, type NatsAuth } from "../runtime/nats-auth.ts";
 import { byNodeText, WORKER_COLUMNS, workerRows, type WorkerRow } from "../actors/scheduler/dashboard/views.ts";
 
 export async function runInfo(o: { servers: string; cluster: string; token?: string; auth?: NatsAuth; json: boolean; defaultAddress?: boolean }) {
-  const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, inboxPrefix: subjects(o.cluster).inbox, name: "ts-dask info" });
+  // Replies under the user's scope, like a client's: a client user may read no other inbox (protocol.ts "Client scopes").
+  const scope = o.token === undefined ? clientScope(undefined, o.auth, o.servers) : undefined;
+  const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, inboxPrefix: subjects(o.cluster).inboxOf(scope), name: "ts-dask info" });
   let info: ClusterInfo;
   try {
     info = await tx.request<ClusterInfo>(subjects(o.cluster).info, {}, 3000);

@@ -35,7 +35,14 @@
  * | `results.<clientId>`            | publish   | executor → client (or any subscriber) | {@link Results} |
  * | `log.<clientId>`                | publish   | executor → client           | {@link LogLines} |
  * | `events`                        | publish   | scheduler → anyone          | {@link ClusterEvent} |
- * | `_INBOX.<id>.<n>`               | reply     | responder → requester       | replies to every request above (inboxPrefix `tsdask.<cluster>._INBOX`) |
+ * | `_INBOX.<id>.<n>`               | reply     | responder → requester       | replies to every request above (inboxPrefix `tsdask.<cluster>._INBOX`; a scoped client's `tsdask.<cluster>._INBOX.<scope>`) |
+ *
+ * Client scopes (issue 12): a client id is a random token, or `<scope>.<random>` for a client with a
+ * scope (by default its NATS user name, see {@link clientIdOf}). Its results and logs then travel
+ * on `results.<scope>.<random>` and `log.<scope>.<random>`, and its replies under
+ * `_INBOX.<scope>.`, so a NATS server that lets user U subscribe only under its own scope (see
+ * deploy/nats/least-privilege.conf) keeps every other user from reading them. Nothing else
+ * changes: executors and the scheduler build those subjects from the id as always.
  *
  * Trust (issue 11): a peer on the same NATS account can publish anything anywhere. So every
  * message from the scheduler to one executor or worker carries the `auth` token issued in that
@@ -50,6 +57,22 @@ export const PROTOCOL_VERSION = 2;
 /** A NATS subject token: letters, digits, `_` and `-` only (no `.`, `*`, `>` or spaces). */
 export function isSubjectToken(s: string): boolean {
   return /^[A-Za-z0-9_-]+$/.test(s);
+}
+
+/**
+ * A client id: `random` alone, or `<scope>.<random>` with a scope (a subject token: letters,
+ * digits, `_`, `-`). See "Client scopes" above.
+ */
+export function clientIdOf(random: string, scope?: string): string {
+  if (scope === undefined) return random;
+  if (!isSubjectToken(scope)) throw new Error(`invalid client scope '${scope}': use letters, digits, '_' and '-'`);
+  return `${scope}.${random}`;
+}
+
+/** A well-formed client id: one subject token, or two (`<scope>.<random>`). */
+export function isClientId(id: string): boolean {
+  const parts = id.split(".");
+  return parts.length <= 2 && parts.every(isSubjectToken);
 }
 
 /** All subjects of one cluster. Built once per actor; hot paths keep the strings. */
@@ -88,6 +111,8 @@ export function subjects(cluster: string) {
     log: (clientId: string) => `${p}.log.${clientId}`,
     /** Reply subjects of this cluster's requests (nats.js `inboxPrefix`): NATS permissions can then keep clusters apart. */
     inbox: `${p}._INBOX`,
+    /** The inbox prefix of a client with a scope (`_INBOX.<scope>`), or {@link inbox} without one: permissions can keep users apart. */
+    inboxOf: (scope?: string) => (scope === undefined ? `${p}._INBOX` : `${p}._INBOX.${scope}`),
   } as const;
 }
 export type Subjects = ReturnType<typeof subjects>;

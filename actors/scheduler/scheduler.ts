@@ -18,6 +18,7 @@ import * as G from "../../runtime/guards.ts";
 import { randomId } from "../../runtime/ids.ts";
 import {
   PROTOCOL_VERSION,
+  isClientId,
   type Bye,
   type Cancel,
   type ClusterInfo,
@@ -264,6 +265,8 @@ export class Scheduler extends Actor {
     }
     switch (m.kind) {
       case "client": {
+        // Its id becomes a subject token or two (results.<id>): nothing else, no wildcards.
+        if (!isClientId(m.id)) return this.dropped("register: client id is not one or two subject tokens");
         if (!this.trust.registerClient(m, this.clients.indexOf(m.id))) {
           this.untrusted("register: client id held by another token");
           const e = Errors.ClientIdTaken(m.id);
