@@ -49,7 +49,8 @@ function nodesOf(i: ClusterInfo): Record<string, string | undefined> {
 }
 
 const N = 400;
-const TASK_MS = 100;
+/** 400 × 300 ms on 4 executors: ≥ 30 s, so the checks below finish (and the node dies) mid-run even on a loaded machine. */
+const TASK_MS = 300;
 
 if (lanOrSkip("test/lan/nats-cluster.test.ts")) {
   let bed: LanBed | undefined;
@@ -78,18 +79,19 @@ if (lanOrSkip("test/lan/nats-cluster.test.ts")) {
     await Promise.all(["desk", "laptop"].map((h) => scheduler.waitFor(new RegExp(`worker ${h} joined from ${h} `), 60_000)));
     const client = bed.script("me", "test/lan/fixtures/run-client.ts", [url("n3"), "home", String(N), String(TASK_MS)]);
     await client.waitFor(/@@progress 100\b/, 90_000);
-    // Each process is on the node it listed first.
-    const on = Object.fromEntries(await Promise.all(nodes.map(async (n) => [n, (await connz(bed!, n)).sort()] as const)));
+    // Each process is on the node it listed first: as the servers see it (connz), and as ts-dask info
+    // (from `me`, through n3) and the dashboard say, from what the processes report. All at once,
+    // while the client still runs.
+    const [conns, before, snap] = await Promise.all([Promise.all(nodes.map(async (n) => [n, (await connz(bed!, n)).sort()] as const)), info(bed, "me", url("n3")), dashboard(bed, "n1")]);
+    assert.is(client.proc.exitCode, null, "the run was still going when the checks were made");
+    const on = Object.fromEntries(conns);
     assert.ok(on.n1.includes("ts-dask scheduler"), JSON.stringify(on));
     for (const name of ["worker desk", "worker laptop", "executor desk-0", "executor laptop-1"]) assert.ok(on.n2.includes(name), `${name} on n2: ${JSON.stringify(on)}`);
     assert.ok(on.n3.includes("ts-dask client"), JSON.stringify(on));
-    // ts-dask info (from `me`, through n3) and the dashboard say the same, from the processes themselves.
-    const before = await info(bed, "me", url("n3"));
     assert.is(before.scheduler.nats, "n1");
     assert.equal(before.clientNodes, { n3: 1 }, JSON.stringify(before.clientNodes));
     const expected = Object.fromEntries(["worker desk", "worker laptop", "executor desk-0", "executor desk-1", "executor laptop-0", "executor laptop-1"].map((k) => [k, "n2"]));
     assert.equal(nodesOf(before), expected);
-    const snap = await dashboard(bed, "n1");
     assert.is(snap.scheduler.nats, "n1");
     assert.equal(snap.clientNodes, { n3: 1 });
     assert.equal(Object.fromEntries(snap.workers.map((w) => [w.name, w.nats])), { desk: "n2", laptop: "n2" });
