@@ -3,11 +3,13 @@ import { Errors } from "../runtime/errors.ts";
 import { subjects, type ClusterInfo } from "../runtime/protocol.ts";
 import { formatBytes } from "../runtime/memory.ts";
 import { Transport } from "../runtime/transport.ts";
-import { redactUrl, type NatsAuth } from "../runtime/nats-auth.ts";
-import { WORKER_COLUMNS, workerRows, type WorkerRow } from "../actors/scheduler/dashboard/views.ts";
+import { clientScope, redactUrl, type NatsAuth } from "../runtime/nats-auth.ts";
+import { byNodeText, WORKER_COLUMNS, workerRows, type WorkerRow } from "../actors/scheduler/dashboard/views.ts";
 
 export async function runInfo(o: { servers: string; cluster: string; token?: string; auth?: NatsAuth; json: boolean; defaultAddress?: boolean }) {
-  const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, inboxPrefix: subjects(o.cluster).inbox, name: "ts-dask info" });
+  // Replies under the user's scope, like a client's: a client user may read no other inbox (protocol.ts "Client scopes").
+  const scope = o.token === undefined ? clientScope(undefined, o.auth, o.servers) : undefined;
+  const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, inboxPrefix: subjects(o.cluster).inboxOf(scope), name: "ts-dask info" });
   let info: ClusterInfo;
   try {
     info = await tx.request<ClusterInfo>(subjects(o.cluster).info, {}, 3000);
@@ -31,8 +33,8 @@ export function formatInfo(info: ClusterInfo, address?: string): string {
   const s = info.scheduler;
   const t = info.tasks;
   const lines = [
-    `cluster ${info.cluster}${address ? ` at ${address}` : ""} — scheduler on ${s.host} (pid ${s.pid}), ts-dask ${s.hello.version}, protocol ${s.hello.proto}, Node ${s.hello.node}`,
-    `tasks: ${t.queued} queued, ${t.assigned} assigned, ${t.done} done, ${t.failed} failed; ${info.clients} client(s)`,
+    `cluster ${info.cluster}${address ? ` at ${address}` : ""} — scheduler on ${s.host} (pid ${s.pid}${s.nats ? `, NATS node ${s.nats}` : ""}), ts-dask ${s.hello.version}, protocol ${s.hello.proto}, Node ${s.hello.node}`,
+    `tasks: ${t.queued} queued, ${t.assigned} assigned, ${t.done} done, ${t.failed} failed; ${info.clients} client(s)${info.clients && info.clientNodes ? ` (NATS node ${byNodeText(info.clientNodes)})` : ""}`,
     // Held by the scheduler, in memory: scattered values, large arguments, large results until gathered.
     `data held by the scheduler: ${info.data.values} value(s), ${formatBytes(info.data.bytes)}` +
       (info.data.results ? `; of which ${info.data.results} large result(s) awaiting gather, ${formatBytes(info.data.resultBytes ?? 0)}` : ""),
@@ -40,14 +42,14 @@ export function formatInfo(info: ClusterInfo, address?: string): string {
     "",
     ...workerTable(info),
     "",
-    row(["executor", "worker", "host", "state", "threads", "running", "queued", "assigned", "done", "memory", "versions"]),
+    row(["executor", "worker", "host", "NATS node", "state", "threads", "running", "queued", "assigned", "done", "memory", "versions"]),
   ];
   for (const w of info.workers) {
     for (const e of w.executors) {
       const mem = w.memoryLimit ? `${formatBytes(e.rss)} / ${formatBytes(w.memoryLimit)}` : formatBytes(e.rss);
-      lines.push(row([e.name, w.name, w.host, e.state, String(e.nthreads), String(e.running), String(e.queued), String(e.assigned), String(e.done), mem, `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
+      lines.push(row([e.name, w.name, w.host, e.nats ?? "?", e.state, String(e.nthreads), String(e.running), String(e.queued), String(e.assigned), String(e.done), mem, `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
     }
-    if (!w.executors.length) lines.push(row(["-", w.name, w.host, w.state, "", "", "", "", "", "", `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
+    if (!w.executors.length) lines.push(row(["-", w.name, w.host, w.nats ?? "?", w.state, "", "", "", "", "", "", `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
   }
   return lines.join("\n");
 }
@@ -88,5 +90,5 @@ function workerCell(k: (typeof WORKER_COLUMNS)[number][0], w: WorkerRow): string
   }
 }
 
-const WIDTHS = [14, 12, 12, 10, 8, 8, 8, 9, 9, 20, 0];
+const WIDTHS = [14, 12, 12, 10, 10, 8, 8, 8, 9, 9, 20, 0];
 const row = (cells: string[]) => cells.map((c, i) => c.padEnd(WIDTHS[i]!)).join(" ").trimEnd();

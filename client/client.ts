@@ -14,8 +14,8 @@ import type { RestartRequest, ClusterInfo, FnDef, InfoRequest, LogLines, ModuleD
 import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
-import { redactUrl } from "../runtime/nats-auth.ts";
-import { subjects } from "../runtime/protocol.ts";
+import { clientScope, redactUrl } from "../runtime/nats-auth.ts";
+import { clientIdOf, subjects } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
 import { ownDirs } from "../runtime/self.ts";
 import { hello } from "../runtime/version.ts";
@@ -44,7 +44,8 @@ export type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./optio
 type AnyFn = (...args: any[]) => unknown;
 
 export class Client extends Actor {
-  readonly id = randomId();
+  /** `<random>`, or `<scope>.<random>` (protocol.ts clientIdOf; {@link ClientOptions.scope}). */
+  readonly id: string;
   private readonly jobs = new JobIndex();
   private readonly submitter: Submitter;
   private nextKey = 0;
@@ -78,8 +79,10 @@ export class Client extends Actor {
     private readonly local: LocalCluster | undefined,
     /** The cap on one encoded value (see {@link ClientOptions.maxValueBytes}). */
     readonly maxValueBytes: number,
+    scope: string | undefined,
   ) {
     super(tx, cluster, silentLogger);
+    this.id = clientIdOf(randomId(), scope);
     const largeArgs = (this.largeArgs = new LargeArgs(tx, this.subjects, this.id, maxValueBytes, this.auth));
     this.largeResults = new LargeResults(tx, this.subjects, this.id, this.auth);
     this.scattered = new ScatteredValues(tx, this.subjects, this.id, this.log, this.auth);
@@ -124,8 +127,10 @@ export class Client extends Actor {
       token = local.token;
     }
     try {
-      const tx = await Transport.connect({ servers, token, auth: local ? undefined : opts.auth, inboxPrefix: subjects(cluster).inbox, name: "ts-dask client" });
-      const c = new Client(tx, cluster, local, cap);
+      const auth = local ? undefined : opts.auth;
+      const scope = local ? undefined : clientScope(opts.scope, auth, servers);
+      const tx = await Transport.connect({ servers, token, auth, inboxPrefix: subjects(cluster).inboxOf(scope), name: "ts-dask client" });
+      const c = new Client(tx, cluster, local, cap, scope);
       await c.start(servers, opts);
       return c;
     } catch (e) {
@@ -206,7 +211,7 @@ export class Client extends Actor {
   private leaseTimer: NodeJS.Timeout | undefined;
 
   private registration(): RegisterClient {
-    return { kind: "client", hello: hello(), id: this.id, auth: this.auth, secret: this.ticketSecret, maxValueBytes: this.maxValueBytes, ...(this.forged ? { forged: this.forged } : {}) };
+    return { kind: "client", hello: hello(), id: this.id, auth: this.auth, secret: this.ticketSecret, maxValueBytes: this.maxValueBytes, nats: this.tx.node, ...(this.forged ? { forged: this.forged } : {}) };
   }
 
   /** The private cluster started by `connect()` with no address (undefined otherwise). */

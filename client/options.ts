@@ -13,6 +13,15 @@ export interface ClientOptions {
    * them from files and `$TSDASK_*` variables). A refused credential fails `connect` at once.
    */
   auth?: NatsAuth;
+  /**
+   * The client's subject scope: its results, logs and replies travel under `results.<scope>.`,
+   * `log.<scope>.` and `_INBOX.<scope>.` of the cluster, so NATS permissions that let each user
+   * subscribe only under its own scope keep one user from reading another's results
+   * (deploy/nats/least-privilege.conf). Letters, digits, `_` and `-`. Default: the NATS user name
+   * when connecting with a user and password (`auth.user`, or `nats://user:pass@…`); none otherwise
+   * (a token, an nkey, a `.creds` file: give it here when the server's permissions expect one).
+   */
+  scope?: string;
   /** Print task console output here, prefixed with the worker's name. Default true. */
   forwardLogs?: boolean;
   /** Options for the private cluster started when no address is given. */

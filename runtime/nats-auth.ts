@@ -131,6 +131,22 @@ export function describeAuth(auth: NatsAuth | undefined): string {
   return wantsTls(auth) ? `${how}, over TLS${auth?.tlsCertFile ? ` with the client certificate ${auth.tlsCertFile}` : ""}` : how;
 }
 
+/**
+ * A client's subject scope (protocol.ts "Client scopes"): `explicit` when given (a subject token,
+ * else {@link Errors.BadOption}), else the NATS user name (`auth.user`, or `user:pass@` in one of
+ * the `servers` URLs) when it is a subject token, else none.
+ */
+export function clientScope(explicit: string | undefined, auth: NatsAuth | undefined, servers: string): string | undefined {
+  const token = (s: string) => /^[A-Za-z0-9_-]+$/.test(s);
+  if (explicit !== undefined) {
+    if (!token(explicit)) throw Errors.BadOption("scope", explicit, "letters, digits, '_' and '-' (it is a NATS subject token)");
+    return explicit;
+  }
+  if (auth?.token !== undefined || auth?.nkeySeedFile || auth?.credsFile) return undefined;
+  const user = auth?.user ?? /^[a-z]+:\/\/([^:@/,\s]+):[^@/,\s]*@/i.exec(servers.split(",")[0]!.trim())?.[1];
+  return user !== undefined && token(decodeURIComponent(user)) ? decodeURIComponent(user) : undefined;
+}
+
 /** `url` (or a comma-separated list) with any `user:password@` or `token@` replaced by `***@`. */
 export function redactUrl(url: string): string {
   return url.replace(/([a-z]+:\/\/)[^@/,\s]+@/gi, "$1***@");

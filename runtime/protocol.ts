@@ -35,7 +35,14 @@
  * | `results.<clientId>`            | publish   | executor → client (or any subscriber) | {@link Results} |
  * | `log.<clientId>`                | publish   | executor → client           | {@link LogLines} |
  * | `events`                        | publish   | scheduler → anyone          | {@link ClusterEvent} |
- * | `_INBOX.<id>.<n>`               | reply     | responder → requester       | replies to every request above (inboxPrefix `tsdask.<cluster>._INBOX`) |
+ * | `_INBOX.<id>.<n>`               | reply     | responder → requester       | replies to every request above (inboxPrefix `tsdask.<cluster>._INBOX`; a scoped client's `tsdask.<cluster>._INBOX.<scope>`) |
+ *
+ * Client scopes (issue 12): a client id is a random token, or `<scope>.<random>` for a client with a
+ * scope (by default its NATS user name, see {@link clientIdOf}). Its results and logs then travel
+ * on `results.<scope>.<random>` and `log.<scope>.<random>`, and its replies under
+ * `_INBOX.<scope>.`, so a NATS server that lets user U subscribe only under its own scope (see
+ * deploy/nats/least-privilege.conf) keeps every other user from reading them. Nothing else
+ * changes: executors and the scheduler build those subjects from the id as always.
  *
  * Trust (issue 11): a peer on the same NATS account can publish anything anywhere. So every
  * message from the scheduler to one executor or worker carries the `auth` token issued in that
@@ -53,6 +60,22 @@ export const PROTOCOL_VERSION = 3;
 /** A NATS subject token: letters, digits, `_` and `-` only (no `.`, `*`, `>` or spaces). */
 export function isSubjectToken(s: string): boolean {
   return /^[A-Za-z0-9_-]+$/.test(s);
+}
+
+/**
+ * A client id: `random` alone, or `<scope>.<random>` with a scope (a subject token: letters,
+ * digits, `_`, `-`). See "Client scopes" above.
+ */
+export function clientIdOf(random: string, scope?: string): string {
+  if (scope === undefined) return random;
+  if (!isSubjectToken(scope)) throw new Error(`invalid client scope '${scope}': use letters, digits, '_' and '-'`);
+  return `${scope}.${random}`;
+}
+
+/** A well-formed client id: one subject token, or two (`<scope>.<random>`). */
+export function isClientId(id: string): boolean {
+  const parts = id.split(".");
+  return parts.length <= 2 && parts.every(isSubjectToken);
 }
 
 /** All subjects of one cluster. Built once per actor; hot paths keep the strings. */
@@ -91,6 +114,8 @@ export function subjects(cluster: string) {
     log: (clientId: string) => `${p}.log.${clientId}`,
     /** Reply subjects of this cluster's requests (nats.js `inboxPrefix`): NATS permissions can then keep clusters apart. */
     inbox: `${p}._INBOX`,
+    /** The inbox prefix of a client with a scope (`_INBOX.<scope>`), or {@link inbox} without one: permissions can keep users apart. */
+    inboxOf: (scope?: string) => (scope === undefined ? `${p}._INBOX` : `${p}._INBOX.${scope}`),
   } as const;
 }
 export type Subjects = ReturnType<typeof subjects>;
@@ -158,7 +183,16 @@ export interface RegisterWorker {
   memoryLimit: number;
   /** The token of its current registration with this scheduler, when registering again. */
   auth?: string;
+  /** The NATS node it is connected to ({@link NatsNode}). */
+  nats?: string;
 }
+
+/**
+ * Which node of a NATS cluster a process is connected to: the server's `server_name` when one is
+ * configured, else its address (`host:port`). Carried in registrations and heartbeats, shown by the
+ * dashboard and `ts-dask info`; it changes when the process fails over to another node.
+ */
+export type NatsNode = string;
 
 export interface RegisterExecutor {
   kind: "executor";
@@ -175,6 +209,8 @@ export interface RegisterExecutor {
   /** The token of its current registration with this scheduler, when registering again: the
    * scheduler hands a live registration's token only to whoever already holds it. */
   auth?: string;
+  /** The NATS node it is connected to ({@link NatsNode}). */
+  nats?: string;
 }
 
 export interface RegisterClient {
@@ -190,6 +226,8 @@ export interface RegisterClient {
   /** The client's cap on one encoded value (its `maxValueBytes`): the scheduler refuses to store a
    * larger result for it (executors then fail that task with `ResultTooLarge`). */
   maxValueBytes?: number;
+  /** The NATS node it is connected to ({@link NatsNode}); sent with every lease renewal. */
+  nats?: string;
 }
 
 export type Register = RegisterWorker | RegisterExecutor | RegisterClient;
@@ -246,6 +284,8 @@ export interface Heartbeat extends Bound {
   paused?: boolean;
   bytesIn?: number;
   bytesOut?: number;
+  /** The NATS node the sender is connected to now ({@link NatsNode}). */
+  nats?: string;
 }
 
 /** The scheduler's own heartbeat: a new `instance` means the scheduler restarted. */
@@ -620,6 +660,8 @@ export interface ExecutorInfo {
   /** CPU % (100 = one core) and memory pause, from heartbeats (monitor.ts). */
   cpu?: number;
   paused?: boolean;
+  /** The NATS node it is connected to ({@link NatsNode}), from its latest registration or heartbeat. */
+  nats?: string;
 }
 
 export interface WorkerInfo {
@@ -637,6 +679,8 @@ export interface WorkerInfo {
   /** Tasks done by all its executors, restarted ones included; executor restarts (monitor.ts). */
   done?: number;
   restarts?: number;
+  /** The NATS node its supervisor is connected to ({@link NatsNode}). */
+  nats?: string;
 }
 
 export interface InfoRequest {
@@ -646,9 +690,11 @@ export interface InfoRequest {
 
 export interface ClusterInfo {
   cluster: string;
-  scheduler: { instance: string; host: string; pid: number; hello: Hello; startedAt: number; rss: number; heapUsed: number };
+  scheduler: { instance: string; host: string; pid: number; hello: Hello; startedAt: number; rss: number; heapUsed: number; /** Its NATS node ({@link NatsNode}). */ nats?: string };
   workers: WorkerInfo[];
   clients: number;
+  /** Clients holding a lease, by the NATS node they are connected to ({@link NatsNode}; "?" when a client did not say). */
+  clientNodes?: Record<string, number>;
   tasks: { queued: number; assigned: number; done: number; failed: number; duplicates: number; bytesPerTask: number; stolen?: number };
   /** Values held by the scheduler's data store (scattered values, large arguments and large results). */
   data: { values: number; bytes: number; /** Of which: large task results not gathered (or released) yet. */ results?: number; resultBytes?: number };

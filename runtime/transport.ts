@@ -213,6 +213,16 @@ export class Transport {
     return this.nc.getServer();
   }
 
+  /**
+   * The NATS node this connection is on now (protocol.ts `NatsNode`): the server's configured
+   * `server_name`, else its address. Follows reconnects to another node of a NATS cluster.
+   */
+  get node(): string {
+    const info = this.nc.info;
+    const name = info?.server_name;
+    return name && name !== info?.server_id ? name : this.nc.getServer();
+  }
+
   private readonly refusedSubjects = new Set<string>();
 
   /** A subject the server's permissions refuse: said once per subject on stderr (nats.js would drop it silently). */

@@ -6,7 +6,7 @@
  * by the CLI's own parser (parseCommandLine), which must accept it.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { cliFlags, parseCommandLine } from "../cli/args.ts";
+import { AUTH_ENV, AUTH_FLAG_NAMES } from "../runtime/nats-auth.ts";
 import { parseMemoryLimit } from "../runtime/memory.ts";
 import { executablePath } from "../runtime/platform.ts";
 import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
@@ -204,10 +205,17 @@ test("systemd units: ExecStart, with the example env file substituted, is a comm
   for (const k of ["nprocs", "nthreads", "memory-limit", "death-timeout", "name", "local-directory", "cluster"]) {
     assert.ok(worker.values[k] !== undefined, `worker unit: no --${k}`);
   }
-  // Extra arguments (e.g. a token) are split into words.
-  const withToken = systemdArgv(UNITS[0].unit, UNITS[0].env, { TSDASK_EXTRA_ARGS: "--token s3cret" });
-  assert.equal(withToken.slice(-2), ["--token", "s3cret"]);
-  checkCommand({ source: "worker unit + token", args: afterEntry(withToken, "worker unit") });
+  // Extra arguments are split into words.
+  const dir = mkdtempSync(path.join(tmpdir(), "ts-dask-deploy-ca-"));
+  try {
+    const ca = path.join(dir, "ca.pem");
+    writeFileSync(ca, "a CA file (the CLI reads it at start)\n");
+    const withTls = systemdArgv(UNITS[0].unit, UNITS[0].env, { TSDASK_EXTRA_ARGS: `--tls-ca  ${ca}` });
+    assert.equal(withTls.slice(-2), ["--tls-ca", ca]);
+    checkCommand({ source: "worker unit + extra args", args: afterEntry(withTls, "worker unit") });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("systemd units: dedicated user, env file, restart on failure only, bounded SIGTERM stop", () => {
@@ -428,14 +436,32 @@ test("Windows: the NSSM AppParameters the install script builds are a command li
     LocalDirectory: "C:\\ProgramData\\ts-dask\\worker",
   };
   for (const [k, v] of params) if (v !== undefined && !(k in samples)) samples[k] = v;
-  for (const token of ["", "s3cret"]) {
-    const args = ps1WorkerArgs(text, { ...samples, Token: token });
-    const parsed = checkCommand({ source: `${PS1} (Token '${token}')`, args: afterEntry(["$NodePath", ...args], PS1) });
-    assert.is(parsed.command, "worker");
-    assert.is(parsed.values.token, token || undefined);
-  }
+  const args = ps1WorkerArgs(text, samples);
+  const parsed = checkCommand({ source: PS1, args: afterEntry(["$NodePath", ...args], PS1) });
+  assert.is(parsed.command, "worker");
   // No other '--flag' string anywhere in the script that the CLI does not know.
   for (const m of text.matchAll(/'--([a-z-]+)'/g)) assert.ok(OPTIONS.has(m[1]!), `${PS1}: '--${m[1]}' is not a CLI flag`);
+});
+
+test("Windows: credentials are files named in the service's environment (AppEnvironmentExtra), never arguments", () => {
+  const text = read(PS1);
+  const params = ps1Params(text);
+  assert.not.ok(params.has("Token") || params.has("Password"), `${PS1}: a parameter that takes a secret itself`);
+  // Each credential parameter maps to the variable the CLI reads (runtime/nats-auth.ts AUTH_ENV).
+  const table = /^\$credentialEnv = \[ordered\]@\{\n([\s\S]*?)\n\}$/m.exec(text);
+  assert.ok(table, `${PS1}: no $credentialEnv table`);
+  const mapped = new Map([...table[1]!.matchAll(/(TSDASK_\w+) = \$(\w+)/g)].map((m) => [m[1]!, m[2]!]));
+  for (const v of CREDENTIAL_FILE_VARS) {
+    assert.ok(mapped.has(v), `${PS1}: ${v} is not set from a parameter`);
+    assert.ok(params.has(mapped.get(v)!), `${PS1}: $${mapped.get(v)} is not a parameter`);
+  }
+  // They reach NSSM as the service's environment, and nothing is ever added to the arguments.
+  assert.match(text, /-Name AppEnvironmentExtra -PropertyType MultiString -Value \$serviceEnv/);
+  assert.not.match(text, /\$workerArgs \+=/, `${PS1}: arguments added to $workerArgs after the list`);
+  const args = ps1WorkerArgs(text, Object.fromEntries([...ps1Params(text).keys(), "TsDaskBin"].map((k) => [k, `sample-${k}`])));
+  for (const v of mapped.values()) assert.not.ok(args.includes(`sample-${v}`), `${PS1}: $${v} is an argument`);
+  // A URL carrying a credential is refused, not put on the command line.
+  assert.match(text, /if \(\$NatsUrl -match '[^']*@'\) \{ throw /);
 });
 
 test("Windows: NSSM settings for a graceful Ctrl+C stop and restart on failure", () => {
@@ -678,6 +704,67 @@ test("the units' command lines run: the worker joins, SIGTERM exits 0 (no restar
   const code = await withTimeout(orphan.exited, 60_000, "the orphaned worker to exit");
   assert.ok(code !== 0 && code !== null, `death-timeout exit code ${code}: ${orphan.output()}`);
   assert.match(orphan.output(), /death-timeout/);
+});
+
+// ------------------------------------------------------------------------------------------------
+// Secrets
+// ------------------------------------------------------------------------------------------------
+
+/** The credential settings that name a file (or the user): what a service file offers to set. */
+const CREDENTIAL_FILE_VARS = Object.entries(AUTH_ENV)
+  .filter(([k]) => k !== "token" && k !== "password")
+  .map(([, v]) => v);
+
+/** Flags whose value is a secret itself (the CLI warns about them). */
+const SECRET_FLAGS = AUTH_FLAG_NAMES.filter((f) => f === "token");
+
+/** Every command line a deploy file runs (argv after …/bin/ts-dask.mjs), by where it comes from. */
+function deployCommandLines(): { source: string; args: string[] }[] {
+  const out: { source: string; args: string[] }[] = [];
+  for (const { unit, env } of UNITS) out.push({ source: `deploy/systemd/${unit}`, args: afterEntry(systemdArgv(unit, env), unit) });
+  for (const { file } of PLISTS) out.push({ source: `deploy/launchd/${file}`, args: afterEntry(readPlist(file).ProgramArguments as string[], file) });
+  const text = read(PS1);
+  const samples = Object.fromEntries([...ps1Params(text)].map(([k, v]) => [k, v ?? `C:\\sample\\${k}`]));
+  out.push({ source: PS1, args: afterEntry(["$NodePath", ...ps1WorkerArgs(text, { ...samples, TsDaskBin: "C:\\ts-dask\\bin\\ts-dask.mjs", NatsUrl: "nats://scheduler-host:4222" })], PS1) });
+  const services = parseCompose(read(COMPOSE));
+  const d = parseDockerfile(read(DOCKERFILE));
+  for (const [name, s] of services) {
+    if (name === "nats") continue;
+    out.push({ source: `${COMPOSE} ${name}`, args: afterEntry([...((s.entrypoint as string[]) ?? d.entrypoint), ...((s.command as string[]) ?? d.cmd)], name) });
+  }
+  return out;
+}
+
+test("no deploy file puts a secret on a command line (`ps` shows it): no --token, no credentials in a URL", () => {
+  const lines = deployCommandLines();
+  assert.ok(lines.length >= 6, "every service file was read");
+  for (const { source, args } of lines) {
+    for (const f of SECRET_FLAGS) assert.not.ok(args.some((a) => a === `--${f}` || a.startsWith(`--${f}=`)), `${source}: --${f} on the command line`);
+    for (const a of args) assert.not.match(a, /^[a-z]+:\/\/[^/]*@/i, `${source}: a credential in the URL ${a}`);
+  }
+  // Nor in the variables that become arguments, nor in the documentation of the service files.
+  for (const env of ["deploy/systemd/worker.env", "deploy/systemd/scheduler.env"]) assert.not.match(read(env), /^TSDASK_EXTRA_ARGS=.*--token/m, env);
+  assert.not.match(read("deploy/README.md"), /-Token\b|EXTRA_ARGS[^\n]*--token\b/, "deploy/README.md shows a secret on a service's command line");
+});
+
+test("every service file offers each credential as an environment variable naming a file (systemd, launchd)", () => {
+  for (const env of ["deploy/systemd/worker.env", "deploy/systemd/scheduler.env"]) {
+    const text = read(env);
+    for (const v of CREDENTIAL_FILE_VARS) assert.match(text, new RegExp(`^#?${v}=\\S+`, "m"), `${env}: no ${v}= line`);
+  }
+  for (const { file } of PLISTS) {
+    const text = read(`deploy/launchd/${file}`);
+    const env = readPlist(file).EnvironmentVariables as Record<string, string>;
+    assert.type(env, "object");
+    for (const v of CREDENTIAL_FILE_VARS) assert.match(text, new RegExp(`<key>${v}</key>\\s*<string>[^<]+</string>`), `${file}: no ${v} entry (commented or not)`);
+    // Uncommented, they are plain EnvironmentVariables entries: check that form parses.
+    const uncommented = text.replace(/<!-- NATS credentials[\s\S]*?(<key>TSDASK_[\s\S]*?)-->/, (_, body: string) => body);
+    assert.is.not(uncommented, text, `${file}: no "NATS credentials" comment`);
+    const el = parseXml(uncommented, `${file} (credentials uncommented)`);
+    const inner = el.children.filter((c): c is XmlElement => typeof c !== "string")[0]!;
+    const dict = plistValue(inner, file) as { EnvironmentVariables: Record<string, string> };
+    for (const v of CREDENTIAL_FILE_VARS) assert.type(dict.EnvironmentVariables[v], "string", `${file}: ${v} uncommented`);
+  }
 });
 
 test("deploy/ holds exactly the files these tests check (a new service file needs its test)", () => {

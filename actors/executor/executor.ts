@@ -141,6 +141,7 @@ export class Executor extends Actor {
     };
     for (;;) {
       if (this.auth) msg.auth = this.auth;
+      msg.nats = this.tx.node;
       if (this.stopped) return;
       try {
         // Any peer may answer: once we follow a scheduler, only its answer (or, after its silence, a new one's) counts.
@@ -264,7 +265,7 @@ export class Executor extends Actor {
     const now = performance.now();
     if (!force && now - this.out.lastDoneAt < this.heartbeatMs && now - this.lastBeat < FULL_BEAT_MS) return;
     this.lastBeat = now;
-    const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, ...vitals(this.tx) };
+    const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, nats: this.tx.node, ...vitals(this.tx) };
     this.tx.send(this.subjects.heartbeat, hb);
   }
 

@@ -10,6 +10,8 @@ export class ClientTable {
   private readonly byId = new Map<string, number>();
   /** Client id → last time it renewed its lease. */
   private readonly leases = new Map<string, number>();
+  /** Client id → the NATS node it said it is on (protocol.ts NatsNode), while it holds a lease. */
+  private readonly nodes = new Map<string, string>();
   /** Clients closed or expired here (the newest few thousand), until they register again. */
   private readonly dropped = new Set<string>();
 
@@ -32,9 +34,10 @@ export class ClientTable {
   }
 
   /** Renews the lease; true when the client had none (new, or dropped after its grace period). */
-  renew(id: string, now = Date.now()): boolean {
+  renew(id: string, now = Date.now(), nats?: string): boolean {
     const fresh = !this.leases.has(id);
     this.leases.set(id, now);
+    if (nats) this.nodes.set(id, nats);
     this.dropped.delete(id);
     return fresh;
   }
@@ -49,6 +52,7 @@ export class ClientTable {
   /** Ends the client's lease (closed, or expired). */
   endLease(id: string): void {
     this.leases.delete(id);
+    this.nodes.delete(id);
     this.dropped.add(id);
     if (this.dropped.size > 4096) this.dropped.delete(this.dropped.values().next().value!);
   }
@@ -59,6 +63,16 @@ export class ClientTable {
    */
   wasDropped(id: string): boolean {
     return this.dropped.has(id);
+  }
+
+  /** Clients holding a lease, by NATS node ("?" for a client that did not say). */
+  byNode(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const id of this.leases.keys()) {
+      const n = this.nodes.get(id) ?? "?";
+      out[n] = (out[n] ?? 0) + 1;
+    }
+    return out;
   }
 
   /** Clients holding a lease. */

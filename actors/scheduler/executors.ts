@@ -48,6 +48,13 @@ export interface ExecutorRec {
   pendingRestart?: boolean;
   /** A reconciliation in progress (reconcile.ts): its nonce and the slots assigned when it was asked. */
   reconcile?: { nonce: number; at: number; slots: Map<number, number> };
+  /** The NATS node it said it is on (registration, heartbeats). */
+  nats?: string;
+}
+
+/** A peer's NATS node as it said it (protocol.ts NatsNode): a string, kept short for the tables. */
+export function natsNode(v: unknown): string | undefined {
+  return typeof v === "string" && v ? v.slice(0, 100) : undefined;
 }
 
 interface WorkerRec {
@@ -57,6 +64,7 @@ interface WorkerRec {
   confirmed?: boolean;
   executors: Set<ExecutorRec>;
   lastSeen: number;
+  nats?: string;
 }
 
 /** Work stealing, as the scheduler does it (the worker machine tracks one steal per executor). */
@@ -95,7 +103,7 @@ export class ExecutorTable {
       }
     }
     const prev = this.workers.get(reg.instance);
-    this.workers.set(reg.instance, { reg, executors: prev?.executors ?? new Set(), lastSeen: Date.now(), auth: prev?.auth ?? this.cfg.newToken(), confirmed: prev?.confirmed });
+    this.workers.set(reg.instance, { reg, executors: prev?.executors ?? new Set(), lastSeen: Date.now(), auth: prev?.auth ?? this.cfg.newToken(), confirmed: prev?.confirmed, nats: natsNode(reg.nats) });
     return undefined;
   }
 
@@ -106,7 +114,10 @@ export class ExecutorTable {
 
   addExecutor(reg: RegisterExecutor): ExecutorRec {
     const old = this.byIdMap.get(reg.id);
-    if (old) return old;
+    if (old) {
+      old.nats = natsNode(reg.nats) ?? old.nats;
+      return old;
+    }
     const index = this.freeIdx.pop() ?? this.byIdx.length;
     const life = createActor(
       workerMachine.provide({
@@ -139,6 +150,7 @@ export class ExecutorTable {
       life,
       auth: this.cfg.newToken(),
       seq: 0,
+      nats: natsNode(reg.nats),
     };
     this.byIdMap.set(reg.id, rec);
     this.byIdx[index] = rec;
@@ -200,6 +212,7 @@ export class ExecutorTable {
     rec.dataFetches = m.dataFetches ?? rec.dataFetches;
     rec.dataPushed = m.dataPushed ?? rec.dataPushed;
     rec.dataBytes = m.dataBytes ?? rec.dataBytes;
+    rec.nats = natsNode(m.nats) ?? rec.nats;
     rec.life.send({ type: "HEARTBEAT" });
     const w = this.workers.get(rec.worker);
     if (w) w.lastSeen = Date.now();
@@ -211,6 +224,7 @@ export class ExecutorTable {
     if (!w) return;
     w.lastSeen = Date.now();
     w.confirmed = true;
+    w.nats = natsNode(m.nats) ?? w.nats;
     for (const id of m.executors ?? []) {
       const rec = this.byIdMap.get(id);
       if (rec && rec.worker === m.id) rec.life.send({ type: "HEARTBEAT" });
@@ -265,6 +279,7 @@ export class ExecutorTable {
       nthreads: w.reg.nthreads,
       memoryLimit: w.reg.memoryLimit,
       hello: w.reg.hello,
+      ...(w.nats ? { nats: w.nats } : {}),
       executors: [...w.executors].sort((a, b) => a.name.localeCompare(b.name)).map(
         (e): ExecutorInfo => ({
           id: e.id,
@@ -280,6 +295,7 @@ export class ExecutorTable {
           dataFetches: e.dataFetches,
           dataPushed: e.dataPushed,
           dataBytes: e.dataBytes,
+          ...(e.nats ? { nats: e.nats } : {}),
         }),
       ),
     }));

@@ -634,7 +634,8 @@ export class Monitor {
       t: now,
       seq: this.stream.version,
       cluster: info.cluster,
-      scheduler: { host: info.scheduler.host, instance: info.scheduler.instance, version: info.scheduler.hello.version, node: info.scheduler.hello.node, startedAt: info.scheduler.startedAt, rss: info.scheduler.rss },
+      scheduler: { host: info.scheduler.host, instance: info.scheduler.instance, version: info.scheduler.hello.version, node: info.scheduler.hello.node, startedAt: info.scheduler.startedAt, rss: info.scheduler.rss, nats: info.scheduler.nats },
+      clientNodes: info.clientNodes,
       totals: {
         workers: info.workers.filter((w) => w.state !== "gone").length,
         executors,

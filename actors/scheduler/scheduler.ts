@@ -18,6 +18,7 @@ import * as G from "../../runtime/guards.ts";
 import { randomId } from "../../runtime/ids.ts";
 import {
   PROTOCOL_VERSION,
+  isClientId,
   type Bye,
   type Cancel,
   type ClusterInfo,
@@ -44,7 +45,7 @@ import type { Transport } from "../../runtime/transport.ts";
 import { hello, nodeMajor } from "../../runtime/version.ts";
 import { defaultPlacement, DurationEstimates, roomFor, windowFor, type PlacementConfig } from "./placement.ts";
 import { ASSIGNED, QUEUED, TaskTable } from "./tasks.ts";
-import { ExecutorTable, type ExecutorRec } from "./executors.ts";
+import { ExecutorTable, natsNode, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
 import { DataPushes } from "./data-push.ts";
 import { DataOwners } from "./data-owners.ts";
@@ -273,12 +274,14 @@ export class Scheduler extends Actor {
     }
     switch (m.kind) {
       case "client": {
+        // Its id becomes a subject token or two (results.<id>): nothing else, no wildcards.
+        if (!isClientId(m.id)) return this.dropped("register: client id is not one or two subject tokens");
         if (!this.trust.registerClient(m, this.clients.indexOf(m.id))) {
           this.untrusted("register: client id held by another token");
           const e = Errors.ClientIdTaken(m.id);
           return this.respond(reply, { ok: false, code: e.code, message: e.message } satisfies RegisterReply);
         }
-        const fresh = this.clients.renew(m.id);
+        const fresh = this.clients.renew(m.id, Date.now(), natsNode(m.nats));
         this.owners.setClientCap(m.id, m.maxValueBytes);
         this.clients.indexOf(m.id);
         return this.respond(reply, { ...ok, fresh });
@@ -733,10 +736,11 @@ export class Scheduler extends Actor {
     const t = this.tasks;
     return {
       cluster: this.cluster,
-      scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory() },
+      scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory(), nats: this.tx.node },
       workers: this.monitor.workerInfo(this.executors.info()),
       departed: this.monitor.departedWorkers(),
       clients: this.clients.leased,
+      clientNodes: this.clients.byNode(),
       tasks: {
         queued: t.queued,
         assigned: t.assigned,

@@ -20,9 +20,21 @@
   # In an elevated PowerShell, from a checkout (npm ci done) or after `npm install -g .\ts-dask-0.1.0.tgz`:
   .\install-worker-service.ps1 -NatsUrl nats://scheduler-host:4222 -Name MyWorker -Nprocs 4 -Nthreads 1 -MemoryLimit '1GB' -DeathTimeout 120
 
+.EXAMPLE
+  # With one user per role (deploy/nats/least-privilege.conf): the password stays in a file.
+  .\install-worker-service.ps1 -NatsUrl nats://scheduler-host:4222 -Cluster home -User home-worker -PasswordFile C:\ProgramData\ts-dask\worker.pw
+
 .NOTES
   Quote -MemoryLimit ('1GB'): unquoted, PowerShell reads 1GB as the number 1073741824 (which
   ts-dask also accepts, as bytes).
+
+  Credentials are given as files (-TokenFile, -PasswordFile, -NkeyFile, -CredsFile, TLS files):
+  the service gets their paths in its environment, never the secret on its command line. Write a
+  token file readable by SYSTEM and Administrators only, e.g.:
+    $f = Join-Path $env:ProgramData 'ts-dask\token'
+    New-Item -ItemType Directory -Force (Split-Path $f) | Out-Null
+    Set-Content -NoNewline -Path $f -Value (Read-Host 'NATS token')
+    icacls $f /inheritance:r /grant:r 'SYSTEM:R' 'Administrators:F'
 #>
 #Requires -RunAsAdministrator
 [CmdletBinding()]
@@ -43,8 +55,21 @@ param(
   [string]$LocalDirectory = (Join-Path $env:ProgramData 'ts-dask\worker'),
   # Cluster name (several clusters can share one NATS server).
   [string]$Cluster = 'default',
-  # NATS token, when nats-server requires one (it is stored in the service's parameters).
-  [string]$Token = '',
+  # NATS credentials: FILES only, never a secret itself (a command line is visible to every user
+  # of the machine). Each becomes a variable of the service's environment ($env:TSDASK_*), not an
+  # argument. Make each file readable by SYSTEM and Administrators only (see .NOTES).
+  # A file holding the NATS token (TSDASK_TOKEN_FILE).
+  [string]$TokenFile = '',
+  # NATS user (TSDASK_USER) and a file holding its password (TSDASK_PASSWORD_FILE).
+  [string]$User = '',
+  [string]$PasswordFile = '',
+  # An nkey seed file (TSDASK_NKEY_FILE) or a .creds file (TSDASK_CREDS).
+  [string]$NkeyFile = '',
+  [string]$CredsFile = '',
+  # TLS: the CA of the server's certificate, a client certificate and its key (TSDASK_TLS_CA/_CERT/_KEY).
+  [string]$TlsCa = '',
+  [string]$TlsCert = '',
+  [string]$TlsKey = '',
   [string]$ServiceName = 'ts-dask-worker',
   # node.exe (Node 20.6 or later); default: the one on PATH, else %ProgramFiles%\nodejs\node.exe.
   [string]$NodePath = '',
@@ -96,6 +121,7 @@ if (-not (Test-Path (Join-Path $tsDaskHome 'node_modules\tsx')) -and -not (Test-
   throw "ts-dask at $tsDaskHome has no dependencies installed: run ``npm ci`` there"
 }
 
+if ($NatsUrl -match '://[^/]*@') { throw 'NatsUrl carries a credential (token@ or user:password@), which would sit on the service''s command line: pass -TokenFile, or -User with -PasswordFile, instead' }
 if ($NatsUrl -notmatch '^(nats|tls)://') { Write-Warning "NatsUrl '$NatsUrl' does not start with nats:// (or tls://)" }
 
 # --- the command line ------------------------------------------------------------------------------
@@ -111,7 +137,24 @@ $workerArgs = @(
   '--death-timeout', $DeathTimeout,
   '--local-directory', $LocalDirectory
 )
-if ($Token) { $workerArgs += @('--token', $Token) }
+
+# Credentials travel in the service's environment (NSSM AppEnvironmentExtra), never as arguments:
+# the worker reads TSDASK_* itself (test/deploy.test.ts checks no secret reaches $workerArgs).
+$credentialEnv = [ordered]@{
+  TSDASK_TOKEN_FILE = $TokenFile; TSDASK_USER = $User; TSDASK_PASSWORD_FILE = $PasswordFile
+  TSDASK_NKEY_FILE = $NkeyFile; TSDASK_CREDS = $CredsFile
+  TSDASK_TLS_CA = $TlsCa; TSDASK_TLS_CERT = $TlsCert; TSDASK_TLS_KEY = $TlsKey
+}
+$serviceEnv = @()
+foreach ($k in $credentialEnv.Keys) {
+  $v = [string]$credentialEnv[$k]
+  if (-not $v) { continue }
+  if ($k -ne 'TSDASK_USER') {
+    if (-not (Test-Path -LiteralPath $v -PathType Leaf)) { throw "$k`: no file $v" }
+    $v = (Resolve-Path -LiteralPath $v).Path
+  }
+  $serviceEnv += "$k=$v"
+}
 
 # One argument as the C runtime (CommandLineToArgvW) parses it back: quoted only when needed.
 function ConvertTo-WindowsArgument([string]$Arg) {
@@ -152,6 +195,8 @@ Invoke-Nssm install $ServiceName $NodePath
 # PowerShell 5.1's native-argument quoting whenever a path contains a space.
 $parametersKey = "HKLM:\SYSTEM\CurrentControlSet\Services\$ServiceName\Parameters"
 New-ItemProperty -Path $parametersKey -Name AppParameters -PropertyType ExpandString -Value $appParameters -Force | Out-Null
+# The credentials' file paths (and the user name), as KEY=value lines of the service's environment.
+if ($serviceEnv.Count) { New-ItemProperty -Path $parametersKey -Name AppEnvironmentExtra -PropertyType MultiString -Value $serviceEnv -Force | Out-Null }
 Invoke-Nssm set $ServiceName DisplayName "ts-dask worker $Name"
 Invoke-Nssm set $ServiceName Description "ts-dask worker '$Name' for cluster '$Cluster' on $NatsUrl"
 Invoke-Nssm set $ServiceName Start SERVICE_AUTO_START
@@ -174,7 +219,7 @@ Invoke-Nssm set $ServiceName AppKillProcessTree 1
 
 Start-Service -Name $ServiceName
 Get-Service -Name $ServiceName | Format-Table -AutoSize Status, Name, DisplayName
-$shown = if ($Token) { $appParameters.Replace($Token, '***') } else { $appParameters }
-Write-Host "Command: `"$NodePath`" $shown"
+Write-Host "Command: `"$NodePath`" $appParameters"
+if ($serviceEnv.Count) { Write-Host "Environment: $($serviceEnv -join '; ')" }
 Write-Host "Log:     $log"
 Write-Host 'A worker opens no port: only outbound TCP to the NATS server (4222) is needed.'

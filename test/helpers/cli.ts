@@ -8,12 +8,8 @@ import { subjects, type ClusterEvent } from "../../runtime/protocol.ts";
 
 export const BIN = fileURLToPath(new URL("../../bin/ts-dask.mjs", import.meta.url));
 
-export interface CliProcess {
+export interface CliProcess extends OutputWatch {
   proc: ChildProcess;
-  /** Everything printed so far (stdout and stderr). */
-  output(): string;
-  /** Resolves when the output matches (checks what was printed already, then each new chunk). */
-  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -28,6 +24,41 @@ const running = new Set<CliProcess>();
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { command?: string; cwd?: string } = {}): CliProcess {
   const [file, argv] = opts.command ? [opts.command, args] : [process.execPath, [BIN, ...args]];
   const proc = spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, cwd: opts.cwd });
+  const exited = once(proc, "exit").then(([code]) => code as number | null);
+  const c: CliProcess = {
+    proc,
+    ...watchOutput(proc, `ts-dask ${args.join(" ")}`),
+    exited,
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const code = await exited;
+      running.delete(c);
+      return code;
+    },
+  };
+  running.add(c);
+  void exited.then(() => running.delete(c));
+  return c;
+}
+
+/** What a child process printed, and a wait for a line of it. */
+export interface OutputWatch {
+  /** Everything printed so far (stdout and stderr). */
+  output(): string;
+  /**
+   * Resolves with the first match of `re` in the output (what was printed already, then each new
+   * chunk); rejects after `timeoutMs`, or when the process exits without printing it, with the
+   * end of its output in the message.
+   */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+}
+
+/**
+ * Collects `proc`'s stdout and stderr (both must be pipes) and answers {@link OutputWatch.waitFor};
+ * `label` names the process in timeout messages. The one output watcher of the tests: CLI
+ * processes here, processes inside LAN hosts (test/lan/bed.ts).
+ */
+export function watchOutput(proc: ChildProcess, label: string): OutputWatch {
   let out = "";
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {
@@ -36,11 +67,9 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { command
   };
   proc.stdout!.on("data", onData);
   proc.stderr!.on("data", onData);
-  const exited = once(proc, "exit").then(([code]) => code as number | null);
-  const c: CliProcess = {
-    proc,
+  const tail = () => (out.length > 3000 ? `…${out.slice(-3000)}` : out);
+  return {
     output: () => out,
-    exited,
     waitFor(re, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -52,14 +81,14 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { command
         };
         const timer = setTimeout(() => {
           done();
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re} in the output of ts-dask ${args.join(" ")}:\n${out}`));
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re} from ${label}; it printed:\n${tail()}`));
         }, timeoutMs);
         const onExit = () => {
+          // Output may still be in the pipes when 'exit' fires: look again after it is read.
           setImmediate(() => {
-            if (!re.exec(out)) {
-              done();
-              reject(new Error(`ts-dask ${args.join(" ")} exited before printing ${re}:\n${out}`));
-            }
+            if (re.exec(out)) return check();
+            done();
+            reject(new Error(`${label} exited (${proc.exitCode ?? proc.signalCode}) before printing ${re}; it printed:\n${tail()}`));
           });
         };
         const done = () => {
@@ -72,16 +101,7 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { command
         check();
       });
     },
-    async stop(signal = "SIGTERM") {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      const code = await exited;
-      running.delete(c);
-      return code;
-    },
   };
-  running.add(c);
-  void exited.then(() => running.delete(c));
-  return c;
 }
 
 /** Stops every CLI process still running (call from an `after` hook). */

@@ -20,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { executablePath, isAlive } from "../../runtime/platform.ts";
+import { watchOutput, type OutputWatch } from "../helpers/cli.ts";
 
 /** The repository root (processes in hosts run with it as their working directory). */
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -68,14 +69,10 @@ export interface LanHost {
 }
 
 /** A process running inside a host. */
-export interface LanProcess {
+export interface LanProcess extends OutputWatch {
   readonly host: LanHost;
   readonly proc: ChildProcess;
   readonly pid: number;
-  /** Everything printed so far (stdout and stderr). */
-  output(): string;
-  /** Resolves with the first match of `re` in the output (what was printed already, then new output). */
-  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
   /** Resolves on exit. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM (or `signal`), SIGKILL after `graceMs`; resolves with the exit. */
@@ -230,48 +227,14 @@ ${allow}  }
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    let out = "";
-    const listeners = new Set<() => void>();
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      for (const l of listeners) l();
-    };
-    proc.stdout!.on("data", onData);
-    proc.stderr!.on("data", onData);
     const exited = once(proc, "exit").then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
     const label = `${cmd === process.execPath ? "node" : cmd} ${args.join(" ")} on ${h.name}`;
     const p: LanProcess = {
       host: h,
       proc,
       pid: proc.pid!,
-      output: () => out,
+      ...watchOutput(proc, label),
       exited,
-      waitFor(re, timeoutMs = 30_000) {
-        return new Promise((resolve, reject) => {
-          const check = () => {
-            const m = re.exec(out);
-            if (m) done(), resolve(m);
-          };
-          const timer = setTimeout(() => {
-            done();
-            reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re} from ${label}; it printed:\n${out.slice(-3000)}`));
-          }, timeoutMs);
-          const onExit = () =>
-            setImmediate(() => {
-              if (re.exec(out)) return;
-              done();
-              reject(new Error(`${label} exited (${proc.exitCode ?? proc.signalCode}) before printing ${re}; it printed:\n${out.slice(-3000)}`));
-            });
-          const done = () => {
-            clearTimeout(timer);
-            listeners.delete(check);
-            proc.off("exit", onExit);
-          };
-          listeners.add(check);
-          proc.once("exit", onExit);
-          check();
-        });
-      },
       async stop(signal = "SIGTERM", graceMs = 10_000) {
         if (proc.exitCode === null && proc.signalCode === null) {
           proc.kill(signal);

@@ -47,6 +47,11 @@ export interface JobView {
 export interface WorkerRow {
   name: string;
   host: string;
+  /**
+   * The NATS node(s) it is connected to (protocol.ts NatsNode): its supervisor's, then any other
+   * node one of its executors is on (`n2; executors also on n1`), "?" when not known.
+   */
+  nats: string;
   executors: number;
   nprocs: number;
   nthreads: number;
@@ -71,7 +76,10 @@ export interface Snapshot {
   /** Stream version: pass it back as `sinceSeq` for the next delta. */
   seq: number;
   cluster: string;
-  scheduler: { host: string; instance: string; version: string; node: string; startedAt: number; rss: number };
+  /** `node`: the Node.js version; `nats`: the NATS node the scheduler is connected to. */
+  scheduler: { host: string; instance: string; version: string; node: string; startedAt: number; rss: number; nats?: string };
+  /** Clients by the NATS node they are connected to. */
+  clientNodes?: Record<string, number>;
   totals: {
     workers: number;
     executors: number;
@@ -116,6 +124,7 @@ export function workerRow(w: WorkerInfo): WorkerRow {
   return {
     name: w.name,
     host: w.host,
+    nats: natsCell(w),
     executors: w.executors.length,
     nprocs: w.nprocs,
     nthreads: w.nthreads,
@@ -131,10 +140,27 @@ export function workerRow(w: WorkerInfo): WorkerRow {
   };
 }
 
+/** The worker table's NATS cell: the supervisor's node, then other nodes its executors are on. */
+function natsCell(w: WorkerInfo): string {
+  if (w.state === "gone") return "-";
+  const own = w.nats ?? "?";
+  const others = [...new Set(w.executors.map((e) => e.nats ?? "?"))].filter((n) => n !== own).sort();
+  return others.length ? `${own}; executors also on ${others.join(", ")}` : own;
+}
+
+/** "n1: 2, n3: 1": clients (or anything counted) by NATS node. */
+export function byNodeText(counts: Record<string, number> | undefined): string {
+  return Object.entries(counts ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([n, c]) => `${n}: ${c}`)
+    .join(", ");
+}
+
 /** Columns of the worker table, in order: [key, title]. The dashboard and `ts-dask info` use these. */
 export const WORKER_COLUMNS: [keyof WorkerRow | "memory" | "tasks", string][] = [
   ["name", "worker"],
   ["host", "host"],
+  ["nats", "NATS node"],
   ["executors", "executors"],
   ["nthreads", "threads"],
   ["state", "state"],

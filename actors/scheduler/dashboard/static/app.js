@@ -107,7 +107,8 @@ function apply(s) {
   if (state.events.length > 200) state.events.splice(0, state.events.length - 200);
 
   const c = s.scheduler;
-  setHTML($("cluster"), `cluster <b>${esc(s.cluster)}</b> · scheduler on ${esc(c.host)} · ts-dask ${esc(c.version)} · Node ${esc(c.node)} · up ${secs((s.t - c.startedAt) / 1000)}`);
+  const clientNodes = Object.entries(s.clientNodes ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([n, k]) => `${esc(n)}: ${k}`).join(", ");
+  setHTML($("cluster"), `cluster <b>${esc(s.cluster)}</b> · scheduler on ${esc(c.host)}${c.nats ? ` (NATS ${esc(c.nats)})` : ""}${clientNodes ? ` · clients on NATS ${clientNodes}` : ""} · ts-dask ${esc(c.version)} · Node ${esc(c.node)} · up ${secs((s.t - c.startedAt) / 1000)}`);
   renderTotals(s.totals);
   renderWorkers(s.workers);
   renderJobs(s.jobs);
