@@ -104,6 +104,10 @@ export type DataGetAs = Pick<DataGet, "auth" | "exec" | "worker" | "client">;
 
 /** How many times a value whose bytes do not match its hash is fetched again before failing. */
 const REFETCHES = 2;
+/** A reader the scheduler does not know (yet, again) asks again this often, this long (~10 s). */
+const UNBOUND_RETRIES = 20;
+const UNBOUND_WAIT_MS = 500;
+class NotBoundYet extends Error {}
 
 /**
  * The bytes stored under `hash`, pulled chunk by chunk straight into one buffer (chunks are equal
@@ -120,24 +124,36 @@ export async function getBytes(
   opts: { as: () => DataGetAs; fail?: ChunkFail; onCorrupt?: () => void },
 ): Promise<Uint8Array> {
   const fail = opts.fail ?? chunkError;
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0, unbound = 0; ; attempt++) {
     const as = opts.as();
     const get = async (index: number) => {
       const r = await tx.request<DataGetReply>(subject, { hash, index, ...as } satisfies DataGet, TIMEOUT_MS);
-      if (!r.ok) throw fail(r.message, r.code);
+      if (!r.ok) throw r.code === "NotBound" ? new NotBoundYet(r.message) : fail(r.message, r.code);
       return r;
     };
-    const first = await get(0);
-    const v = new ChunkedValue(first.size, first.chunks);
-    let ok = v.place(0, first.bytes) === "placed";
-    let next = 1;
-    const lane = async () => {
-      while (next < first.chunks && ok) {
-        const i = next++;
-        if (v.place(i, (await get(i)).bytes) !== "placed") ok = false;
-      }
-    };
-    if (ok) await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, first.chunks - 1) }, lane));
+    let v: ChunkedValue;
+    let ok: boolean;
+    try {
+      const first = await get(0);
+      v = new ChunkedValue(first.size, first.chunks);
+      ok = v.place(0, first.bytes) === "placed";
+      let next = 1;
+      const lane = async () => {
+        while (next < first.chunks && ok) {
+          const i = next++;
+          if (v.place(i, (await get(i)).bytes) !== "placed") ok = false;
+        }
+      };
+      if (ok) await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, first.chunks - 1) }, lane));
+    } catch (e) {
+      // The scheduler does not know us right now (it forgot a silent worker or executor, which
+      // registers again within a beat or two): ask again with the token we then hold.
+      if (!(e instanceof NotBoundYet)) throw e;
+      if (++unbound > UNBOUND_RETRIES) throw fail(e.message, "NotBound");
+      await new Promise((res) => setTimeout(res, UNBOUND_WAIT_MS));
+      attempt--;
+      continue;
+    }
     if (ok && v.verify(hash)) return v.bytes;
     opts.onCorrupt?.();
     if (attempt >= REFETCHES) throw fail(Errors.DataCorrupted(hash, "this reader").message, "DataCorrupted");
