@@ -257,7 +257,7 @@ export class Executor extends Actor {
     const now = performance.now();
     if (!force && now - this.out.lastDoneAt < this.heartbeatMs && now - this.lastBeat < FULL_BEAT_MS) return;
     this.lastBeat = now;
-    const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, ...vitals(this.tx) };
+    const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, cached: this.cached, ...vitals(this.tx) };
     this.tx.send(this.subjects.heartbeat, hb);
   }
 
@@ -303,6 +303,7 @@ export class Executor extends Actor {
     if (m.op === "resync") this.resync(typeof m.nonce === "number" ? m.nonce : undefined);
     else if (m.op === "restart") void this.stop().then(() => this.opts.onRestart?.());
     else if (m.op === "recycle") void this.recycle();
+    else if (m.op === "forget") this.forget(m);
     else if (m.op === "prefetch" && m.hash) void this.data.fetch(m.hash).catch((e) => this.log.warn((e as Error).message));
     else if (m.op === "listen" && m.hash && m.size !== undefined && m.chunks) {
       void this.data.listen(m.hash, m.size, m.chunks).then(
@@ -310,6 +311,21 @@ export class Executor extends Actor {
         (e) => this.log.warn((e as Error).message),
       );
     }
+  }
+
+  /** The scheduler forgot definitions (no registered client uses them) and released values for good. */
+  private forget(m: ExecControl) {
+    for (const h of Array.isArray(m.fns) ? m.fns : []) {
+      this.fns.delete(h);
+      this.failedLoads.delete(h);
+    }
+    for (const h of Array.isArray(m.mods) ? m.mods : []) this.mods.delete(h);
+    if (Array.isArray(m.data)) this.data.forget(m.data);
+  }
+
+  /** Entries held in this process's caches (reported in heartbeats: a long-lived cluster must not grow). */
+  get cached(): { fns: number; mods: number; data: number } {
+    return { fns: this.fns.size, mods: this.mods.size, data: this.data.held };
   }
 
   /** Makes uploads current here (exec.<id>.upload, and at registration). */

@@ -21,6 +21,8 @@ export class DataStore {
   private readonly partial = new Map<string, Partial>();
   /** Called when a value became complete (e.g. to ask executors to prefetch it). */
   onComplete: (hash: string, broadcast: boolean) => void = () => {};
+  /** A complete value left the store (its last owner released it): executors may drop their copies. */
+  onDropped: (hash: string) => void = () => {};
 
   constructor(private readonly chunkSize: number) {}
 
@@ -105,7 +107,7 @@ export class DataStore {
       if (!v) continue;
       v.owners.delete(client);
       if (v.owners.size === 0) {
-        this.complete.delete(h);
+        if (this.complete.delete(h)) this.onDropped(h);
         this.partial.delete(h);
       }
     }

@@ -27,6 +27,7 @@ export interface ExecutorRec {
   dataFetches: number;
   dataPushed: number;
   dataBytes: number;
+  cached?: { fns: number; mods: number; data: number };
   /** The executor said it takes no tasks (memory pressure, retiring). */
   paused?: boolean;
   fnsSent: Set<string>;
@@ -179,6 +180,11 @@ export class ExecutorTable {
     return out;
   }
 
+  /** Every executor record, whatever its state. */
+  all(): IterableIterator<ExecutorRec> {
+    return this.byIdMap.values();
+  }
+
   /**
    * Executors that take new work, least loaded first. Only confirmed ones: an executor that has not
    * used its token yet may still follow another scheduler and would drop our orders.
@@ -198,6 +204,7 @@ export class ExecutorTable {
     rec.rss = m.rss;
     rec.paused = m.paused === true;
     rec.dataFetches = m.dataFetches ?? rec.dataFetches;
+    if (m.cached) rec.cached = m.cached;
     rec.dataPushed = m.dataPushed ?? rec.dataPushed;
     rec.dataBytes = m.dataBytes ?? rec.dataBytes;
     rec.life.send({ type: "HEARTBEAT" });
@@ -280,6 +287,7 @@ export class ExecutorTable {
           dataFetches: e.dataFetches,
           dataPushed: e.dataPushed,
           dataBytes: e.dataBytes,
+          ...(e.cached ? { cached: e.cached } : {}),
         }),
       ),
     }));

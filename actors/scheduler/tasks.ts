@@ -36,7 +36,8 @@ function grow<T extends Uint8Array | Uint16Array | Uint32Array>(a: T, n: number)
 
 export class TaskTable {
   state = new Uint8Array(1024);
-  client = new Uint16Array(1024);
+  /** Client index (clients.ts); 32 bits: more than 65,536 clients may be connected at once. */
+  client = new Uint32Array(1024);
   key = new Uint32Array(1024);
   chunk = new Uint32Array(1024);
   row = new Uint32Array(1024);
@@ -47,6 +48,9 @@ export class TaskTable {
   /** Bit {@link CAREFUL}: run with start/end markers (see TaskGroup.careful). */
   flags = new Uint8Array(1024);
   readonly chunks = new Map<number, Chunk>();
+  /** Client index → slots not free (queued, assigned, or cancelled and not reached yet): a dropped
+   * client's index is reused only at 0. */
+  live = new Uint32Array(64);
 
   private free = new Uint32Array(1024);
   private freeTop = 0;
@@ -78,6 +82,8 @@ export class TaskTable {
     const c: Chunk = { id: this.nextChunk++, client, fn, cols, consts, timeout, remaining: n };
     this.chunks.set(c.id, c);
     const slots = new Uint32Array(n);
+    if (client >= this.live.length) this.live = grow(this.live, Math.max(client + 1, this.live.length * 2));
+    this.live[client] += n;
     for (let r = 0; r < n; r++) {
       const s = this.alloc();
       this.state[s] = QUEUED;
@@ -198,7 +204,19 @@ export class TaskTable {
     return c.consts ? args.concat(c.consts) : args;
   }
 
+  /** Frees a slot just popped off the queue that will not run (its client is gone). */
+  discard(s: number): void {
+    this.queued--;
+    this.release(s);
+  }
+
+  /** Frees the cancelled entries still in the queue (none of them will be reached otherwise when nothing is queued). */
+  drainCancelled(): void {
+    if (this.queued === 0 && this.len > 0) this.peek();
+  }
+
   private release(s: number): void {
+    this.live[this.client[s]!]!--;
     const c = this.chunks.get(this.chunk[s]!);
     if (c && --c.remaining === 0) this.chunks.delete(c.id);
     this.state[s] = FREE;
