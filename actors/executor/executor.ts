@@ -58,6 +58,8 @@ export class Executor extends Actor {
   private readonly out: Outbox;
   private readonly fns = new Map<string, LoadedFn | Promise<LoadedFn>>();
   private readonly mods = new Map<string, ModuleDef>();
+  /** client.run() functions, the newest 32 (onRun). */
+  private readonly runFns = new Map<string, LoadedFn | Promise<LoadedFn>>();
   /** Functions whose module failed to load (a missing package, say): loaded again by the next batch that uses them. */
   private readonly failedLoads = new Map<string, FnDef>();
   private scheduler = "";
@@ -356,10 +358,15 @@ export class Executor extends Actor {
   /** client.run(): runs a function now, outside the task queue, and answers with its value. */
   private async onRun(m: RunRequest): Promise<RunReply> {
     if (m.module) this.mods.set(m.module.hash, m.module);
-    if (!this.fns.has(m.fn.hash)) this.fns.set(m.fn.hash, this.load(m.fn));
-    this.retryLoad(m.fn.hash);
+    // Not in the task functions' cache (the scheduler never hears of these, so never says to forget
+    // them): the newest few, for a client that runs the same function again and again.
+    let loading = this.runFns.get(m.fn.hash);
+    if (!loading || loading instanceof Error) loading = this.load(m.fn);
+    this.runFns.delete(m.fn.hash);
+    this.runFns.set(m.fn.hash, loading);
+    if (this.runFns.size > 32) this.runFns.delete(this.runFns.keys().next().value!);
     try {
-      const fn = await this.fns.get(m.fn.hash)!;
+      const fn = await loading;
       if (fn instanceof Error) throw fn;
       const value = await (fn as (...a: unknown[]) => unknown)(...m.args);
       encode(value); // fails here, with a clear error, rather than in respond()
