@@ -308,6 +308,8 @@ export interface SubmitGroup {
   total?: number;
   /** Milliseconds a task may run before it fails with TaskTimeout (its executor is replaced if it hangs). */
   timeout?: number;
+  /** Dispatch priority, higher first (default 0); equal priorities share the cluster by client. */
+  priority?: number;
 }
 
 export interface Submit {

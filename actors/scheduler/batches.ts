@@ -40,6 +40,8 @@ export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number): { msg: 
     groups.push(g);
     slots.length = 0;
   };
+  // Lanes (clients, priorities) take turns, one batch each: fair shares of the cluster.
+  t.rotate();
   while (count < n) {
     const s = t.pop();
     if (s < 0) break;

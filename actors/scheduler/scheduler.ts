@@ -404,7 +404,7 @@ export class Scheduler extends Actor {
     let total = 0;
     const held = m.resync ? this.heldBy(client) : undefined;
     for (const g of m.groups) {
-      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0);
+      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g));
       out.push(slots);
       total += slots.length;
     }
@@ -435,7 +435,7 @@ export class Scheduler extends Actor {
       else slots[r] = s;
     }
     if (rows.length) {
-      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0);
+      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g));
       rows.forEach((r, i) => {
         slots[r] = added[i]!;
         held.set(g.keys[r]!, added[i]!);
@@ -792,6 +792,11 @@ export class Scheduler extends Actor {
   }
 }
 
+/** A group's priority: a finite number, else 0 (a peer's odd value changes nothing). */
+function priorityOf(g: SubmitGroup): number {
+  return typeof g.priority === "number" && Number.isFinite(g.priority) ? g.priority : 0;
+}
+
 function memory() {
   const m = process.memoryUsage();
   // Typed-array tables live outside the JS heap: count them too.
@@ -799,4 +804,4 @@ function memory() {
 }
 
 /** Typed-array bytes the table spends per slot (state, client, key, chunk, row, exec, attempts, free list, ring). */
-const TASK_TABLE_BYTES_PER_SLOT = 1 + 2 + 4 + 4 + 4 + 2 + 1 + 1 + 4 + 4;
+const TASK_TABLE_BYTES_PER_SLOT = 1 + 4 + 4 + 4 + 4 + 2 + 1 + 1 + 4 + 4;
