@@ -14,13 +14,6 @@ test("examples/quickstart.ts", async () => {
   assert.match(out, /a failing task: Task parse-\d+ failed on local-\d: SyntaxError/);
 });
 
-test("examples/sharing.ts", async () => {
-  const out = await run("examples/sharing.ts");
-  assert.match(out, /B got \[2,4,6\] while A had \d+ of 2000 done/);
-  assert.match(out, /A's urgent \[20,40\] came before its queue drained \(\d+ of 2000 done\)/);
-  assert.match(out, "A's long map done");
-});
-
 test("examples/modules.ts", async () => {
   const out = await run("examples/modules.ts");
   assert.match(out, /first done: \d+, still running: \d+/);

@@ -5,7 +5,7 @@
  */
 import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
-import { clusterSuite, withTimeout } from "./helpers/cluster.ts";
+import { clusterSuite, runExample, withTimeout } from "./helpers/cluster.ts";
 
 const t = clusterSuite("fairness", { nprocs: 2 });
 
@@ -44,6 +44,15 @@ t("tasks of a higher priority run before lower ones queued earlier", async ({ cl
   assert.ok(lowDone < n, `the high-priority tasks came after all ${n} low ones`);
   client.cancel(low);
   assert.throws(() => client.map(tiny, [1], { priority: Number.NaN }), /priority/);
+});
+
+// The example of this API, run as a user would (here rather than in examples.test.ts, which is near
+// its time limit on a busy machine).
+t("examples/sharing.ts", async () => {
+  const out = await runExample("examples/sharing.ts");
+  assert.match(out, /B got \[2,4,6\] while A had \d+ of 2000 done/);
+  assert.match(out, /A's urgent \[20,40\] came before its queue drained \(\d+ of 2000 done\)/);
+  assert.match(out, "A's long map done");
 });
 
 t.run();
