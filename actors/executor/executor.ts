@@ -360,14 +360,17 @@ export class Executor extends Actor {
     if (m.module) this.mods.set(m.module.hash, m.module);
     // Not in the task functions' cache (the scheduler never hears of these, so never says to forget
     // them): the newest few, for a client that runs the same function again and again.
-    let loading = this.runFns.get(m.fn.hash);
-    if (!loading || loading instanceof Error) loading = this.load(m.fn);
+    const loading = this.runFns.get(m.fn.hash) ?? this.load(m.fn);
     this.runFns.delete(m.fn.hash);
     this.runFns.set(m.fn.hash, loading);
     if (this.runFns.size > 32) this.runFns.delete(this.runFns.keys().next().value!);
     try {
       const fn = await loading;
-      if (fn instanceof Error) throw fn;
+      if (fn instanceof Error) {
+        // Loaded again next time (a package may have been installed meanwhile).
+        this.runFns.delete(m.fn.hash);
+        throw fn;
+      }
       const value = await (fn as (...a: unknown[]) => unknown)(...m.args);
       encode(value); // fails here, with a clear error, rather than in respond()
       return { ok: true, value };
