@@ -102,7 +102,9 @@ export class Trust {
 
   /** Whether a client message carries its client's token. */
   isClient(id: string, auth: unknown): boolean {
-    const known = this.clientAuth.get(id);
+    // A client dropped here (cut off past its grace period) still holds its token: its messages
+    // in flight until it registers again (a scatter's chunks, say) are its own, as before it left.
+    const known = this.clientAuth.get(id) ?? this.gone.get(id)?.auth;
     return known !== undefined && known === auth;
   }
 
