@@ -258,7 +258,7 @@ export class Client extends Actor {
     }
     const job = this.newJob(1, nameOf(def), o);
     if (dk) this.dedup.set(dk, job, 0);
-    const piece = { job, fn: def, module, cols: args.map((a) => [a]), timeout: o.timeout };
+    const piece = { job, fn: def, module, cols: args.map((a) => [a]), timeout: o.timeout, priority: o.priority };
     if (args.some((a) => a instanceof Future)) this.afterDependencies(job, piece, args as unknown[]);
     else this.launch(job, piece);
     return new Future<Result<F>>(this, job, 0);
@@ -300,12 +300,13 @@ export class Client extends Actor {
         throw Errors.NotSerializable("map(…, { args })", findUnencodable(opts.args, "args") ?? (e as Error).message);
       }
     }
+    if (opts.priority !== undefined && !Number.isFinite(opts.priority)) throw Errors.BadOption("priority", opts.priority, "a finite number (higher runs first)");
     const o = { ...this.defaults, ...opts };
     // A copy: a large shared argument is swapped for its reference in place (LargeArgs).
     const consts = opts.args?.length ? [...opts.args] : undefined;
     if (o.pure || o.key !== undefined) return this.mapDeduplicated<Result<F>>(def, module, cols, n, consts, o);
     const job = this.newJob(n, nameOf(def), o);
-    this.launch(job, { job, fn: def, module, cols, consts, timeout: o.timeout });
+    this.launch(job, { job, fn: def, module, cols, consts, timeout: o.timeout, priority: o.priority });
     const out = new Array<Future<Result<F>>>(n);
     for (let i = 0; i < n; i++) out[i] = new Future<Result<F>>(this, job, i);
     return out;
@@ -326,7 +327,7 @@ export class Client extends Actor {
     };
     const plan = planMap(this.dedup, n, keyOf);
     const job = this.newJob(plan.unique.length, nameOf(def), o);
-    this.launch(job, { job, fn: def, module, cols: cols.map((c) => plan.unique.map((i) => c[i])), consts, timeout: o.timeout });
+    this.launch(job, { job, fn: def, module, cols: cols.map((c) => plan.unique.map((i) => c[i])), consts, timeout: o.timeout, priority: o.priority });
     plan.keys.forEach((k, u) => this.dedup.set(k, job, u));
     return plan.target.map((t) => (typeof t === "number" ? new Future<T>(this, job, t) : new Future<T>(this, t.job, t.row)));
   }
@@ -338,6 +339,7 @@ export class Client extends Actor {
    */
   with(opts: TaskOptions): Client {
     if (opts.timeout !== undefined && !(opts.timeout > 0)) throw Errors.BadOption("timeout", opts.timeout, "a positive number of milliseconds");
+    if (opts.priority !== undefined && !Number.isFinite(opts.priority)) throw Errors.BadOption("priority", opts.priority, "a finite number (higher runs first)");
     if (opts.retries !== undefined && !(Number.isInteger(opts.retries) && opts.retries >= 0)) throw Errors.BadOption("retries", opts.retries, "a whole number ≥ 0");
     if (opts.pure !== undefined && typeof opts.pure !== "boolean") throw Errors.BadOption("pure", opts.pure, "true or false");
     if (opts.key !== undefined && typeof opts.key !== "string" && typeof opts.key !== "function") throw Errors.BadOption("key", opts.key, "a string, or a function of the arguments returning one");

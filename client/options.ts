@@ -53,6 +53,12 @@ export interface TaskOptions {
    */
   timeout?: number;
   /**
+   * Tasks of a higher priority are dispatched first (as Dask's `priority=`; default 0, may be
+   * negative). Among equal priorities, clients take turns batch by batch: a client's few tasks do
+   * not wait behind another client's long queue.
+   */
+  priority?: number;
+  /**
    * Deduplicate: a call with the same function and equal arguments (msgpack bytes; a Future
    * argument counts by its task) while an earlier identical call's future is alive shares that
    * future's task instead of running again. Per client; a failed, cancelled or released

@@ -278,6 +278,8 @@ export interface Heartbeat extends Bound {
   dataBytes?: number;
   /** Of `dataFetches`, the values that arrived by a broadcast push. */
   dataPushed?: number;
+  /** Executors (optional): entries in the process's caches (functions, module definitions, decoded values). */
+  cached?: { fns: number; mods: number; data: number };
   /** Executors (optional, for the dashboard): CPU % since the last heartbeat (100 = one core), NATS bytes so far. */
   cpu?: number;
   /** Not taking tasks (memory above the pause threshold, or retiring). */
@@ -304,8 +306,13 @@ export interface SchedulerAlive {
  * ones finished first), after an upload replaced a version.
  */
 export interface ExecControl extends Bound {
-  op: "reregister" | "stop" | "prefetch" | "listen" | "resync" | "restart" | "recycle";
+  op: "reregister" | "stop" | "prefetch" | "listen" | "resync" | "restart" | "recycle" | "forget";
   hash?: string;
+  /** `forget`: definitions no registered client uses any more and values released for good:
+   * dropped from the executor's caches (a later task that needs one brings it again). */
+  fns?: string[];
+  mods?: string[];
+  data?: string[];
   /** `resync` for reconciliation: echoed in the {@link Resync}, to match the scheduler's snapshot. */
   nonce?: number;
   /** `listen`: the value's encoded size and chunk count. */
@@ -344,6 +351,8 @@ export interface SubmitGroup {
   total?: number;
   /** Milliseconds a task may run before it fails with TaskTimeout (its executor is replaced if it hangs). */
   timeout?: number;
+  /** Dispatch priority, higher first (default 0); equal priorities share the cluster by client. */
+  priority?: number;
 }
 
 export interface Submit {
@@ -657,6 +666,8 @@ export interface ExecutorInfo {
   dataBytes: number;
   /** Of `dataFetches`, the values that arrived by a broadcast push. */
   dataPushed: number;
+  /** Entries in the process's caches (functions, module definitions, decoded values), from heartbeats. */
+  cached?: { fns: number; mods: number; data: number };
   /** CPU % (100 = one core) and memory pause, from heartbeats (monitor.ts). */
   cpu?: number;
   paused?: boolean;
@@ -706,6 +717,27 @@ export interface ClusterInfo {
    * other scheduler instances heard on this cluster (two live schedulers are a misconfiguration).
    */
   trust?: { scheduler: number; executors: number; clients: number; rivals: string[] };
+  /**
+   * Entries the scheduler holds per client and per function (issue 15: it must not grow with every
+   * client that ever connected). After every client has left and its tasks are done, all are 0 but
+   * `clientCapacity` (the peak number of clients at once) and `remembered` (the newest ≤ 4,096 dropped ids).
+   */
+  retained?: {
+    clientIndexes: number;
+    clientsDraining: number;
+    clientCapacity: number;
+    registrations: number;
+    tokens: number;
+    tickets: number;
+    remembered: number;
+    fns: number;
+    mods: number;
+    estimates: number;
+    chunks: number;
+    jobs: number;
+    perFn: number;
+    dataValues: number;
+  };
 }
 
 /** Published on `events` (msgpack); every event also carries `t`, epoch ms. See docs/events.md. */

@@ -45,6 +45,19 @@ class Values {
     return this.kept.has(hash) || this.temp.has(hash);
   }
 
+  delete(hash: string): boolean {
+    const t = this.temp.get(hash);
+    if (t) {
+      this.temp.delete(hash);
+      this.tempBytes -= t.bytes;
+    }
+    return this.kept.delete(hash) || t !== undefined;
+  }
+
+  get size(): number {
+    return this.kept.size + this.temp.size;
+  }
+
   get(hash: string): unknown {
     if (this.kept.has(hash)) return this.kept.get(hash);
     const t = this.temp.get(hash);
@@ -182,6 +195,18 @@ export class DataCache {
     } finally {
       a.pulling = false;
     }
+  }
+
+  /** Drops values the scheduler released for good (every owner let go): a later use fetches again. */
+  forget(hashes: readonly string[]): number {
+    let n = 0;
+    for (const h of hashes) if (this.values.delete(h)) n++;
+    return n;
+  }
+
+  /** Values held decoded. */
+  get held(): number {
+    return this.values.size;
   }
 
   /** Gives up on a pushed value: the tasks waiting for it fail with `e`. */

@@ -58,6 +58,8 @@ export class Executor extends Actor {
   private readonly out: Outbox;
   private readonly fns = new Map<string, LoadedFn | Promise<LoadedFn>>();
   private readonly mods = new Map<string, ModuleDef>();
+  /** client.run() functions, the newest 32 (onRun). */
+  private readonly runFns = new Map<string, LoadedFn | Promise<LoadedFn>>();
   /** Functions whose module failed to load (a missing package, say): loaded again by the next batch that uses them. */
   private readonly failedLoads = new Map<string, FnDef>();
   private scheduler = "";
@@ -265,7 +267,7 @@ export class Executor extends Actor {
     const now = performance.now();
     if (!force && now - this.out.lastDoneAt < this.heartbeatMs && now - this.lastBeat < FULL_BEAT_MS) return;
     this.lastBeat = now;
-    const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, nats: this.tx.node, ...vitals(this.tx) };
+    const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, nats: this.tx.node, cached: this.cached, ...vitals(this.tx) };
     this.tx.send(this.subjects.heartbeat, hb);
   }
 
@@ -311,6 +313,7 @@ export class Executor extends Actor {
     if (m.op === "resync") this.resync(typeof m.nonce === "number" ? m.nonce : undefined);
     else if (m.op === "restart") void this.stop().then(() => this.opts.onRestart?.());
     else if (m.op === "recycle") void this.recycle();
+    else if (m.op === "forget") this.forget(m);
     else if (m.op === "prefetch" && m.hash) void this.data.fetch(m.hash).catch((e) => this.log.warn((e as Error).message));
     else if (m.op === "listen" && m.hash && m.size !== undefined && m.chunks) {
       void this.data.listen(m.hash, m.size, m.chunks).then(
@@ -318,6 +321,21 @@ export class Executor extends Actor {
         (e) => this.log.warn((e as Error).message),
       );
     }
+  }
+
+  /** The scheduler forgot definitions (no registered client uses them) and released values for good. */
+  private forget(m: ExecControl) {
+    for (const h of Array.isArray(m.fns) ? m.fns : []) {
+      this.fns.delete(h);
+      this.failedLoads.delete(h);
+    }
+    for (const h of Array.isArray(m.mods) ? m.mods : []) this.mods.delete(h);
+    if (Array.isArray(m.data)) this.data.forget(m.data);
+  }
+
+  /** Entries held in this process's caches (reported in heartbeats: a long-lived cluster must not grow). */
+  get cached(): { fns: number; mods: number; data: number } {
+    return { fns: this.fns.size, mods: this.mods.size, data: this.data.held };
   }
 
   /** Makes uploads current here (exec.<id>.upload, and at registration). */
@@ -348,11 +366,19 @@ export class Executor extends Actor {
   /** client.run(): runs a function now, outside the task queue, and answers with its value. */
   private async onRun(m: RunRequest): Promise<RunReply> {
     if (m.module) this.mods.set(m.module.hash, m.module);
-    if (!this.fns.has(m.fn.hash)) this.fns.set(m.fn.hash, this.load(m.fn));
-    this.retryLoad(m.fn.hash);
+    // Not in the task functions' cache (the scheduler never hears of these, so never says to forget
+    // them): the newest few, for a client that runs the same function again and again.
+    const loading = this.runFns.get(m.fn.hash) ?? this.load(m.fn);
+    this.runFns.delete(m.fn.hash);
+    this.runFns.set(m.fn.hash, loading);
+    if (this.runFns.size > 32) this.runFns.delete(this.runFns.keys().next().value!);
     try {
-      const fn = await this.fns.get(m.fn.hash)!;
-      if (fn instanceof Error) throw fn;
+      const fn = await loading;
+      if (fn instanceof Error) {
+        // Loaded again next time (a package may have been installed meanwhile).
+        this.runFns.delete(m.fn.hash);
+        throw fn;
+      }
       const value = await (fn as (...a: unknown[]) => unknown)(...m.args);
       encode(value); // fails here, with a clear error, rather than in respond()
       return { ok: true, value };

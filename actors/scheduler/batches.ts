@@ -12,7 +12,9 @@ import { CAREFUL, type TaskTable } from "./tasks.ts";
 export interface BatchContext {
   tasks: TaskTable;
   /** Client index → id. */
-  clientIds: readonly string[];
+  clientIds: readonly (string | undefined)[];
+  /** Whether a client index belongs to a dropped client (its re-queued tasks are discarded, not run). */
+  gone: (client: number) => boolean;
   /** The scheduler's instance id (stamped on every batch). */
   instance: string;
   fns: ReadonlyMap<string, FnDef>;
@@ -38,12 +40,19 @@ export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number): { msg: 
     groups.push(g);
     slots.length = 0;
   };
+  // Lanes (clients, priorities) take turns, one batch each: fair shares of the cluster.
+  t.rotate();
   while (count < n) {
     const s = t.pop();
     if (s < 0) break;
     const chunkId = t.chunk[s]!;
     const ch = t.chunks.get(chunkId)!;
     if (!g || g.chunkId !== chunkId) {
+      // A task of a client that left (re-queued after its executor died): nobody waits for it.
+      if (c.gone(ch.client)) {
+        t.discard(s);
+        continue;
+      }
       finishGroup();
       g = { chunkId, client: c.clientIds[ch.client]!, fn: ch.fn, slots: new Uint32Array(0), keys: new Uint32Array(0), cols: ch.cols.map(() => []) };
       if (ch.consts) g.consts = ch.consts;

@@ -3,32 +3,44 @@
  * id) and each client's lease. A client re-registers every second; one silent for longer than the
  * grace period loses its queued tasks and data (the scheduler drops it), and a client back after
  * that is told it is `fresh`, so it re-submits what it still waits for.
+ *
+ * Indexes are reused (issue 15: a scheduler that stays up sees 10^5 clients over weeks): a dropped
+ * client's index is freed once no slot of the task table refers to it any more (its tasks were
+ * cancelled and have left the table), so an index never names two clients while a task could
+ * still be read as the other's. A client that comes back after being dropped gets a new index.
  */
 export class ClientTable {
-  /** Client index → id (indices are never reused). */
-  readonly ids: string[] = [];
+  /** Client index → id (undefined: free). */
+  readonly ids: (string | undefined)[] = [];
   private readonly byId = new Map<string, number>();
+  /** Free indexes, reused first. */
+  private readonly free: number[] = [];
+  /** Indexes of dropped clients whose slots have not all left the task table yet. */
+  readonly draining = new Set<number>();
   /** Client id → last time it renewed its lease. */
   private readonly leases = new Map<string, number>();
   /** Client id → the NATS node it said it is on (protocol.ts NatsNode), while it holds a lease. */
   private readonly nodes = new Map<string, string>();
   /** Clients closed or expired here (the newest few thousand), until they register again. */
   private readonly dropped = new Set<string>();
+  /** Indexes ever handed out (for info: reuse keeps `ids.length` at the peak of concurrent clients). */
+  registrations = 0;
 
   constructor(private readonly graceMs: number) {}
 
-  /** The client's index, created on first sight. */
+  /** The client's index, created on first sight (a free one if any). */
   indexOf(id: string): number {
     let i = this.byId.get(id);
     if (i === undefined) {
-      i = this.ids.length;
-      this.ids.push(id);
+      i = this.free.length ? this.free.pop()! : this.ids.length;
+      this.ids[i] = id;
       this.byId.set(id, i);
+      this.registrations++;
     }
     return i;
   }
 
-  /** The client's index if it ever submitted or registered. */
+  /** The client's index if it registered and was not dropped since. */
   known(id: string): number | undefined {
     return this.byId.get(id);
   }
@@ -49,12 +61,39 @@ export class ClientTable {
     return out;
   }
 
-  /** Ends the client's lease (closed, or expired). */
-  endLease(id: string): void {
+  /**
+   * Ends the client's lease (closed, or expired) and forgets its id → index: its index is
+   * draining until {@link sweep} finds no slot left that names it. Returns the index, if any.
+   */
+  endLease(id: string): number | undefined {
     this.leases.delete(id);
     this.nodes.delete(id);
     this.dropped.add(id);
     if (this.dropped.size > 4096) this.dropped.delete(this.dropped.values().next().value!);
+    const i = this.byId.get(id);
+    if (i !== undefined) {
+      this.byId.delete(id);
+      this.draining.add(i);
+    }
+    return i;
+  }
+
+  /** Frees the draining indexes whose live slot count is 0; returns them (their other state goes too). */
+  sweep(live: ArrayLike<number>): number[] {
+    const freed: number[] = [];
+    for (const i of this.draining) {
+      if ((live[i] ?? 0) > 0) continue;
+      this.draining.delete(i);
+      this.ids[i] = undefined;
+      this.free.push(i);
+      freed.push(i);
+    }
+    return freed;
+  }
+
+  /** Whether a client index belongs to a dropped client whose tasks are still leaving the table. */
+  isGone(i: number): boolean {
+    return this.draining.size > 0 && this.draining.has(i);
   }
 
   /**
@@ -78,5 +117,10 @@ export class ClientTable {
   /** Clients holding a lease. */
   get leased(): number {
     return this.leases.size;
+  }
+
+  /** Per-client state held, for info (tests assert it returns to the baseline after clients leave). */
+  counts(): { indexes: number; draining: number; free: number; leases: number } {
+    return { indexes: this.byId.size, draining: this.draining.size, free: this.free.length, leases: this.leases.size };
   }
 }

@@ -24,6 +24,8 @@ export class DataStore {
   onCorrupt: (hash: string, why: string) => void = () => {};
   /** Values (or starts of values) thrown away as forged or corrupted. */
   corrupted = 0;
+  /** A complete value left the store (its last owner released it): executors may drop their copies. */
+  onDropped: (hash: string) => void = () => {};
 
   constructor(private readonly chunkSize: number) {}
 
@@ -129,7 +131,7 @@ export class DataStore {
       if (!v) continue;
       v.owners.delete(client);
       if (v.owners.size === 0) {
-        this.complete.delete(h);
+        if (this.complete.delete(h)) this.onDropped(h);
         this.partial.delete(h);
       }
     }

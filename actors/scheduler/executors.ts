@@ -27,6 +27,7 @@ export interface ExecutorRec {
   dataFetches: number;
   dataPushed: number;
   dataBytes: number;
+  cached?: { fns: number; mods: number; data: number };
   /** The executor said it takes no tasks (memory pressure, retiring). */
   paused?: boolean;
   fnsSent: Set<string>;
@@ -191,6 +192,11 @@ export class ExecutorTable {
     return out;
   }
 
+  /** Every executor record, whatever its state. */
+  all(): IterableIterator<ExecutorRec> {
+    return this.byIdMap.values();
+  }
+
   /**
    * Executors that take new work, least loaded first. Only confirmed ones: an executor that has not
    * used its token yet may still follow another scheduler and would drop our orders.
@@ -210,6 +216,7 @@ export class ExecutorTable {
     rec.rss = m.rss;
     rec.paused = m.paused === true;
     rec.dataFetches = m.dataFetches ?? rec.dataFetches;
+    if (m.cached) rec.cached = m.cached;
     rec.dataPushed = m.dataPushed ?? rec.dataPushed;
     rec.dataBytes = m.dataBytes ?? rec.dataBytes;
     rec.nats = natsNode(m.nats) ?? rec.nats;
@@ -296,6 +303,7 @@ export class ExecutorTable {
           dataPushed: e.dataPushed,
           dataBytes: e.dataBytes,
           ...(e.nats ? { nats: e.nats } : {}),
+          ...(e.cached ? { cached: e.cached } : {}),
         }),
       ),
     }));

@@ -311,16 +311,32 @@ export class Monitor {
       if (!(n > 0) || !Number.isFinite(ms)) continue;
       const errors = errByFn?.get(fn) ?? 0;
       let f = this.perFn.get(fn);
-      if (!f) this.perFn.set(fn, (f = { count: 0, ms: 0, errors: 0 }));
-      f.count += n;
-      f.ms += ms;
-      f.errors += errors;
+      // A late completion of a function already forgotten (its clients left) starts no new entry.
+      if (!f && this.opts.fnDef(fn)) this.perFn.set(fn, (f = { count: 0, ms: 0, errors: 0 }));
+      if (f) {
+        f.count += n;
+        f.ms += ms;
+        f.errors += errors;
+      }
       this.observeDuration(ms / n / 1000, n);
       const width = span ?? ms / Math.max(1, rec.nthreads);
       // Several functions in one message share its span in proportion to their time.
       const part = busyAll > 0 ? width * (ms / busyAll) : width;
       this.stream.add(rec.name, fn.slice(0, FN_ID), Math.round(now - part), now, n, errors, Math.round(ms * 100) / 100, rec.nthreads);
     }
+  }
+
+  /** A function's definition is gone (its clients left): its totals go too. */
+  forgetFn(fn: string): void {
+    this.perFn.delete(fn);
+  }
+
+  /** Entries held, for info (a long-lived scheduler's state must not grow with every client). */
+  counts(): { jobs: number; chunkJobs: number; pooled: number; perFn: number; failed: number } {
+    let open = 0;
+    for (const j of this.jobs.values()) if (j.finishedAt === undefined) open++;
+    // Finished jobs are kept for the dashboard, the newest KEEP_FINISHED_JOBS only: not counted.
+    return { jobs: open, chunkJobs: this.chunkJob.size, pooled: this.pooled.size, perFn: this.perFn.size, failed: this.schedFailed.size };
   }
 
   private observeDuration(seconds: number, n: number) {

@@ -42,6 +42,15 @@ export class DurationEstimates {
   get(fn: string): number | undefined {
     return this.ms.get(fn);
   }
+
+  /** The function's definition is gone (definitions.ts). */
+  forget(fn: string): void {
+    this.ms.delete(fn);
+  }
+
+  get size(): number {
+    return this.ms.size;
+  }
 }
 
 /**

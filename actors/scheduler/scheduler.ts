@@ -54,6 +54,7 @@ import { Monitor } from "./monitor.ts";
 import { concat, splitBatch, takeBatch, type BatchContext } from "./batches.ts";
 import { blame } from "./blame.ts";
 import { ClientTable } from "./clients.ts";
+import { Definitions } from "./definitions.ts";
 import { UploadRegistry } from "./uploads.ts";
 import { Trust } from "./trust.ts";
 import { Reconciler } from "./reconcile.ts";
@@ -89,8 +90,10 @@ export class Scheduler extends Actor {
   readonly executors: ExecutorTable;
   /** Client ids, indices and leases (clients.ts). */
   private readonly clients: ClientTable;
-  private readonly fns = new Map<string, FnDef>();
-  private readonly mods = new Map<string, ModuleDef>();
+  /** Function and module definitions, kept while a registered client that sent them is (definitions.ts). */
+  private readonly defs = new Definitions();
+  /** Hashes freed since the last beat (definitions, scattered values), for executors to forget. */
+  private forgotten = { fns: [] as string[], mods: [] as string[], data: [] as string[] };
   private readonly estimates = new DurationEstimates();
   /** What batches.ts reads (stable references to the tables above). */
   private readonly batching: BatchContext;
@@ -127,16 +130,17 @@ export class Scheduler extends Actor {
     this.allowedFailures = opts.allowedFailures ?? 3;
     this.clients = new ClientTable(opts.clientGraceMs ?? 5_000);
     this.trust = new Trust(this.instance, opts.log, (e) => this.monitor.emit(e));
-    this.batching = { tasks: this.tasks, clientIds: this.clients.ids, instance: this.instance, fns: this.fns, mods: this.mods, tickets: this.trust.tickets };
+    this.batching = { tasks: this.tasks, clientIds: this.clients.ids, gone: (c) => this.clients.isGone(c), instance: this.instance, fns: this.defs.fns, mods: this.defs.mods, tickets: this.trust.tickets };
     // Silence of 2.5 heartbeats makes an executor suspect, 2 more dead: a vanished machine is
     // noticed in ~2.25 s with the default 500 ms heartbeat, and one late beat is forgiven.
     this.suspectAfterMs = opts.suspectAfterMs ?? this.heartbeatMs * 2.5;
     this.deadAfterMs = opts.deadAfterMs ?? this.heartbeatMs * 2;
-    this.monitor = new Monitor(this, { fnDef: (h) => this.fns.get(h), deadAfterMs: this.suspectAfterMs + this.deadAfterMs, log: this.log });
+    this.monitor = new Monitor(this, { fnDef: (h) => this.defs.fns.get(h), deadAfterMs: this.suspectAfterMs + this.deadAfterMs, log: this.log });
     this.placement = { ...defaultPlacement, ...opts.placement };
     this.data = new DataStore(Math.max(64 * 1024, tx.maxPayload - 4096));
     // Chunks that would have made a value other than its hash (forged or corrupted): never stored.
     this.data.onCorrupt = (hash, why) => this.untrusted(`data ${hash.slice(0, 12)}… (${why}): chunks thrown away`);
+    this.data.onDropped = (hash) => this.forgotten.data.push(hash);
     this.data.onComplete = (hash, broadcast) => {
       if (!broadcast) return;
       for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash, auth: rec.auth });
@@ -232,6 +236,8 @@ export class Scheduler extends Actor {
     s.aliveTimer = setInterval(() => {
       s.announce();
       s.expireLeases();
+      s.sweepClients();
+      s.tellForgotten();
       s.data.sweepAbandoned(ABANDONED_VALUE_MS);
       s.monitor.checkWorkers(); // before the sweep: a dead worker is reported and kept as gone
       s.executors.sweepWorkers();
@@ -326,11 +332,15 @@ export class Scheduler extends Actor {
 
   /** A client closed or lost its lease: cancel its tasks, release its data. */
   private dropClient(id: string, why: string) {
-    this.clients.endLease(id);
-    const client = this.clients.known(id);
+    const client = this.clients.endLease(id);
+    this.trust.forgetClient(id);
     this.data.releaseAll(id);
     this.owners.dropClient(id);
+    const freed = this.defs.dropClient(id);
+    if (freed.fns.length || freed.mods.length) this.forgetDefinitions(freed.fns, freed.mods);
     if (client === undefined) return;
+    // Nothing in the table: its index is free at once (the common case, a script that finished).
+    if (this.tasks.live[client] === 0) return this.sweepClients();
     const held = this.tasks.heldBy(client);
     const byExec = new Map<number, number[]>();
     for (const [key, s] of held) {
@@ -344,6 +354,47 @@ export class Scheduler extends Actor {
       if (rec) this.tx.send(this.subjects.execCancel(rec.id), { slots: Uint32Array.from(slots), keys: Uint32Array.from(slots, (s) => this.tasks.key[s]!), auth: rec.auth });
     }
     if (held.size) this.log.info(`client ${id} ${why}: cancelled its ${held.size} task(s), released its data`);
+    // Its cancelled tasks leave the queue when reached; with nothing else queued, now.
+    this.tasks.drainCancelled();
+    this.sweepClients();
+  }
+
+  /** Frees the indexes of dropped clients that no slot names any more (clients.ts). */
+  private sweepClients() {
+    if (this.clients.draining.size === 0) return;
+    for (const i of this.clients.sweep(this.tasks.live)) {
+      this.trust.freeIndex(i);
+      if (this.heldCache?.client === i) this.heldCache = undefined;
+    }
+  }
+
+  /** Definitions no registered client sent any more: gone from placement, monitor and every executor. */
+  private forgetDefinitions(fns: string[], mods: string[]) {
+    for (const h of fns) {
+      this.estimates.forget(h);
+      this.monitor.forgetFn(h);
+    }
+    for (const rec of this.executors.all()) {
+      for (const h of fns) rec.fnsSent.delete(h);
+      for (const h of mods) rec.modsSent.delete(h);
+    }
+    this.forgotten.fns.push(...fns);
+    this.forgotten.mods.push(...mods);
+  }
+
+  /** Once per beat: executors drop what was forgotten here (definitions, released values) from their caches. */
+  private tellForgotten() {
+    const f = this.forgotten;
+    if (!f.fns.length && !f.mods.length && !f.data.length) return;
+    this.forgotten = { fns: [], mods: [], data: [] };
+    // What was sent or stored again since it was dropped here is not forgotten.
+    const fns = f.fns.filter((h) => !this.defs.fns.has(h));
+    const mods = f.mods.filter((h) => !this.defs.mods.has(h));
+    const data = f.data.filter((h) => !this.data.knows(h));
+    if (!fns.length && !mods.length && !data.length) return;
+    for (const rec of this.executors.all()) {
+      if (rec.confirmed) this.tx.send(this.subjects.execControl(rec.id), { op: "forget", fns, mods, data, auth: rec.auth });
+    }
   }
 
   // --- sched.submit ---------------------------------------------------------------------------
@@ -354,10 +405,9 @@ export class Scheduler extends Actor {
       return this.respond(reply, { ok: false, code: e.code, message: e.message, sched: this.instance });
     }
     if (!this.trust.freshSubmit(m.client, m.seq)) return this.untrusted("submit: replayed");
-    for (const f of m.fns ?? []) this.fns.set(f.hash, f);
-    for (const d of m.mods ?? []) this.mods.set(d.hash, d);
+    this.defs.add(m.client, m.fns, m.mods);
     for (const g of m.groups) {
-      if (!this.fns.has(g.fn)) {
+      if (!this.defs.fns.has(g.fn)) {
         return this.respond(reply, { ok: false, code: "UnknownFunction", message: `function ${g.fn} was never sent to this scheduler`, sched: this.instance });
       }
     }
@@ -366,7 +416,7 @@ export class Scheduler extends Actor {
     let total = 0;
     const held = m.resync ? this.heldBy(client) : undefined;
     for (const g of m.groups) {
-      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0);
+      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g));
       out.push(slots);
       total += slots.length;
     }
@@ -397,7 +447,7 @@ export class Scheduler extends Actor {
       else slots[r] = s;
     }
     if (rows.length) {
-      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0);
+      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g));
       rows.forEach((r, i) => {
         slots[r] = added[i]!;
         held.set(g.keys[r]!, added[i]!);
@@ -445,7 +495,10 @@ export class Scheduler extends Actor {
   /** Hands queued tasks to executors with room, in batches. */
   private pump() {
     const t = this.tasks;
-    if (t.queued === 0) return this.balance();
+    if (t.queued === 0) {
+      t.drainCancelled();
+      return this.balance();
+    }
     const open = this.executors.accepting();
     if (open.length === 0) return;
     // Spread a short queue evenly instead of letting the first executor take it all.
@@ -717,8 +770,8 @@ export class Scheduler extends Actor {
   /** Ends a task with an error decided by the scheduler, sent to its client like any result. */
   private failSlot(s: number, code: string, message: string, workers: string[]) {
     const t = this.tasks;
-    const client = this.clients.ids[t.client[s]!]!;
-    this.tx.send(this.subjects.results(client), {
+    const client = this.clients.ids[t.client[s]!];
+    if (client !== undefined) this.tx.send(this.subjects.results(client), {
       worker: workers[workers.length - 1] ?? "scheduler",
       keys: Uint32Array.of(t.key[s]!),
       tickets: this.trust.tickets[t.client[s]!]?.issue([t.key[s]!]),
@@ -752,6 +805,31 @@ export class Scheduler extends Actor {
       },
       data: { values: this.data.count, bytes: this.data.bytes, ...this.owners.resultStats() },
       trust: this.trust.stats(),
+      retained: this.retained(),
+    };
+  }
+
+  /** Per-client and per-function entries held (ClusterInfo.retained). */
+  private retained(): NonNullable<ClusterInfo["retained"]> {
+    const c = this.clients.counts();
+    const tr = this.trust.counts();
+    const d = this.defs.counts();
+    const m = this.monitor.counts();
+    return {
+      clientIndexes: c.indexes,
+      clientsDraining: c.draining,
+      clientCapacity: this.clients.ids.length,
+      registrations: this.clients.registrations,
+      tokens: tr.tokens,
+      tickets: tr.tickets,
+      remembered: tr.remembered,
+      fns: d.fns,
+      mods: d.mods,
+      estimates: this.estimates.size,
+      chunks: this.tasks.chunks.size,
+      jobs: m.jobs + m.chunkJobs + m.pooled,
+      perFn: m.perFn,
+      dataValues: this.data.count,
     };
   }
 
@@ -762,6 +840,11 @@ export class Scheduler extends Actor {
   }
 }
 
+/** A group's priority: a finite number, else 0 (a peer's odd value changes nothing). */
+function priorityOf(g: SubmitGroup): number {
+  return typeof g.priority === "number" && Number.isFinite(g.priority) ? g.priority : 0;
+}
+
 function memory() {
   const m = process.memoryUsage();
   // Typed-array tables live outside the JS heap: count them too.
@@ -769,4 +852,4 @@ function memory() {
 }
 
 /** Typed-array bytes the table spends per slot (state, client, key, chunk, row, exec, attempts, free list, ring). */
-const TASK_TABLE_BYTES_PER_SLOT = 1 + 2 + 4 + 4 + 4 + 2 + 1 + 1 + 4 + 4;
+const TASK_TABLE_BYTES_PER_SLOT = 1 + 4 + 4 + 4 + 4 + 2 + 1 + 1 + 4 + 4;

@@ -1,6 +1,8 @@
 /**
- * The scheduler's task table: plain typed-array columns indexed by slot, plus a FIFO ring of queued
- * slots. 10^6 queued tasks cost ~20 bytes each here plus their arguments, which stay in the
+ * The scheduler's task table: plain typed-array columns indexed by slot, plus FIFO rings of queued
+ * slots, one per lane (a client at one priority). Queued work is shared fairly (issue 15): lanes of
+ * the highest priority with work take turns, one dispatch batch each ({@link TaskTable.rotate}), so
+ * a client that submits five tasks behind another's 20,000 waits for one batch, not for the queue. 10^6 queued tasks cost ~20 bytes each here plus their arguments, which stay in the
  * columns of the {@link Chunk} they were submitted in (never one object per task).
  *
  * A slot's life: free → QUEUED → ASSIGNED (to one executor) → free when done;
@@ -24,8 +26,43 @@ export interface Chunk {
   consts: unknown[] | undefined;
   /** Per-task timeout in ms (0: none). */
   timeout: number;
+  /** The queue it waits in (client and priority). */
+  lane: Lane;
   /** Rows not finished yet; the chunk (and its arguments) is dropped at 0. */
   remaining: number;
+}
+
+/** A FIFO ring of queued slots: one client's at one priority. */
+export class Lane {
+  ring = new Uint32Array(64);
+  head = 0;
+  len = 0;
+  constructor(
+    readonly key: string,
+    readonly client: number,
+    readonly priority: number,
+  ) {}
+
+  push(s: number): void {
+    if (this.len === this.ring.length) this.grow();
+    this.ring[(this.head + this.len) & (this.ring.length - 1)] = s;
+    this.len++;
+  }
+
+  pushFront(s: number): void {
+    if (this.len === this.ring.length) this.grow();
+    this.head = (this.head - 1) & (this.ring.length - 1);
+    this.ring[this.head] = s;
+    this.len++;
+  }
+
+  private grow(): void {
+    const old = this.ring;
+    const next = new Uint32Array(old.length * 2);
+    for (let i = 0; i < this.len; i++) next[i] = old[(this.head + i) & (old.length - 1)]!;
+    this.ring = next;
+    this.head = 0;
+  }
 }
 
 function grow<T extends Uint8Array | Uint16Array | Uint32Array>(a: T, n: number): T {
@@ -36,7 +73,8 @@ function grow<T extends Uint8Array | Uint16Array | Uint32Array>(a: T, n: number)
 
 export class TaskTable {
   state = new Uint8Array(1024);
-  client = new Uint16Array(1024);
+  /** Client index (clients.ts); 32 bits: more than 65,536 clients may be connected at once. */
+  client = new Uint32Array(1024);
   key = new Uint32Array(1024);
   chunk = new Uint32Array(1024);
   row = new Uint32Array(1024);
@@ -47,15 +85,20 @@ export class TaskTable {
   /** Bit {@link CAREFUL}: run with start/end markers (see TaskGroup.careful). */
   flags = new Uint8Array(1024);
   readonly chunks = new Map<number, Chunk>();
+  /** Client index → slots not free (queued, assigned, or cancelled and not reached yet): a dropped
+   * client's index is reused only at 0. */
+  live = new Uint32Array(64);
 
   private free = new Uint32Array(1024);
   private freeTop = 0;
   private used = 0; // high-water mark of slots ever handed out
   private nextChunk = 1;
 
-  // FIFO ring of queued slots
-  private ring = new Uint32Array(1024);
-  private head = 0;
+  /** Lanes with entries (queued, or cancelled not reached yet), by key `${priority}:${client}`. */
+  private readonly lanes = new Map<string, Lane>();
+  /** The lanes of the highest priority that has any, in turn order; `cur` is the one taking now. */
+  private top: Lane[] = [];
+  private turn = 0;
   private len = 0;
 
   /** Counters for info and metrics. */
@@ -67,17 +110,25 @@ export class TaskTable {
     return this.state.length;
   }
 
-  /** Number of entries in the ring (includes cancelled ones not reached yet). */
+  /** Number of entries in the queues (includes cancelled ones not reached yet). */
   get ringLength(): number {
     return this.len;
   }
 
-  /** Adds the rows of one submitted group; returns their slots. */
-  add(client: number, fn: string, keys: Uint32Array, cols: unknown[][], consts: unknown[] | undefined, timeout = 0): Uint32Array {
+  /** Lanes holding entries (for info: one per client and priority with queued work). */
+  get laneCount(): number {
+    return this.lanes.size;
+  }
+
+  /** Adds the rows of one submitted group; returns their slots. Higher `priority` runs first (Dask's). */
+  add(client: number, fn: string, keys: Uint32Array, cols: unknown[][], consts: unknown[] | undefined, timeout = 0, priority = 0): Uint32Array {
     const n = keys.length;
-    const c: Chunk = { id: this.nextChunk++, client, fn, cols, consts, timeout, remaining: n };
+    const lane = this.laneFor(client, priority);
+    const c: Chunk = { id: this.nextChunk++, client, fn, cols, consts, timeout, remaining: n, lane };
     this.chunks.set(c.id, c);
     const slots = new Uint32Array(n);
+    if (client >= this.live.length) this.live = grow(this.live, Math.max(client + 1, this.live.length * 2));
+    this.live[client] += n;
     for (let r = 0; r < n; r++) {
       const s = this.alloc();
       this.state[s] = QUEUED;
@@ -89,36 +140,85 @@ export class TaskTable {
       this.attempts[s] = 0;
       this.flags[s] = 0;
       slots[r] = s;
-      this.push(s);
+      lane.push(s);
     }
+    this.len += n;
     this.queued += n;
     return slots;
   }
 
-  /** The next QUEUED slot without taking it (cancelled ones at the head are freed); -1 when empty. */
-  peek(): number {
-    while (this.len > 0) {
-      const s = this.ring[this.head]!;
-      const st = this.state[s];
-      if (st === QUEUED) return s;
-      this.head = (this.head + 1) & (this.ring.length - 1);
-      this.len--;
-      if (st === CANCELLED) this.release(s);
+  private laneFor(client: number, priority: number): Lane {
+    const key = `${priority}:${client}`;
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = new Lane(key, client, priority);
+      this.lanes.set(key, lane);
+      const p = this.top[0]?.priority;
+      if (p === undefined || priority === p) this.top.push(lane);
+      else if (priority > p) ((this.top = [lane]), (this.turn = 0));
     }
-    return -1;
+    return lane;
   }
 
-  /** Takes the next QUEUED slot off the ring; -1 when empty. */
+  /** The lane whose turn it is (undefined: nothing queued). */
+  private current(): Lane | undefined {
+    if (this.top.length === 0) return undefined;
+    if (this.turn >= this.top.length) this.turn = 0;
+    return this.top[this.turn];
+  }
+
+  /** The next lane takes its turn (called once per dispatch batch: fair shares, batch by batch). */
+  rotate(): void {
+    if (this.top.length > 1) this.turn = (this.turn + 1) % this.top.length;
+  }
+
+  /** An empty lane leaves; when the top priority has no lane left, the next priority's take over. */
+  private retire(lane: Lane): void {
+    this.lanes.delete(lane.key);
+    const i = this.top.indexOf(lane);
+    if (i >= 0) {
+      this.top.splice(i, 1);
+      if (i < this.turn) this.turn--;
+    }
+    if (this.top.length === 0 && this.lanes.size > 0) {
+      let p = -Infinity;
+      for (const l of this.lanes.values()) if (l.priority > p) p = l.priority;
+      for (const l of this.lanes.values()) if (l.priority === p) this.top.push(l);
+      this.turn = 0;
+    }
+  }
+
+  /** The next QUEUED slot without taking it (cancelled ones at the head are freed); -1 when empty. */
+  peek(): number {
+    for (;;) {
+      const lane = this.current();
+      if (!lane) return -1;
+      while (lane.len > 0) {
+        const s = lane.ring[lane.head]!;
+        const st = this.state[s];
+        if (st === QUEUED) return s;
+        lane.head = (lane.head + 1) & (lane.ring.length - 1);
+        lane.len--;
+        this.len--;
+        if (st === CANCELLED) this.release(s);
+      }
+      this.retire(lane);
+    }
+  }
+
+  /** Takes the next QUEUED slot off the queues; -1 when empty. */
   pop(): number {
     const s = this.peek();
     if (s >= 0) {
-      this.head = (this.head + 1) & (this.ring.length - 1);
+      const lane = this.top[this.turn]!;
+      lane.head = (lane.head + 1) & (lane.ring.length - 1);
+      lane.len--;
       this.len--;
     }
     return s;
   }
 
-  /** Puts slots back at the front of the queue (tasks of a dead executor go first). */
+  /** Puts slots back at the front of their lanes (tasks of a dead executor go first there). */
   requeueFront(slots: ArrayLike<number>): void {
     for (let i = slots.length - 1; i >= 0; i--) {
       const s = slots[i]!;
@@ -126,9 +226,11 @@ export class TaskTable {
       this.state[s] = QUEUED;
       this.exec[s] = 0;
       this.queued++;
-      if (this.len === this.ring.length) this.growRing();
-      this.head = (this.head - 1) & (this.ring.length - 1);
-      this.ring[this.head] = s;
+      const c = this.chunks.get(this.chunk[s]!)!;
+      // Its lane may have emptied and left meanwhile: the chunk's lane comes back.
+      let lane = this.lanes.get(c.lane.key);
+      if (!lane) ((lane = this.laneFor(c.client, c.lane.priority)), (c.lane = lane));
+      lane.pushFront(s);
       this.len++;
     }
   }
@@ -198,7 +300,19 @@ export class TaskTable {
     return c.consts ? args.concat(c.consts) : args;
   }
 
+  /** Frees a slot just popped off the queue that will not run (its client is gone). */
+  discard(s: number): void {
+    this.queued--;
+    this.release(s);
+  }
+
+  /** Frees the cancelled entries still in the queues (none of them will be reached otherwise when nothing is queued). */
+  drainCancelled(): void {
+    if (this.queued === 0 && this.len > 0) this.peek();
+  }
+
   private release(s: number): void {
+    this.live[this.client[s]!]!--;
     const c = this.chunks.get(this.chunk[s]!);
     if (c && --c.remaining === 0) this.chunks.delete(c.id);
     this.state[s] = FREE;
@@ -213,12 +327,6 @@ export class TaskTable {
     return this.used++;
   }
 
-  private push(s: number): void {
-    if (this.len === this.ring.length) this.growRing();
-    this.ring[(this.head + this.len) & (this.ring.length - 1)] = s;
-    this.len++;
-  }
-
   private growTable(): void {
     const n = this.state.length * 2;
     this.state = grow(this.state, n);
@@ -229,13 +337,5 @@ export class TaskTable {
     this.exec = grow(this.exec, n);
     this.attempts = grow(this.attempts, n);
     this.flags = grow(this.flags, n);
-  }
-
-  private growRing(): void {
-    const old = this.ring;
-    const next = new Uint32Array(old.length * 2);
-    for (let i = 0; i < this.len; i++) next[i] = old[(this.head + i) & (old.length - 1)]!;
-    this.ring = next;
-    this.head = 0;
   }
 }

@@ -27,6 +27,13 @@ export class Trust {
   /** Forgeries counted by executors (their heartbeats) and clients (their lease renewals). */
   private readonly byExecutor = new Map<string, number>();
   private readonly byClient = new Map<string, number>();
+  /** Forgeries counted by clients that have left (their entries in byClient are gone). */
+  private byGoneClients = 0;
+  /**
+   * Clients dropped here (closed or lease expired), newest few thousand: their token and last
+   * submit number, so one that comes back must still show its token and cannot be replayed.
+   */
+  private readonly gone = new Map<string, { auth: string; seq: number | undefined; forged: number }>();
   private readonly rivals = new Map<string, number>();
   private reported = { scheduler: 0, executors: 0, clients: 0 };
   private rivalLoggedAt = -Infinity;
@@ -52,6 +59,14 @@ export class Trust {
     const known = this.clientAuth.get(m.id);
     if (known !== undefined && known !== m.auth) return false;
     if (known === undefined) {
+      const back = this.gone.get(m.id);
+      if (back && back.auth !== m.auth) return false;
+      if (back) {
+        this.gone.delete(m.id);
+        if (back.seq !== undefined) this.clientSeq.set(m.id, back.seq);
+        // Its count is cumulative: it reports it again now.
+        this.byGoneClients -= back.forged;
+      }
       this.clientAuth.set(m.id, m.auth);
       this.tickets[index] = new TicketKey(m.secret);
     }
@@ -59,9 +74,37 @@ export class Trust {
     return true;
   }
 
+  /** A client was dropped (closed, or its lease expired): its token and counters leave the tables. */
+  forgetClient(id: string): void {
+    const auth = this.clientAuth.get(id);
+    if (auth === undefined) return;
+    this.clientAuth.delete(id);
+    const forged = this.byClient.get(id) ?? 0;
+    this.gone.set(id, { auth, seq: this.clientSeq.get(id), forged });
+    // The oldest is forgotten for good (its count stays in the total).
+    if (this.gone.size > 4096) this.gone.delete(this.gone.keys().next().value!);
+    this.clientSeq.delete(id);
+    this.byGoneClients += forged;
+    this.byClient.delete(id);
+  }
+
+  /** A client index was freed (clients.ts): its ticket key goes. */
+  freeIndex(index: number): void {
+    this.tickets[index] = undefined;
+  }
+
+  /** Per-client entries held, for info. */
+  counts(): { tokens: number; tickets: number; remembered: number } {
+    let tickets = 0;
+    for (const k of this.tickets) if (k) tickets++;
+    return { tokens: this.clientAuth.size, tickets, remembered: this.gone.size };
+  }
+
   /** Whether a client message carries its client's token. */
   isClient(id: string, auth: unknown): boolean {
-    const known = this.clientAuth.get(id);
+    // A client dropped here (cut off past its grace period) still holds its token: its messages
+    // in flight until it registers again (a scatter's chunks, say) are its own, as before it left.
+    const known = this.clientAuth.get(id) ?? this.gone.get(id)?.auth;
     return known !== undefined && known === auth;
   }
 
@@ -110,7 +153,7 @@ export class Trust {
 
   stats(): { scheduler: number; executors: number; clients: number; rivals: string[] } {
     let executors = 0;
-    let clients = 0;
+    let clients = this.byGoneClients;
     for (const n of this.byExecutor.values()) executors += n;
     for (const n of this.byClient.values()) clients += n;
     return { scheduler: this.dropped, executors, clients, rivals: [...this.rivals.keys()] };

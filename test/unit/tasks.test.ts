@@ -25,6 +25,35 @@ test("rows are queued FIFO, assigned, finished once, and their chunk is dropped 
   assert.is(t.done, 3);
 });
 
+test("clients take turns batch by batch; a higher priority goes first; a re-queued task goes back to its lane", () => {
+  const t = new TaskTable();
+  const a = t.add(0, "f", keys(6), [[1, 2, 3, 4, 5, 6]], undefined);
+  const b = t.add(1, "g", keys(2), [[7, 8]], undefined);
+  const take = (n: number) => {
+    t.rotate();
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = t.pop();
+      if (s < 0) break;
+      t.assign(s, 0);
+      out.push(s);
+    }
+    return out;
+  };
+  const first = take(2);
+  const second = take(2);
+  // One batch from each client, whichever goes first.
+  assert.equal(new Set([...first, ...second]), new Set([a[0], a[1], b[0], b[1]]));
+  const hi = t.add(0, "h", keys(1, 100), [[9]], undefined, 0, 5);
+  assert.equal(take(1), [hi[0]], "priority 5 before priority 0");
+  // A's re-queued task goes back to the front of A's lane; A's lane is the only one left.
+  t.requeueFront([a[0]!]);
+  assert.equal(take(3), [a[0], a[2], a[3]]);
+  take(10);
+  assert.is(t.laneCount, 0, "empty lanes leave");
+  assert.is(t.queued, 0);
+});
+
 test("a completion from another executor than the assignee is refused", () => {
   const t = new TaskTable();
   const [s] = t.add(0, "f", keys(1), [[1]], undefined);
