@@ -399,8 +399,9 @@ export class Scheduler extends Actor {
 
   // --- sched.submit ---------------------------------------------------------------------------
   private onSubmit(m: Submit, reply: string | undefined) {
-    if (!this.trust.isClient(m.client, m.auth)) {
-      this.untrusted("submit");
+    if (!this.trust.isRegisteredClient(m.client, m.auth)) {
+      // A dropped client's own submit (its token is remembered) is not a forgery: it is told to register again.
+      if (!this.trust.isClient(m.client, m.auth)) this.untrusted("submit");
       const e = Errors.UnknownClient(m.client);
       return this.respond(reply, { ok: false, code: e.code, message: e.message, sched: this.instance });
     }

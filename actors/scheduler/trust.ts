@@ -108,6 +108,17 @@ export class Trust {
     return known !== undefined && known === auth;
   }
 
+  /**
+   * Whether a client holds a live registration with that token (not only a remembered one): work is
+   * taken only from such a client, as its results need the ticket key its registration gives. A
+   * submit in flight when the client was dropped is refused (UnknownClient) and comes again after
+   * the client registers anew (client/submitter.ts).
+   */
+  isRegisteredClient(id: string, auth: unknown): boolean {
+    const known = this.clientAuth.get(id);
+    return known !== undefined && known === auth;
+  }
+
   /** Whether a client's submit is new (not a replay of an older message); records it. */
   freshSubmit(id: string, seq: unknown): boolean {
     if (typeof seq !== "number") return true;
