@@ -16,7 +16,7 @@ import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
 import { redactUrl } from "../runtime/nats-auth.ts";
 import { subjects } from "../runtime/protocol.ts";
-import { checkOutputName, Outputs } from "./outputs.ts";
+import { checkOutputName, Outputs, type OutputStream } from "./outputs.ts";
 import { Transport } from "../runtime/transport.ts";
 import { ownDirs } from "../runtime/self.ts";
 import { hello } from "../runtime/version.ts";
@@ -385,6 +385,17 @@ export class Client extends Actor {
   private launch(job: Job, piece: Omit<Piece, "from" | "to">) {
     job.piece = piece;
     this.submitter.add({ ...piece, from: 0, to: job.size });
+  }
+
+  /**
+   * @internal A named output fed by the caller (the workloads' `publish`): reserves one task key
+   * as the call's `job` number. `total`: rows in the call, -1 when unknown.
+   */
+  openOutput(name: string, total: number): OutputStream {
+    this.assertOpen();
+    checkOutputName(name);
+    const job = this.nextKey++;
+    return this.outputs.stream(name, job, total);
   }
 
   private newJob(n: number, name: string, opts: TaskOptions = {}): Job {

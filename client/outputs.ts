@@ -69,7 +69,7 @@ export class Outputs {
 
   private send(p: Pending, rows: number[]): void {
     const { job } = p;
-    const msg: OutRows = { name: p.name, client: this.clientId, job: job.base, total: job.size, fn: job.name, index: rows, keys: rows.map((r) => job.base + r), values: new Array(rows.length) };
+    const values = new Array<unknown>(rows.length);
     const errors: OutError[] = [];
     rows.forEach((r, k) => {
       const e = job.status[r] === ERROR ? job.errors.get(r) : undefined;
@@ -78,38 +78,64 @@ export class Outputs {
       else if (v instanceof LargeResult) {
         errors.push({ i: k, code: "PayloadTooLarge", name: "TsDaskError", message: Errors.PayloadTooLarge(`The result of task ${job.keyName(r)}`, v.ref.size, this.tx.maxPayload).message, stack: "", worker: "" });
       }
-      msg.values[k] = e || v instanceof LargeResult ? null : v === undefined ? null : v;
+      values[k] = e || v instanceof LargeResult || v === undefined ? null : v;
     });
+    this.publish(p.subject, { name: p.name, client: this.clientId, job: job.base, total: job.size, fn: job.name }, rows, values, errors);
+  }
+
+  /**
+   * A stream of rows not tied to one Job (the workloads' `publish`: rows settle per batch, in the
+   * engine). `job` is a key reserved by the client, so `(client, job)` stays unique.
+   */
+  stream(name: string, job: number, total: number): OutputStream {
+    const subject = this.subjects.out(name);
+    return {
+      publish: (fn, index, values, errors) => this.publish(subject, { name, client: this.clientId, job, total, fn }, index, values, errors),
+    };
+  }
+
+  /** Encodes and publishes rows (`errors[].i` index into them), halving a batch above max_payload. */
+  private publish(subject: string, head: Omit<OutRows, "index" | "keys" | "values" | "errors">, index: number[], values: unknown[], errors: OutError[]): void {
+    const msg: OutRows = { ...head, index, keys: index.map((i) => head.job + i), values };
     if (errors.length) msg.errors = errors;
     let data: Uint8Array;
     try {
       data = encode(msg);
     } catch {
       // Values the client decoded always encode again; anything else is not worth losing the batch over.
-      if (rows.length > 1) return this.halves(p, rows);
+      if (index.length > 1) return this.halves(subject, head, index, values, errors);
       data = encode({ ...msg, values: [null], errors: [{ i: 0, code: "NotSerializable", name: "TsDaskError", message: "the result could not be encoded again", stack: "", worker: "" }] });
     }
     if (data.byteLength > this.tx.maxPayload) {
-      if (rows.length > 1) return this.halves(p, rows);
-      const message = Errors.PayloadTooLarge(`The result of task ${job.keyName(rows[0]!)}`, data.byteLength, this.tx.maxPayload).message;
+      if (index.length > 1) return this.halves(subject, head, index, values, errors);
+      const message = Errors.PayloadTooLarge(`The result of row ${index[0]}`, data.byteLength, this.tx.maxPayload).message;
       data = encode({ ...msg, values: [null], errors: [{ i: 0, code: "PayloadTooLarge", name: "TsDaskError", message, stack: "", worker: "" }] });
     }
     try {
-      this.tx.publish(p.subject, data);
+      this.tx.publish(subject, data);
       this.messages++;
-      this.rows += rows.length;
+      this.rows += index.length;
     } catch {
       // Not connected: core NATS drops it anyway (at-most-once, docs/subjects.md).
     }
   }
 
-  private halves(p: Pending, rows: number[]): void {
-    const h = rows.length >> 1;
-    this.send(p, rows.slice(0, h));
-    this.send(p, rows.slice(h));
+  private halves(subject: string, head: Omit<OutRows, "index" | "keys" | "values" | "errors">, index: number[], values: unknown[], errors: OutError[]): void {
+    const h = index.length >> 1;
+    const part = (lo: number, hi: number) =>
+      this.publish(subject, head, index.slice(lo, hi), values.slice(lo, hi), errors.filter((e) => e.i >= lo && e.i < hi).map((e) => ({ ...e, i: e.i - lo })));
+    part(0, h);
+    part(h, index.length);
   }
 }
 
-function outError(i: number, e: TaskError): OutError {
-  return { i, code: e.code, name: e.remoteName ?? "Error", message: e.message, stack: e.remoteStack ?? "", worker: e.worker ?? "" };
+/** Rows published by the caller (see {@link Outputs.stream}). */
+export interface OutputStream {
+  publish(fn: string, index: number[], values: unknown[], errors: OutError[]): void;
+}
+
+/** The published form of a failed row's error. */
+export function outError(i: number, e: Error): OutError {
+  const t = e as Partial<TaskError> & { code?: string };
+  return { i, code: t.code ?? "TaskFailed", name: t.remoteName ?? e.name ?? "Error", message: e.message, stack: t.remoteStack ?? "", worker: t.worker ?? "" };
 }

@@ -5,7 +5,7 @@
 import { decode } from "@msgpack/msgpack";
 import { connect, type NatsConnection } from "nats";
 import * as assert from "uvu/assert";
-import type { OutRows } from "../index.ts";
+import { best, delayed, parallel, type OutRows } from "../index.ts";
 import { clusterSuite, withTimeout } from "./helpers/cluster.ts";
 
 const t = clusterSuite("outputs", { nprocs: 2, quiet: true });
@@ -109,6 +109,48 @@ t("an output name that is not a subject token is refused with BadOutputName", ({
   }
   assert.throws(() => client.with({ publish: "a.b" }), (e: Error & { code?: string }) => e.code === "BadOutputName");
   assert.throws(() => client.map((x: number) => x, [1], { publish: "ok", pure: true }), (e: Error & { code?: string }) => e.code === "BadOption");
+});
+
+t("parallel and best with { publish }: every call's outcome, by input index; refused on the local backend", async ({ client }) => {
+  const lc = client.localCluster!;
+  const sub = await follow(lc.url, `tsdask.${lc.cluster}.out.>`);
+  try {
+    const n = 300;
+    const half = (x: number) => {
+      if (x === 5) throw new TypeError("five");
+      return x / 2;
+    };
+    const res = await withTimeout(parallel({ client, publish: "par", errors: "return", batchSize: 16 }, Array.from({ length: n }, (_, i) => delayed(half)(i))), 60_000, "parallel");
+    assert.is(res.length, n);
+    const top = await withTimeout(best([3, 9, 4, 1], (c: number) => -Math.abs(c - 5), { client, publish: "best-1" }), 60_000, "best");
+    assert.is(top[0]!.candidate, 4);
+    await sub.until(n + 4);
+    const par = sub.msgs.filter((m) => m.name === "par");
+    assert.ok(par.length > 1 && par.length < n / 4, `batched: ${par.length} messages`);
+    const rows = new Map<number, { v: unknown; e?: { code: string; name: string; worker: string; stack: string } }>();
+    for (const m of par) {
+      assert.is(m.total, n);
+      assert.is(m.fn, "half");
+      const errs = new Map((m.errors ?? []).map((e) => [e.i, e]));
+      m.index.forEach((i, k) => {
+        assert.not.ok(rows.has(i), `call ${i} twice`);
+        rows.set(i, { v: m.values[k], e: errs.get(k) });
+      });
+    }
+    assert.is(rows.size, n);
+    for (let i = 0; i < n; i++) if (i !== 5) assert.is(rows.get(i)!.v, i / 2);
+    const e = rows.get(5)!.e!;
+    assert.equal([e.code, e.name], ["TaskFailed", "TypeError"]);
+    assert.match(e.stack, "TypeError: five");
+    assert.match(e.worker, /^local-[01]$/);
+    const b = sub.msgs.filter((m) => m.name === "best-1").flatMap((m) => m.index.map((i, k) => [i, m.values[k]]));
+    assert.equal(b.sort(), [[0, -2], [1, -4], [2, -1], [3, -4]]);
+    const codeOf = (p: Promise<unknown>) => p.then(() => "resolved", (err: Error & { code?: string }) => err.code);
+    assert.is(await codeOf(parallel({ backend: "local", nJobs: 1, publish: "x" }, [delayed(half)(1)])), "BadOption");
+    assert.is(await codeOf(parallel({ client, publish: "x.y" }, [delayed(half)(1)])), "BadOutputName");
+  } finally {
+    await sub.close();
+  }
 });
 
 t.run();
