@@ -5,7 +5,6 @@
  */
 import { hostname } from "node:os";
 import { join } from "node:path";
-import type { NatsConnection } from "nats";
 import { startDashboard, type Dashboard } from "./scheduler/dashboard/server.ts";
 import { Scheduler } from "./scheduler/scheduler.ts";
 import { Supervisor } from "./supervisor/supervisor.ts";
@@ -16,7 +15,7 @@ import { parseMemoryLimit } from "../runtime/memory.ts";
 import type { NatsAuth } from "../runtime/nats-auth.ts";
 import { defaultLocalDirectory } from "../runtime/platform.ts";
 import { isSubjectToken, subjects } from "../runtime/protocol.ts";
-import { Transport } from "../runtime/transport.ts";
+import { Transport, type NatsConnection } from "../runtime/transport.ts";
 
 export type { Logger } from "../runtime/actor.ts";
 

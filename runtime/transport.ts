@@ -10,6 +10,9 @@ import { Errors } from "./errors.ts";
 import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
 import { probeNats } from "./nats-probe.ts";
 
+/** A nats.js connection, for programs that embed the scheduler ({@link Transport.wrap}); the one place `nats` is imported. */
+export type { NatsConnection } from "nats";
+
 export interface TransportOptions {
   /**
    * `nats://host:port` or `tls://host:port` (TLS required), or several separated by commas (the
