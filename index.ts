@@ -22,4 +22,5 @@ export { authFromSources, type NatsAuth } from "./runtime/nats-auth.ts";
 export { getWorker, type WorkerInfo } from "./runtime/worker-context.ts";
 export { Scheduler, type SchedulerOptions } from "./actors/scheduler/scheduler.ts";
 export { Supervisor, type SupervisorOptions } from "./actors/supervisor/supervisor.ts";
+export { startScheduler, startWorker, type StartSchedulerOptions, type StartWorkerOptions, type EmbeddedScheduler, type EmbeddedWorker, type Logger } from "./actors/embed.ts";
 export * from "./workloads/index.ts";

@@ -2,15 +2,11 @@
 import { hostname, networkInterfaces } from "node:os";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Scheduler } from "../actors/scheduler/scheduler.ts";
-import { startDashboard } from "../actors/scheduler/dashboard/server.ts";
-import { Supervisor } from "../actors/supervisor/supervisor.ts";
+import { startScheduler, startWorker } from "../actors/embed.ts";
 import { LocalCluster } from "../client/local-cluster.ts";
 import { consoleLogger } from "../runtime/actor.ts";
 import { formatBytes, parseMemoryLimit } from "../runtime/memory.ts";
 import { defaultLocalDirectory, onShutdown } from "../runtime/platform.ts";
-import { Transport } from "../runtime/transport.ts";
-import { subjects } from "../runtime/protocol.ts";
 import { redactUrl, type NatsAuth } from "../runtime/nats-auth.ts";
 import { TSDASK_VERSION } from "../runtime/version.ts";
 
@@ -22,18 +18,13 @@ const onStopRequest = (stop: () => Promise<unknown>) => onShutdown(() => stop().
 
 export async function runScheduler(o: { servers: string; cluster: string; token?: string; auth?: NatsAuth; dashboardAddress?: string; maxValueBytes?: number }) {
   const log = consoleLogger("[scheduler]");
-  const tx = await Transport.connect({ servers: o.servers, token: o.token, auth: o.auth, inboxPrefix: subjects(o.cluster).inbox, name: "ts-dask scheduler", waitOnFirstConnect: true });
-  const s = await Scheduler.start(tx, { cluster: o.cluster, log, maxValueBytes: o.maxValueBytes });
-  let dash: Awaited<ReturnType<typeof startDashboard>> | undefined;
+  let stop: (() => Promise<void>) | undefined;
   // Before anything is announced: whoever reads the announcement may ask us to stop at once.
-  onStopRequest(async () => {
-    await dash?.close();
-    await s.stop();
-    await tx.close();
-  });
+  onStopRequest(async () => stop?.());
+  const s = await startScheduler({ ...o, log, dashboardAddress: o.dashboardAddress ?? ":8787" });
+  stop = s.stop;
   log.info(`ts-dask ${TSDASK_VERSION} scheduler for cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
-  dash = await startDashboard(s.monitor, { address: o.dashboardAddress ?? ":8787", log });
-  if (dash) log.info(`dashboard at ${dash.url}`);
+  if (s.dashboard) log.info(`dashboard at ${s.dashboard.url}`);
   await new Promise(() => {}); // runs until a stop request
 }
 
@@ -52,20 +43,8 @@ export async function runWorker(o: {
   const name = o.name ?? hostname().replace(/[^A-Za-z0-9_-]/g, "-");
   const log = consoleLogger(`[${name}]`);
   const memoryLimit = parseMemoryLimit(o.memoryLimit, o.nprocs);
-  const w = await Supervisor.start({
-    servers: o.servers,
-    token: o.token,
-    auth: o.auth,
-    cluster: o.cluster,
-    name,
-    nprocs: o.nprocs,
-    nthreads: o.nthreads,
-    memoryLimit,
-    deathTimeoutMs: o.deathTimeoutS * 1000,
-    localDirectory: o.localDirectory ?? join(defaultLocalDirectory(), name),
-    log,
-  });
-  onStopRequest(() => w.shutdown("stop requested", { graceful: true }));
+  const w = await startWorker({ ...o, name, memoryLimit, deathTimeoutMs: o.deathTimeoutS * 1000, log });
+  onStopRequest(() => w.stop());
   log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}, cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
   const out = await w.exited;
   if (out.exitCode) log.warn(`exiting: ${out.reason}`);

@@ -16,6 +16,7 @@ import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
 import { clientScope, redactUrl } from "../runtime/nats-auth.ts";
 import { clientIdOf, subjects } from "../runtime/protocol.ts";
+import { checkOutputName, Outputs, type OutputStream } from "./outputs.ts";
 import { Transport } from "../runtime/transport.ts";
 import { ownDirs } from "../runtime/self.ts";
 import { hello } from "../runtime/version.ts";
@@ -54,6 +55,8 @@ export class Client extends Actor {
   private readonly scattered: ScatteredValues;
   /** Large results held by the scheduler until gathered; `pure`/`key` deduplication. */
   private readonly largeResults: LargeResults;
+  /** Named outputs (`{ publish }`): settled rows published for any subscriber (outputs.ts). */
+  private readonly outputs: Outputs;
   /** Large arguments stored apart (their shared ones are restored for a restarted scheduler). */
   private readonly largeArgs: LargeArgs;
   private readonly dedup = new DedupTable();
@@ -85,6 +88,7 @@ export class Client extends Actor {
     this.id = clientIdOf(randomId(), scope);
     const largeArgs = (this.largeArgs = new LargeArgs(tx, this.subjects, this.id, maxValueBytes, this.auth));
     this.largeResults = new LargeResults(tx, this.subjects, this.id, this.auth);
+    this.outputs = new Outputs(tx, this.subjects, this.id);
     this.scattered = new ScatteredValues(tx, this.subjects, this.id, this.log, this.auth);
     this.submitter = new Submitter({
       offload: (p, size) => largeArgs.offload(p, size),
@@ -258,6 +262,7 @@ export class Client extends Actor {
     }
     const job = this.newJob(1, nameOf(def), o);
     if (dk) this.dedup.set(dk, job, 0);
+    if (o.publish !== undefined) this.outputs.attach(job, o.publish);
     const piece = { job, fn: def, module, cols: args.map((a) => [a]), timeout: o.timeout, priority: o.priority };
     if (args.some((a) => a instanceof Future)) this.afterDependencies(job, piece, args as unknown[]);
     else this.launch(job, piece);
@@ -302,10 +307,15 @@ export class Client extends Actor {
     }
     if (opts.priority !== undefined && !Number.isFinite(opts.priority)) throw Errors.BadOption("priority", opts.priority, "a finite number (higher runs first)");
     const o = { ...this.defaults, ...opts };
+    if (o.publish !== undefined) {
+      checkOutputName(o.publish);
+      if (o.pure || o.key !== undefined) throw Errors.BadOption("map(…, { publish })", o.publish, "no publish together with pure or key (shared rows have no single index)");
+    }
     // A copy: a large shared argument is swapped for its reference in place (LargeArgs).
     const consts = opts.args?.length ? [...opts.args] : undefined;
     if (o.pure || o.key !== undefined) return this.mapDeduplicated<Result<F>>(def, module, cols, n, consts, o);
     const job = this.newJob(n, nameOf(def), o);
+    if (o.publish !== undefined) this.outputs.attach(job, o.publish);
     this.launch(job, { job, fn: def, module, cols, consts, timeout: o.timeout, priority: o.priority });
     const out = new Array<Future<Result<F>>>(n);
     for (let i = 0; i < n; i++) out[i] = new Future<Result<F>>(this, job, i);
@@ -342,6 +352,7 @@ export class Client extends Actor {
     if (opts.priority !== undefined && !Number.isFinite(opts.priority)) throw Errors.BadOption("priority", opts.priority, "a finite number (higher runs first)");
     if (opts.retries !== undefined && !(Number.isInteger(opts.retries) && opts.retries >= 0)) throw Errors.BadOption("retries", opts.retries, "a whole number ≥ 0");
     if (opts.pure !== undefined && typeof opts.pure !== "boolean") throw Errors.BadOption("pure", opts.pure, "true or false");
+    if (opts.publish !== undefined) checkOutputName(opts.publish);
     if (opts.key !== undefined && typeof opts.key !== "string" && typeof opts.key !== "function") throw Errors.BadOption("key", opts.key, "a string, or a function of the arguments returning one");
     // A view: every read and write goes to this client (one key counter, one job table), except
     // `defaults`. (Object.create would give the view its own copy of each field it assigns.)
@@ -381,6 +392,17 @@ export class Client extends Actor {
   private launch(job: Job, piece: Omit<Piece, "from" | "to">) {
     job.piece = piece;
     this.submitter.add({ ...piece, from: 0, to: job.size });
+  }
+
+  /**
+   * @internal A named output fed by the caller (the workloads' `publish`): reserves one task key
+   * as the call's `job` number. `total`: rows in the call, -1 when unknown.
+   */
+  openOutput(name: string, total: number): OutputStream {
+    this.assertOpen();
+    checkOutputName(name);
+    const job = this.nextKey++;
+    return this.outputs.stream(name, job, total);
   }
 
   private newJob(n: number, name: string, opts: TaskOptions = {}): Job {
@@ -754,6 +776,7 @@ export class Client extends Actor {
     this.submitter.close();
     clearInterval(this.leaseTimer);
     this.stopListening();
+    this.outputs.flush();
     this.watch.stop();
     await this.tx.close();
     await this.local?.stop();

@@ -71,6 +71,14 @@ export interface TaskOptions {
    * `map` a function of the row's arguments.
    */
   key?: string | ((...args: any[]) => string);
+  /**
+   * A named output: every row of the call is also published, once settled (after its retries),
+   * on `tsdask.<cluster>.out.<publish>` for any NATS client to follow: index, key, and value or
+   * error (message, remote stack, worker), batched, msgpack (docs/subjects.md,
+   * examples/consumers/). Letters, digits, `_` and `-` only (else `BadOutputName`). Core NATS:
+   * a subscriber sees what is published while it is subscribed. Not with `pure`/`key` in `map`.
+   */
+  publish?: string;
 }
 
 export interface MapOptions extends TaskOptions {

@@ -337,6 +337,11 @@ export const Errors = {
     ),
   BadOption: (option: string, value: unknown, expected: string) =>
     new TsDaskError("BadOption", `Option ${option} = ${safe(value)} is not valid: expected ${expected}.`),
+  BadOutputName: (name: unknown) =>
+    new TsDaskError(
+      "BadOutputName",
+      `Output name ${safe(name)} cannot be a NATS subject token: use 1–200 letters, digits, '_' and '-' (no '.', '*', '>' or spaces), e.g. { publish: "study-42" }.`,
+    ),
 
   // --- workloads (parallel, best, gridSearchCV) ----------------------------------------------
   /** The user's function threw for one item. */

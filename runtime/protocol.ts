@@ -35,6 +35,7 @@
  * | `results.<clientId>`            | publish   | executor → client (or any subscriber) | {@link Results} |
  * | `log.<clientId>`                | publish   | executor → client           | {@link LogLines} |
  * | `events`                        | publish   | scheduler → anyone          | {@link ClusterEvent} |
+ * | `out.<name>`                    | publish   | client → anyone             | {@link OutRows} (a named output: `map(…, { publish })`, docs/subjects.md) |
  * | `_INBOX.<id>.<n>`               | reply     | responder → requester       | replies to every request above (inboxPrefix `tsdask.<cluster>._INBOX`; a scoped client's `tsdask.<cluster>._INBOX.<scope>`) |
  *
  * Client scopes (issue 12): a client id is a random token, or `<scope>.<random>` for a client with a
@@ -112,6 +113,8 @@ export function subjects(cluster: string) {
     workerInstall: (instance: string) => `${p}.worker.${instance}.install`,
     results: (clientId: string) => `${p}.results.${clientId}`,
     log: (clientId: string) => `${p}.log.${clientId}`,
+    /** A named output (`{ publish: name }`): settled rows for any subscriber, docs/subjects.md. `name` must pass {@link isSubjectToken}. */
+    out: (name: string) => `${p}.out.${name}`,
     /** Reply subjects of this cluster's requests (nats.js `inboxPrefix`): NATS permissions can then keep clusters apart. */
     inbox: `${p}._INBOX`,
     /** The inbox prefix of a client with a scope (`_INBOX.<scope>`), or {@link inbox} without one: permissions can keep users apart. */
@@ -524,6 +527,49 @@ export interface LogLines {
   worker: string;
   /** [stream, text] pairs, stream 1 = stdout, 2 = stderr. */
   lines: [number, string][];
+}
+
+/**
+ * A failed row of a named output: the error as the client settled it. `code`: an {@link Errors}
+ * code when ts-dask failed the row (`TaskTimeout`, `KilledWorker`, `TaskCancelled`…), `"TaskFailed"`
+ * when the user's function threw; `name`/`message`/`stack` are the thrown error's (stack as printed
+ * on the worker, "" when it never ran); `worker` the executor's name ("" when it never ran).
+ */
+export interface OutError {
+  /** Index into {@link OutRows.index}. */
+  i: number;
+  code: string;
+  name: string;
+  message: string;
+  stack: string;
+  worker: string;
+}
+
+/**
+ * Published on `out.<name>` (msgpack), a public message (docs/subjects.md): settled rows of one
+ * client call that asked for `{ publish: name }`, batched (one message per results message
+ * received, per call). Plain arrays, no extension types of their own (values may contain some,
+ * see docs/subjects.md), so any msgpack library reads them. A row is published once, with its
+ * final outcome (after `retries`); a consumer knows it has the whole call when it holds `total`
+ * distinct indices of `job`.
+ */
+export interface OutRows {
+  /** The output's name (the subject's last token). */
+  name: string;
+  /** The publishing client's id and the call's number within it (its first task key). */
+  client: string;
+  job: number;
+  /** Rows in the whole call. */
+  total: number;
+  /** The function's name ("" when anonymous). */
+  fn: string;
+  /** Each row's position in the call's input (0-based; `submit`: 0). */
+  index: number[];
+  /** Each row's client task key (`job + index`). */
+  keys: number[];
+  /** `values[k]` is row `index[k]`'s result (null where it failed). */
+  values: unknown[];
+  errors?: OutError[];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,9 @@ import { Errors } from "./errors.ts";
 import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
 import { probeNats } from "./nats-probe.ts";
 
+/** A nats.js connection, for programs that embed the scheduler ({@link Transport.wrap}); the one place `nats` is imported. */
+export type { NatsConnection } from "nats";
+
 export interface TransportOptions {
   /**
    * `nats://host:port` or `tls://host:port` (TLS required), or several separated by commas (the
@@ -51,6 +54,8 @@ export class Transport {
     private readonly connName = "this process",
     /** Where replies to this connection's requests arrive (TransportOptions.inboxPrefix). */
     private readonly inboxPrefix = "",
+    /** False for a connection the embedding program shares with us ({@link Transport.wrap}): close() leaves it open. */
+    private readonly owned = true,
   ) {
     this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     void this.watchStatus();
@@ -197,6 +202,15 @@ export class Transport {
     return this.nc.isClosed();
   }
 
+  /**
+   * Uses a NATS connection the embedding program already has (nats.js v2 `connect()`), shared:
+   * {@link close} flushes it but leaves it open (its owner closes it). Replies to our requests use
+   * the connection's own inbox prefix.
+   */
+  static wrap(nc: NatsConnection, name = "this process"): Transport {
+    return new Transport(nc, name, "", false);
+  }
+
   /** Flushes and closes (drain would wait for in-flight handlers; we stop them ourselves). */
   async close(): Promise<void> {
     if (this.nc.isClosed()) return;
@@ -205,7 +219,7 @@ export class Transport {
     } catch {
       /* the server may be gone already */
     }
-    await this.nc.close();
+    if (this.owned) await this.nc.close();
   }
 
   /** The server's address as connected, for messages. */

@@ -11,6 +11,8 @@ import { AutoBatcher, nextBatchSize, TARGET_BATCH_MS } from "./batch-size.ts";
 import type { Backend, BatchHandle, PreparedFn } from "./backends/types.ts";
 import { isDelayed, type Delayed } from "./delayed.ts";
 import { Errors } from "../runtime/errors.ts";
+import { outError, type OutputStream } from "../client/outputs.ts";
+import type { OutError } from "../runtime/protocol.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
 import type { BatchOutput } from "./run-rows.ts";
 import { estimateSize } from "./size.ts";
@@ -37,6 +39,12 @@ export interface DispatchOptions extends ProgressOptions {
   targetBatchMs?: number;
   /** The number of calls, when the input is lazy but its length known (for progress and the tail). */
   total?: number;
+  /**
+   * A named output (cluster backend only): every call's outcome is also published, batch by
+   * batch, on `tsdask.<cluster>.out.<publish>` for any NATS client (docs/subjects.md): its input
+   * index, value or error. Letters, digits, `_` and `-` (else `BadOutputName`).
+   */
+  publish?: string;
 }
 
 /** A finished batch. */
@@ -152,6 +160,8 @@ export class Engine {
   private callsTaken = 0;
   private perItemBytes = 0;
   private perResultBytes = 0;
+  /** Where finished batches are published (`publish`). */
+  private output: OutputStream | undefined;
 
   constructor(
     private readonly backend: Backend,
@@ -188,6 +198,10 @@ export class Engine {
       this.maxInFlight = this.basePreDispatch = parsePreDispatch(this.opts.preDispatch, this.workers);
       this.stats.workers = this.workers;
       this.stats.preDispatch = this.maxInFlight;
+      if (this.opts.publish !== undefined) {
+        if (!this.backend.output) throw Errors.BadOption("publish", this.opts.publish, "the cluster backend (backend: \"cluster\" or a client): the local backend has no NATS to publish on");
+        this.output = this.backend.output(this.opts.publish, this.opts.total ?? -1);
+      }
       this.progress.start(this.backend.name, this.workers);
       await this.packer.start();
       for (;;) {
@@ -382,6 +396,7 @@ export class Engine {
       }
       this.stats.calls += calls.length;
       this.progress.add(calls.length);
+      if (this.output) publishBatch(this.output, b);
       if (this.opts.ordered) this.reorder.set(seq, b);
       else this.ready.push(b);
       this.wake?.();
@@ -391,4 +406,18 @@ export class Engine {
       (e: unknown) => done(undefined, e instanceof Error ? e : new Error(String(e))),
     );
   }
+}
+
+/** A finished batch's calls as rows of a named output (the same errors as the workload's ItemErrors). */
+function publishBatch(output: OutputStream, b: DoneBatch): void {
+  const values = new Array<unknown>(b.indices.length).fill(null);
+  const errors: OutError[] = [];
+  const errs = b.out?.e?.length ? new Map(b.out.e.map((e) => [e[0], e])) : undefined;
+  b.indices.forEach((index, k) => {
+    if (b.error) return errors.push(outError(k, Errors.ItemBatchFailed(index, b.fnName, b.error)));
+    const e = errs?.get(k);
+    if (e) errors.push(outError(k, Errors.ItemFailed(index, b.fnName, b.out!.w ?? "", e[1], e[2], e[3])));
+    else values[k] = b.out!.v[k] ?? null;
+  });
+  output.publish(b.fnName, b.indices, values, errors);
 }

@@ -1,5 +1,6 @@
 /** The ts-dask cluster as a workloads {@link Backend}: one batch is one task of a {@link Client}. */
 import { Client, type ClientOptions } from "../../client/client.ts";
+import type { OutputStream } from "../../client/outputs.ts";
 import type { BatchOutput, BatchPayload } from "../run-rows.ts";
 import type { Backend, BatchHandle, PreparedFn } from "./types.ts";
 import { batchWrapper } from "./wrappers.ts";
@@ -53,6 +54,11 @@ export class ClusterBackend implements Backend {
     const f = this.client.submit((fn as ClusterFn).task as (...a: unknown[]) => BatchOutput, payload, ...refs);
     // run-rows leaves unset fields out (never `undefined`, which would arrive as null): as sent.
     return { result: f.result() as Promise<BatchOutput>, cancel: () => f.cancel() };
+  }
+
+  /** See {@link Backend.output}. */
+  output(name: string, total: number): OutputStream {
+    return this.client.openOutput(name, total);
   }
 
   /** See {@link Backend.close}. */

@@ -1,5 +1,6 @@
 /** What the workloads need from a place to run batches: the cluster (a Client) or local processes. */
 import type { BatchOutput, BatchPayload } from "../run-rows.ts";
+import type { OutputStream } from "../../client/outputs.ts";
 
 /** A batch on its way: its output, or a rejection when the batch as a whole failed. */
 export interface BatchHandle {
@@ -34,6 +35,11 @@ export interface Backend {
   release?(tokens: readonly unknown[]): void;
   /** Runs one batch. `refs` are tokens from {@link scatter} (or a user's own DataRefs on the cluster). */
   run(fn: PreparedFn, payload: BatchPayload, refs: readonly unknown[]): BatchHandle;
+  /**
+   * A named output for rows of this run (`publish`), on backends that have NATS (the cluster's);
+   * absent on the local backend.
+   */
+  output?(name: string, total: number): OutputStream;
   /** Releases what this backend holds (stops processes it started, closes a client it opened). */
   close(): Promise<void>;
 }
