@@ -48,7 +48,9 @@ export class UploadRegistry {
     if (!this.data.retain(def.hash, owner)) return { ok: false, code: "BadUpload", message: `the bytes of upload '${def.name}' never reached the scheduler; upload it again` };
     const old = this.uploads.get(def.name);
     this.uploads.set(def.name, def);
-    const execs = this.executors.accepting();
+    // Confirmed or not: one that registered before this upload but has not confirmed yet got a
+    // replay without it, and would take work without ever having it.
+    const execs = this.executors.running();
     this.log.info(`upload '${def.name}' (${def.kind}, ${def.size} bytes, ${def.hash.slice(0, 12)}): to ${execs.length} executor(s)`);
     const outcomes: Record<string, UploadOutcome> = {};
     await Promise.all(
