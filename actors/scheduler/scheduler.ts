@@ -473,9 +473,8 @@ export class Scheduler extends Actor {
     const rec = this.executors.byId(m.exec);
     if (!rec || m.auth !== rec.auth) return this.untrusted("retire");
     rec.life.send({ type: "RETIRE" });
-    const before = this.stolen;
-    if (m.sched === this.instance) this.stealApply(rec, m.returned);
-    this.monitor.emit({ type: "executor-retiring", name: rec.name, id: rec.id, requeued: this.stolen - before });
+    const requeued = m.sched === this.instance ? this.stealApply(rec, m.returned) : 0;
+    this.monitor.emit({ type: "executor-retiring", name: rec.name, id: rec.id, requeued });
   }
 
   /** After our own reconnect, messages to and from us may be lost: ask every executor to resync. */
@@ -544,7 +543,8 @@ export class Scheduler extends Actor {
       });
   }
 
-  private stealApply(victim: ExecutorRec, slots: Uint32Array) {
+  /** Re-queues the tasks `victim` gave back; returns how many were still its own. */
+  private stealApply(victim: ExecutorRec, slots: Uint32Array): number {
     const mine = [...slots].filter((s) => this.tasks.state[s] === ASSIGNED && this.tasks.exec[s] === victim.index + 1);
     if (mine.length) {
       victim.assigned -= mine.length;
@@ -556,6 +556,7 @@ export class Scheduler extends Actor {
       for (const r of idle) this.fill(r, Math.ceil(this.tasks.queued / left--));
     }
     this.pump();
+    return mine.length;
   }
 
   /** Tasks moved from one executor's queue to another's. */
