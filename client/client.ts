@@ -8,14 +8,13 @@ import { fileURLToPath } from "node:url";
 import { Actor, consoleLogger, silentLogger } from "../runtime/actor.ts";
 import { encode, findUnencodable } from "../runtime/codec.ts";
 import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
-import * as G from "../runtime/guards.ts";
 import { randomId } from "../runtime/ids.ts";
 import type { RestartRequest, ClusterInfo, FnDef, InfoRequest, LogLines, ModuleDef, RegisterClient, RestartReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
 import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
 import { clientScope, redactUrl } from "../runtime/nats-auth.ts";
-import { clientIdOf, subjects } from "../runtime/protocol.ts";
+import { clientIdOf, routes, subjects } from "../runtime/protocol.ts";
 import { checkOutputName, Outputs, type OutputStream } from "./outputs.ts";
 import { Transport } from "../runtime/transport.ts";
 import { ownDirs } from "../runtime/self.ts";
@@ -144,8 +143,8 @@ export class Client extends Actor {
   }
 
   private async start(servers: string, opts: ClientOptions) {
-    this.listen(this.subjects.results(this.id), "results", G.isResults, (m) => this.onResults(m));
-    this.listen(this.subjects.alive, "alive", G.isAlive, (m) => {
+    this.serve(routes.results.at(this.id), (m) => this.onResults(m));
+    this.serve(routes.alive, (m) => {
       // Another instance, ours silent for the dead window: register there now. The move (and its
       // one re-submission) happens when it answers (renewLease); a rival's beats change nothing.
       if (this.watch.alive(m.instance) === "new" && this.watch.current) this.renewLease();
@@ -154,7 +153,7 @@ export class Client extends Actor {
       if (st === "disconnected") this.connection?.send({ type: "DISCONNECTED" });
       if (st === "reconnected") this.connection?.send({ type: "RECONNECTED" });
     });
-    if (opts.forwardLogs !== false) this.listen(this.subjects.log(this.id), "log", G.isLogLines, (m) => this.onLog(m));
+    if (opts.forwardLogs !== false) this.serve(routes.log.at(this.id), (m) => this.onLog(m));
     let r: RegisterReply;
     try {
       r = await this.tx.request<RegisterReply>(this.subjects.register, this.registration(), opts.connectTimeoutMs ?? 5000);

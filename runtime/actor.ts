@@ -5,10 +5,10 @@
  */
 import { decode, encode } from "./codec.ts";
 import { subjects, type Subjects } from "./protocol.ts";
+import { resolveRoute, type BoundRoute, type Guard, type Reply, type Route } from "./route.ts";
 import type { Sub, Transport } from "./transport.ts";
 
-/** A cheap structural check of a decoded message (top-level fields only: hot paths call it). */
-export type Guard<T> = (m: unknown) => m is T;
+export type { Guard, Reply } from "./route.ts";
 
 export interface Logger {
   info(msg: string): void;
@@ -36,8 +36,18 @@ export class Actor {
     this.subjects = subjects(cluster);
   }
 
+  /**
+   * Handles a route of the protocol's table (`routes` in runtime/protocol.ts; a per-peer route bound
+   * with `.at(id)`): each message is decoded and checked with the route's guard, bad ones are counted
+   * under the route's name, and the handler gets the message and the typed reply subject.
+   */
+  serve<M, R>(r: Route<M, R> | BoundRoute<M, R>, handler: (msg: M, reply: Reply<R> | undefined) => void, queue?: string): Sub {
+    const { route, subject } = resolveRoute(r, this.subjects);
+    return this.listen(subject, route.name, route.guard, handler as (msg: M, reply: string | undefined) => void, queue);
+  }
+
   /** Subscribes `handler` to `subject`, decoding and checking each message with `guard`. */
-  listen<T>(subject: string, kind: string, guard: Guard<T>, handler: (msg: T, reply: string | undefined) => void, queue?: string): Sub {
+  private listen<T>(subject: string, kind: string, guard: Guard<T>, handler: (msg: T, reply: string | undefined) => void, queue?: string): Sub {
     const sub = this.tx.subscribe(
       subject,
       (data, reply) => {
@@ -67,8 +77,8 @@ export class Actor {
     };
   }
 
-  /** Answers a request (no-op when the message had no reply subject). */
-  respond(reply: string | undefined, value: unknown): void {
+  /** Answers a request with its route's reply type (no-op when the message had no reply subject). */
+  respond<R>(reply: Reply<R> | undefined, value: NoInfer<R>): void {
     if (reply) this.tx.publish(reply, encode(value));
   }
 

@@ -1,6 +1,6 @@
 /**
- * Structural checks for every message of runtime/protocol.ts, used by Actor.listen before a
- * handler sees a message. Top-level shape only, so they stay cheap on per-batch hot paths;
+ * Structural checks for every message of runtime/protocol.ts, named by its route table (`routes`)
+ * and run by Actor.serve before a handler sees a message. Top-level shape only, so they stay cheap on per-batch hot paths;
  * per-row data is indexed defensively by the handlers themselves.
  */
 import type {
@@ -26,6 +26,12 @@ import type {
   ExecUpload,
   InstallRequest,
   InstallJob,
+  ExecControl,
+  InfoRequest,
+  RestartRequest,
+  ClusterEvent,
+  OutRows,
+  Hello,
 } from "./protocol.ts";
 
 const obj = (m: unknown): m is Record<string, unknown> => typeof m === "object" && m !== null && !Array.isArray(m);
@@ -59,7 +65,7 @@ export const isRegister = (m: unknown): m is Register => {
 };
 
 /** Only checks the `hello` part, so a newer/older peer still gets a clear version answer. */
-export const hasHello = (m: unknown): m is { hello: { proto: number; version: string; node: string } } => obj(m) && hello(m.hello);
+export const hasHello = (m: unknown): m is { hello: Hello } => obj(m) && hello(m.hello);
 
 export const isHeartbeat = (m: unknown): m is Heartbeat =>
   obj(m) && str(m.id) && (m.kind === "worker" || m.kind === "executor") && num(m.running) && num(m.queued) && num(m.rss);
@@ -87,7 +93,15 @@ export const isResults = (m: unknown): m is Results =>
 
 export const isLogLines = (m: unknown): m is LogLines => obj(m) && str(m.worker) && arr(m.lines);
 
-export const isAny = (m: unknown): m is unknown => true;
+const CONTROL_OPS: ReadonlySet<string> = new Set<ExecControl["op"]>(["reregister", "stop", "prefetch", "listen", "resync", "restart", "recycle", "forget"]);
+export const isExecControl = (m: unknown): m is ExecControl => obj(m) && str(m.op) && CONTROL_OPS.has(m.op);
+
+/** Any map (its one field, `gc`, is optional): `ts-dask info` and dashboards ask with `{}`. */
+export const isInfoRequest = (m: unknown): m is InfoRequest => obj(m);
+
+/** For subscribers outside the cluster (nothing in it listens to `events` or `out.<name>`). */
+export const isClusterEvent = (m: unknown): m is ClusterEvent => obj(m) && str(m.type);
+export const isOutRows = (m: unknown): m is OutRows => obj(m) && str(m.name) && str(m.client) && arr(m.index) && arr(m.keys) && arr(m.values);
 
 export const isDataPut = (m: unknown): m is DataPut =>
   obj(m) && str(m.client) && str(m.hash) && num(m.size) && num(m.index) && num(m.chunks) && (m.bytes === undefined || m.bytes instanceof Uint8Array);
@@ -114,4 +128,4 @@ export const isInstallJob = (m: unknown): m is InstallJob => obj(m) && installJo
 
 export const isAlive = (m: unknown): m is SchedulerAlive => obj(m) && str(m.instance) && num(m.heartbeatMs);
 
-export const isRestartRequest = (m: unknown): m is { client: string; auth: string } => obj(m) && str(m.client) && str(m.auth);
+export const isRestartRequest = (m: unknown): m is RestartRequest => obj(m) && str(m.client) && str(m.auth);

@@ -1,11 +1,12 @@
-/** Bad input on every subject loses nothing; a peer of another protocol version is refused clearly. */
+/** Bad input on every route of the protocol's table loses nothing; a peer of another protocol version is refused clearly. */
 import { randomBytes } from "node:crypto";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, type NatsConnection } from "nats";
 import { Client } from "../index.ts";
 import { decode, encode } from "../runtime/codec.ts";
-import { PROTOCOL_VERSION, subjects, type ClusterInfo, type RegisterReply } from "../runtime/protocol.ts";
+import { PROTOCOL_VERSION, routes, subjects, type ClusterInfo, type RegisterReply } from "../runtime/protocol.ts";
+import type { RouteParam } from "../runtime/route.ts";
 import { withTimeout } from "./helpers/cluster.ts";
 
 const t = suite<{ client: Client; nc: NatsConnection }>("robustness");
@@ -18,17 +19,21 @@ t.after(async (ctx) => {
   await ctx.client?.close();
 });
 
-t("random bytes, truncated msgpack and wrong shapes on every subject: counted, ignored, no task lost", async ({ client, nc }) => {
+t("random bytes, truncated msgpack and wrong shapes on every route of the table: counted, ignored, no task lost", async ({ client, nc }) => {
   const local = client.localCluster!;
   const s = subjects(local.cluster);
   const info = await client.info();
-  const execIds = info.workers.flatMap((w) => w.executors.map((e) => e.id));
-  const targets = [
-    s.register, s.heartbeat, s.submit, s.done, s.cancel, s.info, s.bye, s.alive, s.events,
-    s.results(client.id), s.log(client.id),
-    ...execIds.flatMap((id) => [s.execTasks(id), s.execCancel(id), s.execSteal(id), s.execControl(id), s.execUpload(id)]),
-    s.upload, s.install, ...info.workers.map((w) => s.workerInstall(w.instance)),
-  ];
+  // Every per-peer route gets real peers' ids and an invented one (the table is walked, not listed).
+  const params: Record<RouteParam, string[]> = {
+    exec: [...info.workers.flatMap((w) => w.executors.map((e) => e.id)), "ghost"],
+    client: [client.id, "ghost"],
+    instance: [...info.workers.map((w) => w.instance), "ghost"],
+    hash: ["0".repeat(64)],
+    output: ["fuzzed"],
+  };
+  const all = Object.values(routes);
+  const targets = all.flatMap((r) => (r.param === undefined ? [r.subject(s, "")] : params[r.param].map((p) => r.subject(s, p))));
+  for (const r of all) assert.ok(targets.some((t) => t === r.subject(s, r.param === undefined ? "" : params[r.param][0]!)), `route ${r.name} is fuzzed`);
   const junk = (i: number): Uint8Array => {
     switch (i % 5) {
       case 0: return randomBytes(1 + (i % 64));
@@ -51,7 +56,14 @@ t("random bytes, truncated msgpack and wrong shapes on every subject: counted, i
   assert.is(client.duplicates, 0);
   const dropped = [...local.scheduler.badInput.values()].reduce((a, b) => a + b, 0);
   assert.ok(dropped > 0, "the scheduler counted the bad messages");
-  assert.ok(client.badInput.size > 0, "the client counted the bad results");
+  // Every route the scheduler serves counted its bad input under its own name.
+  const kinds = [...local.scheduler.badInput.keys()];
+  for (const r of all.filter((r) => r.to.startsWith("scheduler") && r.param === undefined)) {
+    assert.ok(kinds.some((k) => k.startsWith(`${r.name}: `)), `the scheduler counted bad ${r.name} messages (counted: ${kinds.join(", ")})`);
+  }
+  const workerKinds = [...local.worker.badInput.keys()];
+  for (const r of [routes.workerInstall, routes.alive]) assert.ok(workerKinds.some((k) => k.startsWith(`${r.name}: `)), `the worker counted bad ${r.name} messages`);
+  for (const r of [routes.results, routes.log, routes.alive]) assert.ok([...client.badInput.keys()].some((k) => k.startsWith(`${r.name}: `)), `the client counted bad ${r.name} messages`);
   // Still fully working afterwards.
   assert.is(await client.submit((a: number) => a + 1, 1).result(), 2);
   const after = await client.info();

@@ -103,7 +103,7 @@ export class DataCache {
     private readonly subjects: Subjects,
     private readonly worker: string,
     /** Subscribes through the actor (decoding, bad-input counting). */
-    private readonly subscribe: (subject: string, handler: (m: DataPut) => void) => Sub,
+    private readonly subscribe: (hash: string, handler: (m: DataPut) => void) => Sub,
     /** Our id and token for `data.get` (protocol.ts DataGet). */
     private readonly as: () => DataGetAs = () => ({}),
     /** Bytes that did not match their hash were thrown away (a forged push, a corrupted reply). */
@@ -123,7 +123,7 @@ export class DataCache {
       value: new ChunkedValue(size, chunks),
       stalls: 0,
       pulling: false,
-      sub: this.subscribe(this.subjects.dataPush(hash), (m) => this.onChunk(hash, a, m)),
+      sub: this.subscribe(hash, (m) => this.onChunk(hash, a, m)),
       timer: setTimeout(() => this.stalled(hash, a), PUSH_STALL_MS),
       done,
       fail,

@@ -1,14 +1,12 @@
 /**
  * The executor actor: one per child process, with its own NATS connection. It runs user code.
- * Handlers, by subject (runtime/protocol.ts):
- *   exec.<id>.tasks → onTasks     exec.<id>.cancel → onCancel
- *   exec.<id>.steal → onSteal     exec.<id>.control → onControl     alive → onSchedulerAlive
- *   exec.<id>.upload → onUpload (uploads.ts)
+ * Its handlers are the `this.serve(routes.…)` lines of start() (and the data cache's
+ * `routes.dataPush`); the route table in runtime/protocol.ts says who sends each.
  * It registers with the scheduler (and again whenever the scheduler restarts or forgets it),
  * heartbeats, and sends results and completions through the Outbox.
  */
-import { Actor, type Logger } from "../../runtime/actor.ts";
-import * as G from "../../runtime/guards.ts";
+import { Actor, type Logger, type Reply } from "../../runtime/actor.ts";
+import { routes } from "../../runtime/protocol.ts";
 import type { ExecUploadReply, UploadDef, Resync, Retire, RunReply, RunRequest, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
 import { compileSource } from "../../runtime/shipping/compile.ts";
 import { loadModule } from "../../runtime/shipping/load-module.ts";
@@ -96,23 +94,22 @@ export class Executor extends Actor {
       this.forged++;
       this.dropped("data: bytes that do not match their hash");
     };
-    this.data = new DataCache(tx, this.subjects, opts.name, (subject, handler) => this.listen(subject, "data.push", G.isDataPut, handler), as, onCorrupt);
+    this.data = new DataCache(tx, this.subjects, opts.name, (hash, handler) => this.serve(routes.dataPush.at(hash), handler), as, onCorrupt);
     this.uploads = new Uploads(opts.localDirectory, (hash) => getBytes(tx, this.subjects.dataGet, hash, { as, onCorrupt, fail: (m) => Errors.DataUnavailable(hash, opts.name, m) }));
   }
 
   /** Subscribes, registers with the scheduler (retrying until one answers) and starts heartbeats. */
   async start(): Promise<void> {
-    const s = this.subjects;
     const id = this.opts.id;
-    this.listen(s.execTasks(id), "tasks", G.isTaskBatch, (m) => this.onTasks(m));
-    this.listen(s.execCancel(id), "cancel", G.isExecCancel, (m) => this.bound("cancel", m) && this.runner.cancel(m.slots, m.keys));
+    this.serve(routes.execTasks.at(id), (m) => this.onTasks(m));
+    this.serve(routes.execCancel.at(id), (m) => this.bound("cancel", m) && this.runner.cancel(m.slots, m.keys));
     // Stolen tasks go back only to our scheduler (it re-queues them); anyone else gets nothing.
-    this.listen(s.execSteal(id), "steal", G.isStealRequest, (m, reply) => this.bound("steal", m) && this.inSequence("steal", m.seq) && this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)), auth: this.auth }));
+    this.serve(routes.execSteal.at(id), (m, reply) => this.bound("steal", m) && this.inSequence("steal", m.seq) && this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)), auth: this.auth }));
     // client.run(): forwarded by our scheduler with our token (a stranger's code never runs here).
-    this.listen(s.execRun(id), "run", G.isRunRequest, (m, reply) => this.bound("run", m) && void this.onRun(m).then((r) => this.respond(reply, r)));
-    this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m, reply) => this.onControl(m, reply));
-    this.listen(s.execUpload(id), "upload", G.isExecUpload, (m, reply) => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
-    this.listen(s.alive, "alive", G.isAlive, (m) => this.onSchedulerAlive(m));
+    this.serve(routes.execRun.at(id), (m, reply) => this.bound("run", m) && void this.onRun(m).then((r) => this.respond(reply, r)));
+    this.serve(routes.execControl.at(id), (m, reply) => this.onControl(m, reply));
+    this.serve(routes.execUpload.at(id), (m, reply) => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
+    this.serve(routes.alive, (m) => this.onSchedulerAlive(m));
     await this.register();
     this.tx.onStatus((st) => st === "reconnected" && this.resync());
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
@@ -306,7 +303,7 @@ export class Executor extends Actor {
     });
   }
 
-  private onControl(m: ExecControl, reply: string | undefined) {
+  private onControl(m: ExecControl, reply: Reply<{ ok: true }> | undefined) {
     // `reregister` needs no token (a scheduler that forgot us has none): it only makes us ask ours.
     if (m.op === "reregister") return void this.register().catch((e) => this.fatal(e));
     if (!this.bound(`control ${m.op}`, m)) return;

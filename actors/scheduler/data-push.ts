@@ -24,7 +24,7 @@ export interface PushDeps {
   /** Stores one chunk (through the caps and owners). */
   put(m: DataPut): DataPutReply;
   /** Subscribes through the actor (decoding, bad-input counting). */
-  listen(subject: string, handler: (m: DataPut) => void): Sub;
+  listen(hash: string, handler: (m: DataPut) => void): Sub;
   /** Executors to invite: accepting and with nothing assigned. */
   idleExecutors(): { id: string; auth: string }[];
 }
@@ -42,7 +42,7 @@ export class DataPushes {
   /** Sets up the push of `m.hash`: the scheduler and the idle executors listen before the client publishes. */
   async prepare(m: DataPut): Promise<DataPutReply> {
     const hash = m.hash;
-    const sub = this.d.listen(this.d.subjects.dataPush(hash), (c) => {
+    const sub = this.d.listen(hash, (c) => {
       if (c.hash !== hash) return;
       this.touch(hash);
       const r = this.d.put(c);

@@ -1,17 +1,13 @@
 /**
  * The scheduler actor: owns the task table and the table of workers/executors, places queued
  * tasks on executors in batches, and re-queues the work of executors that die. It never runs
- * user code. One per cluster. Handlers, by subject (runtime/protocol.ts):
- *   sched.register → onRegister   sched.submit → onSubmit   sched.done → onDone
- *   sched.cancel → onCancel       sched.heartbeat → onHeartbeat   sched.bye → onBye
- *   sched.info → info()           sched.run → SchedulerRunner (run-on-scheduler.ts)
- *   data.put / data.get / data.release → DataStore, through DataOwners (caps, per-task owners)
- *   data.push.<hash> → DataPushes (data-push.ts: a broadcast scatter fanned out by NATS)
- *   sched.upload, sched.install → uploads.ts (replayed to late joiners through the register reply)
- *   sched.resync → onResync   sched.retire → onRetire   sched.restart → (inline, start())
+ * user code. One per cluster. Its handlers are the `s.serve(routes.…)` lines of start() (and
+ * `routes.dataPush` in data-push.ts); the route table in runtime/protocol.ts says who sends each.
+ * data.put / data.get / data.release go to the DataStore through DataOwners (caps, per-task owners);
+ * sched.upload and sched.install to uploads.ts (replayed to late joiners through the register reply).
  */
 import { hostname } from "node:os";
-import { Actor, type Logger } from "../../runtime/actor.ts";
+import { Actor, type Logger, type Reply } from "../../runtime/actor.ts";
 import { encode } from "../../runtime/codec.ts";
 import { Errors } from "../../runtime/errors.ts";
 import * as G from "../../runtime/guards.ts";
@@ -19,6 +15,7 @@ import { randomId } from "../../runtime/ids.ts";
 import {
   PROTOCOL_VERSION,
   isClientId,
+  routes,
   type Bye,
   type Cancel,
   type ClusterInfo,
@@ -29,7 +26,8 @@ import {
   type RunRequest,
   type FnDef,
   type Heartbeat,
-  type InfoRequest,
+  type Hello,
+  type SubmitAck,
   type ModuleDef,
   type Register,
   type Resync,
@@ -152,7 +150,7 @@ export class Scheduler extends Actor {
       subjects: this.subjects,
       knows: (hash) => this.data.knows(hash),
       put: (m) => (this.mayPut(m) ? this.owners.put(m) : (this.untrusted("data.push"), { ok: false, code: "UnknownClient", message: "not bound" })),
-      listen: (subject, handler) => this.listen(subject, "data.push", G.isDataPut, handler),
+      listen: (hash, handler) => this.serve(routes.dataPush.at(hash), handler),
       idleExecutors: () => this.executors.accepting().filter((r) => r.assigned === 0),
     });
     this.executors = new ExecutorTable({
@@ -190,16 +188,16 @@ export class Scheduler extends Actor {
       if (!(e as { code?: string }).code || (e as { code?: string }).code === "SchedulerAlreadyRunning") throw e;
       // No answer: we are the only scheduler.
     }
-    s.listen(s.subjects.register, "register", G.hasHello, (m, reply) => s.onRegister(m as Register, reply));
-    s.listen(s.subjects.submit, "submit", G.isSubmit, (m, reply) => s.onSubmit(m, reply));
-    s.listen(s.subjects.done, "done", G.isDone, (m) => s.onDone(m));
-    s.listen(s.subjects.cancel, "cancel", G.isCancel, (m) => (s.trust.isClient(m.client, m.auth) ? s.onCancel(m) : s.untrusted("cancel")));
-    s.listen(s.subjects.alive, "alive", G.isAlive, (m) => s.trust.onAlive(m.instance));
-    s.listen(s.subjects.heartbeat, "heartbeat", G.isHeartbeat, (m) => s.onHeartbeat(m));
-    s.listen(s.subjects.bye, "bye", G.isBye, (m) => s.onBye(m));
-    s.listen(s.subjects.resync, "resync", G.isResync, (m) => s.onResync(m));
-    s.listen(s.subjects.retire, "retire", G.isRetire, (m) => s.onRetire(m));
-    s.listen(s.subjects.restart, "restart", G.isRestartRequest, (m, reply) => {
+    s.serve(routes.register, (m, reply) => s.onRegister(m, reply));
+    s.serve(routes.submit, (m, reply) => s.onSubmit(m, reply));
+    s.serve(routes.done, (m) => s.onDone(m));
+    s.serve(routes.cancel, (m) => (s.trust.isClient(m.client, m.auth) ? s.onCancel(m) : s.untrusted("cancel")));
+    s.serve(routes.alive, (m) => s.trust.onAlive(m.instance));
+    s.serve(routes.heartbeat, (m) => s.onHeartbeat(m));
+    s.serve(routes.bye, (m) => s.onBye(m));
+    s.serve(routes.resync, (m) => s.onResync(m));
+    s.serve(routes.retire, (m) => s.onRetire(m));
+    s.serve(routes.restart, (m, reply) => {
       if (!s.trust.isClient(m.client, m.auth)) return s.untrusted("restart");
       const recs = s.executors.running();
       for (const r of recs) {
@@ -209,7 +207,7 @@ export class Scheduler extends Actor {
       s.respond(reply, { executors: recs.map((r) => r.id) } satisfies RestartReply);
     });
     tx.onStatus((st) => st === "reconnected" && s.requestResync());
-    s.listen(s.subjects.dataPut, "data.put", G.isDataPut, (m, reply) => {
+    s.serve(routes.dataPut, (m, reply) => {
       if (s.forDroppedClient(m.client)) return s.respond(reply, { ok: false, code: "ClientGone", message: `client ${m.client.split("/")[0]} has closed or lost its lease: nothing is stored for it` });
       if (!s.mayPut(m)) {
         s.untrusted("data.put");
@@ -219,18 +217,18 @@ export class Scheduler extends Actor {
       if (s.pushes.wants(m) && m.size <= s.owners.capFor(m.client)) void s.pushes.prepare(m).then((r) => s.respond(reply, r));
       else s.respond(reply, s.owners.put(m));
     });
-    s.listen(s.subjects.dataGet, "data.get", G.isDataGet, (m, reply) => {
+    s.serve(routes.dataGet, (m, reply) => {
       if (s.mayGet(m)) return s.respond(reply, s.data.get(m));
       s.untrusted("data.get");
       s.respond(reply, { ok: false, code: "NotBound", message: Errors.NotBound("data.get", "a registered executor's, worker's or owning client's token").message });
     });
-    s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => (s.trust.isClient(m.client.split("/")[0]!, m.auth) ? s.owners.release(m) : s.untrusted("data.release")));
-    s.listen(s.subjects.schedRun, "sched.run", G.isRunRequest, (m, reply) => s.onRun(m, reply));
+    s.serve(routes.dataRelease, (m) => (s.trust.isClient(m.client.split("/")[0]!, m.auth) ? s.owners.release(m) : s.untrusted("data.release")));
+    s.serve(routes.schedRun, (m, reply) => s.onRun(m, reply));
     // Uploads and installs reach every executor and worker: only a registered client's, with its token.
-    s.listen(s.subjects.upload, "upload", G.isUploadRequest, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onUpload(m).then((r) => s.respond(reply, r)) : s.untrusted("upload")));
-    s.listen(s.subjects.install, "install", G.isInstallRequest, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onInstall(m).then((r) => s.respond(reply, r)) : s.untrusted("install")));
-    s.listen(s.subjects.info, "info", G.isAny, (m, reply) => {
-      if ((m as InfoRequest | null)?.gc === true) (globalThis as { gc?: () => void }).gc?.();
+    s.serve(routes.upload, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onUpload(m).then((r) => s.respond(reply, r)) : s.untrusted("upload")));
+    s.serve(routes.install, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onInstall(m).then((r) => s.respond(reply, r)) : s.untrusted("install")));
+    s.serve(routes.info, (m, reply) => {
+      if (m.gc === true) (globalThis as { gc?: () => void }).gc?.();
       s.respond(reply, s.info());
     });
     s.aliveTimer = setInterval(() => {
@@ -265,7 +263,7 @@ export class Scheduler extends Actor {
   }
 
   // --- sched.register -------------------------------------------------------------------------
-  private onRegister(m: Register, reply: string | undefined) {
+  private onRegister(m: { hello: Hello }, reply: Reply<RegisterReply> | undefined) {
     const ours = hello();
     if (m.hello.proto !== PROTOCOL_VERSION) {
       const who = (m as { kind?: string }).kind === "executor" ? "This executor" : (m as { kind?: string }).kind === "client" ? "This client" : "This worker";
@@ -398,7 +396,7 @@ export class Scheduler extends Actor {
   }
 
   // --- sched.submit ---------------------------------------------------------------------------
-  private onSubmit(m: Submit, reply: string | undefined) {
+  private onSubmit(m: Submit, reply: Reply<SubmitAck> | undefined) {
     if (!this.trust.isRegisteredClient(m.client, m.auth)) {
       // A dropped client's own submit (its token is remembered) is not a forgery: it is told to register again.
       if (!this.trust.isClient(m.client, m.auth)) this.untrusted("submit");
@@ -715,7 +713,7 @@ export class Scheduler extends Actor {
    * token). A run on an executor is forwarded with that executor's token and the client's reply
    * subject: the executor, which runs only what carries its token, answers the client directly.
    */
-  private onRun(m: RunRequest, reply: string | undefined) {
+  private onRun(m: RunRequest, reply: Reply<RunReply> | undefined) {
     if (m.client === undefined || !this.trust.isClient(m.client, m.auth)) {
       this.untrusted("sched.run");
       const e = Errors.NotBound("sched.run", "a registered client's token");

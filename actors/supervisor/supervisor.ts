@@ -21,8 +21,7 @@ import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.t
 import { Installer } from "./installer.ts";
 import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
-import * as G from "../../runtime/guards.ts";
-import { subjects, type InstallJob } from "../../runtime/protocol.ts";
+import { routes, subjects, type InstallJob } from "../../runtime/protocol.ts";
 import { redactUrl, type NatsAuth } from "../../runtime/nats-auth.ts";
 
 export interface SupervisorOptions {
@@ -130,12 +129,12 @@ export class Supervisor extends Actor {
     }
     const s = new Supervisor(tx, opts, standby);
     s.life.start();
-    s.listen(s.subjects.workerInstall(s.instance), "install", G.isInstallJob, (m, reply) => {
+    s.serve(routes.workerInstall.at(s.instance), (m, reply) => {
       // Only our scheduler may make this machine run npm.
       if (!s.auth || m.auth !== s.auth) return s.dropped("install: not from our scheduler");
       void s.installer.run({ specs: m.specs, ...(m.offline ? { offline: true } : {}), ...(m.npmArgs ? { npmArgs: m.npmArgs } : {}) }).then((r) => s.respond(reply, r));
     });
-    s.listen(s.subjects.alive, "alive", G.isAlive, (m) => s.onSchedulerAlive(m));
+    s.serve(routes.alive, (m) => s.onSchedulerAlive(m));
     tx.onStatus((st) => {
       if (st === "disconnected") s.life.send({ type: "DISCONNECTED" });
       if (st === "reconnected") s.life.send({ type: "CONNECTED" });
