@@ -8,6 +8,7 @@
  * client.submit(async () => (await import("ts-dask/worker")).getWorker().name);
  */
 import { Errors } from "./errors.ts";
+import { readExecutorConfig } from "./ipc.ts";
 
 /** The executor (or local pool process) running the current task. */
 export interface WorkerInfo {
@@ -28,8 +29,8 @@ let cached: WorkerInfo | undefined;
 export function getWorker(): WorkerInfo {
   if (cached) return cached;
   const env = process.env;
-  if (env.TSDASK_EXECUTOR) {
-    const c = JSON.parse(env.TSDASK_EXECUTOR) as { name: string; workerName: string; cluster: string; localDirectory: string };
+  const c = readExecutorConfig(env);
+  if (c) {
     return (cached = { name: c.name, worker: c.workerName, cluster: c.cluster, localDirectory: c.localDirectory, pid: process.pid });
   }
   if (env.TSDASK_WORKER_NAME) {

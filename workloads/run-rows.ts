@@ -61,6 +61,7 @@ export function runRows(fn: (...a: unknown[]) => unknown, p: BatchPayload, refs:
       const env = process.env;
       let w = env.TSDASK_WORKER_NAME;
       if (!w && env.TSDASK_EXECUTOR) {
+        // runtime/ipc.ts's readExecutorConfig, inline: this body travels by source (no imports).
         try {
           w = JSON.parse(env.TSDASK_EXECUTOR).name;
         } catch {

@@ -1,8 +1,8 @@
 /**
  * Entry point of an executor child process (spawned by the worker supervisor). Its settings come
  * in $TSDASK_EXECUTOR as JSON ({@link ExecutorProcessConfig}). It talks to its supervisor over the
- * IPC channel only for lifecycle ("ready", "stop") and exits when that channel closes, so an
- * executor never outlives its supervisor.
+ * IPC channel only for lifecycle (runtime/ipc.ts: ToExecutor, FromExecutor) and exits when that
+ * channel closes, so an executor never outlives its supervisor.
  */
 import { consoleLogger } from "../../runtime/actor.ts";
 import { installResolveHook, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
@@ -12,50 +12,30 @@ import type { NatsAuth } from "../../runtime/nats-auth.ts";
 import { subjects } from "../../runtime/protocol.ts";
 import { Executor } from "./executor.ts";
 import { pipeMarkers } from "./markers.ts";
-
-/** What the supervisor passes to each executor process. */
-export interface ExecutorProcessConfig {
-  servers: string;
-  token?: string;
-  /** NATS credentials and TLS: file paths and secrets, passed in the environment, never on the command line. */
-  auth?: NatsAuth;
-  cluster: string;
-  id: string;
-  name: string;
-  /** The supervisor's instance id (how the scheduler knows the worker). */
-  worker: string;
-  /** The worker's name (`--name`), for getWorker(). */
-  workerName: string;
-  index: number;
-  nthreads: number;
-  localDirectory: string;
-  /** How often to report memory to the supervisor (ms); 0: never (it has no memory limit to enforce). */
-  memoryReportMs?: number;
-}
+import { adoptExecutorConfig, hasMarkerPipe, isStandby, isToExecutor, readExecutorConfig, type ExecutorProcessConfig, type FromExecutor } from "../../runtime/ipc.ts";
 
 // Ctrl+C in the worker's terminal reaches every process of it: the supervisor decides for us.
 ignoreTerminalSignals();
-const base = JSON.parse(process.env.TSDASK_EXECUTOR ?? "{}") as ExecutorProcessConfig;
+const base = readExecutorConfig() ?? ({} as ExecutorProcessConfig);
 process.setSourceMapsEnabled(true);
 installResolveHook([base.localDirectory, process.cwd(), TSDASK_ROOT]);
 // A standby (TSDASK_STANDBY=1, see actors/supervisor/standby.ts) is started ahead of need with only
 // its local directory: its modules are loaded and its resolve hook is up; it waits here for the
 // config of the executor it becomes.
-const cfg: ExecutorProcessConfig = process.env.TSDASK_STANDBY === "1" ? await activation() : base;
+const cfg: ExecutorProcessConfig = isStandby() ? await activation() : base;
 // Tasks read who they run on from here (getWorker(), runtime/worker-context.ts), as when started with it.
-process.env.TSDASK_EXECUTOR = JSON.stringify(cfg);
-delete process.env.TSDASK_STANDBY;
+adoptExecutorConfig(cfg);
 const log = consoleLogger(`[${cfg.name}]`);
 
 const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, auth: cfg.auth, inboxPrefix: subjects(cfg.cluster).inbox, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
-const ex = new Executor(tx, { ...cfg, log, markers: process.env.TSDASK_MARKERS === "1" ? pipeMarkers() : undefined, onRestart: () => process.exit(0) });
+const ex = new Executor(tx, { ...cfg, log, markers: hasMarkerPipe() ? pipeMarkers() : undefined, onRestart: () => process.exit(0) });
 
 /** Waits for the supervisor's `activate` message (the config of the executor to become); exits if it goes. */
 function activation(): Promise<ExecutorProcessConfig> {
   return new Promise((resolve) => {
     const gone = () => process.exit(0);
-    const onMessage = (m: { type?: string; config?: ExecutorProcessConfig }) => {
-      if (m?.type !== "activate" || !m.config) return;
+    const onMessage = (m: unknown) => {
+      if (!isToExecutor(m) || m.type !== "activate") return;
       process.off("message", onMessage);
       process.off("disconnect", gone);
       resolve(m.config);
@@ -64,12 +44,12 @@ function activation(): Promise<ExecutorProcessConfig> {
     process.once("disconnect", gone);
     // The supervisor may be gone already (stopped while we loaded): a failed send means exit, not a crash.
     if (!process.connected) gone();
-    else process.send?.({ type: "standby" }, undefined, undefined, (e) => e && gone());
+    else process.send?.({ type: "standby" } satisfies FromExecutor, undefined, undefined, (e) => e && gone());
   });
 }
 
 /** Sends to the supervisor over IPC; if it has gone, the "disconnect" handler ends us (no crash on a closed channel). */
-function tellSupervisor(m: object): void {
+function tellSupervisor(m: FromExecutor): void {
   if (process.connected) process.send?.(m, undefined, undefined, () => {});
 }
 
@@ -81,14 +61,15 @@ async function exit(code: number) {
   process.exit(code);
 }
 process.on("disconnect", () => void exit(0));
-process.on("message", (m: { type?: string }) => {
-  if (m?.type === "stop") void exit(0);
-  else if (m?.type === "retire") void ex.retire().then(() => tellSupervisor({ type: "drained" }));
-  else if (m?.type === "pause") {
+process.on("message", (m: unknown) => {
+  if (!isToExecutor(m)) return;
+  if (m.type === "stop") void exit(0);
+  else if (m.type === "retire") void ex.retire().then(() => tellSupervisor({ type: "drained" }));
+  else if (m.type === "pause") {
     ex.runner.paused = true;
     (globalThis as { gc?: () => void }).gc?.();
   }
-  else if (m?.type === "resume") {
+  else if (m.type === "resume") {
     ex.runner.paused = false;
     ex.runner.soon();
   }

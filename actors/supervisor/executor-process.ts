@@ -7,9 +7,9 @@ import { fork, type ChildProcess } from "node:child_process";
 import { createActor, type ActorRefFrom } from "xstate";
 import type { Logger } from "../../runtime/actor.ts";
 import { randomId } from "../../runtime/ids.ts";
-import type { ExecutorProcessConfig } from "../executor/main.ts";
+import { executorEnv, isFromExecutor, MARKER_FD, type ExecutorProcessConfig, type StandbyConfig, type ToExecutor } from "../../runtime/ipc.ts";
 import { executorMachine, type ExecutorInput } from "./executor.machine.ts";
-import { MARKER_FD, MarkerReader } from "../executor/markers.ts";
+import { MarkerReader } from "./marker-reader.ts";
 import type { Readable } from "node:stream";
 import { processRss } from "../../runtime/platform.ts";
 import { ownCodeExecArgv, ownModule } from "../../runtime/self.ts";
@@ -19,9 +19,6 @@ import type { Standby } from "./standby.ts";
 const RSS_PROBE_MS = 500;
 
 const EXECUTOR_MAIN = ownModule(import.meta.url, "../executor/main.ts");
-
-/** Messages an executor sends its supervisor over IPC. */
-type FromChild = { type: "ready"; id: string } | { type: "refused"; message: string } | { type: "mem"; rss: number } | { type: "drained" };
 
 export interface ExecutorProcessOptions {
   base: Omit<ExecutorProcessConfig, "id" | "name" | "index">;
@@ -45,14 +42,14 @@ export interface ExecutorProcessOptions {
  * Starts an executor process (plain Node on the compiled code; tsx only from the sources). With
  * `config` it starts as that executor; without, as a standby that waits for `activate` (standby.ts).
  */
-export function forkExecutor(base: Pick<ExecutorProcessConfig, "localDirectory">, memoryLimit: number, config?: ExecutorProcessConfig): ChildProcess {
+export function forkExecutor(base: StandbyConfig, memoryLimit: number, config?: ExecutorProcessConfig): ChildProcess {
   // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
   const execArgv = [...ownCodeExecArgv(), "--expose-gc"];
   if (memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(memoryLimit / 2 ** 20))}`);
   return fork(EXECUTOR_MAIN, [], {
     execArgv,
-    env: { ...process.env, TSDASK_EXECUTOR: JSON.stringify(config ?? base), TSDASK_MARKERS: "1", ...(config ? {} : { TSDASK_STANDBY: "1" }) },
-    // fd 4: the task start/end marker pipe (markers.ts)
+    env: { ...process.env, ...executorEnv(base, config) },
+    // fd 4: the task start/end marker pipe (runtime/ipc.ts)
     stdio: ["ignore", "inherit", "inherit", "ipc", "pipe"],
   });
 }
@@ -116,8 +113,8 @@ export class ExecutorProcess {
     this.life.send({ type: "STOP" });
   }
 
-  private send(m: unknown) {
-    if (this.child?.connected) this.child.send(m as object);
+  private send(m: ToExecutor) {
+    if (this.child?.connected) this.child.send(m);
   }
 
   private spawn() {
@@ -126,7 +123,7 @@ export class ExecutorProcess {
     // A process started ahead of need becomes this executor when one is there (standby.ts).
     const replacement = this.child !== undefined;
     const standby = this.o.standby?.take();
-    if (standby) void standby.waiting.then(() => standby.child.connected && standby.child.send({ type: "activate", config: cfg }));
+    if (standby) void standby.waiting.then(() => standby.child.connected && standby.child.send({ type: "activate", config: cfg } satisfies ToExecutor));
     const child = standby?.child ?? forkExecutor(this.o.base, this.o.memoryLimit, cfg);
     this.child = child;
     this.markers.clear();
@@ -162,15 +159,15 @@ export class ExecutorProcess {
       }, RSS_PROBE_MS);
       this.rssProbe.unref();
     }
-    child.on("message", (m: FromChild) => {
-      if (child !== this.child) return;
-      if (m?.type === "ready") {
+    child.on("message", (m: unknown) => {
+      if (child !== this.child || !isFromExecutor(m)) return;
+      if (m.type === "ready") {
         this.life.send({ type: "READY" });
         if (replacement) this.o.standby?.fill(); // the next standby, once this replacement no longer needs the CPU
       }
-      else if (m?.type === "mem") this.onMemory(m.rss);
-      else if (m?.type === "drained") this.drained?.();
-      else if (m?.type === "refused") this.o.log.warn(`executor ${this.o.name} was refused: ${m.message}`);
+      else if (m.type === "mem") this.onMemory(m.rss);
+      else if (m.type === "drained") this.drained?.();
+      else if (m.type === "refused") this.o.log.warn(`executor ${this.o.name} was refused: ${m.message}`);
     });
     // "close", not "exit": every marker written before the death has been read by then.
     child.on("close", (code, signal) => {

@@ -9,6 +9,7 @@
  * scheduler.
  */
 import type { ChildProcess } from "node:child_process";
+import { isFromExecutor } from "../../runtime/ipc.ts";
 
 interface Entry {
   child: ChildProcess;
@@ -38,8 +39,8 @@ export class Standby {
       let markWaiting!: () => void;
       const e: Entry = { child, waiting: new Promise((r) => (markWaiting = r)), isWaiting: false };
       this.entries.push(e);
-      child.on("message", (m: { type?: string }) => {
-        if (m?.type !== "standby" || e.isWaiting) return;
+      child.on("message", (m: unknown) => {
+        if (!isFromExecutor(m) || m.type !== "standby" || e.isWaiting) return;
         e.isWaiting = true;
         markWaiting();
         for (const f of this.onWaiting.splice(0)) f();
