@@ -17,6 +17,8 @@ export { LocalCluster, type LocalClusterOptions } from "./client/local-cluster.t
 export { Errors, TaskError, TsDaskError, type ErrorCode } from "./runtime/errors.ts";
 export { PROTOCOL_VERSION, subjects } from "./runtime/protocol.ts";
 export type * from "./runtime/protocol.ts";
+/** A worker as `client.info()` and `ts-dask info` show it (protocol.ts `WorkerInfo`; the name `WorkerInfo` here is getWorker()'s, below). */
+export type { WorkerInfo as ClusterWorkerInfo } from "./runtime/protocol.ts";
 export { TSDASK_VERSION } from "./runtime/version.ts";
 export { authFromSources, type NatsAuth } from "./runtime/nats-auth.ts";
 export { getWorker, type WorkerInfo } from "./runtime/worker-context.ts";

@@ -7,9 +7,9 @@ import { dirname, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Actor, consoleLogger, silentLogger } from "../runtime/actor.ts";
 import { encode, findUnencodable } from "../runtime/codec.ts";
-import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
+import { Errors, TaskError, TsDaskError } from "../runtime/errors.ts";
 import { randomId } from "../runtime/ids.ts";
-import type { RestartRequest, ClusterInfo, FnDef, InfoRequest, LogLines, ModuleDef, RegisterClient, RestartReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
+import type { RestartRequest, ClusterInfo, FnDef, InfoRequest, LogLines, ModuleDef, RegisterClient, RemoteError, RestartReply, SchedulerAlive, RegisterReply, Results } from "../runtime/protocol.ts";
 import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
@@ -164,7 +164,8 @@ export class Client extends Actor {
     }
     if (!r.ok) {
       await this.tx.close();
-      throw Object.assign(Errors.ProtocolMismatch("This client", 0, 0, "", ""), { message: r.message, code: r.code });
+      // The scheduler's refusal, under its own code (ProtocolMismatch, ClientIdTaken…).
+      throw new TsDaskError(r.code, r.message);
     }
     this.watch.adopt(r.scheduler);
     this.watch.heartbeat(r.heartbeatMs);
@@ -408,7 +409,7 @@ export class Client extends Actor {
     const job = new Job(this.nextKey, n, name);
     job.retries = opts.retries ?? 0;
     this.nextKey += n;
-    if (this.nextKey > 0xfffffff0) throw new Error("client key space exhausted: reconnect a new Client");
+    if (this.nextKey > 0xfffffff0) throw Errors.KeySpaceExhausted();
     this.jobs.add(job);
     return job;
   }
@@ -789,7 +790,7 @@ export class Client extends Actor {
 /** How often a client renews its lease with the scheduler. */
 const LEASE_RENEW_MS = 1000;
 
-function remoteError(job: Job, row: number, worker: string, e: { code: string; name: string; message: string; stack: string }): TaskError {
+function remoteError(job: Job, row: number, worker: string, e: Omit<RemoteError, "i">): TaskError {
   const key = job.keyName(row);
   if (e.code && e.code !== "TaskFailed") return new TaskError(e.code, e.message.replace(/^Task \S+/, `Task ${key}`), key, worker, e.name, e.stack);
   const missing = /^Cannot find package '([^']+)'/.exec(e.message)?.[1];

@@ -20,7 +20,7 @@ import { createHash } from "node:crypto";
 import { decode, encodeLarge } from "../runtime/codec.ts";
 import { ChunkError, getBytes, putBytes } from "../runtime/data-transfer.ts";
 import { DataRef } from "../runtime/data-ref.ts";
-import { Errors, TaskError } from "../runtime/errors.ts";
+import { Errors, TaskError, type ErrorCode } from "../runtime/errors.ts";
 import type { Subjects } from "../runtime/protocol.ts";
 import type { Transport } from "../runtime/transport.ts";
 import { ERROR, type Job } from "./jobs.ts";
@@ -67,7 +67,7 @@ export class LargeArgs {
     const { job } = p;
     const row = p.from;
     const key = job.base + row;
-    const fail = (e: { code: string; message: string }) => void job.settle(row, ERROR, undefined, new TaskError(e.code, e.message, job.keyName(row), ""));
+    const fail = (e: { code: ErrorCode; message: string }) => void job.settle(row, ERROR, undefined, new TaskError(e.code, e.message, job.keyName(row), ""));
     const cands: Candidate[] = [];
     try {
       for (let j = 0; j < p.cols.length; j++) {

@@ -13,7 +13,7 @@
  * (all rows of one results message) leave as one message per call.
  */
 import { encode } from "../runtime/codec.ts";
-import { Errors, type TaskError } from "../runtime/errors.ts";
+import { Errors, remoteError, type TaskError } from "../runtime/errors.ts";
 import { isSubjectToken, type OutError, type OutRows, type Subjects } from "../runtime/protocol.ts";
 import type { Transport } from "../runtime/transport.ts";
 import { ERROR, type Job } from "./jobs.ts";
@@ -76,7 +76,7 @@ export class Outputs {
       const v = job.values[r];
       if (e) errors.push(outError(k, e));
       else if (v instanceof LargeResult) {
-        errors.push({ i: k, code: "PayloadTooLarge", name: "TsDaskError", message: Errors.PayloadTooLarge(`The result of task ${job.keyName(r)}`, v.ref.size, this.tx.maxPayload).message, stack: "", worker: "" });
+        errors.push({ ...remoteError(Errors.PayloadTooLarge(`The result of task ${job.keyName(r)}`, v.ref.size, this.tx.maxPayload), k), worker: "" });
       }
       values[k] = e || v instanceof LargeResult || v === undefined ? null : v;
     });
@@ -104,12 +104,12 @@ export class Outputs {
     } catch {
       // Values the client decoded always encode again; anything else is not worth losing the batch over.
       if (index.length > 1) return this.halves(subject, head, index, values, errors);
-      data = encode({ ...msg, values: [null], errors: [{ i: 0, code: "NotSerializable", name: "TsDaskError", message: "the result could not be encoded again", stack: "", worker: "" }] });
+      data = encode({ ...msg, values: [null], errors: [{ ...remoteError(Errors.NotSerializable(`The result of row ${index[0]}`, "it could not be encoded again")), worker: "" }] });
     }
     if (data.byteLength > this.tx.maxPayload) {
       if (index.length > 1) return this.halves(subject, head, index, values, errors);
-      const message = Errors.PayloadTooLarge(`The result of row ${index[0]}`, data.byteLength, this.tx.maxPayload).message;
-      data = encode({ ...msg, values: [null], errors: [{ i: 0, code: "PayloadTooLarge", name: "TsDaskError", message, stack: "", worker: "" }] });
+      const e = Errors.PayloadTooLarge(`The result of row ${index[0]}`, data.byteLength, this.tx.maxPayload);
+      data = encode({ ...msg, values: [null], errors: [{ ...remoteError(e), worker: "" }] });
     }
     try {
       this.tx.publish(subject, data);

@@ -4,7 +4,7 @@
  * below max_payload, with a bounded number of messages awaiting their acknowledgement.
  */
 import { encode, findUnencodable } from "../runtime/codec.ts";
-import { Errors, TaskError, type TsDaskError } from "../runtime/errors.ts";
+import { Errors, TaskError, TsDaskError } from "../runtime/errors.ts";
 import type { FnDef, ModuleDef, Submit, SubmitAck, SubmitGroup } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
 import { CANCELLED, ERROR, PENDING, type Job } from "./jobs.ts";
@@ -180,7 +180,7 @@ export class Submitter {
             for (const p of this.piecesFor(rows)) this.add({ ...p, resync: true });
             return;
           }
-          if (!ack.ok) return this.failRows(rows, new Error(`${ack.code}: ${ack.message}`) as TsDaskError);
+          if (!ack.ok) return this.failRows(rows, new TsDaskError(ack.code, ack.message));
           let o = 0;
           for (const r of rows) {
             const cancelled: number[] = [];

@@ -7,8 +7,8 @@
 /** An error raised by ts-dask itself. `code` names the entry of {@link Errors} that made it. */
 export class TsDaskError extends Error {
   /** The name of the {@link Errors} factory that made this error, e.g. `"ClosureCaptured"`. */
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = `TsDaskError[${code}]`;
     this.code = code;
@@ -28,7 +28,7 @@ export class TaskError extends TsDaskError {
   readonly remoteStack: string;
   /** `name` of the error thrown remotely (e.g. `TypeError`). */
   readonly remoteName: string;
-  constructor(code: string, message: string, key: string, worker: string, remoteName = "Error", remoteStack = "", cause?: unknown) {
+  constructor(code: ErrorCode, message: string, key: string, worker: string, remoteName = "Error", remoteStack = "", cause?: unknown) {
     super(code, message, cause === undefined ? undefined : { cause });
     this.key = key;
     this.worker = worker;
@@ -47,7 +47,7 @@ export class TaskError extends TsDaskError {
 export class ItemError extends TaskError {
   /** The item's position in the input (0-based). */
   readonly index: number;
-  constructor(code: string, message: string, index: number, fnName: string, worker: string, remoteName = "Error", remoteStack = "", cause?: unknown) {
+  constructor(code: ErrorCode, message: string, index: number, fnName: string, worker: string, remoteName = "Error", remoteStack = "", cause?: unknown) {
     super(code, message, `${fnName}[${index}]`, worker, remoteName, remoteStack, cause);
     this.index = index;
   }
@@ -108,6 +108,15 @@ export const Errors = {
     ),
 
   ScatterFailed: (detail: string) => new TsDaskError("ScatterFailed", `Scattering a value failed: ${detail}`),
+  ResultStoreFailed: (key: string, worker: string, bytes: number, detail: string) =>
+    new TsDaskError(
+      "ResultStoreFailed",
+      `Task ${key} on ${worker}: storing its large result (${bytes} bytes) in the scheduler failed: ${detail}. The task ran; run it again once the scheduler is reachable.`,
+    ),
+  BadChunk: (index: number, chunks: number, hash: string, why: string) =>
+    new TsDaskError("BadChunk", `Chunk ${index}/${chunks} of value ${hash.slice(0, 12)}… ${why}: refused (a client or executor of another version, or a corrupted message).`),
+  DataNotFound: (hash: string) =>
+    new TsDaskError("DataNotFound", `The scheduler holds no value ${hash.slice(0, 12)}… (released, never stored, or lost when the scheduler restarted).`),
   DataUnavailable: (hash: string, worker: string, detail: string) =>
     new TsDaskError(
       "DataUnavailable",
@@ -252,6 +261,10 @@ export const Errors = {
     ),
   RegistrationHeld: (what: string) =>
     new TsDaskError("RegistrationHeld", `${what} is registered already, and this registration did not carry its token: refused (retried; a live registration is not handed to another peer).`),
+  ClientGone: (id: string) =>
+    new TsDaskError("ClientGone", `Client ${id} has closed or lost its lease: the scheduler stores nothing more for it (its results would have no one to go to).`),
+  UnknownFunction: (hash: string) =>
+    new TsDaskError("UnknownFunction", `Function ${hash.slice(0, 12)}… was never sent to this scheduler (it restarted, or dropped the definitions of a client it lost): the client sends it again.`),
   UnknownClient: (id: string) =>
     new TsDaskError("UnknownClient", `The scheduler does not know client ${id} (or the message did not carry its token): register first; the client retries once its lease is renewed.`),
   NotBound: (what: string, needs: string) =>
@@ -335,6 +348,11 @@ export const Errors = {
       "BadMemoryLimit",
       `Cannot read memory limit '${text}'. Use bytes with a unit ("1GB", "512MiB"), a fraction of the machine's memory ("0.5"), "auto", or 0 for no limit.`,
     ),
+  BadName: (what: string, name: string) =>
+    new TsDaskError("BadName", `Invalid ${what} '${name}': use letters, digits, '_' and '-' (it becomes part of NATS subjects).`),
+  WorkerStopped: (reason: string) => new TsDaskError("WorkerStopped", `The worker stopped before it was ready: ${reason}.`),
+  KeySpaceExhausted: () =>
+    new TsDaskError("KeySpaceExhausted", "This client has submitted 2^32 tasks, all its task keys: close it and connect a new Client."),
   BadOption: (option: string, value: unknown, expected: string) =>
     new TsDaskError("BadOption", `Option ${option} = ${safe(value)} is not valid: expected ${expected}.`),
   BadOutputName: (name: unknown) =>
@@ -397,6 +415,16 @@ export const Errors = {
 
 /** Name of an entry of {@link Errors}. */
 export type ErrorCode = keyof typeof Errors;
+
+/** A ts-dask error as a request's refusal on the wire (protocol.ts `Refusal`). */
+export function refusal(e: TsDaskError): { ok: false; code: ErrorCode; message: string } {
+  return { ok: false, code: e.code, message: e.message };
+}
+
+/** A ts-dask error as a failed row of a results message (protocol.ts `RemoteError`, row `i`). */
+export function remoteError(e: TsDaskError, i = 0): { i: number; code: ErrorCode; name: string; message: string; stack: string } {
+  return { i, code: e.code, name: "TsDaskError", message: e.message, stack: "" };
+}
 
 function safe(v: unknown): string {
   try {

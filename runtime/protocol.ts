@@ -28,6 +28,7 @@
  */
 import * as G from "./guards.ts";
 import { route } from "./route.ts";
+import { Errors, type ErrorCode } from "./errors.ts";
 
 /** Bumped on any incompatible change of a subject or message below (2: tokens and result tickets; 3: client.run through the scheduler, bound data.get; issue 11). */
 export const PROTOCOL_VERSION = 3;
@@ -43,7 +44,7 @@ export function isSubjectToken(s: string): boolean {
  */
 export function clientIdOf(random: string, scope?: string): string {
   if (scope === undefined) return random;
-  if (!isSubjectToken(scope)) throw new Error(`invalid client scope '${scope}': use letters, digits, '_' and '-'`);
+  if (!isSubjectToken(scope)) throw Errors.BadName("client scope", scope);
   return `${scope}.${random}`;
 }
 
@@ -55,7 +56,7 @@ export function isClientId(id: string): boolean {
 
 /** All subjects of one cluster. Built once per actor; hot paths keep the strings. */
 export function subjects(cluster: string) {
-  if (!isSubjectToken(cluster)) throw new Error(`invalid cluster name '${cluster}': use letters, digits, '_' and '-'`);
+  if (!isSubjectToken(cluster)) throw Errors.BadName("cluster name", cluster);
   const p = `tsdask.${cluster}`;
   return {
     prefix: p,
@@ -256,6 +257,13 @@ export interface RegisterClient {
 
 export type Register = RegisterWorker | RegisterExecutor | RegisterClient;
 
+/** What a request's reply says when it is refused: an {@link ErrorCode} of the errors table and its message (`refusal()` in runtime/errors.ts builds one). */
+export interface Refusal {
+  ok: false;
+  code: ErrorCode;
+  message: string;
+}
+
 export type RegisterReply =
   | {
       ok: true;
@@ -272,7 +280,7 @@ export type RegisterReply =
       /** For a worker or executor: the token that binds messages between it and this scheduler. */
       auth?: string;
     }
-  | { ok: false; code: string; message: string };
+  | Refusal;
 
 /**
  * A message between the scheduler and one registered peer: `auth` is the token the scheduler
@@ -443,7 +451,7 @@ export interface Resync extends Bound {
 
 /** The scheduler's slot of every submitted row, in order (used to cancel). */
 /** `sched`: the instance answering (a client accepts acknowledgements only from its scheduler). */
-export type SubmitAck = ({ ok: true; slots: Uint32Array } | { ok: false; code: string; message: string }) & { sched?: string };
+export type SubmitAck = ({ ok: true; slots: Uint32Array } | Refusal) & { sched?: string };
 
 export interface TaskGroup {
   client: string;
@@ -521,7 +529,7 @@ export interface RemoteError {
   /** Index into {@link Results.keys}. */
   i: number;
   /** An {@link Errors} code when ts-dask itself failed the task, else "". */
-  code: string;
+  code: ErrorCode | "";
   name: string;
   message: string;
   stack: string;
@@ -559,7 +567,7 @@ export interface LogLines {
 export interface OutError {
   /** Index into {@link OutRows.index}. */
   i: number;
-  code: string;
+  code: ErrorCode;
   name: string;
   message: string;
   stack: string;
@@ -631,7 +639,7 @@ export interface DataPut {
  * them from the scheduler). `missing`: to a commit, the chunk indices not received. `limit`: with
  * code `ValueTooLarge`, the cap (bytes) the value is above.
  */
-export type DataPutReply = { ok: true; have: boolean; push?: boolean; missing?: number[] } | { ok: false; code: string; message: string; limit?: number };
+export type DataPutReply = { ok: true; have: boolean; push?: boolean; missing?: number[] } | (Refusal & { limit?: number });
 
 /**
  * One chunk of a stored value. Bound: an executor sends its id (`exec`) and token, a worker
@@ -647,7 +655,7 @@ export interface DataGet extends Bound {
 }
 /** Every value is stored and served under the SHA-256 of its bytes, checked by the store before it keeps
  * a value and by every reader before it uses one (runtime/chunked-value.ts). */
-export type DataGetReply = { ok: true; chunks: number; size: number; bytes: Uint8Array } | { ok: false; code: string; message: string };
+export type DataGetReply = { ok: true; chunks: number; size: number; bytes: Uint8Array } | Refusal;
 
 export interface DataRelease {
   /** The owner, as in {@link DataPut.client}. */
@@ -683,7 +691,7 @@ export interface UploadRequest {
 }
 export type UploadOutcome = { ok: true } | { ok: false; error: string };
 /** Per executor name. */
-export type UploadReply = { ok: true; executors: Record<string, UploadOutcome> } | { ok: false; code: string; message: string };
+export type UploadReply = { ok: true; executors: Record<string, UploadOutcome> } | Refusal;
 
 /** Unpack these (if not yet) and make them the current versions of their names. */
 export interface ExecUpload extends Bound {
@@ -712,7 +720,7 @@ export interface InstallRequest extends InstallJob {
 /** `npm`: this worker ran npm (false: its local directory had it already, e.g. shared with another worker). */
 export type InstallOutcome = { ok: true; npm: boolean; version?: string; versions: Record<string, string> } | { ok: false; error: string };
 /** Per worker name. */
-export type InstallReply = { ok: true; workers: Record<string, InstallOutcome> } | { ok: false; code: string; message: string };
+export type InstallReply = { ok: true; workers: Record<string, InstallOutcome> } | Refusal;
 
 // ---------------------------------------------------------------------------------------------
 // Introspection & events

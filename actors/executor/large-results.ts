@@ -11,7 +11,7 @@ import { TICKET_WORDS } from "../../runtime/tickets.ts";
 import { encode, encodeLarge } from "../../runtime/codec.ts";
 import { bytesHash, ChunkError, putBytes } from "../../runtime/data-transfer.ts";
 import { DataRef } from "../../runtime/data-ref.ts";
-import { Errors } from "../../runtime/errors.ts";
+import { Errors, remoteError } from "../../runtime/errors.ts";
 import type { RemoteError, Results, Subjects } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
 
@@ -84,8 +84,9 @@ export async function storeResult(tx: Transport, subjects: Subjects, client: str
     const err =
       e instanceof ChunkError && e.code === "ValueTooLarge"
         ? Errors.ResultTooLarge(String(key), worker, bytes.byteLength, e.limit ?? 0)
-        : Errors.ScatterFailed(`task ${key} on ${worker}: storing its large result (${bytes.byteLength} bytes) in the scheduler failed: ${(e as Error).message}`);
-    throw Object.assign(err, { remote: { code: err.code, name: "TsDaskError", message: err.message, stack: "" } });
+        : Errors.ResultStoreFailed(String(key), worker, bytes.byteLength, (e as Error).message);
+    const { i: _, ...remote } = remoteError(err);
+    throw Object.assign(err, { remote });
   }
   return new DataRef(id, bytes.byteLength, true);
 }

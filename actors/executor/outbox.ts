@@ -15,7 +15,7 @@
  * so a crash meanwhile re-runs the task instead of losing it.
  */
 import { encode, findUnencodable } from "../../runtime/codec.ts";
-import { Errors } from "../../runtime/errors.ts";
+import { Errors, remoteError } from "../../runtime/errors.ts";
 import type { Done, FnStat, RemoteError, Results, Subjects } from "../../runtime/protocol.ts";
 import { TICKET_WORDS } from "../../runtime/tickets.ts";
 import type { Transport } from "../../runtime/transport.ts";
@@ -231,7 +231,7 @@ export class Outbox {
       }
       if (n === 1) {
         const e = Errors.PayloadTooLarge(`The result of task ${p.msg.keys[0]}`, data.byteLength, this.tx.maxPayload);
-        this.sendResults(subject, { worker: msg.worker, keys: p.msg.keys, values: [null], errors: [{ i: 0, code: e.code, name: "TsDaskError", message: e.message, stack: "" }], tickets: p.msg.tickets }, client, s);
+        this.sendResults(subject, { worker: msg.worker, keys: p.msg.keys, values: [null], errors: [remoteError(e)], tickets: p.msg.tickets }, client, s);
         continue;
       }
       // Packing split nothing off (its estimate was wrong): halve instead.
@@ -248,7 +248,7 @@ export class Outbox {
       storeResult(this.tx, this.subjects, client, key, this.worker, bytes, { auth: this.auth, exec: this.execId }).then(
         (ref) => this.late(client, slot, key, ref, ticket),
         (e: { remote?: Omit<RemoteError, "i">; message?: string }) =>
-          this.late(client, slot, key, null, ticket, e.remote ?? { code: "ScatterFailed", name: "Error", message: String(e?.message ?? e), stack: "" }),
+          this.late(client, slot, key, null, ticket, e.remote ?? withoutRow(remoteError(Errors.ResultStoreFailed(String(key), this.worker, bytes.byteLength, String(e?.message ?? e))))),
       ).finally(() => {
         this.storing.delete(slot);
         if (this.storing.size === 0) for (const w of this.storedWaiters.splice(0)) w();
@@ -276,7 +276,7 @@ export class Outbox {
       } catch (e) {
         const detail = findUnencodable(v, "result") ?? (e as Error).message;
         const err = Errors.ResultNotSerializable(String(msg.keys[i]), msg.worker, detail);
-        errors.push({ i, code: err.code, name: "TsDaskError", message: err.message, stack: "" });
+        errors.push(remoteError(err, i));
         return null;
       }
     });
@@ -314,4 +314,9 @@ class TicketColumn {
 function ticketOf(tickets: Uint32Array | undefined, row: number): Uint32Array {
   const o = row * TICKET_WORDS;
   return tickets && tickets.length >= o + TICKET_WORDS ? tickets.slice(o, o + TICKET_WORDS) : new Uint32Array(TICKET_WORDS);
+}
+
+/** A row's error without its row index (what `late()` takes). */
+function withoutRow({ i: _, ...e }: RemoteError): Omit<RemoteError, "i"> {
+  return e;
 }

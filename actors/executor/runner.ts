@@ -8,7 +8,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type { TaskGroup } from "../../runtime/protocol.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Markers } from "./markers.ts";
-import { Errors } from "../../runtime/errors.ts";
+import { Errors, TsDaskError, type ErrorCode } from "../../runtime/errors.ts";
 import { TICKET_WORDS } from "../../runtime/tickets.ts";
 
 /** Which client the running code works for (console lines are forwarded to it). */
@@ -159,7 +159,7 @@ export class Runner {
         continue;
       }
       if (fn instanceof Error) {
-        this.out.fail(g.client, slot, g.keys[i]!, errorInfo(fn, (fn as { code?: string }).code ?? "FunctionLoadFailed"), g.fn, 0, g.tickets, i);
+        this.out.fail(g.client, slot, g.keys[i]!, errorInfo(fn, fn instanceof TsDaskError ? fn.code : "FunctionLoadFailed"), g.fn, 0, g.tickets, i);
         continue;
       }
       const args: unknown[] = nCols === 1 ? [g.cols[0]![i]] : g.cols.map((c) => c[i]);
@@ -230,7 +230,7 @@ function truncate(g: TaskGroup, n: number): TaskGroup {
 }
 
 /** A thrown value as a {@link RemoteError} (without its index). */
-export function errorInfo(err: unknown, code: string): { code: string; name: string; message: string; stack: string } {
+export function errorInfo(err: unknown, code: ErrorCode | ""): { code: ErrorCode | ""; name: string; message: string; stack: string } {
   if (err instanceof Error) return { code, name: err.name, message: err.message, stack: err.stack ?? "" };
   return { code, name: "Error", message: `a non-Error value was thrown: ${safeString(err)}`, stack: "" };
 }

@@ -2,7 +2,7 @@
  * Who is to blame when an executor dies: plain functions over the task table (Dask's
  * allowed-failures / KilledWorker, with start markers so only a task that was running is blamed).
  */
-import { Errors } from "../../runtime/errors.ts";
+import { Errors, type TsDaskError } from "../../runtime/errors.ts";
 import type { ExecutorRec } from "./executors.ts";
 import { CAREFUL, type TaskTable } from "./tasks.ts";
 
@@ -21,7 +21,7 @@ export function blame(
   /** Slot → names of the executors that died while running it (updated here). */
   deaths: Map<number, string[]>,
   allowedFailures: number,
-  fail: (slot: number, code: string, message: string, workers: string[]) => void,
+  fail: (slot: number, error: TsDaskError, workers: string[]) => void,
 ): number[] {
   const crash = rec.crash;
   const timedOut = new Set(crash?.timedOut ?? []);
@@ -30,11 +30,11 @@ export function blame(
   const exact = running.size > 0 || timedOut.size > 0;
   for (const s of assigned) {
     if (timedOut.has(s)) {
-      fail(s, "TaskTimeout", Errors.TaskTimeout(String(t.key[s]), rec.name, t.chunks.get(t.chunk[s]!)?.timeout ?? 0).message, [rec.name]);
+      fail(s, Errors.TaskTimeout(String(t.key[s]), rec.name, t.chunks.get(t.chunk[s]!)?.timeout ?? 0), [rec.name]);
     } else if (running.has(s)) {
       const who = (deaths.get(s) ?? []).concat(rec.name);
       deaths.set(s, who);
-      if (++t.attempts[s]! >= allowedFailures) fail(s, "KilledWorker", Errors.KilledWorker(String(t.key[s]), who, allowedFailures).message, who);
+      if (++t.attempts[s]! >= allowedFailures) fail(s, Errors.KilledWorker(String(t.key[s]), who, allowedFailures), who);
       else requeue.push(s);
     } else {
       if (!exact && crash) t.flags[s]! |= CAREFUL;

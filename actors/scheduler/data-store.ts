@@ -6,6 +6,7 @@
  */
 import type { DataGet, DataGetReply, DataPut, DataPutReply } from "../../runtime/protocol.ts";
 import { ChunkedValue } from "../../runtime/chunked-value.ts";
+import { Errors, refusal } from "../../runtime/errors.ts";
 
 /** A value still arriving: chunks are written straight into its final buffer, hashed as they come. */
 interface Partial {
@@ -52,7 +53,7 @@ export class DataStore {
       const p = this.partial.get(m.hash);
       return { ok: true, have: false, missing: p ? p.value.missing(m.chunks) : Array.from({ length: m.chunks }, (_, i) => i) };
     }
-    if (!m.bytes || m.index < 0 || m.index >= m.chunks || m.chunks > 1 + m.size) return { ok: false, code: "BadChunk", message: `chunk ${m.index}/${m.chunks} of ${m.hash.slice(0, 12)} is malformed` };
+    if (!m.bytes || m.index < 0 || m.index >= m.chunks || m.chunks > 1 + m.size) return refusal(Errors.BadChunk(m.index, m.chunks, m.hash, "is malformed"));
     let p = this.partial.get(m.hash);
     if (p && (p.value.chunks !== m.chunks || p.value.size !== m.size)) {
       // Disagrees with the earlier chunks: one of the two senders is wrong (a forgery, or a stale
@@ -69,7 +70,7 @@ export class DataStore {
       const fresh = new ChunkedValue(m.size, m.chunks);
       if (p.value.received === 0 || fresh.place(m.index, m.bytes) === "bad") {
         if (p.value.received === 0) this.partial.delete(m.hash);
-        return { ok: false, code: "BadChunk", message: `chunk ${m.index}/${m.chunks} of ${m.hash.slice(0, 12)} does not fit the value's ${m.size} bytes` };
+        return refusal(Errors.BadChunk(m.index, m.chunks, m.hash, `does not fit the value's ${m.size} bytes`));
       }
       // It fits a value of this size, with another chunk length than the earlier chunks: as for a
       // disagreement on the size, start over with it (the honest sender's commit completes it).
@@ -101,7 +102,7 @@ export class DataStore {
 
   get(m: DataGet): DataGetReply {
     const v = this.complete.get(m.hash);
-    if (!v) return { ok: false, code: "DataNotFound", message: `no scattered value ${m.hash.slice(0, 12)}… (released, or never stored)` };
+    if (!v) return refusal(Errors.DataNotFound(m.hash));
     const chunks = Math.max(1, Math.ceil(v.bytes.byteLength / this.chunkSize));
     const start = m.index * this.chunkSize;
     return { ok: true, chunks, size: v.bytes.byteLength, bytes: v.bytes.subarray(start, start + this.chunkSize) };

@@ -9,7 +9,7 @@
 import { hostname } from "node:os";
 import { Actor, type Logger, type Reply } from "../../runtime/actor.ts";
 import { encode } from "../../runtime/codec.ts";
-import { Errors } from "../../runtime/errors.ts";
+import { Errors, refusal, remoteError, type TsDaskError } from "../../runtime/errors.ts";
 import * as G from "../../runtime/guards.ts";
 import { randomId } from "../../runtime/ids.ts";
 import {
@@ -208,10 +208,10 @@ export class Scheduler extends Actor {
     });
     tx.onStatus((st) => st === "reconnected" && s.requestResync());
     s.serve(routes.dataPut, (m, reply) => {
-      if (s.forDroppedClient(m.client)) return s.respond(reply, { ok: false, code: "ClientGone", message: `client ${m.client.split("/")[0]} has closed or lost its lease: nothing is stored for it` });
+      if (s.forDroppedClient(m.client)) return s.respond(reply, refusal(Errors.ClientGone(m.client.split("/")[0]!)));
       if (!s.mayPut(m)) {
         s.untrusted("data.put");
-        return s.respond(reply, { ok: false, code: "UnknownClient", message: Errors.UnknownClient(m.client.split("/")[0]!).message });
+        return s.respond(reply, refusal(Errors.UnknownClient(m.client.split("/")[0]!)));
       }
       // A broadcast within the cap is pushed (data-push.ts); everything else is stored chunk by chunk.
       if (s.pushes.wants(m) && m.size <= s.owners.capFor(m.client)) void s.pushes.prepare(m).then((r) => s.respond(reply, r));
@@ -220,7 +220,7 @@ export class Scheduler extends Actor {
     s.serve(routes.dataGet, (m, reply) => {
       if (s.mayGet(m)) return s.respond(reply, s.data.get(m));
       s.untrusted("data.get");
-      s.respond(reply, { ok: false, code: "NotBound", message: Errors.NotBound("data.get", "a registered executor's, worker's or owning client's token").message });
+      s.respond(reply, refusal(Errors.NotBound("data.get", "a registered executor's, worker's or owning client's token")));
     });
     s.serve(routes.dataRelease, (m) => (s.trust.isClient(m.client.split("/")[0]!, m.auth) ? s.owners.release(m) : s.untrusted("data.release")));
     s.serve(routes.schedRun, (m, reply) => s.onRun(m, reply));
@@ -407,7 +407,7 @@ export class Scheduler extends Actor {
     this.defs.add(m.client, m.fns, m.mods);
     for (const g of m.groups) {
       if (!this.defs.fns.has(g.fn)) {
-        return this.respond(reply, { ok: false, code: "UnknownFunction", message: `function ${g.fn} was never sent to this scheduler`, sched: this.instance });
+        return this.respond(reply, { ...refusal(Errors.UnknownFunction(g.fn)), sched: this.instance });
       }
     }
     const client = this.clients.indexOf(m.client);
@@ -603,7 +603,7 @@ export class Scheduler extends Actor {
         keys: g.keys,
         tickets: g.tickets,
         values: [null],
-        errors: [{ i: 0, code: "PayloadTooLarge", name: "TsDaskError", message: Errors.PayloadTooLarge("The task's arguments", data.byteLength, this.tx.maxPayload).message, stack: "" }],
+        errors: [remoteError(Errors.PayloadTooLarge("The task's arguments", data.byteLength, this.tx.maxPayload))],
       });
       this.tasks.finish(g.slots[0]!, rec.index);
       rec.assigned--;
@@ -759,7 +759,7 @@ export class Scheduler extends Actor {
 
   /** An executor left or died: its unfinished tasks go back to the front of the queue. */
   private executorGone(rec: ExecutorRec, reason: string) {
-    const slots = blame(this.tasks, rec, this.tasks.assignedTo(rec.index), this.deaths, this.allowedFailures, (slot, code, message, workers) => this.failSlot(slot, code, message, workers));
+    const slots = blame(this.tasks, rec, this.tasks.assignedTo(rec.index), this.deaths, this.allowedFailures, (slot, error, workers) => this.failSlot(slot, error, workers));
     if (slots.length) this.tasks.requeueFront(slots);
     this.log.info(`executor ${rec.name} ${reason}${slots.length ? `; re-queued ${slots.length} task(s)` : ""}`);
     this.monitor.emit({ type: "executor-left", name: rec.name, id: rec.id, reason });
@@ -768,7 +768,7 @@ export class Scheduler extends Actor {
   }
 
   /** Ends a task with an error decided by the scheduler, sent to its client like any result. */
-  private failSlot(s: number, code: string, message: string, workers: string[]) {
+  private failSlot(s: number, error: TsDaskError, workers: string[]) {
     const t = this.tasks;
     const client = this.clients.ids[t.client[s]!];
     if (client !== undefined) this.tx.send(this.subjects.results(client), {
@@ -776,11 +776,11 @@ export class Scheduler extends Actor {
       keys: Uint32Array.of(t.key[s]!),
       tickets: this.trust.tickets[t.client[s]!]?.issue([t.key[s]!]),
       values: [null],
-      errors: [{ i: 0, code, name: "TsDaskError", message, stack: "" }],
+      errors: [remoteError(error)],
     });
     this.deaths.delete(s);
     this.failed++;
-    this.monitor.failedByScheduler(s, code, message, workers[workers.length - 1] ?? "scheduler");
+    this.monitor.failedByScheduler(s, error.code, error.message, workers[workers.length - 1] ?? "scheduler");
     t.drop(s);
   }
 

@@ -108,7 +108,7 @@ export class Supervisor extends Actor {
       this.life.subscribe({
         complete: () => {
           const out = this.life.getSnapshot().output!;
-          if (out.exitCode !== 0) this.rejectReady(new Error(out.reason ?? "worker stopped"));
+          if (out.exitCode !== 0) this.rejectReady(Errors.WorkerStopped(out.reason ?? `exit code ${out.exitCode}`));
           void this.finish().then(() => resolve(out));
         },
       }),

@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "../../../runtime/actor.ts";
 import type { Monitor } from "../monitor.ts";
 import { WORKER_COLUMNS } from "./views.ts";
+import { Errors } from "../../../runtime/errors.ts";
 
 export interface DashboardOptions {
   /** `:8787` (every interface), `127.0.0.1:8787`, `host:0` (a free port), or `none`. */
@@ -39,10 +40,10 @@ export function parseDashboardAddress(a: string): { host: string | undefined; po
   if (s === "" || /^(none|off|false|no)$/i.test(s)) return undefined;
   if (/^\d+$/.test(s)) return { host: undefined, port: Number(s) };
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s.includes(":") ? s : `${s}:8787`);
-  if (!m) throw new Error(`--dashboard-address '${a}': expected ':8787', 'host:port' or 'none'`);
+  if (!m) throw Errors.BadFlag("--dashboard-address", a, "':8787', 'host:port' or 'none'");
   const host = m[1] ?? (m[2] || undefined);
   const port = Number(m[3]);
-  if (!(port >= 0 && port < 65536)) throw new Error(`--dashboard-address '${a}': port out of range`);
+  if (!(port >= 0 && port < 65536)) throw Errors.BadFlag("--dashboard-address", a, "a port from 0 to 65535");
   return { host, port };
 }
 
