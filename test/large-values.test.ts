@@ -205,4 +205,41 @@ t("a large result for a client that has closed is refused by the scheduler (noth
   client.tx.send(client.subjects.dataRelease, { client: `${client.id}/r1`, hashes: [hash], auth: (client as unknown as { auth: string }).auth });
 });
 
+
+t("a task too large to dispatch is failed, and counted as failed, not done", async ({ client }) => {
+  // Only a peer that skips the client's own size checks can make one: a raw client whose submit
+  // just fits max_payload, so the scheduler's dispatch message (with its slots, tickets, token) does not.
+  const { connect } = await import("nats");
+  const { randomBytes } = await import("node:crypto");
+  const { decode, encode } = await import("../runtime/codec.ts");
+  const { hello } = await import("../runtime/version.ts");
+  const { subjects } = await import("../runtime/protocol.ts");
+  const s = subjects(client.localCluster!.cluster);
+  const nc = await connect({ servers: client.address });
+  try {
+    const id = `raw${randomBytes(4).toString("hex")}`;
+    const auth = randomBytes(8).toString("hex");
+    const reg = decode<{ ok: boolean }>((await nc.request(s.register, encode({ kind: "client", hello: hello(), id, auth, secret: new Uint8Array(randomBytes(16)) }), { timeout: 5000 })).data);
+    assert.ok(reg.ok);
+    const got = new Promise<{ errors?: { code: string }[] }>((resolve) => nc.subscribe(s.results(id), { max: 1, callback: (_e, m) => resolve(decode(m.data)) }));
+    const source = "(x) => x.length";
+    const fn = { kind: "src", hash: bytesHash(new TextEncoder().encode(source)), name: "", source, file: "", line: 0 };
+    const submit = (pad: string) => encode({ client: id, auth, seq: 1, fns: [fn], groups: [{ fn: fn.hash, keys: Uint32Array.of(0), cols: [[pad]], job: 0, total: 1 }] });
+    const bare = submit("").byteLength;
+    const data = submit("x".repeat(MiB - bare - 8));
+    assert.ok(data.byteLength <= MiB && data.byteLength > MiB - 100, `the submit fits: ${data.byteLength}`);
+    const before = (await client.info()).tasks;
+    const ack = decode<{ ok: boolean }>((await nc.request(s.submit, data, { timeout: 5000 })).data);
+    assert.ok(ack.ok, "the scheduler took the row");
+    const res = await withTimeout(got, 10_000, "the row's result");
+    assert.is(res.errors?.[0]?.code, "PayloadTooLarge", JSON.stringify(res).slice(0, 300));
+    const after = (await client.info()).tasks;
+    assert.is(after.failed - before.failed, 1, "counted as failed");
+    assert.is(after.done - before.done, 0, "not counted as done");
+    assert.is(after.assigned, 0);
+  } finally {
+    await nc.close();
+  }
+});
+
 t.run();

@@ -596,16 +596,8 @@ export class Scheduler extends Actor {
     // Too big for one message: split the groups' rows in half and try again.
     const total = msg.groups.reduce((a, g) => a + g.slots.length, 0);
     if (total <= 1) {
-      // One task alone is too large. Fail it instead of wedging the queue.
-      const g = msg.groups[0]!;
-      this.tx.send(this.subjects.results(g.client), {
-        worker: "scheduler",
-        keys: g.keys,
-        tickets: g.tickets,
-        values: [null],
-        errors: [remoteError(Errors.PayloadTooLarge("The task's arguments", data.byteLength, this.tx.maxPayload))],
-      });
-      this.tasks.finish(g.slots[0]!, rec.index);
+      // One task alone is too large. Fail it (counted, reported, its event sent) instead of wedging the queue.
+      this.failSlot(msg.groups[0]!.slots[0]!, Errors.PayloadTooLarge("The task's arguments", data.byteLength, this.tx.maxPayload), ["scheduler"]);
       rec.assigned--;
       return;
     }
