@@ -142,6 +142,12 @@ export class Client extends Actor {
     }
   }
 
+  /** The client's logger is silent (bad input is only counted), but a lost subscription is said aloud. */
+  protected override onSubscriptionError(e: TsDaskError): void {
+    super.onSubscriptionError(e);
+    console.error(e.message);
+  }
+
   private async start(servers: string, opts: ClientOptions) {
     this.serve(routes.results.at(this.id), (m) => this.onResults(m));
     this.serve(routes.alive, (m) => {

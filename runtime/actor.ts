@@ -7,6 +7,7 @@ import { decode, encode } from "./codec.ts";
 import { subjects, type Subjects } from "./protocol.ts";
 import { resolveRoute, type BoundRoute, type Guard, type Reply, type Route } from "./route.ts";
 import type { Sub, Transport } from "./transport.ts";
+import type { TsDaskError } from "./errors.ts";
 
 export type { Guard, Reply } from "./route.ts";
 
@@ -26,6 +27,8 @@ export class Actor {
   readonly subjects: Subjects;
   /** Bad messages dropped, by kind (e.g. `submit: undecodable`). */
   readonly badInput = new Map<string, number>();
+  /** Subscriptions the server refused or ended (e.g. a permissions violation), in order. */
+  readonly subscriptionErrors: TsDaskError[] = [];
   private readonly subs: Sub[] = [];
 
   constructor(
@@ -65,7 +68,7 @@ export class Actor {
           this.dropped(`${kind}: handler failed (${(e as Error).stack ?? e})`);
         }
       },
-      queue ? { queue } : undefined,
+      { ...(queue ? { queue } : {}), onError: (e) => this.onSubscriptionError(e) },
     );
     this.subs.push(sub);
     return {
@@ -75,6 +78,12 @@ export class Actor {
         if (i >= 0) this.subs.splice(i, 1);
       },
     };
+  }
+
+  /** The server refused or ended a subscription ({@link Errors.SubscriptionFailed}): the actor hears nothing more there. */
+  protected onSubscriptionError(e: TsDaskError): void {
+    this.subscriptionErrors.push(e);
+    this.log.warn(e.message);
   }
 
   /** Answers a request with its route's reply type (no-op when the message had no reply subject). */

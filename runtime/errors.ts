@@ -222,6 +222,11 @@ export const Errors = {
       "PermissionRefused",
       `NATS at ${servers} refused a subject to ${who} (${detail}): the server's permissions for this user do not allow what this process does. Use the user of its role (scheduler, worker or client) from deploy/nats/, or widen that user's permissions.`,
     ),
+  SubscriptionFailed: (subject: string, who: string, detail: string) =>
+    new TsDaskError(
+      "SubscriptionFailed",
+      `${who} lost its subscription to ${subject} (${detail}): it hears nothing more there. A permissions violation means this NATS user may not subscribe there: use the user of its role (deploy/nats/), or widen its permissions.`,
+    ),
   TlsFailed: (servers: string, detail: string) =>
     new TsDaskError(
       "TlsFailed",

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { checkServerIdentity } from "node:tls";
 import { connect, createInbox, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
 import { decode, encode } from "./codec.ts";
-import { Errors } from "./errors.ts";
+import { Errors, type TsDaskError } from "./errors.ts";
 import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
 import { probeNats } from "./nats-probe.ts";
 
@@ -120,12 +120,21 @@ export class Transport {
     this.nc.publish(subject, data, reply ? { reply } : undefined);
   }
 
-  /** Subscribes with a callback (cheaper than an async iterator on hot subjects). */
-  subscribe(subject: string, handler: Handler, opts?: { queue?: string }): Sub {
+  /**
+   * Subscribes with a callback (cheaper than an async iterator on hot subjects). An error of the
+   * subscription itself (the server refused it, e.g. a permissions violation) is never dropped:
+   * it goes to `opts.onError` as {@link Errors.SubscriptionFailed}, else to stderr.
+   */
+  subscribe(subject: string, handler: Handler, opts?: { queue?: string; onError?: (e: TsDaskError) => void }): Sub {
     const sub: Subscription = this.nc.subscribe(subject, {
       queue: opts?.queue,
       callback: (err, msg) => {
-        if (err) return;
+        if (err) {
+          const e = Errors.SubscriptionFailed(subject, this.connName, err.message);
+          if (opts?.onError) opts.onError(e);
+          else console.error(e.message);
+          return;
+        }
         handler(msg.data, msg.reply, msg.subject);
       },
     });
