@@ -65,6 +65,9 @@ export class Client extends Actor {
   duplicates = 0;
   /** Result rows that settled a future (each future's one result). */
   resolved = 0;
+  /** Result rows received on this client's results subject, whatever became of them: each is then counted once as
+   * {@link resolved}, {@link duplicates}, {@link forged}, or re-submitted under the call's `retries`. */
+  received = 0;
   /** Result rows dropped for a missing or wrong ticket (forged, or not dispatched by our scheduler). */
   forged = 0;
   /** This client's token and result-ticket key, given to the scheduler at registration (issue 11). */
@@ -425,6 +428,7 @@ export class Client extends Actor {
   private onResults(m: Results) {
     // Every row must carry the ticket our scheduler issued for it (runtime/tickets.ts): one cipher call per message.
     const n = m.keys.length;
+    this.received += n;
     if (this.ticketBad.length < n) this.ticketBad = new Uint8Array(n);
     const bad = this.ticketBad;
     const failures = this.tickets.verify(m.keys, m.tickets, bad);
