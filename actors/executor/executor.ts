@@ -119,13 +119,13 @@ export class Executor extends Actor {
   private register(): Promise<void> {
     this.registering ??= this.registerLoop().finally(() => {
       this.registering = undefined;
-      for (const m of this.early.splice(0)) this.onTasks(m);
+      for (const e of this.early.splice(0)) this.accept(e.m, e.refs);
     });
     return this.registering;
   }
 
-  /** Task batches that arrived while registering. */
-  private readonly early: TaskBatch[] = [];
+  /** Task batches that arrived while registering, each with whether its decoding met DataRefs. */
+  private readonly early: { m: TaskBatch; refs: boolean }[] = [];
 
   private async registerLoop(): Promise<void> {
     const msg: RegisterExecutor = {
@@ -214,7 +214,7 @@ export class Executor extends Actor {
   retire(): Promise<void> {
     this.runner.paused = true;
     const returned = this.runner.steal(Number.MAX_SAFE_INTEGER);
-    for (const m of this.early.splice(0)) for (const g of m.groups) returned.push(...g.slots);
+    for (const { m } of this.early.splice(0)) for (const g of m.groups) returned.push(...g.slots);
     const msg: Retire = { exec: this.opts.id, sched: this.scheduler, auth: this.auth, returned: Uint32Array.from(returned) };
     try {
       this.tx.send(this.subjects.retire, msg);
@@ -235,7 +235,7 @@ export class Executor extends Actor {
     if (!this.scheduler || this.stopped) return;
     this.out.flush();
     const held = [...this.runner.held(), ...this.out.storing];
-    for (const m of this.early) for (const g of m.groups) held.push(...g.slots);
+    for (const { m } of this.early) for (const g of m.groups) held.push(...g.slots);
     for (const gs of this.waiting) for (const g of gs) held.push(...g.slots);
     const msg: Resync = { exec: this.opts.id, sched: this.scheduler, auth: this.auth, held: Uint32Array.from(held), ...(nonce !== undefined ? { nonce } : {}) };
     try {
@@ -270,16 +270,23 @@ export class Executor extends Actor {
 
   // --- exec.<id>.tasks ------------------------------------------------------------------------
   private onTasks(m: TaskBatch) {
+    // DataRefs are rare: only walk the arguments when the decoder met one. Read now, right after
+    // this message was decoded: the count is process-wide, so a batch handled later (below) must
+    // carry its own answer.
+    const refs = refStats.decoded !== this.refsSeen;
+    this.refsSeen = refStats.decoded;
     // Tasks may arrive in the same socket read as the register reply, before we have read it.
-    if (this.registering) return void this.early.push(m);
+    if (this.registering) return void this.early.push({ m, refs });
+    this.accept(m, refs);
+  }
+
+  private accept(m: TaskBatch, hasRefs: boolean) {
     if (m.sched !== this.scheduler) return; // from a scheduler we no longer serve
     if (!this.bound("tasks", m) || !this.inSequence("tasks", m.seq)) return;
     for (const d of m.mods ?? []) this.mods.set(d.hash, d);
     for (const f of m.fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));
     if (this.failedLoads.size) for (const g of m.groups) this.retryLoad(g.fn);
-    // DataRefs are rare: only walk the arguments when the decoder saw one.
-    const refs = refStats.decoded !== this.refsSeen ? this.data.resolve(m.groups) : undefined;
-    this.refsSeen = refStats.decoded;
+    const refs = hasRefs ? this.data.resolve(m.groups) : undefined;
     const waits = refs !== undefined || m.groups.some((g) => this.fns.get(g.fn) instanceof Promise) || this.chained > 0;
     if (!waits) {
       for (const g of m.groups) this.runner.enqueue(g, this.fnFor(g.fn));

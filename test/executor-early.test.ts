@@ -1,0 +1,72 @@
+/**
+ * The executor (in this process, on a real nats-server) with a peer playing its scheduler: task
+ * batches that arrive while it registers are replayed in order once it has, and every batch that
+ * carries DataRefs has them resolved — whichever batch's decoding counted them.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "nats";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Executor } from "../actors/executor/executor.ts";
+import { silentLogger } from "../runtime/actor.ts";
+import { decode, encode } from "../runtime/codec.ts";
+import { DataRef } from "../runtime/data-ref.ts";
+import { bytesHash } from "../runtime/data-transfer.ts";
+import { subjects, type DataGet, type DataGetReply, type RegisterReply, type Results, type TaskBatch } from "../runtime/protocol.ts";
+import { hello } from "../runtime/version.ts";
+import { cleanup, onCleanup, startTestNats, waitFor, withTimeout } from "./helpers/cluster.ts";
+
+test.after(cleanup);
+
+test("two batches with DataRefs queued during registration both get their values", async () => {
+  const nats = await startTestNats();
+  const nc = await connect({ servers: nats.url });
+  onCleanup(() => nc.close());
+  const s = subjects("early");
+  const values = [Float64Array.of(1, 2, 3), Float64Array.of(4, 5)];
+  const stored = new Map(values.map((v) => [bytesHash(encode(v)), encode(v)] as const));
+  const refs = [...stored].map(([hash, bytes]) => new DataRef<Float64Array>(hash, bytes.byteLength));
+  const source = "(v) => (v instanceof Float64Array ? v.reduce((a, b) => a + b, 0) : `not a value: ${String(v)}`)";
+  const fn = { kind: "src" as const, hash: bytesHash(new TextEncoder().encode(source)), name: "", source, file: "", line: 0 };
+  const batch = (i: number): TaskBatch => ({
+    sched: "S1",
+    auth: "A1",
+    seq: i + 1,
+    ...(i === 0 ? { fns: [fn] } : {}),
+    groups: [{ client: "c1", fn: fn.hash, slots: Uint32Array.of(i), keys: Uint32Array.of(i), cols: [[refs[i]]] }],
+  });
+  const results: Results[] = [];
+  nc.subscribe(s.results("c1"), { callback: (_e, m) => results.push(decode<Results>(m.data)) });
+  nc.subscribe(s.dataGet, {
+    callback: (_e, m) => {
+      const g = decode<DataGet>(m.data);
+      const bytes = stored.get(g.hash)!;
+      m.respond(encode({ ok: true, chunks: 1, size: bytes.byteLength, bytes } satisfies DataGetReply));
+    },
+  });
+  // The scheduler's part: both batches go out while the executor waits for its register reply.
+  nc.subscribe(s.register, {
+    max: 1,
+    callback: (_e, m) => {
+      for (const i of [0, 1]) nc.publish(s.execTasks("x1"), encode(batch(i)));
+      void nc.flush().then(() => m.respond(encode({ ok: true, scheduler: "S1", heartbeatMs: 500, hello: hello(), auth: "A1" } satisfies RegisterReply)));
+    },
+  });
+  await nc.flush();
+  const tx = await (await import("../runtime/transport.ts")).Transport.connect({ servers: nats.url, inboxPrefix: s.inbox });
+  onCleanup(() => tx.close());
+  const ex = new Executor(tx, { id: "x1", name: "early-0", worker: "w", index: 0, nthreads: 1, cluster: "early", localDirectory: mkdtempSync(join(tmpdir(), "ts-dask-early-")), log: silentLogger, forwardConsole: false });
+  onCleanup(() => ex.stop());
+  await withTimeout(ex.start(), 10_000, "register");
+  const got = new Map<number, unknown>();
+  await waitFor(() => {
+    for (const r of results.splice(0)) r.keys.forEach((k, i) => got.set(k, r.errors?.find((e) => e.i === i)?.message ?? r.values[i]));
+    return got.size === 2;
+  }, { timeoutMs: 10_000, label: "both results" });
+  assert.equal(got.get(0), 6);
+  assert.equal(got.get(1), 9);
+});
+
+test.run();
