@@ -2,7 +2,7 @@
  * bench/scheduler-memory: bytes the scheduler holds per queued task. A `ts-dask scheduler`
  * (with --expose-gc) and no worker, so every task stays queued; a client maps 10^6 tasks and
  * waits until all reached the scheduler; heap after a full GC, before vs after, / 10^6.
- * Reference (NOTES.md): Dask needs ~1 kB of scheduler memory per task.
+ * Reference (Dask distributed's own figure): Dask needs ~1 kB of scheduler memory per task.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";

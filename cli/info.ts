@@ -1,4 +1,5 @@
 /** `ts-dask info`: workers, executors, versions and queue lengths as the scheduler sees them. */
+import { versionWarning } from "../runtime/version.ts";
 import { Errors } from "../runtime/errors.ts";
 import { subjects, type ClusterInfo } from "../runtime/protocol.ts";
 import { formatBytes } from "../runtime/memory.ts";
@@ -39,6 +40,7 @@ export function formatInfo(info: ClusterInfo, address?: string): string {
     `data held by the scheduler: ${info.data.values} value(s), ${formatBytes(info.data.bytes)}` +
       (info.data.results ? `; of which ${info.data.results} large result(s) awaiting gather, ${formatBytes(info.data.resultBytes ?? 0)}` : ""),
     ...trustLines(info),
+    ...info.workers.flatMap((w) => versionWarning(`worker ${w.name}`, w.hello, s.hello) ?? []).map((m) => `WARNING: ${m}`),
     "",
     ...workerTable(info),
     "",

@@ -18,7 +18,7 @@ import { clientIdOf, routes, subjects } from "../runtime/protocol.ts";
 import { checkOutputName, Outputs, type OutputStream } from "./outputs.ts";
 import { Transport } from "../runtime/transport.ts";
 import { ownDirs } from "../runtime/self.ts";
-import { hello } from "../runtime/version.ts";
+import { hello, versionWarning } from "../runtime/version.ts";
 import { Future } from "./future.ts";
 import { CANCELLED, ERROR, FINISHED, Job, JobIndex } from "./jobs.ts";
 import type { LocalCluster, LocalClusterOptions } from "./local-cluster.ts";
@@ -63,6 +63,8 @@ export class Client extends Actor {
   private readonly warnedUndefined = new Set<string>();
   /** Results received for futures already settled (re-runs after a failure): dropped, counted. */
   duplicates = 0;
+  /** Set when the scheduler runs another ts-dask version (same protocol): the warning printed at connect ({@link Errors.VersionMismatch}). */
+  versionWarning: string | undefined;
   /** Result rows that settled a future (each future's one result). */
   resolved = 0;
   /** Result rows received on this client's results subject, whatever became of them: each is then counted once as
@@ -178,6 +180,8 @@ export class Client extends Actor {
     }
     this.watch.adopt(r.scheduler);
     this.watch.heartbeat(r.heartbeatMs);
+    this.versionWarning = versionWarning("This client", hello(), r.hello);
+    if (this.versionWarning) console.warn(this.versionWarning);
     // Created only once registered: a machine left running after a failed connect would keep
     // its (never firing) give-up timer, and the process, alive.
     this.connection = createActor(

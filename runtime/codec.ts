@@ -4,7 +4,8 @@
  *   into a fresh, aligned buffer, so values never keep a NATS socket chunk alive and a Float64Array
  *   arrives as a Float64Array whatever its offset in the message.
  * - ext 1: Map, Set, BigInt, Error and DataRef (a scattered value), as [tag byte][msgpack body].
- * Two extensions only: every registered extension is tried on every object encoded (NOTES.md).
+ * Two extensions only: every registered extension is tried on every object encoded (measured with @msgpack/msgpack 3: 12
+ * extensions took small-message encoding from ~180k/s to 87k/s).
  */
 import { Decoder, Encoder, ExtensionCodec } from "@msgpack/msgpack";
 import { DataRef, refStats } from "./data-ref.ts";

@@ -289,6 +289,11 @@ export const Errors = {
       "NameTaken",
       `A live worker already holds the name '${name}'. Pick another --name, or stop that worker first (a name is freed as soon as its holder is gone).`,
     ),
+  VersionMismatch: (who: string, theirs: string, ours: string) =>
+    new TsDaskError(
+      "VersionMismatch",
+      `${who} runs ts-dask ${theirs}, the scheduler ts-dask ${ours}: they speak the same protocol, so it goes on, but behaviour may differ. Install the same version everywhere (npm install ts-dask@${ours}).`,
+    ),
   ProtocolMismatch: (what: string, theirs: number | string, ours: number | string, theirVersion: string, ourVersion: string) =>
     new TsDaskError(
       "ProtocolMismatch",

@@ -6,6 +6,7 @@ import { Client, Errors, TsDaskError } from "../index.ts";
 import { decode, encode } from "../runtime/codec.ts";
 import { routes, subjects, type RegisterReply } from "../runtime/protocol.ts";
 import { parseDashboardAddress } from "../actors/scheduler/dashboard/server.ts";
+import { hello } from "../runtime/version.ts";
 import { cleanup, startTestNats, withTimeout } from "./helpers/cluster.ts";
 
 test.after(cleanup);
@@ -28,6 +29,23 @@ test("a scheduler's refusal of a client reaches Client.connect under its own cod
     assert.is((e as TsDaskError).name, "TsDaskError[ClientIdTaken]");
     assert.is((e as TsDaskError).message, refused.message);
   } finally {
+    await nc.close();
+  }
+});
+
+test("a scheduler of another ts-dask version with the same protocol: the client connects and warns", async () => {
+  const nats = await startTestNats();
+  const nc = await connect({ servers: nats.url });
+  const s = subjects("older");
+  nc.subscribe(routes.register.subject(s, ""), {
+    callback: (_e, m) => m.respond(encode({ ok: true, scheduler: "old-1", heartbeatMs: 500, hello: { ...hello(), version: "0.0.1" } } satisfies RegisterReply)),
+  });
+  await nc.flush();
+  const client = await withTimeout(Client.connect(nats.url, { cluster: "older", connectTimeoutMs: 3000 }), 15_000, "connect");
+  try {
+    assert.match(client.versionWarning ?? "", `This client runs ts-dask ${hello().version}, the scheduler ts-dask 0.0.1`);
+  } finally {
+    await withTimeout(client.close(), 10_000, "close");
     await nc.close();
   }
 });

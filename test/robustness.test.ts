@@ -8,6 +8,8 @@ import { decode, encode } from "../runtime/codec.ts";
 import { PROTOCOL_VERSION, routes, subjects, type ClusterInfo, type RegisterReply } from "../runtime/protocol.ts";
 import type { RouteParam } from "../runtime/route.ts";
 import { withTimeout } from "./helpers/cluster.ts";
+import { formatInfo } from "../cli/info.ts";
+import { workerRows } from "../actors/scheduler/dashboard/views.ts";
 
 const t = suite<{ client: Client; nc: NatsConnection }>("robustness");
 t.before(async (ctx) => {
@@ -89,6 +91,24 @@ t("a peer speaking another protocol version is refused with both versions named"
   }
   const info = decode<ClusterInfo>((await nc.request(s.info, encode({}), { timeout: 5000 })).data);
   assert.not.ok(info.workers.some((w) => w.name === "Old"), "the refused worker was not registered");
+});
+
+t("a worker of another ts-dask version with the same protocol is accepted, and marked in info and the dashboard's table", async ({ client, nc }) => {
+  const s = subjects(client.localCluster!.cluster);
+  const hello = { proto: PROTOCOL_VERSION, version: "9.9.9", node: process.versions.node };
+  const m = { kind: "worker", hello, name: "Newer", instance: "newer-1", host: "h", pid: 1, platform: "linux", nprocs: 1, nthreads: 1, memoryLimit: 0 };
+  const r = decode<RegisterReply>((await nc.request(s.register, encode(m), { timeout: 5000 })).data);
+  assert.ok(r.ok, "accepted");
+  try {
+    const info = await client.info();
+    const text = formatInfo(info);
+    assert.match(text, "WARNING: worker Newer runs ts-dask 9.9.9, the scheduler ts-dask ");
+    assert.match(workerRows(info).find((w) => w.name === "Newer")!.versions, "ts-dask 9.9.9 (≠ scheduler ");
+    assert.not.match(workerRows(info).find((w) => w.name !== "Newer")!.versions, "≠");
+  } finally {
+    if (r.ok) nc.publish(s.bye, encode({ id: "newer-1", kind: "worker", auth: r.auth }));
+    await nc.flush();
+  }
 });
 
 t.run();

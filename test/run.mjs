@@ -5,7 +5,7 @@
 //
 // Runs every test/**/*.test.ts (sorted; node_modules and fixtures directories skipped) in its own
 // process, `node --import tsx <file>`, with FORCE_COLOR=0 NO_COLOR=1, because uvu runs all files of
-// one process in sequence with shared globals and has no per-test timeout (see ../shared/NOTES.md).
+// one process in sequence with shared globals and has no per-test timeout (measured: a never-settling test hangs it, a leaked handle keeps it alive).
 //
 // Environment:
 //   TEST_TIMEOUT_S     per-file timeout, default 180. On timeout the file's whole process tree is

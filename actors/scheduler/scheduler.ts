@@ -40,7 +40,7 @@ import {
   type TaskBatch,
 } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
-import { hello, nodeMajor } from "../../runtime/version.ts";
+import { hello, nodeMajor, versionWarning } from "../../runtime/version.ts";
 import { defaultPlacement, DurationEstimates, roomFor, windowFor, type PlacementConfig } from "./placement.ts";
 import { ASSIGNED, QUEUED, TaskTable } from "./tasks.ts";
 import { ExecutorTable, natsNode, type ExecutorRec } from "./executors.ts";
@@ -273,6 +273,8 @@ export class Scheduler extends Actor {
     }
     if (!G.isRegister(m)) return this.dropped("register: unexpected shape");
     const ok: RegisterReply = { ok: true, scheduler: this.instance, heartbeatMs: this.heartbeatMs, hello: ours };
+    const mismatch = versionWarning(`${m.kind} ${"name" in m ? m.name : m.id}`, m.hello, ours);
+    if (mismatch) this.log.warn(mismatch);
     if (nodeMajor(m.hello.node) !== nodeMajor(ours.node)) {
       this.log.warn(`${m.kind} ${"name" in m ? m.name : m.id} runs Node ${m.hello.node}, the scheduler Node ${ours.node}: results may differ.`);
     }

@@ -14,7 +14,7 @@ import { randomId } from "../../runtime/ids.ts";
 import type { Bye, Heartbeat, RegisterReply, RegisterWorker, SchedulerAlive } from "../../runtime/protocol.ts";
 import { Transport } from "../../runtime/transport.ts";
 import { Errors } from "../../runtime/errors.ts";
-import { hello } from "../../runtime/version.ts";
+import { hello, versionWarning } from "../../runtime/version.ts";
 import { ExecutorProcess, forkExecutor } from "./executor-process.ts";
 import { Standby } from "./standby.ts";
 import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.ts";
@@ -23,6 +23,10 @@ import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
 import { routes, subjects, type InstallJob } from "../../runtime/protocol.ts";
 import { redactUrl, type NatsAuth } from "../../runtime/nats-auth.ts";
+
+
+/** How long a graceful stop waits for running tasks to finish before it stops the executors anyway: 20 s. */
+export const RETIRE_TIMEOUT_MS = 20_000;
 
 export interface SupervisorOptions {
   servers: string;
@@ -102,7 +106,7 @@ export class Supervisor extends Actor {
           stopExecutors: () => this.stopExecutors(),
         },
       }),
-      { input: { deathTimeoutMs: opts.deathTimeoutMs, schedulerSilenceMs: (opts.heartbeatMs ?? 500) * 6, retireTimeoutMs: 20_000, registerRetryMs: 1000 } },
+      { input: { deathTimeoutMs: opts.deathTimeoutMs, schedulerSilenceMs: (opts.heartbeatMs ?? 500) * 6, retireTimeoutMs: RETIRE_TIMEOUT_MS, registerRetryMs: 1000 } },
     );
     this.exited = new Promise((resolve) =>
       this.life.subscribe({
@@ -178,6 +182,8 @@ export class Supervisor extends Actor {
         this.auth = r.auth ?? "";
         this.watch.adopt(r.scheduler);
         this.watch.heartbeat(r.heartbeatMs);
+        const mismatch = versionWarning(`This worker (${this.opts.name})`, hello(), r.hello);
+        if (mismatch) this.log.warn(mismatch);
         if (r.installs?.length) this.replay(r.installs);
         this.life.send({ type: "REGISTERED" });
       } else if (r.code === "RegistrationHeld") {
@@ -277,7 +283,7 @@ export class Supervisor extends Actor {
   /**
    * Stops the worker: executors first, then the connection. Resolves with the exit status.
    * `graceful`: running tasks finish first and queued ones go back to the scheduler (within the
-   * retire timeout, 30 s).
+   * retire timeout, {@link RETIRE_TIMEOUT_MS}).
    */
   shutdown(reason = "shutdown", opts: { graceful?: boolean } = {}): Promise<SupervisorOutput> {
     this.life.send({ type: "SHUTDOWN", reason, immediate: !opts.graceful });

@@ -108,7 +108,7 @@ export interface Snapshot {
 }
 
 /** One worker as a table row (shared by the dashboard and `ts-dask info`). */
-export function workerRow(w: WorkerInfo): WorkerRow {
+export function workerRow(w: WorkerInfo, scheduler?: string): WorkerRow {
   let cpu = 0;
   let rss = 0;
   let running = 0;
@@ -136,7 +136,8 @@ export function workerRow(w: WorkerInfo): WorkerRow {
     queued,
     done: w.done ?? done,
     restarts: w.restarts ?? 0,
-    versions: `ts-dask ${w.hello.version} · Node ${w.hello.node}`,
+    // Another ts-dask version than the scheduler's is accepted (same protocol) but marked.
+    versions: `ts-dask ${w.hello.version}${scheduler !== undefined && scheduler !== w.hello.version ? ` (≠ scheduler ${scheduler})` : ""} · Node ${w.hello.node}`,
   };
 }
 
@@ -173,5 +174,5 @@ export const WORKER_COLUMNS: [keyof WorkerRow | "memory" | "tasks", string][] = 
 
 /** Every worker of `info` as a table row, the departed ones (state gone) last. */
 export function workerRows(info: ClusterInfo): WorkerRow[] {
-  return [...info.workers, ...(info.departed ?? [])].map((w) => workerRow(w));
+  return [...info.workers, ...(info.departed ?? [])].map((w) => workerRow(w, info.scheduler.hello.version));
 }
