@@ -93,7 +93,7 @@ export const isResults = (m: unknown): m is Results =>
 
 export const isLogLines = (m: unknown): m is LogLines => obj(m) && str(m.worker) && arr(m.lines);
 
-const CONTROL_OPS: ReadonlySet<string> = new Set<ExecControl["op"]>(["reregister", "stop", "prefetch", "listen", "resync", "restart", "recycle", "forget"]);
+const CONTROL_OPS: ReadonlySet<string> = new Set<ExecControl["op"]>(["reregister", "prefetch", "listen", "resync", "restart", "recycle", "forget"]);
 export const isExecControl = (m: unknown): m is ExecControl => obj(m) && str(m.op) && CONTROL_OPS.has(m.op);
 
 /** Any map (its one field, `gc`, is optional): `ts-dask info` and dashboards ask with `{}`. */

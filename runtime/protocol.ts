@@ -338,7 +338,7 @@ export interface SchedulerAlive {
  * ones finished first), after an upload replaced a version.
  */
 export interface ExecControl extends Bound {
-  op: "reregister" | "stop" | "prefetch" | "listen" | "resync" | "restart" | "recycle" | "forget";
+  op: "reregister" | "prefetch" | "listen" | "resync" | "restart" | "recycle" | "forget";
   hash?: string;
   /** `forget`: definitions no registered client uses any more and values released for good:
    * dropped from the executor's caches (a later task that needs one brings it again). */

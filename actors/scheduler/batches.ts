@@ -101,7 +101,7 @@ export function splitBatch(msg: TaskBatch): [TaskBatch, TaskBatch] {
   const rows: { g: TaskGroup; i: number }[] = [];
   for (const g of msg.groups) for (let i = 0; i < g.slots.length; i++) rows.push({ g, i });
   const half = rows.length >> 1;
-  const build = (part: typeof rows, withDefs: boolean): TaskBatch => {
+  const build = (part: typeof rows): TaskBatch => {
     const groups: TaskGroup[] = [];
     let cur: TaskGroup | undefined;
     let src: TaskGroup | undefined;
@@ -129,8 +129,8 @@ export function splitBatch(msg: TaskBatch): [TaskBatch, TaskBatch] {
       for (let j = 0; j < g.cols.length; j++) cur!.cols[j]!.push(g.cols[j]![i]);
     }
     flush();
-    return withDefs ? { sched: msg.sched, auth: msg.auth, ...(msg.fns ? { fns: msg.fns } : {}), ...(msg.mods ? { mods: msg.mods } : {}), groups } : { sched: msg.sched, auth: msg.auth, groups };
+    return { sched: msg.sched, auth: msg.auth, ...(msg.fns ? { fns: msg.fns } : {}), ...(msg.mods ? { mods: msg.mods } : {}), groups };
   };
   // Definitions travel with both halves: either may arrive first.
-  return [build(rows.slice(0, half), true), build(rows.slice(half), true)];
+  return [build(rows.slice(0, half)), build(rows.slice(half))];
 }

@@ -193,12 +193,6 @@ export class Monitor {
     }
   }
 
-  /** Events the scheduler published itself (before the monitor existed), for the dashboard's log. */
-  noteEvent(e: ClusterEvent): void {
-    this.recentEvents.push({ ...e, t: Date.now() } as ClusterEvent & { t: number });
-    if (this.recentEvents.length > MAX_EVENTS) this.recentEvents.splice(0, this.recentEvents.length - MAX_EVENTS);
-  }
-
   // --- hooks ----------------------------------------------------------------------------------
 
   /** One accepted `sched.submit`; `slots[i]` are the slots of `m.groups[i]`. */

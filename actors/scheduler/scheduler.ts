@@ -826,12 +826,6 @@ export class Scheduler extends Actor {
       dataValues: this.data.count,
     };
   }
-
-  /** For tests: the state of a slot. */
-  slotState(s: number): "queued" | "assigned" | "other" {
-    const st = this.tasks.state[s];
-    return st === QUEUED ? "queued" : st === ASSIGNED ? "assigned" : "other";
-  }
 }
 
 /** A group's priority: a finite number, else 0 (a peer's odd value changes nothing). */

@@ -110,11 +110,6 @@ export class TaskTable {
     return this.state.length;
   }
 
-  /** Number of entries in the queues (includes cancelled ones not reached yet). */
-  get ringLength(): number {
-    return this.len;
-  }
-
   /** Lanes holding entries (for info: one per client and priority with queued work). */
   get laneCount(): number {
     return this.lanes.size;

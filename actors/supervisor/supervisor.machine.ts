@@ -8,7 +8,7 @@
  *   └──────────┬─────────────────────────────────────────┼────────────────────────┘
  *     REGISTERED│     deathTimeout ─► shuttingDown (reportDeathTimeout, exit 1)
  *              │     REGISTER_REFUSED ─► shuttingDown (reason, exit 1)
- *              ▼                                       │ SCHEDULER_SILENT | DISCONNECTED
+ *              ▼                                       │ DISCONNECTED
  *           running ─── schedulerSilence (no SCHEDULER_SEEN) ──┘ | REREGISTER
  *              └ SCHEDULER_SEEN re-enters running: restarts the schedulerSilence timer
  *
@@ -22,8 +22,7 @@
  * - REGISTERED         the scheduler accepted `sched.register` (reply `ok: true`).
  * - REGISTER_REFUSED   the scheduler refused it (`ok: false`: name taken, protocol mismatch…).
  * - SCHEDULER_SEEN     any sign of life from the scheduler (`alive` beat, heartbeat reply).
- * - SCHEDULER_SILENT   the actor decided the scheduler is gone (the machine also decides it
- *                      itself after `schedulerSilence` without SCHEDULER_SEEN).
+ *   (The scheduler is declared gone by the machine itself, after `schedulerSilence` without SCHEDULER_SEEN.)
  * - REREGISTER         the scheduler restarted / forgot us (new `alive` instance, `reregister`).
  * - SHUTDOWN           SIGTERM/SIGINT or a retire order; `immediate` skips draining.
  * - DRAINED            all executors finished their queued and running tasks.
@@ -66,7 +65,6 @@ export type SupervisorEvent =
   | { type: "REGISTERED" }
   | { type: "REGISTER_REFUSED"; reason: string }
   | { type: "SCHEDULER_SEEN" }
-  | { type: "SCHEDULER_SILENT" }
   | { type: "REREGISTER" }
   | { type: "SHUTDOWN"; reason?: string; immediate?: boolean }
   | { type: "DRAINED" }
@@ -187,7 +185,6 @@ export const supervisorMachine = setup({
       },
       on: {
         SCHEDULER_SEEN: { target: "running", reenter: true },
-        SCHEDULER_SILENT: { target: "offline.reconnecting", actions: "reportSchedulerLost" },
         DISCONNECTED: { target: "offline.reconnecting", actions: "reportSchedulerLost" },
         REREGISTER: { target: "offline.reconnecting", actions: "reportSchedulerLost" },
         SHUTDOWN: [

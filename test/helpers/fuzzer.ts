@@ -173,7 +173,7 @@ export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
       () => [s.results(client.id), { worker: "evil", keys: keys(20), values: Array(20).fill(-777), ...(r() < 0.5 ? { tickets: new Uint32Array(new Uint8Array(randomBytes(160)).buffer) } : {}) }],
       () => [s.execTasks(pick(execIds)), { sched: realSched, seq: 1e9, fns: [evilFn], groups: [{ client: client.id, fn: "evil", slots: keys(5), keys: keys(5), cols: [[1, 2, 3, 4, 5]] }] }],
       () => [s.execCancel(pick(execIds)), { slots: keys(50), keys: keys(50) }],
-      () => [s.execControl(pick(execIds)), { op: pick(["stop", "restart", "recycle", "resync", "prefetch", "listen", "reregister"]), hash: "x", size: 10, chunks: 1 }],
+      () => [s.execControl(pick(execIds)), { op: pick(["restart", "recycle", "resync", "prefetch", "listen", "reregister"]), hash: "x", size: 10, chunks: 1 }],
       () => [s.execUpload(pick(execIds)), { uploads: [{ name: "evil", hash: "00", size: 1, kind: "file", file: "evil.js" }] }],
       () => [s.workerInstall(pick(workerIds)), { specs: [{ spec: "left-pad" }] }],
       () => [s.done, { exec: pick(execIds), sched: realSched, slots: keys(30), failed: 0, stats: [] }],

@@ -98,8 +98,8 @@ test("SCHEDULER_SEEN re-enters running and restarts the silence timer; silence l
   assert.equal(calls.slice(2), ["reportSchedulerLost", "sendRegister"]);
 });
 
-test("SCHEDULER_SILENT, DISCONNECTED and REREGISTER all lead to reconnecting", () => {
-  for (const type of ["SCHEDULER_SILENT", "DISCONNECTED", "REREGISTER"] as const) {
+test("DISCONNECTED and REREGISTER lead to reconnecting", () => {
+  for (const type of ["DISCONNECTED", "REREGISTER"] as const) {
     const { actor } = toRunning();
     actor.send({ type });
     assert.equal(actor.getSnapshot().value, { offline: "reconnecting" }, type);
@@ -108,7 +108,7 @@ test("SCHEDULER_SILENT, DISCONNECTED and REREGISTER all lead to reconnecting", (
 
 test("reconnecting: REGISTERED within death-timeout → running again (resumeWork, not startExecutors)", () => {
   const { actor, clock, calls, count } = toRunning();
-  actor.send({ type: "SCHEDULER_SILENT" });
+  actor.send({ type: "DISCONNECTED" });
   clock.increment(100); // one retry
   clock.increment(100);
   assert.equal(count("sendRegister"), 4);
