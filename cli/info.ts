@@ -5,7 +5,7 @@ import { subjects, type ClusterInfo } from "../runtime/protocol.ts";
 import { formatBytes } from "../runtime/memory.ts";
 import { Transport } from "../runtime/transport.ts";
 import { clientScope, redactUrl, type NatsAuth } from "../runtime/nats-auth.ts";
-import { byNodeText, WORKER_COLUMNS, workerRows, type WorkerRow } from "../actors/scheduler/dashboard/views.ts";
+import { byNodeText, WORKER_COLUMNS, workerRows, type WorkerRow } from "../runtime/cluster-info.ts";
 
 export async function runInfo(o: { servers: string; cluster: string; token?: string; auth?: NatsAuth; json: boolean; defaultAddress?: boolean }) {
   // Replies under the user's scope, like a client's: a client user may read no other inbox (protocol.ts "Client scopes").

@@ -9,7 +9,7 @@ import { PROTOCOL_VERSION, routes, subjects, type ClusterInfo, type RegisterRepl
 import type { RouteParam } from "../runtime/route.ts";
 import { withTimeout } from "./helpers/cluster.ts";
 import { formatInfo } from "../cli/info.ts";
-import { workerRows } from "../actors/scheduler/dashboard/views.ts";
+import { workerRows } from "../runtime/cluster-info.ts";
 
 const t = suite<{ client: Client; nc: NatsConnection }>("robustness");
 t.before(async (ctx) => {

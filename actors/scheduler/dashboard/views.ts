@@ -2,7 +2,10 @@
  * The shapes the dashboard page and `ts-dask info` read: the live snapshot (task stream, jobs,
  * history, worker rows) and the worker table's columns. Built by monitor.ts.
  */
-import type { ClusterEvent, ClusterInfo, WorkerInfo } from "../../../runtime/protocol.ts";
+import type { ClusterEvent } from "../../../runtime/protocol.ts";
+import type { WorkerRow } from "../../../runtime/cluster-info.ts";
+// The worker table is shared with `ts-dask info`: it lives in runtime/cluster-info.ts.
+export { byNodeText, WORKER_COLUMNS, workerRow, workerRows, type WorkerRow } from "../../../runtime/cluster-info.ts";
 
 /** Upper bounds (seconds) of the task duration histogram. */
 export const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
@@ -44,30 +47,6 @@ export interface JobView {
   eta?: number;
 }
 
-export interface WorkerRow {
-  name: string;
-  host: string;
-  /**
-   * The NATS node(s) it is connected to (protocol.ts NatsNode): its supervisor's, then any other
-   * node one of its executors is on (`n2; executors also on n1`), "?" when not known.
-   */
-  nats: string;
-  executors: number;
-  nprocs: number;
-  nthreads: number;
-  state: string;
-  /** Mean CPU % of the worker's executors (100 = one core each). */
-  cpu: number;
-  rss: number;
-  /** memoryLimit × executors (0 = no limit). */
-  memoryLimit: number;
-  running: number;
-  queued: number;
-  done: number;
-  restarts: number;
-  versions: string;
-}
-
 /** Per-second history point: [epoch s, tasks/s, failed/s, cluster CPU %, memory bytes, memory limit bytes]. */
 export type HistoryPoint = [number, number, number, number, number, number];
 
@@ -105,74 +84,4 @@ export interface Snapshot {
   /** History points after `since` (all when 0). */
   history: HistoryPoint[];
   events: (ClusterEvent & { t: number })[];
-}
-
-/** One worker as a table row (shared by the dashboard and `ts-dask info`). */
-export function workerRow(w: WorkerInfo, scheduler?: string): WorkerRow {
-  let cpu = 0;
-  let rss = 0;
-  let running = 0;
-  let queued = 0;
-  let done = 0;
-  for (const e of w.executors) {
-    cpu += e.cpu ?? 0;
-    rss += e.rss;
-    running += e.running;
-    queued += e.queued;
-    done += e.done;
-  }
-  return {
-    name: w.name,
-    host: w.host,
-    nats: natsCell(w),
-    executors: w.executors.length,
-    nprocs: w.nprocs,
-    nthreads: w.nthreads,
-    state: w.state,
-    cpu: w.executors.length ? cpu / w.executors.length : 0,
-    rss,
-    memoryLimit: w.memoryLimit * Math.max(w.executors.length, w.state === "gone" ? 0 : w.nprocs),
-    running,
-    queued,
-    done: w.done ?? done,
-    restarts: w.restarts ?? 0,
-    // Another ts-dask version than the scheduler's is accepted (same protocol) but marked.
-    versions: `ts-dask ${w.hello.version}${scheduler !== undefined && scheduler !== w.hello.version ? ` (≠ scheduler ${scheduler})` : ""} · Node ${w.hello.node}`,
-  };
-}
-
-/** The worker table's NATS cell: the supervisor's node, then other nodes its executors are on. */
-function natsCell(w: WorkerInfo): string {
-  if (w.state === "gone") return "-";
-  const own = w.nats ?? "?";
-  const others = [...new Set(w.executors.map((e) => e.nats ?? "?"))].filter((n) => n !== own).sort();
-  return others.length ? `${own}; executors also on ${others.join(", ")}` : own;
-}
-
-/** "n1: 2, n3: 1": clients (or anything counted) by NATS node. */
-export function byNodeText(counts: Record<string, number> | undefined): string {
-  return Object.entries(counts ?? {})
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([n, c]) => `${n}: ${c}`)
-    .join(", ");
-}
-
-/** Columns of the worker table, in order: [key, title]. The dashboard and `ts-dask info` use these. */
-export const WORKER_COLUMNS: [keyof WorkerRow | "memory" | "tasks", string][] = [
-  ["name", "worker"],
-  ["host", "host"],
-  ["nats", "NATS node"],
-  ["executors", "executors"],
-  ["nthreads", "threads"],
-  ["state", "state"],
-  ["cpu", "CPU"],
-  ["memory", "memory"],
-  ["tasks", "running / queued"],
-  ["done", "done"],
-  ["versions", "versions"],
-];
-
-/** Every worker of `info` as a table row, the departed ones (state gone) last. */
-export function workerRows(info: ClusterInfo): WorkerRow[] {
-  return [...info.workers, ...(info.departed ?? [])].map((w) => workerRow(w, info.scheduler.hello.version));
 }
