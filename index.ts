@@ -13,6 +13,7 @@ export type { Wire } from "./client/wire-types.ts";
 export type { InstallOptions, InstallReport, UploadReport } from "./client/uploads.ts";
 export { progress, type ProgressOptions, type ProgressSummary } from "./client/progress.ts";
 export { DataRef } from "./runtime/data-ref.ts";
+// Also provides Client.connect()'s private local cluster (runtime/local-cluster.ts).
 export { LocalCluster, type LocalClusterOptions } from "./client/local-cluster.ts";
 export { Errors, TaskError, TsDaskError, type ErrorCode } from "./runtime/errors.ts";
 export { PROTOCOL_VERSION, subjects } from "./runtime/protocol.ts";

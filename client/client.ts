@@ -14,14 +14,15 @@ import { bundleModule } from "../runtime/shipping/bundle.ts";
 import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
 import { clientScope, redactUrl } from "../runtime/nats-auth.ts";
-import { clientIdOf, routes, subjects } from "../runtime/protocol.ts";
+import { clientIdOf, subjects } from "../runtime/protocol.ts";
+import { routes } from "../runtime/routes.ts";
 import { checkOutputName, Outputs, type OutputStream } from "./outputs.ts";
 import { Transport } from "../runtime/transport.ts";
 import { ownDirs } from "../runtime/self.ts";
 import { hello, versionWarning } from "../runtime/version.ts";
 import { Future } from "./future.ts";
 import { CANCELLED, ERROR, FINISHED, Job, JobIndex } from "./jobs.ts";
-import type { LocalCluster, LocalClusterOptions } from "./local-cluster.ts";
+import { startLocalCluster, type LocalClusterHandle, type LocalClusterOptions } from "../runtime/local-cluster.ts";
 import { Submitter, type Piece } from "./submitter.ts";
 import { createActor, type ActorRefFrom } from "xstate";
 import { connectionMachine } from "./connection.machine.ts";
@@ -83,7 +84,7 @@ export class Client extends Actor {
   private constructor(
     tx: Transport,
     cluster: string,
-    private readonly local: LocalCluster | undefined,
+    private readonly local: LocalClusterHandle | undefined,
     /** The cap on one encoded value (see {@link ClientOptions.maxValueBytes}). */
     readonly maxValueBytes: number,
     scope: string | undefined,
@@ -119,17 +120,16 @@ export class Client extends Actor {
    * const client = await Client.connect("nats://10.0.0.5:4222");   // a running cluster
    */
   static async connect(address?: string, opts: ClientOptions = {}): Promise<Client> {
-    let local: LocalCluster | undefined;
+    let local: LocalClusterHandle | undefined;
     let servers = address;
     let cluster = opts.cluster ?? "default";
     let token = opts.token;
     const cap = opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     if (!(Number.isInteger(cap) && cap > 0)) throw Errors.BadOption("maxValueBytes", opts.maxValueBytes, "a whole number of bytes > 0");
     if (!servers) {
-      const { LocalCluster } = await import("./local-cluster.ts");
       // Its only client is this process, which a long synchronous stretch of the script can keep
       // from renewing its lease (the cluster dies with the process anyway): a long grace period.
-      local = await LocalCluster.start({ clientGraceMs: 60_000, ...opts.local, quiet: opts.local?.quiet ?? true });
+      local = await startLocalCluster({ clientGraceMs: 60_000, ...opts.local, quiet: opts.local?.quiet ?? true });
       servers = local.url;
       cluster = local.cluster;
       token = local.token;
@@ -232,7 +232,7 @@ export class Client extends Actor {
   }
 
   /** The private cluster started by `connect()` with no address (undefined otherwise). */
-  get localCluster(): LocalCluster | undefined {
+  get localCluster(): LocalClusterHandle | undefined {
     return this.local;
   }
 

@@ -4,7 +4,24 @@
  * promise created unless someone awaits that one future.
  */
 import type { TaskError } from "../runtime/errors.ts";
-import type { Piece } from "./submitter.ts";
+import type { FnDef, ModuleDef } from "../runtime/protocol.ts";
+
+/** Rows [from, to) of a job; row r's arguments are cols[j][r] for each column, then consts. */
+export interface Piece {
+  job: Job;
+  fn: FnDef;
+  module?: ModuleDef;
+  cols: ArrayLike<unknown>[];
+  consts?: unknown[];
+  /** Per-task timeout in ms. */
+  timeout?: number;
+  /** Dispatch priority (TaskOptions.priority). */
+  priority?: number;
+  /** A re-submission (see Submit.resync). */
+  resync?: boolean;
+  from: number;
+  to: number;
+}
 
 export const PENDING = 0;
 export const FINISHED = 1;

@@ -1,7 +1,8 @@
 /**
  * A private cluster on this machine: nats-server on a free loopback port, a scheduler and one
- * worker, with a fresh cluster name. Used by `Client.connect()` with no address and by
- * `ts-dask up`. `stop()` leaves no process behind (nats-server is tethered to this process, and
+ * worker, with a fresh cluster name. The composition root: used by `ts-dask up`, and by
+ * `Client.connect()` with no address through runtime/local-cluster.ts (importing this module
+ * provides it; the client layer itself imports no actor). `stop()` leaves no process behind (nats-server is tethered to this process, and
  * executors exit when their supervisor's IPC channel closes, even if this process is killed).
  */
 import { availableParallelism, tmpdir } from "node:os";
@@ -16,35 +17,11 @@ import { Supervisor } from "../actors/supervisor/supervisor.ts";
 import { forkExecutor } from "../actors/supervisor/executor-process.ts";
 import { Standby } from "../actors/supervisor/standby.ts";
 import { startDashboard, type Dashboard } from "../actors/scheduler/dashboard/server.ts";
+import { provideLocalClusters, type LocalClusterHandle, type LocalClusterOptions } from "../runtime/local-cluster.ts";
 
-export interface LocalClusterOptions {
-  /** Executor processes (default: one per core). */
-  nprocs?: number;
-  /** Tasks at once per executor (default 1). */
-  nthreads?: number;
-  /** Bytes per executor, 0 for none (default). */
-  memoryLimit?: number;
-  /** Worker name (default `local`). */
-  name?: string;
-  /** NATS port (default: a free one). */
-  port?: number;
-  /** Listen on every interface, protected by a generated token (default: loopback only). */
-  lan?: boolean;
-  /** Worker files (default: a temp directory). */
-  localDirectory?: string;
-  /** No log lines from the scheduler and worker (default false). */
-  quiet?: boolean;
-  /** Dashboard address (`127.0.0.1:8787`, `:0` for a free port); default `none` (off). `ts-dask up` turns it on. */
-  dashboard?: string;
-  /** The scheduler's cap on one stored value in bytes (scattered, or a large task argument or result); default 1 GiB. */
-  maxValueBytes?: number;
-  /** Cluster name (the subject namespace; default a fresh `local-xxxxxxxx`). */
-  cluster?: string;
-  /** How long the scheduler keeps a silent client's work (default 5 s; see SchedulerOptions.clientGraceMs). */
-  clientGraceMs?: number;
-}
+export type { LocalClusterOptions } from "../runtime/local-cluster.ts";
 
-export class LocalCluster {
+export class LocalCluster implements LocalClusterHandle {
   private constructor(
     /** NATS URL to connect to (includes no token; see {@link token}). */
     readonly url: string,
@@ -126,3 +103,20 @@ export class LocalCluster {
     await this.nats.stop();
   }
 }
+
+// What `client.localCluster` shows of it: the whole local cluster (the client layer only names the handle).
+declare module "../runtime/local-cluster.ts" {
+  interface LocalClusterHandle {
+    readonly scheduler: Scheduler;
+    readonly worker: Supervisor;
+    /** The scheduler's dashboard (/, /metrics, /health), when `dashboard` was given. */
+    readonly dashboard?: Dashboard;
+    /** PIDs of the processes this cluster started: nats-server and the executors. */
+    pids(): number[];
+    /** A connect string that includes the token, for other machines (`--lan`). */
+    readonly connectString: string;
+  }
+}
+
+// Client.connect() with no address starts one of these (runtime/local-cluster.ts).
+provideLocalClusters((o) => LocalCluster.start(o));

@@ -1,5 +1,5 @@
 /** The options of {@link Client.connect}, of tasks (`client.with`, `map`) and of `client.wait`. */
-import type { LocalClusterOptions } from "./local-cluster.ts";
+import type { LocalClusterOptions } from "../runtime/local-cluster.ts";
 import type { NatsAuth } from "../runtime/nats-auth.ts";
 
 export interface ClientOptions {

@@ -7,24 +7,9 @@ import { encode, findUnencodable } from "../runtime/codec.ts";
 import { Errors, TaskError, TsDaskError } from "../runtime/errors.ts";
 import type { FnDef, ModuleDef, Submit, SubmitAck, SubmitGroup } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
-import { CANCELLED, ERROR, PENDING, type Job } from "./jobs.ts";
+import { CANCELLED, ERROR, PENDING, type Job, type Piece } from "./jobs.ts";
 
-/** Rows [from, to) of a job; row r's arguments are cols[j][r] for each column, then consts. */
-export interface Piece {
-  job: Job;
-  fn: FnDef;
-  module?: ModuleDef;
-  cols: ArrayLike<unknown>[];
-  consts?: unknown[];
-  /** Per-task timeout in ms. */
-  timeout?: number;
-  /** Dispatch priority (TaskOptions.priority). */
-  priority?: number;
-  /** A re-submission (see Submit.resync). */
-  resync?: boolean;
-  from: number;
-  to: number;
-}
+export type { Piece } from "./jobs.ts";
 
 export interface SubmitterDeps {
   tx: Transport;

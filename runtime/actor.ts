@@ -40,7 +40,7 @@ export class Actor {
   }
 
   /**
-   * Handles a route of the protocol's table (`routes` in runtime/protocol.ts; a per-peer route bound
+   * Handles a route of the protocol's table (`routes` in runtime/routes.ts; a per-peer route bound
    * with `.at(id)`): each message is decoded and checked with the route's guard, bad ones are counted
    * under the route's name, and the handler gets the message and the typed reply subject.
    */

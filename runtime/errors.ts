@@ -248,6 +248,11 @@ export const Errors = {
       "DeathTimeout",
       `Could not reach the cluster at ${servers} within --death-timeout (${Math.round(ms / 1000)} s); this worker stops. Check the address and that nats-server and the scheduler run.`,
     ),
+  NoLocalCluster: () =>
+    new TsDaskError(
+      "NoLocalCluster",
+      `Client.connect() with no address starts a private local cluster, but none was provided in this program: import Client from "ts-dask" (the package's entry), or give the NATS address of a running cluster.`,
+    ),
   NoScheduler: (cluster: string, servers: string) =>
     new TsDaskError(
       "NoScheduler",

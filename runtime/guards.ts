@@ -1,5 +1,5 @@
 /**
- * Structural checks for every message of runtime/protocol.ts, named by its route table (`routes`)
+ * Structural checks for every message of runtime/protocol.ts, named by the route table (`routes`, runtime/routes.ts)
  * and run by Actor.serve before a handler sees a message. Top-level shape only, so they stay cheap on per-batch hot paths;
  * per-row data is indexed defensively by the handlers themselves.
  */

@@ -1,6 +1,6 @@
 /**
  * What a route is: one subject of runtime/protocol.ts with its message type, the guard that checks
- * it and (for a request) the type of its reply. The table itself is `routes` in runtime/protocol.ts;
+ * it and (for a request) the type of its reply. The table itself is `routes` in runtime/routes.ts;
  * actors subscribe with `Actor.serve(routes.x, handler)`, which infers the handler's message and
  * reply types from the record, so "who handles `sched.submit`?" is a search for `routes.submit`.
  */

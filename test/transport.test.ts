@@ -2,7 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Actor, silentLogger } from "../runtime/actor.ts";
-import { routes } from "../runtime/protocol.ts";
+import { routes } from "../runtime/routes.ts";
 import { Transport } from "../runtime/transport.ts";
 import type { TsDaskError } from "../runtime/errors.ts";
 import { cleanup, onCleanup, startTestNats, waitFor, withTimeout } from "./helpers/cluster.ts";

@@ -1,12 +1,12 @@
 /**
  * The executor actor: one per child process, with its own NATS connection. It runs user code.
  * Its handlers are the `this.serve(routes.…)` lines of start() (and the data cache's
- * `routes.dataPush`); the route table in runtime/protocol.ts says who sends each.
+ * `routes.dataPush`); the route table in runtime/routes.ts says who sends each.
  * It registers with the scheduler (and again whenever the scheduler restarts or forgets it),
  * heartbeats, and sends results and completions through the Outbox.
  */
 import { Actor, type Logger, type Reply } from "../../runtime/actor.ts";
-import { routes } from "../../runtime/protocol.ts";
+import { routes } from "../../runtime/routes.ts";
 import type { ExecUploadReply, UploadDef, Resync, Retire, RunReply, RunRequest, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
 import { compileSource } from "../../runtime/shipping/compile.ts";
 import { loadModule } from "../../runtime/shipping/load-module.ts";

@@ -20,7 +20,23 @@ import type { Counter, Gauge, Registry } from "prom-client";
 import { lazyRequire } from "../../runtime/lazy.ts";
 import type { ClusterInfo, FnDef } from "../../runtime/protocol.ts";
 import { DURATION_BUCKETS, type JobView } from "./dashboard/views.ts";
-import { fnLabel, type Monitor } from "./monitor.ts";
+import { fnLabel } from "./fn-label.ts";
+
+/** What the metrics read of the scheduler's monitor (monitor.ts implements it; no import back). */
+export interface MetricsSource {
+  readonly completed: number;
+  readonly failed: number;
+  readonly retried: number;
+  readonly restarts: number;
+  readonly memoryRestarts: number;
+  readonly stolen: number;
+  readonly durationBuckets: Float64Array;
+  readonly durationSum: number;
+  readonly durationCount: number;
+  readonly perFn: ReadonlyMap<string, { count: number; ms: number; errors: number }>;
+  bytes(): { in: number; out: number; schedulerIn: number; schedulerOut: number; executorsIn: number; executorsOut: number };
+  jobViews(): JobView[];
+}
 
 const prom = lazyRequire<typeof import("prom-client")>("prom-client");
 
@@ -28,7 +44,7 @@ const prom = lazyRequire<typeof import("prom-client")>("prom-client");
 interface Scrape {
   info: ClusterInfo;
   jobs: JobView[];
-  bytes: ReturnType<Monitor["bytes"]>;
+  bytes: ReturnType<MetricsSource["bytes"]>;
 }
 
 type Labels = Record<string, string>;
@@ -40,7 +56,7 @@ export class SchedulerMetrics {
   private scrape: Scrape | undefined;
 
   constructor(
-    private readonly mon: Monitor,
+    private readonly mon: MetricsSource,
     private readonly info: () => ClusterInfo,
     private readonly fnDef: (hash: string) => FnDef | undefined,
   ) {}
@@ -170,7 +186,7 @@ class BatchHistogram {
   constructor(
     readonly name: string,
     readonly help: string,
-    private readonly mon: Monitor,
+    private readonly mon: MetricsSource,
   ) {}
 
   async get() {

@@ -33,6 +33,7 @@ import type { Logger } from "../../runtime/actor.ts";
 import type { ExecutorRec, ExecutorTable } from "./executors.ts";
 import { DURATION_BUCKETS, workerRows, type HistoryPoint, type JobView, type Snapshot, type WorkerRow } from "./dashboard/views.ts";
 import { SchedulerMetrics } from "./metrics.ts";
+import { fnLabel } from "./fn-label.ts";
 import { TaskStream } from "./task-stream.ts";
 import type { TaskTable } from "./tasks.ts";
 
@@ -109,15 +110,6 @@ const FN_ID = 16;
 const MAX_EVENTS = 200;
 const KEEP_FINISHED_JOBS = 20;
 
-/** A name for a function hash, for people. */
-export function fnLabel(def: FnDef | undefined, hash: string): string {
-  if (!def) return hash.slice(0, 8);
-  if (def.kind === "mod") return def.exportName;
-  if (def.name) return def.name;
-  // An anonymous function: a short excerpt of its source, e.g. `(x) => x + 1`.
-  const src = def.source.replace(/\s+/g, " ").trim();
-  return src.length <= 32 ? src : `${src.slice(0, 31)}…`;
-}
 
 export class Monitor {
   completed = 0;

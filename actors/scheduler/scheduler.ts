@@ -2,7 +2,7 @@
  * The scheduler actor: owns the task table and the table of workers/executors, places queued
  * tasks on executors in batches, and re-queues the work of executors that die. It never runs
  * user code. One per cluster. Its handlers are the `s.serve(routes.…)` lines of start() (and
- * `routes.dataPush` in data-push.ts); the route table in runtime/protocol.ts says who sends each.
+ * `routes.dataPush` in data-push.ts); the route table in runtime/routes.ts says who sends each.
  * data.put / data.get / data.release go to the DataStore through DataOwners (caps, per-task owners);
  * sched.upload and sched.install to uploads.ts (replayed to late joiners through the register reply).
  */
@@ -11,11 +11,11 @@ import { Actor, type Logger, type Reply } from "../../runtime/actor.ts";
 import { encode } from "../../runtime/codec.ts";
 import { Errors, refusal, remoteError, type TsDaskError } from "../../runtime/errors.ts";
 import * as G from "../../runtime/guards.ts";
+import { routes } from "../../runtime/routes.ts";
 import { randomId } from "../../runtime/ids.ts";
 import {
   PROTOCOL_VERSION,
   isClientId,
-  routes,
   type Bye,
   type Cancel,
   type ClusterInfo,

@@ -21,7 +21,8 @@ import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.t
 import { Installer } from "./installer.ts";
 import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
-import { routes, subjects, type InstallJob } from "../../runtime/protocol.ts";
+import { subjects, type InstallJob } from "../../runtime/protocol.ts";
+import { routes } from "../../runtime/routes.ts";
 import { redactUrl, type NatsAuth } from "../../runtime/nats-auth.ts";
 
 

@@ -1,0 +1,57 @@
+/**
+ * The seam between the client layer and the composition root: `Client.connect()` with no address
+ * starts a private local cluster, but client/ imports only runtime/. The local cluster
+ * (client/local-cluster.ts, which starts a scheduler, a worker and the dashboard) provides itself
+ * here when it is imported — `index.ts` does, so every user of the package has it.
+ */
+import { Errors } from "./errors.ts";
+
+export interface LocalClusterOptions {
+  /** Executor processes (default: one per core). */
+  nprocs?: number;
+  /** Tasks at once per executor (default 1). */
+  nthreads?: number;
+  /** Bytes per executor, 0 for none (default). */
+  memoryLimit?: number;
+  /** Worker name (default `local`). */
+  name?: string;
+  /** NATS port (default: a free one). */
+  port?: number;
+  /** Listen on every interface, protected by a generated token (default: loopback only). */
+  lan?: boolean;
+  /** Worker files (default: a temp directory). */
+  localDirectory?: string;
+  /** No log lines from the scheduler and worker (default false). */
+  quiet?: boolean;
+  /** Dashboard address (`127.0.0.1:8787`, `:0` for a free port); default `none` (off). `ts-dask up` turns it on. */
+  dashboard?: string;
+  /** The scheduler's cap on one stored value in bytes (scattered, or a large task argument or result); default 1 GiB. */
+  maxValueBytes?: number;
+  /** Cluster name (the subject namespace; default a fresh `local-xxxxxxxx`). */
+  cluster?: string;
+  /** How long the scheduler keeps a silent client's work (default 5 s; see SchedulerOptions.clientGraceMs). */
+  clientGraceMs?: number;
+}
+
+/** What the client keeps of the local cluster it started. */
+export interface LocalClusterHandle {
+  /** NATS URL to connect to (includes no token; see {@link token}). */
+  readonly url: string;
+  readonly cluster: string;
+  readonly token: string | undefined;
+  /** Stops the worker (and its executors), the scheduler and nats-server. */
+  stop(): Promise<void>;
+}
+
+let provider: ((opts: LocalClusterOptions) => Promise<LocalClusterHandle>) | undefined;
+
+/** Called by the local cluster's module when it loads. */
+export function provideLocalClusters(start: (opts: LocalClusterOptions) => Promise<LocalClusterHandle>): void {
+  provider = start;
+}
+
+/** Starts a private local cluster; {@link Errors.NoLocalCluster} when nothing provided one. */
+export function startLocalCluster(opts: LocalClusterOptions): Promise<LocalClusterHandle> {
+  if (!provider) return Promise.reject(Errors.NoLocalCluster());
+  return provider(opts);
+}
