@@ -7,7 +7,7 @@
 import { connect } from "nats";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Client, subjects } from "../index.ts";
+import { best, Client, subjects } from "../index.ts";
 import { runExample, withTimeout } from "./helpers/cluster.ts";
 
 type Row = { client: string; job: number; index: number; key: number; value?: unknown; error?: { code: string; message: string } };
@@ -67,6 +67,18 @@ test("a durable consumer resumes where it stopped: no message twice, none lost",
   const keys = [...rowsOf(first), ...rowsOf(second)].map((r) => `${r.job}:${r.index}:${r.value}`);
   assert.is(new Set(keys).size, 12, "12 distinct rows");
   assert.equal(rowsOf(first).concat(rowsOf(second)).map((r) => r.value).sort(), Array.from({ length: 12 }, (_, i) => i + 1000).sort());
+});
+
+test("best() with { publish, durable }: every scored candidate is in the stream", async () => {
+  const lc = client.localCluster!;
+  const xs = Array.from({ length: 150 }, (_, i) => i);
+  const top = await best(xs, (x: number) => (x * 7) % 150, { client, k: 3, maximize: true, publish: "best-d", durable: true });
+  assert.equal(top.map((t) => t.score), [149, 148, 147]);
+  await client.flush();
+  const rows = rowsOf(await runExample("examples/consumers/replay.ts", { args: [lc.url, "--cluster", lc.cluster, "--name", "best-d"] }));
+  assert.is(rows.length, 150);
+  assert.equal(rows.map((r) => r.index).sort((a, b) => a - b), xs);
+  for (const r of rows) assert.is(r.value, (r.index * 7) % 150);
 });
 
 test("durable on a server without JetStream: JetStreamUnavailable before anything runs; bad limits: BadOption", async () => {
