@@ -5,6 +5,7 @@
  * provides it; the client layer itself imports no actor). `stop()` leaves no process behind (nats-server is tethered to this process, and
  * executors exit when their supervisor's IPC channel closes, even if this process is killed).
  */
+import { rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { consoleLogger, silentLogger } from "../runtime/actor.ts";
@@ -33,6 +34,8 @@ export class LocalCluster implements LocalClusterHandle {
     private readonly schedTx: Transport,
     /** The scheduler's dashboard (/, /metrics, /health), when `dashboard` was given. */
     readonly dashboard?: Dashboard,
+    /** The worker directory, when this cluster made it for itself (a private name): removed by stop(). */
+    private readonly ownDirectory?: string,
   ) {}
 
   /** PIDs of the processes this cluster started: nats-server and the executors. */
@@ -57,7 +60,7 @@ export class LocalCluster implements LocalClusterHandle {
     standby.fill(nprocs);
     let nats: NatsServer;
     try {
-      nats = await startNatsServer({ host: opts.lan ? "0.0.0.0" : "127.0.0.1", port: opts.port, token });
+      nats = await startNatsServer({ host: opts.lan ? "0.0.0.0" : "127.0.0.1", port: opts.port, token, jetstream: opts.jetstream });
     } catch (e) {
       standby.stop();
       throw e;
@@ -84,7 +87,9 @@ export class LocalCluster implements LocalClusterHandle {
       });
       await worker.ready;
       const dashboard = opts.dashboard ? await startDashboard(scheduler.monitor, { address: opts.dashboard, log: log("[scheduler]") }) : undefined;
-      return new LocalCluster(url, cluster, token, scheduler, worker, nats, schedTx, dashboard);
+      // A generated cluster name is never used again: its uploads and installs go with it.
+      const own = opts.cluster === undefined && opts.localDirectory === undefined ? localDirectory : undefined;
+      return new LocalCluster(url, cluster, token, scheduler, worker, nats, schedTx, dashboard, own);
     } catch (e) {
       standby.stop();
       await scheduler?.stop();
@@ -101,6 +106,7 @@ export class LocalCluster implements LocalClusterHandle {
     await this.scheduler.stop();
     await this.schedTx.close();
     await this.nats.stop();
+    if (this.ownDirectory) await rm(this.ownDirectory, { recursive: true, force: true }).catch(() => {});
   }
 }
 

@@ -19,6 +19,8 @@ export interface LocalClusterOptions {
   port?: number;
   /** Listen on every interface, protected by a generated token (default: loopback only). */
   lan?: boolean;
+  /** Run nats-server with JetStream (needed by durable outputs, `{ publish, durable }`); its store is a temporary directory removed on stop. Default false. */
+  jetstream?: boolean;
   /** Worker files (default: a temp directory). */
   localDirectory?: string;
   /** No log lines from the scheduler and worker (default false). */

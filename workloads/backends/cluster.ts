@@ -3,6 +3,7 @@ import { Client, type ClientOptions } from "../../client/client.ts";
 // With no address, Client.connect() starts a private local cluster: this provides it (runtime/local-cluster.ts).
 import "../../client/local-cluster.ts";
 import type { OutputStream } from "../../client/outputs.ts";
+import type { DurableOptions } from "../../client/options.ts";
 import type { BatchOutput, BatchPayload } from "../run-rows.ts";
 import type { Backend, BatchHandle, PreparedFn } from "./types.ts";
 import { batchWrapper } from "./wrappers.ts";
@@ -59,8 +60,8 @@ export class ClusterBackend implements Backend {
   }
 
   /** See {@link Backend.output}. */
-  output(name: string, total: number): OutputStream {
-    return this.client.openOutput(name, total);
+  output(name: string, total: number, durable?: boolean | DurableOptions): OutputStream {
+    return this.client.openOutput(name, total, durable);
   }
 
   /** See {@link Backend.close}. */
