@@ -52,16 +52,17 @@ export interface SupervisorOptions {
   standby?: Standby;
   /**
    * Milliseconds between the executors' first start and the start of the standby kept for
-   * replacements (default {@link STANDBY_DELAY_MS}).
+   * replacements (default 0: at once). The private cluster of `Client.connect()` and `ts-dask up`
+   * pass {@link STANDBY_DELAY_MS}.
    */
   standbyDelayMs?: number;
 }
 
 /**
- * The standby kept for replacements boots this long after the executors are ready, not at once:
- * its boot (~0.3–0.5 CPU-s) would otherwise take a core from the first tasks of the script that
- * just connected (bench/embedded: a cold client's first map). A replacement needed before then
- * starts a process of its own, as without a standby.
+ * A private cluster's standby kept for replacements boots this long after the executors are
+ * ready, not at once: its boot (~0.3–0.5 CPU-s) would otherwise take a core from the first tasks
+ * of the script that just connected (bench/embedded: a cold client's first map). A replacement
+ * needed before then starts a process of its own, as without a standby.
  */
 export const STANDBY_DELAY_MS = 3_000;
 
@@ -263,9 +264,10 @@ export class Supervisor extends Actor {
         onReady: () => {
           if (++this.readyCount === o.nprocs) {
             this.resolveReady();
-            // All started: one standby for the first replacement, once the first tasks had the CPU.
-            this.standbyTimer = setTimeout(() => this.standby.fill(1), o.standbyDelayMs ?? STANDBY_DELAY_MS);
-            this.standbyTimer.unref();
+            // All started: one standby for the first replacement (a private cluster's once the
+            // first tasks had the CPU).
+            if (!o.standbyDelayMs) this.standby.fill(1);
+            else (this.standbyTimer = setTimeout(() => this.standby.fill(1), o.standbyDelayMs)).unref();
           }
         },
         onStopped: () => {
