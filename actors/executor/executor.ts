@@ -11,7 +11,7 @@ import { Actor, type Logger } from "../../runtime/actor.ts";
 import * as G from "../../runtime/guards.ts";
 import type { ExecUploadReply, UploadDef, Resync, Retire, RunReply, RunRequest, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
 import { compileSource } from "../../runtime/shipping/compile.ts";
-import { loadModule } from "../../runtime/shipping/load-module.ts";
+import { ensureResolveHook, loadModule } from "../../runtime/shipping/load-module.ts";
 import { Transport } from "../../runtime/transport.ts";
 import { hello } from "../../runtime/version.ts";
 import { forwardTaskConsole } from "./console.ts";
@@ -407,6 +407,9 @@ export class Executor extends Actor {
   private load(def: FnDef): LoadedFn | Promise<LoadedFn> {
     if (def.kind === "src") {
       try {
+        // A function that may import (`import("ts-dask/worker")`, an uploaded or installed
+        // package) needs the resolve hook before it runs; others never pay for it.
+        if (def.source.includes("import")) ensureResolveHook();
         return compileSource(def);
       } catch (e) {
         return e as Error;

@@ -50,7 +50,21 @@ export interface SupervisorOptions {
    * while nats-server starts). Default: the supervisor starts `nprocs` before connecting to NATS.
    */
   standby?: Standby;
+  /**
+   * Milliseconds between the executors' first start and the start of the standby kept for
+   * replacements (default 0: at once). The private cluster of `Client.connect()` and `ts-dask up`
+   * pass {@link STANDBY_DELAY_MS}.
+   */
+  standbyDelayMs?: number;
 }
+
+/**
+ * A private cluster's standby kept for replacements boots this long after the executors are
+ * ready, not at once: its boot (~0.3–0.5 CPU-s) would otherwise take a core from the first tasks
+ * of the script that just connected (bench/embedded: a cold client's first map). A replacement
+ * needed before then starts a process of its own, as without a standby.
+ */
+export const STANDBY_DELAY_MS = 3_000;
 
 export class Supervisor extends Actor {
   readonly instance = randomId();
@@ -63,6 +77,7 @@ export class Supervisor extends Actor {
   private readonly watch = new SchedulerWatch(3000);
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readyCount = 0;
+  private standbyTimer: NodeJS.Timeout | undefined;
   /** client.install() on this worker. */
   readonly installer: Installer;
   /** Installs replayed at the first registration; the executors start when they are done. */
@@ -249,7 +264,10 @@ export class Supervisor extends Actor {
         onReady: () => {
           if (++this.readyCount === o.nprocs) {
             this.resolveReady();
-            this.standby.fill(1); // all started: one standby for the first replacement
+            // All started: one standby for the first replacement (a private cluster's once the
+            // first tasks had the CPU).
+            if (!o.standbyDelayMs) this.standby.fill(1);
+            else (this.standbyTimer = setTimeout(() => this.standby.fill(1), o.standbyDelayMs)).unref();
           }
         },
         onStopped: () => {
@@ -270,6 +288,7 @@ export class Supervisor extends Actor {
   }
 
   private stopExecutors() {
+    clearTimeout(this.standbyTimer);
     this.standby.stop();
     if (this.executors.length === 0) return void queueMicrotask(() => this.life.send({ type: "EXECUTORS_STOPPED" }));
     for (const e of this.executors) e.stop();
@@ -287,6 +306,7 @@ export class Supervisor extends Actor {
 
   private async finish() {
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.standbyTimer);
     this.standby.stop();
     try {
       this.tx.send(this.subjects.bye, { id: this.instance, kind: "worker", auth: this.auth });

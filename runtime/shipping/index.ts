@@ -17,7 +17,7 @@ import { describeFunction } from "./source.ts";
 
 export { bundleModule, type BundledModule } from "./bundle.ts";
 export { compileSource } from "./compile.ts";
-export { installResolveHook, loadModule, setUploadMap } from "./load-module.ts";
+export { deferResolveHook, ensureResolveHook, installResolveHook, loadModule, setUploadMap } from "./load-module.ts";
 export type { CodeLocation } from "./location.ts";
 export { describeModuleFn, getModuleRef, makeModuleHandle, type ModuleRef } from "./remote-ref.ts";
 export { describeFunction } from "./source.ts";
