@@ -14,7 +14,7 @@ export type { InstallOptions, InstallReport, UploadReport } from "./client/uploa
 export { progress, type ProgressOptions, type ProgressSummary } from "./client/progress.ts";
 export { DataRef } from "./runtime/data-ref.ts";
 export { LocalCluster, type LocalClusterOptions } from "./client/local-cluster.ts";
-export { Errors, TaskError, TsDaskError, type ErrorCode } from "./runtime/errors.ts";
+export { ActorError, Errors, TaskError, TsDaskError, type ErrorCode } from "./runtime/errors.ts";
 export { PROTOCOL_VERSION, subjects } from "./runtime/protocol.ts";
 export type * from "./runtime/protocol.ts";
 export { TSDASK_VERSION } from "./runtime/version.ts";
