@@ -9,9 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as assert from "uvu/assert";
 import { ActorError, Client, TaskError } from "../index.ts";
+import { formatInfo } from "../cli/info.ts";
 import { clusterSuite, waitFor, withTimeout } from "./helpers/cluster.ts";
 
-const t = clusterSuite("actors", { nprocs: 2 });
+const t = clusterSuite("actors", { nprocs: 2, dashboard: "127.0.0.1:0" });
 
 class Counter {
   n = 0;
@@ -221,7 +222,7 @@ t("tasks and actors call actors through getWorker().client(); an actor submits t
   await client.killActor("tally");
 });
 
-t("ts-dask info lists actors: executor, calls, restarts", async ({ client }) => {
+t("ts-dask info and the dashboard list actors: executor, calls, calls/s, restarts", async ({ client }) => {
   const c = await withTimeout(client.actor(Counter, [0], { name: "listed" }), 30_000, "create");
   for (let i = 0; i < 20; i++) await c.add(1);
   await waitFor(async () => (await client.info()).actors!.find((a) => a.name === "listed")?.calls === 20, { timeoutMs: 10_000, label: "call count from heartbeats" });
@@ -230,6 +231,15 @@ t("ts-dask info lists actors: executor, calls, restarts", async ({ client }) => 
   assert.is(a.state, "running");
   assert.is(a.owner, client.id);
   assert.is(a.detached, false);
+  const text = formatInfo(await client.info());
+  assert.match(text, /actor\s+state\s+executor\s+calls\s+calls\/s\s+restarts\s+snapshot\s+lifetime/);
+  assert.match(text, new RegExp(`listed\\s+running\\s+${a.executor}\\s+20\\s`));
+  const snap = (await (await fetch(new URL("api/snapshot", client.localCluster!.dashboard!.url))).json()) as { actors: { name: string; calls: number; executor: string; rate: number }[]; events: { type: string; name?: string; state?: string }[] };
+  const row = snap.actors.find((x) => x.name === "listed")!;
+  assert.is(row.calls, 20);
+  assert.is(row.executor, a.executor);
+  assert.type(row.rate, "number");
+  assert.ok(snap.events.some((e) => e.type === "actor" && e.name === "journal" && e.state === "restarting"), "the restart is in the event log");
 });
 
 t.run();
