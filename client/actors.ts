@@ -210,6 +210,12 @@ export class ActorClient {
     if (s.inc < e.addr.inc) return;
     const reason = s.reason ?? s.state;
     if (s.state === "running") {
+      // Calls sent to an earlier incarnation (its "restarting" was missed) are not answered by this one.
+      for (const [id, p] of e.pending) {
+        if (p.inc >= s.inc) continue;
+        e.pending.delete(id);
+        p.reject(Errors.ActorLost(e.addr.name, e.addr.execName, "it was restarted on another executor"));
+      }
       e.addr = { ...e.addr, inc: s.inc, exec: s.exec, execName: s.execName, state: "running" };
       e.state = "running";
       this.soon();
