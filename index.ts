@@ -7,7 +7,7 @@
  * const squares = await client.gather(client.map((x: number) => x * x, [1, 2, 3]));
  * await client.close();
  */
-export { Client, type ClientOptions, type MapOptions, type ReturnWhen } from "./client/client.ts";
+export { Client, type ActorOptions, type ActorProxy, type ClientOptions, type MapOptions, type ReturnWhen } from "./client/client.ts";
 export { Future } from "./client/future.ts";
 export type { Wire } from "./client/wire-types.ts";
 export type { InstallOptions, InstallReport, UploadReport } from "./client/uploads.ts";
