@@ -50,6 +50,8 @@ export interface SupervisorOptions {
    * while nats-server starts). Default: the supervisor starts `nprocs` before connecting to NATS.
    */
   standby?: Standby;
+  /** The supervisor's own connection, when the embedding program shares one (startWorker({ nc })); executors always connect to `servers`. */
+  tx?: Transport;
 }
 
 export class Supervisor extends Actor {
@@ -123,7 +125,7 @@ export class Supervisor extends Actor {
     standby.fill(opts.nprocs);
     let tx: Transport;
     try {
-      tx = await connectWithin(opts);
+      tx = opts.tx ?? (await connectWithin(opts));
     } catch (e) {
       standby.stop();
       throw e;
