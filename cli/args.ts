@@ -27,7 +27,7 @@ export type Invocation =
       name?: string;
       localDirectory?: string;
     }
-  | { command: "up"; nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string }
+  | { command: "up"; nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; jetstream: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string }
   | { command: "info"; servers: string; cluster: string; auth: NatsAuth; json: boolean; defaultAddress: boolean };
 
 /** A mistake on the command line: `error` says what, `usage` is the usage of the subcommand concerned. Exit code 2. */
@@ -93,6 +93,7 @@ function program(): Command {
   )
     .option("--port <p>", "the NATS port (default: a free one)")
     .option("--lan", "listen on every interface, protected by a generated token")
+    .option("--jetstream", "run nats-server with JetStream (durable outputs: { publish, durable })")
     .option("--cluster <name>", "the cluster's name on NATS (default: generated)");
   authFlags(
     schedulerFlags(p.command("scheduler").description("the scheduler (one per cluster); serves the dashboard").argument("[address]", `NATS address (default ${DEFAULT_NATS})`))
@@ -188,6 +189,7 @@ export function parseCommandLine(argv: readonly string[], cores = availableParal
           name: str("name"),
           port: port === undefined ? undefined : Number(port),
           lan: !!o.lan,
+          jetstream: !!o.jetstream,
           dashboardAddress: str("dashboardAddress"),
           maxValueBytes: bytesFlag("--max-value-bytes", str("maxValueBytes")),
           cluster: str("cluster"),

@@ -51,7 +51,7 @@ export async function runWorker(o: {
   process.exit(out.exitCode);
 }
 
-export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string }) {
+export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; jetstream?: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string }) {
   const c = await LocalCluster.start({
     cluster: o.cluster,
     localDirectory: o.localDirectory,
@@ -62,6 +62,7 @@ export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: 
     name: o.name,
     port: o.port,
     lan: o.lan,
+    jetstream: o.jetstream,
     // On by default here (off for the embedded cluster); loopback unless the cluster is on the LAN.
     dashboard: o.dashboardAddress ?? (o.lan ? ":8787" : "127.0.0.1:8787"),
   });

@@ -16,7 +16,7 @@ import { makeModuleHandle } from "../runtime/shipping/remote-ref.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
 import { clientScope, redactUrl } from "../runtime/nats-auth.ts";
 import { clientIdOf, subjects } from "../runtime/protocol.ts";
-import { checkOutputName, Outputs, type OutputStream } from "./outputs.ts";
+import { Outputs, type OutputStream } from "./outputs.ts";
 import { Transport } from "../runtime/transport.ts";
 import { ownDirs } from "../runtime/self.ts";
 import { hello } from "../runtime/version.ts";
@@ -31,7 +31,7 @@ import { nameOf, runOnExecutors, runOnScheduler } from "./remote-run.ts";
 import { install, uploadFile, type InstallOptions, type InstallReport, type UploadReport } from "./uploads.ts";
 import type { DataRef } from "../runtime/data-ref.ts";
 import { asCompleted, wait } from "./waiting.ts";
-import type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
+import type { ClientOptions, DurableOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
 import { DEFAULT_MAX_VALUE_BYTES, LargeArgs, LargeResult, LargeResults } from "./large-values.ts";
 import { checkArgs, checkMap } from "./arg-shapes.ts";
 import type { Args, Iterables, Result } from "./wire-types.ts";
@@ -42,7 +42,7 @@ import { SchedulerWatch } from "../runtime/scheduler-watch.ts";
 import { actorSubjects } from "../runtime/protocol.ts";
 import { ActorClient, type ActorOptions, type ActorProxy } from "./actors.ts";
 
-export type { ClientOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
+export type { ClientOptions, DurableOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
 export type { ActorOptions, ActorProxy } from "./actors.ts";
 
 type AnyFn = (...args: any[]) => unknown;
@@ -93,7 +93,7 @@ export class Client extends Actor {
     this.id = clientIdOf(randomId(), scope);
     const largeArgs = (this.largeArgs = new LargeArgs(tx, this.subjects, this.id, maxValueBytes, this.auth));
     this.largeResults = new LargeResults(tx, this.subjects, this.id, this.auth);
-    this.outputs = new Outputs(tx, this.subjects, this.id);
+    this.outputs = new Outputs(tx, this.subjects, this.id, this.log);
     this.scattered = new ScatteredValues(tx, this.subjects, this.id, this.log, this.auth);
     this.actorClient = new ActorClient({ tx, subjects: actorSubjects(cluster), clientId: this.id, auth: this.auth, listen: (subject, kind, guard, handler) => this.listen(subject, kind, guard, handler) });
     this.submitter = new Submitter({
@@ -316,7 +316,7 @@ export class Client extends Actor {
     if (opts.priority !== undefined && !Number.isFinite(opts.priority)) throw Errors.BadOption("priority", opts.priority, "a finite number (higher runs first)");
     const o = { ...this.defaults, ...opts };
     if (o.publish !== undefined) {
-      checkOutputName(o.publish);
+      this.outputs.check(o.publish, o.durable);
       if (o.pure || o.key !== undefined) throw Errors.BadOption("map(…, { publish })", o.publish, "no publish together with pure or key (shared rows have no single index)");
     }
     // A copy: a large shared argument is swapped for its reference in place (LargeArgs).
@@ -360,7 +360,8 @@ export class Client extends Actor {
     if (opts.priority !== undefined && !Number.isFinite(opts.priority)) throw Errors.BadOption("priority", opts.priority, "a finite number (higher runs first)");
     if (opts.retries !== undefined && !(Number.isInteger(opts.retries) && opts.retries >= 0)) throw Errors.BadOption("retries", opts.retries, "a whole number ≥ 0");
     if (opts.pure !== undefined && typeof opts.pure !== "boolean") throw Errors.BadOption("pure", opts.pure, "true or false");
-    if (opts.publish !== undefined) checkOutputName(opts.publish);
+    if (opts.publish !== undefined) this.outputs.check(opts.publish, opts.durable);
+    else if (opts.durable) throw Errors.BadOption("durable", opts.durable, "together with publish (durable stores a named output)");
     if (opts.key !== undefined && typeof opts.key !== "string" && typeof opts.key !== "function") throw Errors.BadOption("key", opts.key, "a string, or a function of the arguments returning one");
     // A view: every read and write goes to this client (one key counter, one job table), except
     // `defaults`. (Object.create would give the view its own copy of each field it assigns.)
@@ -406,9 +407,9 @@ export class Client extends Actor {
    * @internal A named output fed by the caller (the workloads' `publish`): reserves one task key
    * as the call's `job` number. `total`: rows in the call, -1 when unknown.
    */
-  openOutput(name: string, total: number): OutputStream {
+  openOutput(name: string, total: number, durable?: boolean | DurableOptions): OutputStream {
     this.assertOpen();
-    checkOutputName(name);
+    this.outputs.check(name, durable);
     const job = this.nextKey++;
     return this.outputs.stream(name, job, total);
   }
@@ -766,9 +767,14 @@ export class Client extends Actor {
     return this.tx.request<ClusterInfo>(this.subjects.info, opts, 5000);
   }
 
-  /** Resolves when every task submitted so far has reached the scheduler (not finished). */
-  flush(): Promise<void> {
-    return this.submitter.idle();
+  /**
+   * Resolves when every task submitted so far has reached the scheduler (not finished), and every
+   * row of a durable output settled so far is stored in its stream (`{ publish, durable }`).
+   */
+  async flush(): Promise<void> {
+    await this.submitter.idle();
+    this.outputs.flush();
+    await this.outputs.drain();
   }
 
   // --- user actors (issue 14; client/actors.ts) ------------------------------------------------
@@ -823,6 +829,7 @@ export class Client extends Actor {
     clearInterval(this.leaseTimer);
     this.stopListening();
     this.outputs.flush();
+    await this.outputs.drain(); // durable outputs: every stored row acknowledged
     this.watch.stop();
     await this.tx.close();
     await this.local?.stop();

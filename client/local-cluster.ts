@@ -4,6 +4,7 @@
  * `ts-dask up`. `stop()` leaves no process behind (nats-server is tethered to this process, and
  * executors exit when their supervisor's IPC channel closes, even if this process is killed).
  */
+import { rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { consoleLogger, silentLogger } from "../runtime/actor.ts";
@@ -30,6 +31,8 @@ export interface LocalClusterOptions {
   port?: number;
   /** Listen on every interface, protected by a generated token (default: loopback only). */
   lan?: boolean;
+  /** Run nats-server with JetStream (needed by durable outputs, `{ publish, durable }`); its store is a temporary directory removed on stop. Default false. */
+  jetstream?: boolean;
   /** Worker files (default: a temp directory). */
   localDirectory?: string;
   /** No log lines from the scheduler and worker (default false). */
@@ -56,6 +59,8 @@ export class LocalCluster {
     private readonly schedTx: Transport,
     /** The scheduler's dashboard (/, /metrics, /health), when `dashboard` was given. */
     readonly dashboard?: Dashboard,
+    /** The worker directory, when this cluster made it for itself (a private name): removed by stop(). */
+    private readonly ownDirectory?: string,
   ) {}
 
   /** PIDs of the processes this cluster started: nats-server and the executors. */
@@ -80,7 +85,7 @@ export class LocalCluster {
     standby.fill(nprocs);
     let nats: NatsServer;
     try {
-      nats = await startNatsServer({ host: opts.lan ? "0.0.0.0" : "127.0.0.1", port: opts.port, token });
+      nats = await startNatsServer({ host: opts.lan ? "0.0.0.0" : "127.0.0.1", port: opts.port, token, jetstream: opts.jetstream });
     } catch (e) {
       standby.stop();
       throw e;
@@ -107,7 +112,9 @@ export class LocalCluster {
       });
       await worker.ready;
       const dashboard = opts.dashboard ? await startDashboard(scheduler.monitor, { address: opts.dashboard, log: log("[scheduler]") }) : undefined;
-      return new LocalCluster(url, cluster, token, scheduler, worker, nats, schedTx, dashboard);
+      // A generated cluster name is never used again: its uploads and installs go with it.
+      const own = opts.cluster === undefined && opts.localDirectory === undefined ? localDirectory : undefined;
+      return new LocalCluster(url, cluster, token, scheduler, worker, nats, schedTx, dashboard, own);
     } catch (e) {
       standby.stop();
       await scheduler?.stop();
@@ -124,5 +131,6 @@ export class LocalCluster {
     await this.scheduler.stop();
     await this.schedTx.close();
     await this.nats.stop();
+    if (this.ownDirectory) await rm(this.ownDirectory, { recursive: true, force: true }).catch(() => {});
   }
 }

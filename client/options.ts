@@ -79,6 +79,22 @@ export interface TaskOptions {
    * a subscriber sees what is published while it is subscribed. Not with `pure`/`key` in `map`.
    */
   publish?: string;
+  /**
+   * With `publish`: also store the output's rows in a JetStream stream (`TSDASK_<cluster>_OUT_<name>`,
+   * created on first use; an existing one is kept as it is), so a consumer that starts late or
+   * restarts reads every row (examples/consumers/replay.ts). Each batch is published with an
+   * acknowledgement; `client.close()` waits for the outstanding ones. `true` keeps rows 7 days
+   * and at most 1 GiB (oldest dropped first); or give the limits. Needs a server with JetStream
+   * (else `JetStreamUnavailable`, thrown by the call).
+   */
+  durable?: boolean | DurableOptions;
+}
+
+/** Retention of a durable output's stream (defaults: 7 days, 1 GiB, no message cap). */
+export interface DurableOptions {
+  maxAgeMs?: number;
+  maxBytes?: number;
+  maxMessages?: number;
 }
 
 export interface MapOptions extends TaskOptions {

@@ -11,13 +11,19 @@
  * is the same one extra message through nats-server per batch either way; here it is one
  * encode of rows the client already holds, batched: rows settled in one turn of the event loop
  * (all rows of one results message) leave as one message per call.
+ *
+ * Durable outputs (`{ publish, durable }`) go through JetStream instead: the stream is made on
+ * first use, each message is published with an acknowledgement and a message id (a repeat is
+ * stored once), and {@link Outputs.drain} waits for the outstanding acknowledgements.
  */
 import { encode } from "../runtime/codec.ts";
 import { Errors, type TaskError } from "../runtime/errors.ts";
+import type { Logger } from "../runtime/actor.ts";
 import { isSubjectToken, type OutError, type OutRows, type Subjects } from "../runtime/protocol.ts";
-import type { Transport } from "../runtime/transport.ts";
+import type { StreamLimits, Transport } from "../runtime/transport.ts";
 import { ERROR, type Job } from "./jobs.ts";
 import { LargeResult } from "./large-values.ts";
+import type { DurableOptions } from "./options.ts";
 
 /** Throws `BadOutputName` unless `name` can be the last token of a subject. */
 export function checkOutputName(name: unknown): string {
@@ -32,20 +38,66 @@ interface Pending {
   rows: number[];
 }
 
+/** A durable output's stream: resolves true once it exists, false when it could not be made. */
+type StreamReady = Promise<boolean>;
+
+/** Retention when `durable: true`: a week, 1 GiB, no cap on messages. */
+const DEFAULT_LIMITS: StreamLimits = { maxAgeMs: 7 * 24 * 3600_000, maxBytes: 2 ** 30, maxMessages: -1 };
+
+/** The stream limits of `durable` (undefined: not durable); throws BadOption on a bad limit. */
+export function durableLimits(durable: boolean | DurableOptions | undefined): StreamLimits | undefined {
+  if (durable === undefined || durable === false) return undefined;
+  if (durable === true) return DEFAULT_LIMITS;
+  if (typeof durable !== "object" || durable === null) throw Errors.BadOption("durable", durable, "true, or { maxAgeMs, maxBytes, maxMessages }");
+  const pick = (k: keyof DurableOptions, d: number) => {
+    const v = durable[k];
+    if (v === undefined) return d;
+    if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw Errors.BadOption(`durable.${k}`, v, "a positive number");
+    return Math.floor(v);
+  };
+  return { maxAgeMs: pick("maxAgeMs", DEFAULT_LIMITS.maxAgeMs), maxBytes: pick("maxBytes", DEFAULT_LIMITS.maxBytes), maxMessages: pick("maxMessages", DEFAULT_LIMITS.maxMessages) };
+}
+
 export class Outputs {
   private readonly pending = new Map<Job, Pending>();
   private scheduled = false;
-  /** Messages and rows published so far (for tests and stats). */
+  /** Durable outputs by name: their stream, made once per client. */
+  private readonly streams = new Map<string, StreamReady>();
+  /** JetStream publishes not yet acknowledged. */
+  private readonly unacked = new Set<Promise<void>>();
+  private warned = new Set<string>();
+  /** Messages and rows published so far (for tests and stats); `stored`: messages JetStream acknowledged. */
   messages = 0;
   rows = 0;
+  stored = 0;
 
   constructor(
     private readonly tx: Transport,
     private readonly subjects: Subjects,
     private readonly clientId: string,
+    private readonly log: Logger,
   ) {}
 
-  /** Publishes every row of `job` as it settles, on `out.<name>` (`name` checked by {@link checkOutputName}). */
+  /**
+   * Checks an output before a call uses it: its name ({@link checkOutputName}), its `durable`
+   * limits, and that the server runs JetStream when it is durable (else `JetStreamUnavailable`).
+   * Starts making the stream, so it is usually ready before the first row.
+   */
+  check(name: unknown, durable?: boolean | DurableOptions): void {
+    const n = checkOutputName(name);
+    const limits = durableLimits(durable);
+    if (!limits) return;
+    if (!this.tx.hasJetStream) throw Errors.JetStreamUnavailable(n, this.tx.server);
+    if (!this.streams.has(n)) {
+      const ready = this.tx.ensureStream(this.subjects.outStream(n), this.subjects.out(n), limits).then(
+        () => true,
+        (e: Error) => (this.warnOnce(n, e.message), false),
+      );
+      this.streams.set(n, ready);
+    }
+  }
+
+  /** Publishes every row of `job` as it settles, on `out.<name>` ({@link check} first). */
   attach(job: Job, name: string): void {
     const subject = this.subjects.out(name);
     job.listen((j, i) => {
@@ -57,6 +109,11 @@ export class Outputs {
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /** Resolves when every durable publish so far was acknowledged (or given up on). */
+  async drain(): Promise<void> {
+    while (this.unacked.size) await Promise.all([...this.unacked]);
   }
 
   /** Publishes everything settled so far (the client calls it before it closes). */
@@ -111,6 +168,8 @@ export class Outputs {
       const message = Errors.PayloadTooLarge(`The result of row ${index[0]}`, data.byteLength, this.tx.maxPayload).message;
       data = encode({ ...msg, values: [null], errors: [{ i: 0, code: "PayloadTooLarge", name: "TsDaskError", message, stack: "", worker: "" }] });
     }
+    const stream = this.streams.get(head.name);
+    if (stream) return this.store(stream, head, subject, data, index);
     try {
       this.tx.publish(subject, data);
       this.messages++;
@@ -118,6 +177,35 @@ export class Outputs {
     } catch {
       // Not connected: core NATS drops it anyway (at-most-once, docs/subjects.md).
     }
+  }
+
+  /** A durable output's message: into JetStream with an id (repeats stored once), acknowledged. */
+  private store(ready: StreamReady, head: Pick<OutRows, "name" | "job">, subject: string, data: Uint8Array, index: number[]): void {
+    const id = `${this.clientId}.${head.job}.${index[0]}.${index.length}`;
+    this.messages++;
+    this.rows += index.length;
+    const p: Promise<void> = ready
+      .then(async (ok) => {
+        if (!ok) return this.tx.publish(subject, data);
+        await this.tx.publishStored(subject, data, id);
+        this.stored++;
+      })
+      .catch((e: Error) => {
+        this.warnOnce(head.name, e.message);
+        try {
+          this.tx.publish(subject, data);
+        } catch {
+          /* not connected */
+        }
+      })
+      .finally(() => this.unacked.delete(p));
+    this.unacked.add(p);
+  }
+
+  private warnOnce(name: string, detail: string): void {
+    if (this.warned.has(name)) return;
+    this.warned.add(name);
+    this.log.warn(Errors.DurableOutputFailed(name, detail).message);
   }
 
   private halves(subject: string, head: Omit<OutRows, "index" | "keys" | "values" | "errors">, index: number[], values: unknown[], errors: OutError[]): void {

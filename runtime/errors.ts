@@ -369,6 +369,13 @@ export const Errors = {
     ),
   BadOption: (option: string, value: unknown, expected: string) =>
     new TsDaskError("BadOption", `Option ${option} = ${safe(value)} is not valid: expected ${expected}.`),
+  JetStreamUnavailable: (name: string, server: string) =>
+    new TsDaskError(
+      "JetStreamUnavailable",
+      `The durable output '${name}' needs JetStream, which the NATS server ${server} does not run. Start it with JetStream (\`ts-dask up --jetstream\`, \`nats-server -js\`, or Client.connect() with { local: { jetstream: true } }), or drop \`durable\` to publish at-most-once.`,
+    ),
+  DurableOutputFailed: (name: string, detail: string) =>
+    new TsDaskError("DurableOutputFailed", `Rows of the durable output '${name}' could not be stored in JetStream (${detail}); they were published at-most-once instead. Check the server's JetStream limits (\`nats stream info\`).`),
   BadOutputName: (name: unknown) =>
     new TsDaskError(
       "BadOutputName",

@@ -115,6 +115,8 @@ export function subjects(cluster: string) {
     log: (clientId: string) => `${p}.log.${clientId}`,
     /** A named output (`{ publish: name }`): settled rows for any subscriber, docs/subjects.md. `name` must pass {@link isSubjectToken}. */
     out: (name: string) => `${p}.out.${name}`,
+    /** The JetStream stream holding a durable named output (`{ publish, durable }`, docs/subjects.md). */
+    outStream: (name: string) => `TSDASK_${cluster}_OUT_${name}`,
     /** Reply subjects of this cluster's requests (nats.js `inboxPrefix`): NATS permissions can then keep clusters apart. */
     inbox: `${p}._INBOX`,
     /** The inbox prefix of a client with a scope (`_INBOX.<scope>`), or {@link inbox} without one: permissions can keep users apart. */

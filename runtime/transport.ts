@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { checkServerIdentity } from "node:tls";
-import { connect, createInbox, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
+import { connect, createInbox, credsAuthenticator, DiscardPolicy, nanos, nkeyAuthenticator, RetentionPolicy, StorageType, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
 import { decode, encode } from "./codec.ts";
 import { Errors } from "./errors.ts";
 import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
@@ -37,6 +37,13 @@ export interface TransportOptions {
 export type TransportStatus = "disconnected" | "reconnected" | "closed";
 
 export type Handler = (data: Uint8Array, reply: string | undefined, subject: string) => void;
+
+/** A JetStream stream's retention limits (-1: none). */
+export interface StreamLimits {
+  maxAgeMs: number;
+  maxBytes: number;
+  maxMessages: number;
+}
 
 /** A live subscription; `unsubscribe()` is idempotent. */
 export interface Sub {
@@ -118,6 +125,46 @@ export class Transport {
   publish(subject: string, data: Uint8Array, reply?: string): void {
     if (data.byteLength > this.maxPayload) throw Errors.PayloadTooLarge(`A message on ${subject}`, data.byteLength, this.maxPayload);
     this.nc.publish(subject, data, reply ? { reply } : undefined);
+  }
+
+  /** Whether the server runs JetStream (its INFO says so): durable outputs need it. */
+  get hasJetStream(): boolean {
+    return (this.nc.info as { jetstream?: boolean } | undefined)?.jetstream === true;
+  }
+
+  /**
+   * Makes sure a JetStream stream named `name` stores `subject` (limits retention, file storage,
+   * oldest discarded first). An existing stream is left as it is (its limits may be someone's
+   * choice); resolves "created" or "exists".
+   */
+  async ensureStream(name: string, subject: string, limits: StreamLimits): Promise<"created" | "exists"> {
+    const jsm = await this.nc.jetstreamManager();
+    try {
+      await jsm.streams.info(name);
+      return "exists";
+    } catch (e) {
+      if (!/not found/i.test((e as Error).message)) throw e;
+    }
+    await jsm.streams.add({
+      name,
+      subjects: [subject],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(limits.maxAgeMs),
+      max_bytes: limits.maxBytes,
+      max_msgs: limits.maxMessages,
+    });
+    return "created";
+  }
+
+  /**
+   * Publishes into JetStream and resolves once the stream has stored it. `msgID` makes a repeat
+   * (a retried publish) a no-op within the stream's duplicate window.
+   */
+  async publishStored(subject: string, data: Uint8Array, msgID: string): Promise<void> {
+    if (data.byteLength > this.maxPayload) throw Errors.PayloadTooLarge(`A message on ${subject}`, data.byteLength, this.maxPayload);
+    await this.nc.jetstream().publish(subject, data, { msgID });
   }
 
   /** Subscribes with a callback (cheaper than an async iterator on hot subjects). */

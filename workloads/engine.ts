@@ -12,6 +12,7 @@ import type { Backend, BatchHandle, PreparedFn } from "./backends/types.ts";
 import { isDelayed, type Delayed } from "./delayed.ts";
 import { Errors } from "../runtime/errors.ts";
 import { outError, type OutputStream } from "../client/outputs.ts";
+import type { DurableOptions } from "../client/options.ts";
 import type { OutError } from "../runtime/protocol.ts";
 import { Progress, type ProgressOptions } from "./progress.ts";
 import type { BatchOutput } from "./run-rows.ts";
@@ -45,6 +46,8 @@ export interface DispatchOptions extends ProgressOptions {
    * index, value or error. Letters, digits, `_` and `-` (else `BadOutputName`).
    */
   publish?: string;
+  /** With `publish`: also store the rows in a JetStream stream (see the client's `durable` option). */
+  durable?: boolean | DurableOptions;
 }
 
 /** A finished batch. */
@@ -200,7 +203,7 @@ export class Engine {
       this.stats.preDispatch = this.maxInFlight;
       if (this.opts.publish !== undefined) {
         if (!this.backend.output) throw Errors.BadOption("publish", this.opts.publish, "the cluster backend (backend: \"cluster\" or a client): the local backend has no NATS to publish on");
-        this.output = this.backend.output(this.opts.publish, this.opts.total ?? -1);
+        this.output = this.backend.output(this.opts.publish, this.opts.total ?? -1, this.opts.durable);
       }
       this.progress.start(this.backend.name, this.workers);
       await this.packer.start();

@@ -1,6 +1,7 @@
 /** The ts-dask cluster as a workloads {@link Backend}: one batch is one task of a {@link Client}. */
 import { Client, type ClientOptions } from "../../client/client.ts";
 import type { OutputStream } from "../../client/outputs.ts";
+import type { DurableOptions } from "../../client/options.ts";
 import type { BatchOutput, BatchPayload } from "../run-rows.ts";
 import type { Backend, BatchHandle, PreparedFn } from "./types.ts";
 import { batchWrapper } from "./wrappers.ts";
@@ -57,8 +58,8 @@ export class ClusterBackend implements Backend {
   }
 
   /** See {@link Backend.output}. */
-  output(name: string, total: number): OutputStream {
-    return this.client.openOutput(name, total);
+  output(name: string, total: number, durable?: boolean | DurableOptions): OutputStream {
+    return this.client.openOutput(name, total, durable);
   }
 
   /** See {@link Backend.close}. */

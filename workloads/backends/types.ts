@@ -1,6 +1,7 @@
 /** What the workloads need from a place to run batches: the cluster (a Client) or local processes. */
 import type { BatchOutput, BatchPayload } from "../run-rows.ts";
 import type { OutputStream } from "../../client/outputs.ts";
+import type { DurableOptions } from "../../client/options.ts";
 
 /** A batch on its way: its output, or a rejection when the batch as a whole failed. */
 export interface BatchHandle {
@@ -39,7 +40,7 @@ export interface Backend {
    * A named output for rows of this run (`publish`), on backends that have NATS (the cluster's);
    * absent on the local backend.
    */
-  output?(name: string, total: number): OutputStream;
+  output?(name: string, total: number, durable?: boolean | DurableOptions): OutputStream;
   /** Releases what this backend holds (stops processes it started, closes a client it opened). */
   close(): Promise<void>;
 }
