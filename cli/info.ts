@@ -51,7 +51,17 @@ export function formatInfo(info: ClusterInfo, address?: string): string {
     }
     if (!w.executors.length) lines.push(row(["-", w.name, w.host, w.nats ?? "?", w.state, "", "", "", "", "", "", `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
   }
+  if (info.actors?.length) lines.push("", ...actorTable(info));
   return lines.join("\n");
+}
+
+/** User actors (issue 14): one line each, with their host, calls and restarts. */
+export function actorTable(info: ClusterInfo): string[] {
+  const head = ["actor", "state", "executor", "calls", "calls/s", "restarts", "snapshot", "lifetime"];
+  const cells = (info.actors ?? []).map((a) => [a.name, a.state, a.executor || "-", String(a.calls), String(a.rate), String(a.restarts), a.snapshot ? formatBytes(a.snapshot) : "-", a.detached ? "detached" : `client ${a.owner}`]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const fmt = (c: string[]) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join("  ").trimEnd();
+  return [fmt(head), ...cells.map(fmt)];
 }
 
 /** Forgeries dropped and rival schedulers (issue 11): shown only when there is something to say. */

@@ -39,8 +39,11 @@ import { DedupTable, explicitKey, planMap, pureKey } from "./dedup.ts";
 import { encodeLarge } from "../runtime/codec.ts";
 import { newTicketSecret, TicketKey } from "../runtime/tickets.ts";
 import { SchedulerWatch } from "../runtime/scheduler-watch.ts";
+import { actorSubjects } from "../runtime/protocol.ts";
+import { ActorClient, type ActorOptions, type ActorProxy } from "./actors.ts";
 
 export type { ClientOptions, DurableOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
+export type { ActorOptions, ActorProxy } from "./actors.ts";
 
 type AnyFn = (...args: any[]) => unknown;
 
@@ -75,6 +78,8 @@ export class Client extends Actor {
   private ticketBad = new Uint8Array(64);
   /** The scheduler followed; another one's beats are ignored while it lives (scheduler-watch.ts). */
   private readonly watch = new SchedulerWatch(3000);
+  /** User actors this client created or looked up (actors.ts). */
+  private readonly actorClient: ActorClient;
 
   private constructor(
     tx: Transport,
@@ -90,6 +95,7 @@ export class Client extends Actor {
     this.largeResults = new LargeResults(tx, this.subjects, this.id, this.auth);
     this.outputs = new Outputs(tx, this.subjects, this.id, this.log);
     this.scattered = new ScatteredValues(tx, this.subjects, this.id, this.log, this.auth);
+    this.actorClient = new ActorClient({ tx, subjects: actorSubjects(cluster), clientId: this.id, auth: this.auth, listen: (subject, kind, guard, handler) => this.listen(subject, kind, guard, handler) });
     this.submitter = new Submitter({
       offload: (p, size) => largeArgs.offload(p, size),
       rowBudget: largeArgs.budget,
@@ -199,6 +205,8 @@ export class Client extends Actor {
         // to an answer we did not believe yet (while the old one still beat).
         const moved = this.watch.adopt(r.scheduler);
         this.watch.heartbeat(r.heartbeatMs);
+        // A new scheduler knows none of the actors: their hosts ended them when they followed it.
+        if (moved && !this.closed) this.actorClient.endAll("the scheduler restarted (actors do not survive it)");
         if ((moved || r.fresh) && !this.closed) {
           this.submitter.forgetDefinitions();
           this.largeArgs.restoreShared();
@@ -769,10 +777,48 @@ export class Client extends Actor {
     await this.outputs.drain();
   }
 
+  // --- user actors (issue 14; client/actors.ts) ------------------------------------------------
+
+  /**
+   * Creates an actor: an instance of `cls` built from `args` on one executor, whose methods you
+   * call through the returned proxy (each call a message to that executor; one call at a time, in
+   * arrival order). `cls` travels like a function: a self-contained class by source, or an export
+   * of {@link importModule} by reference. With a `name` that already exists, returns that actor
+   * (get-or-create). It lives as long as this client's lease, or with `detached` until
+   * {@link killActor}; with `restart` it is re-created on another executor when its host dies,
+   * restored from its last `snapshot()` if the class has `snapshot()`/`restore(state)`.
+   *
+   * @example
+   * class Counter { n = 0; add(k: number) { return (this.n += k); } }
+   * const c = await client.actor(Counter, [], { name: "counter" });
+   * await c.add(2); // 2
+   * @throws `ActorStartFailed` when the constructor throws; `ClosureCaptured` for a class that uses outer names.
+   */
+  actor<C extends abstract new (...a: any[]) => any>(cls: C, args: ConstructorParameters<C>, opts: ActorOptions = {}): Promise<ActorProxy<InstanceType<C>>> {
+    this.assertOpen();
+    return this.actorClient.create<InstanceType<C>>(cls as unknown as Function, args as unknown[], opts);
+  }
+
+  /**
+   * The proxy of the actor named `name`, created by any client of the cluster.
+   * @throws `ActorNotFound` when no actor has that name.
+   */
+  getActor<T>(name: string, opts: { timeoutMs?: number } = {}): Promise<ActorProxy<T>> {
+    this.assertOpen();
+    return this.actorClient.get<T>(name, opts.timeoutMs);
+  }
+
+  /** Ends the actor named `name` (detached or not); calls pending on it reject with `ActorLost`. */
+  killActor(name: string): Promise<void> {
+    this.assertOpen();
+    return this.actorClient.kill(name);
+  }
+
   /** Fails pending futures, disconnects, and stops the private cluster if this client started one. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.actorClient.endAll("this client closed");
     this.connection?.send({ type: "CLOSE" }); // → failPending
     try {
       this.tx.send(this.subjects.bye, { id: this.id, kind: "client", auth: this.auth });

@@ -4,6 +4,7 @@
  *   exec.<id>.tasks → onTasks     exec.<id>.cancel → onCancel
  *   exec.<id>.steal → onSteal     exec.<id>.control → onControl     alive → onSchedulerAlive
  *   exec.<id>.upload → onUpload (uploads.ts)
+ *   exec.<id>.actor, actor.<actorId>.calls → user actors (actor-host.ts, issue 14)
  * It registers with the scheduler (and again whenever the scheduler restarts or forgets it),
  * heartbeats, and sends results and completions through the Outbox.
  */
@@ -26,7 +27,8 @@ import { Uploads } from "./uploads.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
 import { Errors } from "../../runtime/errors.ts";
 import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
-import type { Bound, TaskGroup } from "../../runtime/protocol.ts";
+import { actorSubjects, type Bound, type TaskGroup } from "../../runtime/protocol.ts";
+import { ActorHost } from "./actor-host.ts";
 
 export interface ExecutorOptions {
   id: string;
@@ -84,6 +86,8 @@ export class Executor extends Actor {
   /** Uploaded modules and packages (client.uploadFile). */
   readonly uploads: Uploads;
   private refsSeen = refStats.decoded;
+  /** User actors hosted here (actor-host.ts). */
+  readonly actors: ActorHost;
 
   constructor(tx: Transport, readonly opts: ExecutorOptions) {
     super(tx, opts.cluster, opts.log);
@@ -97,6 +101,24 @@ export class Executor extends Actor {
       this.dropped("data: bytes that do not match their hash");
     };
     this.data = new DataCache(tx, this.subjects, opts.name, (subject, handler) => this.listen(subject, "data.push", G.isDataPut, handler), as, onCorrupt);
+    const as_ = actorSubjects(opts.cluster);
+    this.actors = new ActorHost({
+      tx,
+      subjects: as_,
+      execId: opts.id,
+      execName: opts.name,
+      auth: () => this.auth,
+      load: async (def, mod) => {
+        if (mod) this.mods.set(mod.hash, mod);
+        return this.load(def);
+      },
+      listen: (subject, handler) => this.listen(subject, "actor calls", G.isActorCalls, handler),
+      forged: (kind) => {
+        this.forged++;
+        this.dropped(`${kind}: without the actor's key`);
+      },
+      log: opts.log,
+    });
     this.uploads = new Uploads(opts.localDirectory, (hash) => getBytes(tx, this.subjects.dataGet, hash, { as, onCorrupt, fail: (m) => Errors.DataUnavailable(hash, opts.name, m) }));
   }
 
@@ -113,6 +135,7 @@ export class Executor extends Actor {
     this.listen(s.execControl(id), "control", (m): m is ExecControl => typeof (m as ExecControl)?.op === "string", (m, reply) => this.onControl(m, reply));
     this.listen(s.execUpload(id), "upload", G.isExecUpload, (m, reply) => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
     this.listen(s.alive, "alive", G.isAlive, (m) => this.onSchedulerAlive(m));
+    this.listen(actorSubjects(this.cluster).exec(id), "actor", G.isExecActor, (m, reply) => this.bound("actor", m) && void this.actors.onExec(m).then((r) => this.respond(reply, r)));
     await this.register();
     this.tx.onStatus((st) => st === "reconnected" && this.resync());
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
@@ -171,6 +194,8 @@ export class Executor extends Actor {
   /** A different scheduler than the one that assigned our queue: that queue is nobody's now. */
   private adoptScheduler(instance: string, auth: string) {
     if (this.scheduler && this.scheduler !== instance) {
+      // The new scheduler knows nothing of the actors hosted here: they end (their clients are told by theirs).
+      if (this.actors.size) this.actors.stopAll("the scheduler restarted");
       const n = this.runner.clear();
       if (n) this.log.info(`scheduler restarted: dropped ${n} queued task(s); their clients re-submit them`);
     } else if (this.auth && this.auth !== auth) {
@@ -268,6 +293,8 @@ export class Executor extends Actor {
     if (!force && now - this.out.lastDoneAt < this.heartbeatMs && now - this.lastBeat < FULL_BEAT_MS) return;
     this.lastBeat = now;
     const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, nats: this.tx.node, cached: this.cached, ...vitals(this.tx) };
+    const actors = this.actors.counts();
+    if (actors) hb.actors = actors;
     this.tx.send(this.subjects.heartbeat, hb);
   }
 
@@ -441,6 +468,7 @@ export class Executor extends Actor {
     clearInterval(this.heartbeatTimer);
     this.runner.paused = true;
     this.out.flush();
+    this.actors.stopAll("its executor stopped");
     try {
       this.tx.send(this.subjects.bye, { id: this.opts.id, kind: "executor", auth: this.auth });
     } catch {

@@ -12,6 +12,7 @@ import type { NatsAuth } from "../../runtime/nats-auth.ts";
 import { subjects } from "../../runtime/protocol.ts";
 import { Executor } from "./executor.ts";
 import { pipeMarkers } from "./markers.ts";
+import { setWorkerClientFactory } from "../../runtime/worker-context.ts";
 
 /** What the supervisor passes to each executor process. */
 export interface ExecutorProcessConfig {
@@ -50,6 +51,11 @@ const cfg: ExecutorProcessConfig = process.env.TSDASK_STANDBY === "1" ? await ac
 process.env.TSDASK_EXECUTOR = JSON.stringify(cfg);
 delete process.env.TSDASK_STANDBY;
 const log = consoleLogger(`[${cfg.name}]`);
+// getWorker().client(): a client of this cluster, connected on first use (issue 14).
+setWorkerClientFactory(async () => {
+  const { Client } = await import("../../client/client.ts");
+  return Client.connect(cfg.servers, { cluster: cfg.cluster, token: cfg.token, auth: cfg.auth });
+});
 
 const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, auth: cfg.auth, inboxPrefix: subjects(cfg.cluster).inbox, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
 const ex = new Executor(tx, { ...cfg, log, markers: process.env.TSDASK_MARKERS === "1" ? pipeMarkers() : undefined, onRestart: () => process.exit(0) });

@@ -705,6 +705,7 @@ export class Monitor {
       streamMs: this.streamMs,
       history,
       events: since > 0 ? this.recentEvents.filter((e) => e.t >= since) : this.recentEvents.slice(-50),
+      actors: info.actors ?? [],
     };
   }
 

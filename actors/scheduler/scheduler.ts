@@ -9,6 +9,7 @@
  *   data.push.<hash> → DataPushes (data-push.ts: a broadcast scatter fanned out by NATS)
  *   sched.upload, sched.install → uploads.ts (replayed to late joiners through the register reply)
  *   sched.resync → onResync   sched.retire → onRetire   sched.restart → (inline, start())
+ *   sched.actor, sched.snapshot → ActorTable (actors.ts: user actors, issue 14)
  */
 import { hostname } from "node:os";
 import { Actor, type Logger } from "../../runtime/actor.ts";
@@ -18,6 +19,7 @@ import * as G from "../../runtime/guards.ts";
 import { randomId } from "../../runtime/ids.ts";
 import {
   PROTOCOL_VERSION,
+  actorSubjects,
   isClientId,
   type Bye,
   type Cancel,
@@ -58,6 +60,8 @@ import { Definitions } from "./definitions.ts";
 import { UploadRegistry } from "./uploads.ts";
 import { Trust } from "./trust.ts";
 import { Reconciler } from "./reconcile.ts";
+import { ActorTable } from "./actors.ts";
+import type { ActorLifeInput } from "./actor.machine.ts";
 
 /** A value whose chunks stopped arriving this long ago is dropped (its sender is gone). */
 const ABANDONED_VALUE_MS = 120_000;
@@ -80,6 +84,8 @@ export interface SchedulerOptions {
   clientGraceMs?: number;
   /** Cap on one stored value (scattered, or a large task argument or result), in bytes. Default 1 GiB. */
   maxValueBytes?: number;
+  /** User actors: how long placing one may take, and the wait between attempts (actor.machine.ts). */
+  actorLife?: Omit<ActorLifeInput, "restartMax">;
   log: Logger;
 }
 
@@ -120,6 +126,8 @@ export class Scheduler extends Actor {
   readonly trust: Trust;
   /** Periodic and on-doubt comparison of what executors hold with what we think (reconcile.ts). */
   private readonly reconciler: Reconciler;
+  /** User actors (actors.ts). */
+  readonly actors: ActorTable;
   /** Completions for tasks not (or no longer) assigned to the reporter: re-runs after a re-queue. */
   duplicates = 0;
   failed = 0;
@@ -169,6 +177,17 @@ export class Scheduler extends Actor {
       onDead: (rec, reason) => this.executorGone(rec, reason),
     });
     this.uploads = new UploadRegistry(tx, this.subjects, this.data, this.executors, opts.log);
+    this.actors = new ActorTable({
+      tx,
+      subjects: actorSubjects(opts.cluster),
+      executors: this.executors,
+      data: this.data,
+      log: opts.log,
+      emit: (e) => this.monitor.emit(e),
+      isClient: (id, auth) => this.trust.isRegisteredClient(id, auth),
+      untrusted: (kind) => this.untrusted(kind),
+      life: opts.actorLife,
+    });
     this.reconciler = new Reconciler({
       tasks: this.tasks,
       executors: this.executors,
@@ -231,6 +250,9 @@ export class Scheduler extends Actor {
     });
     s.listen(s.subjects.dataRelease, "data.release", G.isDataRelease, (m) => (s.trust.isClient(m.client.split("/")[0]!, m.auth) ? s.owners.release(m) : s.untrusted("data.release")));
     s.listen(s.subjects.schedRun, "sched.run", G.isRunRequest, (m, reply) => s.onRun(m, reply));
+    const as_ = actorSubjects(opts.cluster);
+    s.listen(as_.control, "sched.actor", G.isActorRequest, (m, reply) => s.actors.onRequest(m, reply));
+    s.listen(as_.snapshot, "sched.snapshot", G.isActorSnapshot, (m) => s.actors.onSnapshot(m));
     // Uploads and installs reach every executor and worker: only a registered client's, with its token.
     s.listen(s.subjects.upload, "upload", G.isUploadRequest, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onUpload(m).then((r) => s.respond(reply, r)) : s.untrusted("upload")));
     s.listen(s.subjects.install, "install", G.isInstallRequest, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onInstall(m).then((r) => s.respond(reply, r)) : s.untrusted("install")));
@@ -260,6 +282,7 @@ export class Scheduler extends Actor {
     this.monitor.stop();
     this.pushes.stop();
     this.executors.stopAll();
+    this.actors.stop();
     this.stopListening();
     this.runner.stop();
     await this.tx.flush().catch(() => {});
@@ -338,6 +361,7 @@ export class Scheduler extends Actor {
   /** A client closed or lost its lease: cancel its tasks, release its data. */
   private dropClient(id: string, why: string) {
     const client = this.clients.endLease(id);
+    this.actors.ownerGone(id, why);
     this.trust.forgetClient(id);
     this.data.releaseAll(id);
     this.owners.dropClient(id);
@@ -678,6 +702,7 @@ export class Scheduler extends Actor {
       this.trust.executorForged(m.id, m.forged);
       this.monitor.heartbeat(m);
       this.executors.heartbeat(m);
+      if (m.actors) this.actors.heartbeat(m);
     } else {
       const auth = this.executors.workerAuth(m.id);
       if (auth === undefined) return;
@@ -771,6 +796,7 @@ export class Scheduler extends Actor {
     this.log.info(`executor ${rec.name} ${reason}${slots.length ? `; re-queued ${slots.length} task(s)` : ""}`);
     this.monitor.emit({ type: "executor-left", name: rec.name, id: rec.id, reason });
     this.monitor.executorGone(rec, reason, slots.length);
+    this.actors.hostLost(rec.id, reason);
     this.schedulePump();
   }
 
@@ -799,6 +825,7 @@ export class Scheduler extends Actor {
       scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory(), nats: this.tx.node },
       workers: this.monitor.workerInfo(this.executors.info()),
       departed: this.monitor.departedWorkers(),
+      actors: this.actors.info(),
       clients: this.clients.leased,
       clientNodes: this.clients.byNode(),
       tasks: {

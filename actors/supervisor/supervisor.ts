@@ -56,6 +56,8 @@ export interface SupervisorOptions {
    * pass {@link STANDBY_DELAY_MS}.
    */
   standbyDelayMs?: number;
+  /** The supervisor's own connection, when the embedding program shares one (startWorker({ nc })); executors always connect to `servers`. */
+  tx?: Transport;
 }
 
 /**
@@ -138,7 +140,7 @@ export class Supervisor extends Actor {
     standby.fill(opts.nprocs);
     let tx: Transport;
     try {
-      tx = await connectWithin(opts);
+      tx = opts.tx ?? (await connectWithin(opts));
     } catch (e) {
       standby.stop();
       throw e;

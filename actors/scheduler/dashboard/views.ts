@@ -2,7 +2,7 @@
  * The shapes the dashboard page and `ts-dask info` read: the live snapshot (task stream, jobs,
  * history, worker rows) and the worker table's columns. Built by monitor.ts.
  */
-import type { ClusterEvent, ClusterInfo, WorkerInfo } from "../../../runtime/protocol.ts";
+import type { ActorInfo, ClusterEvent, ClusterInfo, WorkerInfo } from "../../../runtime/protocol.ts";
 
 /** Upper bounds (seconds) of the task duration histogram. */
 export const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
@@ -105,6 +105,8 @@ export interface Snapshot {
   /** History points after `since` (all when 0). */
   history: HistoryPoint[];
   events: (ClusterEvent & { t: number })[];
+  /** User actors (issue 14): host, state, calls and calls/s each. */
+  actors: ActorInfo[];
 }
 
 /** One worker as a table row (shared by the dashboard and `ts-dask info`). */
