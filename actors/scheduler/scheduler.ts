@@ -59,6 +59,9 @@ import { UploadRegistry } from "./uploads.ts";
 import { Trust } from "./trust.ts";
 import { Reconciler } from "./reconcile.ts";
 
+/** Work stealing looks at the loaded executors at most this often (ms). */
+const BALANCE_MS = 5;
+
 /** A value whose chunks stopped arriving this long ago is dropped (its sender is gone). */
 const ABANDONED_VALUE_MS = 120_000;
 
@@ -113,6 +116,9 @@ export class Scheduler extends Actor {
   private readonly placement: PlacementConfig;
   private readonly heartbeatMs: number;
   private pumpScheduled = false;
+  /** When balance() last looked for work to steal, and its deferred next look. */
+  private balancedAt = -Infinity;
+  private balanceTimer: NodeJS.Timeout | undefined;
   private aliveTimer: NodeJS.Timeout | undefined;
   /** Dashboard, /metrics and events: fed by one hook call per message (monitor.ts). */
   readonly monitor: Monitor;
@@ -161,6 +167,7 @@ export class Scheduler extends Actor {
       subjects: this.subjects,
       suspectAfterMs: this.suspectAfterMs,
       deadAfterMs: this.deadAfterMs,
+      coalesceMs: this.heartbeatMs / 2,
       onDead: (rec, reason) => this.executorGone(rec, reason),
     });
     this.uploads = new UploadRegistry(tx, this.subjects, this.data, this.executors, opts.log);
@@ -170,6 +177,7 @@ export class Scheduler extends Actor {
       ask: (rec, nonce) => this.tx.send(this.subjects.execControl(rec.id), { op: "resync", nonce, auth: rec.auth }),
       requeue: (rec, lost) => {
         rec.assigned -= lost.length;
+        this.executors.load(rec);
         // What was lost may have carried function definitions: send them again.
         rec.fnsSent.clear();
         rec.modsSent.clear();
@@ -252,6 +260,7 @@ export class Scheduler extends Actor {
 
   async stop(): Promise<void> {
     clearInterval(this.aliveTimer);
+    clearTimeout(this.balanceTimer);
     this.monitor.stop();
     this.pushes.stop();
     this.executors.stopAll();
@@ -492,23 +501,38 @@ export class Scheduler extends Actor {
     });
   }
 
-  /** Hands queued tasks to executors with room, in batches. */
+  /**
+   * Hands queued tasks to executors with room, in batches. Only executors that may have room are
+   * visited (`hungry`: their load fell since they were last found full), those with a free thread
+   * first, so a completion message costs the same with 10 executors as with 1,000.
+   */
   private pump() {
     const t = this.tasks;
     if (t.queued === 0) {
       t.drainCancelled();
       return this.balance();
     }
-    const open = this.executors.accepting();
-    if (open.length === 0) return;
+    const x = this.executors;
+    if (x.hungry.size === 0) return;
+    const gen = ++this.pumpGen;
     // Spread a short queue evenly instead of letting the first executor take it all.
-    let withRoom = open.length;
-    for (const rec of open) {
-      if (t.queued === 0) break;
-      const share = Math.ceil(t.queued / withRoom--);
-      this.fill(rec, share);
+    let withRoom = x.hungry.size;
+    const visit = (rec: ExecutorRec) => {
+      rec.pumpGen = gen;
+      this.fill(rec, Math.ceil(t.queued / withRoom--));
+      // Found full (not merely given its share of a short queue): out until its load falls.
+      if (t.queued > 0 && this.room(rec) === 0) x.hungry.delete(rec);
+    };
+    for (const rec of x.idle) {
+      if (t.queued === 0) return;
+      if (rec.pumpGen !== gen && x.hungry.has(rec)) visit(rec);
+    }
+    for (const rec of x.hungry) {
+      if (t.queued === 0) return;
+      if (rec.pumpGen !== gen) visit(rec);
     }
   }
+  private pumpGen = 0;
 
   /**
    * Work stealing: with nothing left in the queue, an executor with idle threads gets tasks that
@@ -516,14 +540,24 @@ export class Scheduler extends Actor {
    * one steal per victim at a time (worker.machine.ts `steal` region).
    */
   private balance() {
-    const open = this.executors.accepting();
-    if (open.length < 2) return;
-    const idle = open.filter((r) => r.assigned < r.nthreads);
-    if (!idle.length) return;
-    const victims = open
-      .filter((r) => r.assigned - r.nthreads > 0 && r.life.getSnapshot().matches({ running: { steal: "none" } }))
+    const x = this.executors;
+    if (x.idle.size === 0 || x.loaded.size === 0) return;
+    // At most once per BALANCE_MS: at the end of a map every completion message finds the queue
+    // empty, and a look at every loaded executor per message grew with the cluster.
+    const now = performance.now();
+    if (now - this.balancedAt < BALANCE_MS) {
+      this.balanceTimer ??= setTimeout(() => {
+        this.balanceTimer = undefined;
+        this.schedulePump();
+      }, BALANCE_MS);
+      return;
+    }
+    this.balancedAt = now;
+    const idle = x.idle.size;
+    const victims = [...x.loaded]
+      .filter((r) => r.life.getSnapshot().matches({ running: { steal: "none" } }))
       .sort((a, b) => b.assigned - b.nthreads - (a.assigned - a.nthreads));
-    for (let i = 0; i < Math.min(idle.length, victims.length); i++) {
+    for (let i = 0; i < Math.min(idle, victims.length); i++) {
       const v = victims[i]!;
       // Half of the victim's queue: both then finish at about the same time. Taking only as many
       // tasks as there are idle threads would cost a round trip per task when tasks are short.
@@ -548,10 +582,11 @@ export class Scheduler extends Actor {
     const mine = [...slots].filter((s) => this.tasks.state[s] === ASSIGNED && this.tasks.exec[s] === victim.index + 1);
     if (mine.length) {
       victim.assigned -= mine.length;
+      this.executors.load(victim, false);
       this.stolen += mine.length;
       this.tasks.requeueFront(mine);
       // Stolen work goes to the executors with idle threads, not back to where it came from.
-      const idle = this.executors.accepting().filter((r) => r !== victim && r.assigned < r.nthreads);
+      const idle = [...this.executors.idle].filter((r) => r !== victim);
       let left = idle.length;
       for (const r of idle) this.fill(r, Math.ceil(this.tasks.queued / left--));
     }
@@ -575,6 +610,7 @@ export class Scheduler extends Actor {
       const batch = takeBatch(this.batching, rec, n);
       if (!batch) break;
       room -= batch.count;
+      this.executors.load(rec, false);
       this.sendBatch(rec, batch.msg);
     }
   }
@@ -609,6 +645,7 @@ export class Scheduler extends Actor {
       });
       this.tasks.finish(g.slots[0]!, rec.index);
       rec.assigned--;
+      this.executors.load(rec);
       return;
     }
     const [a, b] = splitBatch(msg);
@@ -633,8 +670,9 @@ export class Scheduler extends Actor {
     }
     rec.assigned -= finished;
     rec.done += finished;
+    this.executors.load(rec);
     // A completion message is a sign of life: a busy executor skips its heartbeats.
-    rec.life.send({ type: "HEARTBEAT" });
+    this.executors.alive(rec);
     this.failed += m.failed;
     this.monitor.done(rec, m, finished);
     for (const st of m.stats) if (Array.isArray(st)) this.estimates.observe(String(st[0]), Number(st[1]), Number(st[2]));
@@ -685,6 +723,7 @@ export class Scheduler extends Actor {
   /** An executor used its token for the first time: it follows us, orders reach it now. */
   private confirmed(rec: ExecutorRec) {
     rec.confirmed = true;
+    this.executors.setOpen(rec);
     if (rec.pendingRestart) {
       rec.pendingRestart = false;
       this.tx.send(this.subjects.execControl(rec.id), { op: "restart", auth: rec.auth });
