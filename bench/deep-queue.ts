@@ -6,7 +6,8 @@
  * over the tasks), its RSS, the submit rate (all tasks over the wall time until the last client's
  * submits are acknowledged), and each client's own memory per task (heap after GC beyond its
  * input array) and RSS. Goal (issue 15): ≤ 150 B per queued task at 10^7; Dask ~1 kB.
- * Env: BENCH_SIZES (default "1000000,10000000"), BENCH_CLIENTS, BENCH_RUNS (per size; 10^7 once).
+ * Env: BENCH_SIZES (default "1000000,10000000"), BENCH_CLIENTS, BENCH_RUNS (per size; 10^7 once),
+ * BENCH_PROF=<dir> (the scheduler writes a CPU profile there).
  */
 import { fork, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -30,7 +31,7 @@ try {
     const rows: { bytesPerTask: number; schedulerRssMB: number; tasksPerSecond: number; clients: ClientFigures[] }[] = [];
     for (let r = 0; r < (size >= 5_000_000 ? 1 : Math.max(1, Math.floor(runs() / 2))); r++) {
       const cluster = `deep${r}`;
-      const sched = spawn(process.execPath, ["--expose-gc", BIN, "scheduler", "--nats", nats.url, "--cluster", cluster, "--dashboard-address", "none"], { stdio: ["ignore", "pipe", "inherit"] });
+      const sched = spawn(process.execPath, ["--expose-gc", ...(process.env.BENCH_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), BIN, "scheduler", "--nats", nats.url, "--cluster", cluster, "--dashboard-address", "none"], { stdio: ["ignore", "pipe", "inherit"] });
       await new Promise<void>((res) => sched.stdout!.on("data", (d: Buffer) => d.toString().includes("scheduler for cluster") && res()));
       const probe = await Client.connect(nats.url, { cluster });
       try {

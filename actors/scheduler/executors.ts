@@ -5,7 +5,8 @@
  */
 import { createActor, type ActorRefFrom } from "xstate";
 import { Errors, type TsDaskError } from "../../runtime/errors.ts";
-import type { ExecutorInfo, Heartbeat, RegisterExecutor, RegisterWorker, WorkerInfo } from "../../runtime/protocol.ts";
+import type { ExecutorInfo, Heartbeat, RegisterExecutor, RegisterWorker, Resources, WorkerInfo } from "../../runtime/protocol.ts";
+import { needsOf } from "./resources.ts";
 import type { Subjects } from "../../runtime/protocol.ts";
 import { workerMachine } from "./worker.machine.ts";
 
@@ -57,6 +58,9 @@ export interface ExecutorRec {
   open: boolean;
   /** The last pump that visited it (scheduler.ts): each executor once per pump. */
   pumpGen: number;
+  /** Its worker's resources (what it offers) and what tasks assigned to it do not hold now (resources.ts). */
+  resources?: Resources;
+  free?: Resources;
   /** When a sign of life last reached its machine (performance.now(); see {@link LivenessConfig.coalesceMs}). */
   beatAt: number;
 }
@@ -115,6 +119,8 @@ export class ExecutorTable {
   readonly idle = new Set<ExecutorRec>();
   readonly loaded = new Set<ExecutorRec>();
   readonly hungry = new Set<ExecutorRec>();
+  /** Open executors that offer resources (resources.ts places tasks that need some there). */
+  readonly resourced = new Set<ExecutorRec>();
   private readonly byIdMap = new Map<string, ExecutorRec>();
   private readonly byIdx: (ExecutorRec | undefined)[] = [];
   private readonly freeIdx: number[] = [];
@@ -134,7 +140,10 @@ export class ExecutorTable {
       }
     }
     const prev = this.workers.get(reg.instance);
+    reg.resources = needsOf(reg.resources);
     this.workers.set(reg.instance, { reg, executors: prev?.executors ?? new Set(), lastSeen: Date.now(), auth: prev?.auth ?? this.cfg.newToken(), confirmed: prev?.confirmed, nats: natsNode(reg.nats) });
+    // Executors that registered first (a scheduler restart) learn their worker's resources now.
+    for (const e of prev?.executors ?? []) if (!e.resources && reg.resources) this.offer(e, reg.resources);
     return undefined;
   }
 
@@ -196,6 +205,7 @@ export class ExecutorTable {
       this.workers.set(reg.worker, w);
     }
     w.executors.add(rec);
+    if (w.reg.resources) this.offer(rec, w.reg.resources);
     // One field read on the hot path instead of a snapshot match (a heartbeat makes a snapshot too: one match each).
     life.subscribe((snap) => {
       const v = snap.value;
@@ -210,11 +220,33 @@ export class ExecutorTable {
     return rec;
   }
 
+  /** `rec` offers `resources` (its worker's), all free (nothing that needs them is assigned to it yet). */
+  private offer(rec: ExecutorRec, resources: Resources): void {
+    rec.resources = resources;
+    rec.free = { ...resources };
+    this.setOpen(rec);
+  }
+
+  /** Whether any live worker's executors offer enough for one task needing `needs` (and whether any worker is there at all). */
+  canEverRun(fits: (offer: Resources | undefined) => boolean): { workers: number; able: boolean; offers: string[] } {
+    let workers = 0;
+    const offers: string[] = [];
+    for (const w of this.workers.values()) {
+      if (w.reg.pid === 0 || !this.isLive(w)) continue;
+      workers++;
+      offers.push(`${w.reg.name} (${w.reg.resources ? Object.entries(w.reg.resources).map(([k, v]) => `${k}=${v}`).join(",") : "none"})`);
+      if (fits(w.reg.resources)) return { workers, able: true, offers };
+    }
+    return { workers, able: false, offers };
+  }
+
   /** After `rec.confirmed` or its machine's state changed: whether it takes work now. */
   setOpen(rec: ExecutorRec): void {
     rec.open = rec.live && rec.confirmed === true && this.byIdMap.get(rec.id) === rec;
     if (rec.open) this.open.add(rec);
     else this.open.delete(rec);
+    if (rec.open && rec.resources) this.resourced.add(rec);
+    else this.resourced.delete(rec);
     this.load(rec);
   }
 
@@ -366,6 +398,7 @@ export class ExecutorTable {
       nthreads: w.reg.nthreads,
       memoryLimit: w.reg.memoryLimit,
       hello: w.reg.hello,
+      ...(w.reg.resources ? { resources: w.reg.resources } : {}),
       ...(w.nats ? { nats: w.nats } : {}),
       executors: [...w.executors].sort((a, b) => a.name.localeCompare(b.name)).map(
         (e): ExecutorInfo => ({
@@ -384,6 +417,7 @@ export class ExecutorTable {
           dataBytes: e.dataBytes,
           ...(e.nats ? { nats: e.nats } : {}),
           ...(e.cached ? { cached: e.cached } : {}),
+          ...(e.free ? { resourcesFree: { ...e.free } } : {}),
         }),
       ),
     }));

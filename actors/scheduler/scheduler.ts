@@ -38,13 +38,15 @@ import {
   type StealReply,
   type SubmitGroup,
   type RegisterReply,
+  type Resources,
   type Submit,
   type TaskBatch,
 } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
 import { hello, nodeMajor } from "../../runtime/version.ts";
 import { defaultPlacement, DurationEstimates, roomFor, windowFor, type PlacementConfig } from "./placement.ts";
-import { ASSIGNED, QUEUED, TaskTable } from "./tasks.ts";
+import { ASSIGNED, NEEDS, QUEUED, TaskTable, needsKey } from "./tasks.ts";
+import { fits, formatResources, hold, needsOf, releaseSlots } from "./resources.ts";
 import { ExecutorTable, natsNode, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
 import { DataPushes } from "./data-push.ts";
@@ -177,6 +179,7 @@ export class Scheduler extends Actor {
       ask: (rec, nonce) => this.tx.send(this.subjects.execControl(rec.id), { op: "resync", nonce, auth: rec.auth }),
       requeue: (rec, lost) => {
         rec.assigned -= lost.length;
+        releaseSlots(this.tasks, rec.free, lost);
         this.executors.load(rec);
         // What was lost may have carried function definitions: send them again.
         rec.fnsSent.clear();
@@ -343,6 +346,7 @@ export class Scheduler extends Actor {
   private dropClient(id: string, why: string) {
     const client = this.clients.endLease(id);
     this.trust.forgetClient(id);
+    for (const k of this.warnedNeeds) if (k.startsWith(`${id} `)) this.warnedNeeds.delete(k);
     this.data.releaseAll(id);
     this.owners.dropClient(id);
     const freed = this.defs.dropClient(id);
@@ -426,7 +430,9 @@ export class Scheduler extends Actor {
     let total = 0;
     const held = m.resync ? this.heldBy(client) : undefined;
     for (const g of m.groups) {
-      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g));
+      const needs = needsOf(g.resources);
+      if (needs) this.warnUnplaceable(m.client, needs);
+      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needs);
       out.push(slots);
       total += slots.length;
     }
@@ -457,7 +463,7 @@ export class Scheduler extends Actor {
       else slots[r] = s;
     }
     if (rows.length) {
-      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g));
+      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needsOf(g.resources));
       rows.forEach((r, i) => {
         slots[r] = added[i]!;
         held.set(g.keys[r]!, added[i]!);
@@ -508,7 +514,8 @@ export class Scheduler extends Actor {
    */
   private pump() {
     const t = this.tasks;
-    if (t.queued === 0) {
+    if (t.needing > 0) this.placeNeeding();
+    if (t.ready === 0) {
       t.drainCancelled();
       return this.balance();
     }
@@ -519,20 +526,59 @@ export class Scheduler extends Actor {
     let withRoom = x.hungry.size;
     const visit = (rec: ExecutorRec) => {
       rec.pumpGen = gen;
-      this.fill(rec, Math.ceil(t.queued / withRoom--));
+      this.fill(rec, Math.ceil(t.ready / withRoom--));
       // Found full (not merely given its share of a short queue): out until its load falls.
-      if (t.queued > 0 && this.room(rec) === 0) x.hungry.delete(rec);
+      if (t.ready > 0 && this.room(rec) === 0) x.hungry.delete(rec);
     };
     for (const rec of x.idle) {
-      if (t.queued === 0) return;
+      if (t.ready === 0) return;
       if (rec.pumpGen !== gen && x.hungry.has(rec)) visit(rec);
     }
     for (const rec of x.hungry) {
-      if (t.queued === 0) return;
+      if (t.ready === 0) return;
       if (rec.pumpGen !== gen) visit(rec);
     }
   }
   private pumpGen = 0;
+
+  /**
+   * Tasks that need resources (resources.ts): each need lane, highest priority first, onto the
+   * executors that offer resources, as many as their free amounts cover (held until done).
+   */
+  private placeNeeding() {
+    const t = this.tasks;
+    const lanes = [...t.needLanes.values()].sort((a, b) => b.priority - a.priority);
+    for (const lane of lanes) {
+      for (const rec of this.executors.resourced) {
+        if (lane.len === 0) break;
+        const k = Math.min(fits(rec.free, lane.needs!), this.placement.maxBatch);
+        if (k <= 0) continue;
+        const batch = takeBatch(this.batching, rec, k, lane);
+        if (!batch) break;
+        hold(rec.free!, lane.needs!, batch.count);
+        this.executors.load(rec, false);
+        this.sendBatch(rec, batch.msg);
+      }
+    }
+  }
+
+  /**
+   * Tasks that need resources no live worker offers wait (a worker that has them may join: a
+   * machine asleep, a cluster still starting); their client is told at once, once per need,
+   * on its log subject (printed like a task's stderr), and the scheduler logs it.
+   */
+  private warnUnplaceable(client: string, needs: Resources) {
+    const key = `${client} ${needsKey(needs)}`;
+    if (this.warnedNeeds.has(key)) return;
+    const r = this.executors.canEverRun((offer) => fits(offer, needs) >= 1);
+    if (r.able || r.workers === 0) return;
+    this.warnedNeeds.add(key);
+    const e = Errors.ResourcesUnavailable(formatResources(needs), r.offers.join(", "));
+    this.log.warn(`client ${client}: ${e.message}`);
+    this.tx.send(this.subjects.log(client), { worker: "scheduler", lines: [[2, `${e.code}: ${e.message}`]] });
+  }
+  /** `${client} ${needs}` already warned about (dropped with the client). */
+  private readonly warnedNeeds = new Set<string>();
 
   /**
    * Work stealing: with nothing left in the queue, an executor with idle threads gets tasks that
@@ -582,13 +628,14 @@ export class Scheduler extends Actor {
     const mine = [...slots].filter((s) => this.tasks.state[s] === ASSIGNED && this.tasks.exec[s] === victim.index + 1);
     if (mine.length) {
       victim.assigned -= mine.length;
+      releaseSlots(this.tasks, victim.free, mine);
       this.executors.load(victim, false);
       this.stolen += mine.length;
       this.tasks.requeueFront(mine);
       // Stolen work goes to the executors with idle threads, not back to where it came from.
       const idle = [...this.executors.idle].filter((r) => r !== victim);
       let left = idle.length;
-      for (const r of idle) this.fill(r, Math.ceil(this.tasks.queued / left--));
+      for (const r of idle) this.fill(r, Math.ceil(this.tasks.ready / left--));
     }
     this.pump();
     return mine.length;
@@ -605,7 +652,7 @@ export class Scheduler extends Actor {
   private fill(rec: ExecutorRec, share: number) {
     const t = this.tasks;
     let room = Math.min(share, this.room(rec));
-    while (room > 0 && t.queued > 0) {
+    while (room > 0 && t.ready > 0) {
       const n = Math.min(room, this.placement.maxBatch);
       const batch = takeBatch(this.batching, rec, n);
       if (!batch) break;
@@ -643,6 +690,7 @@ export class Scheduler extends Actor {
         values: [null],
         errors: [{ i: 0, code: "PayloadTooLarge", name: "TsDaskError", message: Errors.PayloadTooLarge("The task's arguments", data.byteLength, this.tx.maxPayload).message, stack: "" }],
       });
+      releaseSlots(this.tasks, rec.free, g.slots);
       this.tasks.finish(g.slots[0]!, rec.index);
       rec.assigned--;
       this.executors.load(rec);
@@ -665,8 +713,13 @@ export class Scheduler extends Actor {
     const t = this.tasks;
     let finished = 0;
     for (let i = 0; i < m.slots.length; i++) {
-      if (t.finish(m.slots[i]!, rec.index)) finished++;
-      else this.duplicates++;
+      const s = m.slots[i]!;
+      // What it held (resources.ts), read before the slot is freed: one column read per task.
+      const needs = t.flags[s]! & NEEDS ? t.chunks.get(t.chunk[s]!)?.needs : undefined;
+      if (t.finish(s, rec.index)) {
+        finished++;
+        if (needs && rec.free) hold(rec.free, needs, 1, -1);
+      } else this.duplicates++;
     }
     rec.assigned -= finished;
     rec.done += finished;
@@ -843,6 +896,8 @@ export class Scheduler extends Actor {
         duplicates: this.duplicates,
         bytesPerTask: TASK_TABLE_BYTES_PER_SLOT,
         stolen: this.stolen,
+        ...(t.needing ? { needingResources: t.needing } : {}),
+        byPriority: t.queuedByPriority(),
       },
       data: { values: this.data.count, bytes: this.data.bytes, ...this.owners.resultStats() },
       trust: this.trust.stats(),
