@@ -87,6 +87,9 @@ export interface Snapshot {
     executors: number;
     clients: number;
     queued: number;
+    /** Queue entries by priority, and queued tasks waiting for worker resources (issue 15). */
+    byPriority?: Record<string, number>;
+    needingResources?: number;
     assigned: number;
     running: number;
     completed: number;
