@@ -602,7 +602,7 @@ export class Scheduler extends Actor {
       this.balanceTimer ??= setTimeout(() => {
         this.balanceTimer = undefined;
         this.schedulePump();
-      }, BALANCE_MS);
+      }, BALANCE_MS).unref();
       return;
     }
     this.balancedAt = now;
