@@ -419,6 +419,7 @@ export class Scheduler extends Actor {
       return this.respond(reply, { ok: false, code: e.code, message: e.message, sched: this.instance });
     }
     if (!this.trust.freshSubmit(m.client, m.seq)) return this.untrusted("submit: replayed");
+    this.clients.touch(m.client);
     this.defs.add(m.client, m.fns, m.mods);
     for (const g of m.groups) {
       if (!this.defs.fns.has(g.fn)) {
