@@ -114,6 +114,8 @@ export interface StartWorkerOptions {
   memoryLimit?: number | string;
   /** Give up after this long without the scheduler (default: never). */
   deathTimeoutMs?: number;
+  /** What each executor offers to tasks that need resources, e.g. `{ GPU: 1, MEM: 8e9 }` (as `--resources`). */
+  resources?: Record<string, number>;
   /** Where uploads and installs go (default: a directory per name under the platform's cache). */
   localDirectory?: string;
   /** Default: the console, prefixed `[<name>]`. */
@@ -163,6 +165,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<EmbeddedWorker
     nthreads: o.nthreads ?? 1,
     memoryLimit,
     deathTimeoutMs: o.deathTimeoutMs ?? Infinity,
+    ...(o.resources ? { resources: o.resources } : {}),
     localDirectory: o.localDirectory ?? join(defaultLocalDirectory(), name),
     log: o.log ?? consoleLogger(`[${name}]`),
   });

@@ -34,7 +34,7 @@ export function formatInfo(info: ClusterInfo, address?: string): string {
   const t = info.tasks;
   const lines = [
     `cluster ${info.cluster}${address ? ` at ${address}` : ""} — scheduler on ${s.host} (pid ${s.pid}${s.nats ? `, NATS node ${s.nats}` : ""}), ts-dask ${s.hello.version}, protocol ${s.hello.proto}, Node ${s.hello.node}`,
-    `tasks: ${t.queued} queued, ${t.assigned} assigned, ${t.done} done, ${t.failed} failed; ${info.clients} client(s)${info.clients && info.clientNodes ? ` (NATS node ${byNodeText(info.clientNodes)})` : ""}`,
+    `tasks: ${t.queued} queued${queueDetail(t)}, ${t.assigned} assigned, ${t.done} done, ${t.failed} failed; ${info.clients} client(s)${info.clients && info.clientNodes ? ` (NATS node ${byNodeText(info.clientNodes)})` : ""}`,
     // Held by the scheduler, in memory: scattered values, large arguments, large results until gathered.
     `data held by the scheduler: ${info.data.values} value(s), ${formatBytes(info.data.bytes)}` +
       (info.data.results ? `; of which ${info.data.results} large result(s) awaiting gather, ${formatBytes(info.data.resultBytes ?? 0)}` : ""),
@@ -102,3 +102,12 @@ function workerCell(k: (typeof WORKER_COLUMNS)[number][0], w: WorkerRow): string
 
 const WIDTHS = [14, 12, 12, 10, 10, 8, 8, 8, 9, 9, 20, 0];
 const row = (cells: string[]) => cells.map((c, i) => c.padEnd(WIDTHS[i]!)).join(" ").trimEnd();
+
+/** ` (by priority 5: 3, 0: 1200; 7 waiting for resources)`: only what there is. */
+function queueDetail(t: ClusterInfo["tasks"]): string {
+  const parts: string[] = [];
+  const prios = Object.entries(t.byPriority ?? {}).sort((a, b) => Number(b[0]) - Number(a[0]));
+  if (prios.length > 1 || (prios.length === 1 && prios[0]![0] !== "0")) parts.push(`by priority ${prios.map(([p, n]) => `${p}: ${n}`).join(", ")}`);
+  if (t.needingResources) parts.push(`${t.needingResources} waiting for resources`);
+  return parts.length ? ` (${parts.join("; ")})` : "";
+}

@@ -271,7 +271,7 @@ export class Client extends Actor {
     const job = this.newJob(1, nameOf(def), o);
     if (dk) this.dedup.set(dk, job, 0);
     if (o.publish !== undefined) this.outputs.attach(job, o.publish);
-    const piece = { job, fn: def, module, cols: args.map((a) => [a]), timeout: o.timeout, priority: o.priority };
+    const piece = { job, fn: def, module, cols: args.map((a) => [a]), timeout: o.timeout, priority: o.priority, resources: o.resources };
     if (args.some((a) => a instanceof Future)) this.afterDependencies(job, piece, args as unknown[]);
     else this.launch(job, piece);
     return new Future<Result<F>>(this, job, 0);
@@ -314,6 +314,7 @@ export class Client extends Actor {
       }
     }
     if (opts.priority !== undefined && !Number.isFinite(opts.priority)) throw Errors.BadOption("priority", opts.priority, "a finite number (higher runs first)");
+    checkResources(opts.resources);
     const o = { ...this.defaults, ...opts };
     if (o.publish !== undefined) {
       this.outputs.check(o.publish, o.durable);
@@ -324,7 +325,7 @@ export class Client extends Actor {
     if (o.pure || o.key !== undefined) return this.mapDeduplicated<Result<F>>(def, module, cols, n, consts, o);
     const job = this.newJob(n, nameOf(def), o);
     if (o.publish !== undefined) this.outputs.attach(job, o.publish);
-    this.launch(job, { job, fn: def, module, cols, consts, timeout: o.timeout, priority: o.priority });
+    this.launch(job, { job, fn: def, module, cols, consts, timeout: o.timeout, priority: o.priority, resources: o.resources });
     const out = new Array<Future<Result<F>>>(n);
     for (let i = 0; i < n; i++) out[i] = new Future<Result<F>>(this, job, i);
     return out;
@@ -345,7 +346,7 @@ export class Client extends Actor {
     };
     const plan = planMap(this.dedup, n, keyOf);
     const job = this.newJob(plan.unique.length, nameOf(def), o);
-    this.launch(job, { job, fn: def, module, cols: cols.map((c) => plan.unique.map((i) => c[i])), consts, timeout: o.timeout, priority: o.priority });
+    this.launch(job, { job, fn: def, module, cols: cols.map((c) => plan.unique.map((i) => c[i])), consts, timeout: o.timeout, priority: o.priority, resources: o.resources });
     plan.keys.forEach((k, u) => this.dedup.set(k, job, u));
     return plan.target.map((t) => (typeof t === "number" ? new Future<T>(this, job, t) : new Future<T>(this, t.job, t.row)));
   }
@@ -359,6 +360,7 @@ export class Client extends Actor {
     if (opts.timeout !== undefined && !(opts.timeout > 0)) throw Errors.BadOption("timeout", opts.timeout, "a positive number of milliseconds");
     if (opts.priority !== undefined && !Number.isFinite(opts.priority)) throw Errors.BadOption("priority", opts.priority, "a finite number (higher runs first)");
     if (opts.retries !== undefined && !(Number.isInteger(opts.retries) && opts.retries >= 0)) throw Errors.BadOption("retries", opts.retries, "a whole number ≥ 0");
+    checkResources(opts.resources);
     if (opts.pure !== undefined && typeof opts.pure !== "boolean") throw Errors.BadOption("pure", opts.pure, "true or false");
     if (opts.publish !== undefined) this.outputs.check(opts.publish, opts.durable);
     else if (opts.durable) throw Errors.BadOption("durable", opts.durable, "together with publish (durable stores a named output)");
@@ -873,3 +875,11 @@ function callerDir(): string | undefined {
 }
 
 export type { TsDaskError };
+
+/** `{ resources }` (worker resources): names of letters, digits, `_` and `-`, amounts finite and > 0. */
+function checkResources(r: unknown): void {
+  if (r === undefined) return;
+  const bad = () => Errors.BadOption("resources", r, "an object of names (letters, digits, '_', '-') to amounts > 0, e.g. { GPU: 1 }");
+  if (typeof r !== "object" || r === null || Array.isArray(r) || Object.keys(r).length === 0) throw bad();
+  for (const [k, v] of Object.entries(r)) if (!/^[A-Za-z0-9_-]{1,64}$/.test(k) || typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw bad();
+}

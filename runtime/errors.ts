@@ -367,6 +367,8 @@ export const Errors = {
       "BadMemoryLimit",
       `Cannot read memory limit '${text}'. Use bytes with a unit ("1GB", "512MiB"), a fraction of the machine's memory ("0.5"), "auto", or 0 for no limit.`,
     ),
+  ResourcesUnavailable: (needs: string, offers: string) =>
+    new TsDaskError("ResourcesUnavailable", `Tasks need resources ${needs}, which no worker of the cluster offers (workers: ${offers}). They wait until a worker that has them joins (ts-dask worker --resources …); cancel them otherwise.`),
   BadOption: (option: string, value: unknown, expected: string) =>
     new TsDaskError("BadOption", `Option ${option} = ${safe(value)} is not valid: expected ${expected}.`),
   JetStreamUnavailable: (name: string, server: string) =>

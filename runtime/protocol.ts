@@ -756,7 +756,7 @@ export interface ClusterInfo {
   clients: number;
   /** Clients holding a lease, by the NATS node they are connected to ({@link NatsNode}; "?" when a client did not say). */
   clientNodes?: Record<string, number>;
-  tasks: { queued: number; assigned: number; done: number; failed: number; duplicates: number; bytesPerTask: number; stolen?: number };
+  tasks: { queued: number; assigned: number; done: number; failed: number; duplicates: number; bytesPerTask: number; stolen?: number } & ClusterInfoTasks;
   /** Values held by the scheduler's data store (scattered values, large arguments and large results). */
   data: { values: number; bytes: number; /** Of which: large task results not gathered (or released) yet. */ results?: number; resultBytes?: number };
   /** Workers that left recently (state "gone"), for the worker table. */
@@ -960,4 +960,40 @@ export interface ActorInfo {
   /** Bytes of its last snapshot (0: none), and how many calls it covers. */
   snapshot: number;
   snapshotCalls: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker resources (issue 15): one block, merged into the messages above (TypeScript interface
+// merging), so the additions of this feature sit together. All fields are optional: peers
+// without them still talk (no protocol bump).
+
+/**
+ * Abstract amounts, as Dask's worker resources: `{ GPU: 1, MEM: 8e9 }`. A worker declares what
+ * each of its executor processes offers (`ts-dask worker --resources GPU=1,MEM=8e9`); a task
+ * declares what it holds while it runs (`{ resources: { GPU: 1 } }`). Names are free text (letters,
+ * digits, `_`, `-`), amounts finite numbers > 0.
+ */
+export type Resources = Record<string, number>;
+
+export interface RegisterWorker {
+  /** What each of its executors offers (see {@link Resources}). */
+  resources?: Resources;
+}
+export interface SubmitGroup {
+  /** What each row holds on its executor while it is assigned there (see {@link Resources}). */
+  resources?: Resources;
+}
+export interface WorkerInfo {
+  /** What each of its executors offers. */
+  resources?: Resources;
+}
+export interface ExecutorInfo {
+  /** Of its worker's resources, what is not held by tasks assigned to it now. */
+  resourcesFree?: Resources;
+}
+export interface ClusterInfoTasks {
+  /** Queued tasks that need resources (they wait for an executor with those free). */
+  needingResources?: number;
+  /** Queued tasks by priority (only priorities with some), e.g. `{ "0": 1200, "5": 3 }`. */
+  byPriority?: Record<string, number>;
 }

@@ -687,6 +687,8 @@ export class Monitor {
         executors,
         clients: info.clients,
         queued: info.tasks.queued,
+        byPriority: info.tasks.byPriority,
+        needingResources: info.tasks.needingResources ?? 0,
         assigned: info.tasks.assigned,
         running,
         completed: this.completed,

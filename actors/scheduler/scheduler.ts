@@ -40,13 +40,15 @@ import {
   type StealReply,
   type SubmitGroup,
   type RegisterReply,
+  type Resources,
   type Submit,
   type TaskBatch,
 } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
 import { hello, nodeMajor } from "../../runtime/version.ts";
 import { defaultPlacement, DurationEstimates, roomFor, windowFor, type PlacementConfig } from "./placement.ts";
-import { ASSIGNED, QUEUED, TaskTable } from "./tasks.ts";
+import { ASSIGNED, NEEDS, QUEUED, TaskTable, needsKey } from "./tasks.ts";
+import { fits, formatResources, hold, needsOf, releaseSlots } from "./resources.ts";
 import { ExecutorTable, natsNode, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
 import { DataPushes } from "./data-push.ts";
@@ -62,6 +64,9 @@ import { Trust } from "./trust.ts";
 import { Reconciler } from "./reconcile.ts";
 import { ActorTable } from "./actors.ts";
 import type { ActorLifeInput } from "./actor.machine.ts";
+
+/** Work stealing looks at the loaded executors at most this often (ms). */
+const BALANCE_MS = 5;
 
 /** A value whose chunks stopped arriving this long ago is dropped (its sender is gone). */
 const ABANDONED_VALUE_MS = 120_000;
@@ -119,6 +124,9 @@ export class Scheduler extends Actor {
   private readonly placement: PlacementConfig;
   private readonly heartbeatMs: number;
   private pumpScheduled = false;
+  /** When balance() last looked for work to steal, and its deferred next look. */
+  private balancedAt = -Infinity;
+  private balanceTimer: NodeJS.Timeout | undefined;
   private aliveTimer: NodeJS.Timeout | undefined;
   /** Dashboard, /metrics and events: fed by one hook call per message (monitor.ts). */
   readonly monitor: Monitor;
@@ -174,6 +182,7 @@ export class Scheduler extends Actor {
       subjects: this.subjects,
       suspectAfterMs: this.suspectAfterMs,
       deadAfterMs: this.deadAfterMs,
+      coalesceMs: this.heartbeatMs / 2,
       onDead: (rec, reason) => this.executorGone(rec, reason),
     });
     this.uploads = new UploadRegistry(tx, this.subjects, this.data, this.executors, opts.log);
@@ -194,6 +203,8 @@ export class Scheduler extends Actor {
       ask: (rec, nonce) => this.tx.send(this.subjects.execControl(rec.id), { op: "resync", nonce, auth: rec.auth }),
       requeue: (rec, lost) => {
         rec.assigned -= lost.length;
+        releaseSlots(this.tasks, rec.free, lost);
+        this.executors.load(rec);
         // What was lost may have carried function definitions: send them again.
         rec.fnsSent.clear();
         rec.modsSent.clear();
@@ -279,6 +290,7 @@ export class Scheduler extends Actor {
 
   async stop(): Promise<void> {
     clearInterval(this.aliveTimer);
+    clearTimeout(this.balanceTimer);
     this.monitor.stop();
     this.pushes.stop();
     this.executors.stopAll();
@@ -363,6 +375,7 @@ export class Scheduler extends Actor {
     const client = this.clients.endLease(id);
     this.actors.ownerGone(id, why);
     this.trust.forgetClient(id);
+    for (const k of this.warnedNeeds) if (k.startsWith(`${id} `)) this.warnedNeeds.delete(k);
     this.data.releaseAll(id);
     this.owners.dropClient(id);
     const freed = this.defs.dropClient(id);
@@ -393,7 +406,7 @@ export class Scheduler extends Actor {
     if (this.clients.draining.size === 0) return;
     for (const i of this.clients.sweep(this.tasks.live)) {
       this.trust.freeIndex(i);
-      if (this.heldCache?.client === i) this.heldCache = undefined;
+      this.heldCache.delete(i);
     }
   }
 
@@ -435,6 +448,7 @@ export class Scheduler extends Actor {
       return this.respond(reply, { ok: false, code: e.code, message: e.message, sched: this.instance });
     }
     if (!this.trust.freshSubmit(m.client, m.seq)) return this.untrusted("submit: replayed");
+    this.clients.touch(m.client);
     this.defs.add(m.client, m.fns, m.mods);
     for (const g of m.groups) {
       if (!this.defs.fns.has(g.fn)) {
@@ -446,7 +460,9 @@ export class Scheduler extends Actor {
     let total = 0;
     const held = m.resync ? this.heldBy(client) : undefined;
     for (const g of m.groups) {
-      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g));
+      const needs = needsOf(g.resources);
+      if (needs) this.warnUnplaceable(m.client, needs);
+      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needs);
       out.push(slots);
       total += slots.length;
     }
@@ -459,13 +475,20 @@ export class Scheduler extends Actor {
 
   /** The keys a client still has here; cached briefly, as a resync arrives in many messages. */
   private heldBy(client: number): Map<number, number> {
-    const c = this.heldCache;
-    if (c && c.client === client && Date.now() - c.at < 1000) return c.keys;
+    const now = Date.now();
+    for (const [i, c] of this.heldCache) if (now - c.at >= 1000) this.heldCache.delete(i);
+    const c = this.heldCache.get(client);
+    if (c) return c.keys;
     const keys = this.tasks.heldBy(client);
-    this.heldCache = { client, at: Date.now(), keys };
+    this.heldCache.set(client, { at: now, keys });
     return keys;
   }
-  private heldCache: { client: number; at: number; keys: Map<number, number> } | undefined;
+  /**
+   * Per client: several clients re-submitting at once (after a scheduler stall) each scan the
+   * table once a second, not once per message (with one entry for all, 4 clients re-submitting
+   * 10^6 tasks each took a scan of the whole table per message: minutes).
+   */
+  private readonly heldCache = new Map<number, { at: number; keys: Map<number, number> }>();
 
   /** Adds the rows of a re-submitted group that are not held already; returns every row's slot. */
   private addMissing(client: number, g: SubmitGroup, held: Map<number, number>): Uint32Array {
@@ -477,7 +500,7 @@ export class Scheduler extends Actor {
       else slots[r] = s;
     }
     if (rows.length) {
-      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g));
+      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needsOf(g.resources));
       rows.forEach((r, i) => {
         slots[r] = added[i]!;
         held.set(g.keys[r]!, added[i]!);
@@ -521,23 +544,78 @@ export class Scheduler extends Actor {
     });
   }
 
-  /** Hands queued tasks to executors with room, in batches. */
+  /**
+   * Hands queued tasks to executors with room, in batches. Only executors that may have room are
+   * visited (`hungry`: their load fell since they were last found full), those with a free thread
+   * first, so a completion message costs the same with 10 executors as with 1,000.
+   */
   private pump() {
     const t = this.tasks;
-    if (t.queued === 0) {
+    if (t.needing > 0) this.placeNeeding();
+    if (t.ready === 0) {
       t.drainCancelled();
       return this.balance();
     }
-    const open = this.executors.accepting();
-    if (open.length === 0) return;
+    const x = this.executors;
+    if (x.hungry.size === 0) return;
+    const gen = ++this.pumpGen;
     // Spread a short queue evenly instead of letting the first executor take it all.
-    let withRoom = open.length;
-    for (const rec of open) {
-      if (t.queued === 0) break;
-      const share = Math.ceil(t.queued / withRoom--);
-      this.fill(rec, share);
+    let withRoom = x.hungry.size;
+    const visit = (rec: ExecutorRec) => {
+      rec.pumpGen = gen;
+      this.fill(rec, Math.ceil(t.ready / withRoom--));
+      // Found full (not merely given its share of a short queue): out until its load falls.
+      if (t.ready > 0 && this.room(rec) === 0) x.hungry.delete(rec);
+    };
+    for (const rec of x.idle) {
+      if (t.ready === 0) return;
+      if (rec.pumpGen !== gen && x.hungry.has(rec)) visit(rec);
+    }
+    for (const rec of x.hungry) {
+      if (t.ready === 0) return;
+      if (rec.pumpGen !== gen) visit(rec);
     }
   }
+  private pumpGen = 0;
+
+  /**
+   * Tasks that need resources (resources.ts): each need lane, highest priority first, onto the
+   * executors that offer resources, as many as their free amounts cover (held until done).
+   */
+  private placeNeeding() {
+    const t = this.tasks;
+    const lanes = [...t.needLanes.values()].sort((a, b) => b.priority - a.priority);
+    for (const lane of lanes) {
+      for (const rec of this.executors.resourced) {
+        if (lane.len === 0) break;
+        const k = Math.min(fits(rec.free, lane.needs!), this.placement.maxBatch);
+        if (k <= 0) continue;
+        const batch = takeBatch(this.batching, rec, k, lane);
+        if (!batch) break;
+        hold(rec.free!, lane.needs!, batch.count);
+        this.executors.load(rec, false);
+        this.sendBatch(rec, batch.msg);
+      }
+    }
+  }
+
+  /**
+   * Tasks that need resources no live worker offers wait (a worker that has them may join: a
+   * machine asleep, a cluster still starting); their client is told at once, once per need,
+   * on its log subject (printed like a task's stderr), and the scheduler logs it.
+   */
+  private warnUnplaceable(client: string, needs: Resources) {
+    const key = `${client} ${needsKey(needs)}`;
+    if (this.warnedNeeds.has(key)) return;
+    const r = this.executors.canEverRun((offer) => fits(offer, needs) >= 1);
+    if (r.able || r.workers === 0) return;
+    this.warnedNeeds.add(key);
+    const e = Errors.ResourcesUnavailable(formatResources(needs), r.offers.join(", "));
+    this.log.warn(`client ${client}: ${e.message}`);
+    this.tx.send(this.subjects.log(client), { worker: "scheduler", lines: [[2, `${e.code}: ${e.message}`]] });
+  }
+  /** `${client} ${needs}` already warned about (dropped with the client). */
+  private readonly warnedNeeds = new Set<string>();
 
   /**
    * Work stealing: with nothing left in the queue, an executor with idle threads gets tasks that
@@ -545,14 +623,24 @@ export class Scheduler extends Actor {
    * one steal per victim at a time (worker.machine.ts `steal` region).
    */
   private balance() {
-    const open = this.executors.accepting();
-    if (open.length < 2) return;
-    const idle = open.filter((r) => r.assigned < r.nthreads);
-    if (!idle.length) return;
-    const victims = open
-      .filter((r) => r.assigned - r.nthreads > 0 && r.life.getSnapshot().matches({ running: { steal: "none" } }))
+    const x = this.executors;
+    if (x.idle.size === 0 || x.loaded.size === 0) return;
+    // At most once per BALANCE_MS: at the end of a map every completion message finds the queue
+    // empty, and a look at every loaded executor per message grew with the cluster.
+    const now = performance.now();
+    if (now - this.balancedAt < BALANCE_MS) {
+      this.balanceTimer ??= setTimeout(() => {
+        this.balanceTimer = undefined;
+        this.schedulePump();
+      }, BALANCE_MS).unref();
+      return;
+    }
+    this.balancedAt = now;
+    const idle = x.idle.size;
+    const victims = [...x.loaded]
+      .filter((r) => r.life.getSnapshot().matches({ running: { steal: "none" } }))
       .sort((a, b) => b.assigned - b.nthreads - (a.assigned - a.nthreads));
-    for (let i = 0; i < Math.min(idle.length, victims.length); i++) {
+    for (let i = 0; i < Math.min(idle, victims.length); i++) {
       const v = victims[i]!;
       // Half of the victim's queue: both then finish at about the same time. Taking only as many
       // tasks as there are idle threads would cost a round trip per task when tasks are short.
@@ -577,12 +665,14 @@ export class Scheduler extends Actor {
     const mine = [...slots].filter((s) => this.tasks.state[s] === ASSIGNED && this.tasks.exec[s] === victim.index + 1);
     if (mine.length) {
       victim.assigned -= mine.length;
+      releaseSlots(this.tasks, victim.free, mine);
+      this.executors.load(victim, false);
       this.stolen += mine.length;
       this.tasks.requeueFront(mine);
       // Stolen work goes to the executors with idle threads, not back to where it came from.
-      const idle = this.executors.accepting().filter((r) => r !== victim && r.assigned < r.nthreads);
+      const idle = [...this.executors.idle].filter((r) => r !== victim);
       let left = idle.length;
-      for (const r of idle) this.fill(r, Math.ceil(this.tasks.queued / left--));
+      for (const r of idle) this.fill(r, Math.ceil(this.tasks.ready / left--));
     }
     this.pump();
     return mine.length;
@@ -599,11 +689,12 @@ export class Scheduler extends Actor {
   private fill(rec: ExecutorRec, share: number) {
     const t = this.tasks;
     let room = Math.min(share, this.room(rec));
-    while (room > 0 && t.queued > 0) {
+    while (room > 0 && t.ready > 0) {
       const n = Math.min(room, this.placement.maxBatch);
       const batch = takeBatch(this.batching, rec, n);
       if (!batch) break;
       room -= batch.count;
+      this.executors.load(rec, false);
       this.sendBatch(rec, batch.msg);
     }
   }
@@ -636,8 +727,10 @@ export class Scheduler extends Actor {
         values: [null],
         errors: [{ i: 0, code: "PayloadTooLarge", name: "TsDaskError", message: Errors.PayloadTooLarge("The task's arguments", data.byteLength, this.tx.maxPayload).message, stack: "" }],
       });
+      releaseSlots(this.tasks, rec.free, g.slots);
       this.tasks.finish(g.slots[0]!, rec.index);
       rec.assigned--;
+      this.executors.load(rec);
       return;
     }
     const [a, b] = splitBatch(msg);
@@ -657,13 +750,19 @@ export class Scheduler extends Actor {
     const t = this.tasks;
     let finished = 0;
     for (let i = 0; i < m.slots.length; i++) {
-      if (t.finish(m.slots[i]!, rec.index)) finished++;
-      else this.duplicates++;
+      const s = m.slots[i]!;
+      // What it held (resources.ts), read before the slot is freed: one column read per task.
+      const needs = t.flags[s]! & NEEDS ? t.chunks.get(t.chunk[s]!)?.needs : undefined;
+      if (t.finish(s, rec.index)) {
+        finished++;
+        if (needs && rec.free) hold(rec.free, needs, 1, -1);
+      } else this.duplicates++;
     }
     rec.assigned -= finished;
     rec.done += finished;
+    this.executors.load(rec);
     // A completion message is a sign of life: a busy executor skips its heartbeats.
-    rec.life.send({ type: "HEARTBEAT" });
+    this.executors.alive(rec);
     this.failed += m.failed;
     this.monitor.done(rec, m, finished);
     for (const st of m.stats) if (Array.isArray(st)) this.estimates.observe(String(st[0]), Number(st[1]), Number(st[2]));
@@ -715,6 +814,7 @@ export class Scheduler extends Actor {
   /** An executor used its token for the first time: it follows us, orders reach it now. */
   private confirmed(rec: ExecutorRec) {
     rec.confirmed = true;
+    this.executors.setOpen(rec);
     if (rec.pendingRestart) {
       rec.pendingRestart = false;
       this.tx.send(this.subjects.execControl(rec.id), { op: "restart", auth: rec.auth });
@@ -836,6 +936,8 @@ export class Scheduler extends Actor {
         duplicates: this.duplicates,
         bytesPerTask: TASK_TABLE_BYTES_PER_SLOT,
         stolen: this.stolen,
+        ...(t.needing ? { needingResources: t.needing } : {}),
+        byPriority: t.queuedByPriority(),
       },
       data: { values: this.data.count, bytes: this.data.bytes, ...this.owners.resultStats() },
       trust: this.trust.stats(),

@@ -37,6 +37,8 @@ export interface SupervisorOptions {
   nthreads: number;
   /** Bytes per executor; 0 for none. */
   memoryLimit: number;
+  /** What each executor offers to tasks that need resources (`--resources GPU=1,MEM=8e9`). */
+  resources?: Record<string, number>;
   /** Fractions of the memory limit: pause new work / restart the executor. */
   memoryPause?: number;
   memoryTerminate?: number;
@@ -185,6 +187,7 @@ export class Supervisor extends Actor {
       nprocs: o.nprocs,
       nthreads: o.nthreads,
       memoryLimit: o.memoryLimit,
+      ...(o.resources ? { resources: o.resources } : {}),
       nats: this.tx.node,
       ...(this.auth ? { auth: this.auth } : {}),
     };

@@ -66,6 +66,8 @@ export interface WorkerRow {
   done: number;
   restarts: number;
   versions: string;
+  /** Worker resources, free / offered over its executors (`GPU 0/1, MEM 8e9/8e9`), "-" for none. */
+  resources: string;
 }
 
 /** Per-second history point: [epoch s, tasks/s, failed/s, cluster CPU %, memory bytes, memory limit bytes]. */
@@ -85,6 +87,9 @@ export interface Snapshot {
     executors: number;
     clients: number;
     queued: number;
+    /** Queue entries by priority, and queued tasks waiting for worker resources (issue 15). */
+    byPriority?: Record<string, number>;
+    needingResources?: number;
     assigned: number;
     running: number;
     completed: number;
@@ -124,6 +129,7 @@ export function workerRow(w: WorkerInfo): WorkerRow {
     done += e.done;
   }
   return {
+    resources: resourcesCell(w),
     name: w.name,
     host: w.host,
     nats: natsCell(w),
@@ -170,8 +176,23 @@ export const WORKER_COLUMNS: [keyof WorkerRow | "memory" | "tasks", string][] = 
   ["memory", "memory"],
   ["tasks", "running / queued"],
   ["done", "done"],
+  ["resources", "resources (free / total)"],
   ["versions", "versions"],
 ];
+
+/** `GPU 0/1, MEM 8e9/8e9`: per resource, free / offered summed over the worker's executors. */
+function resourcesCell(w: WorkerInfo): string {
+  if (!w.resources) return "-";
+  const n = w.executors.length;
+  return Object.entries(w.resources)
+    .map(([k, v]) => `${k} ${amount(w.executors.reduce((a, e) => a + (e.resourcesFree?.[k] ?? v), 0))}/${amount(v * n)}`)
+    .join(", ");
+}
+
+/** 1, 0.5, 8e9: short enough for a table cell. */
+function amount(x: number): string {
+  return Math.abs(x) < 1e6 ? String(+x.toPrecision(6)) : (+x.toPrecision(6)).toExponential().replace("e+", "e");
+}
 
 /** Every worker of `info` as a table row, the departed ones (state gone) last. */
 export function workerRows(info: ClusterInfo): WorkerRow[] {

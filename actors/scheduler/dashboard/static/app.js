@@ -143,6 +143,11 @@ function renderTotals(t) {
   set("t-workers", num(t.workers));
   set("t-executors", num(t.executors));
   set("t-queued", short(t.queued));
+  // Queue by priority (highest first) and tasks waiting for worker resources: only what there is.
+  const prios = Object.entries(t.byPriority ?? {}).sort((a, b) => Number(b[0]) - Number(a[0]));
+  const parts = prios.length > 1 || (prios.length === 1 && prios[0][0] !== "0") ? [prios.map(([p, n]) => `p${p}: ${short(n)}`).join(" · ")] : [];
+  if (t.needingResources) parts.push(`${short(t.needingResources)} need resources`);
+  set("t-prio", parts.join("; ") || "–");
   set("t-running", short(t.running));
   set("t-completed", short(t.completed));
   set("t-failed", short(t.failed));
