@@ -7,7 +7,7 @@
  * const squares = await client.gather(client.map((x: number) => x * x, [1, 2, 3]));
  * await client.close();
  */
-export { Client, type ClientOptions, type DurableOptions, type MapOptions, type ReturnWhen } from "./client/client.ts";
+export { Client, type ActorOptions, type ActorProxy, type ClientOptions, type DurableOptions, type MapOptions, type ReturnWhen } from "./client/client.ts";
 export { Future } from "./client/future.ts";
 export type { Wire } from "./client/wire-types.ts";
 export type { InstallOptions, InstallReport, UploadReport } from "./client/uploads.ts";
@@ -15,7 +15,7 @@ export { progress, type ProgressOptions, type ProgressSummary } from "./client/p
 export { DataRef } from "./runtime/data-ref.ts";
 // Also provides Client.connect()'s private local cluster (runtime/local-cluster.ts).
 export { LocalCluster, type LocalClusterOptions } from "./client/local-cluster.ts";
-export { Errors, TaskError, TsDaskError, type ErrorCode } from "./runtime/errors.ts";
+export { ActorError, Errors, TaskError, TsDaskError, type ErrorCode } from "./runtime/errors.ts";
 export { PROTOCOL_VERSION, subjects } from "./runtime/protocol.ts";
 /** Decodes a message of a public subject (docs/subjects.md: `out.<name>`, `events`, …) with ts-dask's msgpack extensions (typed arrays, Map, Set, BigInt, Error). */
 export { decode as decodeMessage } from "./runtime/codec.ts";

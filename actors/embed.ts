@@ -91,10 +91,16 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<Embedded
   return { cluster, scheduler, dashboard, stop };
 }
 
-/** Options of {@link startWorker}. */
+/** Options of {@link startWorker}: `nc` (a connection to share), `servers`, or both. */
 export interface StartWorkerOptions {
-  /** NATS address(es) of the cluster. (Executors are processes of their own: each connects itself.) */
-  servers: string;
+  /**
+   * A nats.js v2 connection of the embedding program, shared by the worker's supervisor (left open
+   * by `stop()`). The executors are processes of their own and connect themselves: to `servers`,
+   * else to the server `nc` is connected to (give `token`/`auth` if that server wants credentials).
+   */
+  nc?: NatsConnection;
+  /** NATS address(es) of the cluster, for the supervisor (without `nc`) and the executors. */
+  servers?: string;
   /** Cluster name. Default `"default"`. */
   cluster?: string;
   token?: string;
@@ -108,6 +114,8 @@ export interface StartWorkerOptions {
   memoryLimit?: number | string;
   /** Give up after this long without the scheduler (default: never). */
   deathTimeoutMs?: number;
+  /** What each executor offers to tasks that need resources, e.g. `{ GPU: 1, MEM: 8e9 }` (as `--resources`). */
+  resources?: Record<string, number>;
   /** Where uploads and installs go (default: a directory per name under the platform's cache). */
   localDirectory?: string;
   /** Default: the console, prefixed `[<name>]`. */
@@ -133,23 +141,31 @@ export interface EmbeddedWorker {
  *
  * @example
  * const w = await startWorker({ servers: "nats://127.0.0.1:4222", cluster: "default", nprocs: 2 });
+ * // or sharing the program's connection: startWorker({ nc, cluster: "default", nprocs: 2 })
  * // … later
  * await w.stop();
  */
 export async function startWorker(o: StartWorkerOptions): Promise<EmbeddedWorker> {
+  if (!o.nc && !o.servers) throw Errors.BadOption("startWorker({ nc | servers })", undefined, "a NATS connection (nc) or an address (servers)");
+  const cluster = o.cluster ?? "default";
+  if (!isSubjectToken(cluster)) throw Errors.BadOption("cluster", cluster, "letters, digits, '_' and '-'");
   const name = o.name ?? hostname().replace(/[^A-Za-z0-9_-]/g, "-");
   const nprocs = o.nprocs ?? 1;
   const memoryLimit = typeof o.memoryLimit === "number" ? o.memoryLimit : parseMemoryLimit(o.memoryLimit ?? "0", nprocs);
+  const tx = o.nc ? Transport.wrap(o.nc, `ts-dask worker ${name}`) : undefined;
+  const servers = o.servers ?? `nats://${o.nc!.getServer()}`;
   const worker = await Supervisor.start({
-    servers: o.servers,
+    ...(tx ? { tx } : {}),
+    servers,
     token: o.token,
     auth: o.auth,
-    cluster: o.cluster ?? "default",
+    cluster,
     name,
     nprocs,
     nthreads: o.nthreads ?? 1,
     memoryLimit,
     deathTimeoutMs: o.deathTimeoutMs ?? Infinity,
+    ...(o.resources ? { resources: o.resources } : {}),
     localDirectory: o.localDirectory ?? join(defaultLocalDirectory(), name),
     log: o.log ?? consoleLogger(`[${name}]`),
   });

@@ -26,6 +26,7 @@ export type Invocation =
       deathTimeoutS: number;
       name?: string;
       localDirectory?: string;
+      resources?: Record<string, number>;
     }
   | { command: "up"; nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; jetstream: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string }
   | { command: "info"; servers: string; cluster: string; auth: NatsAuth; json: boolean; defaultAddress: boolean };
@@ -103,6 +104,7 @@ function program(): Command {
   authFlags(
     workerFlags(p.command("worker").description("a worker: a supervisor and its executor processes (flags as dask-worker)").argument("[address]", "NATS address, e.g. nats://host:4222"))
       .option("--death-timeout <seconds>", "seconds to keep trying to reach a missing scheduler before exiting (default: forever)")
+      .option("--resources <list>", 'what each process offers to tasks that ask for resources, e.g. "GPU=1,MEM=8e9" (as dask-worker)')
       .option("--nats <address>", "NATS address (the same as the argument)")
       .option("--cluster <name>", 'the cluster\'s name on NATS (default "default")'),
   );
@@ -175,6 +177,7 @@ export function parseCommandLine(argv: readonly string[], cores = availableParal
           deathTimeoutS: death === undefined ? Infinity : Number(death),
           name: str("name"),
           localDirectory: str("localDirectory"),
+          ...(str("resources") !== undefined ? { resources: resourcesFlag(str("resources")!) } : {}),
         };
       }
       default: {
@@ -239,6 +242,18 @@ export function processes(nprocs: string | undefined, nworkers: string | undefin
   const count = n < 0 ? cores + 1 + n : n;
   if (count < 1) throw Errors.BadFlag(flag, text, `a count that leaves at least one process (this machine has ${cores} cores, so negative counts go down to ${-cores})`);
   return { nprocs: count, nthreads: threads };
+}
+
+/** `--resources GPU=1,MEM=8e9`: names of letters, digits, `_` and `-`, amounts finite and > 0. */
+export function resourcesFlag(v: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of v.split(",")) {
+    const m = /^\s*([A-Za-z0-9_-]{1,64})\s*=\s*(\S+)\s*$/.exec(part);
+    const x = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isFinite(x) || x <= 0) throw Errors.BadFlag("--resources", v, "NAME=AMOUNT pairs separated by commas, amounts > 0 (e.g. GPU=1,MEM=8e9)");
+    out[m[1]!] = x;
+  }
+  return out;
 }
 
 /** `--memory-limit`, checked now (a bad unit is a usage error, not a failure after start). */

@@ -35,7 +35,7 @@ export function formatInfo(info: ClusterInfo, address?: string): string {
   const t = info.tasks;
   const lines = [
     `cluster ${info.cluster}${address ? ` at ${address}` : ""} — scheduler on ${s.host} (pid ${s.pid}${s.nats ? `, NATS node ${s.nats}` : ""}), ts-dask ${s.hello.version}, protocol ${s.hello.proto}, Node ${s.hello.node}`,
-    `tasks: ${t.queued} queued, ${t.assigned} assigned, ${t.done} done, ${t.failed} failed; ${info.clients} client(s)${info.clients && info.clientNodes ? ` (NATS node ${byNodeText(info.clientNodes)})` : ""}`,
+    `tasks: ${t.queued} queued${queueDetail(t)}, ${t.assigned} assigned, ${t.done} done, ${t.failed} failed; ${info.clients} client(s)${info.clients && info.clientNodes ? ` (NATS node ${byNodeText(info.clientNodes)})` : ""}`,
     // Held by the scheduler, in memory: scattered values, large arguments, large results until gathered.
     `data held by the scheduler: ${info.data.values} value(s), ${formatBytes(info.data.bytes)}` +
       (info.data.results ? `; of which ${info.data.results} large result(s) awaiting gather, ${formatBytes(info.data.resultBytes ?? 0)}` : ""),
@@ -53,7 +53,17 @@ export function formatInfo(info: ClusterInfo, address?: string): string {
     }
     if (!w.executors.length) lines.push(row(["-", w.name, w.host, w.nats ?? "?", w.state, "", "", "", "", "", "", `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
   }
+  if (info.actors?.length) lines.push("", ...actorTable(info));
   return lines.join("\n");
+}
+
+/** User actors (issue 14): one line each, with their host, calls and restarts. */
+export function actorTable(info: ClusterInfo): string[] {
+  const head = ["actor", "state", "executor", "calls", "calls/s", "restarts", "snapshot", "lifetime"];
+  const cells = (info.actors ?? []).map((a) => [a.name, a.state, a.executor || "-", String(a.calls), String(a.rate), String(a.restarts), a.snapshot ? formatBytes(a.snapshot) : "-", a.detached ? "detached" : `client ${a.owner}`]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const fmt = (c: string[]) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join("  ").trimEnd();
+  return [fmt(head), ...cells.map(fmt)];
 }
 
 /** Forgeries dropped and rival schedulers (issue 11): shown only when there is something to say. */
@@ -94,3 +104,12 @@ function workerCell(k: (typeof WORKER_COLUMNS)[number][0], w: WorkerRow): string
 
 const WIDTHS = [14, 12, 12, 10, 10, 8, 8, 8, 9, 9, 20, 0];
 const row = (cells: string[]) => cells.map((c, i) => c.padEnd(WIDTHS[i]!)).join(" ").trimEnd();
+
+/** ` (by priority 5: 3, 0: 1200; 7 waiting for resources)`: only what there is. */
+function queueDetail(t: ClusterInfo["tasks"]): string {
+  const parts: string[] = [];
+  const prios = Object.entries(t.byPriority ?? {}).sort((a, b) => Number(b[0]) - Number(a[0]));
+  if (prios.length > 1 || (prios.length === 1 && prios[0]![0] !== "0")) parts.push(`by priority ${prios.map(([p, n]) => `${p}: ${n}`).join(", ")}`);
+  if (t.needingResources) parts.push(`${t.needingResources} waiting for resources`);
+  return parts.length ? ` (${parts.join("; ")})` : "";
+}

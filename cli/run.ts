@@ -39,13 +39,14 @@ export async function runWorker(o: {
   deathTimeoutS: number;
   name?: string;
   localDirectory?: string;
+  resources?: Record<string, number>;
 }) {
   const name = o.name ?? hostname().replace(/[^A-Za-z0-9_-]/g, "-");
   const log = consoleLogger(`[${name}]`);
   const memoryLimit = parseMemoryLimit(o.memoryLimit, o.nprocs);
   const w = await startWorker({ ...o, name, memoryLimit, deathTimeoutMs: o.deathTimeoutS * 1000, log });
   onStopRequest(() => w.stop());
-  log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}, cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
+  log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}${o.resources ? `, resources ${Object.entries(o.resources).map(([k, v]) => `${k}=${v}`).join(",")} each` : ""}, cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
   const out = await w.exited;
   if (out.exitCode) log.warn(`exiting: ${out.reason}`);
   process.exit(out.exitCode);

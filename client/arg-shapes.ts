@@ -11,7 +11,7 @@ import { Errors } from "../runtime/errors.ts";
 import { Future } from "./future.ts";
 
 /** The option names map() and submit() understand. */
-const MAP_OPTIONS = new Set(["args", "retries", "timeout", "pure", "key", "priority", "publish", "durable"]);
+const MAP_OPTIONS = new Set(["args", "retries", "timeout", "pure", "key", "priority", "resources", "publish", "durable"]);
 
 /** A value that travels as what it is: plain data, or a type the codec carries (runtime/codec.ts). */
 function travelsAsIs(v: object): boolean {

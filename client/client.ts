@@ -39,10 +39,20 @@ import { DedupTable, explicitKey, planMap, pureKey } from "./dedup.ts";
 import { encodeLarge } from "../runtime/codec.ts";
 import { newTicketSecret, TicketKey } from "../runtime/tickets.ts";
 import { SchedulerWatch } from "../runtime/scheduler-watch.ts";
+import { actorSubjects } from "../runtime/protocol.ts";
+import { ActorClient, type ActorOptions, type ActorProxy } from "./actors.ts";
 
 export type { ClientOptions, DurableOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
+export type { ActorOptions, ActorProxy } from "./actors.ts";
 
 type AnyFn = (...args: any[]) => unknown;
+
+// getWorker().client() (runtime/worker-context.ts) resolves to a Client: runtime/ cannot import it.
+declare module "../runtime/worker-context.ts" {
+  interface WorkerClientType {
+    client: Client;
+  }
+}
 
 export class Client extends Actor {
   /** `<random>`, or `<scope>.<random>` (protocol.ts clientIdOf; {@link ClientOptions.scope}). */
@@ -80,6 +90,8 @@ export class Client extends Actor {
   private ticketBad = new Uint8Array(64);
   /** The scheduler followed; another one's beats are ignored while it lives (scheduler-watch.ts). */
   private readonly watch = new SchedulerWatch(3000);
+  /** User actors this client created or looked up (actors.ts). */
+  private readonly actorClient: ActorClient;
 
   private constructor(
     tx: Transport,
@@ -95,6 +107,7 @@ export class Client extends Actor {
     this.largeResults = new LargeResults(tx, this.subjects, this.id, this.auth);
     this.outputs = new Outputs(tx, this.subjects, this.id, this.log);
     this.scattered = new ScatteredValues(tx, this.subjects, this.id, this.log, this.auth);
+    this.actorClient = new ActorClient({ tx, subjects: actorSubjects(cluster), clientId: this.id, auth: this.auth, serve: (r, handler) => this.serve(r, handler) });
     this.submitter = new Submitter({
       offload: (p, size) => largeArgs.offload(p, size),
       rowBudget: largeArgs.budget,
@@ -212,6 +225,8 @@ export class Client extends Actor {
         // to an answer we did not believe yet (while the old one still beat).
         const moved = this.watch.adopt(r.scheduler);
         this.watch.heartbeat(r.heartbeatMs);
+        // A new scheduler knows none of the actors: their hosts ended them when they followed it.
+        if (moved && !this.closed) this.actorClient.endAll("the scheduler restarted (actors do not survive it)");
         if ((moved || r.fresh) && !this.closed) {
           this.submitter.forgetDefinitions();
           this.largeArgs.restoreShared();
@@ -276,7 +291,7 @@ export class Client extends Actor {
     const job = this.newJob(1, nameOf(def), o);
     if (dk) this.dedup.set(dk, job, 0);
     if (o.publish !== undefined) this.outputs.attach(job, o.publish);
-    const piece = { job, fn: def, module, cols: args.map((a) => [a]), timeout: o.timeout, priority: o.priority };
+    const piece = { job, fn: def, module, cols: args.map((a) => [a]), timeout: o.timeout, priority: o.priority, resources: o.resources };
     if (args.some((a) => a instanceof Future)) this.afterDependencies(job, piece, args as unknown[]);
     else this.launch(job, piece);
     return new Future<Result<F>>(this, job, 0);
@@ -319,6 +334,7 @@ export class Client extends Actor {
       }
     }
     if (opts.priority !== undefined && !Number.isFinite(opts.priority)) throw Errors.BadOption("priority", opts.priority, "a finite number (higher runs first)");
+    checkResources(opts.resources);
     const o = { ...this.defaults, ...opts };
     if (o.publish !== undefined) {
       this.outputs.check(o.publish, o.durable);
@@ -329,7 +345,7 @@ export class Client extends Actor {
     if (o.pure || o.key !== undefined) return this.mapDeduplicated<Result<F>>(def, module, cols, n, consts, o);
     const job = this.newJob(n, nameOf(def), o);
     if (o.publish !== undefined) this.outputs.attach(job, o.publish);
-    this.launch(job, { job, fn: def, module, cols, consts, timeout: o.timeout, priority: o.priority });
+    this.launch(job, { job, fn: def, module, cols, consts, timeout: o.timeout, priority: o.priority, resources: o.resources });
     const out = new Array<Future<Result<F>>>(n);
     for (let i = 0; i < n; i++) out[i] = new Future<Result<F>>(this, job, i);
     return out;
@@ -350,7 +366,7 @@ export class Client extends Actor {
     };
     const plan = planMap(this.dedup, n, keyOf);
     const job = this.newJob(plan.unique.length, nameOf(def), o);
-    this.launch(job, { job, fn: def, module, cols: cols.map((c) => plan.unique.map((i) => c[i])), consts, timeout: o.timeout, priority: o.priority });
+    this.launch(job, { job, fn: def, module, cols: cols.map((c) => plan.unique.map((i) => c[i])), consts, timeout: o.timeout, priority: o.priority, resources: o.resources });
     plan.keys.forEach((k, u) => this.dedup.set(k, job, u));
     return plan.target.map((t) => (typeof t === "number" ? new Future<T>(this, job, t) : new Future<T>(this, t.job, t.row)));
   }
@@ -364,6 +380,7 @@ export class Client extends Actor {
     if (opts.timeout !== undefined && !(opts.timeout > 0)) throw Errors.BadOption("timeout", opts.timeout, "a positive number of milliseconds");
     if (opts.priority !== undefined && !Number.isFinite(opts.priority)) throw Errors.BadOption("priority", opts.priority, "a finite number (higher runs first)");
     if (opts.retries !== undefined && !(Number.isInteger(opts.retries) && opts.retries >= 0)) throw Errors.BadOption("retries", opts.retries, "a whole number ≥ 0");
+    checkResources(opts.resources);
     if (opts.pure !== undefined && typeof opts.pure !== "boolean") throw Errors.BadOption("pure", opts.pure, "true or false");
     if (opts.publish !== undefined) this.outputs.check(opts.publish, opts.durable);
     else if (opts.durable) throw Errors.BadOption("durable", opts.durable, "together with publish (durable stores a named output)");
@@ -783,10 +800,48 @@ export class Client extends Actor {
     await this.outputs.drain();
   }
 
+  // --- user actors (issue 14; client/actors.ts) ------------------------------------------------
+
+  /**
+   * Creates an actor: an instance of `cls` built from `args` on one executor, whose methods you
+   * call through the returned proxy (each call a message to that executor; one call at a time, in
+   * arrival order). `cls` travels like a function: a self-contained class by source, or an export
+   * of {@link importModule} by reference. With a `name` that already exists, returns that actor
+   * (get-or-create). It lives as long as this client's lease, or with `detached` until
+   * {@link killActor}; with `restart` it is re-created on another executor when its host dies,
+   * restored from its last `snapshot()` if the class has `snapshot()`/`restore(state)`.
+   *
+   * @example
+   * class Counter { n = 0; add(k: number) { return (this.n += k); } }
+   * const c = await client.actor(Counter, [], { name: "counter" });
+   * await c.add(2); // 2
+   * @throws `ActorStartFailed` when the constructor throws; `ClosureCaptured` for a class that uses outer names.
+   */
+  actor<C extends abstract new (...a: any[]) => any>(cls: C, args: ConstructorParameters<C>, opts: ActorOptions = {}): Promise<ActorProxy<InstanceType<C>>> {
+    this.assertOpen();
+    return this.actorClient.create<InstanceType<C>>(cls as unknown as Function, args as unknown[], opts);
+  }
+
+  /**
+   * The proxy of the actor named `name`, created by any client of the cluster.
+   * @throws `ActorNotFound` when no actor has that name.
+   */
+  getActor<T>(name: string, opts: { timeoutMs?: number } = {}): Promise<ActorProxy<T>> {
+    this.assertOpen();
+    return this.actorClient.get<T>(name, opts.timeoutMs);
+  }
+
+  /** Ends the actor named `name` (detached or not); calls pending on it reject with `ActorLost`. */
+  killActor(name: string): Promise<void> {
+    this.assertOpen();
+    return this.actorClient.kill(name);
+  }
+
   /** Fails pending futures, disconnects, and stops the private cluster if this client started one. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.actorClient.endAll("this client closed");
     this.connection?.send({ type: "CLOSE" }); // → failPending
     try {
       this.tx.send(this.subjects.bye, { id: this.id, kind: "client", auth: this.auth });
@@ -841,3 +896,11 @@ function callerDir(): string | undefined {
 }
 
 export type { TsDaskError };
+
+/** `{ resources }` (worker resources): names of letters, digits, `_` and `-`, amounts finite and > 0. */
+function checkResources(r: unknown): void {
+  if (r === undefined) return;
+  const bad = () => Errors.BadOption("resources", r, "an object of names (letters, digits, '_', '-') to amounts > 0, e.g. { GPU: 1 }");
+  if (typeof r !== "object" || r === null || Array.isArray(r) || Object.keys(r).length === 0) throw bad();
+  for (const [k, v] of Object.entries(r)) if (!/^[A-Za-z0-9_-]{1,64}$/.test(k) || typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw bad();
+}

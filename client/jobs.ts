@@ -4,7 +4,7 @@
  * promise created unless someone awaits that one future.
  */
 import type { TaskError } from "../runtime/errors.ts";
-import type { FnDef, ModuleDef } from "../runtime/protocol.ts";
+import type { FnDef, ModuleDef, Resources } from "../runtime/protocol.ts";
 
 /** Rows [from, to) of a job; row r's arguments are cols[j][r] for each column, then consts. */
 export interface Piece {
@@ -17,6 +17,8 @@ export interface Piece {
   timeout?: number;
   /** Dispatch priority (TaskOptions.priority). */
   priority?: number;
+  /** Worker resources each row holds (TaskOptions.resources). */
+  resources?: Resources;
   /** A re-submission (see Submit.resync). */
   resync?: boolean;
   from: number;

@@ -14,7 +14,7 @@ import { randomId } from "../runtime/ids.ts";
 import { startNatsServer, type NatsServer } from "../runtime/nats-server.ts";
 import { Transport } from "../runtime/transport.ts";
 import { Scheduler } from "../actors/scheduler/scheduler.ts";
-import { Supervisor } from "../actors/supervisor/supervisor.ts";
+import { STANDBY_DELAY_MS, Supervisor } from "../actors/supervisor/supervisor.ts";
 import { forkExecutor } from "../actors/supervisor/executor-process.ts";
 import { Standby } from "../actors/supervisor/standby.ts";
 import { startDashboard, type Dashboard } from "../actors/scheduler/dashboard/server.ts";
@@ -80,10 +80,12 @@ export class LocalCluster implements LocalClusterHandle {
         nprocs,
         nthreads: opts.nthreads ?? 1,
         memoryLimit,
+        ...(opts.resources ? { resources: opts.resources } : {}),
         deathTimeoutMs: 60_000,
         localDirectory,
         log: log(`[${opts.name ?? "local"}]`),
         standby,
+        standbyDelayMs: STANDBY_DELAY_MS,
       });
       await worker.ready;
       const dashboard = opts.dashboard ? await startDashboard(scheduler.monitor, { address: opts.dashboard, log: log("[scheduler]") }) : undefined;

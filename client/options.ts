@@ -59,6 +59,14 @@ export interface TaskOptions {
    */
   priority?: number;
   /**
+   * Worker resources each task holds while it is assigned to an executor, as Dask's `resources=`:
+   * `{ GPU: 1 }` runs only on executors of workers started with `--resources GPU=…`, at most as
+   * many at once on each as its amount covers. Tasks that need what no worker offers wait (a
+   * worker that has it may join) and the scheduler says so on this client's stderr
+   * (`ResourcesUnavailable`).
+   */
+  resources?: Record<string, number>;
+  /**
    * Deduplicate: a call with the same function and equal arguments (msgpack bytes; a Future
    * argument counts by its task) while an earlier identical call's future is alive shares that
    * future's task instead of running again. Per client; a failed, cancelled or released

@@ -5,7 +5,7 @@
  */
 import { encode, findUnencodable } from "../runtime/codec.ts";
 import { Errors, TaskError, TsDaskError } from "../runtime/errors.ts";
-import type { FnDef, ModuleDef, Submit, SubmitAck, SubmitGroup } from "../runtime/protocol.ts";
+import type { FnDef, ModuleDef, Resources, Submit, SubmitAck, SubmitGroup } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
 import { CANCELLED, ERROR, PENDING, type Job, type Piece } from "./jobs.ts";
 
@@ -119,7 +119,7 @@ export class Submitter {
       for (let i = 0; i < take; i++) keys[i] = p.job.base + p.from + i;
       const cols = p.cols.map((c) => sliceOf(c, p.from, to));
       // Consecutive single submits of one function share a group (a loop of client.submit()).
-      if (last && last.fn === p.fn.hash && !last.consts && !p.consts && last.cols.length === cols.length && last.timeout === p.timeout && last.priority === (p.priority || undefined)) {
+      if (last && last.fn === p.fn.hash && !last.consts && !p.consts && last.cols.length === cols.length && last.timeout === p.timeout && last.priority === (p.priority || undefined) && last.resources === p.resources) {
         last.keys = concatU32(last.keys, keys);
         // Rows of several calls in one group: no single job (the scheduler pools them per function).
         if (last.job !== p.job.base) (delete last.job, delete last.total);
@@ -127,7 +127,7 @@ export class Submitter {
         if (!last.owned) (last.cols = last.cols.map((c) => c.slice())), (last.owned = true);
         for (let j = 0; j < cols.length; j++) for (const v of cols[j]!) last.cols[j]!.push(v);
       } else {
-        last = { fn: p.fn.hash, keys, cols, ...(p.consts ? { consts: p.consts } : {}), ...(p.timeout ? { timeout: p.timeout } : {}), ...(p.priority ? { priority: p.priority } : {}), job: p.job.base, total: p.job.size };
+        last = { fn: p.fn.hash, keys, cols, ...(p.consts ? { consts: p.consts } : {}), ...(p.timeout ? { timeout: p.timeout } : {}), ...(p.priority ? { priority: p.priority } : {}), ...(p.resources ? { resources: p.resources } : {}), job: p.job.base, total: p.job.size };
         groups.push(last);
       }
       rows.push({ p, job: p.job, from: p.from, to });

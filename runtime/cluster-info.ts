@@ -26,6 +26,8 @@ export interface WorkerRow {
   done: number;
   restarts: number;
   versions: string;
+  /** Worker resources, free / offered over its executors (`GPU 0/1, MEM 8e9/8e9`), "-" for none. */
+  resources: string;
 }
 
 /** One worker as a table row (shared by the dashboard and `ts-dask info`). */
@@ -43,6 +45,7 @@ export function workerRow(w: WorkerInfo, scheduler?: string): WorkerRow {
     done += e.done;
   }
   return {
+    resources: resourcesCell(w),
     name: w.name,
     host: w.host,
     nats: natsCell(w),
@@ -70,6 +73,20 @@ function natsCell(w: WorkerInfo): string {
   return others.length ? `${own}; executors also on ${others.join(", ")}` : own;
 }
 
+/** `GPU 0/1, MEM 8e9/8e9`: per resource, free / offered summed over the worker's executors. */
+function resourcesCell(w: WorkerInfo): string {
+  if (!w.resources) return "-";
+  const n = w.executors.length;
+  return Object.entries(w.resources)
+    .map(([k, v]) => `${k} ${amount(w.executors.reduce((a, e) => a + (e.resourcesFree?.[k] ?? v), 0))}/${amount(v * n)}`)
+    .join(", ");
+}
+
+/** 1, 0.5, 8e9: short enough for a table cell. */
+function amount(x: number): string {
+  return Math.abs(x) < 1e6 ? String(+x.toPrecision(6)) : (+x.toPrecision(6)).toExponential().replace("e+", "e");
+}
+
 /** "n1: 2, n3: 1": clients (or anything counted) by NATS node. */
 export function byNodeText(counts: Record<string, number> | undefined): string {
   return Object.entries(counts ?? {})
@@ -90,6 +107,7 @@ export const WORKER_COLUMNS: [keyof WorkerRow | "memory" | "tasks", string][] = 
   ["memory", "memory"],
   ["tasks", "running / queued"],
   ["done", "done"],
+  ["resources", "resources (free / total)"],
   ["versions", "versions"],
 ];
 

@@ -53,6 +53,21 @@ export class ItemError extends TaskError {
   }
 }
 
+/** A user actor failed as a whole (issue 14): which actor, on which executor, and why. */
+export class ActorError extends TsDaskError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    /** The actor's name. */
+    readonly actor: string,
+    /** The executor that hosted it ("" when none). */
+    readonly executor: string,
+    readonly reason: string,
+  ) {
+    super(code, message);
+  }
+}
+
 const list = (names: readonly string[]) => names.map((n) => `'${n}'`).join(", ");
 
 /** The table of named errors. Add new ones here; never `new Error(...)` a user-visible error elsewhere. */
@@ -342,6 +357,23 @@ export const Errors = {
   NotInTask: (what: string) =>
     new TsDaskError("NotInTask", `${what} works only inside a task (on an executor or a local pool process); this process is neither.`),
 
+  // --- user actors (issue 14) -------------------------------------------------------------------
+  ActorLost: (actor: string, executor: string, reason: string) =>
+    new ActorError(
+      "ActorLost",
+      `Actor '${actor}' on ${executor || "no executor"} is lost: ${reason}. A call that was pending was not run again (at most once); ` +
+        `call again after a restart (create it with { restart: { max } }), or create it anew.`,
+      actor,
+      executor,
+      reason,
+    ),
+  ActorNotFound: (name: string) =>
+    new ActorError("ActorNotFound", `No actor named '${name}' lives in this cluster: create it with client.actor(Class, args, { name: "${name}" }) (get-or-create).`, name, "", "not found"),
+  ActorStartFailed: (actor: string, executor: string, detail: string) =>
+    new ActorError("ActorStartFailed", `Actor '${actor}' could not start on ${executor || "any executor"}: ${detail}`, actor, executor, detail),
+  ActorCallFailed: (actor: string, method: string, worker: string, remoteName: string, message: string, stack: string) =>
+    new TaskError("ActorCallFailed", `${actor}.${method}() on ${worker} threw ${remoteName}: ${message}`, `${actor}.${method}`, worker, remoteName, stack),
+
   // --- the command line (printed after "ts-dask: ", with the command's usage; exit code 2) -----
   UnknownCommand: (name: string) =>
     new TsDaskError("UnknownCommand", `'${name}' is not a ts-dask command: the commands are up, scheduler, worker and info.`),
@@ -368,6 +400,8 @@ export const Errors = {
   WorkerStopped: (reason: string) => new TsDaskError("WorkerStopped", `The worker stopped before it was ready: ${reason}.`),
   KeySpaceExhausted: () =>
     new TsDaskError("KeySpaceExhausted", "This client has submitted 2^32 tasks, all its task keys: close it and connect a new Client."),
+  ResourcesUnavailable: (needs: string, offers: string) =>
+    new TsDaskError("ResourcesUnavailable", `Tasks need resources ${needs}, which no worker of the cluster offers (workers: ${offers}). They wait until a worker that has them joins (ts-dask worker --resources …); cancel them otherwise.`),
   BadOption: (option: string, value: unknown, expected: string) =>
     new TsDaskError("BadOption", `Option ${option} = ${safe(value)} is not valid: expected ${expected}.`),
   JetStreamUnavailable: (name: string, server: string) =>

@@ -32,6 +32,12 @@ import type {
   ClusterEvent,
   OutRows,
   Hello,
+  ActorCalls,
+  ActorReplies,
+  ActorRequest,
+  ActorSnapshot,
+  ActorStatus,
+  ExecActor,
 } from "./protocol.ts";
 
 const obj = (m: unknown): m is Record<string, unknown> => typeof m === "object" && m !== null && !Array.isArray(m);
@@ -129,3 +135,12 @@ export const isInstallJob = (m: unknown): m is InstallJob => obj(m) && installJo
 export const isAlive = (m: unknown): m is SchedulerAlive => obj(m) && str(m.instance) && num(m.heartbeatMs);
 
 export const isRestartRequest = (m: unknown): m is RestartRequest => obj(m) && str(m.client) && str(m.auth);
+
+// --- actors (issue 14) ------------------------------------------------------------------------
+export const isActorRequest = (m: unknown): m is ActorRequest =>
+  obj(m) && (m.op === "create" || m.op === "get" || m.op === "kill") && str(m.client) && str(m.auth) && (m.name === undefined || str(m.name)) && (m.args === undefined || arr(m.args)) && (m.cls === undefined || (obj(m.cls) && str(m.cls.hash)));
+export const isExecActor = (m: unknown): m is ExecActor => obj(m) && (m.op === "start" || m.op === "stop") && str(m.actor) && str(m.name) && num(m.inc);
+export const isActorCalls = (m: unknown): m is ActorCalls => obj(m) && str(m.client) && str(m.key) && num(m.inc) && arr(m.ids) && arr(m.methods) && arr(m.args) && (m.get === undefined || arr(m.get));
+export const isActorReplies = (m: unknown): m is ActorReplies => obj(m) && str(m.actor) && str(m.worker) && arr(m.ids) && arr(m.values) && (m.errors === undefined || arr(m.errors));
+export const isActorSnapshot = (m: unknown): m is ActorSnapshot => obj(m) && str(m.exec) && str(m.actor) && num(m.inc) && num(m.calls) && m.state instanceof Uint8Array;
+export const isActorStatus = (m: unknown): m is ActorStatus => obj(m) && str(m.actor) && str(m.name) && str(m.state) && num(m.inc) && str(m.exec);

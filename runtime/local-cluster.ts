@@ -13,6 +13,8 @@ export interface LocalClusterOptions {
   nthreads?: number;
   /** Bytes per executor, 0 for none (default). */
   memoryLimit?: number;
+  /** What each executor offers to tasks that need resources, e.g. `{ GPU: 1 }` (as `ts-dask worker --resources`). */
+  resources?: Record<string, number>;
   /** Worker name (default `local`). */
   name?: string;
   /** NATS port (default: a free one). */

@@ -9,8 +9,8 @@ import type { Subjects } from "./protocol.ts";
 /** A cheap structural check of a decoded message (top-level fields only: hot paths call it). */
 export type Guard<T> = (m: unknown) => m is T;
 
-/** What a per-peer subject is built from: an executor id, a client id, a worker instance, a value's hash, an output's name. */
-export type RouteParam = "exec" | "client" | "instance" | "hash" | "output";
+/** What a per-peer subject is built from: an executor id, a client id, a worker instance, a value's hash, an output's name, a user actor's id. */
+export type RouteParam = "exec" | "client" | "instance" | "hash" | "output" | "actor";
 
 declare const replyOf: unique symbol;
 /** The reply subject of a request whose answer must be an `R` (see `Actor.respond`). */

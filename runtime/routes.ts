@@ -45,6 +45,14 @@ import type {
   Hello,
   RegisterReply,
   ExecControl,
+  ActorCalls,
+  ActorReplies,
+  ActorReply,
+  ActorRequest,
+  ActorSnapshot,
+  ActorStatus,
+  ExecActor,
+  ExecActorReply,
 } from "./protocol.ts";
 
 /**
@@ -91,5 +99,16 @@ export const routes = {
   events: route<ClusterEvent>({ name: "events", kind: "publish", from: "scheduler", to: "anyone", subject: (s) => s.events, guard: G.isClusterEvent }),
   /** A named output: `map(…, { publish })`, docs/subjects.md; nothing in the cluster listens. */
   out: route<OutRows>({ name: "out.<name>", kind: "publish", param: "output", from: "client", to: "anyone", subject: (s, n) => s.out(n), guard: G.isOutRows }),
+  // User actors (issue 14): the "Actors" block of runtime/protocol.ts.
+  /** client.actor() / getActor() / killActor(). */
+  actorRequest: route<ActorRequest, ActorReply>({ name: "sched.actor", kind: "request", from: "client", to: "scheduler", subject: (s) => s.actorControl, guard: G.isActorRequest }),
+  /** An actor's `snapshot()`, kept in the data store. */
+  actorSnapshot: route<ActorSnapshot>({ name: "sched.snapshot", kind: "publish", from: "executor", to: "scheduler", subject: (s) => s.actorSnapshot, guard: G.isActorSnapshot }),
+  /** Start or stop one actor on this executor. */
+  execActor: route<ExecActor, ExecActorReply>({ name: "exec.<id>.actor", kind: "request", param: "exec", from: "scheduler", to: "executor", subject: (s, id) => s.execActor(id), guard: G.isExecActor }),
+  /** Method calls, batched per client, sent straight to the hosting executor (actor-host.ts). */
+  actorCalls: route<ActorCalls>({ name: "actor.<actorId>.calls", kind: "publish", param: "actor", from: "client", to: "executor (the actor's host)", subject: (s, a) => s.actorCalls(a), guard: G.isActorCalls }),
+  actorReplies: route<ActorReplies>({ name: "actres.<clientId>", kind: "publish", param: "client", from: "executor", to: "client", subject: (s, c) => s.actorReplies(c), guard: G.isActorReplies }),
+  actorStatus: route<ActorStatus>({ name: "actor.<actorId>.status", kind: "publish", param: "actor", from: "scheduler", to: "clients using the actor", subject: (s, a) => s.actorStatus(a), guard: G.isActorStatus }),
 } as const;
 export type Routes = typeof routes;

@@ -71,7 +71,7 @@ t("the page loads its script and chart library locally, and the worker rows appe
   assert.match(steady, /ts-dask \d+\.\d+\.\d+ · Node 20/, "versions");
   assert.match(steady, /\/ 1(\.0)? GiB/, "memory against the limit (2 × 512 MiB)");
   const headers = await page.locator("#workers thead th").allInnerTexts();
-  assert.equal(headers.map((h) => h.toLowerCase()), ["worker", "host", "nats node", "executors", "threads", "state", "cpu", "memory", "running / queued", "done", "versions"]);
+  assert.equal(headers.map((h) => h.toLowerCase()), ["worker", "host", "nats node", "executors", "threads", "state", "cpu", "memory", "running / queued", "done", "resources (free / total)", "versions"]);
   // The NATS node the worker and its executors are on: this test's nats-server (no server_name: its address).
   const natsCell = await page.locator('#workers tr[data-worker="Steady"] td').nth(2).innerText();
   assert.match(natsCell, /^(127\.0\.0\.1|localhost):\d+$/, `NATS node cell: ${natsCell}`);

@@ -47,4 +47,14 @@ test("examples/large-values.ts", async () => {
   assert.match(out, "9 seeds: 9 executions by default, 3 with pure: true");
 });
 
+test("examples/actors/main.ts", async () => {
+  const out = await run("examples/actors/main.ts");
+  assert.match(out, "counter: 1 3 6 10");
+  assert.match(out, "predict([1, 1]) = 6");
+  assert.match(out, "from a second client: predict([2, 0]) = 5, calls so far 2");
+  assert.match(out, "from tasks: 6 11 16");
+  assert.match(out, /ActorLost: actor 'model' on local-\d: its executor local-\d was killed by SIGKILL; it is restarting on another executor/);
+  assert.match(out, "restarted in another process: true; history kept: 5 predictions, calls 5");
+});
+
 test.run();

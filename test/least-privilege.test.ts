@@ -88,6 +88,19 @@ test("the cluster runs with one user per role: tasks, scatter, a large argument,
     await waitFor(async () => ((await client.info()).workers.find((w) => w.name === "w1")?.executors.length ?? 0) >= 2, { timeoutMs: 30_000, label: "both executors of w1" });
     const ran = await withTimeout(client.run(() => 42), 30_000, "client.run");
     assert.equal(Object.values(ran), [42, 42]);
+    // A user actor (issue 14): create (sched.actor), calls (actor.<id>.calls → actres.<scope>.…), a snapshot (sched.snapshot).
+    class Tally {
+      n = 0;
+      add(k: number) {
+        return (this.n += k);
+      }
+      snapshot() {
+        return this.n;
+      }
+    }
+    const tally = await withTimeout(client.actor(Tally, [], { snapshotEvery: { calls: 1, seconds: 0 } }), 30_000, "actor");
+    assert.is(await withTimeout(tally.add(2), 10_000, "actor call"), 2);
+    await waitFor(async () => (await client.info()).actors?.[0]?.snapshotCalls === 1, { timeoutMs: 10_000, label: "the actor's snapshot stored" });
     const info = cli(["info", url, "--cluster", "home"], env("home-alice"));
     assert.is(await withTimeout(info.exited, 30_000, "info"), 0, info.output());
   } finally {

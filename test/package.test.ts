@@ -5,9 +5,11 @@
  *   b. a .ts script under `npx tsx` with importModule of a sibling module, and `tsc --noEmit` of the
  *      consumer passes with ts-dask's types;
  *   c. `npm install -g` into a temp prefix; `ts-dask up`, `ts-dask worker`, `ts-dask info` from there.
- * Installs use the registry through npm's cache (`--prefer-offline`): after the repository's own
- * `npm ci` every dependency is usually there already.
+ * Every install runs `npm install --offline` against a private cache primed in `before` from the
+ * packages this checkout's own `npm ci` fetched (helpers/npm-offline.ts): no registry is needed.
+ * Three installs and three clusters take a few minutes on a busy 2-core machine:
  */
+// test-timeout-s: 360
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,13 +20,16 @@ import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
 import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
 import { withTimeout } from "./helpers/cluster.ts";
+import { primeOfflineCache, type OfflineCache } from "./helpers/npm-offline.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { version: string };
 
 /** A user's environment: the compiled package, not this checkout's sources (see test/run.mjs). */
 const USER_ENV: NodeJS.ProcessEnv = { NODE_OPTIONS: undefined, TSDASK_FROM_SOURCE: undefined, FORCE_COLOR: "0", NO_COLOR: "1" };
-const NPM_FLAGS = ["--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"];
+const NPM_FLAGS = ["--no-audit", "--no-fund", "--loglevel=error"];
+/** What test a installs beside the tarball, for test b's type check of the consumer. */
+const CONSUMER_DEV = ["typescript@5.9", "@types/node@20"];
 
 interface Run {
   code: number | null;
@@ -53,7 +58,7 @@ async function ok(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS
   return r.out;
 }
 
-const t = suite<{ tmp: string; tgz: string }>("package");
+const t = suite<{ tmp: string; tgz: string; offline: OfflineCache }>("package");
 
 t.before(async (ctx) => {
   ctx.tmp = mkdtempSync(path.join(tmpdir(), "ts-dask-package-"));
@@ -62,6 +67,7 @@ t.before(async (ctx) => {
   const tgz = readdirSync(ctx.tmp).find((f) => f.endsWith(".tgz"));
   assert.is(tgz, `ts-dask-${pkg.version}.tgz`);
   ctx.tgz = path.join(ctx.tmp, tgz!);
+  ctx.offline = await primeOfflineCache(root, path.join(ctx.tmp, "npm-cache"), CONSUMER_DEV.map((s) => s.replace(/@[^@]+$/, "")));
 });
 
 t.after(async (ctx) => {
@@ -81,12 +87,12 @@ t("the tarball passes publint and @arethetypeswrong/cli (ESM only), and ships di
   assert.not.match(list, /package\/test\//, "tests are not shipped");
 });
 
-t("a: installed from the tarball, a plain .mjs script under plain node maps on an embedded cluster run by compiled JavaScript", async ({ tmp, tgz }) => {
+t("a: installed from the tarball (npm install --offline), a plain .mjs script under plain node maps on an embedded cluster run by compiled JavaScript", async ({ tmp, tgz, offline }) => {
   const proj = path.join(tmp, "project");
   mkdirSync(proj);
   writeFileSync(path.join(proj, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
   // typescript and @types/node are for test b (the consumer's own type check), in the same project.
-  await ok("npm", ["install", tgz, "typescript@5.9", "@types/node@20", ...NPM_FLAGS], { cwd: proj, timeoutMs: 240_000 });
+  await ok("npm", ["install", tgz, ...CONSUMER_DEV, ...offline.flags, ...NPM_FLAGS], { cwd: proj, timeoutMs: 240_000 });
   writeFileSync(
     path.join(proj, "a.mjs"),
     [
@@ -139,9 +145,9 @@ t("b: a .ts script under npx tsx imports a sibling module on the cluster, and ts
   assert.match(out, `${path.join(proj, "scoring.ts")}:2`, "the remote stack names the line of the user's .ts module");
 });
 
-t("c: installed globally (npm install -g into a prefix): ts-dask up, ts-dask worker and ts-dask info", async ({ tmp, tgz }) => {
+t("c: installed globally (npm install -g --offline into a prefix): ts-dask up, ts-dask worker and ts-dask info", async ({ tmp, tgz, offline }) => {
   const prefix = path.join(tmp, "global");
-  await ok("npm", ["install", "-g", "--prefix", prefix, tgz, ...NPM_FLAGS], { cwd: tmp, timeoutMs: 240_000 });
+  await ok("npm", ["install", "-g", "--prefix", prefix, tgz, ...offline.flags, ...NPM_FLAGS], { cwd: tmp, timeoutMs: 240_000 });
   const command = path.join(prefix, "bin", "ts-dask");
   const env = { ...USER_ENV, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}` };
   const up = cli(["up", "--nprocs", "2", "--dashboard-address", "none", "--local-directory", path.join(tmp, "up")], env, { command, cwd: tmp });

@@ -33,6 +33,7 @@ t("random bytes, truncated msgpack and wrong shapes on every route of the table:
     instance: [...info.workers.map((w) => w.instance), "ghost"],
     hash: ["0".repeat(64)],
     output: ["fuzzed"],
+    actor: ["ghost"],
   };
   const all = Object.values(routes);
   const targets = all.flatMap((r) => (r.param === undefined ? [r.subject(s, "")] : params[r.param].map((p) => r.subject(s, p))));

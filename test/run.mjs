@@ -9,7 +9,8 @@
 //
 // Environment:
 //   TEST_TIMEOUT_S     per-file timeout, default 180. On timeout the file's whole process tree is
-//                      killed and the file counts as failed.
+//                      killed and the file counts as failed. A file whose work is long by nature
+//                      (the tarball installs) may raise its own with a line `// test-timeout-s: N`.
 //   TEST_JOBS          files run at once, default 2. Parallel is safe: every file starts its own
 //                      nats-server(s) on OS-chosen free loopback ports (never a fixed port), keeps its
 //                      files in mkdtemp directories, and shares nothing else with other files; CI
@@ -30,7 +31,7 @@
 // after the summary, or a non-zero exit that its failed tests do not explain (uvu itself exits 1 when
 // a test fails; counting that exit again would double-count).
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -131,6 +132,12 @@ const FROM_SOURCE_ENV = {
   NODE_OPTIONS: [process.env.NODE_OPTIONS, "--conditions=ts-dask-source"].filter(Boolean).join(" "),
 };
 
+/** The file's timeout: TEST_TIMEOUT_S, or more when the file says `// test-timeout-s: N`. */
+function timeoutOf(file) {
+  const m = /^\/\/ test-timeout-s: (\d+)$/m.exec(readFileSync(path.resolve(root, file), "utf8"));
+  return Math.max(timeoutS, m ? Number(m[1]) : 0);
+}
+
 function runFile(file) {
   return new Promise((resolve) => {
     const started = performance.now();
@@ -151,10 +158,11 @@ function runFile(file) {
     let exitInfo;
     let spawnError;
 
+    const fileTimeoutS = timeoutOf(file);
     const timer = setTimeout(() => {
       timedOut = true;
       killFileTree(child.pid);
-    }, timeoutS * 1000);
+    }, fileTimeoutS * 1000);
 
     const onData = (chunk, isStdout) => {
       chunks.push(chunk);
@@ -193,7 +201,7 @@ function runFile(file) {
       const ms = performance.now() - started;
       const problems = [];
       if (spawnError) problems.push(`could not start: ${spawnError.message}`);
-      if (timedOut) problems.push(`timed out after ${timeoutS} s (process tree killed)`);
+      if (timedOut) problems.push(`timed out after ${timeoutOf(file)} s (process tree killed)`);
       if (hungAfterSummary) problems.push(`still running ${exitGraceS} s after its summary: a leaked handle? (killed)`);
       if (leftovers) problems.push("left processes holding its output after it exited (killed)");
       if (!summary && !timedOut && !spawnError) problems.push("no uvu summary (crashed or exited early)");

@@ -1,7 +1,8 @@
 /**
  * The executor actor: one per child process, with its own NATS connection. It runs user code.
  * Its handlers are the `this.serve(routes.…)` lines of start() (and the data cache's
- * `routes.dataPush`); the route table in runtime/routes.ts says who sends each.
+ * `routes.dataPush`, the actor host's `routes.actorCalls`: user actors, actor-host.ts, issue 14);
+ * the route table in runtime/routes.ts says who sends each.
  * It registers with the scheduler (and again whenever the scheduler restarts or forgets it),
  * heartbeats, and sends results and completions through the Outbox.
  */
@@ -9,7 +10,7 @@ import { Actor, type Logger, type Reply } from "../../runtime/actor.ts";
 import { routes } from "../../runtime/routes.ts";
 import type { ExecUploadReply, UploadDef, Resync, Retire, RunReply, RunRequest, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
 import { compileSource } from "../../runtime/shipping/compile.ts";
-import { loadModule } from "../../runtime/shipping/load-module.ts";
+import { ensureResolveHook, loadModule } from "../../runtime/shipping/load-module.ts";
 import { Transport } from "../../runtime/transport.ts";
 import { hello } from "../../runtime/version.ts";
 import { forwardTaskConsole } from "./console.ts";
@@ -24,7 +25,8 @@ import { Uploads } from "./uploads.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
 import { Errors } from "../../runtime/errors.ts";
 import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
-import type { Bound, TaskGroup } from "../../runtime/protocol.ts";
+import { actorSubjects, type Bound, type TaskGroup } from "../../runtime/protocol.ts";
+import { ActorHost } from "./actor-host.ts";
 
 export interface ExecutorOptions {
   id: string;
@@ -82,6 +84,8 @@ export class Executor extends Actor {
   /** Uploaded modules and packages (client.uploadFile). */
   readonly uploads: Uploads;
   private refsSeen = refStats.decoded;
+  /** User actors hosted here (actor-host.ts). */
+  readonly actors: ActorHost;
 
   constructor(tx: Transport, readonly opts: ExecutorOptions) {
     super(tx, opts.cluster, opts.log);
@@ -95,6 +99,24 @@ export class Executor extends Actor {
       this.dropped("data: bytes that do not match their hash");
     };
     this.data = new DataCache(tx, this.subjects, opts.name, (hash, handler) => this.serve(routes.dataPush.at(hash), handler), as, onCorrupt);
+    const as_ = actorSubjects(opts.cluster);
+    this.actors = new ActorHost({
+      tx,
+      subjects: as_,
+      execId: opts.id,
+      execName: opts.name,
+      auth: () => this.auth,
+      load: async (def, mod) => {
+        if (mod) this.mods.set(mod.hash, mod);
+        return this.load(def);
+      },
+      listen: (actorId, handler) => this.serve(routes.actorCalls.at(actorId), handler),
+      forged: (kind) => {
+        this.forged++;
+        this.dropped(`${kind}: without the actor's key`);
+      },
+      log: opts.log,
+    });
     this.uploads = new Uploads(opts.localDirectory, (hash) => getBytes(tx, this.subjects.dataGet, hash, { as, onCorrupt, fail: (m) => Errors.DataUnavailable(hash, opts.name, m) }));
   }
 
@@ -110,6 +132,7 @@ export class Executor extends Actor {
     this.serve(routes.execControl.at(id), (m, reply) => this.onControl(m, reply));
     this.serve(routes.execUpload.at(id), (m, reply) => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
     this.serve(routes.alive, (m) => this.onSchedulerAlive(m));
+    this.serve(routes.execActor.at(id), (m, reply) => this.bound("actor", m) && void this.actors.onExec(m).then((r) => this.respond(reply, r)));
     await this.register();
     this.tx.onStatus((st) => st === "reconnected" && this.resync());
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
@@ -168,6 +191,8 @@ export class Executor extends Actor {
   /** A different scheduler than the one that assigned our queue: that queue is nobody's now. */
   private adoptScheduler(instance: string, auth: string) {
     if (this.scheduler && this.scheduler !== instance) {
+      // The new scheduler knows nothing of the actors hosted here: they end (their clients are told by theirs).
+      if (this.actors.size) this.actors.stopAll("the scheduler restarted");
       const n = this.runner.clear();
       if (n) this.log.info(`scheduler restarted: dropped ${n} queued task(s); their clients re-submit them`);
     } else if (this.auth && this.auth !== auth) {
@@ -265,6 +290,8 @@ export class Executor extends Actor {
     if (!force && now - this.out.lastDoneAt < this.heartbeatMs && now - this.lastBeat < FULL_BEAT_MS) return;
     this.lastBeat = now;
     const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, nats: this.tx.node, cached: this.cached, ...vitals(this.tx) };
+    const actors = this.actors.counts();
+    if (actors) hb.actors = actors;
     this.tx.send(this.subjects.heartbeat, hb);
   }
 
@@ -411,6 +438,9 @@ export class Executor extends Actor {
   private load(def: FnDef): LoadedFn | Promise<LoadedFn> {
     if (def.kind === "src") {
       try {
+        // A function that may import (`import("ts-dask/worker")`, an uploaded or installed
+        // package) needs the resolve hook before it runs; others never pay for it.
+        if (def.source.includes("import")) ensureResolveHook();
         return compileSource(def);
       } catch (e) {
         return e as Error;
@@ -442,6 +472,7 @@ export class Executor extends Actor {
     clearInterval(this.heartbeatTimer);
     this.runner.paused = true;
     this.out.flush();
+    this.actors.stopAll("its executor stopped");
     try {
       this.tx.send(this.subjects.bye, { id: this.opts.id, kind: "executor", auth: this.auth });
     } catch {

@@ -5,27 +5,36 @@
  * channel closes, so an executor never outlives its supervisor.
  */
 import { consoleLogger } from "../../runtime/actor.ts";
-import { installResolveHook, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
+import { deferResolveHook, ensureResolveHook, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
 import { ignoreTerminalSignals } from "../../runtime/platform.ts";
 import { Transport } from "../../runtime/transport.ts";
-import type { NatsAuth } from "../../runtime/nats-auth.ts";
 import { subjects } from "../../runtime/protocol.ts";
 import { Executor } from "./executor.ts";
 import { pipeMarkers } from "./markers.ts";
 import { adoptExecutorConfig, hasMarkerPipe, isStandby, isToExecutor, readExecutorConfig, type ExecutorProcessConfig, type FromExecutor } from "../../runtime/ipc.ts";
+import { setWorkerClientFactory } from "../../runtime/worker-context.ts";
+
+/** How long a standby waits for `activate` before it installs the resolve hook ahead of need. */
+const STANDBY_HOOK_MS = 500;
 
 // Ctrl+C in the worker's terminal reaches every process of it: the supervisor decides for us.
 ignoreTerminalSignals();
 const base = readExecutorConfig() ?? ({} as ExecutorProcessConfig);
 process.setSourceMapsEnabled(true);
-installResolveHook([base.localDirectory, process.cwd(), TSDASK_ROOT]);
+// The resolve hook is installed when first needed (load-module.ts): most executors never pay for it.
+deferResolveHook([base.localDirectory, process.cwd(), TSDASK_ROOT]);
 // A standby (TSDASK_STANDBY=1, see actors/supervisor/standby.ts) is started ahead of need with only
-// its local directory: its modules are loaded and its resolve hook is up; it waits here for the
-// config of the executor it becomes.
+// its local directory: its modules are loaded; it waits here for the config of the executor it
+// becomes. One left waiting (kept for a replacement) installs the resolve hook meanwhile.
 const cfg: ExecutorProcessConfig = isStandby() ? await activation() : base;
 // Tasks read who they run on from here (getWorker(), runtime/worker-context.ts), as when started with it.
 adoptExecutorConfig(cfg);
 const log = consoleLogger(`[${cfg.name}]`);
+// getWorker().client(): a client of this cluster, connected on first use (issue 14).
+setWorkerClientFactory(async () => {
+  const { Client } = await import("../../client/client.ts");
+  return Client.connect(cfg.servers, { cluster: cfg.cluster, token: cfg.token, auth: cfg.auth });
+});
 
 const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, auth: cfg.auth, inboxPrefix: subjects(cfg.cluster).inbox, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
 const ex = new Executor(tx, { ...cfg, log, markers: hasMarkerPipe() ? pipeMarkers() : undefined, onRestart: () => process.exit(0) });
@@ -36,10 +45,15 @@ function activation(): Promise<ExecutorProcessConfig> {
     const gone = () => process.exit(0);
     const onMessage = (m: unknown) => {
       if (!isToExecutor(m) || m.type !== "activate") return;
+      clearTimeout(idle);
       process.off("message", onMessage);
       process.off("disconnect", gone);
       resolve(m.config);
     };
+    // Still waiting after a while: a standby kept for a replacement, idle; the first executors are
+    // activated at once and install the hook only if a task needs it.
+    const idle = setTimeout(ensureResolveHook, STANDBY_HOOK_MS);
+    idle.unref();
     process.on("message", onMessage);
     process.once("disconnect", gone);
     // The supervisor may be gone already (stopped while we loaded): a failed send means exit, not a crash.

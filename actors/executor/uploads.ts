@@ -17,7 +17,7 @@ import { bytesHash } from "../../runtime/data-transfer.ts";
 import type { UploadDef } from "../../runtime/protocol.ts";
 import { isPackageName, readArchive, writeEntries, type ArchiveEntry } from "../../runtime/shipping/archive.ts";
 import { isSha256Hex } from "../../runtime/shipping/hash.ts";
-import { setUploadMap } from "../../runtime/shipping/load-module.ts";
+import { ensureResolveHook, setUploadMap } from "../../runtime/shipping/load-module.ts";
 import { ensureTypeScriptLoader, isTypeScriptFile } from "../../runtime/shipping/ts-loader.ts";
 
 export class Uploads {
@@ -61,6 +61,8 @@ export class Uploads {
       changed = true;
     }
     if (changed) {
+      // Our resolve hook before tsx's, as when it was installed at start (hooks chain newest first).
+      ensureResolveHook();
       // A folder or archive may hold .ts files; a single file only if it is one.
       if ([...this.current.values()].some((d) => d.kind !== "file" || isTypeScriptFile(d.file))) await ensureTypeScriptLoader();
       const map: Record<string, string> = {};

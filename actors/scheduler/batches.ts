@@ -6,7 +6,7 @@
 import type { FnDef, ModuleDef, TaskBatch, TaskGroup } from "../../runtime/protocol.ts";
 import { TICKET_WORDS, type TicketKey } from "../../runtime/tickets.ts";
 import type { ExecutorRec } from "./executors.ts";
-import { CAREFUL, type TaskTable } from "./tasks.ts";
+import { CAREFUL, type Lane, type TaskTable } from "./tasks.ts";
 
 /** What batching reads from the scheduler. */
 export interface BatchContext {
@@ -23,8 +23,11 @@ export interface BatchContext {
   tickets: readonly (TicketKey | undefined)[];
 }
 
-/** Pops up to `n` queued rows for `rec` (assigning them) into one batch; undefined when none. */
-export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number): { msg: TaskBatch; count: number } | undefined {
+/**
+ * Pops up to `n` queued rows for `rec` (assigning them) into one batch; undefined when none. From
+ * `lane` (a need lane, resources.ts) when given, else from the lanes in turn.
+ */
+export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number, lane?: Lane): { msg: TaskBatch; count: number } | undefined {
   const t = c.tasks;
   const groups: (TaskGroup & { chunkId: number })[] = [];
   let g: (TaskGroup & { chunkId: number }) | undefined;
@@ -41,9 +44,9 @@ export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number): { msg: 
     slots.length = 0;
   };
   // Lanes (clients, priorities) take turns, one batch each: fair shares of the cluster.
-  t.rotate();
+  if (!lane) t.rotate();
   while (count < n) {
-    const s = t.pop();
+    const s = lane ? t.popNeed(lane) : t.pop();
     if (s < 0) break;
     const chunkId = t.chunk[s]!;
     const ch = t.chunks.get(chunkId)!;

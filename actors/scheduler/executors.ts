@@ -5,7 +5,8 @@
  */
 import { createActor, type ActorRefFrom } from "xstate";
 import { Errors, type TsDaskError } from "../../runtime/errors.ts";
-import type { ExecutorInfo, Heartbeat, RegisterExecutor, RegisterWorker, WorkerInfo } from "../../runtime/protocol.ts";
+import type { ExecutorInfo, Heartbeat, RegisterExecutor, RegisterWorker, Resources, WorkerInfo } from "../../runtime/protocol.ts";
+import { needsOf } from "./resources.ts";
 import type { Subjects } from "../../runtime/protocol.ts";
 import { workerMachine } from "./worker.machine.ts";
 
@@ -51,6 +52,17 @@ export interface ExecutorRec {
   reconcile?: { nonce: number; at: number; slots: Map<number, number> };
   /** The NATS node it said it is on (registration, heartbeats). */
   nats?: string;
+  /** Its machine is in `running` (kept from the machine's snapshots, so the hot path reads a field). */
+  live: boolean;
+  /** Takes new work: {@link live} and {@link confirmed} (see {@link ExecutorTable.accepting}). */
+  open: boolean;
+  /** The last pump that visited it (scheduler.ts): each executor once per pump. */
+  pumpGen: number;
+  /** Its worker's resources (what it offers) and what tasks assigned to it do not hold now (resources.ts). */
+  resources?: Resources;
+  free?: Resources;
+  /** When a sign of life last reached its machine (performance.now(); see {@link LivenessConfig.coalesceMs}). */
+  beatAt: number;
 }
 
 /** A peer's NATS node as it said it (protocol.ts NatsNode): a string, kept short for the tables. */
@@ -81,10 +93,34 @@ export interface LivenessConfig {
   subjects: Subjects;
   suspectAfterMs: number;
   deadAfterMs: number;
+  /**
+   * Signs of life of one executor closer together than this reach its machine once (default 0):
+   * its supervisor's beat, its own and every completion message each restarted the machine's
+   * timer, the largest share of an idle scheduler's CPU with 1,000 workers (issue 15). The
+   * machine waits this much longer before calling it suspect, so it is never declared suspect
+   * sooner than `suspectAfterMs` of silence (at most this much later).
+   */
+  coalesceMs?: number;
   onDead: (rec: ExecutorRec, reason: string) => void;
 }
 
 export class ExecutorTable {
+  /**
+   * Placement reads these instead of scanning every executor (issue 15: with 1,000 executors a
+   * scan per completion message made each task's cost grow with the cluster). Kept by
+   * {@link load} and {@link setOpen}, O(1) per message:
+   * - `open`: executors that take work (confirmed, machine in `running`);
+   * - `idle`: open ones with a thread free (assigned < nthreads);
+   * - `loaded`: open ones holding queued work (assigned > nthreads), the candidates to steal from;
+   * - `hungry`: open ones that may have room for more (added whenever their load falls or they
+   *   open; the pump drops one it finds full).
+   */
+  readonly open = new Set<ExecutorRec>();
+  readonly idle = new Set<ExecutorRec>();
+  readonly loaded = new Set<ExecutorRec>();
+  readonly hungry = new Set<ExecutorRec>();
+  /** Open executors that offer resources (resources.ts places tasks that need some there). */
+  readonly resourced = new Set<ExecutorRec>();
   private readonly byIdMap = new Map<string, ExecutorRec>();
   private readonly byIdx: (ExecutorRec | undefined)[] = [];
   private readonly freeIdx: number[] = [];
@@ -104,7 +140,10 @@ export class ExecutorTable {
       }
     }
     const prev = this.workers.get(reg.instance);
+    reg.resources = needsOf(reg.resources);
     this.workers.set(reg.instance, { reg, executors: prev?.executors ?? new Set(), lastSeen: Date.now(), auth: prev?.auth ?? this.cfg.newToken(), confirmed: prev?.confirmed, nats: natsNode(reg.nats) });
+    // Executors that registered first (a scheduler restart) learn their worker's resources now.
+    for (const e of prev?.executors ?? []) if (!e.resources && reg.resources) this.offer(e, reg.resources);
     return undefined;
   }
 
@@ -128,7 +167,7 @@ export class ExecutorTable {
           applyStolen: ({ event }) => event.type === "STEAL_REPLY" && this.cfg.steal?.apply(rec, event.slots),
         },
       }),
-      { input: { suspectAfterMs: this.cfg.suspectAfterMs, deadAfterMs: this.cfg.deadAfterMs } },
+      { input: { suspectAfterMs: this.cfg.suspectAfterMs + (this.cfg.coalesceMs ?? 0), deadAfterMs: this.cfg.deadAfterMs } },
     );
     const rec: ExecutorRec = {
       id: reg.id,
@@ -152,6 +191,10 @@ export class ExecutorTable {
       auth: this.cfg.newToken(),
       seq: 0,
       nats: natsNode(reg.nats),
+      live: false,
+      open: false,
+      pumpGen: 0,
+      beatAt: -Infinity,
     };
     this.byIdMap.set(reg.id, rec);
     this.byIdx[index] = rec;
@@ -162,9 +205,67 @@ export class ExecutorTable {
       this.workers.set(reg.worker, w);
     }
     w.executors.add(rec);
+    if (w.reg.resources) this.offer(rec, w.reg.resources);
+    // One field read on the hot path instead of a snapshot match (a heartbeat makes a snapshot too: one match each).
+    life.subscribe((snap) => {
+      const v = snap.value;
+      const live = snap.status === "active" && typeof v === "object" && v !== null && "running" in v;
+      if (live !== rec.live) {
+        rec.live = live;
+        this.setOpen(rec);
+      }
+    });
     life.start();
     life.send({ type: "REGISTERED" });
     return rec;
+  }
+
+  /** `rec` offers `resources` (its worker's), all free (nothing that needs them is assigned to it yet). */
+  private offer(rec: ExecutorRec, resources: Resources): void {
+    rec.resources = resources;
+    rec.free = { ...resources };
+    this.setOpen(rec);
+  }
+
+  /** Whether any live worker's executors offer enough for one task needing `needs` (and whether any worker is there at all). */
+  canEverRun(fits: (offer: Resources | undefined) => boolean): { workers: number; able: boolean; offers: string[] } {
+    let workers = 0;
+    const offers: string[] = [];
+    for (const w of this.workers.values()) {
+      if (w.reg.pid === 0 || !this.isLive(w)) continue;
+      workers++;
+      offers.push(`${w.reg.name} (${w.reg.resources ? Object.entries(w.reg.resources).map(([k, v]) => `${k}=${v}`).join(",") : "none"})`);
+      if (fits(w.reg.resources)) return { workers, able: true, offers };
+    }
+    return { workers, able: false, offers };
+  }
+
+  /** After `rec.confirmed` or its machine's state changed: whether it takes work now. */
+  setOpen(rec: ExecutorRec): void {
+    rec.open = rec.live && rec.confirmed === true && this.byIdMap.get(rec.id) === rec;
+    if (rec.open) this.open.add(rec);
+    else this.open.delete(rec);
+    if (rec.open && rec.resources) this.resourced.add(rec);
+    else this.resourced.delete(rec);
+    this.load(rec);
+  }
+
+  /**
+   * After `rec.assigned` changed: its place in the idle and loaded sets. `fell` (the default): its
+   * load fell or it just opened, so it may have room again (the pump looks at it next).
+   */
+  load(rec: ExecutorRec, fell = true): void {
+    if (!rec.open) {
+      this.idle.delete(rec);
+      this.loaded.delete(rec);
+      this.hungry.delete(rec);
+      return;
+    }
+    if (rec.assigned < rec.nthreads) this.idle.add(rec);
+    else this.idle.delete(rec);
+    if (rec.assigned > rec.nthreads) this.loaded.add(rec);
+    else this.loaded.delete(rec);
+    if (fell) this.hungry.add(rec);
   }
 
   /** A worker's registration token (undefined for an unknown worker). */
@@ -202,9 +303,7 @@ export class ExecutorTable {
    * used its token yet may still follow another scheduler and would drop our orders.
    */
   accepting(): ExecutorRec[] {
-    const out: ExecutorRec[] = [];
-    for (const r of this.byIdMap.values()) if (r.confirmed && r.life.getSnapshot().matches("running")) out.push(r);
-    return out.sort((a, b) => a.assigned / a.nthreads - b.assigned / b.nthreads);
+    return [...this.open].sort((a, b) => a.assigned / a.nthreads - b.assigned / b.nthreads);
   }
 
   /** Records a heartbeat; false when the executor is unknown (it must re-register). */
@@ -220,7 +319,7 @@ export class ExecutorTable {
     rec.dataPushed = m.dataPushed ?? rec.dataPushed;
     rec.dataBytes = m.dataBytes ?? rec.dataBytes;
     rec.nats = natsNode(m.nats) ?? rec.nats;
-    rec.life.send({ type: "HEARTBEAT" });
+    this.alive(rec);
     const w = this.workers.get(rec.worker);
     if (w) w.lastSeen = Date.now();
     return true;
@@ -234,8 +333,20 @@ export class ExecutorTable {
     w.nats = natsNode(m.nats) ?? w.nats;
     for (const id of m.executors ?? []) {
       const rec = this.byIdMap.get(id);
-      if (rec && rec.worker === m.id) rec.life.send({ type: "HEARTBEAT" });
+      if (rec && rec.worker === m.id) this.alive(rec);
     }
+  }
+
+  /**
+   * A sign of life of `rec` (its heartbeat, its supervisor's, a completion message): restarts its
+   * machine's silence timer, at most once per `coalesceMs` while it is running (a suspect,
+   * retiring or joining one hears every sign).
+   */
+  alive(rec: ExecutorRec): void {
+    const now = performance.now();
+    if (rec.live && now - rec.beatAt < (this.cfg.coalesceMs ?? 0)) return;
+    rec.beatAt = now;
+    rec.life.send({ type: "HEARTBEAT" });
   }
 
   /** Forgets workers silent past the dead window that have no executors left (killed -9). */
@@ -262,6 +373,7 @@ export class ExecutorTable {
   private gone(rec: ExecutorRec, reason: string) {
     if (this.byIdMap.get(rec.id) !== rec) return;
     this.byIdMap.delete(rec.id);
+    this.setOpen(rec);
     this.byIdx[rec.index] = undefined;
     this.workers.get(rec.worker)?.executors.delete(rec);
     rec.life.stop();
@@ -286,6 +398,7 @@ export class ExecutorTable {
       nthreads: w.reg.nthreads,
       memoryLimit: w.reg.memoryLimit,
       hello: w.reg.hello,
+      ...(w.reg.resources ? { resources: w.reg.resources } : {}),
       ...(w.nats ? { nats: w.nats } : {}),
       executors: [...w.executors].sort((a, b) => a.name.localeCompare(b.name)).map(
         (e): ExecutorInfo => ({
@@ -304,6 +417,7 @@ export class ExecutorTable {
           dataBytes: e.dataBytes,
           ...(e.nats ? { nats: e.nats } : {}),
           ...(e.cached ? { cached: e.cached } : {}),
+          ...(e.free ? { resourcesFree: { ...e.free } } : {}),
         }),
       ),
     }));

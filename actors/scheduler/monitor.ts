@@ -673,6 +673,8 @@ export class Monitor {
         executors,
         clients: info.clients,
         queued: info.tasks.queued,
+        byPriority: info.tasks.byPriority,
+        needingResources: info.tasks.needingResources ?? 0,
         assigned: info.tasks.assigned,
         running,
         completed: this.completed,
@@ -691,6 +693,7 @@ export class Monitor {
       streamMs: this.streamMs,
       history,
       events: since > 0 ? this.recentEvents.filter((e) => e.t >= since) : this.recentEvents.slice(-50),
+      actors: info.actors ?? [],
     };
   }
 

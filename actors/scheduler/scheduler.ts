@@ -5,6 +5,7 @@
  * `routes.dataPush` in data-push.ts); the route table in runtime/routes.ts says who sends each.
  * data.put / data.get / data.release go to the DataStore through DataOwners (caps, per-task owners);
  * sched.upload and sched.install to uploads.ts (replayed to late joiners through the register reply).
+ * sched.actor and sched.snapshot go to the ActorTable (actors.ts: user actors, issue 14).
  */
 import { hostname } from "node:os";
 import { Actor, type Logger, type Reply } from "../../runtime/actor.ts";
@@ -15,6 +16,7 @@ import { routes } from "../../runtime/routes.ts";
 import { randomId } from "../../runtime/ids.ts";
 import {
   PROTOCOL_VERSION,
+  actorSubjects,
   isClientId,
   type Bye,
   type Cancel,
@@ -36,13 +38,15 @@ import {
   type StealReply,
   type SubmitGroup,
   type RegisterReply,
+  type Resources,
   type Submit,
   type TaskBatch,
 } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
 import { hello, nodeMajor, versionWarning } from "../../runtime/version.ts";
 import { defaultPlacement, DurationEstimates, roomFor, windowFor, type PlacementConfig } from "./placement.ts";
-import { ASSIGNED, QUEUED, TaskTable } from "./tasks.ts";
+import { ASSIGNED, NEEDS, QUEUED, TaskTable, needsKey } from "./tasks.ts";
+import { fits, formatResources, hold, needsOf, releaseSlots } from "./resources.ts";
 import { ExecutorTable, natsNode, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data-store.ts";
 import { DataPushes } from "./data-push.ts";
@@ -56,6 +60,11 @@ import { Definitions } from "./definitions.ts";
 import { UploadRegistry } from "./uploads.ts";
 import { Trust } from "./trust.ts";
 import { Reconciler } from "./reconcile.ts";
+import { ActorTable } from "./actors.ts";
+import type { ActorLifeInput } from "./actor.machine.ts";
+
+/** Work stealing looks at the loaded executors at most this often (ms). */
+const BALANCE_MS = 5;
 
 /** A value whose chunks stopped arriving this long ago is dropped (its sender is gone). */
 const ABANDONED_VALUE_MS = 120_000;
@@ -78,6 +87,8 @@ export interface SchedulerOptions {
   clientGraceMs?: number;
   /** Cap on one stored value (scattered, or a large task argument or result), in bytes. Default 1 GiB. */
   maxValueBytes?: number;
+  /** User actors: how long placing one may take, and the wait between attempts (actor.machine.ts). */
+  actorLife?: Omit<ActorLifeInput, "restartMax">;
   log: Logger;
 }
 
@@ -111,6 +122,9 @@ export class Scheduler extends Actor {
   private readonly placement: PlacementConfig;
   private readonly heartbeatMs: number;
   private pumpScheduled = false;
+  /** When balance() last looked for work to steal, and its deferred next look. */
+  private balancedAt = -Infinity;
+  private balanceTimer: NodeJS.Timeout | undefined;
   private aliveTimer: NodeJS.Timeout | undefined;
   /** Dashboard, /metrics and events: fed by one hook call per message (monitor.ts). */
   readonly monitor: Monitor;
@@ -118,6 +132,8 @@ export class Scheduler extends Actor {
   readonly trust: Trust;
   /** Periodic and on-doubt comparison of what executors hold with what we think (reconcile.ts). */
   private readonly reconciler: Reconciler;
+  /** User actors (actors.ts). */
+  readonly actors: ActorTable;
   /** Completions for tasks not (or no longer) assigned to the reporter: re-runs after a re-queue. */
   duplicates = 0;
   failed = 0;
@@ -141,7 +157,12 @@ export class Scheduler extends Actor {
     this.data.onDropped = (hash) => this.forgotten.data.push(hash);
     this.data.onComplete = (hash, broadcast) => {
       if (!broadcast) return;
-      for (const rec of this.executors.accepting()) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash, auth: rec.auth });
+      // Suspect ones too: an executor whose event loop a long task blocks is silent, not gone, and
+      // it would otherwise never hear of the value (it was not idle for the push either).
+      for (const rec of this.executors.all()) {
+        const st = rec.life.getSnapshot();
+        if (st.matches("running") || st.matches("suspect")) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash, auth: rec.auth });
+      }
     };
     this.owners = new DataOwners(this.data, opts.maxValueBytes);
     this.runner = new SchedulerRunner(tx.maxPayload);
@@ -159,15 +180,29 @@ export class Scheduler extends Actor {
       subjects: this.subjects,
       suspectAfterMs: this.suspectAfterMs,
       deadAfterMs: this.deadAfterMs,
+      coalesceMs: this.heartbeatMs / 2,
       onDead: (rec, reason) => this.executorGone(rec, reason),
     });
     this.uploads = new UploadRegistry(tx, this.subjects, this.data, this.executors, opts.log);
+    this.actors = new ActorTable({
+      tx,
+      subjects: actorSubjects(opts.cluster),
+      executors: this.executors,
+      data: this.data,
+      log: opts.log,
+      emit: (e) => this.monitor.emit(e),
+      isClient: (id, auth) => this.trust.isRegisteredClient(id, auth),
+      untrusted: (kind) => this.untrusted(kind),
+      life: opts.actorLife,
+    });
     this.reconciler = new Reconciler({
       tasks: this.tasks,
       executors: this.executors,
       ask: (rec, nonce) => this.tx.send(this.subjects.execControl(rec.id), { op: "resync", nonce, auth: rec.auth }),
       requeue: (rec, lost) => {
         rec.assigned -= lost.length;
+        releaseSlots(this.tasks, rec.free, lost);
+        this.executors.load(rec);
         // What was lost may have carried function definitions: send them again.
         rec.fnsSent.clear();
         rec.modsSent.clear();
@@ -224,6 +259,8 @@ export class Scheduler extends Actor {
     });
     s.serve(routes.dataRelease, (m) => (s.trust.isClient(m.client.split("/")[0]!, m.auth) ? s.owners.release(m) : s.untrusted("data.release")));
     s.serve(routes.schedRun, (m, reply) => s.onRun(m, reply));
+    s.serve(routes.actorRequest, (m, reply) => s.actors.onRequest(m, reply));
+    s.serve(routes.actorSnapshot, (m) => s.actors.onSnapshot(m));
     // Uploads and installs reach every executor and worker: only a registered client's, with its token.
     s.serve(routes.upload, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onUpload(m).then((r) => s.respond(reply, r)) : s.untrusted("upload")));
     s.serve(routes.install, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onInstall(m).then((r) => s.respond(reply, r)) : s.untrusted("install")));
@@ -250,9 +287,11 @@ export class Scheduler extends Actor {
 
   async stop(): Promise<void> {
     clearInterval(this.aliveTimer);
+    clearTimeout(this.balanceTimer);
     this.monitor.stop();
     this.pushes.stop();
     this.executors.stopAll();
+    this.actors.stop();
     this.stopListening();
     this.runner.stop();
     await this.tx.flush().catch(() => {});
@@ -333,7 +372,9 @@ export class Scheduler extends Actor {
   /** A client closed or lost its lease: cancel its tasks, release its data. */
   private dropClient(id: string, why: string) {
     const client = this.clients.endLease(id);
+    this.actors.ownerGone(id, why);
     this.trust.forgetClient(id);
+    for (const k of this.warnedNeeds) if (k.startsWith(`${id} `)) this.warnedNeeds.delete(k);
     this.data.releaseAll(id);
     this.owners.dropClient(id);
     const freed = this.defs.dropClient(id);
@@ -364,7 +405,7 @@ export class Scheduler extends Actor {
     if (this.clients.draining.size === 0) return;
     for (const i of this.clients.sweep(this.tasks.live)) {
       this.trust.freeIndex(i);
-      if (this.heldCache?.client === i) this.heldCache = undefined;
+      this.heldCache.delete(i);
     }
   }
 
@@ -406,6 +447,7 @@ export class Scheduler extends Actor {
       return this.respond(reply, { ok: false, code: e.code, message: e.message, sched: this.instance });
     }
     if (!this.trust.freshSubmit(m.client, m.seq)) return this.untrusted("submit: replayed");
+    this.clients.touch(m.client);
     this.defs.add(m.client, m.fns, m.mods);
     for (const g of m.groups) {
       if (!this.defs.fns.has(g.fn)) {
@@ -417,7 +459,9 @@ export class Scheduler extends Actor {
     let total = 0;
     const held = m.resync ? this.heldBy(client) : undefined;
     for (const g of m.groups) {
-      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g));
+      const needs = needsOf(g.resources);
+      if (needs) this.warnUnplaceable(m.client, needs);
+      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needs);
       out.push(slots);
       total += slots.length;
     }
@@ -430,13 +474,20 @@ export class Scheduler extends Actor {
 
   /** The keys a client still has here; cached briefly, as a resync arrives in many messages. */
   private heldBy(client: number): Map<number, number> {
-    const c = this.heldCache;
-    if (c && c.client === client && Date.now() - c.at < 1000) return c.keys;
+    const now = Date.now();
+    for (const [i, c] of this.heldCache) if (now - c.at >= 1000) this.heldCache.delete(i);
+    const c = this.heldCache.get(client);
+    if (c) return c.keys;
     const keys = this.tasks.heldBy(client);
-    this.heldCache = { client, at: Date.now(), keys };
+    this.heldCache.set(client, { at: now, keys });
     return keys;
   }
-  private heldCache: { client: number; at: number; keys: Map<number, number> } | undefined;
+  /**
+   * Per client: several clients re-submitting at once (after a scheduler stall) each scan the
+   * table once a second, not once per message (with one entry for all, 4 clients re-submitting
+   * 10^6 tasks each took a scan of the whole table per message: minutes).
+   */
+  private readonly heldCache = new Map<number, { at: number; keys: Map<number, number> }>();
 
   /** Adds the rows of a re-submitted group that are not held already; returns every row's slot. */
   private addMissing(client: number, g: SubmitGroup, held: Map<number, number>): Uint32Array {
@@ -448,7 +499,7 @@ export class Scheduler extends Actor {
       else slots[r] = s;
     }
     if (rows.length) {
-      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g));
+      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needsOf(g.resources));
       rows.forEach((r, i) => {
         slots[r] = added[i]!;
         held.set(g.keys[r]!, added[i]!);
@@ -492,23 +543,78 @@ export class Scheduler extends Actor {
     });
   }
 
-  /** Hands queued tasks to executors with room, in batches. */
+  /**
+   * Hands queued tasks to executors with room, in batches. Only executors that may have room are
+   * visited (`hungry`: their load fell since they were last found full), those with a free thread
+   * first, so a completion message costs the same with 10 executors as with 1,000.
+   */
   private pump() {
     const t = this.tasks;
-    if (t.queued === 0) {
+    if (t.needing > 0) this.placeNeeding();
+    if (t.ready === 0) {
       t.drainCancelled();
       return this.balance();
     }
-    const open = this.executors.accepting();
-    if (open.length === 0) return;
+    const x = this.executors;
+    if (x.hungry.size === 0) return;
+    const gen = ++this.pumpGen;
     // Spread a short queue evenly instead of letting the first executor take it all.
-    let withRoom = open.length;
-    for (const rec of open) {
-      if (t.queued === 0) break;
-      const share = Math.ceil(t.queued / withRoom--);
-      this.fill(rec, share);
+    let withRoom = x.hungry.size;
+    const visit = (rec: ExecutorRec) => {
+      rec.pumpGen = gen;
+      this.fill(rec, Math.ceil(t.ready / withRoom--));
+      // Found full (not merely given its share of a short queue): out until its load falls.
+      if (t.ready > 0 && this.room(rec) === 0) x.hungry.delete(rec);
+    };
+    for (const rec of x.idle) {
+      if (t.ready === 0) return;
+      if (rec.pumpGen !== gen && x.hungry.has(rec)) visit(rec);
+    }
+    for (const rec of x.hungry) {
+      if (t.ready === 0) return;
+      if (rec.pumpGen !== gen) visit(rec);
     }
   }
+  private pumpGen = 0;
+
+  /**
+   * Tasks that need resources (resources.ts): each need lane, highest priority first, onto the
+   * executors that offer resources, as many as their free amounts cover (held until done).
+   */
+  private placeNeeding() {
+    const t = this.tasks;
+    const lanes = [...t.needLanes.values()].sort((a, b) => b.priority - a.priority);
+    for (const lane of lanes) {
+      for (const rec of this.executors.resourced) {
+        if (lane.len === 0) break;
+        const k = Math.min(fits(rec.free, lane.needs!), this.placement.maxBatch);
+        if (k <= 0) continue;
+        const batch = takeBatch(this.batching, rec, k, lane);
+        if (!batch) break;
+        hold(rec.free!, lane.needs!, batch.count);
+        this.executors.load(rec, false);
+        this.sendBatch(rec, batch.msg);
+      }
+    }
+  }
+
+  /**
+   * Tasks that need resources no live worker offers wait (a worker that has them may join: a
+   * machine asleep, a cluster still starting); their client is told at once, once per need,
+   * on its log subject (printed like a task's stderr), and the scheduler logs it.
+   */
+  private warnUnplaceable(client: string, needs: Resources) {
+    const key = `${client} ${needsKey(needs)}`;
+    if (this.warnedNeeds.has(key)) return;
+    const r = this.executors.canEverRun((offer) => fits(offer, needs) >= 1);
+    if (r.able || r.workers === 0) return;
+    this.warnedNeeds.add(key);
+    const e = Errors.ResourcesUnavailable(formatResources(needs), r.offers.join(", "));
+    this.log.warn(`client ${client}: ${e.message}`);
+    this.tx.send(this.subjects.log(client), { worker: "scheduler", lines: [[2, `${e.code}: ${e.message}`]] });
+  }
+  /** `${client} ${needs}` already warned about (dropped with the client). */
+  private readonly warnedNeeds = new Set<string>();
 
   /**
    * Work stealing: with nothing left in the queue, an executor with idle threads gets tasks that
@@ -516,14 +622,24 @@ export class Scheduler extends Actor {
    * one steal per victim at a time (worker.machine.ts `steal` region).
    */
   private balance() {
-    const open = this.executors.accepting();
-    if (open.length < 2) return;
-    const idle = open.filter((r) => r.assigned < r.nthreads);
-    if (!idle.length) return;
-    const victims = open
-      .filter((r) => r.assigned - r.nthreads > 0 && r.life.getSnapshot().matches({ running: { steal: "none" } }))
+    const x = this.executors;
+    if (x.idle.size === 0 || x.loaded.size === 0) return;
+    // At most once per BALANCE_MS: at the end of a map every completion message finds the queue
+    // empty, and a look at every loaded executor per message grew with the cluster.
+    const now = performance.now();
+    if (now - this.balancedAt < BALANCE_MS) {
+      this.balanceTimer ??= setTimeout(() => {
+        this.balanceTimer = undefined;
+        this.schedulePump();
+      }, BALANCE_MS).unref();
+      return;
+    }
+    this.balancedAt = now;
+    const idle = x.idle.size;
+    const victims = [...x.loaded]
+      .filter((r) => r.life.getSnapshot().matches({ running: { steal: "none" } }))
       .sort((a, b) => b.assigned - b.nthreads - (a.assigned - a.nthreads));
-    for (let i = 0; i < Math.min(idle.length, victims.length); i++) {
+    for (let i = 0; i < Math.min(idle, victims.length); i++) {
       const v = victims[i]!;
       // Half of the victim's queue: both then finish at about the same time. Taking only as many
       // tasks as there are idle threads would cost a round trip per task when tasks are short.
@@ -548,12 +664,14 @@ export class Scheduler extends Actor {
     const mine = [...slots].filter((s) => this.tasks.state[s] === ASSIGNED && this.tasks.exec[s] === victim.index + 1);
     if (mine.length) {
       victim.assigned -= mine.length;
+      releaseSlots(this.tasks, victim.free, mine);
+      this.executors.load(victim, false);
       this.stolen += mine.length;
       this.tasks.requeueFront(mine);
       // Stolen work goes to the executors with idle threads, not back to where it came from.
-      const idle = this.executors.accepting().filter((r) => r !== victim && r.assigned < r.nthreads);
+      const idle = [...this.executors.idle].filter((r) => r !== victim);
       let left = idle.length;
-      for (const r of idle) this.fill(r, Math.ceil(this.tasks.queued / left--));
+      for (const r of idle) this.fill(r, Math.ceil(this.tasks.ready / left--));
     }
     this.pump();
     return mine.length;
@@ -570,11 +688,12 @@ export class Scheduler extends Actor {
   private fill(rec: ExecutorRec, share: number) {
     const t = this.tasks;
     let room = Math.min(share, this.room(rec));
-    while (room > 0 && t.queued > 0) {
+    while (room > 0 && t.ready > 0) {
       const n = Math.min(room, this.placement.maxBatch);
       const batch = takeBatch(this.batching, rec, n);
       if (!batch) break;
       room -= batch.count;
+      this.executors.load(rec, false);
       this.sendBatch(rec, batch.msg);
     }
   }
@@ -598,9 +717,13 @@ export class Scheduler extends Actor {
     // Too big for one message: split the groups' rows in half and try again.
     const total = msg.groups.reduce((a, g) => a + g.slots.length, 0);
     if (total <= 1) {
-      // One task alone is too large. Fail it (counted, reported, its event sent) instead of wedging the queue.
-      this.failSlot(msg.groups[0]!.slots[0]!, Errors.PayloadTooLarge("The task's arguments", data.byteLength, this.tx.maxPayload), ["scheduler"]);
+      // One task alone is too large. Fail it (counted, reported, its event sent) instead of wedging the queue;
+      // the resources it held on this executor are free again.
+      const slot = msg.groups[0]!.slots[0]!;
+      releaseSlots(this.tasks, rec.free, [slot]);
+      this.failSlot(slot, Errors.PayloadTooLarge("The task's arguments", data.byteLength, this.tx.maxPayload), ["scheduler"]);
       rec.assigned--;
+      this.executors.load(rec);
       return;
     }
     const [a, b] = splitBatch(msg);
@@ -620,13 +743,19 @@ export class Scheduler extends Actor {
     const t = this.tasks;
     let finished = 0;
     for (let i = 0; i < m.slots.length; i++) {
-      if (t.finish(m.slots[i]!, rec.index)) finished++;
-      else this.duplicates++;
+      const s = m.slots[i]!;
+      // What it held (resources.ts), read before the slot is freed: one column read per task.
+      const needs = t.flags[s]! & NEEDS ? t.chunks.get(t.chunk[s]!)?.needs : undefined;
+      if (t.finish(s, rec.index)) {
+        finished++;
+        if (needs && rec.free) hold(rec.free, needs, 1, -1);
+      } else this.duplicates++;
     }
     rec.assigned -= finished;
     rec.done += finished;
+    this.executors.load(rec);
     // A completion message is a sign of life: a busy executor skips its heartbeats.
-    rec.life.send({ type: "HEARTBEAT" });
+    this.executors.alive(rec);
     this.failed += m.failed;
     this.monitor.done(rec, m, finished);
     for (const st of m.stats) if (Array.isArray(st)) this.estimates.observe(String(st[0]), Number(st[1]), Number(st[2]));
@@ -665,6 +794,7 @@ export class Scheduler extends Actor {
       this.trust.executorForged(m.id, m.forged);
       this.monitor.heartbeat(m);
       this.executors.heartbeat(m);
+      if (m.actors) this.actors.heartbeat(m);
     } else {
       const auth = this.executors.workerAuth(m.id);
       if (auth === undefined) return;
@@ -677,6 +807,7 @@ export class Scheduler extends Actor {
   /** An executor used its token for the first time: it follows us, orders reach it now. */
   private confirmed(rec: ExecutorRec) {
     rec.confirmed = true;
+    this.executors.setOpen(rec);
     if (rec.pendingRestart) {
       rec.pendingRestart = false;
       this.tx.send(this.subjects.execControl(rec.id), { op: "restart", auth: rec.auth });
@@ -758,6 +889,7 @@ export class Scheduler extends Actor {
     this.log.info(`executor ${rec.name} ${reason}${slots.length ? `; re-queued ${slots.length} task(s)` : ""}`);
     this.monitor.emit({ type: "executor-left", name: rec.name, id: rec.id, reason });
     this.monitor.executorGone(rec, reason, slots.length);
+    this.actors.hostLost(rec.id, reason);
     this.schedulePump();
   }
 
@@ -786,6 +918,7 @@ export class Scheduler extends Actor {
       scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory(), nats: this.tx.node },
       workers: this.monitor.workerInfo(this.executors.info()),
       departed: this.monitor.departedWorkers(),
+      actors: this.actors.info(),
       clients: this.clients.leased,
       clientNodes: this.clients.byNode(),
       tasks: {
@@ -796,6 +929,8 @@ export class Scheduler extends Actor {
         duplicates: this.duplicates,
         bytesPerTask: TASK_TABLE_BYTES_PER_SLOT,
         stolen: this.stolen,
+        ...(t.needing ? { needingResources: t.needing } : {}),
+        byPriority: t.queuedByPriority(),
       },
       data: { values: this.data.count, bytes: this.data.bytes, ...this.owners.resultStats() },
       trust: this.trust.stats(),

@@ -16,6 +16,8 @@ export const CANCELLED = 3;
 
 /** flags bit: re-queued after a death nobody could pin on one task. */
 export const CAREFUL = 1;
+/** flags bit: the task needs resources (its chunk's `needs`): it waits in a need lane, not a ring of `top`. */
+export const NEEDS = 2;
 
 /** Rows submitted together: one function and its argument columns (keys live in the table). */
 export interface Chunk {
@@ -28,6 +30,8 @@ export interface Chunk {
   timeout: number;
   /** The queue it waits in (client and priority). */
   lane: Lane;
+  /** Resources each row holds while assigned (worker resources); its rows wait in a need lane. */
+  needs?: Record<string, number>;
   /** Rows not finished yet; the chunk (and its arguments) is dropped at 0. */
   remaining: number;
 }
@@ -41,6 +45,8 @@ export class Lane {
     readonly key: string,
     readonly client: number,
     readonly priority: number,
+    /** A need lane (resources.ts places its slots, not {@link TaskTable.pop}). */
+    readonly needs?: Record<string, number>,
   ) {}
 
   push(s: number): void {
@@ -101,6 +107,21 @@ export class TaskTable {
   private turn = 0;
   private len = 0;
 
+  /**
+   * Lanes of tasks that need resources, by key `${priority}:${client}:${needs}`: placed by
+   * resources.ts on executors that have them free, never popped for any executor.
+   */
+  readonly needLanes = new Map<string, Lane>();
+  /** Of {@link queued}, the tasks waiting in need lanes. */
+  needing = 0;
+  /** Need-lane entries cancelled and not swept yet. */
+  private needCancelled = 0;
+
+  /** Queued tasks any executor may take (not waiting for resources). */
+  get ready(): number {
+    return this.queued - this.needing;
+  }
+
   /** Counters for info and metrics. */
   queued = 0;
   assigned = 0;
@@ -116,10 +137,11 @@ export class TaskTable {
   }
 
   /** Adds the rows of one submitted group; returns their slots. Higher `priority` runs first (Dask's). */
-  add(client: number, fn: string, keys: Uint32Array, cols: unknown[][], consts: unknown[] | undefined, timeout = 0, priority = 0): Uint32Array {
+  add(client: number, fn: string, keys: Uint32Array, cols: unknown[][], consts: unknown[] | undefined, timeout = 0, priority = 0, needs?: Record<string, number>): Uint32Array {
     const n = keys.length;
-    const lane = this.laneFor(client, priority);
-    const c: Chunk = { id: this.nextChunk++, client, fn, cols, consts, timeout, remaining: n, lane };
+    const lane = needs ? this.needLaneFor(client, priority, needs) : this.laneFor(client, priority);
+    const c: Chunk = { id: this.nextChunk++, client, fn, cols, consts, timeout, remaining: n, lane, ...(needs ? { needs } : {}) };
+    const flags = needs ? NEEDS : 0;
     this.chunks.set(c.id, c);
     const slots = new Uint32Array(n);
     if (client >= this.live.length) this.live = grow(this.live, Math.max(client + 1, this.live.length * 2));
@@ -133,13 +155,55 @@ export class TaskTable {
       this.row[s] = r;
       this.exec[s] = 0;
       this.attempts[s] = 0;
-      this.flags[s] = 0;
+      this.flags[s] = flags;
       slots[r] = s;
       lane.push(s);
     }
-    this.len += n;
+    if (needs) this.needing += n;
+    else this.len += n;
     this.queued += n;
     return slots;
+  }
+
+  private needLaneFor(client: number, priority: number, needs: Record<string, number>): Lane {
+    const key = `${priority}:${client}:${needsKey(needs)}`;
+    let lane = this.needLanes.get(key);
+    if (!lane) this.needLanes.set(key, (lane = new Lane(key, client, priority, needs)));
+    return lane;
+  }
+
+  /** Takes the next QUEUED slot of a need lane (cancelled ones at its head are freed); -1 when empty (the lane leaves). */
+  popNeed(lane: Lane): number {
+    while (lane.len > 0) {
+      const s = lane.ring[lane.head]!;
+      lane.head = (lane.head + 1) & (lane.ring.length - 1);
+      lane.len--;
+      const st = this.state[s];
+      if (st === QUEUED) {
+        this.needing--;
+        return s;
+      }
+      if (st === CANCELLED) this.needCancelled--, this.release(s);
+    }
+    this.needLanes.delete(lane.key);
+    return -1;
+  }
+
+  /** Frees cancelled entries of need lanes (a task no executor could take would hold its client's index forever). */
+  private sweepNeedLanes(): void {
+    for (const lane of this.needLanes.values()) {
+      const keep: number[] = [];
+      for (let i = 0; i < lane.len; i++) {
+        const s = lane.ring[(lane.head + i) & (lane.ring.length - 1)]!;
+        if (this.state[s] === QUEUED) keep.push(s);
+        else if (this.state[s] === CANCELLED) this.release(s);
+      }
+      lane.head = 0;
+      lane.len = 0;
+      for (const s of keep) lane.push(s);
+      if (lane.len === 0) this.needLanes.delete(lane.key);
+    }
+    this.needCancelled = 0;
   }
 
   private laneFor(client: number, priority: number): Lane {
@@ -222,6 +286,13 @@ export class TaskTable {
       this.exec[s] = 0;
       this.queued++;
       const c = this.chunks.get(this.chunk[s]!)!;
+      if (c.needs) {
+        let lane = this.needLanes.get(c.lane.key);
+        if (!lane) ((lane = this.needLaneFor(c.client, c.lane.priority, c.needs)), (c.lane = lane));
+        lane.pushFront(s);
+        this.needing++;
+        continue;
+      }
       // Its lane may have emptied and left meanwhile: the chunk's lane comes back.
       let lane = this.lanes.get(c.lane.key);
       if (!lane) ((lane = this.laneFor(c.client, c.lane.priority)), (c.lane = lane));
@@ -252,6 +323,7 @@ export class TaskTable {
     if (st === ASSIGNED) this.assigned--;
     else if (st === QUEUED) {
       this.queued--;
+      if (this.flags[s]! & NEEDS) this.needing--, this.needCancelled++;
       this.state[s] = CANCELLED; // the ring frees it when reached
       return;
     } else return;
@@ -265,6 +337,7 @@ export class TaskTable {
     if (st === QUEUED) {
       this.state[s] = CANCELLED;
       this.queued--;
+      if (this.flags[s]! & NEEDS) this.needing--, this.needCancelled++;
     }
     return st;
   }
@@ -303,7 +376,15 @@ export class TaskTable {
 
   /** Frees the cancelled entries still in the queues (none of them will be reached otherwise when nothing is queued). */
   drainCancelled(): void {
-    if (this.queued === 0 && this.len > 0) this.peek();
+    if (this.ready === 0 && this.len > 0) this.peek();
+    if (this.needCancelled > 0) this.sweepNeedLanes();
+  }
+
+  /** Queue entries per priority (info; O(lanes): cancelled entries not reached yet count too). */
+  queuedByPriority(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const m of [this.lanes, this.needLanes]) for (const l of m.values()) if (l.len) out[l.priority] = (out[l.priority] ?? 0) + l.len;
+    return out;
   }
 
   private release(s: number): void {
@@ -333,4 +414,12 @@ export class TaskTable {
     this.attempts = grow(this.attempts, n);
     this.flags = grow(this.flags, n);
   }
+}
+
+/** A stable key of a resource need: names sorted, `GPU=1,MEM=8000000000`. */
+export function needsKey(needs: Record<string, number>): string {
+  return Object.keys(needs)
+    .sort()
+    .map((k) => `${k}=${needs[k]}`)
+    .join(",");
 }

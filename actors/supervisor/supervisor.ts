@@ -41,6 +41,8 @@ export interface SupervisorOptions {
   nthreads: number;
   /** Bytes per executor; 0 for none. */
   memoryLimit: number;
+  /** What each executor offers to tasks that need resources (`--resources GPU=1,MEM=8e9`). */
+  resources?: Record<string, number>;
   /** Fractions of the memory limit: pause new work / restart the executor. */
   memoryPause?: number;
   memoryTerminate?: number;
@@ -54,7 +56,23 @@ export interface SupervisorOptions {
    * while nats-server starts). Default: the supervisor starts `nprocs` before connecting to NATS.
    */
   standby?: Standby;
+  /**
+   * Milliseconds between the executors' first start and the start of the standby kept for
+   * replacements (default 0: at once). The private cluster of `Client.connect()` and `ts-dask up`
+   * pass {@link STANDBY_DELAY_MS}.
+   */
+  standbyDelayMs?: number;
+  /** The supervisor's own connection, when the embedding program shares one (startWorker({ nc })); executors always connect to `servers`. */
+  tx?: Transport;
 }
+
+/**
+ * A private cluster's standby kept for replacements boots this long after the executors are
+ * ready, not at once: its boot (~0.3–0.5 CPU-s) would otherwise take a core from the first tasks
+ * of the script that just connected (bench/embedded: a cold client's first map). A replacement
+ * needed before then starts a process of its own, as without a standby.
+ */
+export const STANDBY_DELAY_MS = 3_000;
 
 export class Supervisor extends Actor {
   readonly instance = randomId();
@@ -67,6 +85,7 @@ export class Supervisor extends Actor {
   private readonly watch = new SchedulerWatch(3000);
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readyCount = 0;
+  private standbyTimer: NodeJS.Timeout | undefined;
   /** client.install() on this worker. */
   readonly installer: Installer;
   /** Installs replayed at the first registration; the executors start when they are done. */
@@ -127,7 +146,7 @@ export class Supervisor extends Actor {
     standby.fill(opts.nprocs);
     let tx: Transport;
     try {
-      tx = await connectWithin(opts);
+      tx = opts.tx ?? (await connectWithin(opts));
     } catch (e) {
       standby.stop();
       throw e;
@@ -172,6 +191,7 @@ export class Supervisor extends Actor {
       nprocs: o.nprocs,
       nthreads: o.nthreads,
       memoryLimit: o.memoryLimit,
+      ...(o.resources ? { resources: o.resources } : {}),
       nats: this.tx.node,
       ...(this.auth ? { auth: this.auth } : {}),
     };
@@ -255,7 +275,10 @@ export class Supervisor extends Actor {
         onReady: () => {
           if (++this.readyCount === o.nprocs) {
             this.resolveReady();
-            this.standby.fill(1); // all started: one standby for the first replacement
+            // All started: one standby for the first replacement (a private cluster's once the
+            // first tasks had the CPU).
+            if (!o.standbyDelayMs) this.standby.fill(1);
+            else (this.standbyTimer = setTimeout(() => this.standby.fill(1), o.standbyDelayMs)).unref();
           }
         },
         onStopped: () => {
@@ -276,6 +299,7 @@ export class Supervisor extends Actor {
   }
 
   private stopExecutors() {
+    clearTimeout(this.standbyTimer);
     this.standby.stop();
     if (this.executors.length === 0) return void queueMicrotask(() => this.life.send({ type: "EXECUTORS_STOPPED" }));
     for (const e of this.executors) e.stop();
@@ -293,6 +317,7 @@ export class Supervisor extends Actor {
 
   private async finish() {
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.standbyTimer);
     this.standby.stop();
     try {
       this.tx.send(this.subjects.bye, { id: this.instance, kind: "worker", auth: this.auth });

@@ -13,11 +13,11 @@ import { Errors } from "../errors.ts";
 import type { FnDef, ModuleDef } from "../protocol.ts";
 import { PACKAGE_ROOT } from "../self.ts";
 import { describeModuleFn, getModuleRef } from "./remote-ref.ts";
-import { describeFunction } from "./source.ts";
+import { describeClass, describeFunction } from "./source.ts";
 
 export { bundleModule, type BundledModule } from "./bundle.ts";
 export { compileSource } from "./compile.ts";
-export { installResolveHook, loadModule, setUploadMap } from "./load-module.ts";
+export { deferResolveHook, ensureResolveHook, installResolveHook, loadModule, setUploadMap } from "./load-module.ts";
 export type { CodeLocation } from "./location.ts";
 export { describeModuleFn, getModuleRef, makeModuleHandle, type ModuleRef } from "./remote-ref.ts";
 export { describeFunction } from "./source.ts";
@@ -48,4 +48,16 @@ export function toFnDef(fn: Function): ShippedFn {
     shipped.set(fn, s);
   }
   return s;
+}
+
+/**
+ * The definition to send for a class (user actors, issue 14): a module export's reference, or a
+ * self-contained class's source (checked for captured names like a function's).
+ *
+ * @throws {@link Errors.FunctionNotShippable} (not a class) or {@link Errors.ClosureCaptured}.
+ */
+export function toClassDef(cls: Function): ShippedFn {
+  if (typeof cls !== "function") throw Errors.FunctionNotShippable(String(cls), `it is not a class (got ${typeof cls})`);
+  const ref = getModuleRef(cls);
+  return ref ? { fn: describeModuleFn(ref), module: ref.module } : { fn: describeClass(cls) };
 }

@@ -21,12 +21,14 @@ const failures = new Map<string, number>();
  * the directory is named by content, so it is never stale, and a new version gets a new directory
  * instead of an `import()` cache that would keep the old one). The namespace is cached per hash.
  *
- * npm imports in the bundle resolve through {@link installResolveHook}, which the executor installs at start-up.
+ * npm imports in the bundle resolve through the resolve hook: installed here if it was only
+ * deferred ({@link deferResolveHook}).
  *
  * @throws when the hash is malformed or does not match the code, or the import fails (the caller
  *   reports it as `Errors.FunctionLoadFailed`).
  */
 export function loadModule(def: ModuleDef, dir: string): Promise<Record<string, unknown>> {
+  ensureResolveHook();
   let p = loaded.get(def.hash);
   if (!p) {
     p = importBundle(def, dir, failures.get(def.hash) ?? 0).catch((e: unknown) => {
@@ -76,6 +78,24 @@ async function exists(file: string): Promise<boolean> {
 let hookDirs: readonly string[] | undefined;
 let hookPort: MessagePort | undefined;
 let hookSeq = 0;
+/** Search directories of a hook deferred until first needed ({@link deferResolveHook}). */
+let deferredDirs: readonly string[] | undefined;
+
+/**
+ * Remembers the search directories of {@link installResolveHook} without installing it yet: the
+ * hook's loader thread costs ~100 ms of CPU (and more wall time on a busy machine), which an
+ * executor would otherwise pay at every start, before its first task, whether or not a task ever
+ * imports anything. {@link ensureResolveHook} installs it: loading a module bundle, applying
+ * uploads, and compiling a function whose source mentions `import` do.
+ */
+export function deferResolveHook(searchDirs: readonly string[]): void {
+  if (!hookDirs) deferredDirs = [...searchDirs];
+}
+
+/** Installs the hook deferred by {@link deferResolveHook}, if it is not installed yet. */
+export function ensureResolveHook(): void {
+  if (!hookDirs && deferredDirs) installResolveHook(deferredDirs);
+}
 
 /**
  * Lets bare imports (npm packages) in loaded bundles resolve from `searchDirs`, tried in order
@@ -100,6 +120,7 @@ export function installResolveHook(searchDirs: readonly string[]): boolean {
  * so every `import()` after it sees the new versions. Requires {@link installResolveHook}.
  */
 export function setUploadMap(uploads: Readonly<Record<string, string>>): Promise<void> {
+  ensureResolveHook();
   const port = hookPort;
   if (!port) return Promise.reject(new Error("the resolve hook is not installed in this process"));
   const seq = ++hookSeq;

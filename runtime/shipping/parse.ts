@@ -80,6 +80,19 @@ export function parseFunctionSource(text: string, fnName: string): ParsedFunctio
   throw Errors.FunctionNotShippable(fnName, `its source does not parse as strict-mode JavaScript (${detail})`);
 }
 
+/**
+ * Parses a class's `toString()` text (user actors, issue 14). The class node is both the tree to
+ * scan and the "function": `this` and `super` inside a class are its own.
+ *
+ * @throws {@link Errors.FunctionNotShippable} when the text is not a class.
+ */
+export function parseClassSource(text: string, className: string): ParsedFunction {
+  const parsed = tryParse(`(${text}\n)`);
+  const node = parsed.ok ? expressionOf(parsed.program) : undefined;
+  if (node?.type !== "ClassExpression") throw Errors.FunctionNotShippable(className, "it is not a class (client.actor() takes a class)");
+  return { source: text, root: node, fn: node as unknown as FunctionNode };
+}
+
 /** An expression evaluating to the method `text`, keeping its method semantics (its own name, no own binding of that name). */
 function methodExpression(text: string, p: PropertyNode): string {
   const object = `({${text}})`;

@@ -6,7 +6,7 @@ import { Errors } from "../errors.ts";
 import type { SourceFnDef } from "../protocol.ts";
 import { sha256Hex } from "./hash.ts";
 import { type CodeLocation, callerLocation, functionLocation } from "./location.ts";
-import { parseFunctionSource } from "./parse.ts";
+import { parseClassSource, parseFunctionSource } from "./parse.ts";
 import { findCaptures } from "./scope.ts";
 
 const cache = new WeakMap<Function, SourceFnDef>();
@@ -45,11 +45,27 @@ export function describeFunction(fn: Function, callerHint?: CodeLocation): Sourc
   return def;
 }
 
-function buildDef(fn: Function, callerHint: CodeLocation | undefined): SourceFnDef {
+/**
+ * Describes a self-contained class for an actor (issue 14), as {@link describeFunction} does a
+ * function: `extends` a name from its surroundings, or any other captured name, is refused.
+ */
+export function describeClass(cls: Function, callerHint?: CodeLocation): SourceFnDef {
+  const hit = classCache.get(cls);
+  if (hit) return hit;
+  const def = buildDef(cls, callerHint, true);
+  classCache.set(cls, def);
+  return def;
+}
+const classCache = new WeakMap<Function, SourceFnDef>();
+
+function buildDef(fn: Function, callerHint: CodeLocation | undefined, asClass = false): SourceFnDef {
   if (typeof fn !== "function") throw Errors.FunctionNotShippable(String(fn), `it is not a function (got ${typeof fn})`);
   const name = typeof fn.name === "string" ? fn.name : "";
-  const parsed = parseFunctionSource(Function.prototype.toString.call(fn), name);
+  const text = Function.prototype.toString.call(fn);
+  const parsed = asClass ? parseClassSource(text, name) : parseFunctionSource(text, name);
   const captures = findCaptures(parsed.root, parsed.fn);
+  // A class expression's own name is bound inside it (the analysis of the class alone sees it as free).
+  if (asClass) captures.names = captures.names.filter((n) => n !== (parsed.root as { id?: { name?: string } }).id?.name);
   if (captures.context) {
     throw Errors.FunctionNotShippable(
       name,

@@ -2,7 +2,7 @@
  * The shapes the dashboard page and `ts-dask info` read: the live snapshot (task stream, jobs,
  * history, worker rows) and the worker table's columns. Built by monitor.ts.
  */
-import type { ClusterEvent } from "../../../runtime/protocol.ts";
+import type { ActorInfo, ClusterEvent } from "../../../runtime/protocol.ts";
 import type { WorkerRow } from "../../../runtime/cluster-info.ts";
 // The worker table is shared with `ts-dask info`: it lives in runtime/cluster-info.ts.
 export { byNodeText, WORKER_COLUMNS, workerRow, workerRows, type WorkerRow } from "../../../runtime/cluster-info.ts";
@@ -64,6 +64,9 @@ export interface Snapshot {
     executors: number;
     clients: number;
     queued: number;
+    /** Queue entries by priority, and queued tasks waiting for worker resources (issue 15). */
+    byPriority?: Record<string, number>;
+    needingResources?: number;
     assigned: number;
     running: number;
     completed: number;
@@ -84,4 +87,6 @@ export interface Snapshot {
   /** History points after `since` (all when 0). */
   history: HistoryPoint[];
   events: (ClusterEvent & { t: number })[];
+  /** User actors (issue 14): host, state, calls and calls/s each. */
+  actors: ActorInfo[];
 }

@@ -112,6 +112,7 @@ function apply(s) {
   renderTotals(s.totals);
   renderWorkers(s.workers);
   renderJobs(s.jobs);
+  renderActors(s.actors ?? []);
   renderFns(s.fns);
   if (s.full || s.events.length) renderEvents();
   renderStream(s.t);
@@ -142,6 +143,11 @@ function renderTotals(t) {
   set("t-workers", num(t.workers));
   set("t-executors", num(t.executors));
   set("t-queued", short(t.queued));
+  // Queue by priority (highest first) and tasks waiting for worker resources: only what there is.
+  const prios = Object.entries(t.byPriority ?? {}).sort((a, b) => Number(b[0]) - Number(a[0]));
+  const parts = prios.length > 1 || (prios.length === 1 && prios[0][0] !== "0") ? [prios.map(([p, n]) => `p${p}: ${short(n)}`).join(" · ")] : [];
+  if (t.needingResources) parts.push(`${short(t.needingResources)} need resources`);
+  set("t-prio", parts.join("; ") || "–");
   set("t-running", short(t.running));
   set("t-completed", short(t.completed));
   set("t-failed", short(t.failed));
@@ -215,6 +221,39 @@ function cell(k, w) {
   }
 }
 
+// --- actors (issue 14) -----------------------------------------------------------------------------
+function renderActors(actors) {
+  const body = document.querySelector("#actors tbody");
+  const empty = actors.length ? "none" : "";
+  if ($("actors-empty").style.display !== empty) $("actors-empty").style.display = empty;
+  const perExec = {};
+  for (const a of actors) if (a.executor) perExec[a.executor] = (perExec[a.executor] ?? 0) + 1;
+  const summary = Object.entries(perExec).sort(([a], [b]) => a.localeCompare(b)).map(([e, n]) => `${esc(e)}: ${n}`).join(" · ");
+  setHTML($("actors-per-exec"), summary ? `actors per executor: ${summary}` : "");
+  const seen = new Set();
+  for (const a of actors) {
+    seen.add(a.id);
+    let tr = body.querySelector(`tr[data-actor="${CSS.escape(a.id)}"]`);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.dataset.actor = a.id;
+      body.appendChild(tr);
+    }
+    if (tr.dataset.state !== a.state) tr.dataset.state = a.state;
+    setCells(tr, [
+      ["name", `<b>${esc(a.name)}</b>`],
+      ["", esc(a.executor || "-")],
+      ["", `<span class="badge ${a.state === "running" ? "finished" : "erred"}">${esc(a.state)}</span>`],
+      ["num", num(a.calls)],
+      ["num", `${short(a.rate)}/s`],
+      [`num ${a.restarts ? "bad" : ""}`, num(a.restarts)],
+      ["num", a.snapshot ? shortBytes(a.snapshot) : "-"],
+      ["", a.detached ? "detached" : `client ${esc(a.owner)}`],
+    ]);
+  }
+  for (const tr of [...body.children]) if (!seen.has(tr.dataset.actor)) tr.remove();
+}
+
 // --- jobs -------------------------------------------------------------------------------------------
 function renderJobs(jobs) {
   const body = document.querySelector("#jobs tbody");
@@ -271,6 +310,7 @@ function describe(e) {
     case "job-finished": return [`job ${e.name} finished: ${num(e.total)} task(s) in ${secs(e.ms / 1000)}${e.errors ? `, ${num(e.errors)} error(s)` : ""}`, e.errors ? "warn" : ""];
     case "rival-scheduler": return [`ANOTHER SCHEDULER (${e.instance}) is announcing itself on this cluster: stop one of them`, "error"];
     case "forged": return [`${num(e.count)} message(s) not bound to this scheduler dropped (${e.where})`, "warn"];
+    case "actor": return [`actor ${e.name} ${e.state}${e.executor ? ` (${e.executor})` : ""}${e.reason ? `: ${e.reason}` : ""}`, e.state === "running" ? "" : e.state === "lost" ? "error" : "warn"];
     default: return [JSON.stringify(e), ""];
   }
 }
