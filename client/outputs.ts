@@ -45,7 +45,7 @@ type StreamReady = Promise<boolean>;
 const DEFAULT_LIMITS: StreamLimits = { maxAgeMs: 7 * 24 * 3600_000, maxBytes: 2 ** 30, maxMessages: -1 };
 
 /** The stream limits of `durable` (undefined: not durable); throws BadOption on a bad limit. */
-export function durableLimits(durable: boolean | DurableOptions | undefined): StreamLimits | undefined {
+function durableLimits(durable: boolean | DurableOptions | undefined): StreamLimits | undefined {
   if (durable === undefined || durable === false) return undefined;
   if (durable === true) return DEFAULT_LIMITS;
   if (typeof durable !== "object" || durable === null) throw Errors.BadOption("durable", durable, "true, or { maxAgeMs, maxBytes, maxMessages }");
@@ -65,7 +65,7 @@ export class Outputs {
   private readonly streams = new Map<string, StreamReady>();
   /** JetStream publishes not yet acknowledged. */
   private readonly unacked = new Set<Promise<void>>();
-  private warned = new Set<string>();
+  private readonly warned = new Set<string>();
   /** Messages and rows published so far (for tests and stats); `stored`: messages JetStream acknowledged. */
   messages = 0;
   rows = 0;
@@ -184,20 +184,20 @@ export class Outputs {
     const id = `${this.clientId}.${head.job}.${index[0]}.${index.length}`;
     this.messages++;
     this.rows += index.length;
+    const atMostOnce = () => {
+      try {
+        this.tx.publish(subject, data);
+      } catch {
+        /* not connected */
+      }
+    };
     const p: Promise<void> = ready
       .then(async (ok) => {
-        if (!ok) return this.tx.publish(subject, data);
+        if (!ok) return atMostOnce(); // the stream could not be made (warned once)
         await this.tx.publishStored(subject, data, id);
         this.stored++;
       })
-      .catch((e: Error) => {
-        this.warnOnce(head.name, e.message);
-        try {
-          this.tx.publish(subject, data);
-        } catch {
-          /* not connected */
-        }
-      })
+      .catch((e: Error) => (this.warnOnce(head.name, e.message), atMostOnce()))
       .finally(() => this.unacked.delete(p));
     this.unacked.add(p);
   }

@@ -143,7 +143,7 @@ export class Transport {
       await jsm.streams.info(name);
       return "exists";
     } catch (e) {
-      if (!/not found/i.test((e as Error).message)) throw e;
+      if ((e as { api_error?: { code?: number } }).api_error?.code !== 404) throw e; // JetStream's "stream not found"
     }
     await jsm.streams.add({
       name,

@@ -273,6 +273,17 @@ export class ExecutorTable {
     return this.workers.get(instance)?.auth;
   }
 
+  /**
+   * Executors that may be alive: running, or suspect (silent, e.g. a long task blocks its loop).
+   * What they must eventually hold (a broadcast value) goes to these, not only to running ones.
+   */
+  reachable(): ExecutorRec[] {
+    return [...this.byIdMap.values()].filter((r) => {
+      const st = r.life.getSnapshot();
+      return st.matches("running") || st.matches("suspect");
+    });
+  }
+
   /** Executors in the running state, confirmed or not. */
   running(): ExecutorRec[] {
     return [...this.byIdMap.values()].filter((r) => r.life.getSnapshot().matches("running"));

@@ -159,10 +159,7 @@ export class Scheduler extends Actor {
       if (!broadcast) return;
       // Suspect ones too: an executor whose event loop a long task blocks is silent, not gone, and
       // it would otherwise never hear of the value (it was not idle for the push either).
-      for (const rec of this.executors.all()) {
-        const st = rec.life.getSnapshot();
-        if (st.matches("running") || st.matches("suspect")) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash, auth: rec.auth });
-      }
+      for (const rec of this.executors.reachable()) this.tx.send(this.subjects.execControl(rec.id), { op: "prefetch", hash, auth: rec.auth });
     };
     this.owners = new DataOwners(this.data, opts.maxValueBytes);
     this.runner = new SchedulerRunner(tx.maxPayload);
