@@ -461,7 +461,7 @@ export class Executor extends Actor {
 
   private fnFor(hash: string): LoadedFn {
     const f = this.fns.get(hash);
-    if (f === undefined) return new Error(`function ${hash.slice(0, 12)} was never sent to this executor`);
+    if (f === undefined) return Errors.DefinitionNotSent("function", hash, `executor ${this.opts.name}`);
     return f as LoadedFn;
   }
 
@@ -488,11 +488,11 @@ export class Executor extends Actor {
       }
     }
     const mod = this.mods.get(def.module);
-    if (!mod) return new Error(`module ${def.module.slice(0, 12)} was never sent to this executor`);
+    if (!mod) return Errors.DefinitionNotSent("module", def.module, `executor ${this.opts.name}`);
     const p = loadModule(mod, this.opts.localDirectory).then(
       (ns): LoadedFn => {
         const f = ns[def.exportName];
-        const loaded = typeof f === "function" ? f : new Error(`export '${def.exportName}' of ${mod.file} is not a function`);
+        const loaded = typeof f === "function" ? f : Errors.ExportNotAFunction(def.exportName, mod.file);
         this.fns.set(def.hash, loaded);
         return loaded;
       },
