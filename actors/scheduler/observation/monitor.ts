@@ -27,15 +27,15 @@ import type {
   Subjects,
   Submit,
   WorkerInfo,
-} from "../../runtime/protocol.ts";
-import type { Transport } from "../../runtime/transport.ts";
-import type { Logger } from "../../runtime/actor.ts";
-import type { ExecutorRec, ExecutorTable } from "./executors.ts";
+} from "../../../runtime/protocol.ts";
+import type { Transport } from "../../../runtime/transport.ts";
+import type { Logger } from "../../../runtime/actor.ts";
+import type { ExecutorRec, ExecutorTable } from "../executors.ts";
 import { DURATION_BUCKETS, workerRows, type HistoryPoint, type JobView, type Snapshot, type WorkerRow } from "./dashboard/views.ts";
 import { SchedulerMetrics } from "./metrics.ts";
 import { fnLabel } from "./fn-label.ts";
 import { TaskStream } from "./task-stream.ts";
-import type { TaskTable } from "./tasks.ts";
+import type { TaskTable } from "../tasks.ts";
 
 /** What the monitor reads from the scheduler (the Scheduler class satisfies it). */
 export interface MonitorHost {
