@@ -14,7 +14,7 @@ export type { InstallOptions, InstallReport, UploadReport } from "./client/uploa
 export { progress, type ProgressOptions, type ProgressSummary } from "./client/progress.ts";
 export { DataRef } from "./runtime/data-ref.ts";
 // Also provides Client.connect()'s private local cluster (runtime/local-cluster.ts).
-export { LocalCluster, type LocalClusterOptions } from "./client/local-cluster.ts";
+export { LocalCluster, type LocalClusterOptions } from "./cluster/local.ts";
 export { ActorError, Errors, TaskError, TsDaskError, type ErrorCode } from "./runtime/errors.ts";
 export { PROTOCOL_VERSION, subjects } from "./runtime/protocol.ts";
 /** Decodes a message of a public subject (docs/subjects.md: `out.<name>`, `events`, …) with ts-dask's msgpack extensions (typed arrays, Map, Set, BigInt, Error). */

@@ -5,7 +5,7 @@
  */
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { startDashboard, type Dashboard } from "./scheduler/dashboard/server.ts";
+import { startDashboard, type Dashboard } from "./scheduler/observation/dashboard/server.ts";
 import { Scheduler } from "./scheduler/scheduler.ts";
 import { Supervisor } from "./supervisor/supervisor.ts";
 import type { SupervisorOutput } from "./supervisor/supervisor.machine.ts";

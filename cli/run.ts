@@ -3,7 +3,7 @@ import { hostname, networkInterfaces } from "node:os";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startScheduler, startWorker } from "../actors/embed.ts";
-import { LocalCluster } from "../client/local-cluster.ts";
+import { LocalCluster } from "../cluster/local.ts";
 import { consoleLogger } from "../runtime/actor.ts";
 import { formatBytes, parseMemoryLimit } from "../runtime/memory.ts";
 import { defaultLocalDirectory, onShutdown } from "../runtime/platform.ts";

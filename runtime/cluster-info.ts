@@ -1,6 +1,6 @@
 /**
  * The cluster's state as a table, from a {@link ClusterInfo} (`sched.info`): one row per worker,
- * shared by the dashboard (actors/scheduler/dashboard/) and `ts-dask info` (cli/info.ts).
+ * shared by the dashboard (actors/scheduler/observation/dashboard/) and `ts-dask info` (cli/info.ts).
  */
 import type { ClusterInfo, WorkerInfo } from "./protocol.ts";
 

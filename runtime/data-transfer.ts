@@ -42,7 +42,7 @@ export function bytesHash(bytes: Uint8Array): string {
  * Stores `bytes` under `hash` (a probe first: bytes the scheduler already holds are not sent again).
  * With `broadcast`, the scheduler may answer the probe with `push`: then each chunk is published
  * once on `data.push.<hash>`, where the scheduler and the idle executors listen (NATS fans it
- * out; actors/scheduler/data-push.ts), and a commit asks which chunks the scheduler still lacks.
+ * out; actors/scheduler/data/data-push.ts), and a commit asks which chunks the scheduler still lacks.
  * `client` is the owner (see DataPut.client). A value above the store's cap is refused at the probe.
  * @throws the `fail` error when the scheduler refuses a chunk; transport errors as they are.
  */

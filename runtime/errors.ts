@@ -194,6 +194,17 @@ export const Errors = {
     ),
   FunctionLoadFailed: (key: string, worker: string, detail: string, stack = "") =>
     new TaskError("FunctionLoadFailed", `Task ${key}: the function could not be loaded on ${worker}: ${detail}`, key, worker, "Error", stack),
+  DefinitionNotSent: (what: "function" | "module", hash: string, where: string) =>
+    new TsDaskError(
+      "DefinitionNotSent",
+      `The ${what} ${hash.slice(0, 12)}… was never sent to ${where} (its definition was lost on the way or forgotten): submit the task again.`,
+    ),
+  ExportNotAFunction: (exportName: string, file: string) =>
+    new TsDaskError("ExportNotAFunction", `Export '${exportName}' of ${file} is not a function: tasks call functions; export one (e.g. export function ${exportName}(…) {…}).`),
+  ModuleCorrupted: (file: string, detail: string) =>
+    new TsDaskError("ModuleCorrupted", `The module ${file} that arrived cannot be loaded: ${detail} (forged or corrupted in transit). Import it again (client.importModule).`),
+  PackageCorrupted: (file: string) =>
+    new TsDaskError("PackageCorrupted", `The package file ${file} arrived corrupted (its bytes do not match their SHA-256): install it again (client.install).`),
   PackageNotInstalled: (name: string, module: string, host: string) =>
     new TsDaskError(
       "PackageNotInstalled",

@@ -1,7 +1,7 @@
 /**
  * The seam between the client layer and the composition root: `Client.connect()` with no address
  * starts a private local cluster, but client/ imports only runtime/. The local cluster
- * (client/local-cluster.ts, which starts a scheduler, a worker and the dashboard) provides itself
+ * (cluster/local.ts, which starts a scheduler, a worker and the dashboard) provides itself
  * here when it is imported — `index.ts` does, so every user of the package has it.
  */
 import { Errors } from "./errors.ts";

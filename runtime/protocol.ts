@@ -1,5 +1,8 @@
 /**
- * The wire protocol: every NATS subject and every message that travels on it, in one place.
+ * The wire protocol: every NATS subject and every message that travels on it, in one place (this
+ * module and its parts in runtime/protocol/, which it re-exports: subjects.ts — version, ids,
+ * subjects, Bound, Refusal, RemoteError; code.ts — shipped functions and modules; data.ts —
+ * scattered data; uploads.ts — uploads and installs; actors.ts — user actors). Import from here.
  * Nothing else in the code base builds a subject string. To find who handles a subject, search
  * for its field name here (e.g. `submit`) in `actors/` and `client/`.
  *
@@ -26,121 +29,16 @@
  * only with a binding (`data.get`) and kept only when their bytes match their SHA-256
  * (runtime/chunked-value.ts). Messages that do not match are dropped and counted, never acted on.
  */
-import { Errors, type ErrorCode } from "./errors.ts";
-
-/** Bumped on any incompatible change of a subject or message below (2: tokens and result tickets; 3: client.run through the scheduler, bound data.get; issue 11). */
-export const PROTOCOL_VERSION = 3;
-
-/** A NATS subject token: letters, digits, `_` and `-` only (no `.`, `*`, `>` or spaces). */
-export function isSubjectToken(s: string): boolean {
-  return /^[A-Za-z0-9_-]+$/.test(s);
-}
-
-/**
- * A client id: `random` alone, or `<scope>.<random>` with a scope (a subject token: letters,
- * digits, `_`, `-`). See "Client scopes" above.
- */
-export function clientIdOf(random: string, scope?: string): string {
-  if (scope === undefined) return random;
-  if (!isSubjectToken(scope)) throw Errors.BadName("client scope", scope);
-  return `${scope}.${random}`;
-}
-
-/** A well-formed client id: one subject token, or two (`<scope>.<random>`). */
-export function isClientId(id: string): boolean {
-  const parts = id.split(".");
-  return parts.length <= 2 && parts.every(isSubjectToken);
-}
-
-/** All subjects of one cluster. Built once per actor; hot paths keep the strings. */
-export function subjects(cluster: string) {
-  if (!isSubjectToken(cluster)) throw Errors.BadName("cluster name", cluster);
-  const p = `tsdask.${cluster}`;
-  return {
-    prefix: p,
-    register: `${p}.sched.register`,
-    heartbeat: `${p}.sched.heartbeat`,
-    submit: `${p}.sched.submit`,
-    done: `${p}.sched.done`,
-    cancel: `${p}.sched.cancel`,
-    info: `${p}.sched.info`,
-    bye: `${p}.sched.bye`,
-    resync: `${p}.sched.resync`,
-    retire: `${p}.sched.retire`,
-    restart: `${p}.sched.restart`,
-    schedRun: `${p}.sched.run`,
-    events: `${p}.events`,
-    alive: `${p}.alive`,
-    dataPut: `${p}.data.put`,
-    dataGet: `${p}.data.get`,
-    dataRelease: `${p}.data.release`,
-    dataPush: (hash: string) => `${p}.data.push.${hash}`,
-    upload: `${p}.sched.upload`,
-    install: `${p}.sched.install`,
-    execTasks: (execId: string) => `${p}.exec.${execId}.tasks`,
-    execCancel: (execId: string) => `${p}.exec.${execId}.cancel`,
-    execSteal: (execId: string) => `${p}.exec.${execId}.steal`,
-    execControl: (execId: string) => `${p}.exec.${execId}.control`,
-    execRun: (execId: string) => `${p}.exec.${execId}.run`,
-    execUpload: (execId: string) => `${p}.exec.${execId}.upload`,
-    workerInstall: (instance: string) => `${p}.worker.${instance}.install`,
-    results: (clientId: string) => `${p}.results.${clientId}`,
-    log: (clientId: string) => `${p}.log.${clientId}`,
-    /** User actors (issue 14; messages in the "Actors" block below). */
-    actorControl: `${p}.sched.actor`,
-    actorSnapshot: `${p}.sched.snapshot`,
-    execActor: (execId: string) => `${p}.exec.${execId}.actor`,
-    actorCalls: (actorId: string) => `${p}.actor.${actorId}.calls`,
-    actorReplies: (clientId: string) => `${p}.actres.${clientId}`,
-    actorStatus: (actorId: string) => `${p}.actor.${actorId}.status`,
-    /** A named output (`{ publish: name }`): settled rows for any subscriber, docs/subjects.md. `name` must pass {@link isSubjectToken}. */
-    out: (name: string) => `${p}.out.${name}`,
-    /** The JetStream stream holding a durable named output (`{ publish, durable }`, docs/subjects.md). */
-    outStream: (name: string) => `TSDASK_${cluster}_OUT_${name}`,
-    /** Reply subjects of this cluster's requests (nats.js `inboxPrefix`): NATS permissions can then keep clusters apart. */
-    inbox: `${p}._INBOX`,
-    /** The inbox prefix of a client with a scope (`_INBOX.<scope>`), or {@link inbox} without one: permissions can keep users apart. */
-    inboxOf: (scope?: string) => (scope === undefined ? `${p}._INBOX` : `${p}._INBOX.${scope}`),
-  } as const;
-}
-export type Subjects = ReturnType<typeof subjects>;
-
-// ---------------------------------------------------------------------------------------------
-// Shipped code
-
-/** A function shipped by source (self-contained). `hash` is the SHA-256 of `source` + `name`. */
-export interface SourceFnDef {
-  kind: "src";
-  hash: string;
-  /** The function's name (for stacks), may be "". */
-  name: string;
-  /** An expression that evaluates to the function, e.g. `(x) => x * 2`. */
-  source: string;
-  /** Where it was defined on the client: a file URL or path, for `//# sourceURL`. */
-  file: string;
-  /** 1-based line of the definition in `file` (0 when unknown). */
-  line: number;
-}
-
-/** A function shipped by reference: export `exportName` of module `module` (a {@link ModuleDef} hash). */
-export interface ModuleFnDef {
-  kind: "mod";
-  hash: string;
-  module: string;
-  exportName: string;
-}
-
-export type FnDef = SourceFnDef | ModuleFnDef;
-
-/** A bundled, side-effect-free ES module (local imports inlined, npm imports left external). */
-export interface ModuleDef {
-  /** SHA-256 of `code`. */
-  hash: string;
-  /** The path the client bundled, for messages. */
-  file: string;
-  /** ESM source. */
-  code: string;
-}
+export * from "./protocol/subjects.ts";
+export * from "./protocol/code.ts";
+export * from "./protocol/data.ts";
+export * from "./protocol/uploads.ts";
+export * from "./protocol/actors.ts";
+import type { Bound, Refusal, RemoteError } from "./protocol/subjects.ts";
+import type { FnDef, ModuleDef } from "./protocol/code.ts";
+import type { InstallJob, UploadDef } from "./protocol/uploads.ts";
+import type { ActorInfo } from "./protocol/actors.ts";
+import type { ErrorCode } from "./errors.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Registration & liveness
@@ -217,13 +115,6 @@ export interface RegisterClient {
 
 export type Register = RegisterWorker | RegisterExecutor | RegisterClient;
 
-/** What a request's reply says when it is refused: an {@link ErrorCode} of the errors table and its message (`refusal()` in runtime/errors.ts builds one). */
-export interface Refusal {
-  ok: false;
-  code: ErrorCode;
-  message: string;
-}
-
 export type RegisterReply =
   | {
       ok: true;
@@ -241,14 +132,6 @@ export type RegisterReply =
       auth?: string;
     }
   | Refusal;
-
-/**
- * A message between the scheduler and one registered peer: `auth` is the token the scheduler
- * issued in that peer's register reply (a client's: the one it registered with).
- */
-export interface Bound {
-  auth?: string;
-}
 
 export interface Heartbeat extends Bound {
   /** Executor id or worker instance. */
@@ -486,17 +369,6 @@ export interface StealReply extends Bound {
   slots: Uint32Array;
 }
 
-/** A failed task's error, as seen on the worker. */
-export interface RemoteError {
-  /** Index into {@link Results.keys}. */
-  i: number;
-  /** An {@link Errors} code when ts-dask itself failed the task, else "". */
-  code: ErrorCode | "";
-  name: string;
-  message: string;
-  stack: string;
-}
-
 export interface Results {
   /** Executor name, e.g. `MyWorker-1`. */
   worker: string;
@@ -562,127 +434,6 @@ export interface OutRows {
   values: unknown[];
   errors?: OutError[];
 }
-
-// ---------------------------------------------------------------------------------------------
-// Scattered data: stored once by the scheduler, moved in chunks below max_payload
-
-/**
- * One chunk of a value's msgpack encoding. Chunk 0 may be sent with `probe: true` and no bytes:
- * the reply says whether the scheduler already holds `hash` (scattering twice uploads once).
- */
-export interface DataPut {
-  /**
-   * The owner: a client id, or `<clientId>/<tag>` for a value held for one task of that client
-   * (`a<key>`: a large argument the client stored; `r<key>`: a large result an executor stored).
-   * A value is dropped when its last owner releases it; a client's tagged owners go with it.
-   */
-  client: string;
-  hash: string;
-  /** Total encoded size. */
-  size: number;
-  index: number;
-  chunks: number;
-  bytes?: Uint8Array;
-  probe?: boolean;
-  /** Ask every executor to fetch it as soon as it is complete. */
-  broadcast?: boolean;
-  /** The owning client's token, or (with `exec`, a large result) the storing executor's. */
-  auth?: string;
-  exec?: string;
-  /**
-   * After pushing every chunk on `data.push.<hash>`: a request that asks which chunks the
-   * scheduler is still missing (the reply's `missing`), to be sent again as plain `data.put`s.
-   */
-  commit?: boolean;
-}
-/**
- * `push`: to a broadcast probe, "publish the chunks on `data.push.<hash>`" (the scheduler and the
- * idle executors listen there, so NATS fans the bytes out once instead of each executor pulling
- * them from the scheduler). `missing`: to a commit, the chunk indices not received. `limit`: with
- * code `ValueTooLarge`, the cap (bytes) the value is above.
- */
-export type DataPutReply = { ok: true; have: boolean; push?: boolean; missing?: number[] } | (Refusal & { limit?: number });
-
-/**
- * One chunk of a stored value. Bound: an executor sends its id (`exec`) and token, a worker
- * (installing a package file) its instance (`worker`) and token, a client its id (`client`) and
- * token and may read only values it owns (its own, or held for one of its tasks).
- */
-export interface DataGet extends Bound {
-  hash: string;
-  index: number;
-  exec?: string;
-  worker?: string;
-  client?: string;
-}
-/** Every value is stored and served under the SHA-256 of its bytes, checked by the store before it keeps
- * a value and by every reader before it uses one (runtime/chunked-value.ts). */
-export type DataGetReply = { ok: true; chunks: number; size: number; bytes: Uint8Array } | Refusal;
-
-export interface DataRelease {
-  /** The owner, as in {@link DataPut.client}. */
-  client: string;
-  /** The owning client's token ({@link RegisterClient.auth}): a stranger cannot release a client's values. */
-  auth?: string;
-  hashes: string[];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Uploaded code and installed packages (client.uploadFile / client.install)
-
-/**
- * One uploaded module or package. Its bytes sit in the scheduler's data store under `hash`
- * (SHA-256 of the bytes), so they survive every worker. `kind`: a single `.ts/.js/.mjs` file
- * (`file` is its name), or a zip / gzipped tar of a folder with a package.json (a folder upload
- * travels as a zip). Importable on executors by bare `name`.
- */
-export interface UploadDef {
-  name: string;
-  hash: string;
-  size: number;
-  kind: "file" | "zip" | "tgz";
-  file: string;
-}
-
-/** The bytes were put with `data.put` first; the scheduler keeps them and the newest def per name. */
-export interface UploadRequest {
-  client: string;
-  /** The client's token ({@link RegisterClient.auth}). */
-  auth?: string;
-  upload: UploadDef;
-}
-export type UploadOutcome = { ok: true } | { ok: false; error: string };
-/** Per executor name. */
-export type UploadReply = { ok: true; executors: Record<string, UploadOutcome> } | Refusal;
-
-/** Unpack these (if not yet) and make them the current versions of their names. */
-export interface ExecUpload extends Bound {
-  uploads: UploadDef[];
-}
-/** `replaced`: a name now points at a different version than before (the executor should be recycled). */
-export type ExecUploadReply = { ok: true; replaced: boolean } | { ok: false; error: string };
-
-/** One npm install argument; a package file from the client travels through the data store (`tgz`). */
-export interface InstallSpec {
-  spec: string;
-  tgz?: { hash: string; size: number; file: string; name: string };
-}
-
-/** One client.install() call, as replayed to every worker. */
-export interface InstallJob extends Bound {
-  specs: InstallSpec[];
-  /** npm `--offline` (no network: only the cache and local files). */
-  offline?: boolean;
-  /** Extra npm arguments. */
-  npmArgs?: string[];
-}
-export interface InstallRequest extends InstallJob {
-  client: string;
-}
-/** `npm`: this worker ran npm (false: its local directory had it already, e.g. shared with another worker). */
-export type InstallOutcome = { ok: true; npm: boolean; version?: string; versions: Record<string, string> } | { ok: false; error: string };
-/** Per worker name. */
-export type InstallReply = { ok: true; workers: Record<string, InstallOutcome> } | Refusal;
 
 // ---------------------------------------------------------------------------------------------
 // Introspection & events
@@ -798,156 +549,6 @@ export type ClusterEvent = (
   /** A user actor (issue 14) started, restarted, was lost or killed. */
   | { type: "actor"; name: string; state: "running" | "restarting" | "lost" | "killed"; executor: string; reason?: string }
 ) & { t?: number };
-
-// =============================================================================================
-// Actors (issue 14) — every actor subject and message, kept together in one block.
-//
-// | subject                      | kind    | from → to                         | message |
-// |------------------------------|---------|-----------------------------------|---------|
-// | `sched.actor`                | request | client → scheduler                | {@link ActorRequest} → {@link ActorReply} (create / get / kill) |
-// | `sched.snapshot`             | publish | executor → scheduler              | {@link ActorSnapshot} (an actor's `snapshot()`, kept in the data store) |
-// | `exec.<id>.actor`            | request | scheduler → executor              | {@link ExecActor} → {@link ExecActorReply} (start / stop one actor) |
-// | `actor.<actorId>.calls`      | publish | client → the hosting executor     | {@link ActorCalls} (method calls, batched per client) |
-// | `actres.<clientId>`          | publish | executor → client                 | {@link ActorReplies} |
-// | `actor.<actorId>.status`     | publish | scheduler → clients using it      | {@link ActorStatus} |
-// Executors report each hosted actor's call count in {@link Heartbeat.actors}; `sched.info`
-// lists actors in {@link ClusterInfo.actors}.
-// =============================================================================================
-
-/** The actor subjects of one cluster (in {@link subjects}; their routes are in runtime/routes.ts). */
-export function actorSubjects(cluster: string) {
-  const s = subjects(cluster);
-  return {
-    control: s.actorControl,
-    snapshot: s.actorSnapshot,
-    exec: s.execActor,
-    calls: s.actorCalls,
-    replies: s.actorReplies,
-    status: s.actorStatus,
-  } as const;
-}
-export type ActorSubjects = ReturnType<typeof actorSubjects>;
-
-/** Snapshot cadence: after `calls` calls, or `ms` after the first call not yet in a snapshot. */
-export interface SnapshotEvery {
-  calls: number;
-  ms: number;
-}
-
-/** client.actor() / getActor() / killActor(), with the client's id and token. */
-export interface ActorRequest {
-  op: "create" | "get" | "kill";
-  client: string;
-  auth: string;
-  /** The actor's name (create: optional, a random one otherwise; get and kill: required). */
-  name?: string;
-  /** create: the class, by source or by module reference, and its module. */
-  cls?: FnDef;
-  module?: ModuleDef;
-  args?: unknown[];
-  /** create: re-create it on another executor up to `max` times when its host dies. */
-  restart?: { max: number };
-  /** create: lives until killActor(), not tied to the creating client's lease. */
-  detached?: boolean;
-  snapshotEvery?: SnapshotEvery;
-}
-
-/** Where an actor lives now, and the key its calls must carry. */
-export interface ActorAddress {
-  id: string;
-  name: string;
-  /** "placing" | "running" | "restarting" (calls wait until "running"). */
-  state: string;
-  /** Incarnation: 1 at creation, +1 at every restart. Calls name the incarnation they are for. */
-  inc: number;
-  exec: string;
-  execName: string;
-  /** The call key: the host runs only calls that carry it. */
-  key: string;
-  /** Method names of the class (anything else read through the proxy is a property). */
-  methods: string[];
-  /** create: false when the name already existed (get-or-create returned the existing actor). */
-  created?: boolean;
-}
-export type ActorReply = { ok: true; actor: ActorAddress } | (Refusal & { executor?: string });
-
-/** Start (construct, then `restore(state)` if given) or stop one actor on this executor. */
-export interface ExecActor extends Bound {
-  op: "start" | "stop";
-  actor: string;
-  name: string;
-  inc: number;
-  key?: string;
-  cls?: FnDef;
-  module?: ModuleDef;
-  args?: unknown[];
-  /** The last snapshot (msgpack of what `snapshot()` returned), to pass to `restore()`. */
-  state?: Uint8Array;
-  snapshotEvery?: SnapshotEvery;
-  /** stop: why (pending calls are answered with it). */
-  reason?: string;
-}
-export type ExecActorReply = { ok: true; methods: string[]; restored?: boolean } | { ok: false; error: Omit<RemoteError, "i"> };
-
-/** Method calls of one client to one actor, in the client's order. `get[i]`: read property `methods[i]`. */
-export interface ActorCalls {
-  client: string;
-  key: string;
-  inc: number;
-  ids: number[];
-  methods: string[];
-  args: unknown[][];
-  get?: number[];
-}
-
-/** Answers to calls, batched per client. `errors[k].i` indexes `ids`. */
-export interface ActorReplies {
-  actor: string;
-  /** The executor's name. */
-  worker: string;
-  ids: number[];
-  values: unknown[];
-  errors?: RemoteError[];
-}
-
-/** An actor's `snapshot()` after `calls` calls of incarnation `inc` (msgpack bytes). */
-export interface ActorSnapshot extends Bound {
-  exec: string;
-  actor: string;
-  inc: number;
-  calls: number;
-  state: Uint8Array;
-}
-
-/** An actor changed state: "running" (at `exec`), "restarting" (its host died), "lost" or "killed" (gone for good). */
-export interface ActorStatus {
-  actor: string;
-  name: string;
-  state: "running" | "restarting" | "lost" | "killed";
-  inc: number;
-  exec: string;
-  execName: string;
-  reason?: string;
-}
-
-/** One actor in {@link ClusterInfo.actors}. */
-export interface ActorInfo {
-  id: string;
-  name: string;
-  state: string;
-  /** The host executor's name and id ("" while not placed). */
-  executor: string;
-  executorId: string;
-  owner: string;
-  detached: boolean;
-  restarts: number;
-  calls: number;
-  /** Calls per second over the last heartbeats. */
-  rate: number;
-  /** Bytes of its last snapshot (0: none), and how many calls it covers. */
-  snapshot: number;
-  snapshotCalls: number;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Worker resources (issue 15): one block, merged into the messages above (TypeScript interface

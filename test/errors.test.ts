@@ -6,7 +6,7 @@ import { Client, Errors, TsDaskError } from "../index.ts";
 import { decode, encode } from "../runtime/codec.ts";
 import { subjects, type RegisterReply } from "../runtime/protocol.ts";
 import { routes } from "../runtime/routes.ts";
-import { parseDashboardAddress } from "../actors/scheduler/dashboard/server.ts";
+import { parseDashboardAddress } from "../actors/scheduler/observation/dashboard/server.ts";
 import { hello } from "../runtime/version.ts";
 import { cleanup, startTestNats, withTimeout } from "./helpers/cluster.ts";
 

@@ -69,4 +69,42 @@ test("two batches with DataRefs queued during registration both get their values
   assert.equal(got.get(1), 9);
 });
 
+test("a task whose function or module never arrived, or arrived corrupted, fails under a named code", async () => {
+  const nats = await startTestNats();
+  const nc = await connect({ servers: nats.url });
+  onCleanup(() => nc.close());
+  const s = subjects("lost");
+  const results: Results[] = [];
+  nc.subscribe(s.results("c1"), { callback: (_e, m) => results.push(decode<Results>(m.data)) });
+  nc.subscribe(s.register, { callback: (_e, m) => m.respond(encode({ ok: true, scheduler: "S1", heartbeatMs: 500, hello: hello(), auth: "A1" } satisfies RegisterReply)) });
+  await nc.flush();
+  const tx = await (await import("../runtime/transport.ts")).Transport.connect({ servers: nats.url, inboxPrefix: s.inbox });
+  onCleanup(() => tx.close());
+  const ex = new Executor(tx, { id: "x1", name: "lost-0", worker: "w", index: 0, nthreads: 1, cluster: "lost", localDirectory: mkdtempSync(join(tmpdir(), "ts-dask-lost-")), log: silentLogger, forwardConsole: false });
+  onCleanup(() => ex.stop());
+  await withTimeout(ex.start(), 10_000, "register");
+  const code = "export const f = (x) => x;";
+  const mod = { hash: "a".repeat(64), file: "forged.mjs", code }; // not the hash of its code
+  const byRef = { kind: "mod" as const, hash: "b".repeat(64), name: "f", module: mod.hash, exportName: "f", file: "forged.mjs", line: 1 };
+  const batch: TaskBatch = {
+    sched: "S1",
+    auth: "A1",
+    seq: 1,
+    mods: [mod],
+    fns: [byRef],
+    groups: [
+      { client: "c1", fn: "c".repeat(64), slots: Uint32Array.of(0), keys: Uint32Array.of(0), cols: [[1]] }, // never sent
+      { client: "c1", fn: byRef.hash, slots: Uint32Array.of(1), keys: Uint32Array.of(1), cols: [[2]] },
+    ],
+  } as TaskBatch;
+  nc.publish(s.execTasks("x1"), encode(batch));
+  const codes = new Map<number, string>();
+  await waitFor(() => {
+    for (const r of results.splice(0)) r.keys.forEach((k, i) => codes.set(k, r.errors?.find((e) => e.i === i)?.code ?? "ok"));
+    return codes.size === 2;
+  }, { timeoutMs: 10_000, label: "both rows" });
+  assert.is(codes.get(0), "DefinitionNotSent");
+  assert.is(codes.get(1), "ModuleCorrupted");
+});
+
 test.run();

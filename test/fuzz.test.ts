@@ -1,6 +1,6 @@
 /**
  * A hostile peer on the shared NATS (issue 11; test/helpers/fuzzer.ts) during a run: garbage,
- * wrong shapes, replays and forgeries on every subject of runtime/protocol.ts, plus a fake
+ * wrong shapes, replays and forgeries on every route of runtime/routes.ts, plus a fake
  * scheduler. Every future must resolve exactly once with the right value, no forged value may
  * be delivered, no executor may exit, replays must not multiply work, and the forgeries must be
  * counted; no stranger's code may run (client.run / runOnScheduler forgeries), no stranger may read

@@ -81,7 +81,7 @@ t("the tarball passes publint and @arethetypeswrong/cli (ESM only), and ships di
   assert.match(lint, "All good");
   await ok(path.join(bin, "attw"), [tgz, "--profile", "esm-only", "--format", "table"], { cwd: tmp });
   const list = await ok("tar", ["-tzf", tgz], { cwd: tmp });
-  for (const f of ["package/dist/index.js", "package/dist/index.d.ts", "package/dist/index.js.map", "package/dist/actors/executor/main.js", "package/dist/runtime/tether.mjs", "package/dist/runtime/shipping/resolve-hook.mjs", "package/dist/actors/scheduler/dashboard/static/index.html", "package/bin/ts-dask.mjs"]) {
+  for (const f of ["package/dist/index.js", "package/dist/index.d.ts", "package/dist/index.js.map", "package/dist/actors/executor/main.js", "package/dist/runtime/tether.mjs", "package/dist/runtime/shipping/resolve-hook.mjs", "package/dist/actors/scheduler/observation/dashboard/static/index.html", "package/bin/ts-dask.mjs"]) {
     assert.ok(list.includes(f + "\n"), `${f} is not in the tarball`);
   }
   assert.not.match(list, /package\/test\//, "tests are not shipped");

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
-const SOURCE_DIRS = ["runtime", "actors", "client", "cli", "workloads"];
+const SOURCE_DIRS = ["runtime", "actors", "client", "cluster", "cli", "workloads"];
 
 rmSync(dist, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");

@@ -1,6 +1,6 @@
 /**
  * Scattered values on an executor: fetched from the scheduler (`data.get`, chunks pulled a few at
- * a time) or received as a broadcast push (`data.push.<hash>`, see actors/scheduler/data-push.ts),
+ * a time) or received as a broadcast push (`data.push.<hash>`, see actors/scheduler/data/data-push.ts),
  * decoded once, cached by hash for every later task. Task arguments that are DataRefs (top-level
  * arguments: columns and constants) are swapped for the values before a task runs.
  */

@@ -4,8 +4,10 @@
  * `routes.dataPush`, the actor host's `routes.actorCalls`: user actors, actor-host.ts, issue 14);
  * the route table in runtime/routes.ts says who sends each.
  * It registers with the scheduler (and again whenever the scheduler restarts or forgets it),
- * heartbeats, and sends results and completions through the Outbox.
+ * heartbeats, and sends results and completions through the Outbox. Its lifecycle (registering,
+ * retiring, recycling, memory pause, the import chain, stopped) is executor.machine.ts.
  */
+import { createActor, type ActorRefFrom } from "xstate";
 import { Actor, type Logger, type Reply } from "../../runtime/actor.ts";
 import { routes } from "../../runtime/routes.ts";
 import type { ExecUploadReply, UploadDef, Resync, Retire, RunReply, RunRequest, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
@@ -23,10 +25,11 @@ import { encode } from "../../runtime/codec.ts";
 import { vitals } from "./vitals.ts";
 import { Uploads } from "./uploads.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
-import { Errors } from "../../runtime/errors.ts";
+import { Errors, TsDaskError } from "../../runtime/errors.ts";
 import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
 import { actorSubjects, type Bound, type TaskGroup } from "../../runtime/protocol.ts";
 import { ActorHost } from "./actor-host.ts";
+import { chained, executorLifeMachine, registered, runnerPaused, stopped, type ExecutorLifeSnapshot } from "./executor.machine.ts";
 
 export interface ExecutorOptions {
   id: string;
@@ -52,6 +55,8 @@ type LoadedFn = Function | Error;
 
 /** The longest the scheduler goes without this executor's figures (running, queued, memory, CPU). */
 const FULL_BEAT_MS = 2000;
+/** Wait after an unanswered registration before asking again. */
+const REGISTER_RETRY_MS = 250;
 
 export class Executor extends Actor {
   readonly runner: Runner;
@@ -75,11 +80,16 @@ export class Executor extends Actor {
   private readonly waiting = new Set<TaskGroup[]>();
   private heartbeatMs = 500;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private registering: Promise<void> | undefined;
-  private stopped = false;
+  /** Its lifecycle (executor.machine.ts); the fields below are read from its snapshots. */
+  private readonly life: ActorRefFrom<typeof executorLifeMachine>;
+  /** Task batches are accepted (not held in {@link early}): registered. */
+  private accepting = false;
+  /** Batches wait in {@link chain}: a new one queues behind them. */
+  private chainedNow = false;
+  /** start()'s wait for the first registration. */
+  private firstRegistration: { resolve: () => void; reject: (e: Error) => void } | undefined;
   /** Batches that wait for a module import; later batches queue behind them to keep order. */
   private chain: Promise<void> = Promise.resolve();
-  private chained = 0;
   readonly data: DataCache;
   /** Uploaded modules and packages (client.uploadFile). */
   readonly uploads: Uploads;
@@ -92,6 +102,9 @@ export class Executor extends Actor {
     this.out = new Outbox(tx, this.subjects, opts.id, opts.name);
     if (opts.forwardConsole !== false) this.out.beforeFlush = forwardTaskConsole(tx, this.subjects, opts.name);
     this.runner = new Runner(opts.nthreads, this.out, opts.name, opts.markers);
+    this.life = createActor(executorLifeMachine.provide({ actions: { askScheduler: () => void this.askScheduler() } }), { input: { retryMs: REGISTER_RETRY_MS } });
+    this.life.subscribe((snap) => this.lifeChanged(snap));
+    this.life.start();
     // Reads of stored values carry our id and token; bytes that do not match their hash are counted as forged.
     const as = () => ({ exec: opts.id, auth: this.auth });
     const onCorrupt = () => {
@@ -133,24 +146,30 @@ export class Executor extends Actor {
     this.serve(routes.execUpload.at(id), (m, reply) => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
     this.serve(routes.alive, (m) => this.onSchedulerAlive(m));
     this.serve(routes.execActor.at(id), (m, reply) => this.bound("actor", m) && void this.actors.onExec(m).then((r) => this.respond(reply, r)));
-    await this.register();
+    const first = new Promise<void>((resolve, reject) => (this.firstRegistration = { resolve, reject }));
+    this.life.send({ type: "REGISTER" });
+    await first;
+    if (stopped(this.life.getSnapshot())) return;
     this.tx.onStatus((st) => st === "reconnected" && this.resync());
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.heartbeatTimer.unref();
   }
 
-  private register(): Promise<void> {
-    this.registering ??= this.registerLoop().finally(() => {
-      this.registering = undefined;
-      for (const e of this.early.splice(0)) this.accept(e.m, e.refs);
-    });
-    return this.registering;
+  /** After each step of its lifecycle: what the hot paths and the runner read. */
+  private lifeChanged(snap: ExecutorLifeSnapshot) {
+    this.accepting = registered(snap);
+    this.chainedNow = chained(snap);
+    const paused = runnerPaused(snap);
+    if (paused === this.runner.paused) return;
+    this.runner.paused = paused;
+    if (!paused) this.runner.soon();
   }
 
   /** Task batches that arrived while registering, each with whether its decoding met DataRefs. */
   private readonly early: { m: TaskBatch; refs: boolean }[] = [];
 
-  private async registerLoop(): Promise<void> {
+  /** One registration attempt (the machine's askScheduler): ANSWERED, NO_ANSWER (retried) or REFUSED. */
+  private async askScheduler(): Promise<void> {
     const msg: RegisterExecutor = {
       kind: "executor",
       hello: hello(),
@@ -160,32 +179,46 @@ export class Executor extends Actor {
       index: this.opts.index,
       nthreads: this.opts.nthreads,
       pid: process.pid,
+      ...(this.auth ? { auth: this.auth } : {}),
+      nats: this.tx.node,
     };
-    for (;;) {
-      if (this.auth) msg.auth = this.auth;
-      msg.nats = this.tx.node;
-      if (this.stopped) return;
-      try {
-        // Any peer may answer: once we follow a scheduler, only its answer (or, after its silence, a new one's) counts.
-        const r = await this.tx.requestWhere<RegisterReply>(this.subjects.register, msg, 2000, (r) => (r?.ok === true ? this.watch.accepts(r.scheduler) : !this.watch.current));
-        if (!r.ok) throw Object.assign(new Error(r.message), { code: r.code, refused: r.code !== "RegistrationHeld" });
-        this.adoptScheduler(r.scheduler, r.auth ?? "");
-        this.heartbeatMs = r.heartbeatMs;
-        this.watch.heartbeat(r.heartbeatMs);
-        // A beat with the token at once: the scheduler sends us work only once we have used it.
-        this.heartbeat(true);
-        // Uploads so far (a late joiner, a restart): unpacked before any task runs here.
-        if (r.uploads?.length) {
-          const done = await this.onUpload(r.uploads);
-          if (!done.ok) this.log.warn(`could not unpack the cluster's uploads: ${done.error}`);
-        }
-        return;
-      } catch (e) {
-        if ((e as { refused?: boolean }).refused) throw e;
-        if (!Transport.isNoAnswer(e)) this.log.warn(`register failed: ${(e as Error).message}`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
+    let r: RegisterReply;
+    try {
+      // Any peer may answer: once we follow a scheduler, only its answer (or, after its silence, a new one's) counts.
+      r = await this.tx.requestWhere<RegisterReply>(this.subjects.register, msg, 2000, (r) => (r?.ok === true ? this.watch.accepts(r.scheduler) : !this.watch.current));
+    } catch (e) {
+      if (!Transport.isNoAnswer(e)) this.log.warn(`register failed: ${(e as Error).message}`);
+      return void this.life.send({ type: "NO_ANSWER" });
     }
+    if (stopped(this.life.getSnapshot())) return;
+    if (!r.ok) {
+      // A held registration is retried (its holder may be our own earlier self); anything else is final.
+      if (r.code === "RegistrationHeld") {
+        this.log.warn(`register failed: ${r.message}`);
+        return void this.life.send({ type: "NO_ANSWER" });
+      }
+      this.life.send({ type: "REFUSED", message: r.message });
+      const e = new TsDaskError(r.code, r.message);
+      if (this.firstRegistration) return this.firstRegistration.reject(e);
+      return this.fatal(e);
+    }
+    this.adoptScheduler(r.scheduler, r.auth ?? "");
+    this.heartbeatMs = r.heartbeatMs;
+    this.watch.heartbeat(r.heartbeatMs);
+    // A beat with the token at once: the scheduler sends us work only once we have used it.
+    this.heartbeat(true);
+    // Uploads so far (a late joiner, a restart): unpacked before any task runs here.
+    if (r.uploads?.length) {
+      const done = await this.onUpload(r.uploads);
+      if (!done.ok) this.log.warn(`could not unpack the cluster's uploads: ${done.error}`);
+    }
+    this.life.send({ type: "ANSWERED" });
+    if (!this.accepting) return; // stopped meanwhile
+    // After the transition: each replayed batch sees the chain the one before it left.
+    for (const e of this.early.splice(0)) this.accept(e.m, e.refs);
+    const first = this.firstRegistration;
+    this.firstRegistration = undefined;
+    first?.resolve();
   }
 
   /** A different scheduler than the one that assigned our queue: that queue is nobody's now. */
@@ -229,7 +262,8 @@ export class Executor extends Actor {
   }
 
   private onSchedulerAlive(m: SchedulerAlive) {
-    if (this.watch.alive(m.instance) === "new" && this.scheduler && !this.registering) void this.register().catch((e) => this.fatal(e));
+    // Ignored while an attempt is under way (the machine's `asking`).
+    if (this.watch.alive(m.instance) === "new" && this.scheduler) this.life.send({ type: "REGISTER" });
   }
 
   /**
@@ -237,7 +271,7 @@ export class Executor extends Actor {
    * running ones. Resolves when nothing runs any more.
    */
   retire(): Promise<void> {
-    this.runner.paused = true;
+    this.life.send({ type: "RETIRE" });
     const returned = this.runner.steal(Number.MAX_SAFE_INTEGER);
     for (const { m } of this.early.splice(0)) for (const g of m.groups) returned.push(...g.slots);
     const msg: Retire = { exec: this.opts.id, sched: this.scheduler, auth: this.auth, returned: Uint32Array.from(returned) };
@@ -252,12 +286,21 @@ export class Executor extends Actor {
     return idle.then(() => this.out.whenStored()).then(() => this.out.flush());
   }
 
+  /** Its supervisor's memory pause: nothing new starts until {@link resume} (a retire is not undone by it). */
+  pause(): void {
+    this.life.send({ type: "PAUSE" });
+  }
+
+  resume(): void {
+    this.life.send({ type: "RESUME" });
+  }
+
   /**
    * Tells the scheduler what this executor holds after a connection loss: tasks assigned to it
    * that it never received are re-queued. Finished results go out first.
    */
   private resync(nonce?: number) {
-    if (!this.scheduler || this.stopped) return;
+    if (!this.scheduler || stopped(this.life.getSnapshot())) return;
     this.out.flush();
     const held = [...this.runner.held(), ...this.out.storing];
     for (const { m } of this.early) for (const g of m.groups) held.push(...g.slots);
@@ -270,7 +313,7 @@ export class Executor extends Actor {
     }
   }
 
-  private fatal(e: unknown) {
+  private fatal(e: Error) {
     this.log.warn(`cannot register: ${(e as Error).message}`);
     process.exitCode = 3;
     void this.stop();
@@ -303,7 +346,7 @@ export class Executor extends Actor {
     const refs = refStats.decoded !== this.refsSeen;
     this.refsSeen = refStats.decoded;
     // Tasks may arrive in the same socket read as the register reply, before we have read it.
-    if (this.registering) return void this.early.push({ m, refs });
+    if (!this.accepting) return void this.early.push({ m, refs });
     this.accept(m, refs);
   }
 
@@ -314,13 +357,13 @@ export class Executor extends Actor {
     for (const f of m.fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));
     if (this.failedLoads.size) for (const g of m.groups) this.retryLoad(g.fn);
     const refs = hasRefs ? this.data.resolve(m.groups) : undefined;
-    const waits = refs !== undefined || m.groups.some((g) => this.fns.get(g.fn) instanceof Promise) || this.chained > 0;
+    const waits = refs !== undefined || m.groups.some((g) => this.fns.get(g.fn) instanceof Promise) || this.chainedNow;
     if (!waits) {
       for (const g of m.groups) this.runner.enqueue(g, this.fnFor(g.fn));
       return this.runner.kick();
     }
     // Keep arrival order: this batch and every later one wait for pending imports and data.
-    this.chained++;
+    this.life.send({ type: "CHAIN" });
     this.waiting.add(m.groups);
     this.chain = this.chain.then(async () => {
       const dataError = await refs?.then(
@@ -332,14 +375,14 @@ export class Executor extends Actor {
         this.runner.enqueue(g, dataError ?? (f instanceof Promise ? await f : this.fnFor(g.fn)));
       }
       this.waiting.delete(m.groups);
-      this.chained--;
+      this.life.send({ type: "UNCHAIN" });
       this.runner.kick();
     });
   }
 
   private onControl(m: ExecControl, reply: Reply<{ ok: true }> | undefined) {
     // `reregister` needs no token (a scheduler that forgot us has none): it only makes us ask ours.
-    if (m.op === "reregister") return void this.register().catch((e) => this.fatal(e));
+    if (m.op === "reregister") return void this.life.send({ type: "REGISTER" });
     if (!this.bound(`control ${m.op}`, m)) return;
     if (m.op === "resync") this.resync(typeof m.nonce === "number" ? m.nonce : undefined);
     else if (m.op === "restart") void this.stop().then(() => this.opts.onRestart?.());
@@ -378,16 +421,14 @@ export class Executor extends Actor {
     }
   }
 
-  private recycling = false;
-
   /**
    * A graceful restart (after an upload replaced a version this process may hold in memory):
    * queued tasks go back to the scheduler, running ones finish, then the process exits and its
    * supervisor starts a fresh one, as for client.restart().
    */
   private async recycle() {
-    if (this.recycling || this.stopped) return;
-    this.recycling = true;
+    if (!this.life.getSnapshot().can({ type: "RECYCLE" })) return;
+    this.life.send({ type: "RECYCLE" });
     this.log.info("recycling: a newer upload replaced a version this process may have loaded");
     await this.retire();
     await this.stop();
@@ -420,7 +461,7 @@ export class Executor extends Actor {
 
   private fnFor(hash: string): LoadedFn {
     const f = this.fns.get(hash);
-    if (f === undefined) return new Error(`function ${hash.slice(0, 12)} was never sent to this executor`);
+    if (f === undefined) return Errors.DefinitionNotSent("function", hash, `executor ${this.opts.name}`);
     return f as LoadedFn;
   }
 
@@ -447,11 +488,11 @@ export class Executor extends Actor {
       }
     }
     const mod = this.mods.get(def.module);
-    if (!mod) return new Error(`module ${def.module.slice(0, 12)} was never sent to this executor`);
+    if (!mod) return Errors.DefinitionNotSent("module", def.module, `executor ${this.opts.name}`);
     const p = loadModule(mod, this.opts.localDirectory).then(
       (ns): LoadedFn => {
         const f = ns[def.exportName];
-        const loaded = typeof f === "function" ? f : new Error(`export '${def.exportName}' of ${mod.file} is not a function`);
+        const loaded = typeof f === "function" ? f : Errors.ExportNotAFunction(def.exportName, mod.file);
         this.fns.set(def.hash, loaded);
         return loaded;
       },
@@ -467,10 +508,12 @@ export class Executor extends Actor {
 
   /** Stops taking work, flushes what is finished, says goodbye and closes the connection. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+    if (stopped(this.life.getSnapshot())) return;
+    this.life.send({ type: "STOP" });
+    // A start() still waiting returns (as a registration loop told to stop did).
+    this.firstRegistration?.resolve();
+    this.firstRegistration = undefined;
     clearInterval(this.heartbeatTimer);
-    this.runner.paused = true;
     this.out.flush();
     this.actors.stopAll("its executor stopped");
     try {

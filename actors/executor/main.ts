@@ -80,13 +80,10 @@ process.on("message", (m: unknown) => {
   if (m.type === "stop") void exit(0);
   else if (m.type === "retire") void ex.retire().then(() => tellSupervisor({ type: "drained" }));
   else if (m.type === "pause") {
-    ex.runner.paused = true;
+    ex.pause();
     (globalThis as { gc?: () => void }).gc?.();
   }
-  else if (m.type === "resume") {
-    ex.runner.paused = false;
-    ex.runner.soon();
-  }
+  else if (m.type === "resume") ex.resume();
 });
 // Memory is reported to the supervisor, which enforces --memory-limit (it can kill us; we cannot).
 // Without a limit there is nothing to enforce, and an idle cluster should not wake up for it.

@@ -33,7 +33,7 @@ import {
 } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
 import { actorMachine, type ActorLifeInput } from "./actor.machine.ts";
-import type { DataStore } from "./data-store.ts";
+import type { DataStore } from "./data/data-store.ts";
 import type { ExecutorRec, ExecutorTable } from "./executors.ts";
 
 /** Snapshots by default after 10 calls, or 1 s after the first call not in one yet. */

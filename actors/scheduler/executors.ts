@@ -149,7 +149,28 @@ export class ExecutorTable {
 
   private isLive(w: WorkerRec): boolean {
     for (const e of w.executors) if (e.life.getSnapshot().status === "active") return true;
-    return Date.now() - w.lastSeen < this.cfg.suspectAfterMs + this.cfg.deadAfterMs;
+    return !this.silentPastDead(w);
+  }
+
+  /**
+   * Whether the worker `instance` (its supervisor and its executors: beats, completions) has been
+   * silent past the dead window (suspectAfterMs + deadAfterMs, its executors' machines' window) at
+   * `now`. The monitor reports such a worker dead and {@link sweepWorkers} forgets it, reading
+   * this same answer at the same `now`: the report always comes first.
+   */
+  workerSilentPastDead(instance: string, now = Date.now()): boolean {
+    const w = this.workers.get(instance);
+    return w !== undefined && this.silentPastDead(w, now);
+  }
+
+  /** How long the worker `instance` has been silent, ms (0 when unknown). */
+  workerSilentMs(instance: string, now = Date.now()): number {
+    const w = this.workers.get(instance);
+    return w ? now - w.lastSeen : 0;
+  }
+
+  private silentPastDead(w: WorkerRec, now = Date.now()): boolean {
+    return now - w.lastSeen > this.cfg.suspectAfterMs + this.cfg.deadAfterMs;
   }
 
   addExecutor(reg: RegisterExecutor): ExecutorRec {
@@ -358,13 +379,15 @@ export class ExecutorTable {
     if (rec.live && now - rec.beatAt < (this.cfg.coalesceMs ?? 0)) return;
     rec.beatAt = now;
     rec.life.send({ type: "HEARTBEAT" });
+    // Its worker is heard from too (completions count, as its beats do).
+    const w = this.workers.get(rec.worker);
+    if (w) w.lastSeen = Date.now();
   }
 
   /** Forgets workers silent past the dead window that have no executors left (killed -9). */
-  sweepWorkers(): void {
-    const limit = this.cfg.suspectAfterMs + this.cfg.deadAfterMs;
+  sweepWorkers(now = Date.now()): void {
     for (const [instance, w] of this.workers) {
-      if (w.executors.size === 0 && Date.now() - w.lastSeen > limit) this.workers.delete(instance);
+      if (w.executors.size === 0 && this.silentPastDead(w, now)) this.workers.delete(instance);
     }
   }
 

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encode } from "../../runtime/codec.ts";
+import { Errors } from "../../runtime/errors.ts";
 import type { FnDef, ModuleDef, RunReply, RunRequest } from "../../runtime/protocol.ts";
 import { compileSource, installResolveHook, loadModule, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
 
@@ -43,14 +44,14 @@ export class SchedulerRunner {
 
   private async materialise(def: FnDef, module: ModuleDef | undefined): Promise<Function> {
     if (def.kind === "src") return compileSource(def);
-    if (!module || module.hash !== def.module) throw new Error(`module ${def.module.slice(0, 12)} was not sent with the request`);
+    if (!module || module.hash !== def.module) throw Errors.DefinitionNotSent("module", def.module, "the scheduler with the request");
     if (!this.dir) {
       this.dir = mkdtempSync(join(tmpdir(), "ts-dask-scheduler-"));
       installResolveHook([this.dir, process.cwd(), TSDASK_ROOT]);
     }
     const ns = await loadModule(module, this.dir);
     const f = ns[def.exportName];
-    if (typeof f !== "function") throw new TypeError(`export '${def.exportName}' of ${module.file} is not a function`);
+    if (typeof f !== "function") throw Errors.ExportNotAFunction(def.exportName, module.file);
     return f;
   }
 

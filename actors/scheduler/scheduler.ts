@@ -48,16 +48,16 @@ import { defaultPlacement, DurationEstimates, roomFor, windowFor, type Placement
 import { ASSIGNED, NEEDS, QUEUED, TaskTable, needsKey } from "./tasks.ts";
 import { fits, formatResources, hold, needsOf, releaseSlots } from "./resources.ts";
 import { ExecutorTable, natsNode, type ExecutorRec } from "./executors.ts";
-import { DataStore } from "./data-store.ts";
-import { DataPushes } from "./data-push.ts";
-import { DataOwners } from "./data-owners.ts";
+import { DataStore } from "./data/data-store.ts";
+import { DataPushes } from "./data/data-push.ts";
+import { DataOwners } from "./data/data-owners.ts";
 import { SchedulerRunner } from "./run-on-scheduler.ts";
-import { Monitor } from "./monitor.ts";
+import { Monitor } from "./observation/monitor.ts";
 import { concat, splitBatch, takeBatch, type BatchContext } from "./batches.ts";
 import { blame } from "./blame.ts";
 import { ClientTable } from "./clients.ts";
 import { Definitions } from "./definitions.ts";
-import { UploadRegistry } from "./uploads.ts";
+import { UploadRegistry } from "./data/uploads.ts";
 import { Trust } from "./trust.ts";
 import { Reconciler } from "./reconcile.ts";
 import { ActorTable } from "./actors.ts";
@@ -149,7 +149,7 @@ export class Scheduler extends Actor {
     // noticed in ~2.25 s with the default 500 ms heartbeat, and one late beat is forgiven.
     this.suspectAfterMs = opts.suspectAfterMs ?? this.heartbeatMs * 2.5;
     this.deadAfterMs = opts.deadAfterMs ?? this.heartbeatMs * 2;
-    this.monitor = new Monitor(this, { fnDef: (h) => this.defs.fns.get(h), deadAfterMs: this.suspectAfterMs + this.deadAfterMs, log: this.log });
+    this.monitor = new Monitor(this, { fnDef: (h) => this.defs.fns.get(h), log: this.log });
     this.placement = { ...defaultPlacement, ...opts.placement };
     this.data = new DataStore(Math.max(64 * 1024, tx.maxPayload - 4096));
     // Chunks that would have made a value other than its hash (forged or corrupted): never stored.
@@ -271,8 +271,10 @@ export class Scheduler extends Actor {
       s.sweepClients();
       s.tellForgotten();
       s.data.sweepAbandoned(ABANDONED_VALUE_MS);
-      s.monitor.checkWorkers(); // before the sweep: a dead worker is reported and kept as gone
-      s.executors.sweepWorkers();
+      // The same instant for both: a dead worker is reported (and kept as gone) before the sweep forgets it.
+      const now = Date.now();
+      s.monitor.checkWorkers(now);
+      s.executors.sweepWorkers(now);
       s.reconciler.tick();
       s.trust.tick();
     }, s.heartbeatMs);

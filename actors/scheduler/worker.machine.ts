@@ -1,38 +1,38 @@
 /**
- * The scheduler's view of ONE executor (the dispatch unit), as data. The scheduler groups these
- * by worker; per-task state never goes through this machine.
+ * The scheduler's view of ONE executor (the dispatch unit), as data: what the scheduler drives
+ * (executors.ts, scheduler.ts), nothing more. The scheduler groups these by worker; per-task state
+ * never goes through this machine.
  *
  *   joining ─REGISTERED─► running ──────── suspectAfter without HEARTBEAT ────────► suspect
  *                          (parallel)                                              │  │
  *                          liveness: beating  (HEARTBEAT restarts the timer)       │  │
- *                          load:     idle ⇄ saturated  (LOAD)                      │  │
  *                          steal:    none ─STEAL_START─► stealing                  │  │
  *                                        ◄─STEAL_REPLY | stealTimeout─┘            │  │
  *                          ▲─────────────────── HEARTBEAT ─────────────────────────┘  │
  *                          │ RETIRE                                          deadAfter│
  *                          ▼                                                          ▼
- *                       retiring (stopAssigning) ─silent suspectAfter+deadAfter─► dead (final:
- *                          │ DRAINED | BYE                                  requeueTasks, announceDeath)
- *                          ▼                                                          ▲
- *   BYE (joining | running | suspect) ─► gone (final; requeueTasks)      LOST (any live state)
+ *                       retiring ─────────── silent suspectAfter+deadAfter ─────► dead (final:
+ *                                                                              requeueTasks)
+ *                                                                                     ▲
+ *                                                                     LOST (any live state)
  *
  * Events:
  * - REGISTERED   the executor's `sched.register` was accepted.
- * - HEARTBEAT    a `sched.heartbeat` from this executor (the only liveness signal).
- * - LOAD         {assigned, capacity}: send per heartbeat / dispatch batch, never per task;
- *                saturated when assigned >= capacity.
+ * - HEARTBEAT    a sign of life of this executor (ExecutorTable.alive).
  * - STEAL_START  {max}: the scheduler wants up to `max` queued tasks back (`exec.<id>.steal`).
  * - STEAL_REPLY  {slots}: the tasks the executor released (only ones it had not started).
  *                Applied whenever the executor is not dead: also late (after stealTimeout), and
  *                while suspect or retiring, because the executor really did drop those tasks.
  *                Ignored once dead (requeueTasks already re-queued everything).
- * - RETIRE       stop assigning to this executor and let it drain.
- * - DRAINED      (retiring) nothing is assigned to it any more.
- * - BYE          `sched.bye`: the executor left cleanly.
- * - LOST         the executor is known dead (its supervisor reported the process exit).
+ * - RETIRE       `sched.retire`: the executor drains; the scheduler assigns nothing more to it
+ *                (only `running` takes work). It leaves by LOST (its bye) or by silence.
+ * - LOST         the executor is gone (its bye, its supervisor's report of the process exit,
+ *                a replaced worker).
  *
+ * The scheduler reads the state (ExecutorRec.live is "in running"; stealing victims are in
+ * `running.steal.none`); the machine's only actions are the steal's two and requeueTasks.
  * Timer inputs are milliseconds; 0, Infinity, or more than ~24.8 days mean "never".
- * `context.reason` says why the machine ended (read it in requeueTasks / announceDeath).
+ * `context.reason` says why the machine ended (read it in requeueTasks).
  */
 import { assign, setup } from "xstate";
 import { armed, delay } from "../../runtime/machine-timers.ts";
@@ -50,19 +50,16 @@ export interface WorkerContext {
   suspectAfterMs: number;
   deadAfterMs: number;
   stealTimeoutMs: number;
-  /** Why it is dead or gone (null while live). */
+  /** Why it is dead (null while live). */
   reason: string | null;
 }
 
 export type WorkerEvent =
   | { type: "REGISTERED" }
   | { type: "HEARTBEAT" }
-  | { type: "LOAD"; assigned: number; capacity: number }
   | { type: "STEAL_START"; max: number }
   | { type: "STEAL_REPLY"; slots: Uint32Array }
   | { type: "RETIRE" }
-  | { type: "DRAINED" }
-  | { type: "BYE" }
   | { type: "LOST"; reason: string };
 
 
@@ -74,32 +71,14 @@ export const workerMachine = setup({
   },
   // Placeholders: the scheduler supplies them with `workerMachine.provide({ actions })`.
   actions: {
-    /** Load went from below capacity to full: drop it from the "has room" set. */
-    markSaturated: () => {},
-    /** Load fell below capacity: it takes work again. */
-    markIdle: () => {},
-    /** Missed heartbeats: stop assigning to it for now. */
-    markSuspect: () => {},
-    /** A heartbeat came back while suspect: assign to it again. */
-    clearSuspect: () => {},
     /** Send `exec.<id>.steal` with the STEAL_START event's `max`. */
     sendStealRequest: () => {},
     /** Re-queue the STEAL_REPLY event's `slots` (they left this executor's queue). */
     applyStolen: () => {},
-    /** No reply within stealTimeout (informational: a late reply is still applied). */
-    stealTimedOut: () => {},
-    /** RETIRE: assign nothing more to it. */
-    stopAssigning: () => {},
-    /** Retirement finished (DRAINED): tell its supervisor it may stop the process. */
-    retired: () => {},
-    /** Re-queue every task still assigned to it (dead, or BYE with tasks left). */
+    /** Re-queue every task still assigned to it and forget it (context.reason says why). */
     requeueTasks: () => {},
-    /** Publish the death on `events` (with context.reason). */
-    announceDeath: () => {},
   },
   guards: {
-    full: ({ event }) => event.type === "LOAD" && event.assigned >= event.capacity,
-    hasRoom: ({ event }) => event.type === "LOAD" && event.assigned < event.capacity,
     suspectArmed: ({ context }) => armed(context.suspectAfterMs),
     deadArmed: ({ context }) => armed(context.deadAfterMs),
     stealTimeoutArmed: ({ context }) => armed(context.stealTimeoutMs),
@@ -121,7 +100,6 @@ export const workerMachine = setup({
   on: {
     // Root-level, so every live state has them; final states take no events.
     LOST: { target: ".dead", actions: assign({ reason: ({ event }) => event.reason }) },
-    BYE: { target: ".gone", actions: [assign({ reason: "left (bye)" }), "requeueTasks"] },
   },
   states: {
     joining: {
@@ -134,7 +112,7 @@ export const workerMachine = setup({
       },
       states: {
         // A one-state region that only hosts the liveness timer, so that a HEARTBEAT can
-        // restart it without resetting the load and steal regions.
+        // restart it without resetting the steal region.
         liveness: {
           initial: "beating",
           states: {
@@ -142,13 +120,6 @@ export const workerMachine = setup({
               after: { suspectAfter: { guard: "suspectArmed", target: "#worker.suspect" } },
               on: { HEARTBEAT: { target: "beating", reenter: true } },
             },
-          },
-        },
-        load: {
-          initial: "idle",
-          states: {
-            idle: { on: { LOAD: { guard: "full", target: "saturated", actions: "markSaturated" } } },
-            saturated: { on: { LOAD: { guard: "hasRoom", target: "idle", actions: "markIdle" } } },
           },
         },
         steal: {
@@ -161,7 +132,7 @@ export const workerMachine = setup({
               },
             },
             stealing: {
-              after: { stealTimeout: { guard: "stealTimeoutArmed", target: "none", actions: "stealTimedOut" } },
+              after: { stealTimeout: { guard: "stealTimeoutArmed", target: "none" } },
               on: { STEAL_REPLY: { target: "none", actions: "applyStolen" } },
             },
           },
@@ -169,7 +140,6 @@ export const workerMachine = setup({
       },
     },
     suspect: {
-      entry: "markSuspect",
       after: {
         deadAfter: {
           guard: "deadArmed",
@@ -180,16 +150,14 @@ export const workerMachine = setup({
         },
       },
       on: {
-        HEARTBEAT: { target: "running", actions: "clearSuspect" },
+        HEARTBEAT: "running",
         STEAL_REPLY: { actions: "applyStolen" },
         RETIRE: "retiring",
       },
     },
     retiring: {
-      entry: "stopAssigning",
       initial: "draining",
       on: {
-        DRAINED: { target: "gone", actions: [assign({ reason: "retired" }), "retired"] },
         STEAL_REPLY: { actions: "applyStolen" },
       },
       // A retiring executor that dies still has tasks: it keeps its liveness timers.
@@ -212,7 +180,6 @@ export const workerMachine = setup({
         },
       },
     },
-    dead: { type: "final", entry: ["requeueTasks", "announceDeath"] },
-    gone: { type: "final" },
+    dead: { type: "final", entry: "requeueTasks" },
   },
 });

@@ -120,7 +120,7 @@ export class Installer {
   /** A package file from the client, written under .ts-dask/packages (its hash checked). */
   private async packageFile(tgz: { hash: string; file: string }): Promise<string> {
     const bytes = await this.o.fetchBytes(tgz.hash);
-    if (bytesHash(bytes) !== tgz.hash) throw new Error(`package file ${tgz.file} arrived corrupted (hash mismatch); install again`);
+    if (bytesHash(bytes) !== tgz.hash) throw Errors.PackageCorrupted(tgz.file);
     const dir = join(this.meta, "packages", tgz.hash.slice(0, 16));
     await mkdir(dir, { recursive: true });
     const path = join(dir, tgz.file.replace(/[^A-Za-z0-9._-]/g, "_"));

@@ -43,8 +43,8 @@ export function loadModule(def: ModuleDef, dir: string): Promise<Record<string, 
 
 async function importBundle(def: ModuleDef, dir: string, attempt: number): Promise<Record<string, unknown>> {
   // The hash names a directory: it must be a hash (no path tricks) and the hash of this code.
-  if (!isSha256Hex(def.hash)) throw new Error(`module ${def.file}: malformed hash '${String(def.hash).slice(0, 80)}'`);
-  if (sha256Hex(def.code) !== def.hash) throw new Error(`module ${def.file}: its code does not match its hash ${def.hash}`);
+  if (!isSha256Hex(def.hash)) throw Errors.ModuleCorrupted(def.file, `malformed hash '${String(def.hash).slice(0, 80)}'`);
+  if (sha256Hex(def.code) !== def.hash) throw Errors.ModuleCorrupted(def.file, `its code does not match its hash ${def.hash}`);
   const moduleDir = join(dir, "modules", def.hash);
   const file = join(moduleDir, "index.mjs");
   if (!(await exists(file))) {

@@ -1,7 +1,7 @@
 /**
  * A hostile peer on the cluster's NATS (issue 11), for test/fuzz.test.ts and bench/fuzz-soak.ts.
- * During a run it publishes, on every subject of runtime/protocol.ts (the `subjects()` table,
- * walked mechanically; per-peer subjects with real and invented ids): random bytes, truncated
+ * During a run it publishes, on every route of the route table (runtime/routes.ts, walked
+ * mechanically; per-peer routes with real and invented ids): random bytes, truncated
  * msgpack, wrong shapes, replays of messages captured earlier in the run, and well-formed
  * forgeries (wrong results, steals, cancels, completions, byes, restarts, installs, another
  * scheduler's beats, code to run on executors or the scheduler, reads of scattered data); it plays
@@ -14,6 +14,8 @@ import { connect, type NatsConnection, type Subscription } from "nats";
 import { Client } from "../../index.ts";
 import { decode, encode } from "../../runtime/codec.ts";
 import { PROTOCOL_VERSION, subjects, type DataPut, type ExecControl } from "../../runtime/protocol.ts";
+import type { RouteParam } from "../../runtime/route.ts";
+import { routes } from "../../runtime/routes.ts";
 import { withTimeout } from "./cluster.ts";
 import { mulberry32 } from "../../workloads/rng.ts";
 
@@ -156,13 +158,16 @@ export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
     };
     const futures = client.map(task, xs, { args: [o.taskMs, ref] as [number, typeof ref] });
 
-    // Every subject of the protocol table, per-peer ones with real and invented ids.
-    const ids = [...execIds, ...workerIds, client.id, "ghost"];
-    const all: string[] = [];
-    for (const v of Object.values(s)) {
-      if (typeof v === "string") all.push(v);
-      else for (const id of ids) all.push((v as (x: string) => string)(id));
-    }
+    // Every route of the table (runtime/routes.ts), per-peer ones with real and invented ids.
+    const params: Record<RouteParam, string[]> = {
+      exec: [...execIds, "ghost"],
+      client: [client.id, "ghost"],
+      instance: [...workerIds, "ghost"],
+      hash: ["0".repeat(64)],
+      output: ["fuzzed"],
+      actor: ["ghost"],
+    };
+    const all = Object.values(routes).flatMap((rt) => (rt.param === undefined ? [rt.subject(s, "")] : params[rt.param].map((p) => rt.subject(s, p))));
     const evilFn = { kind: "src", hash: "evil", name: "evil", source: "() => -777", file: "evil.ts", line: 1 };
     // Code a stranger wants run on an executor (client.run) or in the scheduler (runOnScheduler): it counts itself.
     const evilRun = { kind: "src", hash: `evilrun${int(1e6)}`, name: "evilRun", source: "() => (globalThis.__evilRuns = (globalThis.__evilRuns ?? 0) + 1)", file: "evil.ts", line: 1 };

@@ -11,7 +11,7 @@ import * as assert from "uvu/assert";
 import { withTimeout } from "../helpers/cluster.ts";
 import { LanBed, lanOrSkip, type LanProcess } from "./bed.ts";
 import type { ClusterInfo } from "../../runtime/protocol.ts";
-import type { Snapshot } from "../../actors/scheduler/dashboard/views.ts";
+import type { Snapshot } from "../../actors/scheduler/observation/dashboard/views.ts";
 import { DASHBOARD_PORT, NATS_PORT, natsConfig, startScheduler, startWorker } from "./cluster.ts";
 
 const ROUTE_PORT = 16222;

@@ -3,19 +3,7 @@ import * as assert from "uvu/assert";
 import { createActor, SimulatedClock } from "xstate";
 import { workerMachine, type WorkerContext, type WorkerEvent, type WorkerInput } from "../../actors/scheduler/worker.machine.ts";
 
-const ACTIONS = [
-  "markSaturated",
-  "markIdle",
-  "markSuspect",
-  "clearSuspect",
-  "sendStealRequest",
-  "applyStolen",
-  "stealTimedOut",
-  "stopAssigning",
-  "retired",
-  "requeueTasks",
-  "announceDeath",
-] as const;
+const ACTIONS = ["sendStealRequest", "applyStolen", "requeueTasks"] as const;
 type Name = (typeof ACTIONS)[number];
 
 interface Call {
@@ -53,7 +41,7 @@ test("joining → running on REGISTERED, with the regions at rest", () => {
   assert.equal(snap().value, "joining");
   actor.send({ type: "REGISTERED" });
   assert.ok(snap().matches("running"));
-  assert.equal(snap().value, { running: { liveness: "beating", load: "idle", steal: "none" } });
+  assert.equal(snap().value, { running: { liveness: "beating", steal: "none" } });
 });
 
 test("the scheduler's minimal input works (stealTimeoutMs defaults)", () => {
@@ -61,7 +49,7 @@ test("the scheduler's minimal input works (stealTimeoutMs defaults)", () => {
   assert.equal(snap().context.stealTimeoutMs, 2000);
 });
 
-test("every HEARTBEAT restarts the liveness timer; silence → suspect (markSuspect)", () => {
+test("every HEARTBEAT restarts the liveness timer; silence → suspect", () => {
   const { actor, clock, snap, names } = running();
   for (let i = 0; i < 5; i++) {
     clock.increment(900);
@@ -72,23 +60,23 @@ test("every HEARTBEAT restarts the liveness timer; silence → suspect (markSusp
   assert.ok(snap().matches("running"));
   clock.increment(1);
   assert.equal(snap().value, "suspect");
-  assert.equal(names(), ["markSuspect"]);
+  assert.equal(names(), []);
 });
 
-test("suspect: a HEARTBEAT brings it back (clearSuspect) with a fresh timer", () => {
-  const { actor, clock, snap, names } = running();
+test("suspect: a HEARTBEAT brings it back with a fresh timer", () => {
+  const { actor, clock, snap } = running();
   clock.increment(1000);
   clock.increment(1500);
+  assert.equal(snap().value, "suspect");
   actor.send({ type: "HEARTBEAT" });
   assert.ok(snap().matches("running"));
-  assert.equal(names(), ["markSuspect", "clearSuspect"]);
   clock.increment(999);
   assert.ok(snap().matches("running"));
   clock.increment(1);
   assert.equal(snap().value, "suspect");
 });
 
-test("suspect for deadAfterMs → dead (final): requeueTasks and announceDeath see the reason", () => {
+test("suspect for deadAfterMs → dead (final): requeueTasks sees the reason", () => {
   const { clock, snap, log } = running();
   clock.increment(1000);
   clock.increment(1999);
@@ -97,33 +85,16 @@ test("suspect for deadAfterMs → dead (final): requeueTasks and announceDeath s
   assert.equal(snap().value, "dead");
   assert.equal(snap().status, "done");
   assert.equal(
-    log.slice(1).map((c) => [c.name, c.reason]),
-    [
-      ["requeueTasks", "no heartbeat for 3000 ms"],
-      ["announceDeath", "no heartbeat for 3000 ms"],
-    ],
+    log.map((c) => [c.name, c.reason]),
+    [["requeueTasks", "no heartbeat for 3000 ms"]],
   );
 });
 
-test("LOAD: idle ⇄ saturated at assigned >= capacity, actions only on change", () => {
-  const { actor, snap, names } = running();
-  actor.send({ type: "LOAD", assigned: 3, capacity: 4 });
-  assert.ok(snap().matches({ running: { load: "idle" } }));
-  actor.send({ type: "LOAD", assigned: 4, capacity: 4 });
-  actor.send({ type: "LOAD", assigned: 6, capacity: 4 });
-  assert.ok(snap().matches({ running: { load: "saturated" } }));
-  actor.send({ type: "LOAD", assigned: 1, capacity: 4 });
-  actor.send({ type: "LOAD", assigned: 0, capacity: 4 });
-  assert.ok(snap().matches({ running: { load: "idle" } }));
-  assert.equal(names(), ["markSaturated", "markIdle"]);
-});
-
-test("a HEARTBEAT resets only the liveness timer, not the load and steal regions", () => {
+test("a HEARTBEAT resets only the liveness timer, not the steal region", () => {
   const { actor, snap } = running();
-  actor.send({ type: "LOAD", assigned: 4, capacity: 4 });
   actor.send({ type: "STEAL_START", max: 2 });
   actor.send({ type: "HEARTBEAT" });
-  assert.equal(snap().value, { running: { liveness: "beating", load: "saturated", steal: "stealing" } });
+  assert.equal(snap().value, { running: { liveness: "beating", steal: "stealing" } });
 });
 
 test("steal: request, reply with the slots the executor had not started", () => {
@@ -141,7 +112,7 @@ test("steal: request, reply with the slots the executor had not started", () => 
   assert.equal(log[1]!.event, { type: "STEAL_REPLY", slots: slots(7, 9) });
 });
 
-test("steal timeout → none (stealTimedOut); a late reply is still applied", () => {
+test("steal timeout → none; a late reply is still applied", () => {
   const { actor, clock, snap, names } = running();
   actor.send({ type: "STEAL_START", max: 1 });
   clock.increment(499);
@@ -149,7 +120,7 @@ test("steal timeout → none (stealTimedOut); a late reply is still applied", ()
   clock.increment(1);
   assert.ok(snap().matches({ running: { steal: "none" } }));
   actor.send({ type: "STEAL_REPLY", slots: slots(4) });
-  assert.equal(names(), ["sendStealRequest", "stealTimedOut", "applyStolen"]);
+  assert.equal(names(), ["sendStealRequest", "applyStolen"]);
 });
 
 test("a STEAL_REPLY while suspect or retiring is applied (the executor did drop the tasks)", () => {
@@ -176,30 +147,14 @@ test("a STEAL_REPLY arriving after dead is ignored (its tasks were re-queued)", 
   const before = snap();
   actor.send({ type: "STEAL_REPLY", slots: slots(1, 2) });
   assert.equal(snap(), before);
-  assert.equal(names(), ["sendStealRequest", "markSuspect", "requeueTasks", "announceDeath"]);
+  assert.equal(names(), ["sendStealRequest", "requeueTasks"]);
 });
 
-test("RETIRE → retiring (stopAssigning) → DRAINED → gone (retired), nothing re-queued", () => {
-  const { actor, snap, names } = running();
-  actor.send({ type: "RETIRE" });
-  assert.equal(snap().value, { retiring: "draining" });
-  actor.send({ type: "LOAD", assigned: 9, capacity: 1 }); // ignored
-  actor.send({ type: "DRAINED" });
-  assert.equal(snap().value, "gone");
-  assert.equal(snap().status, "done");
-  assert.equal(snap().context.reason, "retired");
-  assert.equal(names(), ["stopAssigning", "retired"]);
-});
-
-test("retiring: BYE → gone with requeueTasks; silence → dead (tasks are not lost)", () => {
-  const a = running();
-  a.actor.send({ type: "RETIRE" });
-  a.actor.send({ type: "BYE" });
-  assert.equal(a.snap().value, "gone");
-  assert.equal(a.names(), ["stopAssigning", "requeueTasks"]);
-
+test("RETIRE → retiring: out of running (takes no work), heartbeats keep it; silence → dead (tasks are not lost)", () => {
   const b = running();
   b.actor.send({ type: "RETIRE" });
+  assert.equal(b.snap().value, { retiring: "draining" });
+  assert.equal(b.names(), []);
   b.clock.increment(900);
   b.actor.send({ type: "HEARTBEAT" });
   b.clock.increment(1000);
@@ -209,8 +164,16 @@ test("retiring: BYE → gone with requeueTasks; silence → dead (tasks are not 
   b.clock.increment(1000);
   b.clock.increment(2000);
   assert.equal(b.snap().value, "dead");
-  assert.equal(b.names(), ["stopAssigning", "requeueTasks", "announceDeath"]);
+  assert.equal(b.names(), ["requeueTasks"]);
   assert.match(b.snap().context.reason ?? "", /retiring/);
+});
+
+test("retiring: LOST (its bye) → dead with requeueTasks", () => {
+  const a = running();
+  a.actor.send({ type: "RETIRE" });
+  a.actor.send({ type: "LOST", reason: "left (bye)" });
+  assert.equal(a.snap().value, "dead");
+  assert.equal(a.log.map((c) => [c.name, c.reason]), [["requeueTasks", "left (bye)"]]);
 });
 
 test("RETIRE while suspect goes to retiring", () => {
@@ -220,32 +183,21 @@ test("RETIRE while suspect goes to retiring", () => {
   assert.equal(snap().value, { retiring: "draining" });
 });
 
-test("BYE from running → gone (requeueTasks sees the reason); BYE from joining too", () => {
-  const { actor, snap, log } = running();
-  actor.send({ type: "BYE" });
-  assert.equal(snap().value, "gone");
-  assert.equal(
-    log.map((c) => [c.name, c.reason]),
-    [["requeueTasks", "left (bye)"]],
-  );
-  const j = start();
-  j.actor.send({ type: "BYE" });
-  assert.equal(j.snap().value, "gone");
-});
-
-test("LOST (process exit reported by its supervisor) → dead at once", () => {
+test("LOST (process exit reported by its supervisor) → dead at once; also from joining", () => {
   const { actor, snap, log } = running();
   actor.send({ type: "LOST", reason: "process exited with SIGKILL" });
   assert.equal(snap().value, "dead");
   assert.equal(
     log.map((c) => [c.name, c.reason]),
-    [
-      ["requeueTasks", "process exited with SIGKILL"],
-      ["announceDeath", "process exited with SIGKILL"],
-    ],
+    [["requeueTasks", "process exited with SIGKILL"]],
   );
-  actor.send({ type: "BYE" }); // final: ignored
+  actor.send({ type: "LOST", reason: "again" }); // final: ignored
+  actor.send({ type: "HEARTBEAT" });
   assert.equal(snap().value, "dead");
+  assert.equal(log.length, 1);
+  const j = start();
+  j.actor.send({ type: "LOST", reason: "bye" });
+  assert.equal(j.snap().value, "dead");
 });
 
 test("suspectAfterMs 0: never suspect; deadAfterMs Infinity: suspect forever", () => {

@@ -1,7 +1,7 @@
 /** The scheduler's data store as a plain table: chunks placed by index, commits, owners, abandoned values. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { DataStore } from "../../actors/scheduler/data-store.ts";
+import { DataStore } from "../../actors/scheduler/data/data-store.ts";
 import { ChunkedValue } from "../../runtime/chunked-value.ts";
 import { bytesHash } from "../../runtime/data-transfer.ts";
 

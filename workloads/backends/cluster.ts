@@ -1,7 +1,7 @@
 /** The ts-dask cluster as a workloads {@link Backend}: one batch is one task of a {@link Client}. */
 import { Client, type ClientOptions } from "../../client/client.ts";
 // With no address, Client.connect() starts a private local cluster: this provides it (runtime/local-cluster.ts).
-import "../../client/local-cluster.ts";
+import "../../cluster/local.ts";
 import type { OutputStream } from "../../client/outputs.ts";
 import type { DurableOptions } from "../../client/options.ts";
 import type { BatchOutput, BatchPayload } from "../run-rows.ts";

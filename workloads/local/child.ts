@@ -7,6 +7,7 @@ import { serialize } from "node:v8";
 import { compileSource, installResolveHook, loadModule, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
 import { runRows, type BatchOutput } from "../run-rows.ts";
 import type { FromChild, ToChild } from "./protocol.ts";
+import { Errors } from "../../runtime/errors.ts";
 
 const dir = process.env.TSDASK_LOCAL_DIR ?? process.cwd();
 process.setSourceMapsEnabled(true);
@@ -26,7 +27,7 @@ function onMessage(m: ToChild) {
         : loadModule(m.module!, dir).then((ns) => {
             const exportName = (m.def as { exportName: string }).exportName;
             const f = ns[exportName];
-            if (typeof f !== "function") throw new Error(`export '${exportName}' of ${m.module!.file} is not a function`);
+            if (typeof f !== "function") throw Errors.ExportNotAFunction(exportName, m.module!.file);
             return f as Function;
           });
     p.catch(() => {}); // reported by the batches that use it

@@ -14,10 +14,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
-import type { Logger } from "../../../runtime/actor.ts";
+import type { Logger } from "../../../../runtime/actor.ts";
 import type { Monitor } from "../monitor.ts";
 import { WORKER_COLUMNS } from "./views.ts";
-import { Errors } from "../../../runtime/errors.ts";
+import { Errors } from "../../../../runtime/errors.ts";
 
 export interface DashboardOptions {
   /** `:8787` (every interface), `127.0.0.1:8787`, `host:0` (a free port), or `none`. */

@@ -10,11 +10,11 @@
  * versions do not pile up in its memory. An install goes to every live worker's supervisor
  * (`worker.<instance>.install`), which runs npm once per local directory.
  */
-import type { Logger } from "../../runtime/actor.ts";
-import { Transport } from "../../runtime/transport.ts";
-import type { ExecUploadReply, InstallJob, InstallOutcome, InstallReply, InstallRequest, Subjects, UploadDef, UploadOutcome, UploadReply, UploadRequest } from "../../runtime/protocol.ts";
+import type { Logger } from "../../../runtime/actor.ts";
+import { Transport } from "../../../runtime/transport.ts";
+import type { ExecUploadReply, InstallJob, InstallOutcome, InstallReply, InstallRequest, Subjects, UploadDef, UploadOutcome, UploadReply, UploadRequest } from "../../../runtime/protocol.ts";
 import type { DataStore } from "./data-store.ts";
-import type { ExecutorTable } from "./executors.ts";
+import type { ExecutorTable } from "../executors.ts";
 
 const UPLOADS = "@uploads";
 const INSTALLS = "@installs";

@@ -17,8 +17,8 @@
  * own histogram shape, and the registry writes them out with everything else.
  */
 import type { Counter, Gauge, Registry } from "prom-client";
-import { lazyRequire } from "../../runtime/lazy.ts";
-import type { ClusterInfo, FnDef } from "../../runtime/protocol.ts";
+import { lazyRequire } from "../../../runtime/lazy.ts";
+import type { ClusterInfo, FnDef } from "../../../runtime/protocol.ts";
 import { DURATION_BUCKETS, type JobView } from "./dashboard/views.ts";
 import { fnLabel } from "./fn-label.ts";
 

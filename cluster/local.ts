@@ -17,7 +17,7 @@ import { Scheduler } from "../actors/scheduler/scheduler.ts";
 import { STANDBY_DELAY_MS, Supervisor } from "../actors/supervisor/supervisor.ts";
 import { forkExecutor } from "../actors/supervisor/executor-process.ts";
 import { Standby } from "../actors/supervisor/standby.ts";
-import { startDashboard, type Dashboard } from "../actors/scheduler/dashboard/server.ts";
+import { startDashboard, type Dashboard } from "../actors/scheduler/observation/dashboard/server.ts";
 import { provideLocalClusters, type LocalClusterHandle, type LocalClusterOptions } from "../runtime/local-cluster.ts";
 
 export type { LocalClusterOptions } from "../runtime/local-cluster.ts";

@@ -27,15 +27,15 @@ import type {
   Subjects,
   Submit,
   WorkerInfo,
-} from "../../runtime/protocol.ts";
-import type { Transport } from "../../runtime/transport.ts";
-import type { Logger } from "../../runtime/actor.ts";
-import type { ExecutorRec, ExecutorTable } from "./executors.ts";
+} from "../../../runtime/protocol.ts";
+import type { Transport } from "../../../runtime/transport.ts";
+import type { Logger } from "../../../runtime/actor.ts";
+import type { ExecutorRec, ExecutorTable } from "../executors.ts";
 import { DURATION_BUCKETS, workerRows, type HistoryPoint, type JobView, type Snapshot, type WorkerRow } from "./dashboard/views.ts";
 import { SchedulerMetrics } from "./metrics.ts";
 import { fnLabel } from "./fn-label.ts";
 import { TaskStream } from "./task-stream.ts";
-import type { TaskTable } from "./tasks.ts";
+import type { TaskTable } from "../tasks.ts";
 
 /** What the monitor reads from the scheduler (the Scheduler class satisfies it). */
 export interface MonitorHost {
@@ -54,8 +54,6 @@ export interface MonitorHost {
 export interface MonitorOptions {
   /** The definition of a function hash (for names). */
   fnDef: (hash: string) => FnDef | undefined;
-  /** A worker silent this long (no heartbeat from it or its executors) is reported dead. */
-  deadAfterMs?: number;
   /** Task stream window (default 60 s). */
   streamMs?: number;
   /** Throughput / CPU / memory history (default 10 min). */
@@ -101,7 +99,6 @@ interface WorkerExtra {
   done: number;
   restarts: number;
   memoryRestarts: number;
-  lastSeen: number;
   died: boolean;
 }
 
@@ -148,7 +145,6 @@ export class Monitor {
   private nextHousekeeping = 0;
   /** Jobs not finished at the last tick: while there are some, the tick runs every 250 ms. */
   private activeJobs = 0;
-  private readonly deadAfterMs: number;
   readonly streamMs: number;
   private readonly historyS: number;
   private readonly keepGoneMs: number;
@@ -157,7 +153,6 @@ export class Monitor {
     private readonly host: MonitorHost,
     private readonly opts: MonitorOptions,
   ) {
-    this.deadAfterMs = opts.deadAfterMs ?? 3000;
     this.streamMs = opts.streamMs ?? 60_000;
     this.historyS = opts.historyS ?? 600;
     this.keepGoneMs = opts.keepGoneMs ?? 600_000;
@@ -281,7 +276,6 @@ export class Monitor {
     this.failed += nFailed;
     const w = this.worker(rec.worker);
     w.done += finished;
-    w.lastSeen = now;
     // Errors: which jobs and functions they belong to (only failed slots are looked at).
     let errByFn: Map<string, number> | undefined;
     const fs = m.failedSlots;
@@ -360,13 +354,7 @@ export class Monitor {
 
   /** One `sched.heartbeat`. */
   heartbeat(m: Heartbeat): void {
-    const now = Date.now();
-    if (m.kind === "worker") {
-      this.worker(m.id).lastSeen = now;
-      return;
-    }
-    const rec = this.host.executors.byId(m.id);
-    if (rec) this.worker(rec.worker).lastSeen = now;
+    if (m.kind === "worker") return;
     let x = this.execExtra.get(m.id);
     if (!x) this.execExtra.set(m.id, (x = { cpu: 0, paused: false, bytesIn: 0, bytesOut: 0 }));
     if (typeof m.cpu === "number" && Number.isFinite(m.cpu)) x.cpu = m.cpu;
@@ -378,9 +366,7 @@ export class Monitor {
   /** A worker registered (publishes `worker-joined`). */
   workerJoined(reg: RegisterWorker): void {
     for (const [k, d] of this.departed) if (d.info.name === reg.name) this.departed.delete(k);
-    const w = this.worker(reg.instance);
-    w.lastSeen = Date.now();
-    w.died = false;
+    this.worker(reg.instance).died = false;
     this.emit({ type: "worker-joined", name: reg.name, host: reg.host, nprocs: reg.nprocs, nthreads: reg.nthreads, memoryLimit: reg.memoryLimit });
   }
 
@@ -463,7 +449,7 @@ export class Monitor {
 
   private worker(instance: string): WorkerExtra {
     let w = this.workerExtra.get(instance);
-    if (!w) this.workerExtra.set(instance, (w = { done: 0, restarts: 0, memoryRestarts: 0, lastSeen: Date.now(), died: false }));
+    if (!w) this.workerExtra.set(instance, (w = { done: 0, restarts: 0, memoryRestarts: 0, died: false }));
     return w;
   }
 
@@ -497,21 +483,22 @@ export class Monitor {
   }
 
   /**
-   * Workers silent past the dead window: `worker-died` (once), and kept in the table as gone.
-   * The scheduler calls this just before its table forgets such workers (ExecutorTable.sweepWorkers).
+   * Workers silent past the dead window, as the executor table judges them
+   * (ExecutorTable.workerSilentPastDead): `worker-died` (once), and kept as gone. The scheduler
+   * calls this with the `now` of its table's sweep (ExecutorTable.sweepWorkers), just before it.
    */
-  checkWorkers(): void {
-    const now = Date.now();
-    for (const w of this.host.executors.info()) {
+  checkWorkers(now = Date.now()): void {
+    const table = this.host.executors;
+    for (const w of table.info()) {
       const x = this.worker(w.instance);
-      const silent = now - x.lastSeen;
-      // A little early (50 ms), so this always runs before the table's own sweep of the same window.
-      if (!x.died && silent > this.deadAfterMs - 50) {
+      const silent = table.workerSilentMs(w.instance, now);
+      const dead = table.workerSilentPastDead(w.instance, now);
+      if (!x.died && dead) {
         x.died = true;
         this.departed.set(w.instance, { info: { ...w, state: "gone", executors: [], done: x.done, restarts: x.restarts }, at: now });
         this.emit({ type: "worker-died", name: w.name, host: w.host, silentMs: silent });
         this.opts.log?.warn(`worker ${w.name} (${w.host}) died: silent for ${(silent / 1000).toFixed(1)} s`);
-      } else if (x.died && silent <= this.deadAfterMs - 50) {
+      } else if (x.died && !dead) {
         x.died = false;
         this.departed.delete(w.instance);
       }
@@ -593,7 +580,7 @@ export class Monitor {
       }
       w.done = x.done;
       w.restarts = x.restarts;
-      if (now - x.lastSeen > this.deadAfterMs) w.state = "gone";
+      if (this.host.executors.workerSilentPastDead(w.instance, now)) w.state = "gone";
       else if (w.executors.length === 0 && x.restarts === 0) w.state = "starting";
       else if (w.nprocs > 0 && w.executors.filter((e) => e.state === "running" || e.state === "paused").length < w.nprocs) w.state = "restarting";
       else if (paused) w.state = "paused";

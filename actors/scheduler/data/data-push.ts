@@ -8,8 +8,8 @@
  * would make them slow consumers); they fetch it the ordinary way when it is complete. A chunk
  * the scheduler missed is sent again by the client after its commit (`data.put` with `commit`).
  */
-import type { DataPut, DataPutReply, ExecControl, Subjects } from "../../runtime/protocol.ts";
-import type { Sub, Transport } from "../../runtime/transport.ts";
+import type { DataPut, DataPutReply, ExecControl, Subjects } from "../../../runtime/protocol.ts";
+import type { Sub, Transport } from "../../../runtime/transport.ts";
 
 /** How long an executor may take to confirm it listens before the push starts without it. */
 const LISTEN_TIMEOUT_MS = 500;

@@ -2,10 +2,10 @@
  * The shapes the dashboard page and `ts-dask info` read: the live snapshot (task stream, jobs,
  * history, worker rows) and the worker table's columns. Built by monitor.ts.
  */
-import type { ActorInfo, ClusterEvent } from "../../../runtime/protocol.ts";
-import type { WorkerRow } from "../../../runtime/cluster-info.ts";
+import type { ActorInfo, ClusterEvent } from "../../../../runtime/protocol.ts";
+import type { WorkerRow } from "../../../../runtime/cluster-info.ts";
 // The worker table is shared with `ts-dask info`: it lives in runtime/cluster-info.ts.
-export { byNodeText, WORKER_COLUMNS, workerRow, workerRows, type WorkerRow } from "../../../runtime/cluster-info.ts";
+export { byNodeText, WORKER_COLUMNS, workerRow, workerRows, type WorkerRow } from "../../../../runtime/cluster-info.ts";
 
 /** Upper bounds (seconds) of the task duration histogram. */
 export const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];

@@ -4,9 +4,9 @@
  * last client that scattered it releases it. Held here, not by a worker, so a value survives the
  * death of any worker.
  */
-import type { DataGet, DataGetReply, DataPut, DataPutReply } from "../../runtime/protocol.ts";
-import { ChunkedValue } from "../../runtime/chunked-value.ts";
-import { Errors, refusal } from "../../runtime/errors.ts";
+import type { DataGet, DataGetReply, DataPut, DataPutReply } from "../../../runtime/protocol.ts";
+import { ChunkedValue } from "../../../runtime/chunked-value.ts";
+import { Errors, refusal } from "../../../runtime/errors.ts";
 
 /** A value still arriving: chunks are written straight into its final buffer, hashed as they come. */
 interface Partial {

@@ -1,4 +1,4 @@
-import type { FnDef } from "../../runtime/protocol.ts";
+import type { FnDef } from "../../../runtime/protocol.ts";
 
 /** A name for a function hash, for people. */
 export function fnLabel(def: FnDef | undefined, hash: string): string {

@@ -7,8 +7,8 @@
  *   client goes (closed, or lost its lease), like the client's own scattered values;
  * - the large results held until gathered, counted for `sched.info` / `ts-dask info`.
  */
-import { Errors } from "../../runtime/errors.ts";
-import type { DataPut, DataPutReply, DataRelease } from "../../runtime/protocol.ts";
+import { Errors } from "../../../runtime/errors.ts";
+import type { DataPut, DataPutReply, DataRelease } from "../../../runtime/protocol.ts";
 import type { DataStore } from "./data-store.ts";
 
 /** Default cap on one value: 1 GiB. */
