@@ -12,10 +12,10 @@
  * | {@link ignoreTerminalSignals} | SIGINT, SIGQUIT, SIGHUP | same                   | SIGINT (Ctrl+C), SIGBREAK (Ctrl+Break), SIGHUP |
  * | {@link executablePath}| PATH, X_OK                     | same                   | PATH × PATHEXT                  |
  * | {@link npmCommand}, {@link spawnNpm} | npm-cli.js beside node (`<prefix>/lib/node_modules/npm`), else `npm` on PATH | same | `<node dir>\node_modules\npm`, else `npm.cmd` through the shell |
- * | {@link spawnTethered} | keeper process (runtime/tether.mjs) over IPC — the same on every OS |
+ * | {@link spawnTethered} | keeper process (runtime/tether.mjs) over IPC — the same on every OS; Linux: keeper and child keep our autogroup's nice |
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, constants as fsConstants, readdirSync, readFileSync, statSync } from "node:fs";
+import { accessSync, constants as fsConstants, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -483,6 +483,26 @@ export interface Tethered {
 
 const TETHER_SCRIPT = fileURLToPath(new URL("./tether.mjs", import.meta.url));
 
+/** Our autogroup's nice (Linux), read once; 0 elsewhere or when unreadable. */
+let ownAutogroupNice: number | undefined;
+
+/**
+ * Linux: gives a process we started in a session of its own (`detached`, setsid) the nice of our
+ * autogroup. Each new session gets a fresh autogroup at nice 0, so without this a keeper and its
+ * child (nats-server) do not share a priority given to the process that started them (e.g.
+ * `echo -20 > /proc/$$/autogroup` for benchmarks: nats-server then ran unboosted, starved by the
+ * machine's other work). Best effort: a lower nice needs CAP_SYS_NICE; failures change nothing.
+ */
+function keepAutogroupNice(pid: number): void {
+  if (!isLinux) return;
+  try {
+    ownAutogroupNice ??= Number(/nice\s+(-?\d+)/.exec(readFileSync("/proc/self/autogroup", "utf8"))?.[1] ?? 0);
+    if (ownAutogroupNice) writeFileSync(`/proc/${pid}/autogroup`, String(ownAutogroupNice));
+  } catch {
+    ownAutogroupNice ??= 0; // no autogroups (kernel without CONFIG_SCHED_AUTOGROUP) or not allowed
+  }
+}
+
 type KeeperMessage =
   | { t: "spawned"; pid: number }
   | { t: "error"; code?: string; errno?: number; syscall?: string; path?: string; message: string }
@@ -521,6 +541,7 @@ export function spawnTethered(cmd: string, args: readonly string[], opts: Tether
     detached: !isWindows, // own process group: see the module comment of tether.mjs
     windowsHide: true,
   });
+  if (keeper.pid !== undefined) keepAutogroupNice(keeper.pid);
 
   return new Promise<Tethered>((resolve, reject) => {
     let childPid = 0;
@@ -583,6 +604,7 @@ export function spawnTethered(cmd: string, args: readonly string[], opts: Tether
       const msg = raw as KeeperMessage;
       if (msg.t === "spawned") {
         childPid = msg.pid;
+        keepAutogroupNice(childPid);
         resolve(handle);
       } else if (msg.t === "error") {
         const err = Object.assign(new Error(msg.message), { code: msg.code, errno: msg.errno, syscall: msg.syscall, path: msg.path });
