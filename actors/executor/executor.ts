@@ -128,11 +128,11 @@ export class Executor extends Actor {
     // Stolen tasks go back only to our scheduler (it re-queues them); anyone else gets nothing.
     this.serve(routes.execSteal.at(id), (m, reply) => this.bound("steal", m) && this.inSequence("steal", m.seq) && this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)), auth: this.auth }));
     // client.run(): forwarded by our scheduler with our token (a stranger's code never runs here).
-    this.serve(routes.execRun.at(id), (m, reply) => this.bound("run", m) && void this.onRun(m).then((r) => this.respond(reply, r)));
+    this.serve(routes.execRun.at(id), (m, reply) => this.registered(() => this.bound("run", m) && void this.onRun(m).then((r) => this.respond(reply, r))));
     this.serve(routes.execControl.at(id), (m, reply) => this.onControl(m, reply));
-    this.serve(routes.execUpload.at(id), (m, reply) => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
+    this.serve(routes.execUpload.at(id), (m, reply) => this.registered(() => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r))));
     this.serve(routes.alive, (m) => this.onSchedulerAlive(m));
-    this.serve(routes.execActor.at(id), (m, reply) => this.bound("actor", m) && void this.actors.onExec(m).then((r) => this.respond(reply, r)));
+    this.serve(routes.execActor.at(id), (m, reply) => this.registered(() => this.bound("actor", m) && void this.actors.onExec(m).then((r) => this.respond(reply, r))));
     await this.register();
     this.tx.onStatus((st) => st === "reconnected" && this.resync());
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
@@ -145,6 +145,16 @@ export class Executor extends Actor {
       for (const e of this.early.splice(0)) this.accept(e.m, e.refs);
     });
     return this.registering;
+  }
+
+  /**
+   * Runs `f` now, or once the registration under way is answered: an order the scheduler sent
+   * right after its reply (a `client.runOn` the moment we joined) can be read in the same socket
+   * read, before that reply, and our token is not known until then.
+   */
+  private registered(f: () => unknown): void {
+    if (this.registering) void this.registering.then(f, () => {});
+    else f();
   }
 
   /** Task batches that arrived while registering, each with whether its decoding met DataRefs. */
