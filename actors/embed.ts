@@ -1,21 +1,23 @@
 /**
  * Running the scheduler or a worker inside another Node program (a service you already run):
  * {@link startScheduler} and {@link startWorker}, each with `stop()`. `ts-dask scheduler` and
- * `ts-dask worker` (cli/run.ts) are thin users of these two functions.
+ * `ts-dask worker` (cli/run.ts) are thin users of these two functions. Each loads the actors'
+ * modules when called (a worker's executor processes are started first and boot meanwhile).
  */
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { startDashboard, type Dashboard } from "./scheduler/observation/dashboard/server.ts";
-import { Scheduler } from "./scheduler/scheduler.ts";
-import { Supervisor } from "./supervisor/supervisor.ts";
+import type { Dashboard } from "./scheduler/observation/dashboard/server.ts";
+import type { Scheduler } from "./scheduler/scheduler.ts";
+import type { Supervisor } from "./supervisor/supervisor.ts";
 import type { SupervisorOutput } from "./supervisor/supervisor.machine.ts";
+import { forkExecutor, Standby } from "./supervisor/standby.ts";
 import { consoleLogger, type Logger } from "../runtime/actor.ts";
 import { Errors } from "../runtime/errors.ts";
 import { parseMemoryLimit } from "../runtime/memory.ts";
 import type { NatsAuth } from "../runtime/nats-auth.ts";
 import { defaultLocalDirectory } from "../runtime/platform.ts";
 import { isSubjectToken, subjects } from "../runtime/protocol.ts";
-import { Transport, type NatsConnection } from "../runtime/transport.ts";
+import type { NatsConnection } from "../runtime/transport.ts";
 
 export type { Logger } from "../runtime/actor.ts";
 
@@ -64,6 +66,7 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<Embedded
   if (!isSubjectToken(cluster)) throw Errors.BadOption("cluster", cluster, "letters, digits, '_' and '-'");
   if (!o.nc && !o.servers) throw Errors.BadOption("startScheduler({ nc | servers })", undefined, "a NATS connection (nc) or an address (servers)");
   const log = o.log ?? consoleLogger("[scheduler]");
+  const [{ Transport }, { Scheduler }] = await Promise.all([import("../runtime/transport.ts"), import("./scheduler/scheduler.ts")]);
   const tx = o.nc
     ? Transport.wrap(o.nc, "ts-dask scheduler")
     : await Transport.connect({ servers: o.servers!, token: o.token, auth: o.auth, inboxPrefix: subjects(cluster).inbox, name: "ts-dask scheduler", waitOnFirstConnect: true });
@@ -82,6 +85,7 @@ export async function startScheduler(o: StartSchedulerOptions): Promise<Embedded
   };
   if (o.dashboardAddress && o.dashboardAddress !== "none") {
     try {
+      const { startDashboard } = await import("./scheduler/observation/dashboard/server.ts");
       dashboard = await startDashboard(scheduler.monitor, { address: o.dashboardAddress, log });
     } catch (e) {
       await stop();
@@ -152,10 +156,23 @@ export async function startWorker(o: StartWorkerOptions): Promise<EmbeddedWorker
   const name = o.name ?? hostname().replace(/[^A-Za-z0-9_-]/g, "-");
   const nprocs = o.nprocs ?? 1;
   const memoryLimit = typeof o.memoryLimit === "number" ? o.memoryLimit : parseMemoryLimit(o.memoryLimit ?? "0", nprocs);
+  const localDirectory = o.localDirectory ?? join(defaultLocalDirectory(), name);
+  // The executor processes boot while this process loads the supervisor's modules and connects.
+  const standby = new Standby(() => forkExecutor({ localDirectory }, memoryLimit));
+  standby.fill(nprocs);
+  let modules: [typeof import("../runtime/transport.ts"), typeof import("./supervisor/supervisor.ts")];
+  try {
+    modules = await Promise.all([import("../runtime/transport.ts"), import("./supervisor/supervisor.ts")]);
+  } catch (e) {
+    standby.stop();
+    throw e;
+  }
+  const [{ Transport }, { Supervisor }] = modules;
   const tx = o.nc ? Transport.wrap(o.nc, `ts-dask worker ${name}`) : undefined;
   const servers = o.servers ?? `nats://${o.nc!.getServer()}`;
   const worker = await Supervisor.start({
     ...(tx ? { tx } : {}),
+    standby,
     servers,
     token: o.token,
     auth: o.auth,
@@ -166,7 +183,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<EmbeddedWorker
     memoryLimit,
     deathTimeoutMs: o.deathTimeoutMs ?? Infinity,
     ...(o.resources ? { resources: o.resources } : {}),
-    localDirectory: o.localDirectory ?? join(defaultLocalDirectory(), name),
+    localDirectory,
     log: o.log ?? consoleLogger(`[${name}]`),
   });
   return { name, worker, exited: worker.exited, stop: () => worker.shutdown("stop requested", { graceful: true }) };

@@ -16,6 +16,12 @@
  *                 first `submit` result; run in the same rounds, alternated with the others
  *
  * CPU seconds per process kind (from /proc, Linux) are read at the moment each start is complete.
+ * Phases: the processes run with $TSDASK_STARTUP_TRACE (runtime/startup-trace.ts); for `up`, the
+ * new worker and the embedded start, the median of each phase mark in ms since the spawn (per
+ * process kind: the first executor to reach a phase, and the last).
+ *
+ * $BENCH_STARTUP_BASELINE=<another checkout, built> adds a third configuration in the same rounds:
+ * that checkout's compiled package (before/after comparisons of a change).
  *
  *   npm run bench startup          (BENCH_RUNS=7 npm run bench startup)
  */
@@ -36,13 +42,31 @@ const BIN = path.join(ROOT, "bin", "ts-dask.mjs");
 const TSX = import.meta.resolve("tsx");
 if (!existsSync(path.join(ROOT, "dist", "cli", "main.js"))) throw new Error("bench/startup: dist/ is missing; run `npm run build` first");
 
-type Mode = "compiled" | "source";
-const MODES: Mode[] = ["compiled", "source"];
-/** Environment of a process started in `mode` (bin/ts-dask.mjs reads TSDASK_FROM_SOURCE). */
+type Mode = "compiled" | "source" | "baseline";
+const BASELINE = process.env.BENCH_STARTUP_BASELINE ? path.resolve(process.env.BENCH_STARTUP_BASELINE) : undefined;
+if (BASELINE && !existsSync(path.join(BASELINE, "dist", "cli", "main.js"))) throw new Error(`bench/startup: ${BASELINE}/dist is missing; build that checkout first`);
+const MODES: Mode[] = ["compiled", "source", ...(BASELINE ? (["baseline"] as const) : [])];
+/** The checkout a mode runs: this one, or the baseline. */
+const rootOf = (mode: Mode) => (mode === "baseline" ? BASELINE! : ROOT);
+/** Environment of a process started in `mode` (bin/ts-dask.mjs reads TSDASK_FROM_SOURCE), tracing start-up phases. */
 const envOf = (mode: Mode): NodeJS.ProcessEnv => {
   const { TSDASK_FROM_SOURCE: _s, NODE_OPTIONS: _n, ...rest } = process.env;
-  return mode === "source" ? { ...rest, TSDASK_FROM_SOURCE: "1" } : rest;
+  const traced = { ...rest, TSDASK_STARTUP_TRACE: "1" };
+  return mode === "source" ? { ...traced, TSDASK_FROM_SOURCE: "1" } : traced;
 };
+
+/** Phase marks in `out` (runtime/startup-trace.ts) as ms since `t0` (epoch ms): `<kind> <phase>` → ms, first and last of a kind. */
+function phasesOf(out: string, t0: number): Record<string, number> {
+  const at: Record<string, number[]> = {};
+  for (const m of out.matchAll(/^ts-dask-startup (\S+) \d+ (\S+) ([\d.]+)$/gm)) (at[`${m[1]} ${m[2]}`] ??= []).push(Number(m[3]) - t0);
+  const r: Record<string, number> = {};
+  for (const [k, v] of Object.entries(at)) {
+    if (v.length === 1) r[k] = v[0]!;
+    else ((r[`${k} (first)`] = Math.min(...v)), (r[`${k} (last)`] = Math.max(...v)));
+  }
+  return r;
+}
+const epochNow = () => performance.timeOrigin + performance.now();
 
 // --- CPU seconds of a process tree (Linux /proc) -----------------------------------------------------
 
@@ -211,6 +235,9 @@ const joined = (name: string) => (e: ClusterEvent) => e.type === "executor-joine
 // --- one round of one configuration ---------------------------------------------------------------
 
 interface Round {
+  upPhases: Record<string, number>;
+  workerPhases: Record<string, number>;
+  embeddedPhases: Record<string, number>;
   upMs: number;
   upCpuS: Record<string, number>;
   replaceMs: number;
@@ -224,27 +251,33 @@ interface Round {
 
 async function round(mode: Mode, tmp: string, i: number): Promise<Round> {
   const env = envOf(mode);
+  const bin = path.join(rootOf(mode), "bin", "ts-dask.mjs");
   // up --nprocs 2
   const t0 = performance.now();
-  const up = start(process.execPath, [BIN, "up", "--nprocs", "2", "--name", "up", "--dashboard-address", "none", "--local-directory", path.join(tmp, `up-${mode}-${i}`)], env);
+  const up0 = epochNow();
+  const up = start(process.execPath, [bin, "up", "--nprocs", "2", "--name", "up", "--dashboard-address", "none", "--local-directory", path.join(tmp, `up-${mode}-${i}`)], env);
   const ready = await up.waitFor(/Client\.connect\("([^"]+)", \{ cluster: "([^"]+)" \}\)[\s\S]*Ctrl-C stops everything/);
   const upMs = ready.at - t0;
   const upCpuS = treeCpu(up.child.pid!);
+  const upPhases = phasesOf(up.output(), up0);
   const [url, cluster] = [ready.m[1]!, ready.m[2]!];
   const events = await watchEvents(url, cluster);
   const client = await Client.connect(url, { cluster });
   let workerMs = 0;
   let workerCpuS: Record<string, number> = {};
+  let workerPhases: Record<string, number> = {};
   try {
     // a new worker --nprocs 2
     const wname = `w${i}${mode[0]}`;
     const from2 = events.count;
     const w0 = performance.now();
-    const worker = start(process.execPath, [BIN, "worker", url, "--cluster", cluster, "--nprocs", "2", "--name", wname, "--local-directory", path.join(tmp, `w-${mode}-${i}`)], env);
+    const wEpoch = epochNow();
+    const worker = start(process.execPath, [bin, "worker", url, "--cluster", cluster, "--nprocs", "2", "--name", wname, "--local-directory", path.join(tmp, `w-${mode}-${i}`)], env);
     await Promise.all([events.until(joined(`${wname}-0`), from2), events.until(joined(`${wname}-1`), from2)]);
     await client.runOn([`${wname}-0`, `${wname}-1`], () => process.pid);
     workerMs = performance.now() - w0;
     workerCpuS = treeCpu(worker.child.pid!);
+    workerPhases = phasesOf(worker.output(), wEpoch);
     await worker.stop("SIGTERM");
   } finally {
     await client.close();
@@ -253,15 +286,17 @@ async function round(mode: Mode, tmp: string, i: number): Promise<Round> {
   }
   const { replaceMs, replaceJoinedMs } = await replacement(mode, tmp, i);
   // embedded Client.connect(), cold, to its first result
-  const script = path.join(tmp, mode === "compiled" ? "embedded.mjs" : "embedded-src.mts");
+  const script = path.join(tmp, mode === "source" ? "embedded-src.mts" : mode === "baseline" ? "embedded-baseline.mjs" : "embedded.mjs");
   const e0 = performance.now();
-  const emb = start(process.execPath, mode === "compiled" ? [script] : ["--import", TSX, `--conditions=ts-dask-source`, script], env, tmp);
+  const eEpoch = epochNow();
+  const emb = start(process.execPath, mode === "source" ? ["--import", TSX, `--conditions=ts-dask-source`, script] : [script], env, tmp);
   const first = await emb.waitFor(/^first (\S+)$/m);
   const embeddedWallMs = first.at - e0;
   const embeddedCpuS = treeCpu(emb.child.pid!);
+  const embeddedPhases = phasesOf(emb.output(), eEpoch);
   emb.child.stdin!.end(); // the script closes its client when stdin ends
   await once(emb.child, "exit");
-  return { upMs, upCpuS, replaceMs, replaceJoinedMs, workerMs, workerCpuS, embeddedWallMs, embeddedSinceNodeStartMs: Number(first.m[1]), embeddedCpuS };
+  return { upPhases, workerPhases, embeddedPhases, upMs, upCpuS, replaceMs, replaceJoinedMs, workerMs, workerCpuS, embeddedWallMs, embeddedSinceNodeStartMs: Number(first.m[1]), embeddedCpuS };
 }
 
 /**
@@ -270,7 +305,7 @@ async function round(mode: Mode, tmp: string, i: number): Promise<Round> {
  * is started and waiting, as it is in a cluster that has run for more than a second.
  */
 async function replacement(mode: Mode, tmp: string, i: number): Promise<{ replaceMs: number; replaceJoinedMs: number }> {
-  const mod = (mode === "compiled" ? await import(path.join(ROOT, "dist", "index.js")) : await import("../index.ts")) as typeof import("../index.ts");
+  const mod = (mode === "source" ? await import("../index.ts") : await import(path.join(rootOf(mode), "dist", "index.js"))) as typeof import("../index.ts");
   const lc = await mod.LocalCluster.start({ nprocs: 2, name: "rp", quiet: true, localDirectory: path.join(tmp, `rp-${mode}-${i}`) });
   const events = await watchEvents(lc.url, lc.cluster);
   const client = await mod.Client.connect(lc.url, { cluster: lc.cluster });
@@ -291,8 +326,11 @@ async function replacement(mode: Mode, tmp: string, i: number): Promise<{ replac
 }
 
 const EMBEDDED = (from: string) => `import { Client } from ${JSON.stringify(from)};
+const mark = (phase) => process.stderr.write("ts-dask-startup script " + process.pid + " " + phase + " " + (performance.timeOrigin + performance.now()).toFixed(1) + "\\n");
+mark("ts-dask-imported");
 const client = await Client.connect();
 await client.submit((x) => x + 1, 1).result();
+mark("first-result");
 console.log("first " + performance.now().toFixed(1));
 process.stdin.resume();
 process.stdin.on("end", async () => { await client.close(); process.exit(0); });
@@ -304,6 +342,11 @@ function summary(rs: Round[]) {
     return Object.fromEntries(kinds.map((k) => [k, +median(rs.map((r) => pick(r)[k] ?? 0)).toFixed(2)]));
   };
   const ms = (f: (r: Round) => number) => Math.round(median(rs.map(f)));
+  const phases = (pick: (r: Round) => Record<string, number>) => {
+    const keys = [...new Set(rs.flatMap((r) => Object.keys(pick(r))))];
+    const med = keys.map((k) => [k, Math.round(median(rs.map((r) => pick(r)[k]).filter((v): v is number => v !== undefined)))] as const);
+    return Object.fromEntries(med.sort((a, b) => a[1] - b[1]));
+  };
   return {
     upToReadyMs: ms((r) => r.upMs),
     upCpuSecondsAtReady: cpu((r) => r.upCpuS),
@@ -314,6 +357,7 @@ function summary(rs: Round[]) {
     embeddedFirstResultWallMs: ms((r) => r.embeddedWallMs),
     embeddedFirstResultSinceNodeStartMs: ms((r) => r.embeddedSinceNodeStartMs),
     embeddedCpuSecondsAtFirstResult: cpu((r) => r.embeddedCpuS),
+    phasesMsSinceSpawn: { up: phases((r) => r.upPhases), newWorker: phases((r) => r.workerPhases), embedded: phases((r) => r.embeddedPhases) },
   };
 }
 
@@ -321,9 +365,10 @@ const tmp = mkdtempSync(path.join(tmpdir(), "ts-dask-bench-startup-"));
 try {
   writeFileSync(path.join(tmp, "embedded.mjs"), EMBEDDED(path.join(ROOT, "dist", "index.js")));
   writeFileSync(path.join(tmp, "embedded-src.mts"), EMBEDDED(path.join(ROOT, "index.ts")));
+  if (BASELINE) writeFileSync(path.join(tmp, "embedded-baseline.mjs"), EMBEDDED(path.join(BASELINE, "dist", "index.js")));
   writeFileSync(path.join(tmp, "dask_start.py"), DASK);
   const py = daskPython();
-  const results: Record<Mode, Round[]> = { compiled: [], source: [] };
+  const results: Record<Mode, Round[]> = { compiled: [], source: [], baseline: [] };
   const dask: DaskRound[] = [];
   const n = runs();
   for (let i = 0; i < n; i++) {
@@ -341,6 +386,7 @@ try {
     goals: { upToReadyMs: 1000, embeddedFirstResultWallMs: 1000, executorReplacementMs: 250 },
     compiled: summary(results.compiled),
     source: summary(results.source),
+    ...(BASELINE ? { baseline: { checkout: BASELINE, ...summary(results.baseline) } } : {}),
     dask: py
       ? {
           version: daskVersion,

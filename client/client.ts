@@ -41,6 +41,7 @@ import { newTicketSecret, TicketKey } from "../runtime/tickets.ts";
 import { SchedulerWatch } from "../runtime/scheduler-watch.ts";
 import { actorSubjects } from "../runtime/protocol.ts";
 import { ActorClient, type ActorOptions, type ActorProxy } from "./actors.ts";
+import { startupMark } from "../runtime/startup-trace.ts";
 
 export type { ClientOptions, DurableOptions, MapOptions, ReturnWhen, TaskOptions } from "./options.ts";
 export type { ActorOptions, ActorProxy } from "./actors.ts";
@@ -133,6 +134,7 @@ export class Client extends Actor {
    * const client = await Client.connect("nats://10.0.0.5:4222");   // a running cluster
    */
   static async connect(address?: string, opts: ClientOptions = {}): Promise<Client> {
+    startupMark("client", "connect");
     let local: LocalClusterHandle | undefined;
     let servers = address;
     let cluster = opts.cluster ?? "default";
@@ -153,6 +155,7 @@ export class Client extends Actor {
       const tx = await Transport.connect({ servers, token, auth, inboxPrefix: subjects(cluster).inboxOf(scope), name: "ts-dask client" });
       const c = new Client(tx, cluster, local, cap, scope);
       await c.start(servers, opts);
+      startupMark("client", "connected");
       return c;
     } catch (e) {
       await local?.stop();

@@ -4,6 +4,10 @@
  * `Client.connect()` with no address through runtime/local-cluster.ts (importing this module
  * provides it; the client layer itself imports no actor). `stop()` leaves no process behind (nats-server is tethered to this process, and
  * executors exit when their supervisor's IPC channel closes, even if this process is killed).
+ *
+ * A start is parallel: the executor processes and nats-server are started first, and the
+ * scheduler's and supervisor's modules (nats.js, xstate, ~50 files) load while they boot — so
+ * importing this module (every `import "ts-dask"` does) does not load them.
  */
 import { rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
@@ -11,13 +15,13 @@ import { join } from "node:path";
 import { consoleLogger, silentLogger } from "../runtime/actor.ts";
 import { randomBytes } from "node:crypto";
 import { randomId } from "../runtime/ids.ts";
+import { startupMark } from "../runtime/startup-trace.ts";
 import { startNatsServer, type NatsServer } from "../runtime/nats-server.ts";
-import { Transport } from "../runtime/transport.ts";
-import { Scheduler } from "../actors/scheduler/scheduler.ts";
-import { STANDBY_DELAY_MS, Supervisor } from "../actors/supervisor/supervisor.ts";
-import { forkExecutor } from "../actors/supervisor/executor-process.ts";
-import { Standby } from "../actors/supervisor/standby.ts";
-import { startDashboard, type Dashboard } from "../actors/scheduler/observation/dashboard/server.ts";
+import type { Transport } from "../runtime/transport.ts";
+import type { Scheduler } from "../actors/scheduler/scheduler.ts";
+import type { Supervisor } from "../actors/supervisor/supervisor.ts";
+import { forkExecutor, Standby, STANDBY_DELAY_MS } from "../actors/supervisor/standby.ts";
+import type { Dashboard } from "../actors/scheduler/observation/dashboard/server.ts";
 import { provideLocalClusters, type LocalClusterHandle, type LocalClusterOptions } from "../runtime/local-cluster.ts";
 
 export type { LocalClusterOptions } from "../runtime/local-cluster.ts";
@@ -55,16 +59,24 @@ export class LocalCluster implements LocalClusterHandle {
     const nprocs = opts.nprocs ?? availableParallelism();
     const localDirectory = opts.localDirectory ?? join(tmpdir(), "ts-dask", cluster);
     const memoryLimit = opts.memoryLimit ?? 0;
-    // The executor processes boot while nats-server and the scheduler start (standby.ts).
+    // The executor processes boot while nats-server and the scheduler start (standby.ts), and
+    // this process loads the actors' modules meanwhile.
     const standby = new Standby(() => forkExecutor({ localDirectory }, memoryLimit));
     standby.fill(nprocs);
+    startupMark("cluster", "executors-forked");
+    const natsStarting = startNatsServer({ host: opts.lan ? "0.0.0.0" : "127.0.0.1", port: opts.port, token, jetstream: opts.jetstream });
+    const modules = actorModules(!!opts.dashboard);
     let nats: NatsServer;
+    let m: Awaited<typeof modules>;
     try {
-      nats = await startNatsServer({ host: opts.lan ? "0.0.0.0" : "127.0.0.1", port: opts.port, token, jetstream: opts.jetstream });
+      [nats, m] = await Promise.all([natsStarting, modules]);
     } catch (e) {
       standby.stop();
+      await natsStarting.then((n) => n.stop(), () => {});
       throw e;
     }
+    const { Scheduler, Supervisor, Transport, startDashboard } = m;
+    startupMark("cluster", "nats-server-and-modules-ready");
     const url = opts.lan ? nats.url.replace("0.0.0.0", "127.0.0.1") : nats.url;
     const log = (who: string) => (opts.quiet ? silentLogger : consoleLogger(who));
     let schedTx: Transport | undefined;
@@ -72,6 +84,7 @@ export class LocalCluster implements LocalClusterHandle {
     try {
       schedTx = await Transport.connect({ servers: url, token, name: "ts-dask scheduler" });
       scheduler = await Scheduler.start(schedTx, { cluster, log: log("[scheduler]"), maxValueBytes: opts.maxValueBytes, clientGraceMs: opts.clientGraceMs });
+      startupMark("cluster", "scheduler-started");
       const worker = await Supervisor.start({
         servers: url,
         token,
@@ -88,7 +101,8 @@ export class LocalCluster implements LocalClusterHandle {
         standbyDelayMs: STANDBY_DELAY_MS,
       });
       await worker.ready;
-      const dashboard = opts.dashboard ? await startDashboard(scheduler.monitor, { address: opts.dashboard, log: log("[scheduler]") }) : undefined;
+      startupMark("cluster", "executors-ready");
+      const dashboard = opts.dashboard && startDashboard ? await startDashboard(scheduler.monitor, { address: opts.dashboard, log: log("[scheduler]") }) : undefined;
       // A generated cluster name is never used again: its uploads and installs go with it.
       const own = opts.cluster === undefined && opts.localDirectory === undefined ? localDirectory : undefined;
       return new LocalCluster(url, cluster, token, scheduler, worker, nats, schedTx, dashboard, own);
@@ -124,6 +138,17 @@ declare module "../runtime/local-cluster.ts" {
     /** A connect string that includes the token, for other machines (`--lan`). */
     readonly connectString: string;
   }
+}
+
+/** The modules a start needs once nats-server runs: loaded on the first start, while the processes boot. */
+async function actorModules(dashboard: boolean) {
+  const [{ Scheduler }, { Supervisor }, { Transport }, dash] = await Promise.all([
+    import("../actors/scheduler/scheduler.ts"),
+    import("../actors/supervisor/supervisor.ts"),
+    import("../runtime/transport.ts"),
+    dashboard ? import("../actors/scheduler/observation/dashboard/server.ts") : undefined,
+  ]);
+  return { Scheduler, Supervisor, Transport, startDashboard: dash?.startDashboard };
 }
 
 // Client.connect() with no address starts one of these (runtime/local-cluster.ts).

@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { Errors } from "./errors.ts";
+import { startupMark } from "./startup-trace.ts";
 import { executablePath, isWindows, killTree, spawnTethered, waitForPidExit, type TetherExit, type Tethered } from "./platform.ts";
 
 export interface NatsServerOptions {
@@ -128,6 +129,7 @@ const MAX_PAYLOAD_LIMIT = 64 * 1024 * 1024;
  * invalid options.
  */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
+  startupMark("nats-server", "start");
   const bin = findNatsServer();
   if (!bin) throw Errors.NatsServerNotFound();
   const host = opts.host ?? "127.0.0.1";
@@ -196,7 +198,9 @@ async function launch(
   const startTimeoutMs = opts.startTimeoutMs ?? 15_000;
   let child: Tethered;
   try {
+    startupMark("nats-server", "spawn");
     child = await spawnTethered(bin, args, { stdout: "ignore", stderr: "pipe", killSignal: "SIGTERM", killGraceMs: 3000 });
+    startupMark("nats-server", "spawned");
   } catch (e) {
     throw Errors.NatsServerFailed(`could not run ${bin}: ${(e as Error).message}`);
   }
@@ -227,6 +231,7 @@ async function launch(
     new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), startTimeoutMs))),
   ]);
   clearTimeout(timer);
+  startupMark("nats-server", "ready-line");
 
   const fail = async (detail: string): Promise<never> => {
     await child.stop({ timeoutMs: 2000 });

@@ -1,7 +1,8 @@
 /**
  * The executor (in this process, on a real nats-server) with a peer playing its scheduler: task
  * batches that arrive while it registers are replayed in order once it has, and every batch that
- * carries DataRefs has them resolved — whichever batch's decoding counted them.
+ * carries DataRefs has them resolved — whichever batch's decoding counted them; a `run` that
+ * arrives before the register reply is answered once the executor has registered.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +15,7 @@ import { silentLogger } from "../runtime/actor.ts";
 import { decode, encode } from "../runtime/codec.ts";
 import { DataRef } from "../runtime/data-ref.ts";
 import { bytesHash } from "../runtime/data-transfer.ts";
-import { subjects, type DataGet, type DataGetReply, type RegisterReply, type Results, type TaskBatch } from "../runtime/protocol.ts";
+import { subjects, type DataGet, type DataGetReply, type RegisterReply, type Results, type RunReply, type RunRequest, type TaskBatch } from "../runtime/protocol.ts";
 import { hello } from "../runtime/version.ts";
 import { cleanup, onCleanup, startTestNats, waitFor, withTimeout } from "./helpers/cluster.ts";
 
@@ -105,6 +106,33 @@ test("a task whose function or module never arrived, or arrived corrupted, fails
   }, { timeoutMs: 10_000, label: "both rows" });
   assert.is(codes.get(0), "DefinitionNotSent");
   assert.is(codes.get(1), "ModuleCorrupted");
+});
+
+test("a run order read before the register reply is run once registered, not dropped as forged", async () => {
+  const nats = await startTestNats();
+  const nc = await connect({ servers: nats.url });
+  onCleanup(() => nc.close());
+  const s = subjects("early2");
+  const source = "(x) => x * 2";
+  const fn = { kind: "src" as const, hash: bytesHash(new TextEncoder().encode(source)), name: "", source, file: "", line: 0 };
+  let answer: Promise<RunReply> | undefined;
+  // The scheduler's part: a client.runOn the moment the executor joined, its order ahead of the reply.
+  nc.subscribe(s.register, {
+    max: 1,
+    callback: (_e, m) => {
+      answer = nc.request(s.execRun("x2"), encode({ fn, args: [21], auth: "A2" } satisfies RunRequest), { timeout: 8000 }).then((r) => decode<RunReply>(r.data));
+      void nc.flush().then(() => m.respond(encode({ ok: true, scheduler: "S2", heartbeatMs: 500, hello: hello(), auth: "A2" } satisfies RegisterReply)));
+    },
+  });
+  await nc.flush();
+  const tx = await (await import("../runtime/transport.ts")).Transport.connect({ servers: nats.url, inboxPrefix: s.inbox });
+  onCleanup(() => tx.close());
+  const ex = new Executor(tx, { id: "x2", name: "early-1", worker: "w", index: 0, nthreads: 1, cluster: "early2", localDirectory: mkdtempSync(join(tmpdir(), "ts-dask-early-")), log: silentLogger, forwardConsole: false });
+  onCleanup(() => ex.stop());
+  await withTimeout(ex.start(), 10_000, "register");
+  await waitFor(() => answer !== undefined, { timeoutMs: 10_000, label: "the run order sent" });
+  assert.equal(await answer, { ok: true, value: 42 });
+  assert.is(ex.forged, 0);
 });
 
 test.run();

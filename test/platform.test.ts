@@ -198,6 +198,34 @@ test("a tethered child dies when its parent is SIGKILLed", async () => {
   await waitFor(() => !isAlive(child) && !isAlive(keeper), { timeoutMs: 10_000, label: "tethered child and keeper gone" });
 });
 
+test("Linux: a tethered child and its keeper keep the autogroup nice of the process that started them", async () => {
+  if (process.platform !== "linux") return; // autogroups are Linux's; CI runs Linux
+  assert.ok(existsSync("/proc/self/autogroup"), "this kernel has autogroups");
+  // A parent in a session (autogroup) of its own, made nicer (raising nice needs no privilege):
+  // setsid gives the keeper and its child fresh autogroups at nice 0 unless spawnTethered passes ours on.
+  const parent = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", `
+    import { readFileSync, writeFileSync } from "node:fs";
+    writeFileSync("/proc/self/autogroup", "7");
+    const { spawnTethered } = await import(process.env.PLATFORM_URL);
+    const t = await spawnTethered(process.execPath, ["-e", "setInterval(() => {}, 1 << 30)"], { stdout: "ignore", stderr: "ignore" });
+    const nice = (pid) => readFileSync("/proc/" + pid + "/autogroup", "utf8").trim();
+    console.log(JSON.stringify({ own: nice("self"), keeper: nice(t.keeperPid), child: nice(t.pid), pids: [t.keeperPid, t.pid] }));
+    await t.stop();
+  `], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, PLATFORM_URL }, detached: true });
+  onCleanup(() => {
+    if (parent.exitCode === null && parent.signalCode === null) parent.kill("SIGKILL");
+  });
+  const line = await waitForLine(parent.stdout!, /^\{/, { timeoutMs: 20_000, label: "autogroups from the parent" });
+  const r = JSON.parse(line) as { own: string; keeper: string; child: string; pids: number[] };
+  reap(...r.pids);
+  assert.match(r.own, /nice 7$/);
+  assert.match(r.keeper, /nice 7$/, "the keeper's autogroup");
+  assert.match(r.child, /nice 7$/, "the child's autogroup");
+  assert.is.not(r.keeper.split(" ")[0], r.own.split(" ")[0], "the keeper is in a session of its own");
+  const ex = await withTimeout(childExit(parent), 10_000, "parent to exit");
+  assert.is(ex.code, 0);
+});
+
 test("onShutdown runs async handlers on SIGTERM, then exits with 143", async () => {
   if (isWindows) return; // no way to deliver a catchable SIGTERM to a Windows process
   const child = nodeModule(`

@@ -141,11 +141,11 @@ export class Executor extends Actor {
     // Stolen tasks go back only to our scheduler (it re-queues them); anyone else gets nothing.
     this.serve(routes.execSteal.at(id), (m, reply) => this.bound("steal", m) && this.inSequence("steal", m.seq) && this.respond(reply, { slots: Uint32Array.from(this.runner.steal(m.max)), auth: this.auth }));
     // client.run(): forwarded by our scheduler with our token (a stranger's code never runs here).
-    this.serve(routes.execRun.at(id), (m, reply) => this.bound("run", m) && void this.onRun(m).then((r) => this.respond(reply, r)));
+    this.serve(routes.execRun.at(id), (m, reply) => this.whenRegistered(() => this.bound("run", m) && void this.onRun(m).then((r) => this.respond(reply, r))));
     this.serve(routes.execControl.at(id), (m, reply) => this.onControl(m, reply));
-    this.serve(routes.execUpload.at(id), (m, reply) => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r)));
+    this.serve(routes.execUpload.at(id), (m, reply) => this.whenRegistered(() => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r))));
     this.serve(routes.alive, (m) => this.onSchedulerAlive(m));
-    this.serve(routes.execActor.at(id), (m, reply) => this.bound("actor", m) && void this.actors.onExec(m).then((r) => this.respond(reply, r)));
+    this.serve(routes.execActor.at(id), (m, reply) => this.whenRegistered(() => this.bound("actor", m) && void this.actors.onExec(m).then((r) => this.respond(reply, r))));
     const first = new Promise<void>((resolve, reject) => (this.firstRegistration = { resolve, reject }));
     this.life.send({ type: "REGISTER" });
     await first;
@@ -164,6 +164,18 @@ export class Executor extends Actor {
     this.runner.paused = paused;
     if (!paused) this.runner.soon();
   }
+
+  /**
+   * Runs `f` now, or once the registration under way is answered: an order the scheduler sent
+   * right after its reply (a `client.runOn` the moment we joined, a broadcast's prefetch) can be
+   * read in the same socket read, before that reply, and our token is not known until then.
+   */
+  private whenRegistered(f: () => unknown): void {
+    if (this.accepting) f();
+    else this.earlyOrders.push(f);
+  }
+  /** Orders (run, upload, actor, control) that arrived while registering, in arrival order. */
+  private readonly earlyOrders: (() => unknown)[] = [];
 
   /** Task batches that arrived while registering, each with whether its decoding met DataRefs. */
   private readonly early: { m: TaskBatch; refs: boolean }[] = [];
@@ -216,6 +228,7 @@ export class Executor extends Actor {
     if (!this.accepting) return; // stopped meanwhile
     // After the transition: each replayed batch sees the chain the one before it left.
     for (const e of this.early.splice(0)) this.accept(e.m, e.refs);
+    for (const f of this.earlyOrders.splice(0)) f();
     const first = this.firstRegistration;
     this.firstRegistration = undefined;
     first?.resolve();
@@ -383,6 +396,7 @@ export class Executor extends Actor {
   private onControl(m: ExecControl, reply: Reply<{ ok: true }> | undefined) {
     // `reregister` needs no token (a scheduler that forgot us has none): it only makes us ask ours.
     if (m.op === "reregister") return void this.life.send({ type: "REGISTER" });
+    if (!this.accepting) return void this.earlyOrders.push(() => this.onControl(m, reply));
     if (!this.bound(`control ${m.op}`, m)) return;
     if (m.op === "resync") this.resync(typeof m.nonce === "number" ? m.nonce : undefined);
     else if (m.op === "restart") void this.stop().then(() => this.opts.onRestart?.());

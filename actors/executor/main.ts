@@ -5,7 +5,9 @@
  * channel closes, so an executor never outlives its supervisor.
  */
 import { consoleLogger } from "../../runtime/actor.ts";
-import { deferResolveHook, ensureResolveHook, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
+// Not from shipping/index.ts: that one also loads the client's function checks (acorn, ~50 ms at start).
+import { deferResolveHook, ensureResolveHook } from "../../runtime/shipping/load-module.ts";
+import { PACKAGE_ROOT as TSDASK_ROOT } from "../../runtime/self.ts";
 import { ignoreTerminalSignals } from "../../runtime/platform.ts";
 import { Transport } from "../../runtime/transport.ts";
 import { subjects } from "../../runtime/protocol.ts";
@@ -13,10 +15,12 @@ import { Executor } from "./executor.ts";
 import { pipeMarkers } from "./markers.ts";
 import { adoptExecutorConfig, hasMarkerPipe, isStandby, isToExecutor, readExecutorConfig, type ExecutorProcessConfig, type FromExecutor } from "../../runtime/ipc.ts";
 import { setWorkerClientFactory } from "../../runtime/worker-context.ts";
+import { startupMark } from "../../runtime/startup-trace.ts";
 
 /** How long a standby waits for `activate` before it installs the resolve hook ahead of need. */
 const STANDBY_HOOK_MS = 500;
 
+startupMark("executor", "modules-loaded");
 // Ctrl+C in the worker's terminal reaches every process of it: the supervisor decides for us.
 ignoreTerminalSignals();
 const base = readExecutorConfig() ?? ({} as ExecutorProcessConfig);
@@ -28,6 +32,7 @@ deferResolveHook([base.localDirectory, process.cwd(), TSDASK_ROOT]);
 // becomes. One left waiting (kept for a replacement) installs the resolve hook meanwhile.
 const cfg: ExecutorProcessConfig = isStandby() ? await activation() : base;
 // Tasks read who they run on from here (getWorker(), runtime/worker-context.ts), as when started with it.
+startupMark("executor", "activated");
 adoptExecutorConfig(cfg);
 const log = consoleLogger(`[${cfg.name}]`);
 // getWorker().client(): a client of this cluster, connected on first use (issue 14).
@@ -37,6 +42,7 @@ setWorkerClientFactory(async () => {
 });
 
 const tx = await Transport.connect({ servers: cfg.servers, token: cfg.token, auth: cfg.auth, inboxPrefix: subjects(cfg.cluster).inbox, name: `executor ${cfg.name}`, waitOnFirstConnect: true });
+startupMark("executor", "nats-connected");
 const ex = new Executor(tx, { ...cfg, log, markers: hasMarkerPipe() ? pipeMarkers() : undefined, onRestart: () => process.exit(0) });
 
 /** Waits for the supervisor's `activate` message (the config of the executor to become); exits if it goes. */
@@ -57,8 +63,9 @@ function activation(): Promise<ExecutorProcessConfig> {
     process.on("message", onMessage);
     process.once("disconnect", gone);
     // The supervisor may be gone already (stopped while we loaded): a failed send means exit, not a crash.
-    if (!process.connected) gone();
-    else process.send?.({ type: "standby" } satisfies FromExecutor, undefined, undefined, (e) => e && gone());
+    if (!process.connected) return gone();
+    startupMark("executor", "standby-waiting");
+    process.send?.({ type: "standby" } satisfies FromExecutor, undefined, undefined, (e) => e && gone());
   });
 }
 
@@ -93,6 +100,7 @@ process.on("unhandledRejection", (e) => log.warn(`unhandled rejection in a task:
 
 try {
   await ex.start();
+  startupMark("executor", "registered");
   tellSupervisor({ type: "ready", id: cfg.id, pid: process.pid });
 } catch (e) {
   log.warn((e as Error).message);

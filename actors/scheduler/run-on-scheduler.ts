@@ -11,7 +11,10 @@ import { join } from "node:path";
 import { encode } from "../../runtime/codec.ts";
 import { Errors } from "../../runtime/errors.ts";
 import type { FnDef, ModuleDef, RunReply, RunRequest } from "../../runtime/protocol.ts";
-import { compileSource, installResolveHook, loadModule, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
+// Not from shipping/index.ts: that one also loads the client's function checks (acorn, ~50 ms at start).
+import { compileSource } from "../../runtime/shipping/compile.ts";
+import { installResolveHook, loadModule } from "../../runtime/shipping/load-module.ts";
+import { PACKAGE_ROOT as TSDASK_ROOT } from "../../runtime/self.ts";
 
 export class SchedulerRunner {
   private readonly fns = new Map<string, Promise<Function>>();

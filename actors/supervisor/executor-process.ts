@@ -3,22 +3,19 @@
  * backoff when it dies (executor.machine.ts decides when), watches its memory, and tells the
  * scheduler at once when it is lost so its tasks are re-queued without waiting for heartbeats.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createActor, type ActorRefFrom } from "xstate";
 import type { Logger } from "../../runtime/actor.ts";
 import { randomId } from "../../runtime/ids.ts";
-import { executorEnv, isFromExecutor, MARKER_FD, type ExecutorProcessConfig, type StandbyConfig, type ToExecutor } from "../../runtime/ipc.ts";
+import { isFromExecutor, MARKER_FD, type ExecutorProcessConfig, type ToExecutor } from "../../runtime/ipc.ts";
 import { executorMachine, type ExecutorInput } from "./executor.machine.ts";
 import { MarkerReader } from "./marker-reader.ts";
 import type { Readable } from "node:stream";
 import { processRss } from "../../runtime/platform.ts";
-import { ownCodeExecArgv, ownModule } from "../../runtime/self.ts";
-import type { Standby } from "./standby.ts";
+import { forkExecutor, type Standby } from "./standby.ts";
 
 /** How often the nanny reads an executor's RSS from outside (see spawn()). */
 const RSS_PROBE_MS = 500;
-
-const EXECUTOR_MAIN = ownModule(import.meta.url, "../executor/main.ts");
 
 export interface ExecutorProcessOptions {
   base: Omit<ExecutorProcessConfig, "id" | "name" | "index">;
@@ -36,22 +33,6 @@ export interface ExecutorProcessOptions {
   onStopped(): void;
   /** A process started ahead of need, taken instead of starting one when this executor is replaced. */
   standby?: Standby;
-}
-
-/**
- * Starts an executor process (plain Node on the compiled code; tsx only from the sources). With
- * `config` it starts as that executor; without, as a standby that waits for `activate` (standby.ts).
- */
-export function forkExecutor(base: StandbyConfig, memoryLimit: number, config?: ExecutorProcessConfig): ChildProcess {
-  // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
-  const execArgv = [...ownCodeExecArgv(), "--expose-gc"];
-  if (memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(memoryLimit / 2 ** 20))}`);
-  return fork(EXECUTOR_MAIN, [], {
-    execArgv,
-    env: { ...process.env, ...executorEnv(base, config) },
-    // fd 4: the task start/end marker pipe (runtime/ipc.ts)
-    stdio: ["ignore", "inherit", "inherit", "ipc", "pipe"],
-  });
 }
 
 export class ExecutorProcess {

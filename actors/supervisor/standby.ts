@@ -8,8 +8,35 @@
  * once the replacement is ready. It is idle (about 40 MB of memory) and never registered with the
  * scheduler.
  */
-import type { ChildProcess } from "node:child_process";
-import { isFromExecutor } from "../../runtime/ipc.ts";
+import { fork, type ChildProcess } from "node:child_process";
+import { executorEnv, isFromExecutor, type ExecutorProcessConfig, type StandbyConfig } from "../../runtime/ipc.ts";
+import { ownCodeExecArgv, ownModule } from "../../runtime/self.ts";
+
+const EXECUTOR_MAIN = ownModule(import.meta.url, "../executor/main.ts");
+
+/**
+ * A private cluster's standby kept for replacements boots this long after the executors are
+ * ready, not at once: its boot (~0.3–0.5 CPU-s) would otherwise take a core from the first tasks
+ * of the script that just connected (bench/embedded: a cold client's first map). A replacement
+ * needed before then starts a process of its own, as without a standby.
+ */
+export const STANDBY_DELAY_MS = 3_000;
+
+/**
+ * Starts an executor process (plain Node on the compiled code; tsx only from the sources). With
+ * `config` it starts as that executor; without, as a standby that waits for `activate` (standby.ts).
+ */
+export function forkExecutor(base: StandbyConfig, memoryLimit: number, config?: ExecutorProcessConfig): ChildProcess {
+  // --expose-gc: an executor paused for memory collects garbage at once, so it can recover.
+  const execArgv = [...ownCodeExecArgv(), "--expose-gc"];
+  if (memoryLimit > 0) execArgv.push(`--max-old-space-size=${Math.max(64, Math.floor(memoryLimit / 2 ** 20))}`);
+  return fork(EXECUTOR_MAIN, [], {
+    execArgv,
+    env: { ...process.env, ...executorEnv(base, config) },
+    // fd 4: the task start/end marker pipe (runtime/ipc.ts)
+    stdio: ["ignore", "inherit", "inherit", "ipc", "pipe"],
+  });
+}
 
 interface Entry {
   child: ChildProcess;

@@ -15,8 +15,9 @@ import type { Bye, Heartbeat, RegisterReply, RegisterWorker, SchedulerAlive } fr
 import { Transport } from "../../runtime/transport.ts";
 import { Errors } from "../../runtime/errors.ts";
 import { hello, versionWarning } from "../../runtime/version.ts";
-import { ExecutorProcess, forkExecutor } from "./executor-process.ts";
-import { Standby } from "./standby.ts";
+import { ExecutorProcess } from "./executor-process.ts";
+import { forkExecutor, Standby } from "./standby.ts";
+import { startupMark } from "../../runtime/startup-trace.ts";
 import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.ts";
 import { Installer } from "./installer.ts";
 import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
@@ -66,13 +67,7 @@ export interface SupervisorOptions {
   tx?: Transport;
 }
 
-/**
- * A private cluster's standby kept for replacements boots this long after the executors are
- * ready, not at once: its boot (~0.3–0.5 CPU-s) would otherwise take a core from the first tasks
- * of the script that just connected (bench/embedded: a cold client's first map). A replacement
- * needed before then starts a process of its own, as without a standby.
- */
-export const STANDBY_DELAY_MS = 3_000;
+export { STANDBY_DELAY_MS } from "./standby.ts";
 
 export class Supervisor extends Actor {
   readonly instance = randomId();
@@ -151,6 +146,7 @@ export class Supervisor extends Actor {
       standby.stop();
       throw e;
     }
+    startupMark("worker", "nats-connected");
     const s = new Supervisor(tx, opts, standby);
     s.life.start();
     s.serve(routes.workerInstall.at(s.instance), (m, reply) => {
@@ -206,6 +202,7 @@ export class Supervisor extends Actor {
         const mismatch = versionWarning(`This worker (${this.opts.name})`, hello(), r.hello);
         if (mismatch) this.log.warn(mismatch);
         if (r.installs?.length) this.replay(r.installs);
+        startupMark("worker", "registered");
         this.life.send({ type: "REGISTERED" });
       } else if (r.code === "RegistrationHeld") {
         this.log.warn(`${r.message}`); // the machine retries after registerRetry

@@ -4,7 +4,8 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { Errors } from "../errors.ts";
-import { isWindows } from "./os.ts";
+import { readFileSync, writeFileSync } from "node:fs";
+import { isLinux, isWindows } from "./os.ts";
 import { killTree, waitForPidExit } from "./processes.ts";
 // ------------------------------------------------------------------------------------------------
 // Tethered children
@@ -55,6 +56,26 @@ export interface Tethered {
 
 const TETHER_SCRIPT = fileURLToPath(new URL("../tether.mjs", import.meta.url));
 
+/** Our autogroup's nice (Linux), read once; 0 elsewhere or when unreadable. */
+let ownAutogroupNice: number | undefined;
+
+/**
+ * Linux: gives a process we started in a session of its own (`detached`, setsid) the nice of our
+ * autogroup. Each new session gets a fresh autogroup at nice 0, so without this a keeper and its
+ * child (nats-server) do not share a priority given to the process that started them (e.g.
+ * `echo -20 > /proc/$$/autogroup` for benchmarks: nats-server then ran unboosted, starved by the
+ * machine's other work). Best effort: a lower nice needs CAP_SYS_NICE; failures change nothing.
+ */
+function keepAutogroupNice(pid: number): void {
+  if (!isLinux) return;
+  try {
+    ownAutogroupNice ??= Number(/nice\s+(-?\d+)/.exec(readFileSync("/proc/self/autogroup", "utf8"))?.[1] ?? 0);
+    if (ownAutogroupNice) writeFileSync(`/proc/${pid}/autogroup`, String(ownAutogroupNice));
+  } catch {
+    ownAutogroupNice ??= 0; // no autogroups (kernel without CONFIG_SCHED_AUTOGROUP) or not allowed
+  }
+}
+
 type KeeperMessage =
   | { t: "spawned"; pid: number }
   | { t: "error"; code?: string; errno?: number; syscall?: string; path?: string; message: string }
@@ -93,6 +114,7 @@ export function spawnTethered(cmd: string, args: readonly string[], opts: Tether
     detached: !isWindows, // own process group: see the module comment of tether.mjs
     windowsHide: true,
   });
+  if (keeper.pid !== undefined) keepAutogroupNice(keeper.pid);
 
   return new Promise<Tethered>((resolve, reject) => {
     let childPid = 0;
@@ -155,6 +177,7 @@ export function spawnTethered(cmd: string, args: readonly string[], opts: Tether
       const msg = raw as KeeperMessage;
       if (msg.t === "spawned") {
         childPid = msg.pid;
+        keepAutogroupNice(childPid);
         resolve(handle);
       } else if (msg.t === "error") {
         const err = Object.assign(new Error(msg.message), { code: msg.code, errno: msg.errno, syscall: msg.syscall, path: msg.path });

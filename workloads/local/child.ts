@@ -4,7 +4,10 @@
  * Exits when the parent's IPC channel closes, so it never outlives the pool.
  */
 import { serialize } from "node:v8";
-import { compileSource, installResolveHook, loadModule, TSDASK_ROOT } from "../../runtime/shipping/index.ts";
+// Not from shipping/index.ts: that one also loads the client's function checks (acorn, ~50 ms at start).
+import { compileSource } from "../../runtime/shipping/compile.ts";
+import { installResolveHook, loadModule } from "../../runtime/shipping/load-module.ts";
+import { PACKAGE_ROOT as TSDASK_ROOT } from "../../runtime/self.ts";
 import { runRows, type BatchOutput } from "../run-rows.ts";
 import type { FromChild, ToChild } from "./protocol.ts";
 import { Errors } from "../../runtime/errors.ts";
