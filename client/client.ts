@@ -551,7 +551,7 @@ export class Client extends Actor {
 
   private failPending(reason: string | null) {
     for (const job of this.jobs.pending()) {
-      for (let i = 0; i < job.size; i++) if (job.status[i] === 0) job.settle(i, ERROR, undefined, Errors.ClientClosed(job.keyName(i), reason ?? undefined));
+      job.failPending((i) => Errors.ClientClosed(job.keyName(i), reason ?? undefined));
     }
   }
 

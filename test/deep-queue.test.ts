@@ -87,4 +87,32 @@ test("the scheduler's own stall does not expire the leases of clients it could n
   assert.is(info.tasks.queued, 300, "its tasks are still queued");
 });
 
+test("a client closing with 100,000 queued tasks: each future fails with ClientClosed naming its task; its bye drops them from the scheduler", async () => {
+  // A grace period longer than the test: only the client's bye can drop its tasks.
+  const { url, sched } = await schedulerAlone("closing", 600_000);
+  const other = await Client.connect(url, { cluster: "closing" });
+  onCleanup(() => other.close());
+  const keep = other.map((x: number) => x, range(0, 1000));
+  const client = await Client.connect(url, { cluster: "closing" });
+  const n = 100_000;
+  const fs = client.map((x: number) => x + 1, range(0, n));
+  await client.flush();
+  assert.is(sched.info().tasks.queued, n + 1000);
+  const rejected = fs[7]!.result().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await client.close();
+  assert.ok(fs.every((f) => f.status === "error"), "every pending future failed");
+  const e = (await rejected) as { code?: string; message: string };
+  assert.is(e.code, "ClientClosed");
+  assert.match(e.message, `Task ${fs[7]!.key} was still pending when the client closed`);
+  const last = await fs[n - 1]!.exception();
+  assert.is(last?.code, "ClientClosed");
+  assert.match(last!.message, fs[n - 1]!.key);
+  await waitFor(() => sched.info().tasks.queued === 1000 && sched.info().clients === 1, { timeoutMs: 30_000, label: "the closed client's tasks to leave the scheduler" });
+  assert.is(sched.info().retained!.chunks, 1, "only the other client's chunk is left");
+  assert.is(keep.length, 1000);
+});
+
 test.run();
