@@ -51,7 +51,10 @@ for (const backend of ["local", "cluster"]) {
     const m = /RESULT (.*)/.exec(second.out);
     assert.ok(m, second.out);
     const r = JSON.parse(m![1]!) as { top: { index: number; candidate: number; score: number }[]; resumed: number; scored: number };
-    assert.ok(r.resumed >= 300 && r.resumed < N, `resumed ${r.resumed}`); // "Done" lines count completions; the checkpoint lags by the batches in flight
+    // At least one batch (20) was kept. Not "~600": a "Done" line is printed as a batch's result
+    // arrives, its checkpoint record a few turns later, and under load a burst of results arrives
+    // in one read — 260 of 600 were recorded once when the kill landed mid-burst.
+    assert.ok(r.resumed >= 20 && r.resumed < N, `resumed ${r.resumed}`);
     assert.is(r.resumed + r.scored, N);
     assert.match(second.out, new RegExp(`Resuming checkpoint '.*${name}\\.ckpt': ${r.resumed} candidates already scored`));
     assert.equal(r.top, expected());
