@@ -28,7 +28,7 @@ export type Invocation =
       localDirectory?: string;
       resources?: Record<string, number>;
     }
-  | { command: "up"; nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; jetstream: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string }
+  | { command: "up"; nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; jetstream: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string; resources?: Record<string, number> }
   | { command: "info"; servers: string; cluster: string; auth: NatsAuth; json: boolean; defaultAddress: boolean };
 
 /** A mistake on the command line: `error` says what, `usage` is the usage of the subcommand concerned. Exit code 2. */
@@ -50,7 +50,8 @@ const workerFlags = (c: Command) =>
     .option("--nthreads <n>", "tasks at once per process, async tasks included (default 1)")
     .option("--memory-limit <x>", 'per process: "1GB", "512MiB", "0.5" (of this machine), "auto", 0 = none')
     .option("--name <name>", "worker name; its processes are NAME-0 … NAME-(n-1)")
-    .option("--local-directory <dir>", "where the worker keeps uploaded code and installed packages");
+    .option("--local-directory <dir>", "where the worker keeps uploaded code and installed packages")
+    .option("--resources <list>", 'what each process offers to tasks that ask for resources, e.g. "GPU=1,MEM=8e9" (as dask-worker)');
 
 /** NATS credentials and TLS (runtime/nats-auth.ts): secrets from files or the environment, never only the command line. */
 const authFlags = (c: Command) =>
@@ -104,7 +105,6 @@ function program(): Command {
   authFlags(
     workerFlags(p.command("worker").description("a worker: a supervisor and its executor processes (flags as dask-worker)").argument("[address]", "NATS address, e.g. nats://host:4222"))
       .option("--death-timeout <seconds>", "seconds to keep trying to reach a missing scheduler before exiting (default: forever)")
-      .option("--resources <list>", 'what each process offers to tasks that ask for resources, e.g. "GPU=1,MEM=8e9" (as dask-worker)')
       .option("--nats <address>", "NATS address (the same as the argument)")
       .option("--cluster <name>", 'the cluster\'s name on NATS (default "default")'),
   );
@@ -197,6 +197,7 @@ export function parseCommandLine(argv: readonly string[], cores = availableParal
           maxValueBytes: bytesFlag("--max-value-bytes", str("maxValueBytes")),
           cluster: str("cluster"),
           localDirectory: str("localDirectory"),
+          ...(str("resources") !== undefined ? { resources: resourcesFlag(str("resources")!) } : {}),
         };
       }
     }

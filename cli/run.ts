@@ -46,13 +46,13 @@ export async function runWorker(o: {
   const memoryLimit = parseMemoryLimit(o.memoryLimit, o.nprocs);
   const w = await startWorker({ ...o, name, memoryLimit, deathTimeoutMs: o.deathTimeoutS * 1000, log });
   onStopRequest(() => w.stop());
-  log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}${o.resources ? `, resources ${Object.entries(o.resources).map(([k, v]) => `${k}=${v}`).join(",")} each` : ""}, cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
+  log.info(`ts-dask ${TSDASK_VERSION} worker ${name}: ${o.nprocs} process(es) × ${o.nthreads} thread(s)${memoryLimit ? `, ${formatBytes(memoryLimit)} each` : ""}${o.resources ? `, resources ${formatResourceList(o.resources)} each` : ""}, cluster '${o.cluster}' on ${redactUrl(o.servers)}`);
   const out = await w.exited;
   if (out.exitCode) log.warn(`exiting: ${out.reason}`);
   process.exit(out.exitCode);
 }
 
-export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; jetstream?: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string }) {
+export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: string; name?: string; port?: number; lan: boolean; jetstream?: boolean; dashboardAddress?: string; maxValueBytes?: number; cluster?: string; localDirectory?: string; resources?: Record<string, number> }) {
   const c = await LocalCluster.start({
     cluster: o.cluster,
     localDirectory: o.localDirectory,
@@ -63,6 +63,7 @@ export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: 
     name: o.name,
     port: o.port,
     lan: o.lan,
+    ...(o.resources ? { resources: o.resources } : {}),
     jetstream: o.jetstream,
     // On by default here (off for the embedded cluster); loopback unless the cluster is on the LAN.
     dashboard: o.dashboardAddress ?? (o.lan ? ":8787" : "127.0.0.1:8787"),
@@ -70,7 +71,7 @@ export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: 
   // Before "is up": a signal that arrives once that line is out must find our handler (a signal
   // without one kills the process mid-statement, whatever JavaScript runs).
   onStopRequest(() => c.stop());
-  console.log(`ts-dask ${TSDASK_VERSION}: cluster '${c.cluster}' is up with ${o.nprocs} executor(s).`);
+  console.log(`ts-dask ${TSDASK_VERSION}: cluster '${c.cluster}' is up with ${o.nprocs} executor(s)${o.resources ? `, each offering ${formatResourceList(o.resources)}` : ""}.`);
   // The generated token (--lan) goes to a file only this user can read, never to the terminal or logs.
   const tokenFile = c.token ? writeTokenFile(o.localDirectory ?? defaultLocalDirectory(), c.cluster, c.token) : undefined;
   const cred = tokenFile ? ` --token-file ${tokenFile}` : "";
@@ -99,4 +100,11 @@ function writeTokenFile(dir: string, cluster: string, token: string): string {
 function lanAddress(): string | undefined {
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
   return undefined;
+}
+
+/** `GPU=1,MEM=8000000000`: as the --resources flag takes it. */
+function formatResourceList(r: Record<string, number>): string {
+  return Object.entries(r)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
 }

@@ -554,7 +554,7 @@ export class Client extends Actor {
 
   private failPending(reason: string | null) {
     for (const job of this.jobs.pending()) {
-      for (let i = 0; i < job.size; i++) if (job.status[i] === 0) job.settle(i, ERROR, undefined, Errors.ClientClosed(job.keyName(i), reason ?? undefined));
+      job.failPending((i) => Errors.ClientClosed(job.keyName(i), reason ?? undefined));
     }
   }
 
@@ -845,12 +845,14 @@ export class Client extends Actor {
     if (this.closed) return;
     this.closed = true;
     this.actorClient.endAll("this client closed");
-    this.connection?.send({ type: "CLOSE" }); // → failPending
+    // The scheduler hears first: failing millions of pending futures takes seconds here.
     try {
       this.tx.send(this.subjects.bye, { id: this.id, kind: "client", auth: this.auth });
     } catch {
       /* gone already */
     }
+    await null; // nats.js writes it out in a microtask: before the synchronous failPending below
+    this.connection?.send({ type: "CLOSE" }); // → failPending
     this.submitter.close();
     clearInterval(this.leaseTimer);
     this.stopListening();

@@ -413,6 +413,8 @@ export const Errors = {
     new TsDaskError("KeySpaceExhausted", "This client has submitted 2^32 tasks, all its task keys: close it and connect a new Client."),
   ResourcesUnavailable: (needs: string, offers: string) =>
     new TsDaskError("ResourcesUnavailable", `Tasks need resources ${needs}, which no worker of the cluster offers (workers: ${offers}). They wait until a worker that has them joins (ts-dask worker --resources …); cancel them otherwise.`),
+  ResourcesNeedCluster: (backend: string, needs: string) =>
+    new TsDaskError("ResourcesNeedCluster", `Option resources = ${needs} needs the cluster backend: backend ${backend} runs every call in this machine's own processes and has no resources to hold. Use backend: "cluster" (workers started with --resources, or \`ts-dask up --resources\`), or leave resources out.`),
   BadOption: (option: string, value: unknown, expected: string) =>
     new TsDaskError("BadOption", `Option ${option} = ${safe(value)} is not valid: expected ${expected}.`),
   JetStreamUnavailable: (name: string, server: string) =>

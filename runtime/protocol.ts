@@ -489,7 +489,10 @@ export interface InfoRequest {
 
 export interface ClusterInfo {
   cluster: string;
-  scheduler: { instance: string; host: string; pid: number; hello: Hello; startedAt: number; rss: number; heapUsed: number; /** Its NATS node ({@link NatsNode}). */ nats?: string };
+  scheduler: { instance: string; host: string; pid: number; hello: Hello; startedAt: number; rss: number; heapUsed: number;
+    /** The longest its event loop was blocked since it started, in ms (how late its beat ran: precise to one beat); that time does not count against client leases. */
+    stallMs?: number;
+    /** Its NATS node ({@link NatsNode}). */ nats?: string };
   workers: WorkerInfo[];
   clients: number;
   /** Clients holding a lease, by the NATS node they are connected to ({@link NatsNode}; "?" when a client did not say). */

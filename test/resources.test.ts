@@ -5,7 +5,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Client } from "../index.ts";
+import { Client, TsDaskError } from "../index.ts";
+import { delayed, parallel } from "../workloads/index.ts";
 import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
 import { cleanup, runExample, startTestNats, waitFor, withTimeout } from "./helpers/cluster.ts";
 
@@ -48,6 +49,11 @@ test("a task runs only where its resources are free; a need no worker offers wai
     assert.throws(() => client.with({ resources: { "no spaces": 1 } }), /resources/);
     // submit through client.with: same rule.
     assert.equal((await withTimeout(client.with({ resources: { GPU: 1 } }).submit(step, 10).result(), 30_000, "submit")).name, "gpu-0");
+    // The workloads (parallel, best, gridSearchCV) on the cluster: every batch holds them.
+    const where = (x: number) => [x, JSON.parse(process.env.TSDASK_EXECUTOR!).name as string] as const;
+    const batches = await withTimeout(parallel({ client, resources: { GPU: 1 }, batchSize: 2 }, [1, 2, 3, 4, 5, 6].map((x) => delayed(where)(x))), 60_000, "parallel with resources");
+    assert.equal(batches.map((r) => r[0]), [1, 2, 3, 4, 5, 6]);
+    assert.equal([...new Set(batches.map((r) => r[1]))], ["gpu-0"], "every batch on the GPU worker");
 
     // No worker offers TPU: the task waits, the info shows it and the resources.
     const tpu = client.map(step, [10], { resources: { TPU: 1 } });
@@ -67,6 +73,16 @@ test("a task runs only where its resources are free; a need no worker offers wai
     await client.close();
     await watch.close();
   }
+});
+
+test("backend \"local\" refuses resources with a named error instead of running every call at once here", async () => {
+  const e = await parallel({ backend: "local", resources: { GPU: 1 } }, [delayed((x: number) => x)(1)]).then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  assert.instance(e, TsDaskError);
+  assert.is((e as TsDaskError).code, "ResourcesNeedCluster");
+  assert.match((e as TsDaskError).message, /resources = \{"GPU":1\} needs the cluster backend: backend "local"/);
 });
 
 test("a bad --resources flag is refused", async () => {

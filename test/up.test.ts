@@ -59,4 +59,23 @@ test("up --cluster NAME uses that name; a flag that up does not take is refused,
   assert.is(await withTimeout(up.stop("SIGINT"), 30_000, "up to stop"), 0);
 });
 
+test("up --resources GPU=1: the private worker offers it, tasks that need it run there; a bad list is refused", async () => {
+  const bad = cli(["up", "--nprocs", "1", "--resources", "GPU=lots"]);
+  assert.is(await withTimeout(bad.exited, 20_000, "usage error"), 2);
+  assert.match(bad.output(), "--resources takes NAME=AMOUNT pairs");
+  const up = cli(["up", "--nprocs", "1", "--nthreads", "2", "--resources", "GPU=1,MEM=8e9", "--dashboard-address", "none"]);
+  await up.waitFor(/is up with 1 executor\(s\), each offering GPU=1,MEM=8000000000\./, 60_000);
+  const m = await up.waitFor(/Client\.connect\("([^"]+)", \{ cluster: "([^"]+)" \}\)/);
+  const client = await withTimeout(Client.connect(m[1]!, { cluster: m[2]! }), 30_000, "connect");
+  try {
+    const info = await client.info();
+    assert.equal(info.workers[0]!.resources, { GPU: 1, MEM: 8e9 });
+    const ran = await withTimeout(client.gather(client.map((x: number) => x + 1, [1, 2, 3], { resources: { GPU: 1 } })), 30_000, "GPU tasks");
+    assert.equal(ran, [2, 3, 4]);
+  } finally {
+    await client.close();
+  }
+  assert.is(await withTimeout(up.stop("SIGINT"), 30_000, "up to stop"), 0);
+});
+
 test.run();

@@ -63,6 +63,14 @@ export class ClientTable {
     if (this.leases.has(id)) this.leases.set(id, now);
   }
 
+  /**
+   * The scheduler itself was stalled for `ms` (stalls.ts): it could not read the renewals sent
+   * meanwhile, so that time does not count against any lease.
+   */
+  pause(ms: number): void {
+    for (const [id, seen] of this.leases) this.leases.set(id, seen + ms);
+  }
+
   /** Clients silent for longer than the grace period. */
   expired(now = Date.now()): string[] {
     const out: string[] = [];

@@ -60,6 +60,7 @@ import { Definitions } from "./definitions.ts";
 import { UploadRegistry } from "./data/uploads.ts";
 import { Trust } from "./trust.ts";
 import { Reconciler } from "./reconcile.ts";
+import { StallWatch } from "./stalls.ts";
 import { ActorTable } from "./actors.ts";
 import type { ActorLifeInput } from "./actor.machine.ts";
 
@@ -130,6 +131,8 @@ export class Scheduler extends Actor {
   readonly monitor: Monitor;
   /** Tokens, ticket keys, dropped forgeries, rival schedulers (trust.ts). */
   readonly trust: Trust;
+  /** How late the beat runs: the scheduler's own stalls, not counted against leases (stalls.ts). */
+  private readonly stalls: StallWatch;
   /** Periodic and on-doubt comparison of what executors hold with what we think (reconcile.ts). */
   private readonly reconciler: Reconciler;
   /** User actors (actors.ts). */
@@ -143,6 +146,7 @@ export class Scheduler extends Actor {
     this.heartbeatMs = opts.heartbeatMs ?? 500;
     this.allowedFailures = opts.allowedFailures ?? 3;
     this.clients = new ClientTable(opts.clientGraceMs ?? 5_000);
+    this.stalls = new StallWatch(this.heartbeatMs);
     this.trust = new Trust(this.instance, opts.log, (e) => this.monitor.emit(e));
     this.batching = { tasks: this.tasks, clientIds: this.clients.ids, gone: (c) => this.clients.isGone(c), instance: this.instance, fns: this.defs.fns, mods: this.defs.mods, tickets: this.trust.tickets };
     // Silence of 2.5 heartbeats makes an executor suspect, 2 more dead: a vanished machine is
@@ -262,11 +266,17 @@ export class Scheduler extends Actor {
     s.serve(routes.upload, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onUpload(m).then((r) => s.respond(reply, r)) : s.untrusted("upload")));
     s.serve(routes.install, (m, reply) => (s.trust.isClient(m.client, m.auth) ? void s.uploads.onInstall(m).then((r) => s.respond(reply, r)) : s.untrusted("install")));
     s.serve(routes.info, (m, reply) => {
-      if (m.gc === true) (globalThis as { gc?: () => void }).gc?.();
+      if (m.gc === true) {
+        const t0 = performance.now();
+        (globalThis as { gc?: () => void }).gc?.();
+        s.stalls.excuse(performance.now() - t0);
+      }
       s.respond(reply, s.info());
     });
     s.aliveTimer = setInterval(() => {
       s.announce();
+      const late = s.stalls.beat();
+      if (late >= s.heartbeatMs / 2) s.clients.pause(late);
       s.expireLeases();
       s.sweepClients();
       s.tellForgotten();
@@ -381,19 +391,17 @@ export class Scheduler extends Actor {
     if (client === undefined) return;
     // Nothing in the table: its index is free at once (the common case, a script that finished).
     if (this.tasks.live[client] === 0) return this.sweepClients();
-    const held = this.tasks.heldBy(client);
+    const { queued, assigned } = this.tasks.dropClient(client);
     const byExec = new Map<number, number[]>();
-    for (const [key, s] of held) {
-      if (this.tasks.cancel(s, client, key) === ASSIGNED) {
-        const e = this.tasks.exec[s]! - 1;
-        (byExec.get(e) ?? byExec.set(e, []).get(e)!).push(s);
-      }
+    for (const s of assigned) {
+      const e = this.tasks.exec[s]! - 1;
+      (byExec.get(e) ?? byExec.set(e, []).get(e)!).push(s);
     }
     for (const [e, slots] of byExec) {
       const rec = this.executors.byIndex(e);
       if (rec) this.tx.send(this.subjects.execCancel(rec.id), { slots: Uint32Array.from(slots), keys: Uint32Array.from(slots, (s) => this.tasks.key[s]!), auth: rec.auth });
     }
-    if (held.size) this.log.info(`client ${id} ${why}: cancelled its ${held.size} task(s), released its data`);
+    if (queued + assigned.length) this.log.info(`client ${id} ${why}: cancelled its ${queued + assigned.length} task(s), released its data`);
     // Its cancelled tasks leave the queue when reached; with nothing else queued, now.
     this.tasks.drainCancelled();
     this.sweepClients();
@@ -404,7 +412,6 @@ export class Scheduler extends Actor {
     if (this.clients.draining.size === 0) return;
     for (const i of this.clients.sweep(this.tasks.live)) {
       this.trust.freeIndex(i);
-      this.heldCache.delete(i);
     }
   }
 
@@ -456,11 +463,10 @@ export class Scheduler extends Actor {
     const client = this.clients.indexOf(m.client);
     const out: Uint32Array[] = [];
     let total = 0;
-    const held = m.resync ? this.heldBy(client) : undefined;
     for (const g of m.groups) {
       const needs = needsOf(g.resources);
       if (needs) this.warnUnplaceable(m.client, needs);
-      const slots = held ? this.addMissing(client, g, held) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needs);
+      const slots = m.resync ? this.addMissing(client, g) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needs);
       out.push(slots);
       total += slots.length;
     }
@@ -471,38 +477,18 @@ export class Scheduler extends Actor {
     this.respond(reply, { ok: true, slots: all, sched: this.instance });
   }
 
-  /** The keys a client still has here; cached briefly, as a resync arrives in many messages. */
-  private heldBy(client: number): Map<number, number> {
-    const now = Date.now();
-    for (const [i, c] of this.heldCache) if (now - c.at >= 1000) this.heldCache.delete(i);
-    const c = this.heldCache.get(client);
-    if (c) return c.keys;
-    const keys = this.tasks.heldBy(client);
-    this.heldCache.set(client, { at: now, keys });
-    return keys;
-  }
-  /**
-   * Per client: several clients re-submitting at once (after a scheduler stall) each scan the
-   * table once a second, not once per message (with one entry for all, 4 clients re-submitting
-   * 10^6 tasks each took a scan of the whole table per message: minutes).
-   */
-  private readonly heldCache = new Map<number, { at: number; keys: Map<number, number> }>();
-
   /** Adds the rows of a re-submitted group that are not held already; returns every row's slot. */
-  private addMissing(client: number, g: SubmitGroup, held: Map<number, number>): Uint32Array {
+  private addMissing(client: number, g: SubmitGroup): Uint32Array {
     const slots = new Uint32Array(g.keys.length);
     const rows: number[] = [];
     for (let r = 0; r < g.keys.length; r++) {
-      const s = held.get(g.keys[r]!);
-      if (s === undefined) rows.push(r);
+      const s = this.tasks.find(client, g.keys[r]!);
+      if (s < 0) rows.push(r);
       else slots[r] = s;
     }
     if (rows.length) {
       const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needsOf(g.resources));
-      rows.forEach((r, i) => {
-        slots[r] = added[i]!;
-        held.set(g.keys[r]!, added[i]!);
-      });
+      rows.forEach((r, i) => (slots[r] = added[i]!));
     }
     return slots;
   }
@@ -914,7 +900,7 @@ export class Scheduler extends Actor {
     const t = this.tasks;
     return {
       cluster: this.cluster,
-      scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory(), nats: this.tx.node },
+      scheduler: { instance: this.instance, host: hostname(), pid: process.pid, hello: hello(), startedAt: this.startedAt, ...memory(), stallMs: Math.round(this.stalls.longest), nats: this.tx.node },
       workers: this.monitor.workerInfo(this.executors.info()),
       departed: this.monitor.departedWorkers(),
       actors: this.actors.info(),

@@ -68,6 +68,19 @@ test("mistakes get our own one-line message (a named error) and that command's u
   assert.not.match(usage, "--dashboard-address", "the worker's usage only");
 });
 
+test("--resources: the worker's and up's, per process, as dask-worker's", () => {
+  assert.equal((parse("worker nats://h --resources GPU=1,MEM=8e9") as { resources?: unknown }).resources, { GPU: 1, MEM: 8e9 });
+  assert.equal((parse("up --nprocs 2 --resources GPU=2") as { resources?: unknown }).resources, { GPU: 2 });
+  assert.is((parse("up") as { resources?: unknown }).resources, undefined);
+  for (const line of ["up --resources GPU=lots", "up --resources =1", "worker nats://h --resources GPU=0"]) {
+    const e = refused(line);
+    assert.is(e.error.code, "BadFlag", line);
+    assert.match(e.message, /--resources takes NAME=AMOUNT pairs/, line);
+  }
+  assert.match(refused("up --resources GPU=-1").usage, /Usage: ts-dask up/);
+  assert.match((parse("up --help") as { text: string }).text, /--resources <list>\s+what each process offers/);
+});
+
 test("info says whether the address was the default", () => {
   assert.is((parse("info") as { defaultAddress: boolean; servers: string }).defaultAddress, true);
   assert.is((parse("info") as { servers: string }).servers, "nats://127.0.0.1:4222");

@@ -105,6 +105,63 @@ test("the table grows past its initial size and reuses freed slots", () => {
   assert.is(t.capacity, cap, "freed slots were reused");
 });
 
+test("find: a client's task by key, without a scan, never a finished, cancelled or reused slot nor another client's", () => {
+  const t = new TaskTable();
+  const a = t.add(0, "f", keys(3000, 500), [Array.from({ length: 3000 }, (_, i) => i)], undefined);
+  const b = t.add(1, "f", keys(10, 500), [Array.from({ length: 10 }, (_, i) => i)], undefined);
+  // A partial re-submission: keys not consecutive, overlapping the first chunk's range.
+  const sparse = Uint32Array.of(7, 9000, 3, 70_000);
+  const c = t.add(0, "f", sparse, [[1, 2, 3, 4]], undefined);
+  assert.is(t.find(0, 500), a[0]);
+  assert.is(t.find(0, 3499), a[2999]);
+  assert.is(t.find(0, 3500), -1);
+  assert.is(t.find(1, 505), b[5]);
+  assert.is(t.find(1, 3000), -1, "another client's key is not this one's");
+  sparse.forEach((k, i) => assert.is(t.find(0, k), c[i], `sparse key ${k}`));
+  assert.is(t.find(0, 8), -1);
+  // Assigned still counts as held; finished does not, even once the slot is reused.
+  const first = t.pop();
+  t.assign(first, 0);
+  assert.is(t.find(0, t.key[first]!), first);
+  const key = t.key[first]!;
+  t.finish(first, 0);
+  assert.is(t.find(0, key), -1, "finished");
+  const [reused] = t.add(0, "g", Uint32Array.of(99_999), [[0]], undefined);
+  assert.is(reused, first, "the freed slot was reused");
+  assert.is(t.find(0, key), -1, "a reused slot holds another key");
+  assert.is(t.find(0, 99_999), reused);
+  assert.is(t.cancel(a[1]!, 0, 501), QUEUED);
+  assert.is(t.find(0, 501), -1, "cancelled");
+});
+
+test("dropClient: its queued tasks and lanes leave at once, its assigned ones are returned; others keep theirs", () => {
+  const t = new TaskTable();
+  const a = t.add(0, "f", keys(100), [Array.from({ length: 100 }, (_, i) => i)], undefined);
+  t.add(0, "f", keys(5, 1000), [[1, 2, 3, 4, 5]], undefined, 0, 3); // another lane (priority 3)
+  t.add(0, "f", keys(2, 2000), [[1, 2]], undefined, 0, 0, { GPU: 1 }); // a need lane
+  const b = t.add(1, "f", keys(50), [Array.from({ length: 50 }, (_, i) => i)], undefined);
+  // Priority 3 goes first: those are A's; assign two of them.
+  const x = t.pop();
+  const y = t.pop();
+  t.assign(x, 0);
+  t.assign(y, 1);
+  t.cancel(a[7]!, 0, 7);
+  const { queued, assigned } = t.dropClient(0);
+  assert.is(queued, 99 + 3 + 2, "A's queued tasks (the one cancelled before not counted twice)");
+  assert.equal(assigned.sort(), [x, y].sort());
+  assert.is(t.queued, 50);
+  assert.is(t.needing, 0);
+  assert.is(t.laneCount, 1, "only B's lane is left");
+  assert.is(t.live[0], 2, "A's two assigned tasks name its index until their completions");
+  t.finish(x, 0);
+  t.finish(y, 1);
+  assert.is(t.live[0], 0);
+  assert.is(t.indexedClients, 1);
+  const got: number[] = [];
+  for (let s = t.pop(); s >= 0; s = t.pop()) got.push(s);
+  assert.equal(got, Array.from(b));
+});
+
 test("window: slow functions get 2 per thread, fast ones up to the cap", () => {
   assert.is(windowFor(1, 5000, defaultPlacement), 2);
   assert.is(windowFor(4, 1000, defaultPlacement), 8);

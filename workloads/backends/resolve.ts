@@ -26,6 +26,13 @@ export interface BackendOptions {
   clientOptions?: ClientOptions;
   /** For `backend: "local"`: processes (joblib's n_jobs; -1 one per core). */
   nJobs?: number;
+  /**
+   * Worker resources each batch holds on the cluster, as `client.with({ resources })` (e.g.
+   * `{ GPU: 1 }`: batches run only on executors of workers started with `--resources GPU=…`).
+   * The cluster backend only: `backend: "local"` (or a {@link LocalPool}) refuses them with
+   * `ResourcesNeedCluster` rather than run every call at once on this machine.
+   */
+  resources?: Record<string, number>;
 }
 
 /** Defaults set by {@link withBackend}, plus `scatter` values that every workload inside also scatters. */
@@ -71,15 +78,35 @@ export interface OpenBackend {
 /** Opens the backend that `opts` asks for (see {@link BackendOptions}). */
 export async function openBackend(opts: BackendOptions): Promise<OpenBackend> {
   const b = opts.backend ?? (opts.client ? "cluster" : "local");
-  if (typeof b === "object") return { backend: b, release: async () => {} };
+  const r = opts.resources;
+  if (typeof b === "object") {
+    if (r === undefined) return { backend: b, release: async () => {} };
+    if (!(b instanceof ClusterBackend)) throw Errors.ResourcesNeedCluster(b.name, needsText(r));
+    return { backend: new ClusterBackend(b.client.with({ resources: r })), release: async () => {} };
+  }
   if (b === "local") {
+    if (r !== undefined) throw Errors.ResourcesNeedCluster('"local"', needsText(r));
     const pool = await LocalPool.start({ nJobs: opts.nJobs });
     return { backend: pool, release: () => pool.close() };
   }
   if (b === "cluster") {
-    if (opts.client) return { backend: new ClusterBackend(opts.client), release: async () => {} };
+    if (opts.client) return { backend: new ClusterBackend(r === undefined ? opts.client : opts.client.with({ resources: r })), release: async () => {} };
     const cb = await ClusterBackend.connect(opts.address, opts.clientOptions);
-    return { backend: cb, release: () => cb.close() };
+    if (r === undefined) return { backend: cb, release: () => cb.close() };
+    try {
+      return { backend: new ClusterBackend(cb.client.with({ resources: r })), release: () => cb.close() };
+    } catch (e) {
+      await cb.close();
+      throw e;
+    }
   }
   throw Errors.BadOption("backend", b, '"local", "cluster" or a Backend object');
+}
+
+function needsText(r: unknown): string {
+  try {
+    return JSON.stringify(r);
+  } catch {
+    return String(r);
+  }
 }
