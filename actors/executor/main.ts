@@ -82,10 +82,12 @@ process.on("message", (m: unknown) => {
   else if (m.type === "pause") {
     ex.runner.paused = true;
     (globalThis as { gc?: () => void }).gc?.();
+    ex.beatNow();
   }
   else if (m.type === "resume") {
     ex.runner.paused = false;
     ex.runner.soon();
+    ex.beatNow();
   }
 });
 // Memory is reported to the supervisor, which enforces --memory-limit (it can kill us; we cannot).
