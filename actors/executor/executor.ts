@@ -148,12 +148,15 @@ export class Executor extends Actor {
     this.registering ??= this.registerLoop().finally(() => {
       this.registering = undefined;
       for (const e of this.early.splice(0)) this.accept(e.m, e.refs);
+      for (const [m, reply] of this.earlyControl.splice(0)) this.onControl(m, reply);
     });
     return this.registering;
   }
 
   /** Task batches that arrived while registering, each with whether its decoding met DataRefs. */
   private readonly early: { m: TaskBatch; refs: boolean }[] = [];
+  /** Orders that arrived before our first registration's answer (a broadcast's prefetch or push). */
+  private readonly earlyControl: [ExecControl, Reply<{ ok: true }> | undefined][] = [];
 
   private async registerLoop(): Promise<void> {
     const msg: RegisterExecutor = {
@@ -370,6 +373,8 @@ export class Executor extends Actor {
   private onControl(m: ExecControl, reply: Reply<{ ok: true }> | undefined) {
     // `reregister` needs no token (a scheduler that forgot us has none): it only makes us ask ours.
     if (m.op === "reregister") return void this.register().catch((e) => this.fatal(e));
+    // The scheduler may order us about in the same socket read as its answer to our registration.
+    if (this.registering && !this.auth) return void this.earlyControl.push([m, reply]);
     if (!this.bound(`control ${m.op}`, m)) return;
     if (m.op === "resync") this.resync(typeof m.nonce === "number" ? m.nonce : undefined);
     else if (m.op === "restart") void this.stop().then(() => this.opts.onRestart?.());
