@@ -212,7 +212,20 @@ export class Client extends Actor {
     this.connection.subscribe({ complete: () => void this.close() });
     this.connection.start();
     this.connection.send({ type: "CONNECTED" });
-    this.leaseTimer = setInterval(() => this.renewLease(), LEASE_RENEW_MS);
+    this.leaseEvery(r.leaseMs);
+  }
+
+  /**
+   * Renews the lease a few times within the scheduler's grace period (every second for the default
+   * 5 s, every 15 s for a private cluster's 60 s): each renewal is a round trip that wakes three
+   * processes. A scheduler's restart is heard from its `alive` beats at once, not from a renewal.
+   */
+  private leaseEvery(graceMs: number | undefined) {
+    const ms = Math.min(MAX_LEASE_RENEW_MS, Math.max(LEASE_RENEW_MS, Math.floor((graceMs ?? 0) / 4)));
+    if (this.leaseTimer && ms === this.leaseMs) return;
+    clearInterval(this.leaseTimer);
+    this.leaseMs = ms;
+    this.leaseTimer = setInterval(() => this.renewLease(), ms);
     this.leaseTimer.unref();
   }
 
@@ -228,6 +241,7 @@ export class Client extends Actor {
         // to an answer we did not believe yet (while the old one still beat).
         const moved = this.watch.adopt(r.scheduler);
         this.watch.heartbeat(r.heartbeatMs);
+        this.leaseEvery(r.leaseMs);
         // A new scheduler knows none of the actors: their hosts ended them when they followed it.
         if (moved && !this.closed) this.actorClient.endAll("the scheduler restarted (actors do not survive it)");
         if ((moved || r.fresh) && !this.closed) {
@@ -244,6 +258,7 @@ export class Client extends Actor {
   }
 
   private leaseTimer: NodeJS.Timeout | undefined;
+  private leaseMs = LEASE_RENEW_MS;
 
   private registration(): RegisterClient {
     return { kind: "client", hello: hello(), id: this.id, auth: this.auth, secret: this.ticketSecret, maxValueBytes: this.maxValueBytes, nats: this.tx.node, ...(this.forged ? { forged: this.forged } : {}) };
@@ -870,6 +885,8 @@ export class Client extends Actor {
 
 /** How often a client renews its lease with the scheduler. */
 const LEASE_RENEW_MS = 1000;
+/** The longest between two renewals, whatever the grace period. */
+const MAX_LEASE_RENEW_MS = 15_000;
 
 function remoteError(job: Job, row: number, worker: string, e: Omit<RemoteError, "i">): TaskError {
   const key = job.keyName(row);

@@ -121,9 +121,12 @@ export type RegisterReply =
       scheduler: string;
       heartbeatMs: number;
       hello: Hello;
-      /** For a client (which re-registers every second: its lease): the scheduler did not know it
+      /** For a client (which re-registers a few times per grace period: its lease): the scheduler did not know it
        * (first contact, a scheduler restart, or its lease had expired and its work was dropped). */
       fresh?: boolean;
+      /** For a client: how long this scheduler keeps the work of a client that stops renewing (its
+       * lease's grace period); the client renews a few times within it. */
+      leaseMs?: number;
       /** For an executor: every current upload, to unpack before it runs tasks (late joiners, restarts). */
       uploads?: UploadDef[];
       /** For a worker: every install so far, to run before its executors start. */

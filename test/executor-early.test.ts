@@ -15,7 +15,7 @@ import { silentLogger } from "../runtime/actor.ts";
 import { decode, encode } from "../runtime/codec.ts";
 import { DataRef } from "../runtime/data-ref.ts";
 import { bytesHash } from "../runtime/data-transfer.ts";
-import { subjects, type DataGet, type DataGetReply, type RegisterReply, type Results, type RunReply, type RunRequest, type TaskBatch } from "../runtime/protocol.ts";
+import { subjects, type DataGet, type DataGetReply, type ExecControl, type RegisterReply, type Results, type RunReply, type RunRequest, type TaskBatch } from "../runtime/protocol.ts";
 import { hello } from "../runtime/version.ts";
 import { cleanup, onCleanup, startTestNats, waitFor, withTimeout } from "./helpers/cluster.ts";
 
@@ -133,6 +133,37 @@ test("a run order read before the register reply is run once registered, not dro
   await waitFor(() => answer !== undefined, { timeoutMs: 10_000, label: "the run order sent" });
   assert.equal(await answer, { ok: true, value: 42 });
   assert.is(ex.forged, 0);
+});
+
+test("a prefetch order that arrives before the register reply is carried out once registered", async () => {
+  const nats = await startTestNats();
+  const nc = await connect({ servers: nats.url });
+  onCleanup(() => nc.close());
+  const s = subjects("early2");
+  const bytes = encode(Float64Array.of(1, 2, 3));
+  const hash = bytesHash(bytes);
+  const gets: string[] = [];
+  nc.subscribe(s.dataGet, {
+    callback: (_e, m) => {
+      gets.push(decode<DataGet>(m.data).hash);
+      m.respond(encode({ ok: true, chunks: 1, size: bytes.byteLength, bytes } satisfies DataGetReply));
+    },
+  });
+  nc.subscribe(s.register, {
+    max: 1,
+    callback: (_e, m) => {
+      nc.publish(s.execControl("x2"), encode({ op: "prefetch", hash, auth: "A2" } satisfies ExecControl));
+      void nc.flush().then(() => m.respond(encode({ ok: true, scheduler: "S2", heartbeatMs: 500, hello: hello(), auth: "A2" } satisfies RegisterReply)));
+    },
+  });
+  await nc.flush();
+  const tx = await (await import("../runtime/transport.ts")).Transport.connect({ servers: nats.url, inboxPrefix: s.inbox });
+  onCleanup(() => tx.close());
+  const ex = new Executor(tx, { id: "x2", name: "early-1", worker: "w", index: 0, nthreads: 1, cluster: "early2", localDirectory: mkdtempSync(join(tmpdir(), "ts-dask-early-")), log: silentLogger, forwardConsole: false });
+  onCleanup(() => ex.stop());
+  await withTimeout(ex.start(), 10_000, "register");
+  await waitFor(() => gets.length > 0, { timeoutMs: 10_000, label: "the prefetch's data.get" });
+  assert.equal(gets, [hash]);
 });
 
 test.run();

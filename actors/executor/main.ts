@@ -89,8 +89,12 @@ process.on("message", (m: unknown) => {
   else if (m.type === "pause") {
     ex.pause();
     (globalThis as { gc?: () => void }).gc?.();
+    ex.beatNow();
   }
-  else if (m.type === "resume") ex.resume();
+  else if (m.type === "resume") {
+    ex.resume();
+    ex.beatNow();
+  }
 });
 // Memory is reported to the supervisor, which enforces --memory-limit (it can kill us; we cannot).
 // Without a limit there is nothing to enforce, and an idle cluster should not wake up for it.

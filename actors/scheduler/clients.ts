@@ -1,8 +1,9 @@
 /**
  * The scheduler's clients: a small index per client id (the task table stores the index, not the
- * id) and each client's lease. A client re-registers every second; one silent for longer than the
- * grace period loses its queued tasks and data (the scheduler drops it), and a client back after
- * that is told it is `fresh`, so it re-submits what it still waits for.
+ * id) and each client's lease. A client re-registers every second (every quarter of the grace
+ * period if that is longer, at most every 15 s); one silent for longer than the grace period loses
+ * its queued tasks and data (the scheduler drops it), and a client back after that is told it is
+ * `fresh`, so it re-submits what it still waits for.
  *
  * Indexes are reused (issue 15: a scheduler that stays up sees 10^5 clients over weeks): a dropped
  * client's index is freed once no slot of the task table refers to it any more (its tasks were
@@ -26,7 +27,7 @@ export class ClientTable {
   /** Indexes ever handed out (for info: reuse keeps `ids.length` at the peak of concurrent clients). */
   registrations = 0;
 
-  constructor(private readonly graceMs: number) {}
+  constructor(readonly graceMs: number) {}
 
   /** The client's index, created on first sight (a free one if any). */
   indexOf(id: string): number {

@@ -59,6 +59,7 @@ import { ClientTable } from "./clients.ts";
 import { Definitions } from "./definitions.ts";
 import { UploadRegistry } from "./data/uploads.ts";
 import { Trust } from "./trust.ts";
+import { everyBeat } from "../../runtime/beat-clock.ts";
 import { Reconciler } from "./reconcile.ts";
 import { StallWatch } from "./stalls.ts";
 import { ActorTable } from "./actors.ts";
@@ -126,7 +127,7 @@ export class Scheduler extends Actor {
   /** When balance() last looked for work to steal, and its deferred next look. */
   private balancedAt = -Infinity;
   private balanceTimer: NodeJS.Timeout | undefined;
-  private aliveTimer: NodeJS.Timeout | undefined;
+  private stopBeat: () => void = () => {};
   /** Dashboard, /metrics and events: fed by one hook call per message (monitor.ts). */
   readonly monitor: Monitor;
   /** Tokens, ticket keys, dropped forgeries, rival schedulers (trust.ts). */
@@ -273,7 +274,9 @@ export class Scheduler extends Actor {
       }
       s.respond(reply, s.info());
     });
-    s.aliveTimer = setInterval(() => {
+    // On the process's shared beat: with a supervisor in the same process (`up`, embedded) its
+    // heartbeat and our `alive` leave in the same wake-up.
+    s.stopBeat = everyBeat(s.heartbeatMs, () => {
       s.announce();
       const late = s.stalls.beat();
       if (late >= s.heartbeatMs / 2) s.clients.pause(late);
@@ -287,7 +290,7 @@ export class Scheduler extends Actor {
       s.executors.sweepWorkers(now);
       s.reconciler.tick();
       s.trust.tick();
-    }, s.heartbeatMs);
+    });
     s.monitor.start();
     s.announce();
     await tx.flush();
@@ -295,7 +298,7 @@ export class Scheduler extends Actor {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.aliveTimer);
+    this.stopBeat();
     clearTimeout(this.balanceTimer);
     this.monitor.stop();
     this.pushes.stop();
@@ -338,7 +341,7 @@ export class Scheduler extends Actor {
         const fresh = this.clients.renew(m.id, Date.now(), natsNode(m.nats));
         this.owners.setClientCap(m.id, m.maxValueBytes);
         this.clients.indexOf(m.id);
-        return this.respond(reply, { ...ok, fresh });
+        return this.respond(reply, { ...ok, fresh, leaseMs: this.clients.graceMs });
       }
       case "worker": {
         const refused = this.executors.addWorker(m);

@@ -24,6 +24,7 @@ import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
 import { subjects, type InstallJob } from "../../runtime/protocol.ts";
 import { routes } from "../../runtime/routes.ts";
+import { everyBeat } from "../../runtime/beat-clock.ts";
 import { redactUrl, type NatsAuth } from "../../runtime/nats-auth.ts";
 
 
@@ -78,7 +79,7 @@ export class Supervisor extends Actor {
   private auth = "";
   /** Which scheduler we follow; a rival's beats are ignored while ours lives. */
   private readonly watch = new SchedulerWatch(3000);
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private stopBeat: () => void = () => {};
   private readyCount = 0;
   private standbyTimer: NodeJS.Timeout | undefined;
   /** client.install() on this worker. */
@@ -160,7 +161,7 @@ export class Supervisor extends Actor {
       if (st === "reconnected") s.life.send({ type: "CONNECTED" });
     });
     s.life.send({ type: "CONNECTED" });
-    s.heartbeatTimer = setInterval(() => s.heartbeat(), opts.heartbeatMs ?? 500);
+    s.stopBeat = everyBeat(opts.heartbeatMs ?? 500, () => s.heartbeat());
     return s;
   }
 
@@ -313,7 +314,7 @@ export class Supervisor extends Actor {
   }
 
   private async finish() {
-    clearInterval(this.heartbeatTimer);
+    this.stopBeat();
     clearTimeout(this.standbyTimer);
     this.standby.stop();
     try {

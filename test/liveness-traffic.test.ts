@@ -1,0 +1,76 @@
+/**
+ * What an idle cluster sends to stay alive (issue 10: every message wakes nats-server and its
+ * receivers, on cores that run tasks). Counted at the message level on the cluster's own NATS.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Client } from "../index.ts";
+import { everyBeat } from "../runtime/beat-clock.ts";
+import { decode } from "../runtime/codec.ts";
+import { subjects, type Heartbeat, type Register } from "../runtime/protocol.ts";
+import { Transport } from "../runtime/transport.ts";
+import { waitFor, withTimeout } from "./helpers/cluster.ts";
+
+test("beats of one period in one process run in the same timer callback; stopping one keeps the other", async () => {
+  const calls: string[] = [];
+  let turn = 0;
+  const tick = () => setImmediate(() => turn++); // a new turn of the loop between timer callbacks
+  const seen: number[] = [];
+  const stopA = everyBeat(30, () => (calls.push("a"), seen.push(turn), tick()));
+  // Registered a third of a period later: on timers of its own it would beat 10 ms after a.
+  await new Promise((r) => setTimeout(r, 10));
+  const stopB = everyBeat(30, () => (calls.push("b"), seen.push(turn)));
+  await waitFor(() => calls.lastIndexOf("b") >= 5, { timeoutMs: 10_000, label: "three beats of b" });
+  stopA();
+  const from = calls.indexOf("b") - 1; // a may have beaten alone before b joined
+  assert.is(calls.slice(from, from + 6).join(""), "ababab", "a and b alternate: one callback runs both");
+  for (let i = from; i < from + 6; i += 2) assert.is(seen[i], seen[i + 1], `b ran in a's turn (beat ${i})`);
+  const n = calls.length;
+  await waitFor(() => calls.length >= n + 2, { timeoutMs: 10_000, label: "b beats on alone" });
+  assert.ok(calls.slice(n).every((c) => c === "b"), "a stopped");
+  stopB();
+});
+
+test("an idle embedded cluster: executors beat every 2 s once their supervisor vouches, the client renews its lease every 15 s, and nothing goes suspect", async () => {
+  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded cluster start");
+  try {
+    const local = client.localCluster!;
+    const S = subjects(local.cluster);
+    const rx = await Transport.connect({ servers: local.url, token: local.token, name: "listener" });
+    const beats = new Map<string, number>(); // kind → count
+    const registers = new Map<string, number>(); // kind → count
+    let counting = false;
+    rx.subscribe(S.heartbeat, (d) => {
+      const m = decode<Heartbeat>(d);
+      if (counting) beats.set(m.kind, (beats.get(m.kind) ?? 0) + 1);
+    });
+    rx.subscribe(S.register, (d) => {
+      const m = decode<Register>(d);
+      if (counting) registers.set(m.kind, (registers.get(m.kind) ?? 0) + 1);
+    });
+    await rx.flush();
+    await client.gather(client.map((x: number) => x + 1, [1, 2, 3])); // both executors registered and used
+    // Past the executors' 5 s of beating at the scheduler's period after registering.
+    await new Promise((r) => setTimeout(r, 5_500)); // a fixed wait: the quantity measured is traffic over time
+    counting = true;
+    const windowMs = 4_500;
+    await new Promise((r) => setTimeout(r, windowMs));
+    counting = false;
+    await rx.close();
+    const executorBeats = beats.get("executor") ?? 0;
+    const workerBeats = beats.get("worker") ?? 0;
+    // 2 executors × 4.5 s / 2 s ≈ 4–6 (every 500 ms it would be ~18)
+    assert.ok(executorBeats >= 2 && executorBeats <= 7, `executor heartbeats in ${windowMs} ms: ${executorBeats}`);
+    // The supervisor still beats every 500 ms: it is what vouches for the executors.
+    assert.ok(workerBeats >= 6, `supervisor heartbeats in ${windowMs} ms: ${workerBeats}`);
+    assert.is(registers.get("client") ?? 0, 0, "a private cluster's client renews every 15 s, not every second");
+    const execs = (await client.info()).workers.flatMap((w) => w.executors);
+    assert.is(execs.length, 2);
+    for (const e of execs) assert.is(e.state, "running", `${e.name} is ${e.state}`);
+    assert.equal(await client.gather(client.map((x: number) => x * 2, [1, 2, 3, 4])), [2, 4, 6, 8]);
+  } finally {
+    await client.close();
+  }
+});
+
+test.run();
