@@ -73,4 +73,31 @@ test("an idle embedded cluster: executors beat every 2 s once their supervisor v
   }
 });
 
+test("a scheduler whose process stalls 3 s reads its workers' heartbeats before judging their silence: no worker-died", async () => {
+  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 1 } }), 60_000, "embedded cluster start");
+  try {
+    const local = client.localCluster!;
+    const S = subjects(local.cluster);
+    const rx = await Transport.connect({ servers: local.url, token: local.token, name: "listener" });
+    const events: string[] = [];
+    rx.subscribe(S.events, (d) => events.push((decode<{ type: string }>(d)).type));
+    await rx.flush();
+    await client.gather(client.map((x: number) => x + 1, [1, 2]));
+    // Past the executor's first 5 s: it beats every 2 s, its supervisor (in this process) every 500 ms.
+    await new Promise((r) => setTimeout(r, 5_500));
+    const end = Date.now() + 3_000;
+    while (Date.now() < end); // this process (client, scheduler, supervisor) stalls; the executor beats on
+    await new Promise((r) => setTimeout(r, 1_500)); // a few beats after the stall
+    await client.gather(client.map((x: number) => x * 3, [1, 2]));
+    await rx.flush();
+    await rx.close();
+    assert.not.ok(events.includes("worker-died"), `events: ${events.join(", ")}`);
+    const execs = (await client.info()).workers.flatMap((w) => w.executors);
+    assert.is(execs.length, 1);
+    assert.is(execs[0]!.state, "running");
+  } finally {
+    await client.close();
+  }
+});
+
 test.run();

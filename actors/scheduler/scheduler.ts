@@ -285,9 +285,17 @@ export class Scheduler extends Actor {
       s.tellForgotten();
       s.data.sweepAbandoned(ABANDONED_VALUE_MS);
       // The same instant for both: a dead worker is reported (and kept as gone) before the sweep forgets it.
-      const now = Date.now();
-      s.monitor.checkWorkers(now);
-      s.executors.sweepWorkers(now);
+      const judgeWorkers = () => {
+        const now = Date.now();
+        s.monitor.checkWorkers(now);
+        s.executors.sweepWorkers(now);
+      };
+      // A beat this late means we stalled (a long GC, a starved process): the workers' heartbeats
+      // of that time wait unread in our socket. Judge their silence after this turn's reads, not
+      // before (timers run before I/O in each turn of the event loop): "worker died: silent for
+      // 2.4 s" was reported for a live embedded worker when its host process stalled.
+      if (late >= s.heartbeatMs / 2) setImmediate(judgeWorkers);
+      else judgeWorkers();
       s.reconciler.tick();
       s.trust.tick();
     });

@@ -477,7 +477,7 @@ export class Monitor {
     this.lastFailed = this.failed;
     this.history.push([Math.floor(now / 1000), done, failed, execs.length ? cpu / execs.length : 0, mem, limit]);
     if (this.history.length > this.historyS) this.history.splice(0, this.history.length - this.historyS);
-    this.checkWorkers();
+    // Worker deaths are judged on the scheduler's beat (checkWorkers), after a stall's backlog is read.
     for (const [k, d] of this.departed) if (now - d.at > this.keepGoneMs) this.departed.delete(k);
     this.stream.prune(now - this.streamMs);
   }
