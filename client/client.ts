@@ -224,9 +224,24 @@ export class Client extends Actor {
     const ms = Math.min(MAX_LEASE_RENEW_MS, Math.max(LEASE_RENEW_MS, Math.floor((graceMs ?? 0) / 4)));
     if (this.leaseTimer && ms === this.leaseMs) return;
     clearInterval(this.leaseTimer);
+    clearTimeout(this.reportTimer);
     this.leaseMs = ms;
     this.leaseTimer = setInterval(() => this.renewLease(), ms);
     this.leaseTimer.unref();
+  }
+
+  private reportTimer: NodeJS.Timeout | undefined;
+  /**
+   * Renews within a second when there is news for the scheduler (forged rows: info, metrics and
+   * events show them), however long the lease's period.
+   */
+  private reportSoon() {
+    if (this.reportTimer || this.closed) return;
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = undefined;
+      this.renewLease();
+    }, LEASE_RENEW_MS);
+    this.reportTimer.unref();
   }
 
   /** Re-registers (the client's lease). A scheduler that did not know us lost our work: re-submit it. */
@@ -474,10 +489,12 @@ export class Client extends Actor {
     const failures = this.tickets.verify(m.keys, m.tickets, bad);
     if (failures < 0) {
       this.forged += n;
+      this.reportSoon();
       return this.dropped("results: no valid tickets");
     }
     if (failures > 0) {
       this.forged += failures;
+      this.reportSoon();
       this.dropped("results: rows with a wrong ticket");
     }
     const errs = m.errors?.length ? new Map(m.errors.map((e) => [e.i, e])) : undefined;
