@@ -16,15 +16,32 @@ import { decode, encode } from "../runtime/codec.ts";
 import { DataRef } from "../runtime/data-ref.ts";
 import { bytesHash } from "../runtime/data-transfer.ts";
 import { subjects, type DataGet, type DataGetReply, type ExecControl, type RegisterReply, type Results, type RunReply, type RunRequest, type TaskBatch } from "../runtime/protocol.ts";
+import { Transport } from "../runtime/transport.ts";
 import { hello } from "../runtime/version.ts";
 import { cleanup, onCleanup, startTestNats, waitFor, withTimeout } from "./helpers/cluster.ts";
 
 test.after(cleanup);
 
-test("two batches with DataRefs queued during registration both get their values", async () => {
+/** A nats-server and a raw connection playing the scheduler's part. */
+async function schedulerPeer() {
   const nats = await startTestNats();
   const nc = await connect({ servers: nats.url });
   onCleanup(() => nc.close());
+  return { url: nats.url, nc };
+}
+
+/** An executor in this process on `url`, registered (the peer must answer its registration). */
+async function startExecutor(url: string, cluster: string, id: string, name: string): Promise<Executor> {
+  const tx = await Transport.connect({ servers: url, inboxPrefix: subjects(cluster).inbox });
+  onCleanup(() => tx.close());
+  const ex = new Executor(tx, { id, name, worker: "w", index: 0, nthreads: 1, cluster, localDirectory: mkdtempSync(join(tmpdir(), `ts-dask-${cluster}-`)), log: silentLogger, forwardConsole: false });
+  onCleanup(() => ex.stop());
+  await withTimeout(ex.start(), 10_000, "register");
+  return ex;
+}
+
+test("two batches with DataRefs queued during registration both get their values", async () => {
+  const { url, nc } = await schedulerPeer();
   const s = subjects("early");
   const values = [Float64Array.of(1, 2, 3), Float64Array.of(4, 5)];
   const stored = new Map(values.map((v) => [bytesHash(encode(v)), encode(v)] as const));
@@ -56,11 +73,7 @@ test("two batches with DataRefs queued during registration both get their values
     },
   });
   await nc.flush();
-  const tx = await (await import("../runtime/transport.ts")).Transport.connect({ servers: nats.url, inboxPrefix: s.inbox });
-  onCleanup(() => tx.close());
-  const ex = new Executor(tx, { id: "x1", name: "early-0", worker: "w", index: 0, nthreads: 1, cluster: "early", localDirectory: mkdtempSync(join(tmpdir(), "ts-dask-early-")), log: silentLogger, forwardConsole: false });
-  onCleanup(() => ex.stop());
-  await withTimeout(ex.start(), 10_000, "register");
+  await startExecutor(url, "early", "x1", "early-0");
   const got = new Map<number, unknown>();
   await waitFor(() => {
     for (const r of results.splice(0)) r.keys.forEach((k, i) => got.set(k, r.errors?.find((e) => e.i === i)?.message ?? r.values[i]));
@@ -71,19 +84,13 @@ test("two batches with DataRefs queued during registration both get their values
 });
 
 test("a task whose function or module never arrived, or arrived corrupted, fails under a named code", async () => {
-  const nats = await startTestNats();
-  const nc = await connect({ servers: nats.url });
-  onCleanup(() => nc.close());
+  const { url, nc } = await schedulerPeer();
   const s = subjects("lost");
   const results: Results[] = [];
   nc.subscribe(s.results("c1"), { callback: (_e, m) => results.push(decode<Results>(m.data)) });
   nc.subscribe(s.register, { callback: (_e, m) => m.respond(encode({ ok: true, scheduler: "S1", heartbeatMs: 500, hello: hello(), auth: "A1" } satisfies RegisterReply)) });
   await nc.flush();
-  const tx = await (await import("../runtime/transport.ts")).Transport.connect({ servers: nats.url, inboxPrefix: s.inbox });
-  onCleanup(() => tx.close());
-  const ex = new Executor(tx, { id: "x1", name: "lost-0", worker: "w", index: 0, nthreads: 1, cluster: "lost", localDirectory: mkdtempSync(join(tmpdir(), "ts-dask-lost-")), log: silentLogger, forwardConsole: false });
-  onCleanup(() => ex.stop());
-  await withTimeout(ex.start(), 10_000, "register");
+  await startExecutor(url, "lost", "x1", "lost-0");
   const code = "export const f = (x) => x;";
   const mod = { hash: "a".repeat(64), file: "forged.mjs", code }; // not the hash of its code
   const byRef = { kind: "mod" as const, hash: "b".repeat(64), name: "f", module: mod.hash, exportName: "f", file: "forged.mjs", line: 1 };
@@ -109,9 +116,7 @@ test("a task whose function or module never arrived, or arrived corrupted, fails
 });
 
 test("a run order read before the register reply is run once registered, not dropped as forged", async () => {
-  const nats = await startTestNats();
-  const nc = await connect({ servers: nats.url });
-  onCleanup(() => nc.close());
+  const { url, nc } = await schedulerPeer();
   const s = subjects("early2");
   const source = "(x) => x * 2";
   const fn = { kind: "src" as const, hash: bytesHash(new TextEncoder().encode(source)), name: "", source, file: "", line: 0 };
@@ -125,20 +130,14 @@ test("a run order read before the register reply is run once registered, not dro
     },
   });
   await nc.flush();
-  const tx = await (await import("../runtime/transport.ts")).Transport.connect({ servers: nats.url, inboxPrefix: s.inbox });
-  onCleanup(() => tx.close());
-  const ex = new Executor(tx, { id: "x2", name: "early-1", worker: "w", index: 0, nthreads: 1, cluster: "early2", localDirectory: mkdtempSync(join(tmpdir(), "ts-dask-early-")), log: silentLogger, forwardConsole: false });
-  onCleanup(() => ex.stop());
-  await withTimeout(ex.start(), 10_000, "register");
+  const ex = await startExecutor(url, "early2", "x2", "early-1");
   await waitFor(() => answer !== undefined, { timeoutMs: 10_000, label: "the run order sent" });
   assert.equal(await answer, { ok: true, value: 42 });
   assert.is(ex.forged, 0);
 });
 
 test("a prefetch order that arrives before the register reply is carried out once registered", async () => {
-  const nats = await startTestNats();
-  const nc = await connect({ servers: nats.url });
-  onCleanup(() => nc.close());
+  const { url, nc } = await schedulerPeer();
   const s = subjects("early2");
   const bytes = encode(Float64Array.of(1, 2, 3));
   const hash = bytesHash(bytes);
@@ -157,11 +156,7 @@ test("a prefetch order that arrives before the register reply is carried out onc
     },
   });
   await nc.flush();
-  const tx = await (await import("../runtime/transport.ts")).Transport.connect({ servers: nats.url, inboxPrefix: s.inbox });
-  onCleanup(() => tx.close());
-  const ex = new Executor(tx, { id: "x2", name: "early-1", worker: "w", index: 0, nthreads: 1, cluster: "early2", localDirectory: mkdtempSync(join(tmpdir(), "ts-dask-early-")), log: silentLogger, forwardConsole: false });
-  onCleanup(() => ex.stop());
-  await withTimeout(ex.start(), 10_000, "register");
+  await startExecutor(url, "early2", "x2", "early-1");
   await waitFor(() => gets.length > 0, { timeoutMs: 10_000, label: "the prefetch's data.get" });
   assert.equal(gets, [hash]);
 });

@@ -31,12 +31,16 @@ test("beats of one period in one process run in the same timer callback; stoppin
   stopB();
 });
 
+/** A connection of our own to an embedded cluster's NATS, and its subjects. */
+async function listener(client: Client) {
+  const local = client.localCluster!;
+  return { S: subjects(local.cluster), rx: await Transport.connect({ servers: local.url, token: local.token, name: "listener" }) };
+}
+
 test("an idle embedded cluster: executors beat every 2 s once their supervisor vouches, the client renews its lease every 15 s, and nothing goes suspect", async () => {
   const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded cluster start");
   try {
-    const local = client.localCluster!;
-    const S = subjects(local.cluster);
-    const rx = await Transport.connect({ servers: local.url, token: local.token, name: "listener" });
+    const { S, rx } = await listener(client);
     const beats = new Map<string, number>(); // kind → count
     const registers = new Map<string, number>(); // kind → count
     let counting = false;
@@ -76,9 +80,7 @@ test("an idle embedded cluster: executors beat every 2 s once their supervisor v
 test("a scheduler whose process stalls 3 s reads its workers' heartbeats before judging their silence: no worker-died", async () => {
   const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 1 } }), 60_000, "embedded cluster start");
   try {
-    const local = client.localCluster!;
-    const S = subjects(local.cluster);
-    const rx = await Transport.connect({ servers: local.url, token: local.token, name: "listener" });
+    const { S, rx } = await listener(client);
     const events: string[] = [];
     rx.subscribe(S.events, (d) => events.push((decode<{ type: string }>(d)).type));
     await rx.flush();
