@@ -5,6 +5,7 @@
  * arguments: columns and constants) are swapped for the values before a task runs.
  */
 import { decode } from "../../runtime/codec.ts";
+import { packNumberArrays } from "../../runtime/packed-arrays.ts";
 import { DataRef } from "../../runtime/data-ref.ts";
 import { Errors } from "../../runtime/errors.ts";
 import { getBytes, type DataGetAs } from "../../runtime/data-transfer.ts";
@@ -160,7 +161,7 @@ export class DataCache {
     a.sub.unsubscribe();
     const bytes = a.value.bytes;
     try {
-      const value = decode(bytes);
+      const value = packNumberArrays(decode(bytes));
       this.values.set(hash, value, bytes.byteLength, false);
       this.pushed++;
       this.fetches++;
@@ -241,7 +242,7 @@ export class DataCache {
   private async load(hash: string): Promise<unknown> {
     const temp = this.temps.delete(hash); // taken before the fetch, so a failed one leaves nothing behind
     const bytes = await getBytes(this.tx, this.subjects.dataGet, hash, { as: this.as, onCorrupt: this.onCorrupt, fail: (m) => Errors.DataUnavailable(hash, this.worker, m) });
-    const value = decode(bytes);
+    const value = packNumberArrays(decode(bytes));
     this.values.set(hash, value, bytes.byteLength, temp);
     this.fetches++;
     this.bytesFetched += bytes.byteLength;

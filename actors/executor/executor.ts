@@ -20,7 +20,7 @@ import { Outbox } from "./outbox.ts";
 import type { Markers } from "./markers.ts";
 import { DataCache } from "./data-cache.ts";
 import { refStats } from "../../runtime/data-ref.ts";
-import { errorInfo, Runner } from "./runner.ts";
+import { errorInfo, packArgs, Runner } from "./runner.ts";
 import { encode } from "../../runtime/codec.ts";
 import { vitals } from "./vitals.ts";
 import { Uploads } from "./uploads.ts";
@@ -399,6 +399,7 @@ export class Executor extends Actor {
     for (const d of m.mods ?? []) this.mods.set(d.hash, d);
     for (const f of m.fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));
     if (this.failedLoads.size) for (const g of m.groups) this.retryLoad(g.fn);
+    packArgs(m.groups);
     const refs = hasRefs ? this.data.resolve(m.groups) : undefined;
     const waits = refs !== undefined || m.groups.some((g) => this.fns.get(g.fn) instanceof Promise) || this.chainedNow;
     if (!waits) {

@@ -1,6 +1,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { execFileSync } from "node:child_process";
 import { decode, encode, encodeLarge, findUnencodable } from "../../runtime/codec.ts";
+import { packArgs } from "../../actors/executor/runner.ts";
+import type { TaskGroup } from "../../runtime/protocol.ts";
 
 const roundTrip = <T>(v: T): T => decode<T>(encode(v));
 
@@ -75,6 +78,43 @@ test("encodeLarge writes the same bytes as encode for big typed arrays", () => {
     assert.equal(Array.from(back.subarray(0, 5)), Array.from(v.subarray(0, 5)));
   }
   assert.equal(encodeLarge({ small: 1 }), encode({ small: 1 }));
+});
+
+
+test("packNumberArrays rebuilds decoded arrays of numbers as packed arrays of doubles, values unchanged", () => {
+  // V8's elements kinds are visible only with --allow-natives-syntax: checked in a child process.
+  // It decodes enough messages for the decoder's store site to generalise (every decoded array then
+  // holds boxed numbers), and checks what packNumberArrays hands back.
+  const codec = new URL("../../runtime/codec.ts", import.meta.url).href;
+  const packed = new URL("../../runtime/packed-arrays.ts", import.meta.url).href;
+  const script = `
+    import { decode, encode } from ${JSON.stringify(codec)};
+    import { packNumberArrays } from ${JSON.stringify(packed)};
+    const kind = (a) => %HasDoubleElements(a) ? "double" : %HasSmiElements(a) ? "smi" : %HasObjectElements(a) ? "object" : "other";
+    const rows = Array.from({ length: 200 }, (_, i) => ({ id: i, f: [1, 2.5 + i, 3], s: ["a", "b"], t: new Float64Array([1, 2]) }));
+    let last;
+    for (let r = 0; r < 50; r++) last = decode(encode(rows));
+    const before = kind(last[100].f);
+    const packed = packNumberArrays(last);
+    console.log(JSON.stringify({ before, after: kind(packed[100].f), strings: kind(packed[100].s), typed: packed[100].t instanceof Float64Array, top: kind(packNumberArrays(decode(encode([1.5, 2, 3])))), same: JSON.stringify(packed.map((x) => [x.id, x.f, x.s])) === JSON.stringify(rows.map((x) => [x.id, x.f, x.s])) }));
+  `;
+  const out = execFileSync(process.execPath, ["--allow-natives-syntax", "--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" });
+  const r = JSON.parse(out.trim().split("\n").at(-1)!);
+  assert.is(r.before, "object", "decoded arrays hold boxed numbers (the case this exists for)");
+  assert.is(r.after, "double");
+  assert.is(r.top, "double");
+  assert.is(r.strings, "object");
+  assert.ok(r.typed);
+  assert.ok(r.same);
+});
+
+test("packArgs packs a batch's row values and constants, not its columns", () => {
+  const g = { cols: [[{ a: [1.5, 2] }, 7], [[3, 4.5]]], consts: [[0.5, 1]] } as unknown as TaskGroup;
+  const col = g.cols[0]!;
+  packArgs([g]);
+  assert.is(g.cols[0], col);
+  assert.equal(g.cols, [[{ a: [1.5, 2] }, 7], [[3, 4.5]]]);
+  assert.equal(g.consts, [[0.5, 1]]);
 });
 
 test.run();

@@ -11,6 +11,7 @@ import { PACKAGE_ROOT as TSDASK_ROOT } from "../../runtime/self.ts";
 import { runRows, type BatchOutput } from "../run-rows.ts";
 import type { FromChild, ToChild } from "./protocol.ts";
 import { Errors } from "../../runtime/errors.ts";
+import { packNumberArrays } from "../../runtime/packed-arrays.ts";
 
 const dir = process.env.TSDASK_LOCAL_DIR ?? process.cwd();
 process.setSourceMapsEnabled(true);
@@ -36,7 +37,7 @@ function onMessage(m: ToChild) {
     p.catch(() => {}); // reported by the batches that use it
     fns.set(m.id, p);
   } else if (m.t === "data") {
-    data.set(m.id, m.value);
+    data.set(m.id, packNumberArrays(m.value)); // see packNumberArrays: IPC arrays hold boxed numbers
   } else if (m.t === "drop") {
     for (const id of m.ids) data.delete(id);
   } else if (m.t === "run") {
@@ -48,7 +49,7 @@ async function run(m: Extract<ToChild, { t: "run" }>) {
   let out: BatchOutput;
   try {
     const fn = await fns.get(m.fn)!;
-    out = await runRows(fn as (...a: unknown[]) => unknown, m.p, m.refs.map((id) => data.get(id)));
+    out = await runRows(fn as (...a: unknown[]) => unknown, packNumberArrays(m.p), m.refs.map((id) => data.get(id)));
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     send({ t: "fail", id: m.id, name: err.name, message: `could not load the function: ${err.message}`, stack: err.stack ?? "" });
