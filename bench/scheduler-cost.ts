@@ -9,8 +9,14 @@
  * supervisors and nats-server, and wall seconds. With 32 executors on 2 cores the executors
  * time-share the cores: what matters is that the scheduler's figure stays flat.
  *
+ * The scheduler also spends CPU per second, whatever the tasks: executors' and supervisors' beats,
+ * its own ticks. That background grows with the executors, so it is measured apart: after each step
+ * the cluster settles (executors beat faster for their first 5 s), then the scheduler's idle CPU is
+ * read over BENCH_IDLE_S seconds (default 3). `netUsPerTask` is the scheduler's CPU per task minus
+ * that idle rate over the run's wall time: the part that is the tasks' own.
+ *
  * Steps cannot alternate (executors are only ever added), so each step's figure is the median of
- * its runs. Linux only (/proc).
+ * its runs. Linux only (/proc). BENCH_SCHED_PROF=dir writes the scheduler's --cpu-prof there.
  */
 import { loadavg } from "node:os";
 import { Client } from "../index.ts";
@@ -23,10 +29,13 @@ import { cpuSeconds, descendants } from "./lib-workloads/proc-cpu.ts";
 const TASKS = Number(process.env.BENCH_TASKS ?? 4000);
 const STEPS = (process.env.BENCH_STEPS ?? "2,8,32").split(",").map(Number);
 const k = Math.round(calibrate());
+const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 3);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const nats = await startNatsServer({});
 const cluster = "cost";
-const sched = cli(["scheduler", "--nats", nats.url, "--cluster", cluster, "--dashboard-address", "none"]);
+const prof = process.env.BENCH_SCHED_PROF;
+const sched = cli(["scheduler", "--nats", nats.url, "--cluster", cluster, "--dashboard-address", "none"], prof ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` } : {});
 const workers: ReturnType<typeof cli>[] = [];
 const out: Record<string, unknown> = {};
 let client: Client | undefined;
@@ -42,13 +51,19 @@ try {
       const info = await client.info();
       const n = info.workers.reduce((a, x) => a + x.executors.filter((e) => e.state === "running").length, 0);
       if (n >= step) break;
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
     have = step;
     await client.gather(client.map(body, new Array(step * 20).fill(k))); // ship the function everywhere
+    await sleep(6000); // past the executors' first 5 s of faster beats
+    const i0 = cpuSeconds(sched.proc.pid!);
+    const it0 = performance.now();
+    await sleep(IDLE_S * 1000);
+    const idlePerS = (cpuSeconds(sched.proc.pid!) - i0) / ((performance.now() - it0) / 1000);
     const sup = () => workers.map((x) => x.proc.pid!);
     const wall: number[] = [];
     const per: Record<string, number[]> = { scheduler: [], supervisors: [], "nats-server": [] };
+    const net: number[] = [];
     for (let r = 0; r < runs(); r++) {
       const pids = { scheduler: [sched.proc.pid!], supervisors: sup(), "nats-server": [nats.pid] };
       const c0 = Object.fromEntries(Object.entries(pids).map(([n, ps]) => [n, ps.reduce((a, p) => a + cpuSeconds(p), 0)]));
@@ -57,10 +72,13 @@ try {
       wall.push((performance.now() - t0) / 1000);
       if (res.length !== TASKS) throw new Error("wrong result count");
       for (const [n, ps] of Object.entries(pids)) per[n]!.push(((ps.reduce((a, p) => a + cpuSeconds(p), 0) - c0[n]!) / TASKS) * 1e6);
+      net.push(per.scheduler!.at(-1)! - (idlePerS * wall.at(-1)! * 1e6) / TASKS);
     }
     out[`${step} executors`] = {
       wallSeconds: +median(wall).toFixed(2),
       cpuUsPerTask: Object.fromEntries(Object.entries(per).map(([n, xs]) => [n, +median(xs).toFixed(1)])),
+      schedulerIdleMsPerS: +(idlePerS * 1000).toFixed(1),
+      netUsPerTask: +median(net).toFixed(1),
       executorProcesses: workers.reduce((a, x) => a + descendants(x.proc.pid!).length, 0),
     };
     console.error(`${step} executors done`);
