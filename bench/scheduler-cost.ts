@@ -16,7 +16,7 @@
  * that idle rate over the run's wall time: the part that is the tasks' own.
  *
  * Steps cannot alternate (executors are only ever added), so each step's figure is the median of
- * its runs. Linux only (/proc). BENCH_SCHED_PROF=dir writes the scheduler's --cpu-prof there.
+ * its runs. Linux only (/proc).
  */
 import { loadavg } from "node:os";
 import { Client } from "../index.ts";
@@ -34,8 +34,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const nats = await startNatsServer({});
 const cluster = "cost";
-const prof = process.env.BENCH_SCHED_PROF;
-const sched = cli(["scheduler", "--nats", nats.url, "--cluster", cluster, "--dashboard-address", "none"], prof ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` } : {});
+const sched = cli(["scheduler", "--nats", nats.url, "--cluster", cluster, "--dashboard-address", "none"]);
 const workers: ReturnType<typeof cli>[] = [];
 const out: Record<string, unknown> = {};
 let client: Client | undefined;
