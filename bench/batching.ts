@@ -6,16 +6,23 @@
  * medians of BENCH_RUNS rounds (default 5). Cluster and pool start-up are excluded; scatter is
  * included (each run scatters a fresh 10 MB array, whose bytes differ per run).
  *
+ * CPU seconds of every process of each configuration (from /proc: this process, which runs the plain
+ * loop and the client; the pool's children; `up`'s scheduler+supervisor process, its executors and
+ * its nats-server) are reported too, medians per role: unlike wall time, another job on the machine
+ * cannot fake them.
+ *
  * Bars (issue 5): cluster "auto" ≥ 1.7× the plain loop; "auto" ≤ 1.1× the best fixed size;
  * batchSize 1 ≤ 3× "auto" (Dask: 15×).
  *
  * Environment: BENCH_RUNS, BENCH_N (candidates, default 20,000), BENCH_FIXED (fixed sizes, default
  * "50,200,500,1000,2500").
  */
+import { loadavg } from "node:os";
 import { Client } from "../index.ts";
 import { delayed, importModule, LocalPool, parallel, type EngineStats } from "../workloads/index.ts";
 import { makeRef, myProc } from "./lib-workloads/work.ts";
 import { median, report, runs, startUp } from "./lib.ts";
+import { comm, delta, descendants, sample, type ProcessRoles } from "./lib-workloads/proc-cpu.ts";
 
 const N = Number(process.env.BENCH_N ?? 20_000);
 const FIXED = (process.env.BENCH_FIXED ?? "50,200,500,1000,2500").split(",").map(Number);
@@ -32,6 +39,15 @@ const calls = (ref: Float64Array) =>
   };
 
 type Config = { name: string; run: () => Promise<Partial<EngineStats> | undefined> };
+const upTree = () => new Set([up.proc.pid!, ...descendants(up.proc.pid!)]);
+/** The processes each configuration uses (this process: the plain loop, or the client). */
+const rolesOf = (name: string): ProcessRoles => {
+  if (name === "plain loop") return { "this process": [process.pid] };
+  const tree = upTree();
+  if (name.startsWith("backend")) return { "this process": [process.pid], pool: descendants(process.pid).filter((p) => !tree.has(p) && comm(p) === "node") };
+  const rest = [...tree].filter((p) => p !== up.proc.pid);
+  return { "this process": [process.pid], "scheduler+supervisor": [up.proc.pid!], executors: rest.filter((p) => comm(p) !== "nats-server"), nats: rest.filter((p) => comm(p) === "nats-server") };
+};
 const cluster = (batchSize: "auto" | number): Config => ({
   name: `cluster batchSize ${batchSize}`,
   run: async () => {
@@ -77,11 +93,15 @@ try {
   await parallel({ backend: pool, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, makeRef(0))));
   const times: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c.name, []]));
   const batches: Record<string, number[]> = {};
+  const cpu: Record<string, Record<string, number>[]> = Object.fromEntries(configs.map((c) => [c.name, []]));
   for (let r = 0; r < runs(); r++) {
     for (const c of r % 2 ? [...configs].reverse() : configs) {
+      const roles = rolesOf(c.name);
+      const c0 = sample(roles);
       const t0 = performance.now();
       const stats = await c.run();
       times[c.name]!.push((performance.now() - t0) / 1000);
+      cpu[c.name]!.push(delta(c0, sample(roles)));
       if (stats?.batches) (batches[c.name] ??= []).push(stats.batches);
       console.error(`round ${r + 1}: ${c.name}: ${times[c.name]!.at(-1)!.toFixed(2)} s${stats?.batches ? ` (${stats.batches} tasks, max batch ${stats.maxBatch})` : ""}`);
     }
@@ -99,6 +119,10 @@ try {
     executors: 2,
     runs: runs(),
     secondsMedian: Object.fromEntries(Object.entries(med).map(([k, v]) => [k, Number(v.toFixed(3))])),
+    cpuSecondsMedian: Object.fromEntries(
+      Object.entries(cpu).map(([k, rs]) => [k, Object.fromEntries(Object.keys(rs[0] ?? {}).map((role) => [role, Number(median(rs.map((r) => r[role]!)).toFixed(3))]))]),
+    ),
+    load1: Number(loadavg()[0].toFixed(2)),
     tasksMedian: Object.fromEntries(Object.entries(batches).map(([k, v]) => [k, median(v)])),
     bestFixed,
     ratios: {
