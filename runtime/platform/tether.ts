@@ -36,7 +36,7 @@ export interface TetherOptions {
 export interface Tethered {
   /** PID of the real child (the command). */
   readonly pid: number;
-  /** PID of its keeper (a small node process running runtime/tether.mjs). */
+  /** PID of its keeper (POSIX: a shell reading a pipe from us; Windows: a node process running runtime/tether.mjs). */
   readonly keeperPid: number;
   /** The child's stdout when `stdout: "pipe"`. Consume it: a full pipe blocks the child. */
   readonly stdout: Readable | null;
@@ -77,19 +77,57 @@ function keepAutogroupNice(pid: number): void {
 }
 
 /**
+ * The POSIX keeper: `/bin/sh` reading its stdin, a pipe whose only writer is us. `read` returns at
+ * end of file, which the OS delivers when we die in any way (SIGKILL included); then it sends the
+ * command's process group the kill signal, SIGKILL after the grace period (in 0.1 s steps) if the
+ * command is still there, and leaves 5 s later at the latest. Terminal signals are ignored (a
+ * Ctrl+C goes to our group; we decide). Arguments: pid, signal name without SIG, grace steps.
+ */
+const SH_KEEPER = `trap '' INT HUP
+read -r _ || :
+p=$1; s=$2; n=$3; i=0
+kill -s "$s" -- "-$p" 2>/dev/null || kill -s "$s" "$p" 2>/dev/null
+while kill -0 "$p" 2>/dev/null; do
+  if [ "$i" -eq "$n" ]; then kill -s KILL -- "-$p" 2>/dev/null || kill -s KILL "$p" 2>/dev/null; fi
+  if [ "$i" -ge $((n + 50)) ]; then exit 0; fi
+  sleep 0.1 || exit 0
+  i=$((i + 1))
+done`;
+
+/**
+ * Starts the keeper of command `pid`: POSIX, {@link SH_KEEPER} (a shell starts in ~1 ms of CPU);
+ * Windows, runtime/tether.mjs under `process.execPath` over an IPC channel (~0.1 CPU-s of Node
+ * boot). Both lead their own process group (POSIX: see tether.mjs's module comment).
+ */
+function startKeeper(pid: number, killSignal: NodeJS.Signals, killGraceMs: number, cwd: string | undefined, env: NodeJS.ProcessEnv): ChildProcess {
+  if (!isWindows) {
+    const steps = String(Math.max(0, Math.ceil(killGraceMs / 100)));
+    return spawn("/bin/sh", ["-c", SH_KEEPER, "ts-dask-tether", String(pid), killSignal.replace(/^SIG/, ""), steps], {
+      cwd,
+      env,
+      stdio: ["pipe", "ignore", "ignore"], // stdin: the pipe whose end of file means we are gone
+      detached: true,
+    });
+  }
+  const spec = Buffer.from(JSON.stringify({ pid, killSignal, killGraceMs }), "utf8").toString("base64url");
+  return spawn(process.execPath, [TETHER_SCRIPT, spec], { cwd, env, stdio: ["ignore", "ignore", "inherit", "ipc"], windowsHide: true });
+}
+
+/**
  * Start `cmd args` as a long-lived child that dies when this process dies — also by SIGKILL, a crash
- * or an OOM kill. Node has no PR_SET_PDEATHSIG (nor has Windows), so a keeper process
- * (runtime/tether.mjs, run with `process.execPath`) is started beside the command and stops it when
- * its IPC channel to us disconnects, which the OS guarantees when we die. The command is our own
- * child and starts at once: the keeper (~0.1 CPU-s of Node boot) is not on its start path (it was
- * when the keeper spawned the command: nats-server's start waited for it, 0.2–0.8 s at load 15).
+ * or an OOM kill. Node has no PR_SET_PDEATHSIG (nor has Windows), so a keeper process is started
+ * beside the command and stops it when its pipe (POSIX: a shell, {@link SH_KEEPER}) or IPC channel
+ * (Windows: runtime/tether.mjs under Node) to us closes, which the OS guarantees when we die. The
+ * command is our own child and starts at once: the keeper is not on its start path (it was when
+ * the keeper spawned the command: nats-server's start waited for a Node boot, 0.2–0.8 s at load 15).
  * Resolves once the command has been spawned; rejects with {@link Errors.SpawnFailed} (cause: the
  * errno error, e.g. ENOENT) otherwise.
  *
- * Cost: one extra node process (~40 MB RSS, ~40–60 ms to start on a small machine).
+ * Cost: one extra process (POSIX: a shell, ~1 MB and ~1 ms of CPU; Windows: a Node, ~40 MB RSS,
+ * ~0.1 CPU-s to start).
  *
  * Limits: if we die before the keeper has booted, it stops the command as soon as it has (it finds
- * its channel closed). If the keeper itself is SIGKILLed (not us), we kill the command's process
+ * its pipe or channel closed). If the keeper itself is SIGKILLed (not us), we kill the command's process
  * group by PID. POSIX: keeper and command each lead their own process group, so a terminal Ctrl+C
  * reaches only us — we decide when the command stops.
  */
@@ -112,15 +150,9 @@ export function spawnTethered(cmd: string, args: readonly string[], opts: Tether
     }
     const pid = child.pid;
     keepAutogroupNice(pid);
-    const spec = Buffer.from(JSON.stringify({ pid, killSignal, killGraceMs: opts.killGraceMs ?? 5000 }), "utf8").toString("base64url");
-    const keeper: ChildProcess = spawn(process.execPath, [TETHER_SCRIPT, spec], {
-      cwd: opts.cwd,
-      env: keeperEnv,
-      stdio: ["ignore", "ignore", "inherit", "ipc"],
-      detached: !isWindows, // own process group: see the module comment of tether.mjs
-      windowsHide: true,
-    });
+    const keeper = startKeeper(pid, killSignal, opts.killGraceMs ?? 5000, opts.cwd, keeperEnv);
     if (keeper.pid !== undefined) keepAutogroupNice(keeper.pid);
+    keeper.stdin?.on("error", () => {}); // POSIX: nothing is written; a closed pipe is the keeper's exit, handled below
     keeper.on("error", () => {}); // a keeper that cannot start or be signalled: its 'exit' (or none) decides below
 
     let exitInfo: TetherExit | undefined;
@@ -180,6 +212,7 @@ export function spawnTethered(cmd: string, args: readonly string[], opts: Tether
         child.unref();
         keeper.unref();
         keeper.channel?.unref();
+        (keeper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
         for (const s of [child.stdout, child.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
       },
     };
