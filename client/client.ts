@@ -22,6 +22,7 @@ import { ownDirs } from "../runtime/self.ts";
 import { hello, versionWarning } from "../runtime/version.ts";
 import { Future } from "./future.ts";
 import { CANCELLED, ERROR, FINISHED, Job, JobIndex } from "./jobs.ts";
+import { LostResultsWatch } from "./lost-results.ts";
 import { startLocalCluster, type LocalClusterHandle, type LocalClusterOptions } from "../runtime/local-cluster.ts";
 import { Submitter, type Piece } from "./submitter.ts";
 import { createActor, type ActorRefFrom } from "xstate";
@@ -259,6 +260,9 @@ export class Client extends Actor {
         this.leaseEvery(r.leaseMs);
         // A new scheduler knows none of the actors: their hosts ended them when they followed it.
         if (moved && !this.closed) this.actorClient.endAll("the scheduler restarted (actors do not survive it)");
+        if (!moved && !r.fresh && this.lostResults.observe(this.waitingRows(), typeof r.held === "number" ? r.held : undefined, this.submitter.isIdle)) {
+          this.resubmitPending("results the scheduler sent never arrived (it holds fewer of our tasks than we wait for)");
+        }
         if ((moved || r.fresh) && !this.closed) {
           this.submitter.forgetDefinitions();
           this.largeArgs.restoreShared();
@@ -590,8 +594,16 @@ export class Client extends Actor {
     }
   }
 
-  /** Rows re-submitted after connection losses or scheduler restarts. */
+  /** Rows re-submitted after connection losses, scheduler restarts or lost results. */
   resubmitted = 0;
+  private readonly lostResults = new LostResultsWatch();
+
+  /** Rows of submitted jobs without a result yet (what {@link resubmitPending} would send again). */
+  private waitingRows(): number {
+    let n = 0;
+    for (const job of this.jobs.pending()) if (job.piece) n += job.remaining;
+    return n;
+  }
 
   // --- gather / wait / asCompleted ------------------------------------------------------------
 
