@@ -41,4 +41,4 @@ for (const d of SOURCE_DIRS) {
   }
 }
 const b = await bundleAll(dist);
-console.log(`build: dist/ written (${copied} asset files copied; bundles: executor ${b.executor.modules} modules ${b.executor.kib} KiB, cli ${b.cli.modules} modules ${b.cli.kib} KiB)`);
+console.log(`build: dist/ written (${copied} asset files copied; bundles: executor ${b.executor.modules} modules ${b.executor.kib} KiB, cli ${b.cli.modules} modules ${b.cli.kib} KiB, index ${b.index.modules} modules ${b.index.kib} KiB)`);
