@@ -21,7 +21,8 @@
  * process kind: the first executor to reach a phase, and the last).
  *
  * $BENCH_STARTUP_BASELINE=<another checkout, built> adds a third configuration in the same rounds:
- * that checkout's compiled package (before/after comparisons of a change).
+ * that checkout's compiled package (before/after comparisons of a change). $BENCH_STARTUP_ONLY
+ * (comma-separated: compiled, source, baseline, dask) measures only those.
  *
  *   npm run bench startup          (BENCH_RUNS=7 npm run bench startup)
  */
@@ -45,7 +46,9 @@ if (!existsSync(path.join(ROOT, "dist", "cli", "main.js"))) throw new Error("ben
 type Mode = "compiled" | "source" | "baseline";
 const BASELINE = process.env.BENCH_STARTUP_BASELINE ? path.resolve(process.env.BENCH_STARTUP_BASELINE) : undefined;
 if (BASELINE && !existsSync(path.join(BASELINE, "dist", "cli", "main.js"))) throw new Error(`bench/startup: ${BASELINE}/dist is missing; build that checkout first`);
-const MODES: Mode[] = ["compiled", "source", ...(BASELINE ? (["baseline"] as const) : [])];
+/** $BENCH_STARTUP_ONLY=compiled,baseline,… measures only those configurations (of compiled, source, baseline, dask). */
+const ONLY = process.env.BENCH_STARTUP_ONLY ? new Set(process.env.BENCH_STARTUP_ONLY.split(",").map((s) => s.trim())) : undefined;
+const MODES: Mode[] = (["compiled", "source", ...(BASELINE ? (["baseline"] as const) : [])] as Mode[]).filter((m) => !ONLY || ONLY.has(m));
 /** The checkout a mode runs: this one, or the baseline. */
 const rootOf = (mode: Mode) => (mode === "baseline" ? BASELINE! : ROOT);
 /** Environment of a process started in `mode` (bin/ts-dask.mjs reads TSDASK_FROM_SOURCE), tracing start-up phases. */
@@ -367,7 +370,7 @@ try {
   writeFileSync(path.join(tmp, "embedded-src.mts"), EMBEDDED(path.join(ROOT, "index.ts")));
   if (BASELINE) writeFileSync(path.join(tmp, "embedded-baseline.mjs"), EMBEDDED(path.join(BASELINE, "dist", "index.js")));
   writeFileSync(path.join(tmp, "dask_start.py"), DASK);
-  const py = daskPython();
+  const py = !ONLY || ONLY.has("dask") ? daskPython() : undefined;
   const results: Record<Mode, Round[]> = { compiled: [], source: [], baseline: [] };
   const dask: DaskRound[] = [];
   const n = runs();
@@ -384,8 +387,8 @@ try {
     bench: "startup",
     runs: n,
     goals: { upToReadyMs: 1000, embeddedFirstResultWallMs: 1000, executorReplacementMs: 250 },
-    compiled: summary(results.compiled),
-    source: summary(results.source),
+    ...(results.compiled.length ? { compiled: summary(results.compiled) } : {}),
+    ...(results.source.length ? { source: summary(results.source) } : {}),
     ...(BASELINE ? { baseline: { checkout: BASELINE, ...summary(results.baseline) } } : {}),
     dask: py
       ? {

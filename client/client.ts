@@ -935,7 +935,7 @@ function dirOf(from: string): string {
 
 /** The directory of the first stack frame outside ts-dask's own code (the user's file). */
 function callerDir(): string | undefined {
-  const ours = ownDirs(["client", "runtime", "actors", "index.ts", "index.js"]);
+  const ours = ownDirs(["client", "runtime", "actors", "bundle", "index.ts", "index.js"]);
   for (const line of (new Error().stack ?? "").split("\n").slice(1)) {
     const m = /\((.*):\d+:\d+\)$/.exec(line) ?? /at (.*):\d+:\d+$/.exec(line);
     if (!m) continue;

@@ -15,7 +15,7 @@
  * | {@link ignoreTerminalSignals} | SIGINT, SIGQUIT, SIGHUP | same                   | SIGINT (Ctrl+C), SIGBREAK (Ctrl+Break), SIGHUP |
  * | {@link executablePath}| PATH, X_OK                     | same                   | PATH × PATHEXT                  |
  * | {@link npmCommand}, {@link spawnNpm} | npm-cli.js beside node (`<prefix>/lib/node_modules/npm`), else `npm` on PATH | same | `<node dir>\node_modules\npm`, else `npm.cmd` through the shell |
- * | {@link spawnTethered} | keeper process (runtime/tether.mjs) over IPC — the same on every OS; Linux: keeper and child keep our autogroup's nice |
+ * | {@link spawnTethered} | our child, and a keeper that stops it when we die: `/bin/sh` reading a pipe from us; keeper and child keep our autogroup's nice | same (no autogroups) | our child, and runtime/tether.mjs under Node over IPC |
  */
 export * from "./platform/os.ts";
 export * from "./platform/processes.ts";

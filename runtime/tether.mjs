@@ -1,64 +1,49 @@
-// The tether keeper: a tiny plain-JS process that ties a long-lived child's life to its parent's.
+// The tether keeper: a tiny plain-JS process that ties a long-lived process's life to its parent's.
+// Windows only since POSIX keepers are a shell reading a pipe (SH_KEEPER, runtime/platform/tether.ts:
+// ~1 ms of CPU instead of a Node boot's ~0.1 s); its POSIX paths below are kept, and still work.
 //
 // Node has no PR_SET_PDEATHSIG (and Windows has none at all), so runtime/platform.ts#spawnTethered
-// starts this file with `process.execPath` and an IPC channel. The keeper spawns the real command and
-// kills it as soon as the IPC channel to the parent disconnects — which the OS does for us when the
-// parent dies in any way, SIGKILL included — or when the parent asks.
+// starts the command itself (its own child, in a process group of its own) and starts this file
+// beside it with `process.execPath` and an IPC channel. The keeper stops the command as soon as that
+// channel disconnects — which the OS does for us when the parent dies in any way, SIGKILL included:
+// killSignal to the command's process group (Windows: `taskkill /T /F`), SIGKILL after killGraceMs
+// if it is still there, then the keeper exits. While the parent lives the keeper does nothing; the
+// parent SIGKILLs it once the command has exited. The command never waits for the keeper to boot.
 //
-// argv[2]: base64url(JSON {cmd, args, nodeOptions, killSignal, killGraceMs}). The keeper's cwd and
-// environment are the child's (the parent set them when spawning the keeper), except NODE_OPTIONS,
-// which the parent removes so it cannot slow or break the keeper and passes back as `nodeOptions`.
-//
-// The child inherits the keeper's stdout/stderr (pipes or files chosen by the parent): output goes
-// straight to the parent with no copying here. The keeper itself only talks over IPC:
-//   keeper → parent: {t:"spawned", pid} | {t:"error", code, errno, syscall, path, message}
-//                    | {t:"exit", code, signal}
-//   parent → keeper: {t:"kill", signal}
-// The keeper exits right after its child, with the child's status (128 + signal number if signalled).
+// argv[2]: base64url(JSON {pid, killSignal, killGraceMs}). The keeper's cwd and environment are the
+// command's, except NODE_OPTIONS, which the parent removes so it cannot slow or break the keeper.
 //
 // Process groups (POSIX): the parent starts the keeper detached (its own group, so a Ctrl+C or a
-// group SIGKILL aimed at the parent's group does not take the keeper down before it could act), and
-// the keeper starts the child detached too, so killing "the child" means its whole group (-pid).
-// Windows: no groups; `taskkill /T /F` kills the child's tree.
-import { spawn, spawnSync } from "node:child_process";
-import { constants } from "node:os";
+// group SIGKILL aimed at the parent's group does not take the keeper down before it could act).
+import { spawnSync } from "node:child_process";
 
 const isWindows = process.platform === "win32";
 const spec = JSON.parse(Buffer.from(process.argv[2] ?? "", "base64url").toString("utf8"));
+const pid = Number(spec.pid);
 const killSignal = spec.killSignal || "SIGTERM";
 const killGraceMs = Number.isFinite(spec.killGraceMs) ? spec.killGraceMs : 5000;
+/** After SIGKILL, how long to wait for the command to be gone before leaving anyway (an unreaped zombie, say). */
+const GONE_WAIT_MS = 5000;
 
-const env = { ...process.env };
-if (typeof spec.nodeOptions === "string") env.NODE_OPTIONS = spec.nodeOptions;
-else delete env.NODE_OPTIONS;
-
-let child;
-let exited = false;
-let escalation;
-
-function send(msg, then) {
-  if (process.connected) {
-    try {
-      process.send(msg, then ? () => then() : undefined);
-      return;
-    } catch {
-      // channel closed between the check and the send: fall through
-    }
+/** Whether the command still exists (a zombie counts: whoever reaps it decides). */
+function alive() {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
   }
-  if (then) then();
 }
 
-/** Signal the child's whole tree: its process group on POSIX, taskkill /T on Windows. */
-function signalChild(signal) {
-  if (!child || exited || child.pid === undefined) return;
-  const pid = child.pid;
+/** Signal the command's whole tree: its process group on POSIX, taskkill /T on Windows. */
+function signalCommand(signal) {
   if (isWindows) {
     if (signal === "SIGKILL" || signal === "SIGTERM") {
       const r = spawnSync("taskkill", ["/pid", String(pid), "/T", "/F"], { stdio: "ignore", windowsHide: true });
       if (r.status === 0) return;
     }
     try {
-      child.kill(signal);
+      process.kill(pid, signal);
     } catch {}
     return;
   }
@@ -66,65 +51,33 @@ function signalChild(signal) {
     process.kill(-pid, signal);
   } catch {
     try {
-      child.kill(signal);
+      process.kill(pid, signal);
     } catch {}
   }
 }
 
-/** Stop the child: `signal`, then SIGKILL after the grace period. The keeper exits once it is gone. */
-function stopChild(signal) {
-  signalChild(signal);
-  if (signal !== "SIGKILL" && !escalation && killGraceMs >= 0) {
-    escalation = setTimeout(() => signalChild("SIGKILL"), killGraceMs);
-  }
+let stopping = false;
+/** The parent is gone: stop the command (killSignal, then SIGKILL after the grace period) and exit. */
+function stopCommand() {
+  if (stopping) return;
+  stopping = true;
+  if (!Number.isInteger(pid) || pid <= 0 || !alive()) process.exit(0);
+  signalCommand(killSignal);
+  const t0 = Date.now();
+  let killed = killSignal === "SIGKILL";
+  setInterval(() => {
+    if (!alive()) process.exit(0);
+    const waited = Date.now() - t0;
+    if (!killed && waited >= killGraceMs) ((killed = true), signalCommand("SIGKILL"));
+    if (waited >= killGraceMs + GONE_WAIT_MS) process.exit(0);
+  }, 50);
 }
 
 // The parent's fate decides; ignore the terminal's signals (a Ctrl+C goes to the parent's group and
-// the parent runs its own shutdown). SIGTERM aimed at the keeper stops the child, then the keeper.
+// the parent runs its own shutdown). SIGTERM aimed at the keeper stops the command, then the keeper.
 for (const s of isWindows ? ["SIGINT", "SIGBREAK", "SIGHUP"] : ["SIGINT", "SIGHUP"]) process.on(s, () => {});
-process.on("SIGTERM", () => {
-  if (child && !exited) stopChild("SIGTERM");
-  else process.exit(143);
-});
-
-process.on("disconnect", () => {
-  if (child && !exited) stopChild(killSignal);
-  else if (!child) process.exit(1);
-});
-
-process.on("message", (msg) => {
-  if (msg && msg.t === "kill") {
-    if (msg.signal === "SIGKILL") signalChild("SIGKILL");
-    else signalChild(msg.signal || killSignal);
-  }
-});
-
-child = spawn(spec.cmd, spec.args, {
-  stdio: ["ignore", "inherit", "inherit"],
-  env,
-  detached: !isWindows,
-  windowsHide: true,
-});
-
-child.once("spawn", () => {
-  send({ t: "spawned", pid: child.pid });
-  // The parent may have died while we were spawning: the disconnect event fired before `child` existed.
-  if (!process.connected) stopChild(killSignal);
-});
-
-child.once("error", (err) => {
-  // Only spawn failures reach here before 'spawn'; later errors (a failed kill) are harmless.
-  if (child.pid !== undefined) return;
-  exited = true;
-  send(
-    { t: "error", code: err.code, errno: err.errno, syscall: err.syscall, path: err.path, message: err.message },
-    () => process.exit(127),
-  );
-});
-
-child.once("exit", (code, signal) => {
-  exited = true;
-  if (escalation) clearTimeout(escalation);
-  const status = code ?? 128 + (constants.signals[signal] ?? 0);
-  send({ t: "exit", code, signal }, () => process.exit(status));
-});
+process.on("SIGTERM", stopCommand);
+process.on("disconnect", stopCommand);
+process.on("message", () => {}); // keeps the channel, and so this process, alive while the parent lives
+// The parent may have died while we booted: the channel is closed already.
+if (!process.connected) stopCommand();

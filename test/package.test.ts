@@ -81,7 +81,7 @@ t("the tarball passes publint and @arethetypeswrong/cli (ESM only), and ships di
   assert.match(lint, "All good");
   await ok(path.join(bin, "attw"), [tgz, "--profile", "esm-only", "--format", "table"], { cwd: tmp });
   const list = await ok("tar", ["-tzf", tgz], { cwd: tmp });
-  for (const f of ["package/dist/index.js", "package/dist/index.d.ts", "package/dist/index.js.map", "package/dist/actors/executor/main.js", "package/dist/runtime/tether.mjs", "package/dist/runtime/shipping/resolve-hook.mjs", "package/dist/actors/scheduler/observation/dashboard/static/index.html", "package/bin/ts-dask.mjs"]) {
+  for (const f of ["package/dist/index.js", "package/dist/index.d.ts", "package/dist/bundle/index.js.map", "package/dist/actors/executor/main.js", "package/dist/actors/executor/main.bundle.js", "package/dist/cli/bundle/main.js", "package/dist/bundle/index.js", "package/dist/runtime/tether.mjs", "package/dist/runtime/shipping/resolve-hook.mjs", "package/dist/actors/scheduler/observation/dashboard/static/index.html", "package/bin/ts-dask.mjs"]) {
     assert.ok(list.includes(f + "\n"), `${f} is not in the tarball`);
   }
   assert.not.match(list, /package\/test\//, "tests are not shipped");
@@ -96,9 +96,13 @@ t("a: installed from the tarball (npm install --offline), a plain .mjs script un
   writeFileSync(
     path.join(proj, "a.mjs"),
     [
-      `import { Client } from "ts-dask";`,
+      `import { Client, DataRef } from "ts-dask";`,
       `const client = await Client.connect();`,
       `console.log("squares", JSON.stringify(await client.gather(client.map((x) => x * x, [1, 2, 3, 4]))));`,
+      `// A DataRef made by a task's own import of ts-dask passes the executor's (bundled) codec as one.`,
+      `const ref = await client.submit(async () => (await (await import("ts-dask")).getWorker().client()).scatter([5, 6])).result();`,
+      `console.log("ref", ref instanceof DataRef, JSON.stringify(await client.submit((xs) => xs.length, ref).result()));`,
+      `console.log("future", JSON.stringify(await client.submit(async () => { const t = await import("ts-dask"); const f = (await t.getWorker().client()).submit((x) => x * 2, 21); return [f instanceof t.Future, await f.result()]; }).result()));`,
       `console.log("executor", JSON.stringify(await client.submit(() => ({ argv: process.argv[1], execArgv: process.execArgv })).result()));`,
       `try {`,
       `  await client.submit(function fails() { throw new Error("boom"); }).result();`,
@@ -113,9 +117,11 @@ t("a: installed from the tarball (npm install --offline), a plain .mjs script un
   const out = await ok(process.execPath, ["a.mjs"], { cwd: proj, timeoutMs: 60_000 });
   assert.match(out, "squares [1,4,9,16]");
   const exec = JSON.parse(/^executor (.*)$/m.exec(out)![1]!) as { argv: string; execArgv: string[] };
-  assert.is(exec.argv, path.join(proj, "node_modules", "ts-dask", "dist", "actors", "executor", "main.js"), "the executor runs the installed, compiled main.js");
+  assert.is(exec.argv, path.join(proj, "node_modules", "ts-dask", "dist", "actors", "executor", "main.bundle.js"), "the executor runs the installed, compiled one-file bundle");
+  assert.match(out, "ref true 2");
+  assert.match(out, "future [true,42]");
   assert.not.ok(exec.execArgv.join(" ").includes("tsx"), `no tsx loader in the executor: ${exec.execArgv.join(" ")}`);
-  assert.match(out, `${path.join(proj, "a.mjs")}:6`, "the remote stack names the user's line");
+  assert.match(out, `${path.join(proj, "a.mjs")}:10`, "the remote stack names the user's line");
   assert.match(out, "upload hello ts");
 });
 
@@ -165,13 +171,14 @@ t("c: installed globally (npm install -g --offline into a prefix): ts-dask up, t
       const lines = Object.values(await client.run(() => process.argv[1] + " " + process.execArgv.join(" ")));
       assert.is(lines.length, 3, "two executors from up, one from the worker");
       for (const l of lines) {
-        assert.ok(l.startsWith(path.join(prefix, "lib", "node_modules", "ts-dask", "dist", "actors", "executor", "main.js")), l);
+        assert.ok(l.startsWith(path.join(prefix, "lib", "node_modules", "ts-dask", "dist", "actors", "executor", "main.bundle.js")), l);
         assert.not.ok(l.includes("tsx"), l);
       }
       // The scheduler (and the supervisor, in the same `up` process) runs the installed compiled
-      // JavaScript: the frames that call a function run on the scheduler are dist/ .js files.
+      // JavaScript: the frames that call a function run on the scheduler are in the CLI's bundle
+      // (dist/cli/bundle/, tools/bundle.mjs).
       const stack = await client.runOnScheduler(() => new Error("where am I").stack ?? "");
-      assert.match(stack, path.join(prefix, "lib", "node_modules", "ts-dask", "dist", "actors", "scheduler", "run-on-scheduler.js"));
+      assert.match(stack, path.join(prefix, "lib", "node_modules", "ts-dask", "dist", "cli", "bundle") + path.sep);
       assert.not.match(stack, /node_modules\/ts-dask\/[^\s)]*\.ts:\d+/, stack);
     } finally {
       await client.close();

@@ -3,11 +3,13 @@
 // (tsconfig.build.json), then copies the files tsc does not emit: the plain-JavaScript modules
 // (.mjs: the tether keeper, the executors' resolve hook) and the dashboard's static files.
 // dist/ mirrors the source tree, so `new URL("./x", import.meta.url)` finds the same neighbours.
+// Last, the executor's and the CLI's entries are bundled (tools/bundle.mjs): their processes boot faster.
 import { spawnSync } from "node:child_process";
 import { cpSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { bundleAll } from "./bundle.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
@@ -38,4 +40,5 @@ for (const d of SOURCE_DIRS) {
     copied++;
   }
 }
-console.log(`build: dist/ written (${copied} asset files copied)`);
+const b = await bundleAll(dist);
+console.log(`build: dist/ written (${copied} asset files copied; bundles: executor ${b.executor.modules} modules ${b.executor.kib} KiB, cli ${b.cli.modules} modules ${b.cli.kib} KiB, index ${b.index.modules} modules ${b.index.kib} KiB)`);

@@ -7,7 +7,7 @@
 import { consoleLogger } from "../../runtime/actor.ts";
 // Not from shipping/index.ts: that one also loads the client's function checks (acorn, ~50 ms at start).
 import { deferResolveHook, ensureResolveHook } from "../../runtime/shipping/load-module.ts";
-import { PACKAGE_ROOT as TSDASK_ROOT } from "../../runtime/self.ts";
+import { FROM_SOURCE, PACKAGE_ROOT as TSDASK_ROOT } from "../../runtime/self.ts";
 import { ignoreTerminalSignals } from "../../runtime/platform.ts";
 import { Transport } from "../../runtime/transport.ts";
 import { subjects } from "../../runtime/protocol.ts";
@@ -37,7 +37,8 @@ adoptExecutorConfig(cfg);
 const log = consoleLogger(`[${cfg.name}]`);
 // getWorker().client(): a client of this cluster, connected on first use (issue 14).
 setWorkerClientFactory(async () => {
-  const { Client } = await import("../../client/client.ts");
+  // Compiled, the package entry (its bundle): the Client (and Future) a task's own import("ts-dask") gets.
+  const { Client } = FROM_SOURCE ? await import("../../client/client.ts") : await import("../../index.ts");
   return Client.connect(cfg.servers, { cluster: cfg.cluster, token: cfg.token, auth: cfg.auth });
 });
 

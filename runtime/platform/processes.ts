@@ -96,7 +96,8 @@ export function descendants(roots: number | Iterable<number>): number[] {
   return out;
 }
 
-function trySignal(pid: number, signal: NodeJS.Signals | number): boolean {
+/** `process.kill(pid, signal)`; false instead of a throw when it is gone or not ours. */
+export function trySignal(pid: number, signal: NodeJS.Signals | number): boolean {
   try {
     process.kill(pid, signal);
     return true;

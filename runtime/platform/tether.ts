@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { Errors } from "../errors.ts";
 import { readFileSync, writeFileSync } from "node:fs";
 import { isLinux, isWindows } from "./os.ts";
-import { killTree, waitForPidExit } from "./processes.ts";
+import { killTree, trySignal } from "./processes.ts";
 // ------------------------------------------------------------------------------------------------
 // Tethered children
 // ------------------------------------------------------------------------------------------------
@@ -36,7 +36,7 @@ export interface TetherOptions {
 export interface Tethered {
   /** PID of the real child (the command). */
   readonly pid: number;
-  /** PID of its keeper (a small node process running runtime/tether.mjs). */
+  /** PID of its keeper (POSIX: a shell reading a pipe from us; Windows: a node process running runtime/tether.mjs). */
   readonly keeperPid: number;
   /** The child's stdout when `stdout: "pipe"`. Consume it: a full pipe blocks the child. */
   readonly stdout: Readable | null;
@@ -76,83 +76,125 @@ function keepAutogroupNice(pid: number): void {
   }
 }
 
-type KeeperMessage =
-  | { t: "spawned"; pid: number }
-  | { t: "error"; code?: string; errno?: number; syscall?: string; path?: string; message: string }
-  | { t: "exit"; code: number | null; signal: NodeJS.Signals | null };
+/**
+ * The POSIX keeper: `/bin/sh` reading its stdin, a pipe whose only writer is us. `read` returns at
+ * end of file, which the OS delivers when we die in any way (SIGKILL included); then it sends the
+ * command's process group the kill signal, SIGKILL after the grace period (in 0.1 s steps) if the
+ * command is still there, and leaves 5 s later at the latest. Terminal signals are ignored (a
+ * Ctrl+C goes to our group; we decide). Arguments: pid, signal name without SIG, grace steps.
+ */
+const SH_KEEPER = `trap '' INT HUP
+read -r _ || :
+p=$1; s=$2; n=$3; i=0
+kill -s "$s" -- "-$p" 2>/dev/null || kill -s "$s" "$p" 2>/dev/null
+while kill -0 "$p" 2>/dev/null; do
+  if [ "$i" -eq "$n" ]; then kill -s KILL -- "-$p" 2>/dev/null || kill -s KILL "$p" 2>/dev/null; fi
+  if [ "$i" -ge $((n + 50)) ]; then exit 0; fi
+  sleep 0.1 || exit 0
+  i=$((i + 1))
+done`;
+
+/**
+ * Starts the keeper of command `pid`: POSIX, {@link SH_KEEPER} (a shell starts in ~1 ms of CPU);
+ * Windows, runtime/tether.mjs under `process.execPath` over an IPC channel (~0.1 CPU-s of Node
+ * boot). Both lead their own process group (POSIX: see tether.mjs's module comment).
+ */
+function startKeeper(pid: number, killSignal: NodeJS.Signals, killGraceMs: number, cwd: string | undefined, env: NodeJS.ProcessEnv): ChildProcess {
+  if (!isWindows) {
+    const steps = String(Math.max(0, Math.ceil(killGraceMs / 100)));
+    return spawn("/bin/sh", ["-c", SH_KEEPER, "ts-dask-tether", String(pid), killSignal.replace(/^SIG/, ""), steps], {
+      cwd,
+      env,
+      stdio: ["pipe", "ignore", "ignore"], // stdin: the pipe whose end of file means we are gone
+      detached: true,
+    });
+  }
+  const spec = Buffer.from(JSON.stringify({ pid, killSignal, killGraceMs }), "utf8").toString("base64url");
+  return spawn(process.execPath, [TETHER_SCRIPT, spec], { cwd, env, stdio: ["ignore", "ignore", "inherit", "ipc"], windowsHide: true });
+}
 
 /**
  * Start `cmd args` as a long-lived child that dies when this process dies — also by SIGKILL, a crash
- * or an OOM kill. Node has no PR_SET_PDEATHSIG (nor has Windows), so a keeper process
- * (runtime/tether.mjs, run with `process.execPath`) spawns the command and kills it when its IPC
- * channel to us disconnects, which the OS guarantees when we die. Resolves once the command has been
- * spawned; rejects with {@link Errors.SpawnFailed} (cause: the errno error, e.g. ENOENT) otherwise.
+ * or an OOM kill. Node has no PR_SET_PDEATHSIG (nor has Windows), so a keeper process is started
+ * beside the command and stops it when its pipe (POSIX: a shell, {@link SH_KEEPER}) or IPC channel
+ * (Windows: runtime/tether.mjs under Node) to us closes, which the OS guarantees when we die. The
+ * command is our own child and starts at once: the keeper is not on its start path (it was when
+ * the keeper spawned the command: nats-server's start waited for a Node boot, 0.2–0.8 s at load 15).
+ * Resolves once the command has been spawned; rejects with {@link Errors.SpawnFailed} (cause: the
+ * errno error, e.g. ENOENT) otherwise.
  *
- * Output: the child writes straight into the pipes (or files) given to the keeper, no copying.
- * Cost: one extra node process (~40 MB RSS, ~40–60 ms to start on a small machine).
+ * Cost: one extra process (POSIX: a shell, ~1 MB and ~1 ms of CPU; Windows: a Node, ~40 MB RSS,
+ * ~0.1 CPU-s to start).
  *
- * Limits: if the keeper itself is SIGKILLed (not us), the child is orphaned; we notice the keeper's
- * death and kill the child's process group by PID. POSIX: keeper and child each lead their own
- * process group, so a terminal Ctrl+C reaches only us — we decide when the child stops.
+ * Limits: if we die before the keeper has booted, it stops the command as soon as it has (it finds
+ * its pipe or channel closed). If the keeper itself is SIGKILLed (not us), we kill the command's process
+ * group by PID. POSIX: keeper and command each lead their own process group, so a terminal Ctrl+C
+ * reaches only us — we decide when the command stops.
  */
 export function spawnTethered(cmd: string, args: readonly string[], opts: TetherOptions = {}): Promise<Tethered> {
-  const env = { ...(opts.env ?? process.env) };
-  const nodeOptions = env.NODE_OPTIONS;
-  delete env.NODE_OPTIONS;
-  const spec = {
-    cmd,
-    args: [...args],
-    nodeOptions: nodeOptions ?? null,
-    killSignal: opts.killSignal ?? "SIGTERM",
-    killGraceMs: opts.killGraceMs ?? 5000,
-  };
-  const encoded = Buffer.from(JSON.stringify(spec), "utf8").toString("base64url");
-  const keeper: ChildProcess = spawn(process.execPath, [TETHER_SCRIPT, encoded], {
+  const childEnv = opts.env ?? process.env;
+  const keeperEnv = { ...childEnv };
+  delete keeperEnv.NODE_OPTIONS; // it must not slow or break the keeper
+  const killSignal = opts.killSignal ?? "SIGTERM";
+  const child: ChildProcess = spawn(cmd, [...args], {
     cwd: opts.cwd,
-    env,
-    stdio: ["ignore", opts.stdout ?? "pipe", opts.stderr ?? "pipe", "ipc"],
-    detached: !isWindows, // own process group: see the module comment of tether.mjs
+    env: childEnv,
+    stdio: ["ignore", opts.stdout ?? "pipe", opts.stderr ?? "pipe"],
+    detached: !isWindows, // own process group: killed as a group, untouched by a terminal's Ctrl+C
     windowsHide: true,
   });
-  if (keeper.pid !== undefined) keepAutogroupNice(keeper.pid);
-
   return new Promise<Tethered>((resolve, reject) => {
-    let childPid = 0;
-    let reported: TetherExit | undefined; // the child's exit as the keeper reported it
+    if (child.pid === undefined) {
+      child.once("error", (err: NodeJS.ErrnoException) => reject(Errors.SpawnFailed(cmd, err.code === "ENOENT" ? "no such file or directory" : err.message, err)));
+      return;
+    }
+    const pid = child.pid;
+    keepAutogroupNice(pid);
+    const keeper = startKeeper(pid, killSignal, opts.killGraceMs ?? 5000, opts.cwd, keeperEnv);
+    if (keeper.pid !== undefined) keepAutogroupNice(keeper.pid);
+    keeper.stdin?.on("error", () => {}); // POSIX: nothing is written; a closed pipe is the keeper's exit, handled below
+    keeper.on("error", () => {}); // a keeper that cannot start or be signalled: its 'exit' (or none) decides below
+
     let exitInfo: TetherExit | undefined;
+    let childExit: TetherExit | undefined;
     let resolveExit!: (e: TetherExit) => void;
     const exited = new Promise<TetherExit>((r) => (resolveExit = r));
-    const finish = (e: TetherExit) => {
-      if (exitInfo) return;
-      exitInfo = e;
-      resolveExit(e);
+    let keeperGone = keeper.pid === undefined;
+    const finish = () => {
+      if (exitInfo || !childExit || !keeperGone) return;
+      exitInfo = childExit;
+      resolveExit(childExit);
+    };
+    const signalChild = (signal: NodeJS.Signals) => {
+      if (childExit) return;
+      if (isWindows) killTree(pid, signal);
+      else if (!trySignal(-pid, signal)) trySignal(pid, signal);
     };
 
-    const send = (msg: { t: "kill"; signal: NodeJS.Signals }): boolean => {
-      if (!keeper.connected) return false;
-      try {
-        keeper.send(msg, (err: Error | null) => void err); // a failed send means the keeper is gone: 'exit' handles it
-        return true;
-      } catch {
-        return false;
-      }
-    };
+    child.once("exit", (code, signal) => {
+      childExit = { code, signal };
+      // Its job is done: end the keeper (a SIGKILLed keeper stops nothing).
+      if (!keeperGone) keeper.kill("SIGKILL");
+      finish();
+    });
+    keeper.once("exit", () => {
+      keeperGone = true;
+      // The keeper died while the command runs: it is no longer tethered, so end it now.
+      if (!childExit) signalChild("SIGKILL");
+      finish();
+    });
 
     const handle: Tethered = {
-      get pid() {
-        return childPid;
-      },
+      pid,
       keeperPid: keeper.pid ?? 0,
-      stdout: keeper.stdout,
-      stderr: keeper.stderr,
+      stdout: child.stdout,
+      stderr: child.stderr,
       exited,
       get hasExited() {
         return exitInfo !== undefined;
       },
       kill(signal: NodeJS.Signals = "SIGTERM") {
-        if (exitInfo || !childPid) return;
-        // Through the keeper when it is there; by PID (the child's group on POSIX) when it is not.
-        if (!send({ t: "kill", signal })) killTree(childPid, signal, { group: !isWindows });
+        signalChild(signal);
       },
       async stop({ signal = "SIGTERM", timeoutMs = 5000 } = {}) {
         if (exitInfo) return exitInfo;
@@ -167,62 +209,17 @@ export function spawnTethered(cmd: string, args: readonly string[], opts: Tether
         return exited;
       },
       unref() {
+        child.unref();
         keeper.unref();
         keeper.channel?.unref();
-        for (const s of [keeper.stdout, keeper.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+        (keeper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+        for (const s of [child.stdout, child.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
       },
     };
-
-    keeper.on("message", (raw: unknown) => {
-      const msg = raw as KeeperMessage;
-      if (msg.t === "spawned") {
-        childPid = msg.pid;
-        keepAutogroupNice(childPid);
-        resolve(handle);
-      } else if (msg.t === "error") {
-        const err = Object.assign(new Error(msg.message), { code: msg.code, errno: msg.errno, syscall: msg.syscall, path: msg.path });
-        reported = { code: 127, signal: null };
-        reject(Errors.SpawnFailed(cmd, msg.code === "ENOENT" ? "no such file or directory" : msg.message, err));
-      } else if (msg.t === "exit") {
-        // Settle `exited` only when the keeper is gone too, so no process of ours is left behind.
-        reported = { code: msg.code, signal: msg.signal };
-      }
-    });
-
-    keeper.on("error", (err) => {
-      // The keeper itself could not start (e.g. process.execPath vanished); later errors (a failed
-      // kill or send) are harmless: its 'exit' tells the rest.
-      if (keeper.pid !== undefined) return;
-      finish({ code: null, signal: null });
-      reject(Errors.SpawnFailed(cmd, `its tether keeper (${process.execPath}) could not start: ${err.message}`, err));
-    });
-
-    keeper.once("exit", (code, signal) => {
-      // 'exit' can overtake the keeper's last IPC messages: decide once the channel has drained.
-      const decide = () => {
-        if (exitInfo) return;
-        if (!childPid) {
-          finish(reported ?? { code, signal });
-          reject(Errors.SpawnFailed(cmd, `its tether keeper exited (${signal ?? `code ${code}`}) before starting it`));
-          return;
-        }
-        if (reported) {
-          finish(reported);
-          return;
-        }
-        if (signal === null) {
-          // The keeper exits by itself only after its child, with the child's status.
-          finish({ code, signal: null });
-          return;
-        }
-        // The keeper was killed without reporting the child's exit: the child may be orphaned, and
-        // without its keeper it is no longer tethered, so end it (and its group) by PID now.
-        const pid = childPid;
-        killTree(pid, "SIGKILL", { group: !isWindows });
-        void waitForPidExit(pid, 10_000).then(() => finish({ code: null, signal: "SIGKILL" }));
-      };
-      if (keeper.connected) keeper.once("disconnect", decide);
-      else decide();
+    child.once("spawn", () => resolve(handle));
+    child.once("error", (err: NodeJS.ErrnoException) => {
+      if (childExit) return;
+      reject(Errors.SpawnFailed(cmd, err.message, err));
     });
   });
 }

@@ -152,8 +152,8 @@ export function toPath(urlOrPath: string): string {
 
 // --- fallback: the caller's stack frame -------------------------------------------------------------
 
-/** ts-dask's own code: frames there are never "the user's code". test/ and examples/ count as user code. */
-const OWN = ownDirs(["runtime", "client", "actors", "cli", "bin"]).map((d) => d + sep);
+/** ts-dask's own code (dist/bundle/: the package entry's bundle): frames there are never "the user's code". test/ and examples/ count as user code. */
+const OWN = ownDirs(["runtime", "client", "actors", "cli", "bin", "bundle"]).map((d) => d + sep);
 const OWN_FILES = [join(PACKAGE_ROOT, "index.ts"), join(PACKAGE_ROOT, "dist", "index.js")];
 
 /** True for a file that belongs to ts-dask itself (its runtime, client, actors, CLI). */
