@@ -21,7 +21,7 @@
  */
 import { hostname } from "node:os";
 import { type Reply } from "../../runtime/actor.ts";
-import { Errors, refusal } from "../../runtime/errors.ts";
+import { Errors, refusal, remoteErrorInfo } from "../../runtime/errors.ts";
 import { routes } from "../../runtime/routes.ts";
 import {
   type ClusterInfo,
@@ -156,13 +156,13 @@ export class Scheduler extends SchedulerTasks {
     if (m.client === undefined || !this.trust.isClient(m.client, m.auth)) {
       this.untrusted("sched.run");
       const e = Errors.NotBound("sched.run", "a registered client's token");
-      return this.respond(reply, { ok: false, error: { code: e.code, name: e.name, message: e.message, stack: "" } } satisfies RunReply);
+      return this.respond(reply, { ok: false, error: remoteErrorInfo(e) } satisfies RunReply);
     }
     if (m.exec === undefined) return void this.runner.run(m).then((r) => this.respond(reply, r));
     const rec = this.executors.byId(m.exec);
     if (!rec || !reply) {
       const e = Errors.ExecutorGone(m.exec);
-      return this.respond(reply, { ok: false, error: { code: e.code, name: e.name, message: e.message, stack: "" } } satisfies RunReply);
+      return this.respond(reply, { ok: false, error: remoteErrorInfo(e) } satisfies RunReply);
     }
     const fwd: RunRequest = { fn: m.fn, ...(m.module ? { module: m.module } : {}), args: m.args, auth: rec.auth };
     this.tx.send(this.subjects.execRun(rec.id), fwd, reply);
