@@ -4,19 +4,13 @@
  * two routes a client serves for its tasks: results.<clientId> (→ onResults) and log.<clientId>
  * (→ onLog); `alive` (the scheduler's beat) is handled in start(). close() ends it all.
  */
-import { Errors, TaskError, TsDaskError } from "../runtime/errors.ts";
-import type {
-  LogLines,
-  RegisterClient,
-  RemoteError,
-  RegisterReply,
-  Results,
-} from "../runtime/protocol.ts";
+import { Errors, TsDaskError, taskErrorOf } from "../runtime/errors.ts";
+import type { LogLines, RegisterClient, RegisterReply, Results } from "../runtime/protocol.ts";
 import { redactUrl } from "../runtime/nats-auth.ts";
 import { routes } from "../runtime/routes.ts";
 import { Transport } from "../runtime/transport.ts";
 import { hello, versionWarning } from "../runtime/version.ts";
-import { ERROR, FINISHED, Job } from "./jobs.ts";
+import { ERROR, FINISHED } from "./jobs.ts";
 import { type LocalClusterHandle } from "../runtime/local-cluster.ts";
 import { createActor, type ActorRefFrom } from "xstate";
 import { connectionMachine } from "./connection.machine.ts";
@@ -190,7 +184,7 @@ export abstract class ClientSession extends ClientState {
         continue;
       }
       const ok = e
-        ? job.settle(row, ERROR, undefined, remoteError(job, row, m.worker, e))
+        ? job.settle(row, ERROR, undefined, taskErrorOf(job.keyName(row), m.worker, e))
         : job.settle(row, FINISHED, m.large && m.large.includes(i) && job.status[row] === 0 ? this.largeResults.adopt(job, row, m.values[i]) : m.values[i]);
       if (!ok) {
         this.duplicates++;
@@ -289,10 +283,3 @@ const LEASE_RENEW_MS = 1000;
 /** The longest between two renewals, whatever the grace period. */
 const MAX_LEASE_RENEW_MS = 15_000;
 
-function remoteError(job: Job, row: number, worker: string, e: Omit<RemoteError, "i">): TaskError {
-  const key = job.keyName(row);
-  if (e.code && e.code !== "TaskFailed") return new TaskError(e.code, e.message.replace(/^Task \S+/, `Task ${key}`), key, worker, e.name, e.stack);
-  const missing = /^Cannot find package '([^']+)'/.exec(e.message)?.[1];
-  if (missing) return Errors.TaskPackageMissing(key, worker, missing, e.stack);
-  return Errors.TaskFailed(key, worker, e.name, e.message, e.stack);
-}

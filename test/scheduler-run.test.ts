@@ -37,6 +37,18 @@ t("a thrown error comes back as a TaskError with the remote stack, naming the sc
   assert.match(e!.stack!, "remote stack (scheduler)");
 });
 
+t("a value too large for one reply fails with the table's PayloadTooLarge, not a TaskFailed of the scheduler's own RangeError", async ({ client }) => {
+  const e = await client.runOnScheduler(() => "x".repeat(2_000_000)).then(
+    () => undefined,
+    (x: unknown) => x as TaskError,
+  );
+  assert.instance(e, TaskError);
+  assert.is(e!.code, "PayloadTooLarge");
+  assert.is(e!.name, "TsDaskError[PayloadTooLarge]");
+  assert.is(e!.worker, "scheduler");
+  assert.match(e!.message, "runOnScheduler()");
+});
+
 t("a module export runs by reference on the scheduler too", async ({ client }) => {
   const procs = await client.importModule<typeof import("./fixtures/modules/procs.ts")>("./fixtures/modules/procs.ts");
   assert.equal(await withTimeout(client.runOnScheduler(procs.viaMsgpack, { a: 7 }), 10_000, "module export"), { a: 7 });
