@@ -1,7 +1,7 @@
 /** runtime/transport.ts on a real nats-server: an error of a subscription itself reaches the actor that made it, named, never dropped. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Actor, silentLogger } from "../runtime/actor.ts";
+import { Actor, silentLogger, type Reply } from "../runtime/actor.ts";
 import { routes } from "../runtime/routes.ts";
 import { Transport } from "../runtime/transport.ts";
 import type { TsDaskError } from "../runtime/errors.ts";
@@ -33,6 +33,16 @@ test("a subscription the server refuses is reported as SubscriptionFailed, to th
   await withTimeout(waitFor(() => actor.subscriptionErrors.length > 0, { timeoutMs: 5000, label: "the actor's refusal" }), 6000, "actor refusal");
   assert.match(actor.subscriptionErrors[0]!.message, "tsdask.forbidden.alive");
   actor.stopListening();
+});
+
+test("an answer ready only after the actor's connection closed is dropped, not thrown into the process", async () => {
+  const nats = await startTestNats();
+  const tx = await Transport.connect({ servers: nats.url, name: "closing actor" });
+  const actor = new Actor(tx, "closing", silentLogger);
+  await tx.close();
+  // What an embedded scheduler did when an upload's fan-out finished after Client.close(): CONNECTION_CLOSED, unhandled.
+  actor.respond("_INBOX.asker" as Reply<{ ok: boolean }>, { ok: true });
+  assert.ok(tx.isClosed);
 });
 
 test.run();
