@@ -15,7 +15,7 @@
  *   sched.restart, sched.info      inline in start()          this file
  *   data.put / data.get / data.release  inline in start(): DataStore through DataOwners (data/)
  *   data.push.<hash>               DataPushes                 data/data-push.ts
- *   sched.run                      onRun (→ exec.<id>.run)    this file, run-on-scheduler.ts
+ *   sched.run                      onRun (or forwarded)       this file, run-on-scheduler.ts
  *   sched.upload / sched.install   UploadRegistry             data/uploads.ts (replayed to late joiners)
  *   sched.actor / sched.snapshot   ActorTable                 actors.ts (user actors, issue 14)
  */
