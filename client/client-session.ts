@@ -16,6 +16,7 @@ import { createActor, type ActorRefFrom } from "xstate";
 import { connectionMachine } from "./connection.machine.ts";
 import type { ClientOptions } from "./options.ts";
 import { ClientState } from "./client-state.ts";
+import { LostResultsWatch } from "./lost-results.ts";
 
 export abstract class ClientSession extends ClientState {
   /** The client's logger is silent (bad input is only counted), but a lost subscription is said aloud. */
@@ -114,6 +115,9 @@ export abstract class ClientSession extends ClientState {
         this.leaseEvery(r.leaseMs);
         // A new scheduler knows none of the actors: their hosts ended them when they followed it.
         if (moved && !this.closed) this.actorClient.endAll("the scheduler restarted (actors do not survive it)");
+        if (!moved && !r.fresh && this.lostResults.observe(this.waitingRows(), typeof r.held === "number" ? r.held : undefined, this.submitter.isIdle)) {
+          this.resubmitPending("results the scheduler sent never arrived (it holds fewer of our tasks than we wait for)");
+        }
         if ((moved || r.fresh) && !this.closed) {
           this.submitter.forgetDefinitions();
           this.largeArgs.restoreShared();
@@ -250,8 +254,16 @@ export abstract class ClientSession extends ClientState {
     }
   }
 
-  /** Rows re-submitted after connection losses or scheduler restarts. */
+  /** Rows re-submitted after connection losses, scheduler restarts or lost results. */
   resubmitted = 0;
+  protected readonly lostResults = new LostResultsWatch();
+
+  /** Rows of submitted jobs without a result yet (what {@link resubmitPending} would send again). */
+  protected waitingRows(): number {
+    let n = 0;
+    for (const job of this.jobs.pending()) if (job.piece) n += job.remaining;
+    return n;
+  }
 
   /** Fails pending futures, disconnects, and stops the private cluster if this client started one. */
   async close(): Promise<void> {

@@ -82,6 +82,11 @@ export class Submitter {
     }
   }
 
+  /** Everything added so far was acknowledged by the scheduler. */
+  get isIdle(): boolean {
+    return this.queue.length === 0 && this.inFlight === 0 && this.blocked === 0;
+  }
+
   /** Resolves when everything added so far was acknowledged by the scheduler. */
   idle(): Promise<void> {
     if (this.queue.length === 0 && this.inFlight === 0 && this.blocked === 0) return Promise.resolve();

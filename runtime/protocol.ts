@@ -127,6 +127,9 @@ export type RegisterReply =
       /** For a client: how long this scheduler keeps the work of a client that stops renewing (its
        * lease's grace period); the client renews a few times within it. */
       leaseMs?: number;
+      /** For a client: how many of its tasks the scheduler holds now (queued, running, or cancelled
+       * and not reached yet); fewer than it waits for, twice, means results were lost (client/lost-results.ts). */
+      held?: number;
       /** For an executor: every current upload, to unpack before it runs tasks (late joiners, restarts). */
       uploads?: UploadDef[];
       /** For a worker: every install so far, to run before its executors start. */

@@ -208,4 +208,30 @@ t("an executor that cannot unpack makes uploadFile reject with UploadFailed nami
   await broken.shutdown();
 });
 
+t("an executor that exits before answering an upload does not hold uploadFile for its 2-minute timeout; its replacement gets the upload", async ({ client, dir }) => {
+  const marker = join(dir, "busy-started");
+  // Busy in a synchronous body (the upload order waits unread in its socket), then the process exits.
+  // A retry of the task (the scheduler re-runs a task whose executor died) finds the marker and returns.
+  const dying = client.submit(async (m: string) => {
+    const fs = await import("node:fs");
+    if (fs.existsSync(m)) return "second run";
+    fs.writeFileSync(m, "");
+    const t0 = Date.now();
+    while (Date.now() - t0 < 3000);
+    process.exit(7);
+  }, marker);
+  await waitFor(() => existsSync(marker), { timeoutMs: 30_000, label: "the task that will exit is running" });
+  const file = join(dir, "src", "after_exit_mod.ts");
+  await writeFile(file, `export const seven = (): number => 7;\n`);
+  const r = await withTimeout(client.uploadFile(file), 60_000, "upload while one executor is about to exit");
+  const left = Object.entries(r.executors).filter(([, o]) => o.ok && o.left);
+  assert.is(left.length, 1, JSON.stringify(r.executors));
+  assert.ok(Object.values(r.executors).every((o) => o.ok));
+  assert.is(await withTimeout(dying.result(), 60_000, "the retried task"), "second run");
+  // Every executor now, the replacement included, has the upload.
+  const names = (await client.info()).workers.find((w) => w.name === "local")!.executors.map((e) => e.name);
+  const out = await withTimeout(client.runOn(names, async () => ((await import("after_exit_mod" as string)) as { seven(): number }).seven()), 30_000, "run on every executor");
+  assert.equal(Object.values(out), names.map(() => 7));
+});
+
 t.run();

@@ -404,9 +404,25 @@ export class ExecutorTable {
     this.workers.delete(instance);
   }
 
+  /**
+   * Resolves with the reason once `rec` has left the table (at once if it already has): a request
+   * it will never answer (it exited mid-request) need not wait out its timeout.
+   */
+  whenGone(rec: ExecutorRec): Promise<string> {
+    if (this.byIdMap.get(rec.id) !== rec) return Promise.resolve("gone");
+    return new Promise((resolve) => {
+      const l = this.goneWaiters.get(rec);
+      if (l) l.push(resolve);
+      else this.goneWaiters.set(rec, [resolve]);
+    });
+  }
+  private readonly goneWaiters = new Map<ExecutorRec, ((reason: string) => void)[]>();
+
   private gone(rec: ExecutorRec, reason: string) {
     if (this.byIdMap.get(rec.id) !== rec) return;
     this.byIdMap.delete(rec.id);
+    for (const f of this.goneWaiters.get(rec) ?? []) f(reason);
+    this.goneWaiters.delete(rec);
     this.setOpen(rec);
     this.byIdx[rec.index] = undefined;
     this.workers.get(rec.worker)?.executors.delete(rec);

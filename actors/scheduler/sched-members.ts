@@ -48,8 +48,8 @@ export abstract class SchedulerMembers extends SchedulerDispatch {
         }
         const fresh = this.clients.renew(m.id, Date.now(), natsNode(m.nats));
         this.owners.setClientCap(m.id, m.maxValueBytes);
-        this.clients.indexOf(m.id);
-        return this.respond(reply, { ...ok, fresh, leaseMs: this.clients.graceMs });
+        const held = this.tasks.live[this.clients.indexOf(m.id)] ?? 0;
+        return this.respond(reply, { ...ok, fresh, leaseMs: this.clients.graceMs, held });
       }
       case "worker": {
         const refused = this.executors.addWorker(m);

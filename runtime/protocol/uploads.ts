@@ -25,7 +25,8 @@ export interface UploadRequest {
   auth?: string;
   upload: UploadDef;
 }
-export type UploadOutcome = { ok: true } | { ok: false; error: string };
+/** `left`: the executor exited before answering (why); whatever replaces it gets the upload when it registers. */
+export type UploadOutcome = { ok: true; left?: string } | { ok: false; error: string };
 /** Per executor name. */
 export type UploadReply = { ok: true; executors: Record<string, UploadOutcome> } | Refusal;
 

@@ -20,7 +20,12 @@ import { startNatsServer, type NatsServer, type NatsServerOptions } from "../../
 export function withTimeout<T>(p: Promise<T>, ms: number, label: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for: ${label}`)), ms);
+    timer = setTimeout(() => {
+      const e = new Error(`timed out after ${ms} ms waiting for: ${label}`);
+      // Said here too: uvu drops an error thrown in a before hook without a word (its finally returns).
+      console.error(`[withTimeout] ${e.message}`);
+      reject(e);
+    }, ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

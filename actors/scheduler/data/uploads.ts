@@ -55,12 +55,17 @@ export class UploadRegistry {
     const outcomes: Record<string, UploadOutcome> = {};
     await Promise.all(
       execs.map(async (rec) => {
-        let r: ExecUploadReply;
+        let r: ExecUploadReply | { left: string };
         try {
-          r = await this.tx.request<ExecUploadReply>(this.subjects.execUpload(rec.id), { uploads: [def], auth: rec.auth }, UPLOAD_TIMEOUT_MS);
+          // An executor that exits before answering (recycled, crashed, killed) leaves the table: its
+          // replacement gets this upload when it registers, so that is not a failure to wait 2 min for.
+          const asked = this.tx.request<ExecUploadReply>(this.subjects.execUpload(rec.id), { uploads: [def], auth: rec.auth }, UPLOAD_TIMEOUT_MS);
+          asked.catch(() => {});
+          r = await Promise.race([asked, this.executors.whenGone(rec).then((why) => ({ left: why }))]);
         } catch (e) {
           r = { ok: false, error: Transport.isNoAnswer(e) ? "no answer (the executor stopped or is busy in a synchronous task)" : (e as Error).message };
         }
+        if ("left" in r) return void (outcomes[rec.name] = { ok: true, left: r.left });
         outcomes[rec.name] = r.ok ? { ok: true } : r;
         if (r.ok && r.replaced) this.tx.send(this.subjects.execControl(rec.id), { op: "recycle", auth: rec.auth });
       }),
