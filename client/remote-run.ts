@@ -6,7 +6,7 @@
  * travels as for submit (by source, or a module export by reference); a throw comes back as a
  * TaskError with the remote stack and the name of where it ran.
  */
-import { Errors } from "../runtime/errors.ts";
+import { Errors, taskErrorOf } from "../runtime/errors.ts";
 import type { RunReply, RunRequest, Subjects } from "../runtime/protocol.ts";
 import { toFnDef } from "../runtime/shipping/index.ts";
 import { Transport } from "../runtime/transport.ts";
@@ -28,7 +28,7 @@ export async function runOnExecutors(tx: Transport, subjects: Subjects, as: RunA
   const replies = await Promise.all(execs.map((e) => tx.request<RunReply>(subjects.schedRun, ask(e), TIMEOUT_MS).then((r) => [e.name, r] as const)));
   const out: Record<string, unknown> = {};
   for (const [name, r] of replies.sort((a, b) => a[0].localeCompare(b[0]))) {
-    if (!r.ok) throw Errors.TaskFailed(`run-${nameOf(def)}`, name, r.error.name, r.error.message, r.error.stack);
+    if (!r.ok) throw taskErrorOf(`run-${nameOf(def)}`, name, r.error);
     out[name] = r.value;
   }
   return out;
@@ -43,7 +43,7 @@ export async function runOnScheduler(tx: Transport, subjects: Subjects, as: RunA
   } catch (e) {
     throw Transport.isNoAnswer(e) ? Errors.RequestTimedOut("client.runOnScheduler()", TIMEOUT_MS) : e;
   }
-  if (!r.ok) throw Errors.TaskFailed(`run-on-scheduler-${nameOf(def)}`, "scheduler", r.error.name, r.error.message, r.error.stack);
+  if (!r.ok) throw taskErrorOf(`run-on-scheduler-${nameOf(def)}`, "scheduler", r.error);
   return r.value;
 }
 

@@ -490,9 +490,30 @@ export function refusal(e: TsDaskError): { ok: false; code: ErrorCode; message: 
   return { ok: false, code: e.code, message: e.message };
 }
 
+/**
+ * A ts-dask error as a task's or a run's failure on the wire (protocol.ts `RemoteError` without its
+ * row): its code, its name (`TsDaskError[code]`, as on the client), no stack (ts-dask's own frames
+ * are not the task's).
+ */
+export function remoteErrorInfo(e: TsDaskError): { code: ErrorCode; name: string; message: string; stack: string } {
+  return { code: e.code, name: e.name, message: e.message, stack: "" };
+}
+
+/**
+ * A task's or a run's failure from the wire, as the client raises it: ts-dask's own errors under
+ * their code (the message naming the key as the client knows it), a missing package as
+ * TaskPackageMissing, anything the user's code threw as TaskFailed with its remote name and stack.
+ */
+export function taskErrorOf(key: string, worker: string, e: { code: ErrorCode | ""; name: string; message: string; stack: string }): TaskError {
+  if (e.code && e.code !== "TaskFailed") return new TaskError(e.code, e.message.replace(/^Task \S+/, `Task ${key}`), key, worker, e.name, e.stack);
+  const missing = /^Cannot find package '([^']+)'/.exec(e.message)?.[1];
+  if (missing) return Errors.TaskPackageMissing(key, worker, missing, e.stack);
+  return Errors.TaskFailed(key, worker, e.name, e.message, e.stack);
+}
+
 /** A ts-dask error as a failed row of a results message (protocol.ts `RemoteError`, row `i`). */
 export function remoteError(e: TsDaskError, i = 0): { i: number; code: ErrorCode; name: string; message: string; stack: string } {
-  return { i, code: e.code, name: "TsDaskError", message: e.message, stack: "" };
+  return { i, ...remoteErrorInfo(e) };
 }
 
 function safe(v: unknown): string {

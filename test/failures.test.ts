@@ -30,7 +30,18 @@ t("timeout: an async task that hangs fails with TaskTimeout; its executor keeps 
   const err = await withTimeout(client.with({ timeout: 300 }).submit(hang).exception(), 20_000, "async timeout");
   assert.is(err?.code, "TaskTimeout");
   assert.match(err!.message, "300 ms");
+  // The table's error, as every other: its name carries the code, and ts-dask's own frames are not the task's stack.
+  assertTimeoutShape(err);
+  assert.match(err!.worker, /local-\d/);
 });
+
+/** What a client sees of a timed-out task, whichever way it was stopped. */
+function assertTimeoutShape(err: TaskError | undefined) {
+  assert.instance(err, TaskError);
+  assert.is(err!.name, "TsDaskError[TaskTimeout]");
+  assert.is(err!.remoteName, "TsDaskError[TaskTimeout]");
+  assert.is(err!.remoteStack, "");
+}
 
 t("timeout: a synchronous infinite loop is stopped by replacing its process", async ({ client }) => {
   const spin = (ms: number) => {
@@ -44,6 +55,7 @@ t("timeout: a synchronous infinite loop is stopped by replacing its process", as
   assert.is(await withTimeout(ok.result(), 20_000, "quick task"), 10);
   const err = await withTimeout(stuck.exception(), 30_000, "sync timeout");
   assert.is(err?.code, "TaskTimeout");
+  assertTimeoutShape(err);
   assert.is(await withTimeout(client.submit((a: number) => a, 5).result(), 30_000, "after the restart"), 5);
 });
 

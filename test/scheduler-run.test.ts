@@ -5,6 +5,9 @@ import { clusterSuite, withTimeout } from "./helpers/cluster.ts";
 
 const t = clusterSuite("run on scheduler", { nprocs: 1 });
 
+/** The error a call rejects with (undefined if it resolves). */
+const failure = (p: Promise<unknown>) => p.then(() => undefined, (x: unknown) => x as TaskError);
+
 t("returns the function's value, computed in the scheduler's process (async functions awaited, arguments passed)", async ({ client }) => {
   const info = await client.info();
   assert.is(await withTimeout(client.runOnScheduler(() => process.pid), 10_000, "pid"), info.scheduler.pid);
@@ -23,10 +26,7 @@ t("a thrown error comes back as a TaskError with the remote stack, naming the sc
   function checkOnScheduler(limit: number): never {
     throw new TypeError(`limit ${limit} is not allowed here`);
   }
-  const e = await client.runOnScheduler(checkOnScheduler, 7).then(
-    () => undefined,
-    (x: unknown) => x as TaskError,
-  );
+  const e = await failure(client.runOnScheduler(checkOnScheduler, 7));
   assert.instance(e, TaskError);
   assert.is(e!.code, "TaskFailed");
   assert.is(e!.worker, "scheduler");
@@ -35,6 +35,15 @@ t("a thrown error comes back as a TaskError with the remote stack, naming the sc
   assert.match(e!.remoteStack, "checkOnScheduler");
   assert.match(e!.remoteStack, "scheduler-run.test.ts");
   assert.match(e!.stack!, "remote stack (scheduler)");
+});
+
+t("a value too large for one reply fails with the table's PayloadTooLarge, not a TaskFailed of the scheduler's own RangeError", async ({ client }) => {
+  const e = await failure(client.runOnScheduler(() => "x".repeat(2_000_000)));
+  assert.instance(e, TaskError);
+  assert.is(e!.code, "PayloadTooLarge");
+  assert.is(e!.name, "TsDaskError[PayloadTooLarge]");
+  assert.is(e!.worker, "scheduler");
+  assert.match(e!.message, "runOnScheduler()");
 });
 
 t("a module export runs by reference on the scheduler too", async ({ client }) => {

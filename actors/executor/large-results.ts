@@ -11,7 +11,7 @@ import { TICKET_WORDS } from "../../runtime/tickets.ts";
 import { encode, encodeLarge } from "../../runtime/codec.ts";
 import { bytesHash, ChunkError, putBytes } from "../../runtime/data-transfer.ts";
 import { DataRef } from "../../runtime/data-ref.ts";
-import { Errors, remoteError } from "../../runtime/errors.ts";
+import { Errors, remoteErrorInfo } from "../../runtime/errors.ts";
 import type { RemoteError, Results, Subjects } from "../../runtime/protocol.ts";
 import type { Transport } from "../../runtime/transport.ts";
 
@@ -85,8 +85,7 @@ export async function storeResult(tx: Transport, subjects: Subjects, client: str
       e instanceof ChunkError && e.code === "ValueTooLarge"
         ? Errors.ResultTooLarge(String(key), worker, bytes.byteLength, e.limit ?? 0)
         : Errors.ResultStoreFailed(String(key), worker, bytes.byteLength, (e as Error).message);
-    const { i: _, ...remote } = remoteError(err);
-    throw Object.assign(err, { remote });
+    throw Object.assign(err, { remote: remoteErrorInfo(err) });
   }
   return new DataRef(id, bytes.byteLength, true);
 }

@@ -15,7 +15,7 @@
  * so a crash meanwhile re-runs the task instead of losing it.
  */
 import { encode, findUnencodable } from "../../runtime/codec.ts";
-import { Errors, remoteError } from "../../runtime/errors.ts";
+import { Errors, remoteError, remoteErrorInfo } from "../../runtime/errors.ts";
 import type { Done, FnStat, RemoteError, Results, Subjects } from "../../runtime/protocol.ts";
 import { TICKET_WORDS } from "../../runtime/tickets.ts";
 import type { Transport } from "../../runtime/transport.ts";
@@ -248,7 +248,7 @@ export class Outbox {
       storeResult(this.tx, this.subjects, client, key, this.worker, bytes, { auth: this.auth, exec: this.execId }).then(
         (ref) => this.late(client, slot, key, ref, ticket),
         (e: { remote?: Omit<RemoteError, "i">; message?: string }) =>
-          this.late(client, slot, key, null, ticket, e.remote ?? withoutRow(remoteError(Errors.ResultStoreFailed(String(key), this.worker, bytes.byteLength, String(e?.message ?? e))))),
+          this.late(client, slot, key, null, ticket, e.remote ?? remoteErrorInfo(Errors.ResultStoreFailed(String(key), this.worker, bytes.byteLength, String(e?.message ?? e)))),
       ).finally(() => {
         this.storing.delete(slot);
         if (this.storing.size === 0) for (const w of this.storedWaiters.splice(0)) w();
@@ -316,7 +316,3 @@ function ticketOf(tickets: Uint32Array | undefined, row: number): Uint32Array {
   return tickets && tickets.length >= o + TICKET_WORDS ? tickets.slice(o, o + TICKET_WORDS) : new Uint32Array(TICKET_WORDS);
 }
 
-/** A row's error without its row index (what `late()` takes). */
-function withoutRow({ i: _, ...e }: RemoteError): Omit<RemoteError, "i"> {
-  return e;
-}

@@ -8,7 +8,9 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type { TaskGroup } from "../../runtime/protocol.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Markers } from "./markers.ts";
-import { Errors, TsDaskError, type ErrorCode } from "../../runtime/errors.ts";
+import { Errors, TsDaskError, remoteErrorInfo, type ErrorCode } from "../../runtime/errors.ts";
+
+type RemoteErrorInfo = ReturnType<typeof remoteErrorInfo>;
 import { TICKET_WORDS } from "../../runtime/tickets.ts";
 import { packNumberArrays } from "../../runtime/packed-arrays.ts";
 
@@ -195,19 +197,17 @@ export class Runner {
     let timer: NodeJS.Timeout | undefined;
     const slot = g.slots[i]!;
     this.inflight.add(slot);
-    const settle = (value: unknown, err: unknown) => {
+    const settle = (value: unknown, err: unknown, remote?: RemoteErrorInfo) => {
       if (!open) return;
       open = false;
       this.inflight.delete(slot);
       clearTimeout(timer);
       mark?.end(g.slots[i]!);
-      this.settled(g, i, start, value, err);
+      this.settled(g, i, start, value, err, remote);
     };
     if (g.timeout) {
-      timer = setTimeout(() => {
-        const e = Errors.TaskTimeout(String(g.keys[i]), this.worker, g.timeout!);
-        settle(undefined, Object.assign(new Error(e.message), { name: "TsDaskError", code: e.code }));
-      }, g.timeout);
+      // Abandoned: the client sees the table's TaskTimeout (as when a synchronous task's process is replaced).
+      timer = setTimeout(() => settle(undefined, undefined, remoteErrorInfo(Errors.TaskTimeout(String(g.keys[i]), this.worker, g.timeout!))), g.timeout);
     }
     p.then(
       (v) => settle(v, undefined),
@@ -215,10 +215,12 @@ export class Runner {
     );
   }
 
-  private settled(g: TaskGroup, i: number, start: number, value: unknown, err: unknown) {
+  /** A task ended: with `value`, or thrown `err`, or `remote` (an error of ts-dask's own: a timeout). */
+  private settled(g: TaskGroup, i: number, start: number, value: unknown, err: unknown, remote?: RemoteErrorInfo) {
     this.running--;
     const ms = performance.now() - start;
-    if (err !== undefined) this.out.fail(g.client, g.slots[i]!, g.keys[i]!, errorInfo(err, (err as { code?: string }).code === "TaskTimeout" ? "TaskTimeout" : ""), g.fn, ms, g.tickets, i);
+    if (remote) this.out.fail(g.client, g.slots[i]!, g.keys[i]!, remote, g.fn, ms, g.tickets, i);
+    else if (err !== undefined) this.out.fail(g.client, g.slots[i]!, g.keys[i]!, errorInfo(err, ""), g.fn, ms, g.tickets, i);
     else this.out.ok(g.client, g.slots[i]!, g.keys[i]!, value, g.fn, ms, g.tickets, i);
     // Start the next task now, not at the next turn of the event loop.
     this.kick();

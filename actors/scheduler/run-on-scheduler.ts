@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encode } from "../../runtime/codec.ts";
-import { Errors } from "../../runtime/errors.ts";
+import { Errors, remoteErrorInfo } from "../../runtime/errors.ts";
 import type { FnDef, ModuleDef, RunReply, RunRequest } from "../../runtime/protocol.ts";
 // Not from shipping/index.ts: that one also loads the client's function checks (acorn, ~50 ms at start).
 import { compileSource } from "../../runtime/shipping/compile.ts";
@@ -27,7 +27,7 @@ export class SchedulerRunner {
       const fn = await this.load(m.fn, m.module);
       const value = await (fn as (...a: unknown[]) => unknown)(...m.args);
       const size = encode(value).byteLength; // unencodable values fail here, with their own error
-      if (size > this.maxPayload - 1024) throw new RangeError(`the value returned is ${size} bytes encoded, above the NATS max_payload of ${this.maxPayload} bytes for one reply; return less`);
+      if (size > this.maxPayload - 1024) return { ok: false, error: remoteErrorInfo(Errors.PayloadTooLarge("The value returned by runOnScheduler()", size, this.maxPayload - 1024)) };
       return { ok: true, value };
     } catch (e) {
       const err = e instanceof Error ? e : new Error(`a non-Error value was thrown: ${String(e)}`);

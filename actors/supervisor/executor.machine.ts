@@ -1,8 +1,7 @@
 /**
  * The supervisor's view of ONE executor child process (the nanny role), as data.
  *
- *   starting (spawnExecutor) ─READY─► ready (executorReady)   parallel:
- *      │                                │   work:   idle ⇄ busy          (BUSY / IDLE)
+ *   starting (spawnExecutor) ─READY─► ready (executorReady)
  *      │                                │   memory: ok ⇄ paused          (MEMORY_HIGH: pauseExecutor,
  *      │                                │                                 MEMORY_OK: resumeExecutor)
  *      │                                │   stableAfter in ready: restarts count back to 0
@@ -18,7 +17,6 @@
  *
  * Events (the actor forwards only events of the CURRENT child process):
  * - READY            the child connected and registered with the scheduler.
- * - BUSY / IDLE      the child has / has no tasks (optional, for display).
  * - MEMORY_HIGH      RSS above the pause threshold: stop taking tasks.
  * - MEMORY_OK        RSS back below it.
  * - MEMORY_CRITICAL  RSS above the terminate threshold: kill and restart.
@@ -65,8 +63,6 @@ export interface ExecutorContext extends ExecutorInput {
 
 export type ExecutorEvent =
   | { type: "READY" }
-  | { type: "BUSY" }
-  | { type: "IDLE" }
   | { type: "MEMORY_HIGH" }
   | { type: "MEMORY_OK" }
   | { type: "MEMORY_CRITICAL" }
@@ -144,6 +140,7 @@ export const executorMachine = setup({
     },
     ready: {
       type: "parallel",
+      // One region today (the executor's own machine, executor.machine.ts in actors/executor, tracks its work).
       after: {
         stableAfter: { guard: "stableAfterArmed", actions: assign({ restarts: 0 }) },
       },
@@ -156,13 +153,6 @@ export const executorMachine = setup({
         STOP: "stopping",
       },
       states: {
-        work: {
-          initial: "idle",
-          states: {
-            idle: { on: { BUSY: "busy" } },
-            busy: { on: { IDLE: "idle" } },
-          },
-        },
         memory: {
           initial: "ok",
           states: {

@@ -34,30 +34,24 @@ function start(input: Partial<ExecutorInput> = {}) {
 }
 
 const crash = { type: "EXITED", code: 1, signal: null } as const;
-const READY_IDLE = { ready: { work: "idle", memory: "ok" } };
+const READY = { ready: { memory: "ok" } };
 
-test("spawns on start; READY → ready; BUSY/IDLE toggle the work region", () => {
+test("spawns on start; READY → ready", () => {
   const { actor, calls, value } = start();
   assert.equal(value(), "starting");
   assert.equal(calls, ["spawnExecutor"]);
   actor.send({ type: "READY" });
-  assert.equal(value(), READY_IDLE);
+  assert.equal(value(), READY);
   assert.equal(calls, ["spawnExecutor", "executorReady"]);
-  actor.send({ type: "BUSY" });
-  assert.equal(value(), { ready: { work: "busy", memory: "ok" } });
-  actor.send({ type: "IDLE" });
-  assert.equal(value(), READY_IDLE);
 });
 
-test("MEMORY_HIGH pauses and MEMORY_OK resumes, keeping busy/idle", () => {
+test("MEMORY_HIGH pauses and MEMORY_OK resumes", () => {
   const { actor, calls, value } = start();
   actor.send({ type: "READY" });
-  actor.send({ type: "BUSY" });
   actor.send({ type: "MEMORY_HIGH" });
-  assert.equal(value(), { ready: { work: "busy", memory: "paused" } });
-  actor.send({ type: "IDLE" }); // tasks finish while paused
+  assert.equal(value(), { ready: { memory: "paused" } });
   actor.send({ type: "MEMORY_OK" });
-  assert.equal(value(), READY_IDLE);
+  assert.equal(value(), READY);
   assert.equal(calls.slice(2), ["pauseExecutor", "resumeExecutor"]);
 });
 
@@ -103,8 +97,7 @@ test("staying ready for stableAfterMs resets the restart count (not the total)",
   assert.equal(ctx().restarts, 2);
   clock.increment(9_999);
   assert.equal(ctx().restarts, 2);
-  actor.send({ type: "BUSY" }); // moves inside ready: the stability timer keeps running
-  actor.send({ type: "MEMORY_HIGH" });
+  actor.send({ type: "MEMORY_HIGH" }); // moves inside ready: the stability timer keeps running
   clock.increment(1);
   assert.equal(ctx().restarts, 0);
   assert.equal(ctx().totalRestarts, 2);

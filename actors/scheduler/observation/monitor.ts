@@ -14,13 +14,15 @@
  *   failedByScheduler  a task the scheduler itself failed (KilledWorker, TaskTimeout)
  * Readers: {@link Monitor.snapshot} (dashboard), {@link Monitor.metrics} (Prometheus),
  * {@link Monitor.workerInfo} (`sched.info`'s worker table).
+ * Its parts: job-progress.ts (jobs, their rows done, rates, job events), worker-view.ts (executors'
+ * CPU and bytes, workers' totals, departures and deaths); here: counters, durations, the task
+ * stream, events, the housekeeping tick and the views built from all of them.
  */
 import { hostname } from "node:os";
 import type {
   ClusterEvent,
   ClusterInfo,
   Done,
-  ExecutorInfo,
   FnDef,
   Heartbeat,
   RegisterWorker,
@@ -31,11 +33,13 @@ import type {
 import type { Transport } from "../../../runtime/transport.ts";
 import type { Logger } from "../../../runtime/actor.ts";
 import type { ExecutorRec, ExecutorTable } from "../executors.ts";
-import { DURATION_BUCKETS, workerRows, type HistoryPoint, type JobView, type Snapshot, type WorkerRow } from "./dashboard/views.ts";
+import { DURATION_BUCKETS, workerRows, type HistoryPoint, type JobView, type Snapshot } from "./dashboard/views.ts";
 import { SchedulerMetrics } from "./metrics.ts";
 import { fnLabel } from "./fn-label.ts";
 import { TaskStream } from "./task-stream.ts";
 import type { TaskTable } from "../tasks.ts";
+import { JobProgress, type JobRec } from "./job-progress.ts";
+import { WorkerView } from "./worker-view.ts";
 
 /** What the monitor reads from the scheduler (the Scheduler class satisfies it). */
 export interface MonitorHost {
@@ -64,48 +68,9 @@ export interface MonitorOptions {
   log?: Logger;
 }
 
-interface JobRec {
-  key: string;
-  client: string;
-  job: number;
-  fn: string;
-  name: string;
-  kind: "map" | "submit";
-  total: number;
-  received: number;
-  /** Rows of chunks known finished. */
-  doneRows: number;
-  /** Chunks not finished yet: [chunk id, rows]. */
-  chunks: [number, number][];
-  errors: number;
-  startedAt: number;
-  finishedAt?: number;
-  lastActive: number;
-  rate: number;
-  lastDone: number;
-  lastRateAt: number;
-  /** Rows were re-submitted after a reconnect: `total` may never be reached here, finish on idle. */
-  resynced?: boolean;
-}
-
-interface ExecExtra {
-  cpu: number;
-  paused: boolean;
-  bytesIn: number;
-  bytesOut: number;
-}
-
-interface WorkerExtra {
-  done: number;
-  restarts: number;
-  memoryRestarts: number;
-  died: boolean;
-}
-
 /** Functions are named by this many characters of their hash in snapshots (stream entries, fns). */
 const FN_ID = 16;
 const MAX_EVENTS = 200;
-const KEEP_FINISHED_JOBS = 20;
 
 
 export class Monitor {
@@ -121,33 +86,21 @@ export class Monitor {
   readonly perFn = new Map<string, { count: number; ms: number; errors: number }>();
 
   private readonly stream = new TaskStream();
-  /** Ids of pooled single-submit jobs. */
-  private nextPooledJob = 1;
   private readonly history: HistoryPoint[] = [];
   private lastCompleted = 0;
   private lastFailed = 0;
-  private readonly jobs = new Map<string, JobRec>();
-  /** Chunk id → its job, while the chunk has unfinished rows. */
-  private readonly chunkJob = new Map<number, JobRec>();
-  /** Pooled single submits: (client, fn) → the open job. */
-  private readonly pooled = new Map<string, JobRec>();
-  private readonly execExtra = new Map<string, ExecExtra>();
-  /** NATS bytes of executors that are gone, so totals never go down. */
-  private goneBytesIn = 0;
-  private goneBytesOut = 0;
-  private readonly workerExtra = new Map<string, WorkerExtra>();
-  private readonly departed = new Map<string, { info: WorkerInfo; at: number }>();
+  /** Jobs and their progress (job-progress.ts). */
+  private readonly jobs: JobProgress;
+  /** Executors' CPU and bytes, workers' totals, departures and deaths (worker-view.ts). */
+  private readonly workers: WorkerView;
   private readonly recentEvents: (ClusterEvent & { t: number })[] = [];
   /** Tasks the scheduler failed since the last flush, per job and error code (aggregated into events). */
   private schedFailed = new Map<string, { job: JobRec | undefined; code: string; message: string; worker: string; count: number }>();
   private timer: NodeJS.Timeout | undefined;
   /** When the once-a-second housekeeping runs next (history, dead workers, expiry). */
   private nextHousekeeping = 0;
-  /** Jobs not finished at the last tick: while there are some, the tick runs every 250 ms. */
-  private activeJobs = 0;
   readonly streamMs: number;
   private readonly historyS: number;
-  private readonly keepGoneMs: number;
 
   constructor(
     private readonly host: MonitorHost,
@@ -155,7 +108,8 @@ export class Monitor {
   ) {
     this.streamMs = opts.streamMs ?? 60_000;
     this.historyS = opts.historyS ?? 600;
-    this.keepGoneMs = opts.keepGoneMs ?? 600_000;
+    this.jobs = new JobProgress(host, opts.fnDef, (e) => this.emit(e));
+    this.workers = new WorkerView(host, (e) => this.emit(e), opts.keepGoneMs ?? 600_000, opts.log);
   }
 
   /**
@@ -177,15 +131,15 @@ export class Monitor {
   private arm(ms: number): void {
     this.timer = setTimeout(() => {
       this.tick();
-      this.arm(this.activeJobs > 0 || this.schedFailed.size ? 250 : Math.max(1, Math.min(1000, this.nextHousekeeping - Date.now())));
+      this.arm(this.jobs.active > 0 || this.schedFailed.size ? 250 : Math.max(1, Math.min(1000, this.nextHousekeeping - Date.now())));
     }, ms);
     this.timer.unref();
   }
 
   /** Work arrived while idle: back to the 250 ms tick at once. */
   private wake(): void {
-    if (!this.timer || this.activeJobs > 0) return;
-    this.activeJobs = 1; // until the next tick counts them
+    if (!this.timer || this.jobs.active > 0) return;
+    this.jobs.active = 1; // until the next tick counts them
     clearTimeout(this.timer);
     this.arm(250);
   }
@@ -209,63 +163,7 @@ export class Monitor {
   /** One accepted `sched.submit`; `slots[i]` are the slots of `m.groups[i]`. */
   submitted(m: Submit, slots: Uint32Array[]): void {
     this.wake();
-    const now = Date.now();
-    for (let i = 0; i < m.groups.length; i++) {
-      const g = m.groups[i]!;
-      const s = slots[i];
-      if (!s || s.length === 0) continue;
-      const chunkCol = this.host.tasks.chunk;
-      // A re-submit after a reconnect (`resync`) mixes rows held already with new ones: count only
-      // the rows of chunks not tracked yet (rare, so the per-row walk is fine).
-      const fresh = new Map<number, number>();
-      if (m.resync) {
-        for (let r = 0; r < s.length; r++) {
-          const c = chunkCol[s[r]!]!;
-          if (!this.chunkJob.has(c)) fresh.set(c, (fresh.get(c) ?? 0) + 1);
-        }
-      } else fresh.set(chunkCol[s[0]!]!, s.length);
-      if (fresh.size === 0) continue;
-      const job = this.jobFor(m.client, g.fn, typeof g.job === "number" ? g.job : undefined, typeof g.total === "number" ? g.total : 0, s.length, now);
-      if (m.resync) job.resynced = true;
-      for (const [chunk, rows] of fresh) {
-        job.received += rows;
-        job.chunks.push([chunk, rows]);
-        this.chunkJob.set(chunk, job);
-      }
-      if (job.kind === "submit") job.total = job.received;
-      job.lastActive = now;
-    }
-  }
-
-  private jobFor(client: string, fn: string, id: number | undefined, total: number, rows: number, now: number): JobRec {
-    const asMap = id !== undefined && total > 1;
-    const key = asMap ? `${client}:${id}` : `${client}:submit:${fn}`;
-    let j = asMap ? this.jobs.get(key) : this.pooled.get(key);
-    if (j && j.finishedAt === undefined) return j;
-    const name = fnLabel(this.opts.fnDef(fn), fn);
-    const jobId = asMap ? id! : this.nextPooledJob++;
-    j = {
-      key: asMap ? key : `${key}:${jobId}`,
-      client,
-      job: jobId,
-      fn,
-      name,
-      kind: asMap ? "map" : "submit",
-      total: asMap ? total : 0,
-      received: 0,
-      doneRows: 0,
-      chunks: [],
-      errors: 0,
-      startedAt: now,
-      lastActive: now,
-      rate: 0,
-      lastDone: 0,
-      lastRateAt: now,
-    };
-    this.jobs.set(j.key, j);
-    if (!asMap) this.pooled.set(key, j);
-    this.emit({ type: "job-started", client, job: j.job, name, kind: j.kind, total: asMap ? total : rows });
-    return j;
+    this.jobs.submitted(m, slots, Date.now());
   }
 
   /** One `sched.done` from `rec`, of which `finished` completions were expected. */
@@ -274,18 +172,15 @@ export class Monitor {
     this.completed += finished;
     const nFailed = Number.isFinite(m.failed) ? Math.min(m.failed, finished) : 0;
     this.failed += nFailed;
-    const w = this.worker(rec.worker);
-    w.done += finished;
+    this.workers.done(rec.worker, finished);
     // Errors: which jobs and functions they belong to (only failed slots are looked at).
     let errByFn: Map<string, number> | undefined;
     const fs = m.failedSlots;
     if (fs instanceof Uint32Array && fs.length) {
       errByFn = new Map();
       const byJob = new Map<JobRec, number>();
-      const chunkCol = this.host.tasks.chunk;
       for (let i = 0; i < fs.length; i++) {
-        const s = fs[i]!;
-        const job = s < chunkCol.length ? this.chunkJob.get(chunkCol[s]!) : undefined;
+        const job = this.jobs.ofSlot(fs[i]!);
         if (!job) continue;
         byJob.set(job, (byJob.get(job) ?? 0) + 1);
         errByFn.set(job.fn, (errByFn.get(job.fn) ?? 0) + 1);
@@ -338,10 +233,7 @@ export class Monitor {
 
   /** Entries held, for info (a long-lived scheduler's state must not grow with every client). */
   counts(): { jobs: number; chunkJobs: number; pooled: number; perFn: number; failed: number } {
-    let open = 0;
-    for (const j of this.jobs.values()) if (j.finishedAt === undefined) open++;
-    // Finished jobs are kept for the dashboard, the newest KEEP_FINISHED_JOBS only: not counted.
-    return { jobs: open, chunkJobs: this.chunkJob.size, pooled: this.pooled.size, perFn: this.perFn.size, failed: this.schedFailed.size };
+    return { ...this.jobs.counts(), perFn: this.perFn.size, failed: this.schedFailed.size };
   }
 
   private observeDuration(seconds: number, n: number) {
@@ -354,52 +246,30 @@ export class Monitor {
 
   /** One `sched.heartbeat`. */
   heartbeat(m: Heartbeat): void {
-    if (m.kind === "worker") return;
-    let x = this.execExtra.get(m.id);
-    if (!x) this.execExtra.set(m.id, (x = { cpu: 0, paused: false, bytesIn: 0, bytesOut: 0 }));
-    if (typeof m.cpu === "number" && Number.isFinite(m.cpu)) x.cpu = m.cpu;
-    x.paused = m.paused === true;
-    if (typeof m.bytesIn === "number") x.bytesIn = m.bytesIn;
-    if (typeof m.bytesOut === "number") x.bytesOut = m.bytesOut;
+    this.workers.heartbeat(m);
   }
 
   /** A worker registered (publishes `worker-joined`). */
   workerJoined(reg: RegisterWorker): void {
-    for (const [k, d] of this.departed) if (d.info.name === reg.name) this.departed.delete(k);
-    this.worker(reg.instance).died = false;
-    this.emit({ type: "worker-joined", name: reg.name, host: reg.host, nprocs: reg.nprocs, nthreads: reg.nthreads, memoryLimit: reg.memoryLimit });
+    this.workers.joined(reg);
   }
 
   /** A worker said goodbye (call before it is removed from the table): `worker-left`, and a log line. */
   workerLeaving(instance: string, reason: string): void {
-    const info = this.host.executors.info().find((w) => w.instance === instance);
-    if (!info) return;
-    this.opts.log?.info(`worker ${info.name} left: ${reason}`);
-    this.departed.set(instance, { info: { ...info, state: "gone", executors: [], done: this.worker(instance).done, restarts: this.worker(instance).restarts }, at: Date.now() });
-    this.emit({ type: "worker-left", name: info.name, reason });
+    this.workers.leaving(instance, reason);
   }
 
   /** An executor is gone (bye, crash, silence); `requeued` of its tasks went back to the queue. */
   executorGone(rec: ExecutorRec, reason: string, requeued: number): void {
-    const x = this.execExtra.get(rec.id);
-    if (x) {
-      this.goneBytesIn += x.bytesIn;
-      this.goneBytesOut += x.bytesOut;
-      this.execExtra.delete(rec.id);
-    }
     this.stream.forget(rec.name);
     this.retried += requeued;
-    const w = this.worker(rec.worker);
     const memory = /memory/i.test(reason);
     // The supervisor reports a process that died and is being restarted (executor-process.ts).
     const restarted = memory || /^(was killed|exited with|was lost|stopped: a task ran past)/.test(reason);
+    this.workers.executorGone(rec, restarted, memory);
     if (restarted) {
       this.restarts++;
-      w.restarts++;
-      if (memory) {
-        this.memoryRestarts++;
-        w.memoryRestarts++;
-      }
+      if (memory) this.memoryRestarts++;
       this.emit({ type: "executor-restarted", name: rec.name, id: rec.id, reason, memory });
     }
     const failed = this.flushSchedFailed();
@@ -424,8 +294,7 @@ export class Monitor {
   failedByScheduler(s: number, code: string, message: string, worker: string): void {
     this.completed++;
     this.failed++;
-    const chunkCol = this.host.tasks.chunk;
-    const job = s < chunkCol.length ? this.chunkJob.get(chunkCol[s]!) : undefined;
+    const job = this.jobs.ofSlot(s);
     if (job) job.errors++;
     const key = `${job?.key ?? ""}\0${code}`;
     const f = this.schedFailed.get(key);
@@ -447,38 +316,24 @@ export class Monitor {
     return n;
   }
 
-  private worker(instance: string): WorkerExtra {
-    let w = this.workerExtra.get(instance);
-    if (!w) this.workerExtra.set(instance, (w = { done: 0, restarts: 0, memoryRestarts: 0, died: false }));
-    return w;
-  }
-
   // --- housekeeping ---------------------------------------------------------------------------
 
   private tick(): void {
     const now = Date.now();
     if (this.schedFailed.size) this.flushSchedFailed();
-    this.updateJobs(now);
+    this.jobs.update(now);
     if (now < this.nextHousekeeping) return;
     this.nextHousekeeping = now + 1000;
     // Once a second: history, dead workers, expiry.
-    const execs = this.liveExecutors();
-    let cpu = 0;
-    let mem = 0;
-    let limit = 0;
-    for (const { e, w } of execs) {
-      cpu += this.execExtra.get(e.id)?.cpu ?? 0;
-      mem += e.rss;
-      limit += w.memoryLimit;
-    }
+    const load = this.workers.load();
     const done = this.completed - this.lastCompleted;
     const failed = this.failed - this.lastFailed;
     this.lastCompleted = this.completed;
     this.lastFailed = this.failed;
-    this.history.push([Math.floor(now / 1000), done, failed, execs.length ? cpu / execs.length : 0, mem, limit]);
+    this.history.push([Math.floor(now / 1000), done, failed, load.cpu, load.rss, load.limit]);
     if (this.history.length > this.historyS) this.history.splice(0, this.history.length - this.historyS);
     // Worker deaths are judged on the scheduler's beat (checkWorkers), after a stall's backlog is read.
-    for (const [k, d] of this.departed) if (now - d.at > this.keepGoneMs) this.departed.delete(k);
+    this.workers.prune(now);
     this.stream.prune(now - this.streamMs);
   }
 
@@ -488,148 +343,29 @@ export class Monitor {
    * calls this with the `now` of its table's sweep (ExecutorTable.sweepWorkers), just before it.
    */
   checkWorkers(now = Date.now()): void {
-    const table = this.host.executors;
-    for (const w of table.info()) {
-      const x = this.worker(w.instance);
-      const silent = table.workerSilentMs(w.instance, now);
-      const dead = table.workerSilentPastDead(w.instance, now);
-      if (!x.died && dead) {
-        x.died = true;
-        this.departed.set(w.instance, { info: { ...w, state: "gone", executors: [], done: x.done, restarts: x.restarts }, at: now });
-        this.emit({ type: "worker-died", name: w.name, host: w.host, silentMs: silent });
-        this.opts.log?.warn(`worker ${w.name} (${w.host}) died: silent for ${(silent / 1000).toFixed(1)} s`);
-      } else if (x.died && !dead) {
-        x.died = false;
-        this.departed.delete(w.instance);
-      }
-    }
-  }
-
-  private liveExecutors(): { e: ExecutorInfo; w: WorkerInfo }[] {
-    const out: { e: ExecutorInfo; w: WorkerInfo }[] = [];
-    for (const w of this.host.executors.info()) for (const e of w.executors) out.push({ e, w });
-    return out;
-  }
-
-  /** Job progress from the task table's chunks: a chunk gone from the table is finished. */
-  private updateJobs(now: number): void {
-    const chunks = this.host.tasks.chunks;
-    let finished = 0;
-    for (const j of this.jobs.values()) {
-      if (j.finishedAt !== undefined) {
-        finished++;
-        continue;
-      }
-      let w = 0;
-      for (const c of j.chunks) {
-        if (chunks.has(c[0])) j.chunks[w++] = c;
-        else {
-          j.doneRows += c[1];
-          this.chunkJob.delete(c[0]);
-        }
-      }
-      j.chunks.length = w;
-      const done = this.jobDone(j);
-      const dt = (now - j.lastRateAt) / 1000;
-      if (dt >= 0.9) {
-        const r = (done - j.lastDone) / dt;
-        j.rate = j.lastDone === 0 && j.rate === 0 ? r : 0.5 * j.rate + 0.5 * r;
-        j.lastDone = done;
-        j.lastRateAt = now;
-      }
-      const complete = j.resynced ? j.chunks.length === 0 && now - j.lastActive > 1000 : done > 0 && done >= j.total && j.received >= j.total;
-      if (complete) {
-        j.finishedAt = now;
-        finished++;
-        if (j.kind === "submit") this.pooled.delete(`${j.client}:submit:${j.fn}`);
-        this.emit({ type: "job-finished", client: j.client, job: j.job, name: j.name, kind: j.kind, total: j.total, errors: j.errors, ms: now - j.startedAt });
-      }
-    }
-    this.activeJobs = this.jobs.size - finished;
-    if (finished > KEEP_FINISHED_JOBS) {
-      const old = [...this.jobs.values()].filter((j) => j.finishedAt !== undefined).sort((a, b) => a.finishedAt! - b.finishedAt!);
-      for (const j of old.slice(0, old.length - KEEP_FINISHED_JOBS)) this.jobs.delete(j.key);
-    }
-  }
-
-  private jobDone(j: JobRec): number {
-    let done = j.doneRows;
-    const chunks = this.host.tasks.chunks;
-    for (const [id, rows] of j.chunks) {
-      const c = chunks.get(id);
-      done += c ? rows - c.remaining : rows;
-    }
-    return done;
+    this.workers.checkWorkers(now);
   }
 
   // --- readers --------------------------------------------------------------------------------
 
   /** `sched.info`'s workers with states (running / paused / restarting / gone), CPU and totals. */
   workerInfo(workers: WorkerInfo[]): WorkerInfo[] {
-    const now = Date.now();
-    this.present = new Set(workers.map((w) => w.instance));
-    for (const w of workers) {
-      const x = this.worker(w.instance);
-      let paused = w.executors.length > 0;
-      for (const e of w.executors) {
-        const ex = this.execExtra.get(e.id);
-        e.cpu = ex?.cpu ?? 0;
-        e.paused = ex?.paused ?? false;
-        if (!e.paused) paused = false;
-        if (e.paused) e.state = "paused";
-      }
-      w.done = x.done;
-      w.restarts = x.restarts;
-      if (this.host.executors.workerSilentPastDead(w.instance, now)) w.state = "gone";
-      else if (w.executors.length === 0 && x.restarts === 0) w.state = "starting";
-      else if (w.nprocs > 0 && w.executors.filter((e) => e.state === "running" || e.state === "paused").length < w.nprocs) w.state = "restarting";
-      else if (paused) w.state = "paused";
-      else w.state = "running";
-    }
-    return workers;
+    return this.workers.workerInfo(workers);
   }
-
-  /** Instances listed by the last {@link workerInfo} (so a departed one is not listed twice). */
-  private present = new Set<string>();
 
   /** Workers that left or died recently and are no longer in the table (state "gone"). */
   departedWorkers(): WorkerInfo[] {
-    return [...this.departed].filter(([instance]) => !this.present.has(instance)).map(([, d]) => d.info);
+    return this.workers.departedWorkers();
   }
 
-  /** The worker table, as the dashboard and `ts-dask info` show it. */
+  /** NATS bytes in and out: the scheduler's own and its executors' (those gone included). */
   bytes(): { in: number; out: number; schedulerIn: number; schedulerOut: number; executorsIn: number; executorsOut: number } {
-    const s = this.host.tx.stats();
-    let ein = this.goneBytesIn;
-    let eout = this.goneBytesOut;
-    for (const x of this.execExtra.values()) (ein += x.bytesIn), (eout += x.bytesOut);
-    return { in: s.inBytes + ein, out: s.outBytes + eout, schedulerIn: s.inBytes, schedulerOut: s.outBytes, executorsIn: ein, executorsOut: eout };
+    return this.workers.bytes();
   }
 
+  /** The jobs, running first (job-progress.ts). */
   jobViews(): JobView[] {
-    const out: JobView[] = [];
-    for (const j of this.jobs.values()) {
-      const done = j.finishedAt !== undefined ? j.total : Math.min(j.total || Infinity, this.jobDone(j));
-      const rate = j.finishedAt !== undefined ? (j.total / Math.max(0.001, (j.finishedAt - j.startedAt) / 1000)) : j.rate;
-      const left = j.total - done;
-      out.push({
-        key: j.key,
-        client: j.client,
-        job: j.job,
-        name: j.name,
-        kind: j.kind,
-        total: j.total,
-        done,
-        errors: j.errors,
-        state: j.finishedAt !== undefined ? "finished" : "running",
-        startedAt: j.startedAt,
-        ...(j.finishedAt !== undefined ? { finishedAt: j.finishedAt } : {}),
-        rate,
-        ...(j.finishedAt === undefined && rate > 0 ? { eta: left / rate } : j.finishedAt !== undefined ? { eta: 0 } : {}),
-      });
-    }
-    // Running first (oldest first), then finished (newest first).
-    return out.sort((a, b) => (a.state !== b.state ? (a.state === "running" ? -1 : 1) : a.state === "running" ? a.startedAt - b.startedAt : b.finishedAt! - a.finishedAt!));
+    return this.jobs.views();
   }
 
   /**
