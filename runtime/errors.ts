@@ -382,6 +382,8 @@ export const Errors = {
     new ActorError("ActorNotFound", `No actor named '${name}' lives in this cluster: create it with client.actor(Class, args, { name: "${name}" }) (get-or-create).`, name, "", "not found"),
   ActorStartFailed: (actor: string, executor: string, detail: string) =>
     new ActorError("ActorStartFailed", `Actor '${actor}' could not start on ${executor || "any executor"}: ${detail}`, actor, executor, detail),
+  NoSuchMethod: (actor: string, method: string) =>
+    new TsDaskError("NoSuchMethod", `Actor '${actor}' has no method '${method}': call one its class defines (a getter is read with actor.get("${method}")).`),
   ActorCallFailed: (actor: string, method: string, worker: string, remoteName: string, message: string, stack: string) =>
     new TaskError("ActorCallFailed", `${actor}.${method}() on ${worker} threw ${remoteName}: ${message}`, `${actor}.${method}`, worker, remoteName, stack),
 
@@ -415,6 +417,11 @@ export const Errors = {
     new TsDaskError("ResourcesUnavailable", `Tasks need resources ${needs}, which no worker of the cluster offers (workers: ${offers}). They wait until a worker that has them joins (ts-dask worker --resources …); cancel them otherwise.`),
   ResourcesNeedCluster: (backend: string, needs: string) =>
     new TsDaskError("ResourcesNeedCluster", `Option resources = ${needs} needs the cluster backend: backend ${backend} runs every call in this machine's own processes and has no resources to hold. Use backend: "cluster" (workers started with --resources, or \`ts-dask up --resources\`), or leave resources out.`),
+  BadEstimator: (detail: string) =>
+    new TsDaskError(
+      "BadEstimator",
+      `The estimator cannot be evaluated: ${detail}. Give its class predict(X) (scored with the search's \`scoring\`) or score(X, y) (used when no \`scoring\` is given).`,
+    ),
   BadOption: (option: string, value: unknown, expected: string) =>
     new TsDaskError("BadOption", `Option ${option} = ${safe(value)} is not valid: expected ${expected}.`),
   JetStreamUnavailable: (name: string, server: string) =>

@@ -10,6 +10,7 @@ import type { Backend, PreparedFn } from "../workloads/backends/types.ts";
 import { BitSet, Checkpoint } from "../workloads/best/checkpoint.ts";
 import { TopK } from "../workloads/best/topk.ts";
 import { delayed } from "../workloads/delayed.ts";
+import { cvFitTask } from "../workloads/grid/cv-task.ts";
 import { Engine, parsePreDispatch } from "../workloads/engine.ts";
 import { kFold, stratifiedKFold } from "../workloads/grid/folds.ts";
 import { expandGrid } from "../workloads/grid/param-grid.ts";
@@ -417,6 +418,21 @@ test("Checkpoint: records, replays, drops a torn tail, refuses another study", (
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("delayed() of a non-function and an estimator without predict or score are refused under their table codes", async () => {
+  try {
+    delayed(42 as unknown as () => number);
+    assert.unreachable("delayed(42) was accepted");
+  } catch (e) {
+    assert.is((e as { code?: string }).code, "BadOption");
+    assert.match((e as Error).message, "delayed(fn)");
+  }
+  const req = { train: Uint32Array.of(0, 1), test: Uint32Array.of(2), mode: "auto" as const, trainScores: false };
+  const fitOnly = () => ({ fit() {} });
+  const e = await cvFitTask(fitOnly as never, {}, req, [[0], [1], [2]], [0, 1, 2]).catch((x: unknown) => x);
+  assert.is((e as { code?: string }).code, "BadEstimator");
+  assert.match((e as Error).message, "neither predict(X) nor score(X, y)");
 });
 
 test.run();

@@ -1,4 +1,5 @@
 /** joblib's `delayed`: a call written down, to be made later by {@link parallel}. */
+import { Errors } from "../runtime/errors.ts";
 
 /** A call of `fn` with `args`, not made yet. Made by {@link delayed}. */
 export interface Delayed<R = unknown> {
@@ -20,7 +21,7 @@ export type DelayedResult<D> = D extends Delayed<infer R> ? Awaited<R> : never;
  * const res = await parallel({ nJobs: -1 }, candidates.map((c) => delayed(procs.myProc)(c, refData)));
  */
 export function delayed<F extends (...args: any[]) => unknown>(fn: F): (...args: Parameters<F>) => Delayed<Awaited<ReturnType<F>>> {
-  if (typeof fn !== "function") throw new TypeError(`delayed(fn): fn must be a function, got ${typeof fn}`);
+  if (typeof fn !== "function") throw Errors.BadOption("delayed(fn)", fn, "a function (self-contained, or a module export)");
   return (...args: Parameters<F>) => ({ fn: fn as Delayed<Awaited<ReturnType<F>>>["fn"], args, __delayed: true as const });
 }
 

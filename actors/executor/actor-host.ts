@@ -15,7 +15,7 @@ import { decode, encode } from "../../runtime/codec.ts";
 import type { ActorCalls, ActorReplies, ActorSnapshot, ActorSubjects, ExecActor, ExecActorReply, FnDef, ModuleDef, RemoteError, SnapshotEvery } from "../../runtime/protocol.ts";
 import type { Sub, Transport } from "../../runtime/transport.ts";
 import { errorInfo } from "./runner.ts";
-import type { ErrorCode } from "../../runtime/errors.ts";
+import { Errors, remoteError, type ErrorCode } from "../../runtime/errors.ts";
 
 type Instance = Record<string, unknown>;
 
@@ -145,7 +145,7 @@ export class ActorHost {
       if (get) value = await h.inst[method];
       else {
         const f = h.inst[method];
-        if (typeof f !== "function" || method === "constructor") throw new TypeError(`${h.name} has no method '${method}'`);
+        if (typeof f !== "function" || method === "constructor") throw Errors.NoSuchMethod(h.name, method);
         value = await (f as (...a: unknown[]) => unknown).apply(h.inst, args);
       }
       this.reply(client, h, id, value);
@@ -218,7 +218,7 @@ export class ActorHost {
           try {
             this.d.tx.send(this.d.subjects.replies(client), one);
           } catch (e) {
-            this.d.tx.send(this.d.subjects.replies(client), { ...one, values: [null], errors: [{ i: 0, code: "ActorCallFailed", name: "NotSerializable", message: `the call's result cannot be sent: ${(e as Error).message}`, stack: "" }] });
+            this.d.tx.send(this.d.subjects.replies(client), { ...one, values: [null], errors: [remoteError(Errors.NotSerializable("The call's result", (e as Error).message))] });
           }
         }
       }

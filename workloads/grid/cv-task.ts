@@ -3,6 +3,7 @@
  * training rows, then predict (or score) the test rows (and the training rows when asked). Runs
  * inside a generated wrapper module that imports the user's factory (see backends/wrappers.ts).
  */
+import { Errors } from "../../runtime/errors.ts";
 import type { Estimator, EstimatorFactory, Features } from "./estimator.ts";
 
 /** What one fit should do. */
@@ -39,11 +40,11 @@ export async function cvFitTask(factory: EstimatorFactory<unknown>, params: unkn
   const out: FitOutput = { fitMs: t1 - t0, scoreMs: 0 };
   const Xte = rows(X, req.test);
   if (useScore) {
-    if (typeof est.score !== "function") throw new TypeError("the estimator has no score(X, y) method");
+    if (typeof est.score !== "function") throw Errors.BadEstimator("it has no score(X, y) method");
     out.testScore = await est.score(Xte, rows(y, req.test));
     if (req.trainScores) out.trainScore = await est.score(Xtr, ytr);
   } else {
-    if (typeof est.predict !== "function") throw new TypeError("the estimator has neither predict(X) nor score(X, y)");
+    if (typeof est.predict !== "function") throw Errors.BadEstimator("it has neither predict(X) nor score(X, y)");
     out.testPred = Array.from(await est.predict(Xte), Number);
     if (req.trainScores) out.trainPred = Array.from(await est.predict(Xtr), Number);
   }
