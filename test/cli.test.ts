@@ -141,7 +141,9 @@ t("a worker whose scheduler vanishes exits after --death-timeout; one that comes
   const sched = cli(["scheduler", "--nats", url, "--cluster", "c3", "--dashboard-address", "none"]);
   await sched.waitFor(/scheduler for cluster 'c3'/);
   const w3 = await EventWatcher.start(url, "c3");
-  const w = cli(["worker", url, "--cluster", "c3", "--nprocs", "1", "--name", "Lonely", "--death-timeout", "3"]);
+  // 10 s: the new scheduler below must be up before the worker gives up, and a scheduler started from
+  // source on a loaded 2-core machine took over 3 s (a CI run failed that way with 3).
+  const w = cli(["worker", url, "--cluster", "c3", "--nprocs", "1", "--name", "Lonely", "--death-timeout", "10"]);
   await w3.until(joined("Lonely-0"));
   // The scheduler goes away for less than the death timeout, and comes back: the worker carries on.
   await sched.stop("SIGKILL");
@@ -149,11 +151,13 @@ t("a worker whose scheduler vanishes exits after --death-timeout; one that comes
   await again.waitFor(/scheduler for cluster 'c3'/);
   const client = await Client.connect(url, { cluster: "c3" });
   try {
-    assert.is(await withTimeout(client.submit((x: number) => x + 1, 41).result(), 20_000, "task after the scheduler came back"), 42);
+    const back = withTimeout(client.submit((x: number) => x + 1, 41).result(), 20_000, "task after the scheduler came back");
+    // Said with what the worker and the new scheduler printed, should it time out.
+    assert.is(await back.catch((e: Error) => Promise.reject(new Error(`${e.message}\n--- worker:\n${w.output()}\n--- scheduler:\n${again.output()}`))), 42);
   } finally {
     await client.close();
   }
-  // Now it goes away for good: the worker gives up after ~3 s and exits non-zero.
+  // Now it goes away for good: the worker gives up after ~10 s and exits non-zero.
   await again.stop("SIGKILL");
   assert.is(await withTimeout(w.exited, 30_000, "worker death-timeout"), 1);
   assert.match(w.output(), "death-timeout");
