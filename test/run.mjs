@@ -3,7 +3,9 @@
 //
 //   node test/run.mjs [filter…]      # filters: substrings of the path, e.g. `nats` or `test/platform`
 //
-// Runs every test/**/*.test.ts (sorted; node_modules and fixtures directories skipped) in its own
+// Runs every test/**/*.test.ts and every lifecycle machine's test beside its machine
+// (`<name>.machine.test.ts` under runtime/, actors/, client/; sorted; node_modules and fixtures
+// directories skipped) in its own
 // process, `node --import tsx <file>`, with FORCE_COLOR=0 NO_COLOR=1, because uvu runs all files of
 // one process in sequence with shared globals and has no per-test timeout (measured: a never-settling test hangs it, a leaked handle keeps it alive).
 //
@@ -55,14 +57,14 @@ const jobs = envNumber("TEST_JOBS", 2, { integer: true });
 const exitGraceS = envNumber("TEST_EXIT_GRACE_S", 15);
 const filters = process.argv.slice(2);
 
-/** test/**\/*.test.ts, as sorted forward-slash paths relative to the repository root. */
-function findTestFiles(dir) {
+/** test/**\/*.test.ts (or, with `only`, files ending so), as forward-slash paths relative to the repository root. */
+function findTestFiles(dir, only = ".test.ts") {
   const out = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (entry.name.startsWith(".") || entry.name === "node_modules" || entry.name === "fixtures") continue;
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...findTestFiles(full));
-    else if (entry.isFile() && entry.name.endsWith(".test.ts")) out.push(path.relative(root, full).split(path.sep).join("/"));
+    if (entry.isDirectory()) out.push(...findTestFiles(full, only));
+    else if (entry.isFile() && entry.name.endsWith(only)) out.push(path.relative(root, full).split(path.sep).join("/"));
   }
   return out;
 }
@@ -255,7 +257,9 @@ function printTotals(results, extra = []) {
 
 // --- main ---------------------------------------------------------------------------------------
 
-const all = findTestFiles(testDir).sort();
+// Machine tests live beside their machines (issue 16): runtime/, actors/, client/.
+const machineTests = ["runtime", "actors", "client"].flatMap((d) => findTestFiles(path.join(root, d), ".machine.test.ts"));
+const all = [...findTestFiles(testDir), ...machineTests].sort();
 const files = filters.length ? all.filter((f) => filters.some((s) => f.includes(s.split(path.sep).join("/")))) : all;
 const results = [];
 

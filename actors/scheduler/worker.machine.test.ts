@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createActor, SimulatedClock } from "xstate";
-import { workerMachine, type WorkerContext, type WorkerEvent, type WorkerInput } from "../../actors/scheduler/worker.machine.ts";
+import { workerMachine, type WorkerContext, type WorkerEvent, type WorkerInput } from "./worker.machine.ts";
 
 const ACTIONS = ["sendStealRequest", "applyStolen", "requeueTasks"] as const;
 type Name = (typeof ACTIONS)[number];

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createActor, SimulatedClock } from "xstate";
-import { chained, executorLifeMachine, registered, runnerPaused, stopped } from "../../actors/executor/executor.machine.ts";
+import { chained, executorLifeMachine, registered, runnerPaused, stopped } from "./executor.machine.ts";
 
 function start(retryMs = 250) {
   const clock = new SimulatedClock();

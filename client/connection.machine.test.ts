@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createActor, SimulatedClock } from "xstate";
-import { connectionMachine, type ConnectionContext, type ConnectionInput } from "../../client/connection.machine.ts";
+import { connectionMachine, type ConnectionContext, type ConnectionInput } from "./connection.machine.ts";
 
 function start(input: ConnectionInput = {}) {
   const clock = new SimulatedClock();

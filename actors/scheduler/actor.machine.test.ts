@@ -2,7 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createActor, SimulatedClock } from "xstate";
-import { actorMachine, type ActorLifeInput } from "../../actors/scheduler/actor.machine.ts";
+import { actorMachine, type ActorLifeInput } from "./actor.machine.ts";
 
 function start(input: ActorLifeInput) {
   const clock = new SimulatedClock();

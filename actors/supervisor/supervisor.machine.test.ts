@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createActor, SimulatedClock } from "xstate";
-import { supervisorMachine, type SupervisorInput } from "../../actors/supervisor/supervisor.machine.ts";
+import { supervisorMachine, type SupervisorInput } from "./supervisor.machine.ts";
 
 const ACTIONS = [
   "sendRegister",

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createActor, SimulatedClock } from "xstate";
-import { executorMachine, restartBackoff, type ExecutorInput } from "../../actors/supervisor/executor.machine.ts";
+import { executorMachine, restartBackoff, type ExecutorInput } from "./executor.machine.ts";
 
 const ACTIONS = [
   "spawnExecutor",

@@ -5,8 +5,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createActor, SimulatedClock } from "xstate";
-import { deadWindow, schedulerWatchMachine } from "../../runtime/scheduler-watch.machine.ts";
-import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
+import { deadWindow, schedulerWatchMachine } from "./scheduler-watch.machine.ts";
+import { SchedulerWatch } from "./scheduler-watch.ts";
 
 function start(deadMs = 3000) {
   const clock = new SimulatedClock();
