@@ -86,14 +86,9 @@ export class Actor {
     this.log.warn(e.message);
   }
 
-  /**
-   * Answers a request with its route's reply type (no-op when the message had no reply subject).
-   * An answer that is ready only after this actor's connection closed (an upload still fanning out
-   * when an embedded cluster shuts down) is dropped: nobody can hear it, and throwing from a
-   * handler's promise would take the whole process down.
-   */
+  /** Answers a request with its route's reply type (no-op when the message had no reply subject). */
   respond<R>(reply: Reply<R> | undefined, value: NoInfer<R>): void {
-    if (reply && !this.tx.isClosed) this.tx.publish(reply, encode(value));
+    if (reply) this.tx.publish(reply, encode(value));
   }
 
   /** Counts a dropped message; the first of each kind is logged. */

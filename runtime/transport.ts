@@ -122,10 +122,19 @@ export class Transport {
     this.publish(subject, encode(value), reply);
   }
 
+  /**
+   * Publishes raw bytes. After close() the message is dropped and counted ({@link droppedAfterClose}):
+   * nobody can hear it, and an answer that is ready only then (an upload still fanning out when an
+   * embedded cluster shuts down) must not throw CONNECTION_CLOSED out of a handler's promise and
+   * take the whole process down.
+   */
   publish(subject: string, data: Uint8Array, reply?: string): void {
     if (data.byteLength > this.maxPayload) throw Errors.PayloadTooLarge(`A message on ${subject}`, data.byteLength, this.maxPayload);
+    if (this.nc.isClosed()) return void this.droppedAfterClose++;
     this.nc.publish(subject, data, reply ? { reply } : undefined);
   }
+  /** Messages published after close() and dropped (see {@link publish}). */
+  droppedAfterClose = 0;
 
   /** Whether the server runs JetStream (its INFO says so): durable outputs need it. */
   get hasJetStream(): boolean {

@@ -9,7 +9,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ActorError, Client } from "../index.ts";
 import { startNatsServer, type NatsServer } from "../runtime/nats-server.ts";
-import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
+import { cliCluster, stopAllCli } from "./helpers/cli.ts";
 import { withTimeout } from "./helpers/cluster.ts";
 
 let nats: NatsServer | undefined;
@@ -28,21 +28,13 @@ class Tally {
 test("after a scheduler restart, calls to its actors end at once (run on the old host while it lasts, then ActorLost), never hang; the actor can be made again", async () => {
   nats = await startNatsServer();
   const url = nats.url;
-  const schedArgs = ["scheduler", "--nats", url, "--cluster", "reactor", "--dashboard-address", "none"];
-  let sched = cli(schedArgs);
-  await sched.waitFor(/scheduler for cluster 'reactor'/);
-  const watch = await EventWatcher.start(url, "reactor");
-  cli(["worker", url, "--cluster", "reactor", "--nprocs", "1", "--name", "W", "--death-timeout", "60"]);
-  await watch.until((e) => e.type === "executor-joined", 1);
+  const { watch, restartScheduler } = await cliCluster(url, "reactor");
   const client = await Client.connect(url, { cluster: "reactor" });
   try {
     const t = await withTimeout(client.actor(Tally, [], { name: "tally", detached: true }), 30_000, "actor start");
     assert.is(await withTimeout(t.add(2), 10_000, "a call"), 2);
 
-    sched.proc.kill("SIGKILL");
-    await sched.exited;
-    sched = cli(schedArgs);
-    await sched.waitFor(/scheduler for cluster 'reactor'/);
+    await restartScheduler();
     // A call made now ends at once either way: it may still reach the old host (calls go straight
     // to it, and it has not followed the new scheduler yet: the call runs, once), or fail with
     // ActorLost; it never hangs. Once the client has seen the new scheduler, every call fails.

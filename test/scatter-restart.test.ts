@@ -10,7 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
 import { startNatsServer, type NatsServer } from "../runtime/nats-server.ts";
-import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
+import { cliCluster, stopAllCli } from "./helpers/cli.ts";
 import { waitFor, withTimeout } from "./helpers/cluster.ts";
 
 let nats: NatsServer | undefined;
@@ -24,12 +24,7 @@ test.after(async () => {
 test("after a scheduler restart the client uploads its scattered values and files again", async () => {
   nats = await startNatsServer();
   const url = nats.url;
-  const schedArgs = ["scheduler", "--nats", url, "--cluster", "rescatter", "--dashboard-address", "none"];
-  let sched = cli(schedArgs);
-  await sched.waitFor(/scheduler for cluster 'rescatter'/);
-  const watch = await EventWatcher.start(url, "rescatter");
-  cli(["worker", url, "--cluster", "rescatter", "--nprocs", "1", "--name", "W", "--death-timeout", "60"]);
-  await watch.until((e) => e.type === "executor-joined", 1);
+  const { watch, restartScheduler } = await cliCluster(url, "rescatter");
   await watch.close();
 
   const client = await Client.connect(url, { cluster: "rescatter" });
@@ -46,10 +41,7 @@ test("after a scheduler restart the client uploads its scattered values and file
     const useHelper = async (name: string, x: number) => ((await import(name)) as { triple(x: number): number }).triple(x);
     assert.is(await client.submit(useHelper, "rescatter_helper", 5).result(), 15);
 
-    sched.proc.kill("SIGKILL");
-    await sched.exited;
-    sched = cli(schedArgs);
-    await sched.waitFor(/scheduler for cluster 'rescatter'/);
+    await restartScheduler();
     // The new scheduler's data store is empty until the client notices (its lease) and uploads.
     await waitFor(async () => (await client.info().catch(() => undefined))?.data.values === 2, { timeoutMs: 30_000, label: "the client to upload the value and the file again" });
     // Fresh executor processes: nothing cached, so the value must come from the new scheduler.

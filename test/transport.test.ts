@@ -43,6 +43,7 @@ test("an answer ready only after the actor's connection closed is dropped, not t
   // What an embedded scheduler did when an upload's fan-out finished after Client.close(): CONNECTION_CLOSED, unhandled.
   actor.respond("_INBOX.asker" as Reply<{ ok: boolean }>, { ok: true });
   assert.ok(tx.isClosed);
+  assert.is(tx.droppedAfterClose, 1, "dropped and counted");
 });
 
 test.run();

@@ -405,18 +405,26 @@ export class ExecutorTable {
   }
 
   /**
-   * Resolves with the reason once `rec` has left the table (at once if it already has): a request
-   * it will never answer (it exited mid-request) need not wait out its timeout.
+   * `left` resolves with the reason once `rec` has left the table (at once if it already has): a
+   * request it will never answer (it exited mid-request) need not wait out its timeout. Call
+   * `cancel` when the answer came first, so a long-lived executor does not collect waiters.
    */
-  whenGone(rec: ExecutorRec): Promise<string> {
-    if (this.byIdMap.get(rec.id) !== rec) return Promise.resolve("gone");
-    return new Promise((resolve) => {
-      const l = this.goneWaiters.get(rec);
-      if (l) l.push(resolve);
-      else this.goneWaiters.set(rec, [resolve]);
-    });
+  whenGone(rec: ExecutorRec): { left: Promise<string>; cancel(): void } {
+    if (this.byIdMap.get(rec.id) !== rec) return { left: Promise.resolve("gone"), cancel: () => {} };
+    let waiter!: (reason: string) => void;
+    const left = new Promise<string>((resolve) => (waiter = resolve));
+    let set = this.goneWaiters.get(rec);
+    if (!set) this.goneWaiters.set(rec, (set = new Set()));
+    set.add(waiter);
+    return {
+      left,
+      cancel: () => {
+        set.delete(waiter);
+        if (set.size === 0 && this.goneWaiters.get(rec) === set) this.goneWaiters.delete(rec);
+      },
+    };
   }
-  private readonly goneWaiters = new Map<ExecutorRec, ((reason: string) => void)[]>();
+  private readonly goneWaiters = new Map<ExecutorRec, Set<(reason: string) => void>>();
 
   private gone(rec: ExecutorRec, reason: string) {
     if (this.byIdMap.get(rec.id) !== rec) return;

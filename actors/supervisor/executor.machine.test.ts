@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createActor, SimulatedClock } from "xstate";
+import { startRecorded } from "../../test/helpers/machines.ts";
 import { executorMachine, restartBackoff, type ExecutorInput } from "./executor.machine.ts";
 
 const ACTIONS = [
@@ -22,12 +22,7 @@ const defaults: ExecutorInput = {
 };
 
 function start(input: Partial<ExecutorInput> = {}) {
-  const clock = new SimulatedClock();
-  const calls: string[] = [];
-  const actions = Object.fromEntries(ACTIONS.map((n) => [n, () => void calls.push(n)])) as Record<(typeof ACTIONS)[number], () => void>;
-  const actor = createActor(executorMachine.provide({ actions }), { clock, input: { ...defaults, ...input } });
-  actor.start();
-  const count = (name: string) => calls.filter((c) => c === name).length;
+  const { actor, clock, calls, count } = startRecorded(executorMachine, ACTIONS, { ...defaults, ...input });
   const value = () => actor.getSnapshot().value;
   const ctx = () => actor.getSnapshot().context;
   return { actor, clock, calls, count, value, ctx };

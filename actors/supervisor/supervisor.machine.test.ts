@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createActor, SimulatedClock } from "xstate";
+import { startRecorded } from "../../test/helpers/machines.ts";
 import { supervisorMachine, type SupervisorInput } from "./supervisor.machine.ts";
 
 const ACTIONS = [
@@ -15,15 +15,7 @@ const ACTIONS = [
 
 const defaults: SupervisorInput = { deathTimeoutMs: 1000, schedulerSilenceMs: 300, retireTimeoutMs: 500, registerRetryMs: 100 };
 
-function start(input: Partial<SupervisorInput> = {}) {
-  const clock = new SimulatedClock();
-  const calls: string[] = [];
-  const actions = Object.fromEntries(ACTIONS.map((n) => [n, () => void calls.push(n)])) as Record<(typeof ACTIONS)[number], () => void>;
-  const actor = createActor(supervisorMachine.provide({ actions }), { clock, input: { ...defaults, ...input } });
-  actor.start();
-  const count = (name: string) => calls.filter((c) => c === name).length;
-  return { actor, clock, calls, count };
-}
+const start = (input: Partial<SupervisorInput> = {}) => startRecorded(supervisorMachine, ACTIONS, { ...defaults, ...input });
 
 function toRunning(input: Partial<SupervisorInput> = {}) {
   const s = start(input);

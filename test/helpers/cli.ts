@@ -109,6 +109,31 @@ export async function stopAllCli(): Promise<void> {
   await Promise.all([...running].map((c) => c.stop("SIGKILL")));
 }
 
+/**
+ * A `ts-dask scheduler` and a `ts-dask worker` of one executor (named W) for `cluster` on `url`,
+ * resolved once the executor joined. `restartScheduler()` kills the scheduler (SIGKILL) and
+ * resolves when a new one is up; `watch` keeps hearing the cluster's events (close it).
+ */
+export async function cliCluster(url: string, cluster: string): Promise<{ watch: EventWatcher; restartScheduler(): Promise<void> }> {
+  const startScheduler = async () => {
+    const p = cli(["scheduler", "--nats", url, "--cluster", cluster, "--dashboard-address", "none"]);
+    await p.waitFor(new RegExp(`scheduler for cluster '${cluster}'`));
+    return p;
+  };
+  let sched = await startScheduler();
+  const watch = await EventWatcher.start(url, cluster);
+  cli(["worker", url, "--cluster", cluster, "--nprocs", "1", "--name", "W", "--death-timeout", "60"]);
+  await watch.until((e) => e.type === "executor-joined", 1);
+  return {
+    watch,
+    async restartScheduler() {
+      sched.proc.kill("SIGKILL");
+      await sched.exited;
+      sched = await startScheduler();
+    },
+  };
+}
+
 /** Collects a cluster's `events` messages, to await e.g. executors joining. */
 export class EventWatcher {
   readonly events: ClusterEvent[] = [];

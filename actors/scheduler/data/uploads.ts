@@ -61,7 +61,8 @@ export class UploadRegistry {
           // replacement gets this upload when it registers, so that is not a failure to wait 2 min for.
           const asked = this.tx.request<ExecUploadReply>(this.subjects.execUpload(rec.id), { uploads: [def], auth: rec.auth }, UPLOAD_TIMEOUT_MS);
           asked.catch(() => {});
-          r = await Promise.race([asked, this.executors.whenGone(rec).then((why) => ({ left: why }))]);
+          const gone = this.executors.whenGone(rec);
+          r = await Promise.race([asked, gone.left.then((why) => ({ left: why }))]).finally(gone.cancel);
         } catch (e) {
           r = { ok: false, error: Transport.isNoAnswer(e) ? "no answer (the executor stopped or is busy in a synchronous task)" : (e as Error).message };
         }
