@@ -65,6 +65,8 @@ export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: 
     lan: o.lan,
     ...(o.resources ? { resources: o.resources } : {}),
     jetstream: o.jetstream,
+    // No client in this process: nobody would join the in-process link.
+    link: false,
     // On by default here (off for the embedded cluster); loopback unless the cluster is on the LAN.
     dashboard: o.dashboardAddress ?? (o.lan ? ":8787" : "127.0.0.1:8787"),
   });

@@ -83,6 +83,8 @@ export class Client extends ClientTasks {
       const auth = local ? undefined : opts.auth;
       const scope = local ? undefined : clientScope(opts.scope, auth, servers);
       const tx = await Transport.connect({ servers, token, auth, inboxPrefix: subjects(cluster).inboxOf(scope), name: "ts-dask client" });
+      // The scheduler this process embeds is reached without a trip through nats-server (runtime/link.ts).
+      if (local?.link) tx.joinLink(local.link, "client");
       const c = new Client(tx, cluster, local, cap, scope);
       await c.start(servers, opts);
       startupMark("client", "connected");

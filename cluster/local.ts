@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { consoleLogger, silentLogger } from "../runtime/actor.ts";
 import { randomBytes } from "node:crypto";
 import { randomId } from "../runtime/ids.ts";
+import { Link } from "../runtime/link.ts";
 import { startupMark } from "../runtime/startup-trace.ts";
 import { startNatsServer, type NatsServer } from "../runtime/nats-server.ts";
 import type { Transport } from "../runtime/transport.ts";
@@ -32,6 +33,8 @@ export class LocalCluster implements LocalClusterHandle {
     readonly url: string,
     readonly cluster: string,
     readonly token: string | undefined,
+    /** The in-process link between the scheduler and the client that embeds this cluster (runtime/link.ts). */
+    readonly link: Link | undefined,
     readonly scheduler: Scheduler,
     readonly worker: Supervisor,
     private readonly nats: NatsServer,
@@ -81,8 +84,10 @@ export class LocalCluster implements LocalClusterHandle {
     const log = (who: string) => (opts.quiet ? silentLogger : consoleLogger(who));
     let schedTx: Transport | undefined;
     let scheduler: Scheduler | undefined;
+    const link = opts.link === false ? undefined : new Link();
     try {
       schedTx = await Transport.connect({ servers: url, token, name: "ts-dask scheduler" });
+      if (link) schedTx.joinLink(link, "server");
       scheduler = await Scheduler.start(schedTx, { cluster, log: log("[scheduler]"), maxValueBytes: opts.maxValueBytes, clientGraceMs: opts.clientGraceMs });
       startupMark("cluster", "scheduler-started");
       const worker = await Supervisor.start({
@@ -105,7 +110,7 @@ export class LocalCluster implements LocalClusterHandle {
       const dashboard = opts.dashboard && startDashboard ? await startDashboard(scheduler.monitor, { address: opts.dashboard, log: log("[scheduler]") }) : undefined;
       // A generated cluster name is never used again: its uploads and installs go with it.
       const own = opts.cluster === undefined && opts.localDirectory === undefined ? localDirectory : undefined;
-      return new LocalCluster(url, cluster, token, scheduler, worker, nats, schedTx, dashboard, own);
+      return new LocalCluster(url, cluster, token, link, scheduler, worker, nats, schedTx, dashboard, own);
     } catch (e) {
       standby.stop();
       await scheduler?.stop();

@@ -5,6 +5,7 @@
  * here when it is imported — `index.ts` does, so every user of the package has it.
  */
 import { Errors } from "./errors.ts";
+import type { Link } from "./link.ts";
 
 export interface LocalClusterOptions {
   /** Executor processes (default: one per core). */
@@ -35,6 +36,12 @@ export interface LocalClusterOptions {
   cluster?: string;
   /** How long the scheduler keeps a silent client's work (default 5 s; see SchedulerOptions.clientGraceMs). */
   clientGraceMs?: number;
+  /**
+   * The embedding client talks to the scheduler through an in-process link instead of through
+   * nats-server (runtime/link.ts; default true). `false` sends everything over NATS, as a client
+   * in another process would (for comparisons).
+   */
+  link?: boolean;
 }
 
 /** What the client keeps of the local cluster it started. */
@@ -43,6 +50,8 @@ export interface LocalClusterHandle {
   readonly url: string;
   readonly cluster: string;
   readonly token: string | undefined;
+  /** The in-process link to the scheduler (runtime/link.ts), unless `link: false`: the embedding client joins it. */
+  readonly link?: Link;
   /** Stops the worker (and its executors), the scheduler and nats-server. */
   stop(): Promise<void>;
 }

@@ -9,6 +9,8 @@ import { decode, encode } from "./codec.ts";
 import { Errors, type TsDaskError } from "./errors.ts";
 import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
 import { probeNats } from "./nats-probe.ts";
+import { HOP_TRACE, hopReceived, hopSent } from "./hop-trace.ts";
+import type { Link } from "./link.ts";
 
 /** A nats.js connection, for programs that embed the scheduler ({@link Transport.wrap}); the one place `nats` is imported. */
 export type { NatsConnection } from "nats";
@@ -117,6 +119,27 @@ export class Transport {
     }
   }
 
+  /** The in-process link this connection takes part in (runtime/link.ts), and on which side. */
+  private link: Link | undefined;
+  private linkSide: "server" | "client" | undefined;
+
+  /**
+   * Joins an in-process link (runtime/link.ts): as its `server` (the embedded scheduler's
+   * connection: what it subscribes to without wildcards is also served through the link, and its
+   * publishes to the client's link inboxes are handed over) or its `client` (the embedding
+   * client's connection: its messages to subjects the server side serves, and their replies, take
+   * the link). Subscriptions made before this call are not linked: join before subscribing.
+   */
+  joinLink(link: Link, side: "server" | "client"): void {
+    this.link = link;
+    this.linkSide = side;
+  }
+
+  /** Whether a message to `subject` from this connection now goes through the link. */
+  linked(subject: string): boolean {
+    return this.linkSide === "client" && this.link!.serves(subject);
+  }
+
   /** Encodes and publishes. Throws {@link Errors.PayloadTooLarge} when the message exceeds max_payload. */
   send(subject: string, value: unknown, reply?: string): void {
     this.publish(subject, encode(value), reply);
@@ -131,8 +154,20 @@ export class Transport {
   publish(subject: string, data: Uint8Array, reply?: string): void {
     if (data.byteLength > this.maxPayload) throw Errors.PayloadTooLarge(`A message on ${subject}`, data.byteLength, this.maxPayload);
     if (this.nc.isClosed()) return void this.droppedAfterClose++;
+    if (this.link) {
+      if (this.linkSide === "client" ? this.link.toServer(subject, data, reply) : this.link.toClient(subject, data)) return;
+      if (reply && this.linkSide === "server" && this.link.needsBridge(reply)) this.bridge(reply);
+    }
+    if (HOP_TRACE) hopSent(subject, data.byteLength);
     this.nc.publish(subject, data, reply ? { reply } : undefined);
   }
+  /** Answers on NATS to a link inbox (a request the scheduler passed on to an executor) go into the link. */
+  private bridge(inbox: string) {
+    const link = this.link!;
+    const sub = this.nc.subscribe(inbox, { callback: (err, msg) => void (err || link.toClient(inbox, msg.data)) });
+    link.bridged(inbox, () => sub.unsubscribe());
+  }
+
   /** Messages published after close() and dropped (see {@link publish}). */
   droppedAfterClose = 0;
 
@@ -191,14 +226,24 @@ export class Transport {
           else console.error(e.message);
           return;
         }
+        if (!HOP_TRACE) return handler(msg.data, msg.reply, msg.subject);
+        const done = hopReceived(msg.subject, msg.data.byteLength);
         handler(msg.data, msg.reply, msg.subject);
+        done();
       },
     });
-    return { unsubscribe: () => { if (!sub.isClosed()) sub.unsubscribe(); } };
+    const unlink = this.linkSide === "server" ? this.link!.serve(subject, handler) : undefined;
+    return {
+      unsubscribe: () => {
+        unlink?.();
+        if (!sub.isClosed()) sub.unsubscribe();
+      },
+    };
   }
 
   /** Request/reply with msgpack on both sides. Rejects on timeout or when nobody listens. */
   async request<T>(subject: string, value: unknown, timeoutMs: number): Promise<T> {
+    if (this.linked(subject)) return this.requestWhere<T>(subject, value, timeoutMs, () => true);
     const msg = await this.nc.request(subject, encode(value), { timeout: timeoutMs, noMux: false });
     return decode<T>(msg.data);
   }
@@ -219,23 +264,31 @@ export class Transport {
         if (err) reject(err);
         else resolve(v!);
       };
+      const onReply = (data: Uint8Array) => {
+        let r: T;
+        try {
+          r = decode<T>(data);
+        } catch {
+          return;
+        }
+        if (accept(r)) finish(undefined, r);
+      };
       // In the connection's own inbox namespace: NATS permissions may allow replies nowhere else.
-      const sub = this.nc.subscribe(createInbox(this.inboxPrefix), {
-        callback: (err, msg) => {
-          if (err) return finish(err);
-          if (msg.data.length === 0 && msg.headers?.code === 503) return finish(Object.assign(new Error("no responders"), { code: "503" }));
-          let r: T;
-          try {
-            r = decode<T>(msg.data);
-          } catch {
-            return;
-          }
-          if (accept(r)) finish(undefined, r);
-        },
-      });
+      const inbox = createInbox(this.inboxPrefix);
+      // Through the in-process link when the scheduler it embeds serves the subject: no SUB/UNSUB either.
+      const sub = this.linked(subject)
+        ? { unsubscribe: this.link!.openInbox(inbox, onReply) }
+        : this.nc.subscribe(inbox, {
+            callback: (err, msg) => {
+              if (HOP_TRACE) hopReceived(msg?.subject ?? "?", msg?.data.length ?? 0);
+              if (err) return finish(err);
+              if (msg.data.length === 0 && msg.headers?.code === 503) return finish(Object.assign(new Error("no responders"), { code: "503" }));
+              onReply(msg.data);
+            },
+          });
       const timer = setTimeout(() => finish(Object.assign(new Error(`request on ${subject} timed out`), { code: "TIMEOUT" })), timeoutMs);
       try {
-        this.publish(subject, encode(value), sub.getSubject());
+        this.publish(subject, encode(value), inbox);
       } catch (e) {
         finish(e);
       }

@@ -38,7 +38,8 @@ async function listener(client: Client) {
 }
 
 test("an idle embedded cluster: executors beat every 2 s once their supervisor vouches, the client renews its lease every 15 s, and nothing goes suspect", async () => {
-  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded cluster start");
+  // The client over NATS (no in-process link), so that its lease renewals are seen by the listener.
+  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2, link: false } }), 60_000, "embedded cluster start");
   try {
     const { S, rx } = await listener(client);
     const beats = new Map<string, number>(); // kind → count

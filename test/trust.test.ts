@@ -9,7 +9,8 @@ import { decode, encode } from "../runtime/codec.ts";
 import { PROTOCOL_VERSION, subjects, type RegisterReply } from "../runtime/protocol.ts";
 import { clusterSuite, waitFor, withTimeout } from "./helpers/cluster.ts";
 
-const t = clusterSuite("trust", { nprocs: 2 });
+// Over NATS (no in-process link): forged answers to the client's submits and registrations must reach it.
+const t = clusterSuite("trust", { nprocs: 2, link: false });
 let nc: NatsConnection;
 t.before(async ({ client }) => {
   nc = await connect({ servers: client.address, token: client.localCluster!.token });

@@ -1,0 +1,114 @@
+/**
+ * The in-process link between an embedded client and its scheduler (runtime/link.ts): the client's
+ * messages to the scheduler and the scheduler's replies skip nats-server, while every other peer
+ * (executors, a second client, a listener) still meets the scheduler over NATS.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Client } from "../index.ts";
+import { decode } from "../runtime/codec.ts";
+import { Link } from "../runtime/link.ts";
+import { subjects, type Submit } from "../runtime/protocol.ts";
+import { Transport } from "../runtime/transport.ts";
+import { waitFor, withTimeout } from "./helpers/cluster.ts";
+
+test("Link: delivery comes after the sender's call, in order; a subject no longer served falls back (false)", async () => {
+  const link = new Link();
+  const got: string[] = [];
+  const undo = link.serve("a.b", (d, reply) => got.push(`${new TextDecoder().decode(d)}:${reply ?? ""}`));
+  assert.not.ok(link.serve("a.*", () => got.push("wildcard")) === undefined);
+  assert.not.ok(link.serves("a.*"), "wildcard subjects are never linked");
+  assert.ok(link.toServer("a.b", new TextEncoder().encode("1"), "in.1"));
+  assert.ok(link.toServer("a.b", new TextEncoder().encode("2")));
+  assert.equal(got, [], "nothing is delivered inside the sender's call");
+  await Promise.resolve();
+  assert.equal(got, ["1:in.1", "2:"]);
+  const replies: string[] = [];
+  const close = link.openInbox("in.1", (d) => replies.push(new TextDecoder().decode(d)));
+  assert.ok(link.toClient("in.1", new TextEncoder().encode("ok")));
+  assert.not.ok(link.toClient("in.2", new TextEncoder().encode("x")), "not an open inbox: over NATS");
+  await Promise.resolve();
+  assert.equal(replies, ["ok"]);
+  close();
+  undo();
+  assert.not.ok(link.toServer("a.b", new TextEncoder().encode("3")), "no longer served: the caller sends over NATS");
+  assert.equal(link.delivered, { toServer: 2, toClient: 1 });
+});
+
+/** Counts the submits that cross nats-server on an embedded cluster's NATS, by client id. */
+async function submitListener(client: Client) {
+  const local = client.localCluster!;
+  const S = subjects(local.cluster);
+  const rx = await Transport.connect({ servers: local.url, token: local.token, name: "listener" });
+  const byClient = new Map<string, number>();
+  rx.subscribe(S.submit, (d) => {
+    const m = decode<Submit>(d);
+    byClient.set(m.client, (byClient.get(m.client) ?? 0) + 1);
+  });
+  await rx.flush();
+  return { rx, byClient };
+}
+
+test("an embedded client's submits take the link (none crosses NATS), and a second client over NATS works beside it", async () => {
+  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded cluster start");
+  try {
+    const local = client.localCluster!;
+    assert.ok(local.link, "a private cluster has a link");
+    const { rx, byClient } = await submitListener(client);
+    const before = { ...local.link!.delivered };
+    assert.is(await withTimeout(client.submit((x: number) => x + 1, 41).result(), 30_000, "a submit"), 42);
+    const xs = Array.from({ length: 25_000 }, (_, i) => i);
+    const ys = await withTimeout(client.gather(client.map((x: number) => x * 2, xs)), 60_000, "a 25k map");
+    assert.equal(ys, xs.map((x) => x * 2), "a map batched through the link comes back whole, in order");
+    assert.ok(local.link!.delivered.toServer >= before.toServer + 4, `submits through the link: ${local.link!.delivered.toServer - before.toServer}`);
+    assert.ok(local.link!.delivered.toClient >= before.toClient + 4, `acks through the link: ${local.link!.delivered.toClient - before.toClient}`);
+
+    // A second client, in this process but connected over NATS like one on another machine.
+    const other = await withTimeout(Client.connect(local.url, { cluster: local.cluster, token: local.token }), 30_000, "second client");
+    try {
+      assert.is(other.localCluster, undefined);
+      const linked = local.link!.delivered.toServer;
+      assert.equal(await withTimeout(other.gather(other.map((x: number) => x - 1, [1, 2, 3])), 30_000, "the second client's map"), [0, 1, 2]);
+      assert.is(await withTimeout(other.submit((x: number) => x * 10, 7).result(), 30_000, "the second client's submit"), 70);
+      assert.is(local.link!.delivered.toServer, linked, "the second client does not use the link");
+      await waitFor(() => (byClient.get(other.id) ?? 0) >= 2, { timeoutMs: 10_000, label: "the second client's submits seen on NATS" });
+      // Both at once: each gets its own results.
+      const [a, b] = await withTimeout(Promise.all([client.gather(client.map((x: number) => x + 100, [1, 2])), other.gather(other.map((x: number) => x + 200, [1, 2]))]), 30_000, "both clients");
+      assert.equal(a, [101, 102]);
+      assert.equal(b, [201, 202]);
+    } finally {
+      await other.close();
+    }
+    await rx.flush();
+    assert.is(byClient.get(client.id) ?? 0, 0, "no submit of the embedded client crossed nats-server");
+    await rx.close();
+    // Cancel and info go through the link too.
+    const linked = local.link!.delivered.toServer;
+    const slow = client.submit(async (ms: number) => new Promise((r) => setTimeout(r, ms)), 300);
+    slow.cancel();
+    assert.is((await slow.exception())?.code, "TaskCancelled");
+    const info = await withTimeout(client.info(), 10_000, "info");
+    assert.is(info.workers.flatMap((w) => w.executors).length, 2);
+    assert.ok(local.link!.delivered.toServer >= linked + 2, "the submit, its cancel and the info request took the link");
+    // client.run: the scheduler passes the request on to each executor, whose answer comes back over NATS into the link.
+    const ran = await withTimeout(client.run(() => 6 * 7), 30_000, "client.run");
+    assert.equal(Object.values(ran), [42, 42]);
+  } finally {
+    await client.close();
+  }
+});
+
+test("link: false sends an embedded client's submits over NATS", async () => {
+  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 1, link: false } }), 60_000, "embedded cluster start");
+  try {
+    assert.is(client.localCluster!.link, undefined);
+    const { rx, byClient } = await submitListener(client);
+    assert.is(await withTimeout(client.submit((x: number) => x + 1, 1).result(), 30_000, "a submit"), 2);
+    await waitFor(() => (byClient.get(client.id) ?? 0) >= 1, { timeoutMs: 10_000, label: "the submit seen on NATS" });
+    await rx.close();
+  } finally {
+    await client.close();
+  }
+});
+
+test.run();
