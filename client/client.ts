@@ -82,9 +82,10 @@ export class Client extends ClientTasks {
     try {
       const auth = local ? undefined : opts.auth;
       const scope = local ? undefined : clientScope(opts.scope, auth, servers);
-      const tx = await Transport.connect({ servers, token, auth, inboxPrefix: subjects(cluster).inboxOf(scope), name: "ts-dask client" });
-      // The scheduler this process embeds is reached without a trip through nats-server (runtime/link.ts).
-      if (local?.link) tx.joinLink(local.link, "client");
+      const inboxPrefix = subjects(cluster).inboxOf(scope);
+      // The scheduler this process embeds is reached without a trip through nats-server, and its
+      // NATS connection is shared (runtime/link.ts); otherwise a connection of our own.
+      const tx = local?.clientTransport?.(inboxPrefix) ?? (await Transport.connect({ servers, token, auth, inboxPrefix, name: "ts-dask client" }));
       const c = new Client(tx, cluster, local, cap, scope);
       await c.start(servers, opts);
       startupMark("client", "connected");

@@ -45,6 +45,13 @@ export class LocalCluster implements LocalClusterHandle {
     private readonly ownDirectory?: string,
   ) {}
 
+  clientTransport(inboxPrefix: string): Transport | undefined {
+    if (!this.link) return undefined;
+    const tx = this.schedTx.share("ts-dask client", inboxPrefix);
+    tx.joinLink(this.link, "client");
+    return tx;
+  }
+
   /** PIDs of the processes this cluster started: nats-server and the executors. */
   pids(): number[] {
     const execs = this.worker.executors.map((e) => e.child?.pid).filter((p): p is number => !!p);

@@ -6,6 +6,7 @@
  */
 import { Errors } from "./errors.ts";
 import type { Link } from "./link.ts";
+import type { Transport } from "./transport.ts";
 
 export interface LocalClusterOptions {
   /** Executor processes (default: one per core). */
@@ -52,6 +53,11 @@ export interface LocalClusterHandle {
   readonly token: string | undefined;
   /** The in-process link to the scheduler (runtime/link.ts), unless `link: false`: the embedding client joins it. */
   readonly link?: Link;
+  /**
+   * The embedding client's transport, unless `link: false`: the scheduler's NATS connection shared
+   * (Transport.share), joined to {@link link} as its client side.
+   */
+  clientTransport?(inboxPrefix: string): Transport | undefined;
   /** Stops the worker (and its executors), the scheduler and nats-server. */
   stop(): Promise<void>;
 }

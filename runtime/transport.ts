@@ -329,6 +329,16 @@ export class Transport {
     return new Transport(nc, name, "", false);
   }
 
+  /**
+   * Another actor of this process on the same NATS connection (the embedding client beside its
+   * scheduler, cluster/local.ts): one socket, so an executor's results for the client and its
+   * completions for the scheduler arrive in one read, in the order sent. {@link close} of the
+   * share flushes but leaves the connection to its owner.
+   */
+  share(name: string, inboxPrefix = ""): Transport {
+    return new Transport(this.nc, name, inboxPrefix, false);
+  }
+
   /** Flushes and closes (drain would wait for in-flight handlers; we stop them ourselves). */
   async close(): Promise<void> {
     if (this.nc.isClosed()) return;
