@@ -10,8 +10,9 @@
  * results go through nats-server.
  *
  * The messages are the same bytes as over NATS (encoded by the sender, decoded and checked by the
- * receiver's route guard): only the carrier changes. Each is delivered at a later microtask, in the
- * order sent, never inside the sender's call, as a NATS message would be. All of the client's
+ * receiver's route guard): only the carrier changes. Each is delivered in the order sent, never
+ * inside the sender's call, as a NATS message would be: a message to the scheduler at the next
+ * microtask (a lone submit's latency), a reply at the next turn of the event loop (see toClient). All of the client's
  * messages to the scheduler's subjects take the link, so they keep their order among themselves.
  * A subject the scheduler stops serving (it stopped) falls back to NATS at once.
  */
@@ -95,7 +96,10 @@ export class Link {
     if (!h) return false;
     this.delivered.toClient++;
     if (HOP_TRACE) hopSent(subject, data.byteLength, "link");
-    queueMicrotask(() => deliver(h, data, undefined, subject));
+    // At the next turn, not the next microtask: a map's submits and their acknowledgements would
+    // otherwise chain through microtasks, and the process would read no completion or result until
+    // the whole map had been submitted. A reply is never on a lone task's latency path.
+    setImmediate(() => deliver(h, data, undefined, subject));
     return true;
   }
 }

@@ -12,7 +12,7 @@ import { subjects, type Submit } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
 import { waitFor, withTimeout } from "./helpers/cluster.ts";
 
-test("Link: delivery comes after the sender's call, in order; a subject no longer served falls back (false)", async () => {
+test("Link: a message to the server side arrives at the next microtask, in order, a reply at the next turn; a subject no longer served falls back (false)", async () => {
   const link = new Link();
   const got: string[] = [];
   const undo = link.serve("a.b", (d, reply) => got.push(`${new TextDecoder().decode(d)}:${reply ?? ""}`));
@@ -28,6 +28,8 @@ test("Link: delivery comes after the sender's call, in order; a subject no longe
   assert.ok(link.toClient("in.1", new TextEncoder().encode("ok")));
   assert.not.ok(link.toClient("in.2", new TextEncoder().encode("x")), "not an open inbox: over NATS");
   await Promise.resolve();
+  assert.equal(replies, [], "a reply waits for the next turn of the event loop (I/O may come first)");
+  await new Promise((r) => setImmediate(r));
   assert.equal(replies, ["ok"]);
   close();
   undo();
