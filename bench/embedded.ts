@@ -7,6 +7,14 @@
  * round; medians of BENCH_RUNS rounds (default 5). CPU seconds of the client process (for
  * embedded: client + scheduler + supervisor) and, for up, of the up process, beside the times.
  * Goal (issue 13, cold first run of embedded): ≥ 500k tasks/s and p50 ≤ 0.7 ms.
+ *
+ * Also, in the same rounds: `embeddedNoLink` (the embedded cluster with `local: { link: false }`:
+ * the client reaches its scheduler through nats-server on a connection of its own, as before the
+ * in-process link, runtime/link.ts) and, with $BENCH_EMBEDDED_BASELINE=<another built checkout>,
+ * `baseline` (that checkout's embedded cluster: before/after a change). $BENCH_EMBEDDED_ONLY
+ * (comma-separated: embedded, embeddedNoLink, up, baseline) measures only those. Per phase: the
+ * client process's CPU for the map and for the submits apart, and (`hops`, one more embedded run
+ * with $TSDASK_HOP_TRACE) the median time from `submit()` to each message of a lone submit's trip.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -14,17 +22,24 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readdirSync } from "node:fs";
 import { median, report, runs, startUp } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIST = path.join(ROOT, "dist", "index.js");
 if (!existsSync(DIST)) throw new Error("bench/embedded: dist/ is missing; run `npm run build` first");
+const BASELINE = process.env.BENCH_EMBEDDED_BASELINE ? path.resolve(process.env.BENCH_EMBEDDED_BASELINE, "dist", "index.js") : undefined;
+if (BASELINE && !existsSync(BASELINE)) throw new Error(`bench/embedded: ${BASELINE} is missing; build that checkout first`);
+type Mode = "embedded" | "embeddedNoLink" | "up" | "baseline";
+const ONLY = process.env.BENCH_EMBEDDED_ONLY ? new Set(process.env.BENCH_EMBEDDED_ONLY.split(",").map((x) => x.trim())) : undefined;
+const MODES = (["embedded", "embeddedNoLink", "up", ...(BASELINE ? ["baseline"] : [])] as Mode[]).filter((m) => !ONLY || ONLY.has(m));
 const N = Number(process.env.BENCH_N ?? 100_000);
 const SUBMITS = 300;
 
-const SCRIPT = `import { Client } from ${JSON.stringify(DIST)};
-const [url, cluster] = process.argv.slice(2);
-const client = url ? await Client.connect(url, { cluster }) : await Client.connect(undefined, { local: { nprocs: 2 } });
+const SCRIPT = `const [dist, url, cluster] = process.argv.slice(2);
+const { Client } = await import(dist);
+const { writeFileSync } = await import("node:fs");
+const client = url === "nolink" ? await Client.connect(undefined, { local: { nprocs: 2, link: false } }) : url ? await Client.connect(url, { cluster }) : await Client.connect(undefined, { local: { nprocs: 2 } });
 const inc = (x) => x + 1;
 const xs = Array.from({ length: ${N} }, (_, i) => i);
 const c0 = process.cpuUsage();
@@ -32,16 +47,22 @@ let t0 = performance.now();
 const out = await client.gather(client.map(inc, xs));
 const mapS = (performance.now() - t0) / 1000;
 if (out[${N} - 1] !== ${N}) throw new Error("wrong results");
+const cMap = process.cpuUsage(c0);
 const id = (x) => x;
 const ts = [];
+const marks = [];
 for (let i = 0; i < ${SUBMITS}; i++) {
   t0 = performance.now();
   await client.submit(id, i).result();
-  ts.push(performance.now() - t0);
+  const t1 = performance.now();
+  ts.push(t1 - t0);
+  marks.push([performance.timeOrigin + t0, performance.timeOrigin + t1]);
 }
+if (process.env.TSDASK_HOP_TRACE) writeFileSync(process.env.TSDASK_HOP_TRACE + "/marks.json", JSON.stringify(marks));
 ts.sort((a, b) => a - b);
 const c1 = process.cpuUsage(c0);
-console.log("RESULT " + JSON.stringify({ tasksPerS: ${N} / mapS, p50Ms: ts[${SUBMITS} >> 1], p99Ms: ts[Math.floor(${SUBMITS} * 0.99)], clientCpuS: (c1.user + c1.system) / 1e6 }));
+const cpu = (c) => (c.user + c.system) / 1e6;
+console.log("RESULT " + JSON.stringify({ tasksPerS: ${N} / mapS, p50Ms: ts[${SUBMITS} >> 1], p99Ms: ts[Math.floor(${SUBMITS} * 0.99)], clientCpuS: cpu(c1), mapCpuS: cpu(cMap), submitsCpuS: cpu(c1) - cpu(cMap) }));
 await client.close();
 `;
 
@@ -50,6 +71,8 @@ interface Round {
   p50Ms: number;
   p99Ms: number;
   clientCpuS: number;
+  mapCpuS: number;
+  submitsCpuS: number;
   upCpuS?: number;
 }
 
@@ -63,8 +86,8 @@ function cpuOfPid(pid: number): number {
   }
 }
 
-async function client(script: string, args: string[], cwd: string): Promise<Round> {
-  const env = { ...process.env };
+async function client(script: string, args: string[], cwd: string, extraEnv: Record<string, string> = {}): Promise<Round> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
   delete env.NODE_OPTIONS;
   delete env.TSDASK_FROM_SOURCE;
   const child = spawn(process.execPath, [script, ...args], { cwd, env, stdio: ["ignore", "pipe", "inherit"] });
@@ -76,12 +99,14 @@ async function client(script: string, args: string[], cwd: string): Promise<Roun
   return JSON.parse(m[1]!) as Round;
 }
 
-async function round(mode: "embedded" | "up", script: string, tmp: string): Promise<Round> {
-  if (mode === "embedded") return client(script, [], tmp);
+async function round(mode: Mode, script: string, tmp: string): Promise<Round> {
+  if (mode === "embedded") return client(script, [DIST], tmp);
+  if (mode === "embeddedNoLink") return client(script, [DIST, "nolink"], tmp);
+  if (mode === "baseline") return client(script, [BASELINE!], tmp);
   const up = await startUp(["--nprocs", "2", "--dashboard-address", "none"]);
   try {
     const before = cpuOfPid(up.proc.pid!);
-    const r = await client(script, [up.url, up.cluster], tmp);
+    const r = await client(script, [DIST, up.url, up.cluster], tmp);
     return { ...r, upCpuS: cpuOfPid(up.proc.pid!) - before };
   } finally {
     await up.stop();
@@ -92,16 +117,21 @@ const tmp = mkdtempSync(path.join(tmpdir(), "ts-dask-bench-embedded-"));
 try {
   const script = path.join(tmp, "client.mjs");
   writeFileSync(script, SCRIPT);
-  const results = { embedded: [] as Round[], up: [] as Round[] };
+  const results = Object.fromEntries(MODES.map((m) => [m, [] as Round[]])) as Record<Mode, Round[]>;
   for (let i = 0; i < runs(); i++) {
-    for (const mode of i % 2 ? (["up", "embedded"] as const) : (["embedded", "up"] as const)) results[mode].push(await round(mode, script, tmp));
+    // Alternated: each round starts one configuration later than the last.
+    const order = MODES.map((_, k) => MODES[(k + i) % MODES.length]!);
+    for (const mode of order) results[mode].push(await round(mode, script, tmp));
     console.error(`embedded: round ${i + 1}/${runs()} done`);
   }
+  const hops = MODES.includes("embedded") ? await hopTimeline(script, tmp) : undefined;
   const sum = (rs: Round[]) => ({
     firstMapTasksPerS: Math.round(median(rs.map((r) => r.tasksPerS))),
     firstSubmitsP50Ms: +median(rs.map((r) => r.p50Ms)).toFixed(3),
     firstSubmitsP99Ms: +median(rs.map((r) => r.p99Ms)).toFixed(3),
     clientProcessCpuS: +median(rs.map((r) => r.clientCpuS)).toFixed(2),
+    clientCpuMapS: +median(rs.map((r) => r.mapCpuS)).toFixed(2),
+    clientCpuSubmitsS: +median(rs.map((r) => r.submitsCpuS)).toFixed(3),
     ...(rs[0]?.upCpuS !== undefined ? { upProcessCpuS: +median(rs.map((r) => r.upCpuS!)).toFixed(2) } : {}),
   });
   report({
@@ -110,10 +140,48 @@ try {
     submits: SUBMITS,
     runs: runs(),
     goal: { embeddedFirstMapTasksPerS: 500_000, embeddedFirstSubmitsP50Ms: 0.7 },
-    embedded: sum(results.embedded),
-    up: sum(results.up),
-    note: "cold: each round is a fresh client process and a fresh cluster; CPU is from the map start to the last submit",
+    ...Object.fromEntries(MODES.map((m) => [m, sum(results[m])])),
+    ...(BASELINE ? { baselineCheckout: path.dirname(path.dirname(BASELINE)) } : {}),
+    ...(hops ? { hops } : {}),
+    note: "cold: each round is a fresh client process and a fresh cluster; CPU is from the map start to the last submit; hops: median ms from submit() to each message of a lone submit (C client+scheduler process, E executor; via link or nats)",
   });
 } finally {
   rmSync(tmp, { recursive: true, force: true });
+}
+
+/**
+ * One more embedded run with $TSDASK_HOP_TRACE: for each of the 300 submits, when (ms after its
+ * `submit()`) each process sent or received each message of its trip; medians per event.
+ */
+async function hopTimeline(script: string, tmp: string): Promise<Record<string, number>> {
+  const dir = mkdtempSync(path.join(tmp, "hops-"));
+  await client(script, [DIST], tmp, { TSDASK_HOP_TRACE: dir });
+  const marks = JSON.parse(readFileSync(path.join(dir, "marks.json"), "utf8")) as [number, number][];
+  const files = readdirSync(dir).filter((f) => f.endsWith(".hops.json")).map((f) => JSON.parse(readFileSync(path.join(dir, f), "utf8")) as { pid: number; rows: [number, string, string, number, string][] });
+  const clientPid = files.find((p) => p.rows.some((r) => r[1] === "pub" && r[2].endsWith(".sched.submit")))?.pid;
+  const events = files.flatMap((p) => p.rows.map((r) => ({ t: r[0], who: p.pid === clientPid ? "C" : "E", what: `${r[1]} ${shortSubject(r[2])} (${r[4] || "mark"})` }))).sort((a, b) => a.t - b.t);
+  const at = new Map<string, number[]>();
+  let i = 0;
+  for (const [a, b] of marks) {
+    while (i < events.length && events[i]!.t < a) i++;
+    const seen = new Set<string>();
+    for (let j = i; j < events.length && events[j]!.t <= b; j++) {
+      const k = `${events[j]!.who} ${events[j]!.what}`;
+      if (seen.has(k)) continue; // the first of each kind in this submit's window
+      seen.add(k);
+      at.set(k, [...(at.get(k) ?? []), events[j]!.t - a]);
+    }
+    at.set("end (result in hand)", [...(at.get("end (result in hand)") ?? []), b - a]);
+  }
+  // Events of most submits only (not a heartbeat that happened to fall in a window), by time.
+  return Object.fromEntries(
+    [...at]
+      .filter(([, ts]) => ts.length >= marks.length / 2)
+      .map(([k, ts]) => [k, +median(ts).toFixed(3)] as const)
+      .sort((x, y) => x[1] - y[1]),
+  );
+}
+
+function shortSubject(s: string): string {
+  return s.replace(/^tsdask\.[^.]+\./, "").replace(/^exec\.[^.]+\./, "exec.<id>.").replace(/^results\..*/, "results.<client>").replace(/.*_INBOX.*/, "<reply inbox>");
 }
