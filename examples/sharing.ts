@@ -2,7 +2,9 @@
  * Sharing a cluster: two clients at once, and `priority`. Client A queues a long map; client B,
  * connected to the same cluster a moment later, gets its few results without waiting for A's
  * queue (clients take turns, batch by batch). Within one client, `priority` (higher first, as
- * Dask's `priority=`) puts urgent tasks ahead of ones queued earlier.
+ * Dask's `priority=`) puts urgent tasks ahead of ones queued earlier. A, whose process runs the
+ * private cluster, reaches its scheduler in-process (the link); B, like a client on another
+ * machine, over NATS.
  *
  *   npx tsx examples/sharing.ts
  */
@@ -27,6 +29,8 @@ try {
   console.log(`A's urgent [${urgent}] came before its queue drained (${long.filter((f) => f.done()).length} of ${long.length} done)`);
   await a.gather(long);
   console.log("A's long map done");
+  const link = a.localCluster!.link!;
+  console.log(`A sent ${link.delivered.toServer} messages to its scheduler in-process (B: over NATS)`);
 } finally {
   await b.close();
   await a.close();

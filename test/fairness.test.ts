@@ -53,6 +53,7 @@ t("examples/sharing.ts", async () => {
   assert.match(out, /B got \[2,4,6\] while A had \d+ of 2000 done/);
   assert.match(out, /A's urgent \[20,40\] came before its queue drained \(\d+ of 2000 done\)/);
   assert.match(out, "A's long map done");
+  assert.match(out, /A sent [1-9]\d* messages to its scheduler in-process \(B: over NATS\)/);
 });
 
 t.run();
