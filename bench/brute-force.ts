@@ -109,6 +109,11 @@ try {
       cpuSeconds: cpuMedians,
       overheadCpuUsPerCandidate: Object.fromEntries(["2 loops", "embedded", "up"].map((k) => [k, +(((cpuTotal(k) - loopCpu) / n) * 1e6).toFixed(1)])),
       speedup: Object.fromEntries(["2 loops", "embedded", "up"].map((k) => [k, +(loop / median(times[k]!)).toFixed(2)])),
+      // The same ratios within each round (the VM's speed drifts between rounds: a plain loop took
+      // 15.8–21.6 s in one session), and the cluster against two plain loops of that round: the
+      // share of this machine's own two-process ceiling that the cluster reaches.
+      speedupPerRound: Object.fromEntries(["2 loops", "embedded", "up"].map((k) => [k, times[k]!.map((t, r) => +(times["plain loop"]![r]! / t).toFixed(2))])),
+      ofTwoLoops: Object.fromEntries(["embedded", "up"].map((k) => [k, +median(times[k]!.map((t, r) => times["2 loops"]![r]! / t)).toFixed(3)])),
       allRuns: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map((x) => +x.toFixed(2))])),
     };
   }

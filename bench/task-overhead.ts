@@ -15,7 +15,8 @@
  * every process involved − the bodies' CPU seconds) / tasks, from /proc (every thread, ns), also
  * per process role. Configurations alternate within each round (order reversed every other
  * round); medians of BENCH_RUNS rounds (default 5). Also printed: each configuration's CPU while
- * idle (ms per second). Linux only (/proc).
+ * idle (ms per second, measured each round), and `overheadNetOfIdleUs`: the overhead less that
+ * idle background over the run's wall time, i.e. what the tasks themselves cost. Linux only (/proc).
  *
  * Environment: BENCH_RUNS; BENCH_DURATIONS (ms, default "0,0.1,1,10"); BENCH_SECONDS (plain-loop
  * seconds per duration, default 3: sets the task count; trivial bodies: 200,000 tasks);
@@ -78,12 +79,18 @@ type Row = { wall: number[]; cpu: number[]; perRole: Record<string, number[]> };
 const rows: Record<string, Row> = {};
 const rowFor = (k: string) => (rows[k] ??= { wall: [], cpu: [], perRole: {} });
 const idle: Record<string, Record<string, number>> = {};
+/** Per configuration and role, the idle figure of each round (ms per second). */
+const idleRounds: Record<string, Record<string, number[]>> = {};
 
 try {
   for (const m of procs) await m.ask({ op: "run", k: roundsFor(0.05), n: 2_000 }); // warm-up: JIT, shipping
   serialLoop(roundsFor(0.05), 2_000);
-  for (const m of modes) idle[m.name] = (await m.ask({ op: "idle", ms: 2000 })).perRole!;
   for (let r = 0; r < runs(); r++) {
+    // Each round: every configuration's background (heartbeats, timers, GC) while idle, ms per second.
+    for (const m of modes) {
+      const perRole = (await m.ask({ op: "idle", ms: 2000 })).perRole!;
+      for (const [role, v] of Object.entries(perRole)) ((idleRounds[m.name] ??= {})[role] ??= []).push(v);
+    }
     for (const ms of DURATIONS) {
       const n = countFor(ms);
       const k = roundsFor(ms);
@@ -112,6 +119,9 @@ try {
   for (const m of procs) await m.close();
 }
 
+for (const [name, roles] of Object.entries(idleRounds)) idle[name] = Object.fromEntries(Object.entries(roles).map(([role, v]) => [role, +median(v).toFixed(2)]));
+const idleTotal = (name: string) => Object.values(idle[name] ?? {}).reduce((a, b) => a + b, 0) / 1000; // CPU-s per second
+
 /** Roles in which the bodies run: their figures are net of the bodies. */
 const BODY_ROLES = new Set(["executors", "pool", "client+threads"]);
 const out: Record<string, unknown> = {};
@@ -131,6 +141,10 @@ for (const ms of DURATIONS) {
       wallSeconds: +median(row.wall).toFixed(3),
       speedup: +(loop / median(row.wall)).toFixed(2),
       overheadUs: us(median(row.cpu.map((c) => c - bodies))),
+      // What the tasks cost beyond the cluster's background: the idle CPU per second (heartbeats,
+      // timers, GC; idleCpuMsPerSecond) times the run's wall time comes off. At 1 and 10 ms that
+      // background is most of overheadUs: a per-second cost, not a per-task one.
+      overheadNetOfIdleUs: us(median(row.cpu.map((c, i) => c - bodies - idleTotal(m.name) * row.wall[i]!))),
       overheadUsByProcess: Object.fromEntries(Object.entries(row.perRole).map(([k, v]) => [k, us(median(v.map((c) => (BODY_ROLES.has(k) ? c - bodies : c))))])),
     };
   }

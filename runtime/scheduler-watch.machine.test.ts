@@ -97,4 +97,28 @@ test("the handle's verdicts and acceptance (what clients, workers and executors 
   w.stop();
 });
 
+test("the handle notes ours' beats without waking the machine: one re-arm per window, silent one window after the last", () => {
+  const clock = new SimulatedClock();
+  const w = new SchedulerWatch(3000, clock);
+  w.adopt("A");
+  let steps = 0;
+  w["life"].subscribe(() => steps++);
+  for (let i = 0; i < 20; i++) {
+    clock.increment(500);
+    assert.is(w.alive("A"), "same");
+  }
+  assert.not.ok(w.silent(), "10 s of beats: still following");
+  assert.ok(steps <= 4, `the machine stepped ${steps} times for 20 beats (one re-arm per 3 s window expected)`);
+  assert.ok(steps >= 3, `the dead timer re-armed ${steps} times (the beats were heard)`);
+  clock.increment(2999);
+  assert.not.ok(w.silent(), "2999 ms after the last beat");
+  clock.increment(1);
+  assert.ok(w.silent(), "3000 ms after the last beat: silent, as when every beat restarted the timer");
+  assert.is(w.alive("A"), "same");
+  assert.not.ok(w.silent(), "its next beat brings it back (sent to the machine, which was silent)");
+  clock.increment(3000);
+  assert.ok(w.silent());
+  w.stop();
+});
+
 test.run();

@@ -16,6 +16,11 @@
  *   max(3 s, 6 beats) and restarts.
  *
  * Timer input: milliseconds; the dead window is never shorter than 3 s once a period is known.
+ *
+ * The handle (scheduler-watch.ts) does not send ours' ALIVE while following: it notes it in a
+ * runtime/silence.ts Silence, and provides `heardLately` and `deadAfter` from it, so the dead
+ * timer fires once per window and re-arms for the time left instead of restarting on every beat.
+ * The defaults here (never heard, the whole window) keep events sent directly working as drawn.
  */
 import { assign, setup } from "xstate";
 import { armed, delay } from "./machine-timers.ts";
@@ -49,6 +54,8 @@ export const schedulerWatchMachine = setup({
   guards: {
     ours: ({ context, event }) => event.type === "ALIVE" && event.instance === context.current,
     deadArmed: ({ context }) => armed(context.deadMs),
+    /** Provided by the handle: ours was heard within the dead window (runtime/silence.ts). */
+    heardLately: () => false,
   },
   actions: {
     adopt: assign(({ context, event }) => {
@@ -60,6 +67,7 @@ export const schedulerWatchMachine = setup({
     period: assign({ deadMs: ({ context, event }) => (event.type === "HEARTBEAT_MS" ? deadWindow(event.ms, context.deadMs) : context.deadMs) }),
   },
   delays: {
+    /** The handle provides the time left since ours was last heard. */
     deadAfter: ({ context }) => delay(context.deadMs),
   },
 }).createMachine({
@@ -74,7 +82,12 @@ export const schedulerWatchMachine = setup({
       on: { HEARTBEAT_MS: { actions: "period" } },
     },
     following: {
-      after: { deadAfter: { guard: "deadArmed", target: "silent" } },
+      after: {
+        deadAfter: [
+          { guard: "heardLately", target: "following", reenter: true },
+          { guard: "deadArmed", target: "silent" },
+        ],
+      },
       on: {
         ALIVE: [{ guard: "ours", target: "following", reenter: true }, { actions: "rival" }],
         HEARTBEAT_MS: { target: "following", reenter: true, actions: "period" },

@@ -7,18 +7,22 @@
  */
 import { createActor, type Actor } from "xstate";
 import { schedulerWatchMachine } from "./scheduler-watch.machine.ts";
+import { Silence, silenceImpl } from "./silence.ts";
 
 export type AliveVerdict = "same" | "rival" | "new";
 
 /** xstate's clock with timers that never keep the process alive (the watch only watches). */
-type Clock = { setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown; clearTimeout(id: unknown): void };
+type Clock = { setTimeout(fn: (...args: unknown[]) => void, ms: number): unknown; clearTimeout(id: unknown): void; now(): number };
 const unrefClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
   clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
+  now: () => performance.now(),
 };
 
 export class SchedulerWatch {
   private readonly life: Actor<typeof schedulerWatchMachine>;
+  /** Ours' beats while following: noted, not sent (runtime/silence.ts). */
+  private readonly heard: Silence;
 
   constructor(
     /** Silence after which our scheduler counts as gone. */
@@ -26,7 +30,10 @@ export class SchedulerWatch {
     /** For tests: xstate's SimulatedClock. */
     clock: Clock = unrefClock,
   ) {
-    this.life = createActor(schedulerWatchMachine, { input: { deadMs }, clock });
+    this.heard = new Silence(() => clock.now());
+    const { heard, left } = silenceImpl(this.heard, (c: { deadMs: number }) => c.deadMs);
+    const machine = schedulerWatchMachine.provide({ guards: { heardLately: heard }, delays: { deadAfter: left } });
+    this.life = createActor(machine, { input: { deadMs }, clock });
     this.life.start();
   }
 
@@ -50,15 +57,21 @@ export class SchedulerWatch {
 
   /** Sets the dead window from the scheduler's announced heartbeat period. */
   heartbeat(ms: number): void {
+    this.heard.note(); // the answer that carried it is a sign of life: the new window starts now
     this.life.send({ type: "HEARTBEAT_MS", ms });
   }
 
   /** An `alive` beat: ours ("same"), another while ours lives ("rival"), or one to move to ("new"). */
   alive(instance: string): AliveVerdict {
     const s = this.life.getSnapshot();
-    const verdict: AliveVerdict = instance === s.context.current ? "same" : s.matches("following") ? "rival" : "new";
+    const following = s.matches("following");
+    if (instance === s.context.current) {
+      this.heard.note();
+      if (!following) this.life.send({ type: "ALIVE", instance }); // back from silence: the machine must hear it
+      return "same";
+    }
     this.life.send({ type: "ALIVE", instance });
-    return verdict;
+    return following ? "rival" : "new";
   }
 
   /** Ours has not been heard for the dead window (or there is none yet). */
@@ -74,6 +87,7 @@ export class SchedulerWatch {
   /** Follows `instance` (after it answered a registration); true when that is a move. */
   adopt(instance: string): boolean {
     const moved = this.current !== "" && this.current !== instance;
+    this.heard.note(); // it just answered: its window starts now
     this.life.send({ type: "ADOPT", instance });
     return moved;
   }

@@ -8,6 +8,7 @@ import { Errors, type TsDaskError } from "../../runtime/errors.ts";
 import type { ExecutorInfo, Heartbeat, RegisterExecutor, RegisterWorker, Resources, WorkerInfo } from "../../runtime/protocol.ts";
 import { needsOf } from "./resources.ts";
 import type { Subjects } from "../../runtime/protocol.ts";
+import { Silence, silenceImpl } from "../../runtime/silence.ts";
 import { workerMachine } from "./worker.machine.ts";
 
 export interface ExecutorRec {
@@ -61,8 +62,8 @@ export interface ExecutorRec {
   /** Its worker's resources (what it offers) and what tasks assigned to it do not hold now (resources.ts). */
   resources?: Resources;
   free?: Resources;
-  /** When a sign of life last reached its machine (performance.now(); see {@link LivenessConfig.coalesceMs}). */
-  beatAt: number;
+  /** Its signs of life, noted without waking its machine (runtime/silence.ts; see {@link ExecutorTable.alive}). */
+  heard: Silence;
 }
 
 /** A peer's NATS node as it said it (protocol.ts NatsNode): a string, kept short for the tables. */
@@ -93,14 +94,6 @@ export interface LivenessConfig {
   subjects: Subjects;
   suspectAfterMs: number;
   deadAfterMs: number;
-  /**
-   * Signs of life of one executor closer together than this reach its machine once (default 0):
-   * its supervisor's beat, its own and every completion message each restarted the machine's
-   * timer, the largest share of an idle scheduler's CPU with 1,000 workers (issue 15). The
-   * machine waits this much longer before calling it suspect, so it is never declared suspect
-   * sooner than `suspectAfterMs` of silence (at most this much later).
-   */
-  coalesceMs?: number;
   onDead: (rec: ExecutorRec, reason: string) => void;
 }
 
@@ -180,15 +173,19 @@ export class ExecutorTable {
       return old;
     }
     const index = this.freeIdx.pop() ?? this.byIdx.length;
+    const heard = new Silence(() => performance.now());
+    const silence = silenceImpl(heard, (c: { suspectAfterMs: number }) => c.suspectAfterMs);
     const life = createActor(
       workerMachine.provide({
+        guards: { heardLately: silence.heard },
+        delays: { suspectAfter: silence.left },
         actions: {
           requeueTasks: ({ context }) => this.gone(rec, context.reason ?? "gone"),
           sendStealRequest: ({ event }) => event.type === "STEAL_START" && this.cfg.steal?.request(rec, event.max),
           applyStolen: ({ event }) => event.type === "STEAL_REPLY" && this.cfg.steal?.apply(rec, event.slots),
         },
       }),
-      { input: { suspectAfterMs: this.cfg.suspectAfterMs + (this.cfg.coalesceMs ?? 0), deadAfterMs: this.cfg.deadAfterMs } },
+      { input: { suspectAfterMs: this.cfg.suspectAfterMs, deadAfterMs: this.cfg.deadAfterMs } },
     );
     const rec: ExecutorRec = {
       id: reg.id,
@@ -215,7 +212,7 @@ export class ExecutorTable {
       live: false,
       open: false,
       pumpGen: 0,
-      beatAt: -Infinity,
+      heard,
     };
     this.byIdMap.set(reg.id, rec);
     this.byIdx[index] = rec;
@@ -370,15 +367,17 @@ export class ExecutorTable {
   }
 
   /**
-   * A sign of life of `rec` (its heartbeat, its supervisor's, a completion message): restarts its
-   * machine's silence timer, at most once per `coalesceMs` while it is running (a suspect,
-   * retiring or joining one hears every sign).
+   * A sign of life of `rec` (its heartbeat, its supervisor's, a completion message). Noted, not
+   * sent, while its machine only needs it for its silence timer (running, or retiring and still
+   * beating): the timer asks when it fires (runtime/silence.ts). A suspect or silent one's machine
+   * hears it: it comes back.
    */
   alive(rec: ExecutorRec): void {
-    const now = performance.now();
-    if (rec.live && now - rec.beatAt < (this.cfg.coalesceMs ?? 0)) return;
-    rec.beatAt = now;
-    rec.life.send({ type: "HEARTBEAT" });
+    rec.heard.note();
+    if (!rec.live) {
+      const snap = rec.life.getSnapshot();
+      if (snap.matches("suspect") || snap.matches({ retiring: "silent" })) rec.life.send({ type: "HEARTBEAT" });
+    }
     // Its worker is heard from too (completions count, as its beats do).
     const w = this.workers.get(rec.worker);
     if (w) w.lastSeen = Date.now();

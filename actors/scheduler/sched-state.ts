@@ -145,7 +145,6 @@ export abstract class SchedulerState extends Actor {
       subjects: this.subjects,
       suspectAfterMs: this.suspectAfterMs,
       deadAfterMs: this.deadAfterMs,
-      coalesceMs: this.heartbeatMs / 2,
       onDead: (rec, reason) => this.executorGone(rec, reason),
     });
     this.uploads = new UploadRegistry(tx, this.subjects, this.data, this.executors, opts.log);

@@ -1,6 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createActor, SimulatedClock } from "xstate";
+import { Silence, silenceImpl } from "../../runtime/silence.ts";
 import { workerMachine, type WorkerContext, type WorkerEvent, type WorkerInput } from "./worker.machine.ts";
 
 const ACTIONS = ["sendStealRequest", "applyStolen", "requeueTasks"] as const;
@@ -210,6 +211,41 @@ test("suspectAfterMs 0: never suspect; deadAfterMs Infinity: suspect forever", (
   b.clock.increment(10);
   b.clock.increment(2 ** 31);
   assert.equal(b.snap().value, "suspect");
+});
+
+test("signs of life noted in a Silence (as the scheduler does) keep it running with one re-arm per window, across a steal; suspect one window after the last", () => {
+  const clock = new SimulatedClock();
+  const heard = new Silence(() => clock.now());
+  const { heard: heardLately, left } = silenceImpl(heard, (c: WorkerContext) => c.suspectAfterMs);
+  const requested: number[] = [];
+  const machine = workerMachine.provide({
+    guards: { heardLately },
+    delays: { suspectAfter: left },
+    actions: { sendStealRequest: ({ event }) => void (event.type === "STEAL_START" && requested.push(event.max)) },
+  });
+  const actor = createActor(machine, { clock, input: { suspectAfterMs: 1000, deadAfterMs: 2000 } });
+  actor.start();
+  heard.note();
+  actor.send({ type: "REGISTERED" });
+  let steps = 0;
+  actor.subscribe(() => steps++);
+  for (let i = 0; i < 40; i++) {
+    clock.increment(100);
+    heard.note();
+    if (i === 30) actor.send({ type: "STEAL_START", max: 3 }); // its 2 s timeout is still running at the end
+  }
+  assert.ok(actor.getSnapshot().matches({ running: { liveness: "beating", steal: "stealing" } }), "4 s of noted beats: running, the steal untouched");
+  // 40 beats; the timer re-arms every 900 ms (it fires one window after the beat before it): ~4, plus the steal's step.
+  assert.ok(steps >= 4 && steps <= 6, `one step per window, not per beat: ${steps}`);
+  assert.equal(requested, [3]);
+  clock.increment(999);
+  assert.ok(actor.getSnapshot().matches("running"), "999 ms after the last sign");
+  clock.increment(1);
+  assert.ok(actor.getSnapshot().matches("suspect"), "1000 ms after the last sign: suspect, as when every beat restarted the timer");
+  heard.note();
+  actor.send({ type: "HEARTBEAT" });
+  assert.ok(actor.getSnapshot().matches("running"), "a suspect one's beat is sent, and brings it back");
+  actor.stop();
 });
 
 test.run();

@@ -32,6 +32,10 @@
  * The scheduler reads the state (ExecutorRec.live is "in running"; stealing victims are in
  * `running.steal.none`); the machine's only actions are the steal's two and requeueTasks.
  * Timer inputs are milliseconds; 0, Infinity, or more than ~24.8 days mean "never".
+ * The scheduler does not send HEARTBEAT while running or draining (executors.ts `alive`): it
+ * notes signs of life in a Silence (runtime/silence.ts) and provides `heardLately` and
+ * `suspectAfter`, so the silence timer fires once per window and re-arms for the time left
+ * instead of restarting on every beat. The defaults here behave as drawn.
  * `context.reason` says why the machine ended (read it in requeueTasks).
  */
 import { assign, setup } from "xstate";
@@ -82,6 +86,8 @@ export const workerMachine = setup({
     suspectArmed: ({ context }) => armed(context.suspectAfterMs),
     deadArmed: ({ context }) => armed(context.deadAfterMs),
     stealTimeoutArmed: ({ context }) => armed(context.stealTimeoutMs),
+    /** Provided by the scheduler: a sign of life came within suspectAfter (runtime/silence.ts). */
+    heardLately: () => false,
   },
   delays: {
     suspectAfter: ({ context }) => delay(context.suspectAfterMs),
@@ -117,7 +123,12 @@ export const workerMachine = setup({
           initial: "beating",
           states: {
             beating: {
-              after: { suspectAfter: { guard: "suspectArmed", target: "#worker.suspect" } },
+              after: {
+                suspectAfter: [
+                  { guard: "heardLately", target: "beating", reenter: true },
+                  { guard: "suspectArmed", target: "#worker.suspect" },
+                ],
+              },
               on: { HEARTBEAT: { target: "beating", reenter: true } },
             },
           },
@@ -163,7 +174,12 @@ export const workerMachine = setup({
       // A retiring executor that dies still has tasks: it keeps its liveness timers.
       states: {
         draining: {
-          after: { suspectAfter: { guard: "suspectArmed", target: "silent" } },
+          after: {
+            suspectAfter: [
+              { guard: "heardLately", target: "draining", reenter: true },
+              { guard: "suspectArmed", target: "silent" },
+            ],
+          },
           on: { HEARTBEAT: { target: "draining", reenter: true } },
         },
         silent: {

@@ -1,6 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { startRecorded } from "../../test/helpers/machines.ts";
+import { Silence, silenceImpl } from "../../runtime/silence.ts";
 import { supervisorMachine, type SupervisorInput } from "./supervisor.machine.ts";
 
 const ACTIONS = [
@@ -76,18 +77,30 @@ test("death-timeout spans connecting and registering (CONNECTED does not restart
   assert.equal(actor.getSnapshot().value, "shuttingDown");
 });
 
-test("SCHEDULER_SEEN re-enters running and restarts the silence timer; silence leads to reconnecting", () => {
-  const { actor, clock, calls } = toRunning();
-  clock.increment(250);
-  actor.send({ type: "SCHEDULER_SEEN" });
-  clock.increment(250);
-  actor.send({ type: "SCHEDULER_SEEN" });
-  clock.increment(250);
-  assert.equal(actor.getSnapshot().value, "running");
-  assert.equal(calls, ["sendRegister", "startExecutors"], "re-entering running runs no actions");
-  clock.increment(50);
-  assert.equal(actor.getSnapshot().value, { offline: "reconnecting" });
-  assert.equal(calls.slice(2), ["reportSchedulerLost", "sendRegister"]);
+test("beats noted in a Silence (as the supervisor does) keep it running with one re-arm per window; silent one window after the last", () => {
+  let seen!: Silence;
+  const s = startRecorded(supervisorMachine, ACTIONS, defaults, (clock) => {
+    seen = new Silence(() => clock.now());
+    const { heard, left } = silenceImpl(seen, (c: SupervisorInput) => c.schedulerSilenceMs);
+    return { guards: { schedulerHeard: heard }, delays: { schedulerSilence: left } };
+  });
+  s.actor.send({ type: "CONNECTED" });
+  seen.note();
+  s.actor.send({ type: "REGISTERED" });
+  let steps = 0;
+  s.actor.subscribe(() => steps++);
+  for (let i = 0; i < 60; i++) {
+    s.clock.increment(50);
+    seen.note(); // an `alive` beat: a field write, no event
+  }
+  assert.equal(s.actor.getSnapshot().value, "running");
+  // The timer fires one window after the beat before it: every 250 ms here, 12 times in 3 s.
+  assert.ok(steps >= 10 && steps <= 13, `one re-arm per window, not one step per beat (60): ${steps}`);
+  s.clock.increment(299);
+  assert.equal(s.actor.getSnapshot().value, "running", "299 ms after the last beat");
+  s.clock.increment(1);
+  assert.equal(s.actor.getSnapshot().value, { offline: "reconnecting" }, "300 ms after the last beat");
+  assert.equal(s.calls, ["sendRegister", "startExecutors", "reportSchedulerLost", "sendRegister"]);
 });
 
 test("DISCONNECTED and REREGISTER lead to reconnecting", () => {
@@ -112,12 +125,11 @@ test("reconnecting: REGISTERED within death-timeout → running again (resumeWor
   assert.equal(calls.at(-1), "resumeWork");
   assert.equal(count("startExecutors"), 1);
   assert.equal(actor.getSnapshot().context.registrations, 2);
-  // The death timer left with `offline`; the silence timer is running again.
-  actor.send({ type: "SCHEDULER_SEEN" });
-  clock.increment(200);
-  actor.send({ type: "SCHEDULER_SEEN" });
-  clock.increment(200);
+  // The death timer left with `offline` (it would have fired at t = 1000); the silence timer runs again.
+  clock.increment(299);
   assert.equal(actor.getSnapshot().value, "running");
+  clock.increment(1);
+  assert.equal(actor.getSnapshot().value, { offline: "reconnecting" }, "silent for the window since registering");
   assert.equal(count("reportDeathTimeout"), 0);
 });
 

@@ -9,8 +9,11 @@
  *     REGISTERED│     deathTimeout ─► shuttingDown (reportDeathTimeout, exit 1)
  *              │     REGISTER_REFUSED ─► shuttingDown (reason, exit 1)
  *              ▼                                       │ DISCONNECTED
- *           running ─── schedulerSilence (no SCHEDULER_SEEN) ──┘ | REREGISTER
- *              └ SCHEDULER_SEEN re-enters running: restarts the schedulerSilence timer
+ *           running ─── schedulerSilence (the scheduler not heard) ──┘ | REREGISTER
+ *              └ schedulerSilence, the scheduler heard meanwhile: re-enters running for the time
+ *                left. Its `alive` beats are no events: the supervisor notes them in a Silence
+ *                (runtime/silence.ts) and provides `schedulerHeard` and `schedulerSilence` from it,
+ *                so the timer fires once per window instead of restarting on every beat.
  *
  *   SHUTDOWN (offline | running) ─► retiring (stopAcceptingWork) ─DRAINED | retireTimeout─► shuttingDown
  *   SHUTDOWN {immediate} (offline | running | retiring) ───────────────────────────────────► shuttingDown
@@ -21,8 +24,7 @@
  * - DISCONNECTED       NATS connection lost (nats.js `disconnect` status).
  * - REGISTERED         the scheduler accepted `sched.register` (reply `ok: true`).
  * - REGISTER_REFUSED   the scheduler refused it (`ok: false`: name taken, protocol mismatch…).
- * - SCHEDULER_SEEN     any sign of life from the scheduler (`alive` beat, heartbeat reply).
- *   (The scheduler is declared gone by the machine itself, after `schedulerSilence` without SCHEDULER_SEEN.)
+ *   (The scheduler is declared gone by the machine itself, `schedulerSilence` after its last sign of life.)
  * - REREGISTER         the scheduler restarted / forgot us (new `alive` instance, `reregister`).
  * - SHUTDOWN           SIGTERM/SIGINT or a retire order; `immediate` skips draining.
  * - DRAINED            all executors finished their queued and running tasks.
@@ -38,7 +40,7 @@ import { armed, delay } from "../../runtime/machine-timers.ts";
 export interface SupervisorInput {
   /** `--death-timeout`: shut down after this long without reaching the scheduler. */
   deathTimeoutMs: number;
-  /** Declare the scheduler silent after this long without SCHEDULER_SEEN while running. */
+  /** Declare the scheduler silent after this long without a sign of life while running. */
   schedulerSilenceMs: number;
   /** Longest wait for DRAINED after SHUTDOWN before stopping executors anyway. */
   retireTimeoutMs: number;
@@ -64,7 +66,6 @@ export type SupervisorEvent =
   | { type: "DISCONNECTED" }
   | { type: "REGISTERED" }
   | { type: "REGISTER_REFUSED"; reason: string }
-  | { type: "SCHEDULER_SEEN" }
   | { type: "REREGISTER" }
   | { type: "SHUTDOWN"; reason?: string; immediate?: boolean }
   | { type: "DRAINED" }
@@ -105,6 +106,8 @@ export const supervisorMachine = setup({
     immediate: ({ event }) => event.type === "SHUTDOWN" && event.immediate === true,
     deathTimeoutArmed: ({ context }) => armed(context.deathTimeoutMs),
     schedulerSilenceArmed: ({ context }) => armed(context.schedulerSilenceMs),
+    /** Provided by the supervisor: the scheduler was heard within the window (runtime/silence.ts). */
+    schedulerHeard: () => false,
     retireTimeoutArmed: ({ context }) => armed(context.retireTimeoutMs),
   },
   delays: {
@@ -181,10 +184,12 @@ export const supervisorMachine = setup({
     },
     running: {
       after: {
-        schedulerSilence: { guard: "schedulerSilenceArmed", target: "offline.reconnecting", actions: "reportSchedulerLost" },
+        schedulerSilence: [
+          { guard: "schedulerHeard", target: "running", reenter: true },
+          { guard: "schedulerSilenceArmed", target: "offline.reconnecting", actions: "reportSchedulerLost" },
+        ],
       },
       on: {
-        SCHEDULER_SEEN: { target: "running", reenter: true },
         DISCONNECTED: { target: "offline.reconnecting", actions: "reportSchedulerLost" },
         REREGISTER: { target: "offline.reconnecting", actions: "reportSchedulerLost" },
         SHUTDOWN: [

@@ -21,6 +21,7 @@ import { startupMark } from "../../runtime/startup-trace.ts";
 import { supervisorMachine, type SupervisorOutput } from "./supervisor.machine.ts";
 import { Installer } from "./installer.ts";
 import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
+import { Silence, silenceImpl } from "../../runtime/silence.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
 import { subjects, type InstallJob } from "../../runtime/protocol.ts";
 import { routes } from "../../runtime/routes.ts";
@@ -79,6 +80,8 @@ export class Supervisor extends Actor {
   private auth = "";
   /** Which scheduler we follow; a rival's beats are ignored while ours lives. */
   private readonly watch = new SchedulerWatch(3000);
+  /** Signs of life of the scheduler followed, for the machine's schedulerSilence (runtime/silence.ts). */
+  private readonly schedulerSeen = new Silence(() => performance.now());
   private stopBeat: () => void = () => {};
   private readyCount = 0;
   private standbyTimer: NodeJS.Timeout | undefined;
@@ -107,8 +110,11 @@ export class Supervisor extends Actor {
       fetchBytes: (hash) => getBytes(tx, this.subjects.dataGet, hash, { as: () => ({ worker: this.instance, auth: this.auth }), fail: (m) => Errors.DataUnavailable(hash, opts.name, m) }),
       log: opts.log,
     });
+    const seen = silenceImpl(this.schedulerSeen, (c: { schedulerSilenceMs: number }) => c.schedulerSilenceMs);
     this.life = createActor(
       supervisorMachine.provide({
+        guards: { schedulerHeard: seen.heard },
+        delays: { schedulerSilence: seen.left },
         actions: {
           sendRegister: () => void this.register(),
           startExecutors: () => void (this.replayed ?? Promise.resolve()).then(() => this.startExecutors()),
@@ -204,6 +210,7 @@ export class Supervisor extends Actor {
         if (mismatch) this.log.warn(mismatch);
         if (r.installs?.length) this.replay(r.installs);
         startupMark("worker", "registered");
+        this.schedulerSeen.note();
         this.life.send({ type: "REGISTERED" });
       } else if (r.code === "RegistrationHeld") {
         this.log.warn(`${r.message}`); // the machine retries after registerRetry
@@ -229,7 +236,8 @@ export class Supervisor extends Actor {
 
   private onSchedulerAlive(m: SchedulerAlive) {
     const v = this.watch.alive(m.instance);
-    if (v === "same" || !this.scheduler) this.life.send({ type: "SCHEDULER_SEEN" });
+    // Noted, not sent: the machine's silence timer asks when it fires (runtime/silence.ts).
+    if (v === "same" || !this.scheduler) this.schedulerSeen.note();
     else if (v === "new") this.life.send({ type: "REREGISTER" });
     // "rival": another instance while ours beats changes nothing (trust.ts reports it on the scheduler).
   }
