@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { checkServerIdentity } from "node:tls";
 import { connect, createInbox, credsAuthenticator, DiscardPolicy, nanos, nkeyAuthenticator, RetentionPolicy, StorageType, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
-import { decode, encode } from "./codec.ts";
+import { decode, decodeViews, encode } from "./codec.ts";
 import { Errors, type TsDaskError } from "./errors.ts";
 import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
 import { probeNats } from "./nats-probe.ts";
@@ -197,10 +197,14 @@ export class Transport {
     return { unsubscribe: () => { if (!sub.isClosed()) sub.unsubscribe(); } };
   }
 
-  /** Request/reply with msgpack on both sides. Rejects on timeout or when nobody listens. */
-  async request<T>(subject: string, value: unknown, timeoutMs: number): Promise<T> {
+  /**
+   * Request/reply with msgpack on both sides. Rejects on timeout or when nobody listens. With
+   * `views`, typed arrays in the reply view it (codec.ts decodeViews): for replies whose bytes the
+   * caller copies at once (a value's chunks).
+   */
+  async request<T>(subject: string, value: unknown, timeoutMs: number, opts?: { views?: boolean }): Promise<T> {
     const msg = await this.nc.request(subject, encode(value), { timeout: timeoutMs, noMux: false });
-    return decode<T>(msg.data);
+    return opts?.views ? decodeViews<T>(msg.data) : decode<T>(msg.data);
   }
 
   /**
