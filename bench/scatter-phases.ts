@@ -11,6 +11,23 @@ import { bytesHash } from "../runtime/data-transfer.ts";
 import { makeRef } from "./lib-workloads/work.ts";
 import { comm, delta, descendants, sample, type ProcessRoles } from "./lib-workloads/proc-cpu.ts";
 import { median, report, startUp } from "./lib.ts";
+import { readFileSync } from "node:fs";
+
+/** Minor page faults of the processes of each role so far (/proc/<pid>/stat field 10). */
+const faults = (roles: ProcessRoles): Record<string, number> =>
+  Object.fromEntries(
+    Object.entries(roles).map(([role, pids]) => [
+      role,
+      pids.reduce((a, p) => {
+        try {
+          const st = readFileSync(`/proc/${p}/stat`, "utf8");
+          return a + Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[7]);
+        } catch {
+          return a;
+        }
+      }, 0),
+    ]),
+  );
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const up = await startUp(["--nprocs", "2"]);
@@ -43,6 +60,7 @@ try {
     const t2 = performance.now();
     const rs = roles();
     const c0 = sample(rs);
+    const f0 = faults(rs);
     const s0 = performance.now();
     const dref = await client.scatter(ref, { broadcast: true });
     const s1 = performance.now();
@@ -50,12 +68,13 @@ try {
     const seen = await client.gather(client.map(read, [1, 2, 3, 4, 5, 6], { args: [dref] }));
     const s2 = performance.now();
     const c2 = sample(rs);
+    const f2 = faults(rs);
     if (new Set(seen.map((s) => s[0])).size < 2 || seen.some((s, k) => s[1] !== ref[k + 1])) throw new Error("not held by both executors");
     client.release([dref]);
     const cs = delta(c0, c1);
     const cu = delta(c1, c2);
     const row: Record<string, number> = { encodeMs: t1 - t0, hashMs: t2 - t1, scatterWallMs: s1 - s0, useWallMs: s2 - s1 };
-    for (const k of Object.keys(cs)) ((row[`scatterCpuMs ${k}`] = cs[k]! * 1000), (row[`useCpuMs ${k}`] = cu[k]! * 1000));
+    for (const k of Object.keys(cs)) ((row[`scatterCpuMs ${k}`] = cs[k]! * 1000), (row[`useCpuMs ${k}`] = cu[k]! * 1000), (row[`minorFaults ${k}`] = f2[k]! - f0[k]!));
     rows.push(row);
     console.error(`run ${r}: ${JSON.stringify(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Math.round(v)])))}`);
   }
