@@ -2,7 +2,9 @@
  * bench/scatter-phases: where one fresh 10 MB Float64Array scatter (broadcast, as bench/batching
  * does) spends its time and CPU on `ts-dask up --nprocs 2`: wall and CPU seconds per process (from
  * /proc) for the scatter itself and for the first use on both executors, plus the client-side
- * steps timed alone (encode, hash). Medians of BENCH_RUNS (default 7).
+ * steps timed alone (encode, hash), and minor page faults per process (on a VM, the first touch of
+ * fresh memory can cost more than the copy into it). Medians of BENCH_RUNS (default 7). CPU
+ * profiles: see BENCH_PROFILE below.
  */
 import { loadavg } from "node:os";
 import { Client } from "../index.ts";
@@ -42,8 +44,8 @@ const read = async (i: number, d: Float64Array) => {
 };
 try {
   await client.gather(client.map(read, [1, 2, 3, 4], { args: [await client.scatter(makeRef(0), { broadcast: true })] }));
-  // BENCH_PROFILE=1 with NODE_OPTIONS="--import <a module that restarts a CPU profile on SIGUSR2>":
-  // every node process of the cluster (and this one) restarts its profile here and writes it at the end.
+  // BENCH_PROFILE=1 with NODE_OPTIONS="--import $PWD/bench/lib-workloads/cpu-profile-hook.mjs": every
+  // node process of the cluster (and this one) restarts its profile here and writes it at the end.
   const profile = async () => {
     if (!process.env.BENCH_PROFILE) return;
     for (const p of [process.pid, ...Object.values(roles()).flat()]) if (comm(p) === "node") process.kill(p, "SIGUSR2");
