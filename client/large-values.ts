@@ -17,7 +17,7 @@
  *   scheduler has its own), else `ValueTooLarge` / `ResultTooLarge` naming size and cap.
  */
 import { createHash } from "node:crypto";
-import { decode, encodeLarge } from "../runtime/codec.ts";
+import { decodeViews, encodeLarge } from "../runtime/codec.ts";
 import { ChunkError, getBytes, putBytes } from "../runtime/data-transfer.ts";
 import { DataRef } from "../runtime/data-ref.ts";
 import { Errors, TaskError, type ErrorCode } from "../runtime/errors.ts";
@@ -205,7 +205,7 @@ export class LargeResults {
     if (!v.fetching) {
       v.fetching = getBytes(this.tx, this.subjects.dataGet, v.ref.hash, { as: () => ({ client: this.clientId, auth: this.auth }) }).then(
         (bytes) => {
-          const value = decode(bytes);
+          const value = decodeViews(bytes);
           job.values[row] = value;
           job.large--;
           this.held.get(job)?.delete(v);

@@ -5,25 +5,27 @@
  * scattered: the same object scattered twice is sent once (identity cache), and every value it
  * still owns is uploaded again for a scheduler that restarted (which holds them in memory only).
  */
-import { encodeLarge, findUnencodable } from "../runtime/codec.ts";
+import { encodeLargeParts, findUnencodable } from "../runtime/codec.ts";
 import { DataRef } from "../runtime/data-ref.ts";
-import { bytesHash, putBytes } from "../runtime/data-transfer.ts";
+import { bytesHash, bytesSize, putBytes } from "../runtime/data-transfer.ts";
 import { Errors } from "../runtime/errors.ts";
 import type { Subjects } from "../runtime/protocol.ts";
 import type { Transport } from "../runtime/transport.ts";
 import type { Logger } from "../runtime/actor.ts";
 
 export async function uploadValue(tx: Transport, subjects: Subjects, client: string, value: unknown, broadcast: boolean, auth?: string): Promise<DataRef> {
-  let bytes: Uint8Array;
+  // A typed array travels from its own memory: its bytes are copied once, into the chunks sent.
+  let bytes: Uint8Array[];
   try {
-    bytes = encodeLarge(value);
+    bytes = encodeLargeParts(value);
   } catch (e) {
     throw Errors.NotSerializable("The scattered value", findUnencodable(value, "value") ?? (e as Error).message);
   }
   const hash = bytesHash(bytes);
-  const fail = (m: string, code: string, limit?: number) => (code === "ValueTooLarge" ? Errors.ValueTooLarge("The scattered value", bytes.byteLength, limit ?? 0, true) : Errors.ScatterFailed(m));
+  const size = bytesSize(bytes);
+  const fail = (m: string, code: string, limit?: number) => (code === "ValueTooLarge" ? Errors.ValueTooLarge("The scattered value", size, limit ?? 0, true) : Errors.ScatterFailed(m));
   await putBytes(tx, subjects, client, bytes, hash, { broadcast, fail, auth });
-  return new DataRef(hash, bytes.byteLength);
+  return new DataRef(hash, size);
 }
 
 /** The values one client scattered (see the module comment). */

@@ -3,7 +3,7 @@
  * crash on bad input. A message that does not decode, or decodes to the wrong shape, is counted
  * per kind, logged once per kind, and dropped; the handler only ever sees a well-formed message.
  */
-import { decode, encode } from "./codec.ts";
+import { decode, decodeViews, encode } from "./codec.ts";
 import { subjects, type Subjects } from "./protocol.ts";
 import { resolveRoute, type BoundRoute, type Guard, type Reply, type Route } from "./route.ts";
 import type { Sub, Transport } from "./transport.ts";
@@ -46,17 +46,17 @@ export class Actor {
    */
   serve<M, R>(r: Route<M, R> | BoundRoute<M, R>, handler: (msg: M, reply: Reply<R> | undefined) => void, queue?: string): Sub {
     const { route, subject } = resolveRoute(r, this.subjects);
-    return this.listen(subject, route.name, route.guard, handler as (msg: M, reply: string | undefined) => void, queue);
+    return this.listen(subject, route.name, route.guard, handler as (msg: M, reply: string | undefined) => void, queue, route.views);
   }
 
   /** Subscribes `handler` to `subject`, decoding and checking each message with `guard`. */
-  private listen<T>(subject: string, kind: string, guard: Guard<T>, handler: (msg: T, reply: string | undefined) => void, queue?: string): Sub {
+  private listen<T>(subject: string, kind: string, guard: Guard<T>, handler: (msg: T, reply: string | undefined) => void, queue?: string, views?: boolean): Sub {
     const sub = this.tx.subscribe(
       subject,
       (data, reply) => {
         let msg: unknown;
         try {
-          msg = decode(data);
+          msg = views ? decodeViews(data) : decode(data);
         } catch (e) {
           return this.dropped(`${kind}: undecodable (${(e as Error).message})`);
         }

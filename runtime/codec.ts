@@ -1,8 +1,11 @@
 /**
  * The one msgpack codec every actor uses. Beyond msgpack's own types (and Date, built in):
- * - ext 0: every typed array, DataView and ArrayBuffer, as [dtype byte][raw bytes]. Decoding copies
- *   into a fresh, aligned buffer, so values never keep a NATS socket chunk alive and a Float64Array
- *   arrives as a Float64Array whatever its offset in the message.
+ * - ext 0: every typed array, DataView and ArrayBuffer, as [dtype byte][raw bytes]; from 64 KiB on,
+ *   as [0x80 | dtype][0][raw bytes], so that for a top-level value (ext 32's 6-byte header first) the
+ *   raw bytes start at offset 8 of the encoding: aligned for every element size. {@link decode}
+ *   copies into a fresh, aligned buffer, so values never keep a NATS socket chunk alive and a
+ *   Float64Array arrives as a Float64Array whatever its offset in the message; {@link decodeViews}
+ *   views them instead when aligned (bytes the caller owns, e.g. a value assembled from chunks).
  * - ext 1: Map, Set, BigInt, Error and DataRef (a scattered value), as [tag byte][msgpack body].
  * Two extensions only: every registered extension is tried on every object encoded (measured with @msgpack/msgpack 3: 12
  * extensions took small-message encoding from ~180k/s to 87k/s).
@@ -38,6 +41,14 @@ function dtypeOf(v: ArrayBufferView): number {
   return DTYPE_DATAVIEW;
 }
 
+/** From this size on a typed array's raw bytes follow a 2-byte header (see the module comment). */
+const ALIGNED_FROM = 1 << 16;
+/** The flag on the dtype byte of the 2-byte header; the byte after it counts padding bytes (0 when written here). */
+const PADDED = 0x80;
+
+/** Decoding bytes the caller owns (see decodeViews): typed arrays may view them. */
+let owned = false;
+
 function withHeader(header: number, bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(bytes.byteLength + 1);
   out[0] = header;
@@ -50,16 +61,34 @@ extensions.register({
   type: 0,
   encode(v: unknown) {
     if (ArrayBuffer.isView(v)) {
-      return withHeader(dtypeOf(v), new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      const raw = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      if (v.byteLength < ALIGNED_FROM) return withHeader(dtypeOf(v), raw);
+      const out = new Uint8Array(raw.byteLength + 2);
+      out[0] = PADDED | dtypeOf(v);
+      out.set(raw, 2);
+      return out;
     }
     if (v instanceof ArrayBuffer) return withHeader(DTYPE_ARRAYBUFFER, new Uint8Array(v));
     return null;
   },
   decode(data: Uint8Array) {
-    const dtype = data[0]!;
+    let dtype = data[0]!;
+    let start = 1;
+    if (dtype & PADDED) {
+      dtype &= ~PADDED;
+      start = 2 + data[1]!;
+    }
+    if (owned && dtype !== DTYPE_ARRAYBUFFER) {
+      // The caller's own buffer: a view when the offset suits the element size (copy otherwise).
+      const at = data.byteOffset + start;
+      const len = data.byteLength - start;
+      if (dtype === DTYPE_DATAVIEW) return new DataView(data.buffer, at, len);
+      const Ctor = TYPED[dtype];
+      if (Ctor && at % Ctor.BYTES_PER_ELEMENT === 0 && len % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(data.buffer as ArrayBuffer, at, len / Ctor.BYTES_PER_ELEMENT);
+    }
     // Copy into a new, aligned ArrayBuffer (never a view of the socket chunk). `data` may be a
     // Buffer, whose own slice() returns a view: call Uint8Array's.
-    const buf = Uint8Array.prototype.slice.call(data, 1).buffer;
+    const buf = Uint8Array.prototype.slice.call(data, start).buffer;
     if (dtype === DTYPE_ARRAYBUFFER) return buf;
     if (dtype === DTYPE_DATAVIEW) return new DataView(buf);
     const Ctor = TYPED[dtype];
@@ -114,25 +143,59 @@ export function encode(value: unknown): Uint8Array {
 }
 
 /**
- * Like {@link encode}, with one copy instead of three for a top-level typed array (the usual
- * shape of large scattered data): the ext-32 header is written by hand around the raw bytes.
+ * {@link encode}'s bytes as parts whose concatenation is the encoding, without copying a top-level
+ * typed array (the usual shape of large scattered data): an 8-byte header (ext 32's and ours,
+ * written by hand) and a view of the array's own bytes. Anything else: one part. Callers that
+ * send the parts in chunks (runtime/data-transfer.ts putBytes) copy each byte once.
  */
-export function encodeLarge(value: unknown): Uint8Array {
-  if (!ArrayBuffer.isView(value) || value.byteLength < 1 << 16) return encode(value);
-  const n = value.byteLength + 1;
-  const out = new Uint8Array(6 + n);
-  const view = new DataView(out.buffer);
-  out[0] = 0xc9; // ext 32
+export function encodeLargeParts(value: unknown): Uint8Array[] {
+  if (!ArrayBuffer.isView(value) || value.byteLength < ALIGNED_FROM) return [encode(value)];
+  const n = value.byteLength + 2;
+  const header = new Uint8Array(8);
+  const view = new DataView(header.buffer);
+  header[0] = 0xc9; // ext 32
   view.setUint32(1, n);
   view.setInt8(5, 0); // our typed-array extension
-  out[6] = dtypeOf(value);
-  out.set(new Uint8Array(value.buffer, value.byteOffset, value.byteLength), 7);
+  header[6] = PADDED | dtypeOf(value);
+  header[7] = 0; // no padding: the raw bytes start at offset 8
+  return [header, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)];
+}
+
+/** Like {@link encode}, with one copy instead of three for a top-level typed array (see {@link encodeLargeParts}). */
+export function encodeLarge(value: unknown): Uint8Array {
+  const parts = encodeLargeParts(value);
+  return parts.length === 1 ? parts[0]! : concatParts(parts);
+}
+
+/** The bytes of `parts`, one after the other (one copy). */
+export function concatParts(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) (out.set(p, at), (at += p.byteLength));
   return out;
 }
 
 /** Decodes msgpack bytes. Throws on malformed input; callers on the network path must catch. */
 export function decode<T = unknown>(bytes: Uint8Array): T {
   return decoder.decode(bytes) as T;
+}
+
+/**
+ * Like {@link decode}, but typed arrays whose raw bytes are aligned for their element size are
+ * views of `bytes`, not copies (a top-level one always is when `bytes` starts its buffer, see the
+ * module comment), so they keep `bytes` alive. For bytes the caller owns (a value assembled from
+ * its chunks), and for messages whose typed arrays are copied at once (a value's chunks, see
+ * Route.views): not for a NATS message whose values live on (they would pin its socket chunk).
+ */
+export function decodeViews<T = unknown>(bytes: Uint8Array): T {
+  owned = true;
+  try {
+    return decoder.decode(bytes) as T;
+  } finally {
+    owned = false;
+  }
 }
 
 /**

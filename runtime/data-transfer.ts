@@ -33,13 +33,48 @@ const chunkError: ChunkFail = (message, code, limit) => new ChunkError(code, mes
 /** The chunk size for this connection (as the scheduler's data store uses). */
 export const chunkSizeFor = (tx: Transport) => Math.max(64 * 1024, tx.maxPayload - 4096);
 
-/** SHA-256 of `bytes`, hex: the key bytes are stored under. */
-export function bytesHash(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
+/** Bytes, or parts whose concatenation they are (codec.ts encodeLargeParts: never joined in one buffer). */
+export type Bytes = Uint8Array | readonly Uint8Array[];
+
+/** SHA-256 of `bytes` (of the parts' concatenation), hex: the key bytes are stored under. */
+export function bytesHash(bytes: Bytes): string {
+  const h = createHash("sha256");
+  for (const p of partsOf(bytes)) h.update(p);
+  return h.digest("hex");
+}
+
+const partsOf = (bytes: Bytes): readonly Uint8Array[] => (bytes instanceof Uint8Array ? [bytes] : bytes);
+
+/** The byte count of `bytes`. */
+export function bytesSize(bytes: Bytes): number {
+  let n = 0;
+  for (const p of partsOf(bytes)) n += p.byteLength;
+  return n;
+}
+
+/** Bytes `start`…`end` of the parts' concatenation: a view when they lie in one part, else a copy. */
+function range(parts: readonly Uint8Array[], start: number, end: number): Uint8Array {
+  let at = 0;
+  for (let k = 0; k < parts.length; k++) {
+    const p = parts[k]!;
+    if (start < at + p.byteLength || k === parts.length - 1) {
+      if (end <= at + p.byteLength) return p.subarray(start - at, end - at);
+      const out = new Uint8Array(end - start);
+      let o = 0;
+      for (let j = k, from = start - at; j < parts.length && o < out.byteLength; j++, from = 0) {
+        const piece = parts[j]!.subarray(from, from + out.byteLength - o);
+        out.set(piece, o);
+        o += piece.byteLength;
+      }
+      return out;
+    }
+    at += p.byteLength;
+  }
+  return new Uint8Array(0);
 }
 
 /**
- * Stores `bytes` under `hash` (a probe first: bytes the scheduler already holds are not sent again).
+ * Stores `bytes` (or the parts' concatenation, never made) under `hash` (a probe first: bytes the scheduler already holds are not sent again).
  * With `broadcast`, the scheduler may answer the probe with `push`: then each chunk is published
  * once on `data.push.<hash>`, where the scheduler and the idle executors listen (NATS fans it
  * out; actors/scheduler/data/data-push.ts), and a commit asks which chunks the scheduler still lacks.
@@ -50,12 +85,13 @@ export async function putBytes(
   tx: Transport,
   subjects: Subjects,
   client: string,
-  bytes: Uint8Array,
+  bytes: Bytes,
   hash: string,
   opts: { broadcast?: boolean; fail?: ChunkFail; auth?: string; exec?: string } = {},
 ): Promise<void> {
   const fail = opts.fail ?? chunkError;
-  const size = bytes.byteLength;
+  const parts = partsOf(bytes);
+  const size = bytesSize(parts);
   const chunkSize = chunkSizeFor(tx);
   const chunks = Math.max(1, Math.ceil(size / chunkSize));
   // The sender's token (a client's, or with `exec` an executor's): the scheduler stores nothing for strangers.
@@ -65,7 +101,7 @@ export async function putBytes(
     if (!r.ok) throw fail(r.message, r.code, r.limit);
     return r;
   };
-  const chunk = (i: number): DataPut => ({ ...base, index: i, bytes: bytes.subarray(i * chunkSize, (i + 1) * chunkSize) });
+  const chunk = (i: number): DataPut => ({ ...base, index: i, bytes: range(parts, i * chunkSize, Math.min(size, (i + 1) * chunkSize)) });
   const probe = await ask({ ...base, index: 0, probe: true });
   if (probe.have) return;
   let todo = Array.from({ length: chunks }, (_, i) => i);
@@ -127,7 +163,7 @@ export async function getBytes(
   for (let attempt = 0, unbound = 0; ; attempt++) {
     const as = opts.as();
     const get = async (index: number) => {
-      const r = await tx.request<DataGetReply>(subject, { hash, index, ...as } satisfies DataGet, TIMEOUT_MS);
+      const r = await tx.request<DataGetReply>(subject, { hash, index, ...as } satisfies DataGet, TIMEOUT_MS, { views: true });
       if (!r.ok) throw r.code === "NotBound" ? new NotBoundYet(r.message) : fail(r.message, r.code);
       return r;
     };

@@ -29,6 +29,12 @@ export interface Route<M, R = never> {
   /** The subject within a cluster (`p`: the bound parameter, "" for routes without one). */
   readonly subject: (s: Subjects, p: string) => string;
   readonly guard: Guard<M>;
+  /**
+   * Typed arrays in its messages are decoded as views of the message (codec.ts decodeViews), not
+   * copies: only for routes whose handlers copy them at once (a value's chunks, written straight
+   * into the value's buffer), where a copy per message would cost a fresh buffer per chunk.
+   */
+  readonly views?: true;
   /** Type-only: the reply's type. Never set. */
   readonly replyType?: R;
   /** This route for one peer (its `param`): what `Actor.serve` subscribes to. */

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { checkServerIdentity } from "node:tls";
 import { connect, createInbox, credsAuthenticator, DiscardPolicy, nanos, nkeyAuthenticator, RetentionPolicy, StorageType, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
-import { decode, encode } from "./codec.ts";
+import { decode, decodeViews, encode } from "./codec.ts";
 import { Errors, type TsDaskError } from "./errors.ts";
 import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
 import { probeNats } from "./nats-probe.ts";
@@ -241,11 +241,15 @@ export class Transport {
     };
   }
 
-  /** Request/reply with msgpack on both sides. Rejects on timeout or when nobody listens. */
-  async request<T>(subject: string, value: unknown, timeoutMs: number): Promise<T> {
-    if (this.linked(subject)) return this.requestWhere<T>(subject, value, timeoutMs, () => true);
+  /**
+   * Request/reply with msgpack on both sides. Rejects on timeout or when nobody listens. With
+   * `views`, typed arrays in the reply view it (codec.ts decodeViews): for replies whose bytes the
+   * caller copies at once (a value's chunks).
+   */
+  async request<T>(subject: string, value: unknown, timeoutMs: number, opts?: { views?: boolean }): Promise<T> {
+    if (this.linked(subject)) return this.requestWhere<T>(subject, value, timeoutMs, () => true, opts);
     const msg = await this.nc.request(subject, encode(value), { timeout: timeoutMs, noMux: false });
-    return decode<T>(msg.data);
+    return opts?.views ? decodeViews<T>(msg.data) : decode<T>(msg.data);
   }
 
   /**
@@ -253,7 +257,7 @@ export class Transport {
    * timeout) is read. Any peer may answer a request on a shared NATS; with plain {@link request}
    * the fastest answer wins, a stranger's included. Replies that do not decode are skipped.
    */
-  requestWhere<T>(subject: string, value: unknown, timeoutMs: number, accept: (reply: T) => boolean): Promise<T> {
+  requestWhere<T>(subject: string, value: unknown, timeoutMs: number, accept: (reply: T) => boolean, opts?: { views?: boolean }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let done = false;
       const finish = (err: unknown, v?: T) => {
@@ -267,7 +271,7 @@ export class Transport {
       const onReply = (data: Uint8Array) => {
         let r: T;
         try {
-          r = decode<T>(data);
+          r = opts?.views ? decodeViews<T>(data) : decode<T>(data);
         } catch {
           return;
         }

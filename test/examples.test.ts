@@ -42,7 +42,7 @@ test("examples/large-values.ts", async () => {
   assert.match(out, /held by the scheduler until gathered: 1 result\(s\), 20\.0 MB/);
   assert.match(out, /20 MB in, 20 MB out in \d+ ms; smoothed\[1000\] = -?\d\.\d{4}/);
   assert.match(out, /peak of the smoothed signal: 0\.\d{4}/);
-  assert.match(out, /too large: ResultTooLarge: Task lambda-\d+ on local-\d returned a result of 100000007 bytes encoded, above the cap of 64000000 bytes/);
+  assert.match(out, /too large: ResultTooLarge: Task lambda-\d+ on local-\d returned a result of 100000008 bytes encoded, above the cap of 64000000 bytes/);
   assert.match(out, /ran on the scheduler: pid \d+/);
   assert.match(out, "9 seeds: 9 executions by default, 3 with pure: true");
 });

@@ -47,6 +47,34 @@ t("scattering the same object, or equal bytes, stores it once; release drops it"
   await waitFor(async () => (await client.info()).data.values === before - 1, { timeoutMs: 5000, label: "release to reach the scheduler" });
 });
 
+t("typed arrays of every kind, and unaligned views, arrive whole and of their kind (viewed in place on the executor)", async ({ client }) => {
+  const kinds = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array] as const;
+  // What an executor sees: its kind, its length, a checksum of every element, and whether it is
+  // aligned for its kind (a view of the assembled bytes or a copy, it must always be).
+  const seen = (_i: number, v: ArrayLike<number | bigint> & { byteOffset: number; BYTES_PER_ELEMENT: number }) => {
+    let sum = 0;
+    for (let k = 0; k < v.length; k++) sum = (sum * 31 + Number(v[k]!)) % 1_000_003;
+    return [Object.prototype.toString.call(v), v.length, sum, v.byteOffset % v.BYTES_PER_ELEMENT];
+  };
+  const local = (v: ArrayLike<number | bigint> & { byteOffset: number; BYTES_PER_ELEMENT: number }) => seen(0, v).slice(0, 3);
+  const values: (ArrayLike<number | bigint> & { byteOffset: number; BYTES_PER_ELEMENT: number })[] = [];
+  for (const Ctor of kinds) {
+    const n = (1 << 18) / Ctor.BYTES_PER_ELEMENT + 3; // 256 KiB and a few: more than one chunk for none, below a chunk
+    const big = Ctor === BigInt64Array || Ctor === BigUint64Array;
+    values.push(big ? new (Ctor as BigInt64ArrayConstructor)(n).map((_, i) => BigInt(i * 7 + 1)) : new (Ctor as Float64ArrayConstructor)(n).map((_, i) => (i * 7 + 1) % 251));
+  }
+  // Views that do not start their buffer: aligned for their kind at an offset, and a byte view at an odd one.
+  values.push(new Float64Array(new Float64Array(300_001).map((_, i) => i / 3).buffer, 8, 300_000));
+  values.push(new Uint8Array(new Uint8Array(3_000_001).map((_, i) => i % 253).buffer, 1, 3_000_000)); // 3 MB: several chunks
+  values.push(new Float32Array(new ArrayBuffer(4 * 2_000_000 + 4), 4, 2_000_000).fill(0.25));
+  for (const broadcast of [false, true]) {
+    const refs = await withTimeout(Promise.all(values.map((v) => client.scatter(v, { broadcast }))), 60_000, "scatter every kind");
+    const out = await withTimeout(client.gather(refs.map((r) => client.submit(seen, 0, r))), 60_000, "read every kind");
+    values.forEach((v, k) => assert.equal(out[k], [...local(v), 0], `${Object.prototype.toString.call(v)} #${k} (broadcast ${broadcast})`));
+    client.release(refs);
+  }
+});
+
 t("a value that cannot be serialised is refused at once", async ({ client }) => {
   try {
     await client.scatter({ f: () => 1 });

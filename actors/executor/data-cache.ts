@@ -1,10 +1,11 @@
 /**
  * Scattered values on an executor: fetched from the scheduler (`data.get`, chunks pulled a few at
  * a time) or received as a broadcast push (`data.push.<hash>`, see actors/scheduler/data/data-push.ts),
- * decoded once, cached by hash for every later task. Task arguments that are DataRefs (top-level
+ * decoded once (a typed array is a view of the assembled bytes, not a copy), cached by hash for
+ * every later task. Task arguments that are DataRefs (top-level
  * arguments: columns and constants) are swapped for the values before a task runs.
  */
-import { decode } from "../../runtime/codec.ts";
+import { decodeViews } from "../../runtime/codec.ts";
 import { packNumberArrays } from "../../runtime/packed-arrays.ts";
 import { DataRef } from "../../runtime/data-ref.ts";
 import { Errors } from "../../runtime/errors.ts";
@@ -161,7 +162,7 @@ export class DataCache {
     a.sub.unsubscribe();
     const bytes = a.value.bytes;
     try {
-      const value = packNumberArrays(decode(bytes));
+      const value = packNumberArrays(decodeViews(bytes));
       this.values.set(hash, value, bytes.byteLength, false);
       this.pushed++;
       this.fetches++;
@@ -184,7 +185,7 @@ export class DataCache {
       const v = a.value;
       for (let i = 0; i < v.chunks && this.arrivals.get(hash) === a && a.value === v; i++) {
         if (v.has(i)) continue;
-        const r = await this.tx.request<DataGetReply>(this.subjects.dataGet, { hash, index: i, ...this.as() } satisfies DataGet, 30_000);
+        const r = await this.tx.request<DataGetReply>(this.subjects.dataGet, { hash, index: i, ...this.as() } satisfies DataGet, 30_000, { views: true });
         if (!r.ok && r.code === "DataNotFound" && a.stalls < MAX_STALLS) return void a.timer.refresh();
         if (!r.ok) throw Errors.DataUnavailable(hash, this.worker, r.message);
         v.place(i, r.bytes);
@@ -242,7 +243,7 @@ export class DataCache {
   private async load(hash: string): Promise<unknown> {
     const temp = this.temps.delete(hash); // taken before the fetch, so a failed one leaves nothing behind
     const bytes = await getBytes(this.tx, this.subjects.dataGet, hash, { as: this.as, onCorrupt: this.onCorrupt, fail: (m) => Errors.DataUnavailable(hash, this.worker, m) });
-    const value = packNumberArrays(decode(bytes));
+    const value = packNumberArrays(decodeViews(bytes));
     this.values.set(hash, value, bytes.byteLength, temp);
     this.fetches++;
     this.bytesFetched += bytes.byteLength;

@@ -23,6 +23,7 @@ import { TaskTable } from "./tasks.ts";
 import { releaseSlots } from "./resources.ts";
 import { ExecutorTable, type ExecutorRec } from "./executors.ts";
 import { DataStore } from "./data/data-store.ts";
+import { chunkSizeFor } from "../../runtime/data-transfer.ts";
 import { DataPushes } from "./data/data-push.ts";
 import { DataOwners } from "./data/data-owners.ts";
 import { SchedulerRunner } from "./run-on-scheduler.ts";
@@ -119,7 +120,7 @@ export abstract class SchedulerState extends Actor {
     this.deadAfterMs = opts.deadAfterMs ?? this.heartbeatMs * 2;
     this.monitor = new Monitor(this, { fnDef: (h) => this.defs.fns.get(h), log: this.log });
     this.placement = { ...defaultPlacement, ...opts.placement };
-    this.data = new DataStore(Math.max(64 * 1024, tx.maxPayload - 4096));
+    this.data = new DataStore(chunkSizeFor(tx));
     // Chunks that would have made a value other than its hash (forged or corrupted): never stored.
     this.data.onCorrupt = (hash, why) => this.untrusted(`data ${hash.slice(0, 12)}… (${why}): chunks thrown away`);
     this.data.onDropped = (hash) => this.forgotten.data.push(hash);

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { decode, encode, encodeLarge, findUnencodable } from "../../runtime/codec.ts";
+import { concatParts, decode, decodeViews, encode, encodeLarge, encodeLargeParts, findUnencodable } from "../../runtime/codec.ts";
 import { packArgs } from "../../actors/executor/runner.ts";
 import type { TaskGroup } from "../../runtime/protocol.ts";
 
@@ -80,6 +80,58 @@ test("encodeLarge writes the same bytes as encode for big typed arrays", () => {
   assert.equal(encodeLarge({ small: 1 }), encode({ small: 1 }));
 });
 
+
+const KINDS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array] as const;
+/** A typed array of `Ctor` with `bytes` bytes of varied content (its values from i * 7 + 1). */
+const sample = (Ctor: (typeof KINDS)[number], bytes: number) => {
+  const n = bytes / Ctor.BYTES_PER_ELEMENT;
+  return Ctor === BigInt64Array || Ctor === BigUint64Array ? new Ctor(n).map((_, i) => BigInt(i * 7 + 1)) : new (Ctor as Float64ArrayConstructor)(n).map((_, i) => i * 7 + 1);
+};
+
+test("a large typed array of every kind: encodeLargeParts joins to encode's bytes, raw bytes at offset 8; decodeViews views them, decode copies", () => {
+  for (const Ctor of KINDS) {
+    const v = sample(Ctor, 1 << 17);
+    const parts = encodeLargeParts(v);
+    assert.is(parts.length, 2, Ctor.name);
+    assert.is(parts[0]!.byteLength, 8, `${Ctor.name}: header`);
+    assert.is(parts[1]!.buffer, v.buffer, `${Ctor.name}: the array's own bytes, not a copy`);
+    const bytes = concatParts(parts);
+    assert.equal(bytes, encode(v), Ctor.name);
+    assert.equal(bytes, encodeLarge(v), Ctor.name);
+    const viewed = decodeViews(bytes) as typeof v;
+    assert.is(viewed.constructor, Ctor);
+    assert.is(viewed.buffer, bytes.buffer, `${Ctor.name}: a view of the owned bytes`);
+    assert.is(viewed.byteOffset, 8);
+    assert.equal(Array.from(viewed as ArrayLike<unknown>), Array.from(v as ArrayLike<unknown>), Ctor.name);
+    const copied = decode(bytes) as typeof v;
+    assert.is.not(copied.buffer, bytes.buffer, `${Ctor.name}: decode copies`);
+    assert.equal(Array.from(copied as ArrayLike<unknown>), Array.from(v as ArrayLike<unknown>), Ctor.name);
+  }
+});
+
+test("decodeViews copies a typed array whose bytes are not aligned for its kind, and views one that is", () => {
+  // Inside a map the raw bytes start wherever the encoding puts them: "a" and "bb" shift them by one.
+  for (const key of ["a", "bb"]) {
+    const v = { [key]: sample(Float64Array, 1 << 17) as Float64Array, small: Float64Array.of(1.5, 2.5), bytes: Uint8Array.of(1, 2, 3) };
+    const bytes = encode(v);
+    const back = decodeViews(bytes) as typeof v;
+    const f = back[key]!;
+    assert.is(f.byteOffset % 8, 0, "a Float64Array is always aligned (viewed or copied)");
+    const at = bytes.indexOf(0x80 | 8) + 2; // PADDED | Float64Array's dtype, then the padding count
+    if (at % 8 === 0) assert.is(f.buffer, bytes.buffer, "aligned: a view");
+    else assert.is.not(f.buffer, bytes.buffer, "unaligned: a copy");
+    assert.equal(Array.from(f), Array.from(v[key]!));
+    assert.equal(Array.from(back.small), [1.5, 2.5]);
+    assert.equal(Array.from(back.bytes), [1, 2, 3]);
+    assert.is(back.bytes.buffer, bytes.buffer, "a Uint8Array is always viewable");
+  }
+  // Bytes that start at an odd offset of their buffer: nothing 8-byte is viewed.
+  const odd = new Uint8Array(encodeLarge(sample(Float64Array, 1 << 17)).byteLength + 1).subarray(1);
+  odd.set(encodeLarge(sample(Float64Array, 1 << 17)));
+  const back = decodeViews(odd) as Float64Array;
+  assert.is.not(back.buffer, odd.buffer);
+  assert.equal(Array.from(back.subarray(0, 4)), [1, 8, 15, 22]);
+});
 
 test("packNumberArrays rebuilds decoded arrays of numbers as packed arrays of doubles, values unchanged", () => {
   // V8's elements kinds are visible only with --allow-natives-syntax: checked in a child process.
