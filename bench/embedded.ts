@@ -8,11 +8,18 @@
  * embedded: client + scheduler + supervisor) and, for up, of the up process, beside the times.
  * Goal (issue 13, cold first run of embedded): ≥ 500k tasks/s and p50 ≤ 0.7 ms.
  *
+ * `upWarm` (the reference the issue compares against: a warmed `up`): a fresh `up` cluster and one
+ * client process that maps and submits $BENCH_WARM_REPEATS times (default 3); the last time counts.
+ * Per round and phase, CPU seconds per process from /proc (`cpuMapS`, `cpuSubmitsS`: the client or
+ * up process, both executors, nats-server, and their main threads apart: the rest is V8's compiler
+ * and GC threads). $BENCH_CLIENT_FLAGS: Node/V8 flags for the client process (e.g. "--trace-opt").
+ * $BENCH_NO_HOPS=1 skips the hop timeline run.
+ *
  * Also, in the same rounds: `embeddedNoLink` (the embedded cluster with `local: { link: false }`:
  * the client reaches its scheduler through nats-server on a connection of its own, as before the
  * in-process link, runtime/link.ts) and, with $BENCH_EMBEDDED_BASELINE=<another built checkout>,
  * `baseline` (that checkout's embedded cluster: before/after a change). $BENCH_EMBEDDED_ONLY
- * (comma-separated: embedded, embeddedNoLink, up, baseline) measures only those. Per phase: the
+ * (comma-separated: embedded, embeddedNoLink, up, upWarm, baseline) measures only those. Per phase: the
  * client process's CPU for the map and for the submits apart, and (`hops`, one more embedded run
  * with $TSDASK_HOP_TRACE) the median time from `submit()` to each message of a lone submit's trip.
  */
@@ -30,25 +37,81 @@ const DIST = path.join(ROOT, "dist", "index.js");
 if (!existsSync(DIST)) throw new Error("bench/embedded: dist/ is missing; run `npm run build` first");
 const BASELINE = process.env.BENCH_EMBEDDED_BASELINE ? path.resolve(process.env.BENCH_EMBEDDED_BASELINE, "dist", "index.js") : undefined;
 if (BASELINE && !existsSync(BASELINE)) throw new Error(`bench/embedded: ${BASELINE} is missing; build that checkout first`);
-type Mode = "embedded" | "embeddedNoLink" | "up" | "baseline";
+type Mode = "embedded" | "embeddedNoLink" | "up" | "upWarm" | "baseline";
 const ONLY = process.env.BENCH_EMBEDDED_ONLY ? new Set(process.env.BENCH_EMBEDDED_ONLY.split(",").map((x) => x.trim())) : undefined;
-const MODES = (["embedded", "embeddedNoLink", "up", ...(BASELINE ? ["baseline"] : [])] as Mode[]).filter((m) => !ONLY || ONLY.has(m));
+const MODES = (["embedded", "embeddedNoLink", "up", "upWarm", ...(BASELINE ? ["baseline"] : [])] as Mode[]).filter((m) => !ONLY || ONLY.has(m));
 const N = Number(process.env.BENCH_N ?? 100_000);
 const SUBMITS = 300;
+const WARM_REPEATS = Number(process.env.BENCH_WARM_REPEATS ?? 3);
 
-const SCRIPT = `const [dist, url, cluster] = process.argv.slice(2);
+const SCRIPT = `const [dist, url, cluster, rootPid, repeatArg] = process.argv.slice(2);
 const { Client } = await import(dist);
-const { writeFileSync } = await import("node:fs");
+const { writeFileSync, readFileSync, readdirSync } = await import("node:fs");
 const client = url === "nolink" ? await Client.connect(undefined, { local: { nprocs: 2, link: false } }) : url ? await Client.connect(url, { cluster }) : await Client.connect(undefined, { local: { nprocs: 2 } });
+// CPU seconds of the processes under root (this process when embedded, the up process for up), by
+// kind, and of their main threads apart (the rest is V8's compiler and GC threads, and libuv's).
+const root = Number(rootPid) || process.pid;
+const stat = (file) => {
+  const s = readFileSync(file, "utf8");
+  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  return { comm: s.slice(s.indexOf("(") + 1, s.lastIndexOf(")")), ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / 100 };
+};
+function tree() {
+  const st = new Map();
+  for (const d of readdirSync("/proc")) {
+    if (!/^[0-9]+$/.test(d)) continue;
+    try { st.set(Number(d), stat("/proc/" + d + "/stat")); } catch {}
+  }
+  const under = (pid) => { for (let p = st.get(pid)?.ppid; p; p = st.get(p)?.ppid) if (p === root) return true; return false; };
+  const out = new Map();
+  for (const [pid, p] of st) {
+    const kind = pid === root ? "root" : pid === process.pid || !under(pid) ? "" : p.comm.startsWith("nats-server") ? "nats" : p.comm === "node" ? "executors" : "";
+    if (!kind) continue;
+    let main = p.cpu;
+    try { main = stat("/proc/" + pid + "/task/" + pid + "/stat").cpu; } catch {}
+    out.set(pid, { kind, cpu: p.cpu, main });
+  }
+  return out;
+}
+// Per kind, over the processes alive at both snapshots (a standby started meanwhile is not counted).
+function diff(a, b) {
+  const r = { root: 0, rootMain: 0, executors: 0, executorsMain: 0, nats: 0 };
+  for (const [pid, x] of a) {
+    const y = b.get(pid);
+    if (!y) continue;
+    r[x.kind] += y.cpu - x.cpu;
+    if (x.kind !== "nats") r[x.kind + "Main"] += y.main - x.main;
+  }
+  for (const k in r) r[k] = +r[k].toFixed(3);
+  return r;
+}
 const inc = (x) => x + 1;
+const id = (x) => x;
+const reps = [];
+// The spare standby executor boots 3 s after a start (actors/supervisor/standby.ts): a warmed
+// cluster's last run waits until it has (3 executor processes, the newest idle for 300 ms; 10 s at most).
+async function standbyBooted() {
+  const t0 = performance.now();
+  let last = -1;
+  while (performance.now() - t0 < 10000) {
+    const ex = [...tree()].filter(([, x]) => x.kind === "executors").sort((a, b) => b[0] - a[0]);
+    if (ex.length >= 3 && ex[0][1].cpu === last) return;
+    last = ex.length >= 3 ? ex[0][1].cpu : -1;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+const repeats = Number(repeatArg) || 1;
+for (let rep = 0; rep < repeats; rep++) {
+if (repeats > 1 && rep === repeats - 1) await standbyBooted();
 const xs = Array.from({ length: ${N} }, (_, i) => i);
+const p0 = tree();
 const c0 = process.cpuUsage();
 let t0 = performance.now();
 const out = await client.gather(client.map(inc, xs));
 const mapS = (performance.now() - t0) / 1000;
 if (out[${N} - 1] !== ${N}) throw new Error("wrong results");
 const cMap = process.cpuUsage(c0);
-const id = (x) => x;
+const p1 = tree();
 const ts = [];
 const marks = [];
 for (let i = 0; i < ${SUBMITS}; i++) {
@@ -62,9 +125,20 @@ if (process.env.TSDASK_HOP_TRACE) writeFileSync(process.env.TSDASK_HOP_TRACE + "
 ts.sort((a, b) => a - b);
 const c1 = process.cpuUsage(c0);
 const cpu = (c) => (c.user + c.system) / 1e6;
-console.log("RESULT " + JSON.stringify({ tasksPerS: ${N} / mapS, p50Ms: ts[${SUBMITS} >> 1], p99Ms: ts[Math.floor(${SUBMITS} * 0.99)], clientCpuS: cpu(c1), mapCpuS: cpu(cMap), submitsCpuS: cpu(c1) - cpu(cMap) }));
+const p2 = tree();
+reps.push({ tasksPerS: ${N} / mapS, p50Ms: ts[${SUBMITS} >> 1], p99Ms: ts[Math.floor(${SUBMITS} * 0.99)], clientCpuS: cpu(c1), mapCpuS: cpu(cMap), submitsCpuS: cpu(c1) - cpu(cMap), mapTree: diff(p0, p1), submitsTree: diff(p1, p2) });
+}
+console.log("RESULT " + JSON.stringify(reps[reps.length - 1]));
 await client.close();
 `;
+
+interface Tree {
+  root: number;
+  rootMain: number;
+  executors: number;
+  executorsMain: number;
+  nats: number;
+}
 
 interface Round {
   tasksPerS: number;
@@ -74,23 +148,21 @@ interface Round {
   mapCpuS: number;
   submitsCpuS: number;
   upCpuS?: number;
-}
-
-function cpuOfPid(pid: number): number {
-  try {
-    const st = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return NaN;
-  }
+  /**
+   * CPU seconds during the map / the submits: `root` (the up process, or the client itself when
+   * embedded), its executor processes, nats-server; `…Main`: their main threads alone.
+   */
+  mapTree: Tree;
+  submitsTree: Tree;
 }
 
 async function client(script: string, args: string[], cwd: string, extraEnv: Record<string, string> = {}): Promise<Round> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
   delete env.NODE_OPTIONS;
   delete env.TSDASK_FROM_SOURCE;
-  const child = spawn(process.execPath, [script, ...args], { cwd, env, stdio: ["ignore", "pipe", "inherit"] });
+  // $BENCH_CLIENT_FLAGS: Node/V8 flags for the client process (e.g. "--trace-opt"), space-separated.
+  const flags = (process.env.BENCH_CLIENT_FLAGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...flags, script, ...args], { cwd, env, stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d));
   const [code] = await once(child, "exit");
@@ -105,9 +177,9 @@ async function round(mode: Mode, script: string, tmp: string): Promise<Round> {
   if (mode === "baseline") return client(script, [BASELINE!], tmp);
   const up = await startUp(["--nprocs", "2", "--dashboard-address", "none"]);
   try {
-    const before = cpuOfPid(up.proc.pid!);
-    const r = await client(script, [DIST, up.url, up.cluster], tmp);
-    return { ...r, upCpuS: cpuOfPid(up.proc.pid!) - before };
+    // upWarm: the same client process maps and submits WARM_REPEATS times; the last time counts (a warmed `up`).
+    const r = await client(script, [DIST, up.url, up.cluster, String(up.proc.pid), mode === "upWarm" ? String(WARM_REPEATS) : "1"], tmp);
+    return { ...r, upCpuS: r.mapTree.root + r.submitsTree.root };
   } finally {
     await up.stop();
   }
@@ -124,7 +196,8 @@ try {
     for (const mode of order) results[mode].push(await round(mode, script, tmp));
     console.error(`embedded: round ${i + 1}/${runs()} done`);
   }
-  const hops = MODES.includes("embedded") ? await hopTimeline(script, tmp) : undefined;
+  const hops = MODES.includes("embedded") && !process.env.BENCH_NO_HOPS ? await hopTimeline(script, tmp) : undefined;
+  const perProcess = (ts: Tree[]) => Object.fromEntries((Object.keys(ts[0] ?? {}) as (keyof Tree)[]).map((k) => [k, +median(ts.map((t) => t[k])).toFixed(3)]));
   const sum = (rs: Round[]) => ({
     firstMapTasksPerS: Math.round(median(rs.map((r) => r.tasksPerS))),
     firstSubmitsP50Ms: +median(rs.map((r) => r.p50Ms)).toFixed(3),
@@ -133,6 +206,9 @@ try {
     clientCpuMapS: +median(rs.map((r) => r.mapCpuS)).toFixed(2),
     clientCpuSubmitsS: +median(rs.map((r) => r.submitsCpuS)).toFixed(3),
     ...(rs[0]?.upCpuS !== undefined ? { upProcessCpuS: +median(rs.map((r) => r.upCpuS!)).toFixed(2) } : {}),
+    // per process, map then submits: root = the up process (embedded: the client itself), both executors, nats-server; …Main: main threads only
+    cpuMapS: perProcess(rs.map((r) => r.mapTree)),
+    cpuSubmitsS: perProcess(rs.map((r) => r.submitsTree)),
   });
   report({
     bench: "embedded",
