@@ -382,7 +382,11 @@ export class Executor extends Actor {
   }
 
   // --- exec.<id>.tasks ------------------------------------------------------------------------
+  /** Task batches received so far (an executor's warm-up, warmup.ts, stops at the first). */
+  batches = 0;
+
   private onTasks(m: TaskBatch) {
+    this.batches++;
     // DataRefs are rare: only walk the arguments when the decoder met one. Read now, right after
     // this message was decoded: the count is process-wide, so a batch handled later (below) must
     // carry its own answer.

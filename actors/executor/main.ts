@@ -16,11 +16,17 @@ import { pipeMarkers } from "./markers.ts";
 import { adoptExecutorConfig, hasMarkerPipe, isStandby, isToExecutor, readExecutorConfig, type ExecutorProcessConfig, type FromExecutor } from "../../runtime/ipc.ts";
 import { setWorkerClientFactory } from "../../runtime/worker-context.ts";
 import { startupMark } from "../../runtime/startup-trace.ts";
+import { ExecutorWarmup } from "./warmup.ts";
 
 /** How long a standby waits for `activate` before it installs the resolve hook ahead of need. */
 const STANDBY_HOOK_MS = 500;
 
 startupMark("executor", "modules-loaded");
+// While it would otherwise wait (a standby kept for a replacement; an executor between its
+// registration and its first batch), the process warms its per-task path on scratch batches: no
+// message leaves (warmup.ts).
+const warmup = new ExecutorWarmup();
+let activated = false;
 // Ctrl+C in the worker's terminal reaches every process of it: the supervisor decides for us.
 ignoreTerminalSignals();
 const base = readExecutorConfig() ?? ({} as ExecutorProcessConfig);
@@ -52,6 +58,7 @@ function activation(): Promise<ExecutorProcessConfig> {
     const gone = () => process.exit(0);
     const onMessage = (m: unknown) => {
       if (!isToExecutor(m) || m.type !== "activate") return;
+      activated = true;
       clearTimeout(idle);
       process.off("message", onMessage);
       process.off("disconnect", gone);
@@ -59,7 +66,8 @@ function activation(): Promise<ExecutorProcessConfig> {
     };
     // Still waiting after a while: a standby kept for a replacement, idle; the first executors are
     // activated at once and install the hook only if a task needs it.
-    const idle = setTimeout(ensureResolveHook, STANDBY_HOOK_MS);
+    // It also warms up then (warmup.ts): not at once, where its CPU would slow the start it is part of.
+    const idle = setTimeout(() => (ensureResolveHook(), void warmup.run(() => activated)), STANDBY_HOOK_MS);
     idle.unref();
     process.on("message", onMessage);
     process.once("disconnect", gone);
@@ -107,6 +115,7 @@ try {
   await ex.start();
   startupMark("executor", "registered");
   tellSupervisor({ type: "ready", id: cfg.id, pid: process.pid });
+  void warmup.run(() => ex.batches > 0).then((n) => startupMark("executor", `warmed-up (${n} rounds)`));
 } catch (e) {
   log.warn((e as Error).message);
   tellSupervisor({ type: "refused", message: (e as Error).message });
