@@ -16,12 +16,13 @@ test.after(cleanup);
 
 test("the warm-up runs its rounds until stopped, resumes where it stopped, and ends after WARMUP_ROUNDS", async () => {
   assert.is(await new ExecutorWarmup().run(() => true), 0, "stopped at once: no round");
-  const w = new ExecutorWarmup();
+  const w = new ExecutorWarmup(Infinity); // no time budget: a loaded machine must not end it early here
   let calls = 0;
   assert.is(await w.run(() => ++calls > 3), 3, "three rounds, then stopped");
   assert.is(await w.run(() => false), WARMUP_ROUNDS, "resumed: the rest of the rounds");
   assert.is(await w.run(() => false), WARMUP_ROUNDS, "complete: nothing more");
   assert.is(w.rounds, WARMUP_ROUNDS);
+  assert.is(await new ExecutorWarmup(0).run(() => false), 0, "no budget: no round");
 });
 
 test("a worker's executors warm up before their first batch, and no message of it leaves: the scheduler counts only real tasks", async () => {
@@ -40,7 +41,8 @@ test("a worker's executors warm up before their first batch, and no message of i
     await worker.waitFor(/ts-dask-startup executor \d+ warmed-up[^\n]*\n(?:[^]*)ts-dask-startup executor \d+ warmed-up/, 60_000);
     const rounds = (await marks()).map((m) => Number(m[2]));
     assert.is(rounds.length, 2, "both executors warmed up");
-    for (const r of rounds) assert.is(r, WARMUP_ROUNDS, "no batch came: every round ran");
+    // No batch came: each ran rounds until its time budget or all of them (fewer on a loaded machine).
+    for (const r of rounds) assert.ok(r >= 1 && r <= WARMUP_ROUNDS, `rounds run: ${r}`);
     client = await withTimeout(Client.connect(nats.url, { cluster: "warm1" }), 30_000, "client");
     const out = await withTimeout(client.gather(client.map((x: number) => x * 2, Array.from({ length: 50 }, (_, i) => i))), 30_000, "map");
     assert.is(out[49], 98);

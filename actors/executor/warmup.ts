@@ -74,6 +74,9 @@ export class ExecutorWarmup {
   private readonly runner = new Runner(1, this.out, WARMUP_ID);
   private readonly identity = (x: unknown) => x;
 
+  /** @param budgetMs the most the rounds may take in all (wall time inside them). */
+  constructor(private readonly budgetMs = BUDGET_MS) {}
+
   /** Rounds run so far. */
   get rounds(): number {
     return this.round;
@@ -84,7 +87,7 @@ export class ExecutorWarmup {
     if (this.running) return this.round;
     this.running = true;
     try {
-      while (this.round < WARMUP_ROUNDS && this.spentMs < BUDGET_MS && !stop()) {
+      while (this.round < WARMUP_ROUNDS && this.spentMs < this.budgetMs && !stop()) {
         const t0 = performance.now();
         const m = decode(encode(scratchBatch(this.round)));
         if (isTaskBatch(m)) {
