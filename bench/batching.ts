@@ -2,7 +2,8 @@
  * bench/batching: the story's pattern — 20,000 candidates, ~0.2 ms of numeric work each against a
  * 10 MB Float64Array — as a plain loop in this process, on backend "local" (2 processes), and on
  * the cluster (`ts-dask up --nprocs 2`) with batchSize 1, "auto" and fixed sizes (the best of which
- * is reported). Configurations alternate within each round (order reversed every other round);
+ * is reported), and as "2 loops": two plain-loop processes, each on half the candidates, at once, the
+ * ceiling of any two-process split on this machine at this load (`ofTwoLoops` compares against it). Configurations alternate within each round (order reversed every other round);
  * medians of BENCH_RUNS rounds (default 5). Cluster and pool start-up are excluded; scatter is
  * included (each run scatters a fresh 10 MB array, whose bytes differ per run).
  *
@@ -17,7 +18,10 @@
  * Environment: BENCH_RUNS, BENCH_N (candidates, default 20,000), BENCH_FIXED (fixed sizes, default
  * "50,200,500,1000,2500").
  */
+import { fork } from "node:child_process";
+import { once } from "node:events";
 import { loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
 import { Client } from "../index.ts";
 import { delayed, importModule, LocalPool, parallel, type EngineStats } from "../workloads/index.ts";
 import { makeRef, myProc } from "./lib-workloads/work.ts";
@@ -30,6 +34,12 @@ const FIXED = (process.env.BENCH_FIXED ?? "50,200,500,1000,2500").split(",").map
 const up = await startUp(["--nprocs", "2"]);
 const client = await Client.connect(up.url, { cluster: up.cluster });
 const pool = await LocalPool.start({ nJobs: 2 });
+const forkHalf = async () => {
+  const p = fork(fileURLToPath(new URL("./lib-workloads/batching-loop.ts", import.meta.url)), [], { execArgv: ["--import", "tsx"] });
+  await once(p, "message");
+  return p;
+};
+const halves = [await forkHalf(), await forkHalf()];
 const work = await importModule<typeof import("./lib-workloads/work.ts")>("./lib-workloads/work.ts", { from: import.meta.url });
 
 let salt = 1;
@@ -43,6 +53,7 @@ const upTree = () => new Set([up.proc.pid!, ...descendants(up.proc.pid!)]);
 /** The processes each configuration uses (this process: the plain loop, or the client). */
 const rolesOf = (name: string): ProcessRoles => {
   if (name === "plain loop") return { "this process": [process.pid] };
+  if (name === "2 loops") return { loops: halves.map((p) => p.pid!) };
   const tree = upTree();
   if (name.startsWith("backend")) return { "this process": [process.pid], pool: descendants(process.pid).filter((p) => !tree.has(p) && comm(p) === "node") };
   const rest = [...tree].filter((p) => p !== up.proc.pid);
@@ -71,6 +82,21 @@ const allConfigs: Config[] = [
     },
   },
   {
+    name: "2 loops",
+    run: async () => {
+      const s = salt++;
+      const sums = await Promise.all(
+        halves.map(async (p, part) => {
+          p.send({ n: N, part, parts: 2, salt: s });
+          const [m] = (await once(p, "message")) as [{ sum: number }];
+          return m.sum;
+        }),
+      );
+      if (!sums.every(Number.isFinite)) throw new Error("bad sum");
+      return undefined;
+    },
+  },
+  {
     name: 'backend "local" (2 processes) auto',
     run: async () => {
       const ref = makeRef(salt++);
@@ -85,11 +111,15 @@ const allConfigs: Config[] = [
 ];
 // BENCH_ONLY=substring,substring: a subset (for development; the bars need every configuration)
 const only = process.env.BENCH_ONLY?.split(",");
-const configs = only ? allConfigs.filter((c) => c.name === "plain loop" || only.some((o) => c.name.includes(o))) : allConfigs;
+const configs = only ? allConfigs.filter((c) => c.name === "plain loop" || c.name === "2 loops" || only.some((o) => c.name.includes(o))) : allConfigs;
 
 try {
   // warm-up: ship the functions, JIT the loop
   await parallel({ client, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, makeRef(0))));
+  for (const p of halves) {
+    p.send({ n: 400, part: 0, parts: 1, salt: 0 });
+    await once(p, "message");
+  }
   await parallel({ backend: pool, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, makeRef(0))));
   const times: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c.name, []]));
   const batches: Record<string, number[]> = {};
@@ -127,10 +157,15 @@ try {
     bestFixed,
     ratios: {
       autoSpeedupOverLoop: Number((loop / auto).toFixed(2)),
+      twoLoopsSpeedupOverLoop: Number((loop / med["2 loops"]!).toFixed(2)),
       localSpeedupOverLoop: Number((loop / med['backend "local" (2 processes) auto']!).toFixed(2)),
       autoOverBestFixed: Number((auto / med[bestFixed]!).toFixed(2)),
       batch1OverAuto: Number((one / auto).toFixed(2)),
     },
+    // The cluster against the same round's two plain loops (1.0 = the machine's ceiling for two processes).
+    ofTwoLoops: Object.fromEntries(
+      ["cluster batchSize auto", 'backend "local" (2 processes) auto'].filter((k) => times[k]).map((k) => [k, Number(median(times[k]!.map((t, r) => times["2 loops"]![r]! / t)).toFixed(3))]),
+    ),
     bars: { autoSpeedupOverLoop: ">= 1.7", autoOverBestFixed: "<= 1.1", batch1OverAuto: "<= 3" },
     pass: {
       autoSpeedupOverLoop: loop / auto >= 1.7,
@@ -140,6 +175,7 @@ try {
     allRuns: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map((x) => Number(x.toFixed(3)))])),
   });
 } finally {
+  for (const p of halves) p.kill();
   await pool.close();
   await client.close();
   await up.stop();

@@ -16,7 +16,10 @@
  * per process role. Configurations alternate within each round (order reversed every other
  * round); medians of BENCH_RUNS rounds (default 5). Also printed: each configuration's CPU while
  * idle (ms per second, measured each round), and `overheadNetOfIdleUs`: the overhead less that
- * idle background over the run's wall time, i.e. what the tasks themselves cost. Linux only (/proc).
+ * idle background over the run's wall time, i.e. what the tasks themselves cost. And the price of
+ * one wake-up of an idle Node process on this machine (`nodeWakeupUs`, measured before and after the
+ * rounds): the idle background is a few dozen wake-ups per second, so it scales with this price
+ * (on the 2-core VM this project is measured on, ~150 µs; ~10–20 µs on bare metal). Linux only (/proc).
  *
  * Environment: BENCH_RUNS; BENCH_DURATIONS (ms, default "0,0.1,1,10"); BENCH_SECONDS (plain-loop
  * seconds per duration, default 3: sets the task count; trivial bodies: 200,000 tasks);
@@ -27,7 +30,7 @@ import { once } from "node:events";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { median, report, runs } from "./lib.ts";
-import { cpuSeconds } from "./lib-workloads/proc-cpu.ts";
+import { cpuSeconds, nodeWakeupUs } from "./lib-workloads/proc-cpu.ts";
 import { body, calibrate, type ModeReply } from "./lib-workloads/overhead-modes.ts";
 
 const DURATIONS = (process.env.BENCH_DURATIONS ?? "0,0.1,1,10").split(",").map(Number);
@@ -60,6 +63,7 @@ class ModeProc {
   }
 }
 
+const wakeupBefore = await nodeWakeupUs();
 const perMs = calibrate();
 const roundsFor = (ms: number) => Math.round(ms * perMs);
 const self = process.pid;
@@ -150,4 +154,5 @@ for (const ms of DURATIONS) {
   }
   out[`${ms} ms`] = per;
 }
-report({ bench: "task-overhead", runs: runs(), load1: +loadavg()[0].toFixed(2), idleCpuMsPerSecond: idle, results: out });
+const wakeupAfter = await nodeWakeupUs();
+report({ bench: "task-overhead", runs: runs(), load1: +loadavg()[0].toFixed(2), nodeWakeupUs: [wakeupBefore, wakeupAfter], idleCpuMsPerSecond: idle, results: out });

@@ -34,7 +34,8 @@ import {
 import type { Transport } from "../../runtime/transport.ts";
 import { actorMachine, type ActorLifeInput } from "./actor.machine.ts";
 import type { DataStore } from "./data/data-store.ts";
-import type { ExecutorRec, ExecutorTable } from "./executors.ts";
+import type { ExecutorRec } from "./executor-rec.ts";
+import type { ExecutorTable } from "./executors.ts";
 
 /** Snapshots by default after 10 calls, or 1 s after the first call not in one yet. */
 export const DEFAULT_SNAPSHOT_EVERY: SnapshotEvery = { calls: 10, ms: 1000 };

@@ -5,7 +5,7 @@
  */
 import type { FnDef, ModuleDef, TaskBatch, TaskGroup } from "../../runtime/protocol.ts";
 import { TICKET_WORDS, type TicketKey } from "../../runtime/tickets.ts";
-import type { ExecutorRec } from "./executors.ts";
+import type { ExecutorRec } from "./executor-rec.ts";
 import { CAREFUL, type Lane, type TaskTable } from "./tasks.ts";
 
 /** What batching reads from the scheduler. */

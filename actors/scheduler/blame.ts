@@ -3,7 +3,7 @@
  * allowed-failures / KilledWorker, with start markers so only a task that was running is blamed).
  */
 import { Errors, type TsDaskError } from "../../runtime/errors.ts";
-import type { ExecutorRec } from "./executors.ts";
+import type { ExecutorRec } from "./executor-rec.ts";
 import { CAREFUL, type TaskTable } from "./tasks.ts";
 
 /**

@@ -11,7 +11,8 @@
  * reached the scheduler first. A snapshot slot still assigned to it, with the same key, and not
  * in its answer is lost: it is re-queued.
  */
-import type { ExecutorRec, ExecutorTable } from "./executors.ts";
+import type { ExecutorRec } from "./executor-rec.ts";
+import type { ExecutorTable } from "./executors.ts";
 import { ASSIGNED, type TaskTable } from "./tasks.ts";
 
 /** Beats (scheduler heartbeats, 500 ms by default) between reconciliations. */

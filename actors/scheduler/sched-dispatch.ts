@@ -15,7 +15,7 @@ import {
 import { roomFor, windowFor } from "./placement.ts";
 import { ASSIGNED, needsKey } from "./tasks.ts";
 import { fits, formatResources, hold, releaseSlots } from "./resources.ts";
-import { type ExecutorRec } from "./executors.ts";
+import type { ExecutorRec } from "./executor-rec.ts";
 import { splitBatch, takeBatch } from "./batches.ts";
 import { blame } from "./blame.ts";
 import { SchedulerState } from "./sched-state.ts";

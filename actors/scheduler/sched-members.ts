@@ -17,7 +17,7 @@ import {
   type RegisterReply,
 } from "../../runtime/protocol.ts";
 import { hello, nodeMajor, versionWarning } from "../../runtime/version.ts";
-import { natsNode, type ExecutorRec } from "./executors.ts";
+import { natsNode, type ExecutorRec } from "./executor-rec.ts";
 import { SchedulerDispatch } from "./sched-dispatch.ts";
 
 export abstract class SchedulerMembers extends SchedulerDispatch {

@@ -67,3 +67,23 @@ export function sample(roles: ProcessRoles): Record<string, number> {
 export function delta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - (before[k] ?? 0)]));
 }
+
+/**
+ * What one wake-up of an idle Node process costs on this machine: a bare `node` with a 10 ms
+ * `setInterval` and nothing else, its CPU (every thread) over `seconds` divided by the timer's
+ * firings. Every beat, timer and message of an idle cluster pays at least this much in each
+ * process it wakes; on a bare-metal Linux machine it is ~10–20 µs, on some VMs ten times that.
+ */
+export async function nodeWakeupUs(seconds = 3): Promise<number> {
+  const { spawn } = await import("node:child_process");
+  const p = spawn(process.execPath, ["-e", "setInterval(() => {}, 10); process.send?.('ready')"], { stdio: ["ignore", "ignore", "ignore", "ipc"] });
+  await new Promise((res) => p.once("message", res));
+  await new Promise((res) => setTimeout(res, 500));
+  const a = cpuSeconds(p.pid!);
+  const t = performance.now();
+  await new Promise((res) => setTimeout(res, seconds * 1000));
+  const cpu = cpuSeconds(p.pid!) - a;
+  const wakeups = (performance.now() - t) / 10;
+  p.kill();
+  return Math.round((cpu / wakeups) * 1e6);
+}

@@ -2,7 +2,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Reconciler, RECONCILE_EVERY } from "../../actors/scheduler/reconcile.ts";
-import type { ExecutorRec, ExecutorTable } from "../../actors/scheduler/executors.ts";
+import type { ExecutorRec } from "../../actors/scheduler/executor-rec.ts";
+import type { ExecutorTable } from "../../actors/scheduler/executors.ts";
 import { TaskTable } from "../../actors/scheduler/tasks.ts";
 
 function setup() {

@@ -32,7 +32,8 @@ import type {
 } from "../../../runtime/protocol.ts";
 import type { Transport } from "../../../runtime/transport.ts";
 import type { Logger } from "../../../runtime/actor.ts";
-import type { ExecutorRec, ExecutorTable } from "../executors.ts";
+import type { ExecutorRec } from "../executor-rec.ts";
+import type { ExecutorTable } from "../executors.ts";
 import { DURATION_BUCKETS, workerRows, type HistoryPoint, type JobView, type Snapshot } from "./dashboard/views.ts";
 import { SchedulerMetrics } from "./metrics.ts";
 import { fnLabel } from "./fn-label.ts";

@@ -7,7 +7,8 @@
 import type { ClusterEvent, ExecutorInfo, Heartbeat, RegisterWorker, WorkerInfo } from "../../../runtime/protocol.ts";
 import type { Transport } from "../../../runtime/transport.ts";
 import type { Logger } from "../../../runtime/actor.ts";
-import type { ExecutorRec, ExecutorTable } from "../executors.ts";
+import type { ExecutorRec } from "../executor-rec.ts";
+import type { ExecutorTable } from "../executors.ts";
 
 interface ExecExtra {
   cpu: number;
