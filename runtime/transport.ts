@@ -7,13 +7,16 @@ import { checkServerIdentity } from "node:tls";
 import { connect, createInbox, credsAuthenticator, DiscardPolicy, nanos, nkeyAuthenticator, RetentionPolicy, StorageType, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
 import { decode, decodeViews, encode, Encoded } from "./codec.ts";
 import { Errors, TsDaskError } from "./errors.ts";
-import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
+import { checkAuth, credentials, hostOf, refusal, wantsTls, type NatsAuth } from "./nats-auth.ts";
 import { probeNats } from "./nats-probe.ts";
 import { HOP_TRACE, hopReceived, hopSent } from "./hop-trace.ts";
 import type { Link } from "./link.ts";
 import { ReplyMux } from "./reply-mux.ts";
 
 const always = () => true;
+
+/** Server URLs with their credentials split out (runtime/nats-auth.ts). */
+export { credentials } from "./nats-auth.ts";
 
 /** A nats.js connection, for programs that embed the scheduler ({@link Transport.wrap}); the one place `nats` is imported. */
 export type { NatsConnection } from "nats";
@@ -441,54 +444,4 @@ function securityOptions(auth: NatsAuth, servers: string[]): Partial<ConnectionO
     } as ConnectionOptions["tls"];
   }
   return o;
-}
-
-/** The host of a server URL (`nats://h:4222`, `h:4222`, `[::1]:4222`), without brackets. */
-function hostOf(url: string): string | undefined {
-  try {
-    return new URL(/^[a-z]+:\/\//i.test(url) ? url : `nats://${url}`).hostname.replace(/^\[|\]$/g, "");
-  } catch {
-    return undefined;
-  }
-}
-
-/** The ts-dask error for a connect failure that retrying cannot fix (credentials, TLS), or undefined. */
-function refusal(e: unknown, servers: string, auth: NatsAuth): Error | undefined {
-  const err = e as { code?: string; message?: string; chainedError?: { code?: string; message?: string } };
-  const code = String(err?.code ?? "");
-  const message = String(err?.message ?? e);
-  if (code === "AUTHORIZATION_VIOLATION" || code === "AUTHENTICATION_EXPIRED" || /authorization|authentication/i.test(message)) {
-    return Errors.AuthFailed(servers, describeAuth(auth), message);
-  }
-  const inner = err?.chainedError ?? err;
-  const tlsCode = String(inner?.code ?? "");
-  if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ERR_SSL|EPROTO/.test(tlsCode) || /certificate|tls|ssl/i.test(String(inner?.message ?? ""))) {
-    const why = code === "SERVER_OPT_NA" || /^tls$/i.test(message) ? "the server does not offer TLS but TLS is required (tls:// or a --tls-* option)" : `${tlsCode ? `${tlsCode}: ` : ""}${inner?.message ?? message}`;
-    return Errors.TlsFailed(servers, why);
-  }
-  if (code === "SERVER_OPT_NA" && /tls/i.test(message)) return Errors.TlsFailed(servers, "the server does not offer TLS but TLS is required (tls:// or a --tls-* option)");
-  return undefined;
-}
-
-/**
- * Splits credentials out of server URLs, which nats.js ignores: `nats://TOKEN@host:4222` (what
- * `ts-dask up --lan` prints) or `nats://user:pass@host:4222`; `tls://host:4222` becomes
- * `nats://host:4222` with `tls: true` (nats.js decides TLS from options, not the scheme).
- */
-export function credentials(serverList: string): { servers: string[]; token?: string; user?: string; pass?: string; tls?: boolean } {
-  let token: string | undefined;
-  let user: string | undefined;
-  let pass: string | undefined;
-  let tls: boolean | undefined;
-  const servers = serverList.split(",").map((raw) => {
-    let s = raw.trim();
-    if (/^tls:\/\//i.test(s)) (tls = true), (s = `nats://${s.slice(6)}`);
-    const m = /^([a-z]+:\/\/)([^@/]+)@(.*)$/i.exec(s);
-    if (!m) return s;
-    const [name, pw] = m[2]!.split(":").map(decodeURIComponent);
-    if (pw === undefined) token = name;
-    else (user = name), (pass = pw);
-    return m[1]! + m[3]!;
-  });
-  return { servers, token, user, pass, tls };
 }
