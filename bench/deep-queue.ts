@@ -13,13 +13,13 @@
  * Env: BENCH_SIZES (default "1000000,10000000"), BENCH_CLIENTS, BENCH_RUNS (per size; 10^7 once),
  * BENCH_RESYNC (0 to skip), BENCH_PROF=<dir> (the scheduler writes a CPU profile there).
  */
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Client } from "../index.ts";
 import { startNatsServer } from "../runtime/nats-server.ts";
-import { median, report, runs } from "./lib.ts";
+import { median, report, runs, spawnForBench } from "./lib.ts";
 import { cpuSeconds } from "./lib-workloads/proc-cpu.ts";
 
 const SIZES = (process.env.BENCH_SIZES ?? "1000000,10000000").split(",").map(Number);
@@ -41,7 +41,7 @@ try {
     const rows: Record<string, unknown>[] = [];
     for (let r = 0; r < (size >= 5_000_000 ? 1 : Math.max(1, Math.floor(runs() / 2))); r++) {
       const cluster = `deep${r}`;
-      const sched = spawn(process.execPath, ["--expose-gc", "--import", LOOP_DELAY, ...(process.env.BENCH_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), BIN, "scheduler", "--nats", nats.url, "--cluster", cluster, "--dashboard-address", "none"], { stdio: ["ignore", "pipe", "inherit"] });
+      const sched = await spawnForBench(process.execPath, ["--expose-gc", "--import", LOOP_DELAY, ...(process.env.BENCH_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), BIN, "scheduler", "--nats", nats.url, "--cluster", cluster, "--dashboard-address", "none"], { stdout: "pipe", stderr: "inherit" });
       // The scheduler's longest event-loop delay of each second, in the phase it fell in.
       let phase = "start";
       const stalls: Record<string, number> = {};
@@ -65,7 +65,7 @@ try {
       );
       /** Waits for the monitor's next line (at most a second): what happened so far is in the phase. */
       const nextDelay = () => new Promise<void>((res) => delayWaiters.push(res));
-      const cpu = () => +cpuSeconds(sched.pid!).toFixed(2);
+      const cpu = () => +cpuSeconds(sched.pid).toFixed(2);
       const probe = await Client.connect(nats.url, { cluster });
       try {
         const before = (await probe.info({ gc: true })).scheduler.heapUsed;
@@ -115,8 +115,7 @@ try {
         console.error(`${size}: ${JSON.stringify(row)}`);
       } finally {
         await probe.close();
-        sched.kill("SIGTERM");
-        await once(sched, "exit");
+        await sched.stop({ signal: "SIGTERM", timeoutMs: 30_000 });
       }
     }
     const med = (k: string) => median(rows.map((x) => x[k] as number));

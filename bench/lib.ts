@@ -1,16 +1,51 @@
-/** Shared by the benchmarks: a `ts-dask up` cluster in its own process, medians, JSON output. */
-import { spawn, type ChildProcess } from "node:child_process";
+/**
+ * Shared by the benchmarks: a `ts-dask up` cluster in its own process, medians, JSON output.
+ *
+ * Processes a benchmark starts that would outlive it (`ts-dask up`, a scheduler, a worker) are
+ * started with {@link spawnForBench}: tethered (runtime/platform.ts `spawnTethered`: a keeper stops
+ * the child's process group when this process dies in any way, SIGKILL included), and stopped
+ * by this process on its own way out: at exit (SIGKILL to each one's process group, synchronous),
+ * and on SIGINT/SIGTERM/SIGHUP (a graceful stop, then exit). A killed benchmark used to leave
+ * its `up` running for as long as nobody noticed.
+ */
 import { fileURLToPath } from "node:url";
-import { once } from "node:events";
+import type { Readable } from "node:stream";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
+import { killTree, onShutdown, spawnTethered, type Tethered, type TetherOptions } from "../runtime/platform.ts";
+import { comm, cpuSeconds, descendants } from "./lib-workloads/proc-cpu.ts";
 
 const BIN = fileURLToPath(new URL("../bin/ts-dask.mjs", import.meta.url));
+
+/** Children of this benchmark still running (see the module comment). */
+const children = new Set<Tethered>();
+let hooked = false;
+
+/**
+ * Starts `cmd args` as a child that cannot outlive this benchmark (see the module comment). Stop
+ * it with its `stop()`; whatever is still running when the benchmark ends is stopped then.
+ */
+export async function spawnForBench(cmd: string, args: readonly string[], opts: TetherOptions = {}): Promise<Tethered> {
+  if (!hooked) {
+    hooked = true;
+    // Exit (normal, process.exit, an uncaught error): nothing async runs any more, so SIGKILL the groups.
+    process.on("exit", () => {
+      for (const c of children) if (!c.hasExited) killTree(c.pid, "SIGKILL", { group: true });
+    });
+    // Asked to stop: stop them as asked (their own shutdown: `up` stops its nats-server and workers), then exit.
+    onShutdown(() => Promise.all([...children].map((c) => c.stop({ signal: "SIGTERM", timeoutMs: 5000 }))).then(() => {}), { timeoutMs: 8000 });
+  }
+  const child = await spawnTethered(cmd, args, { killSignal: "SIGTERM", killGraceMs: 5000, ...opts });
+  children.add(child);
+  void child.exited.then(() => children.delete(child));
+  return child;
+}
 
 export interface UpCluster {
   url: string;
   cluster: string;
-  proc: ChildProcess;
+  /** The `ts-dask up` process (its PID leads its process group). */
+  proc: { pid: number };
   /** What `ts-dask up` printed so far (e.g. its dashboard URL). */
   output(): string;
   stop(): Promise<void>;
@@ -18,27 +53,44 @@ export interface UpCluster {
 
 /** Starts `ts-dask up` with the given flags and waits for its connect line. */
 export async function startUp(args: string[]): Promise<UpCluster> {
-  const proc = spawn(process.execPath, [BIN, "up", ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const proc = await spawnForBench(process.execPath, [BIN, "up", ...args], { stdout: "pipe", stderr: "inherit" });
   let out = "";
   const found = await new Promise<RegExpExecArray>((resolve, reject) => {
-    proc.stdout!.on("data", (d: Buffer) => {
+    (proc.stdout as Readable).on("data", (d: Buffer) => {
       out += d.toString();
       const m = /Client\.connect\("([^"]+)", \{ cluster: "([^"]+)" \}\)/.exec(out);
       if (m && out.includes("Ctrl-C")) resolve(m);
     });
-    proc.once("exit", (code) => reject(new Error(`ts-dask up exited with ${code}:\n${out}`)));
+    void proc.exited.then((e) => reject(new Error(`ts-dask up exited with ${e.code ?? e.signal}:\n${out}`)));
   });
   return {
     url: found[1]!,
     cluster: found[2]!,
-    proc,
+    proc: { pid: proc.pid },
     output: () => out,
     async stop() {
-      if (proc.exitCode !== null) return;
-      proc.kill("SIGINT");
-      await once(proc, "exit");
+      await proc.stop({ signal: "SIGINT", timeoutMs: 10_000 });
     },
   };
+}
+
+/**
+ * The processes of a benchmark on `up` by role, for CPU per process (bench/lib-workloads/proc-cpu.ts):
+ * this process (the client), the `up` process (scheduler + supervisor), its executors and its nats-server.
+ */
+export function upRoles(upPid: number): Record<string, number[]> {
+  const rest = descendants(upPid);
+  return { client: [process.pid], "scheduler+supervisor": [upPid], executors: rest.filter((p) => comm(p) === "node"), "nats-server": rest.filter((p) => comm(p) === "nats-server") };
+}
+
+/** CPU seconds used so far by each role's processes. */
+export function cpuOfRoles(roles: Record<string, number[]>): Record<string, number> {
+  return Object.fromEntries(Object.entries(roles).map(([k, pids]) => [k, pids.reduce((a, p) => a + cpuSeconds(p), 0)]));
+}
+
+/** `after − before` per role. */
+export function cpuDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - (before[k] ?? 0)]));
 }
 
 export function median(xs: number[]): number {

@@ -4,12 +4,10 @@
  * waits until all reached the scheduler; heap after a full GC, before vs after, / 10^6.
  * Reference (Dask distributed's own figure): Dask needs ~1 kB of scheduler memory per task.
  */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Client } from "../index.ts";
 import { startNatsServer } from "../runtime/nats-server.ts";
-import { median, report, runs } from "./lib.ts";
+import { median, report, runs, spawnForBench } from "./lib.ts";
 
 const N = Number(process.env.BENCH_N ?? 1_000_000);
 const BIN = fileURLToPath(new URL("../bin/ts-dask.mjs", import.meta.url));
@@ -19,7 +17,7 @@ try {
   for (let r = 0; r < Math.max(1, Math.floor(runs() / 2)); r++) {
     for (const kind of Object.keys(perTask)) {
       const cluster = `mem${r}${kind.length}`;
-      const sched = spawn(process.execPath, ["--expose-gc", BIN, "scheduler", "--nats", nats.url, "--cluster", cluster], { stdio: ["ignore", "pipe", "inherit"] });
+      const sched = await spawnForBench(process.execPath, ["--expose-gc", BIN, "scheduler", "--nats", nats.url, "--cluster", cluster], { stdout: "pipe", stderr: "inherit" });
       await new Promise<void>((res) => sched.stdout!.on("data", (d: Buffer) => d.toString().includes("scheduler for cluster") && res()));
       const client = await Client.connect(nats.url, { cluster });
       const before = (await client.info({ gc: true })).scheduler.heapUsed;
@@ -33,8 +31,7 @@ try {
       if (info.tasks.queued !== N) throw new Error(`expected ${N} queued, got ${info.tasks.queued}`);
       perTask[kind]!.push((info.scheduler.heapUsed - before) / N);
       await client.close();
-      sched.kill("SIGTERM");
-      await once(sched, "exit");
+      await sched.stop({ signal: "SIGTERM", timeoutMs: 30_000 });
     }
   }
   report({

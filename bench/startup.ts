@@ -26,17 +26,18 @@
  *
  *   npm run bench startup          (BENCH_RUNS=7 npm run bench startup)
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Writable } from "node:stream";
 import { connect } from "nats";
 import { Client } from "../index.ts";
 import { decode } from "../runtime/codec.ts";
 import { subjects, type ClusterEvent } from "../runtime/protocol.ts";
-import { median, report, runs } from "./lib.ts";
+import { median, report, runs, spawnForBench } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BIN = path.join(ROOT, "bin", "ts-dask.mjs");
@@ -122,26 +123,54 @@ function treeCpu(pid: number): Record<string, number> {
 // --- processes ------------------------------------------------------------------------------------
 
 interface Proc {
-  child: ChildProcess;
+  pid: number;
+  /** Settles when the process has exited. */
+  exited: Promise<unknown>;
+  /** Its stdin (a pipe), for processes started with `stdin: true`. */
+  stdin: Writable | null;
   output(): string;
   /** Resolves with the first match of `re` in the output, and when it was seen (performance.now()). */
   waitFor(re: RegExp): Promise<{ m: RegExpExecArray; at: number }>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): Proc {
-  const child = spawn(cmd, args, { env, cwd, stdio: ["pipe", "pipe", "pipe"] });
+/**
+ * Starts a process of a round. `ts-dask up` and `worker` are tethered to this benchmark
+ * (bench/lib.ts spawnForBench: gone with it, even when it is SIGKILLed); a process that reads its
+ * stdin (`stdin: true`, the embedded script: it closes its client when stdin ends) notices our
+ * end by that pipe instead.
+ */
+async function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT, opts: { stdin?: boolean } = {}): Promise<Proc> {
   let out = "";
   const waiters = new Set<() => void>();
   const onData = (d: Buffer) => {
     out += d;
     for (const w of waiters) w();
   };
-  child.stdout!.on("data", onData);
-  child.stderr!.on("data", onData);
-  const exited = once(child, "exit");
+  let pid: number;
+  let exited: Promise<unknown>;
+  let stdin: Writable | null = null;
+  let kill: (signal: NodeJS.Signals) => Promise<unknown>;
+  if (opts.stdin) {
+    const child = spawn(cmd, args, { env, cwd, stdio: ["pipe", "pipe", "pipe"] });
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    (pid = child.pid!), (stdin = child.stdin), (exited = once(child, "exit"));
+    kill = (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    };
+  } else {
+    const child = await spawnForBench(cmd, args, { env, cwd, stdout: "pipe", stderr: "pipe" });
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    (pid = child.pid), (exited = child.exited);
+    kill = (signal) => child.stop({ signal, timeoutMs: 10_000 });
+  }
   return {
-    child,
+    pid,
+    exited,
+    stdin,
     output: () => out,
     waitFor: (re) =>
       new Promise((resolve, reject) => {
@@ -154,8 +183,7 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT):
         check();
       }),
     async stop(signal = "SIGINT") {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
+      await kill(signal);
     },
   };
 }
@@ -225,11 +253,11 @@ interface DaskRound {
 /** `LocalCluster(n_workers=2)` in a fresh Python process: spawn → cluster ready, → first result. */
 async function daskRound(py: string, script: string): Promise<DaskRound> {
   const t0 = performance.now();
-  const p = start(py, [script], { ...process.env, PYTHONWARNINGS: "ignore" }, path.dirname(script));
+  const p = await start(py, [script], { ...process.env, PYTHONWARNINGS: "ignore" }, path.dirname(script));
   const ready = await p.waitFor(/^ready /m);
   const first = await p.waitFor(/^first$/m);
-  const cpu = Object.values(treeCpu(p.child.pid!)).reduce((a, b) => a + b, 0);
-  await once(p.child, "exit");
+  const cpu = Object.values(treeCpu(p.pid)).reduce((a, b) => a + b, 0);
+  await p.exited;
   return { readyMs: ready.at - t0, firstResultMs: first.at - t0, cpuS: cpu };
 }
 
@@ -258,10 +286,10 @@ async function round(mode: Mode, tmp: string, i: number): Promise<Round> {
   // up --nprocs 2
   const t0 = performance.now();
   const up0 = epochNow();
-  const up = start(process.execPath, [bin, "up", "--nprocs", "2", "--name", "up", "--dashboard-address", "none", "--local-directory", path.join(tmp, `up-${mode}-${i}`)], env);
+  const up = await start(process.execPath, [bin, "up", "--nprocs", "2", "--name", "up", "--dashboard-address", "none", "--local-directory", path.join(tmp, `up-${mode}-${i}`)], env);
   const ready = await up.waitFor(/Client\.connect\("([^"]+)", \{ cluster: "([^"]+)" \}\)[\s\S]*Ctrl-C stops everything/);
   const upMs = ready.at - t0;
-  const upCpuS = treeCpu(up.child.pid!);
+  const upCpuS = treeCpu(up.pid);
   const upPhases = phasesOf(up.output(), up0);
   const [url, cluster] = [ready.m[1]!, ready.m[2]!];
   const events = await watchEvents(url, cluster);
@@ -275,11 +303,11 @@ async function round(mode: Mode, tmp: string, i: number): Promise<Round> {
     const from2 = events.count;
     const w0 = performance.now();
     const wEpoch = epochNow();
-    const worker = start(process.execPath, [bin, "worker", url, "--cluster", cluster, "--nprocs", "2", "--name", wname, "--local-directory", path.join(tmp, `w-${mode}-${i}`)], env);
+    const worker = await start(process.execPath, [bin, "worker", url, "--cluster", cluster, "--nprocs", "2", "--name", wname, "--local-directory", path.join(tmp, `w-${mode}-${i}`)], env);
     await Promise.all([events.until(joined(`${wname}-0`), from2), events.until(joined(`${wname}-1`), from2)]);
     await client.runOn([`${wname}-0`, `${wname}-1`], () => process.pid);
     workerMs = performance.now() - w0;
-    workerCpuS = treeCpu(worker.child.pid!);
+    workerCpuS = treeCpu(worker.pid);
     workerPhases = phasesOf(worker.output(), wEpoch);
     await worker.stop("SIGTERM");
   } finally {
@@ -292,13 +320,13 @@ async function round(mode: Mode, tmp: string, i: number): Promise<Round> {
   const script = path.join(tmp, mode === "source" ? "embedded-src.mts" : mode === "baseline" ? "embedded-baseline.mjs" : "embedded.mjs");
   const e0 = performance.now();
   const eEpoch = epochNow();
-  const emb = start(process.execPath, mode === "source" ? ["--import", TSX, `--conditions=ts-dask-source`, script] : [script], env, tmp);
+  const emb = await start(process.execPath, mode === "source" ? ["--import", TSX, `--conditions=ts-dask-source`, script] : [script], env, tmp, { stdin: true });
   const first = await emb.waitFor(/^first (\S+)$/m);
   const embeddedWallMs = first.at - e0;
-  const embeddedCpuS = treeCpu(emb.child.pid!);
+  const embeddedCpuS = treeCpu(emb.pid);
   const embeddedPhases = phasesOf(emb.output(), eEpoch);
-  emb.child.stdin!.end(); // the script closes its client when stdin ends
-  await once(emb.child, "exit");
+  emb.stdin!.end(); // the script closes its client when stdin ends
+  await emb.exited;
   return { upPhases, workerPhases, embeddedPhases, upMs, upCpuS, replaceMs, replaceJoinedMs, workerMs, workerCpuS, embeddedWallMs, embeddedSinceNodeStartMs: Number(first.m[1]), embeddedCpuS };
 }
 

@@ -133,7 +133,7 @@ export class ActorClient {
     try {
       r = await this.d.tx.request<ActorReply>(this.d.subjects.control, req, timeoutMs);
     } catch (e) {
-      if ((e as { code?: string }).code === "TIMEOUT" || /timeout/i.test((e as Error).message)) throw Errors.RequestTimedOut(`client.actor(${req.name ?? ""})`, timeoutMs);
+      if ((e as { code?: string }).code === "NoReply") throw Errors.RequestTimedOut(`client.actor(${req.name ?? ""})`, timeoutMs);
       throw e;
     }
     if (!r.ok) throw refusal(r, req.name ?? "");

@@ -3,7 +3,7 @@
  * as arguments), `with` (task options), gather / asCompleted / wait, cancel and flush. What is
  * submitted goes out through the Submitter (submitter.ts); results come back through client-session.ts.
  */
-import { encode, findUnencodable } from "../runtime/codec.ts";
+import { encode, Encoded, findUnencodable } from "../runtime/codec.ts";
 import { Errors, TaskError } from "../runtime/errors.ts";
 import { randomId } from "../runtime/ids.ts";
 import type {
@@ -22,7 +22,6 @@ import { LargeResult } from "./large-values.ts";
 import { checkArgs, checkMap } from "./arg-shapes.ts";
 import type { Args, Iterables, Result } from "./wire-types.ts";
 import { explicitKey, planMap, pureKey } from "./dedup.ts";
-import { encodeLarge } from "../runtime/codec.ts";
 import { ClientSession } from "./client-session.ts";
 
 type AnyFn = (...args: any[]) => unknown;
@@ -40,19 +39,17 @@ export abstract class ClientTasks extends ClientSession {
     const { fn: def, module } = toFnDef(fn);
     const values = args.map((a) => (a instanceof Future ? null : a));
     checkArgs(values, nameOf(def), this.warnedUndefined);
-    let encoded: Uint8Array;
+    // Each argument encoded once, here: checked, sized, hashed for `pure`, and sent as these bytes
+    // (Piece.enc; a large one is stored apart from them, client/large-values.ts).
+    let encoded: Uint8Array[];
     try {
-      encoded = encode(values);
+      encoded = values.map((v) => encode(v));
     } catch (e) {
       throw Errors.NotSerializable(`An argument of ${def.kind === "src" ? def.name || "the function" : def.exportName}`, findUnencodable(args, "args") ?? (e as Error).message);
     }
-    // Sizes are known from the encode above: large ones travel apart (LargeArgs), too large ones fail now.
-    if (encoded.byteLength > this.maxValueBytes) {
-      args.forEach((a, i) => {
-        const size = a instanceof Future ? 0 : encodeLarge(a).byteLength;
-        if (size > this.maxValueBytes) throw Errors.ValueTooLarge(`Argument ${i + 1} of ${nameOf(def)}`, size, this.maxValueBytes);
-      });
-    }
+    encoded.forEach((b, i) => {
+      if (b.byteLength > this.maxValueBytes) throw Errors.ValueTooLarge(`Argument ${i + 1} of ${nameOf(def)}`, b.byteLength, this.maxValueBytes);
+    });
     const o = this.defaults;
     let dk: string | undefined;
     if (o.pure || o.key !== undefined) {
@@ -65,7 +62,7 @@ export abstract class ClientTasks extends ClientSession {
     if (o.publish !== undefined) this.outputs.attach(job, o.publish);
     const piece = { job, fn: def, module, cols: args.map((a) => [a]), timeout: o.timeout, priority: o.priority, resources: o.resources };
     if (args.some((a) => a instanceof Future)) this.afterDependencies(job, piece, args as unknown[]);
-    else this.launch(job, piece);
+    else this.launch(job, piece, encoded.map((b) => new Encoded(b)));
     return new Future<Result<F>>(this, job, 0);
   }
 
@@ -192,9 +189,10 @@ export abstract class ClientTasks extends ClientSession {
     );
   }
 
-  protected launch(job: Job, piece: Omit<Piece, "from" | "to">) {
+  /** Queues the job's rows for the scheduler; `enc`: a submit's arguments as encoded already (Piece.enc), for this first send only. */
+  protected launch(job: Job, piece: Omit<Piece, "from" | "to">, enc?: Encoded[]) {
     job.piece = piece;
-    this.submitter.add({ ...piece, from: 0, to: job.size });
+    this.submitter.add({ ...piece, from: 0, to: job.size, ...(enc ? { enc } : {}) });
   }
 
   /**

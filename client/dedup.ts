@@ -62,9 +62,15 @@ export class DedupTable {
 }
 
 /** The `pure` identity of a call: function hash + encoded arguments (Futures by their task). */
-export function pureKey(fnHash: string, args: readonly unknown[], encoded?: Uint8Array): string {
+export function pureKey(fnHash: string, args: readonly unknown[], encoded?: readonly Uint8Array[]): string {
   const h = createHash("sha256").update(fnHash).update("\0");
-  h.update(encoded ?? encode(args.map((a) => (a instanceof Future ? null : a))));
+  if (!encoded) h.update(encode(args.map((a) => (a instanceof Future ? null : a))));
+  else {
+    // The same bytes as encoding the array: its msgpack header, then each element's encoding.
+    const n = encoded.length;
+    h.update(n < 16 ? Uint8Array.of(0x90 + n) : Uint8Array.of(0xdc, n >> 8, n & 0xff));
+    for (const b of encoded) h.update(b);
+  }
   args.forEach((a, i) => {
     if (a instanceof Future) h.update(`\0f${i}:${a.job.base + a.index}`);
   });

@@ -3,6 +3,7 @@
  * a million futures cost a status byte, a result slot and a small Future object each, with no
  * promise created unless someone awaits that one future.
  */
+import type { Encoded } from "../runtime/codec.ts";
 import type { TaskError } from "../runtime/errors.ts";
 import type { FnDef, ModuleDef, Resources } from "../runtime/protocol.ts";
 
@@ -21,6 +22,12 @@ export interface Piece {
   resources?: Resources;
   /** A re-submission (see Submit.resync). */
   resync?: boolean;
+  /**
+   * A one-row piece's arguments (one per column), encoded by submit() when it checked them: the
+   * message carries these bytes instead of encoding `cols` again, and a large one is stored apart
+   * from them (client/large-values.ts). Absent when the row's values changed since (futures, references).
+   */
+  enc?: Encoded[];
   from: number;
   to: number;
 }

@@ -17,7 +17,7 @@
  *   scheduler has its own), else `ValueTooLarge` / `ResultTooLarge` naming size and cap.
  */
 import { createHash } from "node:crypto";
-import { decodeViews, encodeLarge } from "../runtime/codec.ts";
+import { decodeViews, Encoded, encode, encodeLarge } from "../runtime/codec.ts";
 import { ChunkError, getBytes, putBytes } from "../runtime/data-transfer.ts";
 import { DataRef } from "../runtime/data-ref.ts";
 import { Errors, TaskError, type ErrorCode } from "../runtime/errors.ts";
@@ -70,9 +70,11 @@ export class LargeArgs {
     const fail = (e: { code: ErrorCode; message: string }) => void job.settle(row, ERROR, undefined, new TaskError(e.code, e.message, job.keyName(row), ""));
     const cands: Candidate[] = [];
     try {
+      // A lone submit's arguments come encoded already (Piece.enc): not encoded again.
+      const enc = p.enc && p.job.size === 1 ? p.enc : undefined;
       for (let j = 0; j < p.cols.length; j++) {
         const v = p.cols[j]![row];
-        if (!(v instanceof DataRef)) cands.push({ j, bytes: encodeLarge(v) });
+        if (!(v instanceof DataRef)) cands.push({ j, bytes: enc?.[j]?.bytes ?? encodeLarge(v) });
       }
       p.consts?.forEach((v, i) => {
         if (!(v instanceof DataRef)) cands.push({ j: -1 - i, bytes: encodeLarge(v) });
@@ -133,7 +135,8 @@ export class LargeArgs {
       sparse[row] = r;
       return sparse;
     });
-    return { ...p, cols, from: row, to: row + 1 };
+    const enc = p.enc && p.job.size === 1 ? p.enc.map((e, j) => (refs.has(j) ? new Encoded(encode(refs.get(j))) : e)) : undefined;
+    return { ...p, cols, from: row, to: row + 1, enc };
   }
 
   /**

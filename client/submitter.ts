@@ -3,7 +3,7 @@
  * synchronous stretch of user code leaves together at the next microtask, split into messages
  * below max_payload, with a bounded number of messages awaiting their acknowledgement.
  */
-import { encode, findUnencodable } from "../runtime/codec.ts";
+import { Encoded, encode, encodeSpliced, findUnencodable } from "../runtime/codec.ts";
 import { Errors, TaskError, TsDaskError } from "../runtime/errors.ts";
 import type { FnDef, ModuleDef, Resources, Submit, SubmitAck, SubmitGroup } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
@@ -122,7 +122,8 @@ export class Submitter {
       }
       const keys = new Uint32Array(take);
       for (let i = 0; i < take; i++) keys[i] = p.job.base + p.from + i;
-      const cols = p.cols.map((c) => sliceOf(c, p.from, to));
+      // A lone submit's arguments were encoded once already (to check them): their bytes go in as they are.
+      const cols = p.enc && take === 1 && p.from === 0 ? p.enc.map((e) => [e] as unknown[]) : p.cols.map((c) => sliceOf(c, p.from, to));
       // Consecutive single submits of one function share a group (a loop of client.submit()).
       if (last && last.fn === p.fn.hash && !last.consts && !p.consts && last.cols.length === cols.length && last.timeout === p.timeout && last.priority === (p.priority || undefined) && last.resources === p.resources) {
         last.keys = concatU32(last.keys, keys);
@@ -147,7 +148,7 @@ export class Submitter {
     if (mods.length) msg.mods = mods;
     let data: Uint8Array;
     try {
-      data = encode(msg);
+      data = encodeSpliced(msg);
     } catch {
       return this.requeueWithoutUnencodable(rows);
     }
@@ -159,7 +160,7 @@ export class Submitter {
     this.inFlight++;
     void this.d.tx
       // Only our scheduler's acknowledgement counts: any peer may answer a request.
-      .requestWhere<SubmitAck>(this.d.subject, msg, ACK_TIMEOUT_MS, (ack) => this.d.accepts(ack?.sched))
+      .requestWhere<SubmitAck>(this.d.subject, new Encoded(data), ACK_TIMEOUT_MS, (ack) => this.d.accepts(ack?.sched))
       .then(
         (ack) => {
           // Not registered with this scheduler yet (it restarted): again once the lease is renewed.

@@ -143,6 +143,47 @@ export function encode(value: unknown): Uint8Array {
 }
 
 /**
+ * A value already encoded with {@link encode}: {@link encodeSpliced} writes its bytes as they are,
+ * so a value encoded once (a submit's arguments, to check and size them) is not encoded again
+ * inside the message that carries it.
+ */
+export class Encoded {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/**
+ * The encoder of {@link encodeSpliced}: an Encoder whose per-value step writes an {@link Encoded}'s
+ * bytes verbatim. @msgpack/msgpack has no public hook for raw bytes, so this one instance wraps its
+ * (TypeScript-private) `doEncode` and writes with its `ensureBufferSizeToWrite`, `bytes` and `pos`;
+ * test/unit/codec.test.ts checks the result equals {@link encode}'s byte for byte, and without those
+ * internals (another version) {@link encodeSpliced} decodes the parts and encodes them instead.
+ */
+type EncoderInternals = { doEncode(o: unknown, depth: number): void; ensureBufferSizeToWrite(n: number): void; bytes: Uint8Array; pos: number };
+const splicer = new Encoder({ extensionCodec: extensions, initialBufferSize: 64 * 1024 });
+const plainDoEncode = (Encoder.prototype as unknown as Partial<EncoderInternals>).doEncode;
+const canSplice = typeof plainDoEncode === "function" && typeof (Encoder.prototype as unknown as Partial<EncoderInternals>).ensureBufferSizeToWrite === "function" && (splicer as unknown as Partial<EncoderInternals>).bytes instanceof Uint8Array;
+if (canSplice) {
+  (splicer as unknown as EncoderInternals).doEncode = function (this: EncoderInternals, o: unknown, depth: number) {
+    if (!(o instanceof Encoded)) return plainDoEncode!.call(this, o, depth);
+    this.ensureBufferSizeToWrite(o.bytes.byteLength);
+    this.bytes.set(o.bytes, this.pos);
+    this.pos += o.bytes.byteLength;
+  };
+}
+
+/** Like {@link encode}, with every {@link Encoded} inside `value` written as its bytes (the same result as encoding the value it holds). */
+export function encodeSpliced(value: unknown): Uint8Array {
+  return canSplice ? splicer.encode(value) : encode(unsplice(value));
+}
+
+function unsplice(v: unknown): unknown {
+  if (v instanceof Encoded) return decode(v.bytes);
+  if (Array.isArray(v)) return v.map(unsplice);
+  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unsplice(x)]));
+  return v;
+}
+
+/**
  * {@link encode}'s bytes as parts whose concatenation is the encoding, without copying a top-level
  * typed array (the usual shape of large scattered data): an 8-byte header (ext 32's and ours,
  * written by hand) and a view of the array's own bytes. Anything else: one part. Callers that

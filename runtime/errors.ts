@@ -333,6 +333,12 @@ export const Errors = {
     ),
   RequestTimedOut: (what: string, ms: number) =>
     new TsDaskError("RequestTimedOut", `${what} got no answer within ${ms} ms. Is the scheduler running and reachable?`),
+  NoReply: (subject: string, ms: number) =>
+    new TsDaskError("NoReply", `A request on ${subject} got no answer within ${ms} ms: whoever serves it (the scheduler, an executor or a worker) is busy, stopped or unreachable.`),
+  NoResponders: (subject: string) =>
+    new TsDaskError("NoResponders", `Nobody on this NATS serves ${subject} (the server answered "no responders"): is the scheduler (or the peer addressed) running, under this cluster name?`),
+  RequestClosed: (subject: string, who: string) =>
+    new TsDaskError("RequestClosed", `A request on ${subject} was still waiting for its answer when ${who} closed its NATS connection; the answer, if any, is dropped.`),
   PayloadTooLarge: (what: string, bytes: number, max: number) =>
     new TsDaskError(
       "PayloadTooLarge",

@@ -151,3 +151,53 @@ export function clientScope(explicit: string | undefined, auth: NatsAuth | undef
 export function redactUrl(url: string): string {
   return url.replace(/([a-z]+:\/\/)[^@/,\s]+@/gi, "$1***@");
 }
+
+/** The host of a server URL (`nats://h:4222`, `h:4222`, `[::1]:4222`), without brackets. */
+export function hostOf(url: string): string | undefined {
+  try {
+    return new URL(/^[a-z]+:\/\//i.test(url) ? url : `nats://${url}`).hostname.replace(/^\[|\]$/g, "");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ts-dask error for a connect failure that retrying cannot fix (credentials, TLS), or undefined. */
+export function refusal(e: unknown, servers: string, auth: NatsAuth): Error | undefined {
+  const err = e as { code?: string; message?: string; chainedError?: { code?: string; message?: string } };
+  const code = String(err?.code ?? "");
+  const message = String(err?.message ?? e);
+  if (code === "AUTHORIZATION_VIOLATION" || code === "AUTHENTICATION_EXPIRED" || /authorization|authentication/i.test(message)) {
+    return Errors.AuthFailed(servers, describeAuth(auth), message);
+  }
+  const inner = err?.chainedError ?? err;
+  const tlsCode = String(inner?.code ?? "");
+  if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ERR_SSL|EPROTO/.test(tlsCode) || /certificate|tls|ssl/i.test(String(inner?.message ?? ""))) {
+    const why = code === "SERVER_OPT_NA" || /^tls$/i.test(message) ? "the server does not offer TLS but TLS is required (tls:// or a --tls-* option)" : `${tlsCode ? `${tlsCode}: ` : ""}${inner?.message ?? message}`;
+    return Errors.TlsFailed(servers, why);
+  }
+  if (code === "SERVER_OPT_NA" && /tls/i.test(message)) return Errors.TlsFailed(servers, "the server does not offer TLS but TLS is required (tls:// or a --tls-* option)");
+  return undefined;
+}
+
+/**
+ * Splits credentials out of server URLs, which nats.js ignores: `nats://TOKEN@host:4222` (what
+ * `ts-dask up --lan` prints) or `nats://user:pass@host:4222`; `tls://host:4222` becomes
+ * `nats://host:4222` with `tls: true` (nats.js decides TLS from options, not the scheme).
+ */
+export function credentials(serverList: string): { servers: string[]; token?: string; user?: string; pass?: string; tls?: boolean } {
+  let token: string | undefined;
+  let user: string | undefined;
+  let pass: string | undefined;
+  let tls: boolean | undefined;
+  const servers = serverList.split(",").map((raw) => {
+    let s = raw.trim();
+    if (/^tls:\/\//i.test(s)) (tls = true), (s = `nats://${s.slice(6)}`);
+    const m = /^([a-z]+:\/\/)([^@/]+)@(.*)$/i.exec(s);
+    if (!m) return s;
+    const [name, pw] = m[2]!.split(":").map(decodeURIComponent);
+    if (pw === undefined) token = name;
+    else (user = name), (pass = pw);
+    return m[1]! + m[3]!;
+  });
+  return { servers, token, user, pass, tls };
+}

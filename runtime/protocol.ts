@@ -11,7 +11,8 @@
  * the guard that checks it and, for a request, its reply type. Actors subscribe with
  * `Actor.serve(routes.<field>, handler)`, so a search for `routes.submit` finds the handler of
  * `sched.submit`. Replies to requests travel on `_INBOX.<id>.<n>` (inboxPrefix
- * `tsdask.<cluster>._INBOX`; a scoped client's `tsdask.<cluster>._INBOX.<scope>`).
+ * `tsdask.<cluster>._INBOX`; a scoped client's `tsdask.<cluster>._INBOX.<scope>`): `<id>` one per
+ * connection, subscribed once as `_INBOX.<id>.*`, `<n>` one per request (runtime/reply-mux.ts).
  *
  * Client scopes (issue 12): a client id is a random token, or `<scope>.<random>` for a client with a
  * scope (by default its NATS user name, see {@link clientIdOf}). Its results and logs then travel

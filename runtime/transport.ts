@@ -5,12 +5,18 @@
 import { readFileSync } from "node:fs";
 import { checkServerIdentity } from "node:tls";
 import { connect, createInbox, credsAuthenticator, DiscardPolicy, nanos, nkeyAuthenticator, RetentionPolicy, StorageType, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
-import { decode, decodeViews, encode } from "./codec.ts";
-import { Errors, type TsDaskError } from "./errors.ts";
-import { checkAuth, describeAuth, wantsTls, type NatsAuth } from "./nats-auth.ts";
+import { decode, decodeViews, encode, Encoded } from "./codec.ts";
+import { Errors, TsDaskError } from "./errors.ts";
+import { checkAuth, credentials, hostOf, refusal, wantsTls, type NatsAuth } from "./nats-auth.ts";
 import { probeNats } from "./nats-probe.ts";
 import { HOP_TRACE, hopReceived, hopSent } from "./hop-trace.ts";
 import type { Link } from "./link.ts";
+import { ReplyMux } from "./reply-mux.ts";
+
+const always = () => true;
+
+/** Server URLs with their credentials split out (runtime/nats-auth.ts). */
+export { credentials } from "./nats-auth.ts";
 
 /** A nats.js connection, for programs that embed the scheduler ({@link Transport.wrap}); the one place `nats` is imported. */
 export type { NatsConnection } from "nats";
@@ -68,7 +74,10 @@ export class Transport {
   ) {
     this.maxPayload = nc.info?.max_payload ?? 1024 * 1024;
     void this.watchStatus();
-    void nc.closed().then(() => this.emit("closed"));
+    void nc.closed().then(() => {
+      this.mux?.close();
+      this.emit("closed");
+    });
   }
 
   /**
@@ -242,67 +251,79 @@ export class Transport {
   }
 
   /**
-   * Request/reply with msgpack on both sides. Rejects on timeout or when nobody listens. With
-   * `views`, typed arrays in the reply view it (codec.ts decodeViews): for replies whose bytes the
-   * caller copies at once (a value's chunks).
+   * Request/reply with msgpack on both sides. Rejects on timeout ({@link Errors.NoReply}) or when
+   * nobody listens ({@link Errors.NoResponders}). With `views`, typed arrays in the reply view it
+   * (codec.ts decodeViews): for replies whose bytes the caller copies at once (a value's chunks).
    */
-  async request<T>(subject: string, value: unknown, timeoutMs: number, opts?: { views?: boolean }): Promise<T> {
-    if (this.linked(subject)) return this.requestWhere<T>(subject, value, timeoutMs, () => true, opts);
-    const msg = await this.nc.request(subject, encode(value), { timeout: timeoutMs, noMux: false });
-    return opts?.views ? decodeViews<T>(msg.data) : decode<T>(msg.data);
+  request<T>(subject: string, value: unknown, timeoutMs: number, opts?: { views?: boolean }): Promise<T> {
+    return this.requestWhere<T>(subject, value, timeoutMs, always, opts);
   }
 
   /**
    * A request whose answer must pass `accept`: every reply until the first accepted one (or the
    * timeout) is read. Any peer may answer a request on a shared NATS; with plain {@link request}
    * the fastest answer wins, a stranger's included. Replies that do not decode are skipped.
+   * Replies arrive on the connection's one wildcard inbox subscription (runtime/reply-mux.ts), or
+   * through the in-process link when the scheduler it embeds serves `subject`: no SUB/UNSUB per
+   * request either way. A close while waiting rejects with {@link Errors.RequestClosed}. `value`
+   * may be {@link Encoded} (bytes the caller encoded already, e.g. to check their size): sent as they are.
    */
   requestWhere<T>(subject: string, value: unknown, timeoutMs: number, accept: (reply: T) => boolean, opts?: { views?: boolean }): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let done = false;
-      const finish = (err: unknown, v?: T) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        sub.unsubscribe();
-        if (err) reject(err);
-        else resolve(v!);
-      };
-      const onReply = (data: Uint8Array) => {
-        let r: T;
-        try {
-          r = opts?.views ? decodeViews<T>(data) : decode<T>(data);
-        } catch {
-          return;
-        }
-        if (accept(r)) finish(undefined, r);
-      };
-      // In the connection's own inbox namespace: NATS permissions may allow replies nowhere else.
-      const inbox = createInbox(this.inboxPrefix);
-      // Through the in-process link when the scheduler it embeds serves the subject: no SUB/UNSUB either.
-      const sub = this.linked(subject)
-        ? { unsubscribe: this.link!.openInbox(inbox, onReply) }
-        : this.nc.subscribe(inbox, {
-            callback: (err, msg) => {
-              if (HOP_TRACE) hopReceived(msg?.subject ?? "?", msg?.data.length ?? 0);
-              if (err) return finish(err);
-              if (msg.data.length === 0 && msg.headers?.code === 503) return finish(Object.assign(new Error("no responders"), { code: "503" }));
-              onReply(msg.data);
-            },
-          });
-      const timer = setTimeout(() => finish(Object.assign(new Error(`request on ${subject} timed out`), { code: "TIMEOUT" })), timeoutMs);
+    const views = opts?.views === true;
+    const take = (data: Uint8Array): { value: T } | undefined => {
+      let r: T;
       try {
-        this.publish(subject, encode(value), inbox);
-      } catch (e) {
-        finish(e);
+        r = views ? decodeViews<T>(data) : decode<T>(data);
+      } catch {
+        return undefined;
       }
-    });
+      return accept(r) ? { value: r } : undefined;
+    };
+    const mux = this.replies();
+    const linked = this.linked(subject);
+    const req = mux.expect<T>(subject, timeoutMs, take, linked);
+    // Through the in-process link when the scheduler it embeds serves the subject.
+    if (linked) {
+      const token = req.token;
+      mux.onEnd(token, this.link!.openInbox(req.reply, (data) => mux.deliver(token, data)));
+    }
+    try {
+      this.publish(subject, value instanceof Encoded ? value.bytes : encode(value), req.reply);
+    } catch (e) {
+      mux.fail(req.token, e instanceof TsDaskError ? e : Errors.NotSerializable(`A request on ${subject}`, (e as Error).message));
+    }
+    return req.answer;
   }
 
-  /** True when the error from {@link request} means "no subscriber" (503) or a timeout. */
+  private mux: ReplyMux | undefined;
+  /** This connection's replies to its requests (made on first use). */
+  private replies(): ReplyMux {
+    return (this.mux ??= new ReplyMux(createInbox(this.inboxPrefix), createInbox(this.inboxPrefix), (subject, callback) => {
+      const sub = this.nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err) return callback(err, undefined);
+          if (HOP_TRACE) hopReceived(msg.subject, msg.data.length);
+          callback(undefined, { subject: msg.subject, data: msg.data, noResponders: msg.data.length === 0 && msg.headers?.code === 503 });
+        },
+      });
+      return { unsubscribe: () => void (sub.isClosed() || sub.unsubscribe()) };
+    }, this.connName));
+  }
+
+  /**
+   * Requests of this connection: waiting for their answer now, replies dropped because no request
+   * waited for them any more (after a timeout, or a second answer), and wildcard inbox
+   * subscriptions made (1 once a request went over NATS).
+   */
+  get requests(): { pending: number; lateReplies: number; inboxSubscriptions: number } {
+    const m = this.mux;
+    return { pending: m?.pending ?? 0, lateReplies: m?.late ?? 0, inboxSubscriptions: m?.subscriptions ?? 0 };
+  }
+
+  /** True when the error from {@link request} means "no subscriber", a timeout, or the connection closed while waiting. */
   static isNoAnswer(e: unknown): boolean {
     const code = (e as { code?: string })?.code;
-    return code === "503" || code === "TIMEOUT" || code === "408";
+    return code === "NoReply" || code === "NoResponders" || code === "RequestClosed" || code === "503" || code === "TIMEOUT" || code === "408";
   }
 
   onStatus(listener: (s: TransportStatus) => void): () => void {
@@ -345,6 +366,7 @@ export class Transport {
 
   /** Flushes and closes (drain would wait for in-flight handlers; we stop them ourselves). */
   async close(): Promise<void> {
+    this.mux?.close();
     if (this.nc.isClosed()) return;
     try {
       await this.nc.flush();
@@ -422,54 +444,4 @@ function securityOptions(auth: NatsAuth, servers: string[]): Partial<ConnectionO
     } as ConnectionOptions["tls"];
   }
   return o;
-}
-
-/** The host of a server URL (`nats://h:4222`, `h:4222`, `[::1]:4222`), without brackets. */
-function hostOf(url: string): string | undefined {
-  try {
-    return new URL(/^[a-z]+:\/\//i.test(url) ? url : `nats://${url}`).hostname.replace(/^\[|\]$/g, "");
-  } catch {
-    return undefined;
-  }
-}
-
-/** The ts-dask error for a connect failure that retrying cannot fix (credentials, TLS), or undefined. */
-function refusal(e: unknown, servers: string, auth: NatsAuth): Error | undefined {
-  const err = e as { code?: string; message?: string; chainedError?: { code?: string; message?: string } };
-  const code = String(err?.code ?? "");
-  const message = String(err?.message ?? e);
-  if (code === "AUTHORIZATION_VIOLATION" || code === "AUTHENTICATION_EXPIRED" || /authorization|authentication/i.test(message)) {
-    return Errors.AuthFailed(servers, describeAuth(auth), message);
-  }
-  const inner = err?.chainedError ?? err;
-  const tlsCode = String(inner?.code ?? "");
-  if (/CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ERR_SSL|EPROTO/.test(tlsCode) || /certificate|tls|ssl/i.test(String(inner?.message ?? ""))) {
-    const why = code === "SERVER_OPT_NA" || /^tls$/i.test(message) ? "the server does not offer TLS but TLS is required (tls:// or a --tls-* option)" : `${tlsCode ? `${tlsCode}: ` : ""}${inner?.message ?? message}`;
-    return Errors.TlsFailed(servers, why);
-  }
-  if (code === "SERVER_OPT_NA" && /tls/i.test(message)) return Errors.TlsFailed(servers, "the server does not offer TLS but TLS is required (tls:// or a --tls-* option)");
-  return undefined;
-}
-
-/**
- * Splits credentials out of server URLs, which nats.js ignores: `nats://TOKEN@host:4222` (what
- * `ts-dask up --lan` prints) or `nats://user:pass@host:4222`; `tls://host:4222` becomes
- * `nats://host:4222` with `tls: true` (nats.js decides TLS from options, not the scheme).
- */
-export function credentials(serverList: string): { servers: string[]; token?: string; user?: string; pass?: string; tls?: boolean } {
-  let token: string | undefined;
-  let user: string | undefined;
-  let pass: string | undefined;
-  let tls: boolean | undefined;
-  const servers = serverList.split(",").map((raw) => {
-    let s = raw.trim();
-    if (/^tls:\/\//i.test(s)) (tls = true), (s = `nats://${s.slice(6)}`);
-    const m = /^([a-z]+:\/\/)([^@/]+)@(.*)$/i.exec(s);
-    if (!m) return s;
-    const [name, pw] = m[2]!.split(":").map(decodeURIComponent);
-    if (pw === undefined) token = name;
-    else (user = name), (pass = pw);
-    return m[1]! + m[3]!;
-  });
-  return { servers, token, user, pass, tls };
 }

@@ -127,6 +127,9 @@ const modes: Record<string, () => Promise<Mode>> = {
 };
 
 async function serve(name: string) {
+  // The benchmark is gone (killed, even by SIGKILL: the OS closes our channel): so are we, and the
+  // `up` we started goes with us (bench/lib.ts stops it at exit; its keeper if we die harder).
+  process.on("disconnect", () => process.exit(1));
   const send = (m: ModeReply) => process.send!(m);
   let mode: Mode;
   try {
@@ -159,6 +162,7 @@ async function serve(name: string) {
 
 /** A plain loop process of `loop2`: runs n bodies of k rounds per message, answers when done. */
 function loopChild() {
+  process.on("disconnect", () => process.exit(1));
   process.on("message", (m: { k: number; n: number }) => {
     let s = 0;
     for (let i = 0; i < m.n; i++) s += body(m.k);

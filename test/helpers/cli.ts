@@ -16,6 +16,11 @@ export interface CliProcess extends OutputWatch {
 }
 
 const running = new Set<CliProcess>();
+// Whatever is still running when this process exits (a benchmark that threw, a test that forgot)
+// goes with it. (A SIGKILLed parent cannot do this: benchmarks start `up` with bench/lib.ts spawnForBench.)
+process.on("exit", () => {
+  for (const c of running) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
+});
 
 /**
  * Starts `ts-dask <args>`: this checkout's bin/ts-dask.mjs, or `opts.command` (e.g. an installed

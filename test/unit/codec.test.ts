@@ -1,7 +1,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { concatParts, decode, decodeViews, encode, encodeLarge, encodeLargeParts, findUnencodable } from "../../runtime/codec.ts";
+import { concatParts, decode, decodeViews, encode, Encoded, encodeLarge, encodeLargeParts, encodeSpliced, findUnencodable } from "../../runtime/codec.ts";
+import { pureKey } from "../../client/dedup.ts";
 import { packArgs } from "../../actors/executor/runner.ts";
 import type { TaskGroup } from "../../runtime/protocol.ts";
 
@@ -56,6 +57,24 @@ test("undefined becomes null; large integers stay numbers", () => {
 test("malformed input throws instead of returning garbage", () => {
   assert.throws(() => decode(new Uint8Array([0xc1])));
   assert.throws(() => decode(encode({ a: "long string here" }).subarray(0, 5)));
+});
+
+test("encodeSpliced writes values encoded already as they are: the same bytes as encoding the values", () => {
+  const values: unknown[] = [1, -7.5, "héllo", null, [1, [2]], { a: { b: "c" } }, new Float64Array([1, 2, 3]), new Map([["k", new Set([1])]]), 2n ** 70n, new Uint8Array(70_000).fill(7), "x".repeat(300)];
+  for (const v of values) {
+    const msg = { client: "c", seq: 3, groups: [{ fn: "h", keys: new Uint32Array([5, 6]), cols: [[v, 2], [new Encoded(encode(v)), v]] }] };
+    const plain = { client: "c", seq: 3, groups: [{ fn: "h", keys: new Uint32Array([5, 6]), cols: [[v, 2], [v, v]] }] };
+    assert.equal(encodeSpliced(msg), encode(plain), `spliced ${String(v).slice(0, 20)}`);
+  }
+  assert.equal(encodeSpliced(new Encoded(encode([1, 2]))), encode([1, 2]));
+  // The plain encoder is untouched: an Encoded there is just an object.
+  assert.equal(decode(encode({ e: new Encoded(Uint8Array.of(1)) })), { e: { bytes: Uint8Array.of(1) } });
+});
+
+test("pureKey from a submit's per-argument encodings equals pureKey from the values (submit and map share keys)", () => {
+  for (const args of [[1, "a"], [], [{ x: [1, 2] }], Array.from({ length: 20 }, (_, i) => i)]) {
+    assert.is(pureKey("fh", args, args.map((a) => encode(a))), pureKey("fh", args));
+  }
 });
 
 test("findUnencodable names the path of a function or symbol", () => {
