@@ -6,7 +6,8 @@
  */
 import { loadavg } from "node:os";
 import { Client } from "../index.ts";
-import { cpuDelta, cpuOfRoles, median, percentile, report, runs, startUp, upRoles } from "./lib.ts";
+import { median, percentile, report, runs, startUp, upRoles } from "./lib.ts";
+import { delta, sample } from "./lib-workloads/proc-cpu.ts";
 
 const N = Number(process.env.BENCH_N ?? 1000);
 const up = await startUp(["--nprocs", "2"]);
@@ -21,14 +22,14 @@ try {
   const load = [loadavg()[0]!];
   for (let r = 0; r < runs(); r++) {
     const ts: number[] = [];
-    const before = cpuOfRoles(roles);
+    const before = sample(roles);
     for (let i = 0; i < N; i++) {
       const t0 = performance.now();
       const v = await client.submit(id, i).result();
       ts.push(performance.now() - t0);
       if (v !== i) throw new Error("wrong result");
     }
-    for (const [k, v] of Object.entries(cpuDelta(before, cpuOfRoles(roles)))) (cpuUs[k] ??= []).push((v / N) * 1e6);
+    for (const [k, v] of Object.entries(delta(before, sample(roles)))) (cpuUs[k] ??= []).push((v / N) * 1e6);
     p50.push(percentile(ts, 50));
     p99.push(percentile(ts, 99));
   }

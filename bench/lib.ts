@@ -13,7 +13,7 @@ import type { Readable } from "node:stream";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 import { killTree, onShutdown, spawnTethered, type Tethered, type TetherOptions } from "../runtime/platform.ts";
-import { comm, cpuSeconds, descendants } from "./lib-workloads/proc-cpu.ts";
+import { comm, descendants } from "./lib-workloads/proc-cpu.ts";
 
 const BIN = fileURLToPath(new URL("../bin/ts-dask.mjs", import.meta.url));
 
@@ -81,16 +81,6 @@ export async function startUp(args: string[]): Promise<UpCluster> {
 export function upRoles(upPid: number): Record<string, number[]> {
   const rest = descendants(upPid);
   return { client: [process.pid], "scheduler+supervisor": [upPid], executors: rest.filter((p) => comm(p) === "node"), "nats-server": rest.filter((p) => comm(p) === "nats-server") };
-}
-
-/** CPU seconds used so far by each role's processes. */
-export function cpuOfRoles(roles: Record<string, number[]>): Record<string, number> {
-  return Object.fromEntries(Object.entries(roles).map(([k, pids]) => [k, pids.reduce((a, p) => a + cpuSeconds(p), 0)]));
-}
-
-/** `after − before` per role. */
-export function cpuDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - (before[k] ?? 0)]));
 }
 
 export function median(xs: number[]): number {

@@ -5,7 +5,8 @@
  */
 import { loadavg } from "node:os";
 import { Client } from "../index.ts";
-import { cpuDelta, cpuOfRoles, median, report, runs, startUp, upRoles } from "./lib.ts";
+import { median, report, runs, startUp, upRoles } from "./lib.ts";
+import { delta, sample } from "./lib-workloads/proc-cpu.ts";
 
 const sizes = (process.env.BENCH_SIZES ?? "100000,1000000").split(",").map(Number);
 const up = await startUp(["--nprocs", "2"]);
@@ -20,13 +21,13 @@ try {
   for (let r = 0; r < runs(); r++) {
     for (const n of r % 2 ? [...sizes].reverse() : sizes) {
       const xs = Array.from({ length: n }, (_, i) => i);
-      const before = cpuOfRoles(roles);
+      const before = sample(roles);
       const t0 = performance.now();
       const out = await client.gather(client.map(inc, xs));
       const s = (performance.now() - t0) / 1000;
       if (out.length !== n || out[n - 1] !== n) throw new Error("wrong results");
       rates[n]!.push(n / s);
-      for (const [k, v] of Object.entries(cpuDelta(before, cpuOfRoles(roles)))) (cpuUs[n]![k] ??= []).push((v / n) * 1e6);
+      for (const [k, v] of Object.entries(delta(before, sample(roles)))) (cpuUs[n]![k] ??= []).push((v / n) * 1e6);
     }
   }
   load.push(loadavg()[0]!);

@@ -15,9 +15,6 @@ import { ReplyMux } from "./reply-mux.ts";
 
 const always = () => true;
 
-/** Server URLs with their credentials split out (runtime/nats-auth.ts). */
-export { credentials } from "./nats-auth.ts";
-
 /** A nats.js connection, for programs that embed the scheduler ({@link Transport.wrap}); the one place `nats` is imported. */
 export type { NatsConnection } from "nats";
 
@@ -323,7 +320,7 @@ export class Transport {
   /** True when the error from {@link request} means "no subscriber", a timeout, or the connection closed while waiting. */
   static isNoAnswer(e: unknown): boolean {
     const code = (e as { code?: string })?.code;
-    return code === "NoReply" || code === "NoResponders" || code === "RequestClosed" || code === "503" || code === "TIMEOUT" || code === "408";
+    return code === "NoReply" || code === "NoResponders" || code === "RequestClosed";
   }
 
   onStatus(listener: (s: TransportStatus) => void): () => void {
