@@ -7,7 +7,9 @@
  * ~0.4 ms of its ~2 ms (bench/embedded `hops`). Everything else still travels over NATS: the
  * scheduler keeps its NATS subscriptions, so executors, other clients, `ts-dask info` and the
  * dashboard reach it as before, and the scheduler's messages to executors and the executors'
- * results go through nats-server.
+ * results go through nats-server. So do subjects that other peers listen on too (`Route.fanOut`:
+ * a broadcast scatter's `data.push.<hash>`, which the listening executors must receive): the link
+ * would hand them to the scheduler alone.
  *
  * The messages are the same bytes as over NATS (encoded by the sender, decoded and checked by the
  * receiver's route guard): only the carrier changes. Each is delivered in the order sent, never

@@ -35,6 +35,12 @@ export interface Route<M, R = never> {
    * into the value's buffer), where a copy per message would cost a fresh buffer per chunk.
    */
   readonly views?: true;
+  /**
+   * Peers other than the one that handles it listen on it too (a broadcast push goes to the
+   * scheduler and every listening executor): never handed over by the in-process link
+   * (runtime/link.ts), which delivers to the embedded scheduler alone.
+   */
+  readonly fanOut?: true;
   /** Type-only: the reply's type. Never set. */
   readonly replyType?: R;
   /** This route for one peer (its `param`): what `Actor.serve` subscribes to. */

@@ -81,7 +81,7 @@ export const routes = {
   dataGet: route<DataGet, DataGetReply>({ name: "data.get", kind: "request", from: "executor/worker/client", to: "scheduler", subject: (s) => s.dataGet, guard: G.isDataGet }),
   dataRelease: route<DataRelease>({ name: "data.release", kind: "publish", from: "client", to: "scheduler", subject: (s) => s.dataRelease, guard: G.isDataRelease }),
   /** A broadcast scatter's chunks, fanned out by NATS. */
-  dataPush: route<DataPut>({ name: "data.push.<hash>", kind: "publish", param: "hash", from: "client", to: "scheduler + listening executors", subject: (s, hash) => s.dataPush(hash), guard: G.isDataPut, views: true }),
+  dataPush: route<DataPut>({ name: "data.push.<hash>", kind: "publish", param: "hash", from: "client", to: "scheduler + listening executors", subject: (s, hash) => s.dataPush(hash), guard: G.isDataPut, views: true, fanOut: true }),
   execTasks: route<TaskBatch>({ name: "exec.<id>.tasks", kind: "publish", param: "exec", from: "scheduler", to: "executor", subject: (s, id) => s.execTasks(id), guard: G.isTaskBatch }),
   execCancel: route<ExecCancel>({ name: "exec.<id>.cancel", kind: "publish", param: "exec", from: "scheduler", to: "executor", subject: (s, id) => s.execCancel(id), guard: G.isExecCancel }),
   execSteal: route<StealRequest, StealReply>({ name: "exec.<id>.steal", kind: "request", param: "exec", from: "scheduler", to: "executor", subject: (s, id) => s.execSteal(id), guard: G.isStealRequest }),

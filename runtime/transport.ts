@@ -220,9 +220,11 @@ export class Transport {
   /**
    * Subscribes with a callback (cheaper than an async iterator on hot subjects). An error of the
    * subscription itself (the server refused it, e.g. a permissions violation) is never dropped:
-   * it goes to `opts.onError` as {@link Errors.SubscriptionFailed}, else to stderr.
+   * it goes to `opts.onError` as {@link Errors.SubscriptionFailed}, else to stderr. `unlinked`: a
+   * subject others listen on too (Route.fanOut) is not served through the in-process link, whose
+   * client would then reach this subscriber alone.
    */
-  subscribe(subject: string, handler: Handler, opts?: { queue?: string; onError?: (e: TsDaskError) => void }): Sub {
+  subscribe(subject: string, handler: Handler, opts?: { queue?: string; unlinked?: boolean; onError?: (e: TsDaskError) => void }): Sub {
     const sub: Subscription = this.nc.subscribe(subject, {
       queue: opts?.queue,
       callback: (err, msg) => {
@@ -238,7 +240,7 @@ export class Transport {
         done();
       },
     });
-    const unlink = this.linkSide === "server" ? this.link!.serve(subject, handler) : undefined;
+    const unlink = this.linkSide === "server" && !opts?.unlinked ? this.link!.serve(subject, handler) : undefined;
     return {
       unsubscribe: () => {
         unlink?.();

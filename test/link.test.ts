@@ -100,6 +100,36 @@ test("an embedded client's submits take the link (none crosses NATS), and a seco
   }
 });
 
+test("a broadcast scatter from an embedded client reaches the idle executors by push over NATS, not through the link to the scheduler alone", async () => {
+  // The push's chunks go to data.push.<hash>, where the scheduler and the invited executors listen:
+  // handed to the scheduler alone through the link, the executors waited for them, stalled, and
+  // pulled the value with data.get (3 s before a brute-force run's first result).
+  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded cluster start");
+  let rx: Transport | undefined;
+  try {
+    const local = client.localCluster!;
+    const S = subjects(local.cluster);
+    rx = await Transport.connect({ servers: local.url, token: local.token, name: "listener" });
+    let gets = 0;
+    let pushed = 0;
+    rx.subscribe(S.dataGet, () => gets++);
+    rx.subscribe(S.dataPush("*"), () => pushed++);
+    await rx.flush();
+    const big = new Float64Array(512 * 1024).map((_, i) => i); // 4 MB: several chunks, so it is pushed
+    const ref = await withTimeout(client.scatter(big, { broadcast: true }), 30_000, "the scatter");
+    const seen = await withTimeout(client.gather(client.map((i: number, d: Float64Array) => d[i]! + d.length, [1, 2, 3, 4], { args: [ref] })), 30_000, "tasks using it");
+    assert.equal(seen, [1, 2, 3, 4].map((i) => i + big.length));
+    assert.ok(pushed >= 2, `the chunks crossed NATS (${pushed} seen on data.push.*)`);
+    const pushedTo = async () => (await client.info()).workers.flatMap((w) => w.executors).map((e) => e.dataPushed);
+    await waitFor(async () => (await pushedTo()).every((n) => n >= 1), { timeoutMs: 15_000, label: "both executors report the value as pushed" });
+    await rx.flush();
+    assert.is(gets, 0, "no executor had to pull it (data.get)");
+  } finally {
+    await rx?.close();
+    await client.close();
+  }
+});
+
 test("link: false sends an embedded client's submits over NATS", async () => {
   const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 1, link: false } }), 60_000, "embedded cluster start");
   try {
