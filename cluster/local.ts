@@ -16,6 +16,7 @@ import { consoleLogger, silentLogger } from "../runtime/actor.ts";
 import { randomBytes } from "node:crypto";
 import { randomId } from "../runtime/ids.ts";
 import { Link } from "../runtime/link.ts";
+import { subjects } from "../runtime/protocol.ts";
 import { startupMark } from "../runtime/startup-trace.ts";
 import { startNatsServer, type NatsServer } from "../runtime/nats-server.ts";
 import type { Transport } from "../runtime/transport.ts";
@@ -93,7 +94,7 @@ export class LocalCluster implements LocalClusterHandle {
     let scheduler: Scheduler | undefined;
     const link = opts.link === false ? undefined : new Link();
     try {
-      schedTx = await Transport.connect({ servers: url, token, name: "ts-dask scheduler" });
+      schedTx = await Transport.connect({ servers: url, token, inboxPrefix: subjects(cluster).inbox, name: "ts-dask scheduler" });
       if (link) schedTx.joinLink(link, "server");
       scheduler = await Scheduler.start(schedTx, { cluster, log: log("[scheduler]"), maxValueBytes: opts.maxValueBytes, clientGraceMs: opts.clientGraceMs });
       startupMark("cluster", "scheduler-started");

@@ -109,12 +109,14 @@ export async function putBytes(
     const pushSubject = subjects.dataPush(hash);
     for (let i = 0; i < chunks; i++) {
       tx.send(pushSubject, chunk(i));
-      // Flow control by the scheduler's progress, not just the server's: its answer comes after
-      // it has handled the chunks before it (one connection, in order), so the server never
-      // queues more than a window for it (a scheduler too far behind is cut off as a slow consumer).
-      if (i % PUSH_WINDOW === PUSH_WINDOW - 1 && i < chunks - 1) await ask({ ...base, index: 0, commit: true });
+      // Flow control by the listeners' progress, not just the server's: the scheduler answers once
+      // it and the listening executors hold every chunk so far (`through`), so the server never
+      // queues more than a window for any of them (one too far behind is cut off as a slow
+      // consumer). Not by the order of our messages: the ask may take the in-process link
+      // (runtime/link.ts) while the chunks cross NATS.
+      if (i % PUSH_WINDOW === PUSH_WINDOW - 1 && i < chunks - 1) await ask({ ...base, index: 0, commit: true, through: i });
     }
-    const commit = await ask({ ...base, index: 0, commit: true });
+    const commit = await ask({ ...base, index: 0, commit: true, through: chunks - 1 });
     if (commit.have) return;
     todo = commit.missing ?? todo;
   }

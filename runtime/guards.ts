@@ -99,7 +99,7 @@ export const isResults = (m: unknown): m is Results =>
 
 export const isLogLines = (m: unknown): m is LogLines => obj(m) && str(m.worker) && arr(m.lines);
 
-const CONTROL_OPS: ReadonlySet<string> = new Set<ExecControl["op"]>(["reregister", "prefetch", "listen", "resync", "restart", "recycle", "forget"]);
+const CONTROL_OPS: ReadonlySet<string> = new Set<ExecControl["op"]>(["reregister", "prefetch", "listen", "pushed", "resync", "restart", "recycle", "forget"]);
 export const isExecControl = (m: unknown): m is ExecControl => obj(m) && str(m.op) && CONTROL_OPS.has(m.op);
 
 /** Any map (its one field, `gc`, is optional): `ts-dask info` and dashboards ask with `{}`. */
@@ -110,7 +110,7 @@ export const isClusterEvent = (m: unknown): m is ClusterEvent => obj(m) && str(m
 export const isOutRows = (m: unknown): m is OutRows => obj(m) && str(m.name) && str(m.client) && arr(m.index) && arr(m.keys) && arr(m.values);
 
 export const isDataPut = (m: unknown): m is DataPut =>
-  obj(m) && str(m.client) && str(m.hash) && num(m.size) && num(m.index) && num(m.chunks) && (m.bytes === undefined || m.bytes instanceof Uint8Array);
+  obj(m) && str(m.client) && str(m.hash) && num(m.size) && num(m.index) && num(m.chunks) && (m.bytes === undefined || m.bytes instanceof Uint8Array) && (m.through === undefined || num(m.through));
 
 export const isDataGet = (m: unknown): m is DataGet => obj(m) && str(m.hash) && num(m.index);
 

@@ -190,7 +190,7 @@ export interface SchedulerAlive {
  * ones finished first), after an upload replaced a version.
  */
 export interface ExecControl extends Bound {
-  op: "reregister" | "prefetch" | "listen" | "resync" | "restart" | "recycle" | "forget";
+  op: "reregister" | "prefetch" | "listen" | "pushed" | "resync" | "restart" | "recycle" | "forget";
   hash?: string;
   /** `forget`: definitions no registered client uses any more and values released for good:
    * dropped from the executor's caches (a later task that needs one brings it again). */
@@ -202,6 +202,8 @@ export interface ExecControl extends Bound {
   /** `listen`: the value's encoded size and chunk count. */
   size?: number;
   chunks?: number;
+  /** `pushed`: answered once the push of `hash` delivered every chunk up to this index here. */
+  through?: number;
 }
 
 export interface Bye extends Bound {

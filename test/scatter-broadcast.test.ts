@@ -4,6 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
+import { decode } from "../runtime/codec.ts";
+import { subjects, type DataPut, type ExecControl } from "../runtime/protocol.ts";
+import { Transport } from "../runtime/transport.ts";
 import { clusterSuite, waitFor, withTimeout } from "./helpers/cluster.ts";
 
 // A cluster of its own: the executors' counters start at zero.
@@ -51,6 +54,55 @@ t("an executor busy with a task is not pushed to: it pulls the value when free",
     client.release([ref]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+t("a push runs at most a window ahead of every listening executor: each window waits for their `pushed` answers", async ({ client }) => {
+  // Seen in one subscriber's order, which is nats-server's: a chunk past a window boundary must
+  // come after every listening executor answered that it holds the chunks up to that boundary.
+  // Without it the client published 40 MB at full speed and, on a loaded machine, nats-server cut
+  // executors (and the scheduler) off as slow consumers. The push itself crosses NATS even from an
+  // embedded client, whose other requests take the in-process link.
+  const local = client.localCluster!;
+  const S = subjects(local.cluster);
+  const rx = await Transport.connect({ servers: local.url, token: local.token, name: "listener" });
+  try {
+    const events: ({ chunk: number } | { ask: string; exec: string; through: number } | { answer: string })[] = [];
+    rx.subscribe(S.dataPush("*"), (data) => events.push({ chunk: decode<DataPut>(data).index }));
+    rx.subscribe(S.execControl("*"), (data, reply, subject) => {
+      const m = decode<ExecControl>(data);
+      if (m.op === "pushed" && reply) events.push({ ask: reply, exec: subject, through: m.through! });
+    });
+    rx.subscribe(`${S.inbox}.>`, (_data, _reply, subject) => events.push({ answer: subject }));
+    await rx.flush();
+    const big = new Float64Array(3_000_000).map((_, i) => i); // 24 MB: 23 chunks of ~1 MB, three windows of 8
+    const ref = await withTimeout(client.scatter(big, { broadcast: true }), 60_000, "broadcast scatter");
+    await rx.flush();
+    const asks = new Map<string, { exec: string; through: number }>();
+    const held = new Map<string, number>(); // per executor, the highest `through` it answered
+    const bounds = new Set<number>();
+    let chunks = 0;
+    for (const e of events) {
+      if ("ask" in e) {
+        asks.set(e.ask, e);
+        bounds.add(e.through);
+      } else if ("answer" in e) {
+        const a = asks.get(e.answer);
+        if (a) held.set(a.exec, Math.max(held.get(a.exec) ?? -1, a.through));
+      } else {
+        chunks++;
+        const boundary = Math.max(-1, ...[...bounds].filter((b) => b < e.chunk));
+        for (const [exec, through] of held) assert.ok(through >= boundary, `chunk ${e.chunk} was published before ${exec} held chunk ${boundary}`);
+        if (boundary >= 0) assert.is(held.size, 2, `both executors answered the window before chunk ${e.chunk}`);
+      }
+    }
+    assert.ok(chunks > 16, `the chunks crossed NATS (${chunks})`);
+    assert.ok(bounds.size >= 3, `the push was paced window by window (asked through ${[...bounds].join(", ")})`);
+    const out = await client.gather(client.map((i: number, d: Float64Array) => d[i], [0, 2_999_999], { args: [ref] }));
+    assert.equal(out, [0, 2_999_999]);
+    client.release([ref]);
+  } finally {
+    await rx.close();
   }
 });
 

@@ -26,6 +26,8 @@ interface Arrival {
   pulling: boolean;
   sub: Sub;
   timer: NodeJS.Timeout;
+  /** The scheduler's window acknowledgements waiting for chunks (see {@link DataCache.progress}). */
+  waiters: { n: number; done: () => void }[];
   done(value: unknown): void;
   fail(e: Error): void;
 }
@@ -127,6 +129,7 @@ export class DataCache {
       pulling: false,
       sub: this.subscribe(hash, (m) => this.onChunk(hash, a, m)),
       timer: setTimeout(() => this.stalled(hash, a), PUSH_STALL_MS),
+      waiters: [],
       done,
       fail,
     };
@@ -141,7 +144,28 @@ export class DataCache {
     if (m.hash !== hash || !m.bytes || m.chunks !== a.value.chunks || m.size !== a.value.size) return;
     if (a.value.place(m.index, m.bytes) !== "placed") return;
     a.timer.refresh();
+    if (a.waiters.length) {
+      for (const w of a.waiters) if (w.n <= a.value.received) w.done();
+      a.waiters = a.waiters.filter((w) => w.n > a.value.received);
+    }
     if (a.value.complete) this.arrived(hash, a);
+  }
+
+  /**
+   * Resolves once the push of `hash` has delivered chunks up to index `through` here, or at once
+   * when no push of it is arriving (complete, abandoned, never invited): the scheduler paces the
+   * client's upload by it (actors/scheduler/data/data-push.ts).
+   */
+  progress(hash: string, through: number): Promise<void> {
+    const a = this.arrivals.get(hash);
+    if (!a || a.value.received > through) return Promise.resolve();
+    return new Promise((done) => a.waiters.push({ n: through + 1, done }));
+  }
+
+  /** The arrival is over (or restarts from nothing): no window waits for it any more. */
+  private release(a: Arrival) {
+    for (const w of a.waiters) w.done();
+    a.waiters = [];
   }
 
   private arrived(hash: string, a: Arrival) {
@@ -151,6 +175,7 @@ export class DataCache {
       // at each stall.
       this.onCorrupt();
       a.sub.unsubscribe();
+      this.release(a);
       a.value = new ChunkedValue(a.value.size, a.value.chunks);
       a.timer.refresh();
       if (a.stalls >= MAX_STALLS) return this.abandon(hash, a, Errors.DataCorrupted(hash, this.worker));
@@ -160,6 +185,7 @@ export class DataCache {
     this.arrivals.delete(hash);
     clearTimeout(a.timer);
     a.sub.unsubscribe();
+    this.release(a);
     const bytes = a.value.bytes;
     try {
       const value = packNumberArrays(decodeViews(bytes));
@@ -217,6 +243,7 @@ export class DataCache {
     this.arrivals.delete(hash);
     clearTimeout(a.timer);
     a.sub.unsubscribe();
+    this.release(a);
     a.fail(e);
   }
 
@@ -225,6 +252,7 @@ export class DataCache {
     for (const [hash, a] of this.arrivals) {
       clearTimeout(a.timer);
       a.sub.unsubscribe();
+      this.release(a);
       this.arrivals.delete(hash);
     }
   }

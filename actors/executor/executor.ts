@@ -443,7 +443,7 @@ export class Executor extends Actor {
         () => this.respond(reply, { ok: true }),
         (e) => this.log.warn((e as Error).message),
       );
-    }
+    } else if (m.op === "pushed" && m.hash && typeof m.through === "number") void this.data.progress(m.hash, m.through).then(() => this.respond(reply, { ok: true }));
   }
 
   /** The scheduler forgot definitions (no registered client uses them) and released values for good. */

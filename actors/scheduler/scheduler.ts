@@ -82,6 +82,7 @@ export class Scheduler extends SchedulerTasks {
       }
       // A broadcast within the cap is pushed (data-push.ts); everything else is stored chunk by chunk.
       if (s.pushes.wants(m) && m.size <= s.owners.capFor(m.client)) void s.pushes.prepare(m).then((r) => s.respond(reply, r));
+      else if (s.pushes.paces(m)) void s.pushes.window(m).then(() => s.respond(reply, s.owners.put(m)));
       else s.respond(reply, s.owners.put(m));
     });
     s.serve(routes.dataGet, (m, reply) => {

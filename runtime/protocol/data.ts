@@ -32,6 +32,12 @@ export interface DataPut {
    * scheduler is still missing (the reply's `missing`), to be sent again as plain `data.put`s.
    */
   commit?: boolean;
+  /**
+   * With `commit`, during a push: the last chunk index published so far. The scheduler answers
+   * once it and the executors listening hold every chunk up to it (or a few seconds passed), so
+   * the client never runs more than a window ahead of the slowest listener (data-push.ts).
+   */
+  through?: number;
 }
 /**
  * `push`: to a broadcast probe, "publish the chunks on `data.push.<hash>`" (the scheduler and the

@@ -7,6 +7,12 @@
  * (so it survives any worker). Busy executors are not asked (a task blocking their event loop
  * would make them slow consumers); they fetch it the ordinary way when it is complete. A chunk
  * the scheduler missed is sent again by the client after its commit (`data.put` with `commit`).
+ *
+ * Flow control: every few chunks the client asks a `commit` with `through` (its last chunk so
+ * far) and publishes no more until it is answered; we answer once we and every listening
+ * executor (`exec.<id>.control` op `pushed`) hold those chunks. So nats-server never holds more
+ * than a window for anyone: 40 MB at full speed to executors on a loaded machine cut them off as
+ * slow consumers (its 10 s write deadline) before this.
  */
 import type { DataPut, DataPutReply, ExecControl, Subjects } from "../../../runtime/protocol.ts";
 import type { Sub, Transport } from "../../../runtime/transport.ts";
@@ -15,6 +21,12 @@ import type { Sub, Transport } from "../../../runtime/transport.ts";
 const LISTEN_TIMEOUT_MS = 500;
 /** A push that stops arriving for this long is abandoned (the client falls back or fails). */
 const IDLE_MS = 60_000;
+/**
+ * The longest a window's acknowledgement waits for the listeners to catch up. A listening
+ * executor that has not caught up by then is paced no more (it pulls what it misses when its
+ * push stalls), so one stuck executor cannot hold up the upload.
+ */
+const WINDOW_WAIT_MS = 5_000;
 
 export interface PushDeps {
   tx: Transport;
@@ -29,8 +41,19 @@ export interface PushDeps {
   idleExecutors(): { id: string; auth: string }[];
 }
 
+interface Push {
+  sub: Sub;
+  timer: NodeJS.Timeout;
+  /** Chunks of this push that reached us. */
+  received: number;
+  /** Who waits for `received` to reach `n` (a window's acknowledgement). */
+  waiters: { n: number; done: () => void }[];
+  /** The executors that confirmed they listen, while they keep up. */
+  listeners: { id: string; auth: string }[];
+}
+
 export class DataPushes {
-  private readonly open = new Map<string, { sub: Sub; timer: NodeJS.Timeout }>();
+  private readonly open = new Map<string, Push>();
 
   constructor(private readonly d: PushDeps) {}
 
@@ -39,25 +62,64 @@ export class DataPushes {
     return !!m.probe && !!m.broadcast && m.chunks > 1 && !this.d.knows(m.hash) && !this.open.has(m.hash);
   }
 
+  /** Whether `m` acknowledges a window of a push under way (see {@link window}). */
+  paces(m: DataPut): boolean {
+    return !!m.commit && m.through !== undefined && this.open.has(m.hash);
+  }
+
   /** Sets up the push of `m.hash`: the scheduler and the idle executors listen before the client publishes. */
   async prepare(m: DataPut): Promise<DataPutReply> {
     const hash = m.hash;
     const sub = this.d.listen(hash, (c) => {
       if (c.hash !== hash) return;
-      this.touch(hash);
+      const p = this.open.get(hash);
+      if (!p) return;
+      p.timer.refresh();
+      p.received++;
       const r = this.d.put(c);
       if (r.ok && r.have) this.close(hash);
+      else this.wake(p);
     });
-    this.open.set(hash, { sub, timer: setTimeout(() => this.close(hash), IDLE_MS) });
+    const push: Push = { sub, timer: setTimeout(() => this.close(hash), IDLE_MS), received: 0, waiters: [], listeners: [] };
+    this.open.set(hash, push);
     const invite: ExecControl = { op: "listen", hash, size: m.size, chunks: m.chunks };
-    await Promise.allSettled(this.d.idleExecutors().map((e) => this.d.tx.request(this.d.subjects.execControl(e.id), { ...invite, auth: e.auth }, LISTEN_TIMEOUT_MS)));
+    const invited = this.d.idleExecutors();
+    const answers = await Promise.allSettled(invited.map((e) => this.d.tx.request(this.d.subjects.execControl(e.id), { ...invite, auth: e.auth }, LISTEN_TIMEOUT_MS)));
+    push.listeners = invited.filter((_, i) => answers[i]!.status === "fulfilled");
     await this.d.tx.flush(); // our own subscription is at the server before the client publishes
     return { ok: true, have: false, push: true };
   }
 
-  private touch(hash: string) {
-    const p = this.open.get(hash);
-    if (p) p.timer.refresh();
+  /**
+   * A window's acknowledgement (`commit` with `through`): resolves once we and every listening
+   * executor hold the chunks up to `through`, or after {@link WINDOW_WAIT_MS}; an executor
+   * still behind then is dropped from the pacing. The caller then answers from the store.
+   */
+  async window(m: DataPut): Promise<void> {
+    const p = this.open.get(m.hash);
+    if (!p || m.through === undefined) return;
+    const n = m.through + 1;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((res) => (timer = setTimeout(() => res("late"), WINDOW_WAIT_MS)));
+    const ours = p.received >= n ? undefined : new Promise<void>((res) => p.waiters.push({ n, done: res }));
+    const ask: ExecControl = { op: "pushed", hash: m.hash, through: m.through };
+    const theirs = p.listeners.map((e) =>
+      Promise.race([this.d.tx.request(this.d.subjects.execControl(e.id), { ...ask, auth: e.auth }, WINDOW_WAIT_MS).then(() => "ok" as const), late]).then(
+        (r) => (r === "ok" ? undefined : e),
+        () => e,
+      ),
+    );
+    const [, behind] = await Promise.all([ours ? Promise.race([ours, late]) : undefined, Promise.all(theirs)]);
+    clearTimeout(timer);
+    const dropped = new Set(behind.filter((e) => e !== undefined));
+    if (dropped.size) p.listeners = p.listeners.filter((e) => !dropped.has(e));
+  }
+
+  private wake(p: Push) {
+    if (!p.waiters.length) return;
+    const still = p.waiters.filter((w) => w.n > p.received);
+    for (const w of p.waiters) if (w.n <= p.received) w.done();
+    p.waiters = still;
   }
 
   private close(hash: string) {
@@ -66,6 +128,8 @@ export class DataPushes {
     this.open.delete(hash);
     clearTimeout(p.timer);
     p.sub.unsubscribe();
+    for (const w of p.waiters) w.done();
+    p.waiters = [];
   }
 
   stop(): void {
