@@ -107,15 +107,23 @@ export async function putBytes(
   let todo = Array.from({ length: chunks }, (_, i) => i);
   if (probe.push) {
     const pushSubject = subjects.dataPush(hash);
+    // Flow control by the listeners' progress, not just the server's: the scheduler answers once
+    // it and the listening executors hold every chunk so far (`through`), and we publish a window
+    // only once the one before the last is answered, so the server never queues more than two
+    // windows for any of them (one too far behind is cut off as a slow consumer), and the pipe
+    // never empties while an answer travels. Not by the order of our messages: the ask may take
+    // the in-process link (runtime/link.ts) while the chunks cross NATS.
+    let answered: Promise<unknown> | undefined;
     for (let i = 0; i < chunks; i++) {
       tx.send(pushSubject, chunk(i));
-      // Flow control by the listeners' progress, not just the server's: the scheduler answers once
-      // it and the listening executors hold every chunk so far (`through`), so the server never
-      // queues more than a window for any of them (one too far behind is cut off as a slow
-      // consumer). Not by the order of our messages: the ask may take the in-process link
-      // (runtime/link.ts) while the chunks cross NATS.
-      if (i % PUSH_WINDOW === PUSH_WINDOW - 1 && i < chunks - 1) await ask({ ...base, index: 0, commit: true, through: i });
+      if (i % PUSH_WINDOW === PUSH_WINDOW - 1 && i < chunks - 1) {
+        const next = ask({ ...base, index: 0, commit: true, through: i });
+        next.catch(() => {}); // awaited below, after the previous window's answer
+        if (answered) await answered;
+        answered = next;
+      }
     }
+    if (answered) await answered;
     const commit = await ask({ ...base, index: 0, commit: true, through: chunks - 1 });
     if (commit.have) return;
     todo = commit.missing ?? todo;

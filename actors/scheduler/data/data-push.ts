@@ -9,10 +9,10 @@
  * the scheduler missed is sent again by the client after its commit (`data.put` with `commit`).
  *
  * Flow control: every few chunks the client asks a `commit` with `through` (its last chunk so
- * far) and publishes no more until it is answered; we answer once we and every listening
- * executor (`exec.<id>.control` op `pushed`) hold those chunks. So nats-server never holds more
- * than a window for anyone: 40 MB at full speed to executors on a loaded machine cut them off as
- * slow consumers (its 10 s write deadline) before this.
+ * far) and publishes the window after next only once it is answered; we answer once we and
+ * every listening executor (`exec.<id>.control` op `pushed`) hold those chunks. So nats-server
+ * never holds more than two windows for anyone: 40 MB at full speed to executors on a loaded
+ * machine cut them off as slow consumers (its 10 s write deadline) before this.
  */
 import type { DataPut, DataPutReply, ExecControl, Subjects } from "../../../runtime/protocol.ts";
 import type { Sub, Transport } from "../../../runtime/transport.ts";
