@@ -113,13 +113,16 @@ const only = process.env.BENCH_ONLY?.split(",");
 const configs = only ? allConfigs.filter((c) => c.name === "plain loop" || c.name === "2 loops" || only.some((o) => c.name.includes(o))) : allConfigs;
 
 try {
-  // warm-up: ship the functions, JIT the loop
-  await parallel({ client, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, makeRef(0))));
+  // warm-up: ship the functions, JIT the loop. One reference array shared by every call, as in the
+  // runs (a fresh 10 MB array per call made 400 scatters of 10 MB: ~100 s, 2 GB in each local child).
+  const ref0 = makeRef(0);
+  await parallel({ client, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, ref0)));
   for (const p of halves) {
     p.send({ n: 400, part: 0, parts: 1, salt: 0 });
     await once(p, "message");
   }
-  await parallel({ backend: pool, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, makeRef(0))));
+  await parallel({ backend: pool, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, ref0)));
+  client.release([await client.scatter(ref0)]);
   const times: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c.name, []]));
   const batches: Record<string, number[]> = {};
   const cpu: Record<string, Record<string, number>[]> = Object.fromEntries(configs.map((c) => [c.name, []]));
