@@ -50,4 +50,17 @@ test("a large value of one call only is released once its batch ran, not held to
   }
 });
 
+test("a large value every call shares is scattered once and kept, even when the first batch holds one call", async () => {
+  const pool = await LocalPool.start({ nJobs: 2 });
+  try {
+    const ref = new Float64Array(1 << 17).fill(2); // 1 MB: scattered for its size by the first call
+    const stats: { scattered?: number } = {};
+    const out = await withTimeout(parallel({ backend: pool, batchSize: 1, stats }, Array.from({ length: 20 }, (_, c) => delayed((x: number, r: Float64Array) => x * r[0]! + r.length)(c, ref))), 60_000, "20 calls sharing 1 MB");
+    assert.equal(out, Array.from({ length: 20 }, (_, c) => 2 * c + (1 << 17)));
+    assert.is(stats.scattered, 1, "scattered once, not released and scattered again");
+  } finally {
+    await pool.close();
+  }
+});
+
 test.run();

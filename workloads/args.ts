@@ -50,6 +50,8 @@ export class ArgPacker {
    * 400 calls × 10 MB: 2.1 GB in each local child, 6 GB here).
    */
   private readonly single = new Map<unknown, object>();
+  /** Calls packed so far that refer to each token of {@link single} (a second one makes it shared). */
+  private readonly singleUses = new Map<unknown, number>();
   private readonly auto: boolean;
   /** Values scattered so far (explicit and automatic). */
   scattered = 0;
@@ -129,6 +131,12 @@ export class ArgPacker {
           continue;
         }
         let token = this.tokens.get(a);
+        if (token !== undefined && this.single.has(token)) {
+          // Scattered for its size by one call; a second call that uses it makes it shared (kept to the end of the run).
+          const n = (this.singleUses.get(token) ?? 0) + 1;
+          if (n > 1) (this.single.delete(token), this.singleUses.delete(token));
+          else this.singleUses.set(token, n);
+        }
         if (token === undefined && isDataRef(a)) token = a;
         if (token === undefined) {
           bytes += estimateSize(a, INLINE_MAX_BYTES);
@@ -162,6 +170,7 @@ export class ArgPacker {
       const a = this.single.get(token);
       if (a === undefined) continue;
       this.single.delete(token);
+      this.singleUses.delete(token);
       if ((this.seen.get(a) ?? 0) >= 2) continue; // another call uses it too: kept to the end of the run
       this.tokens.delete(a);
       (out ??= []).push(token);
