@@ -18,14 +18,13 @@
  * Environment: BENCH_RUNS, BENCH_N (candidates, default 20,000), BENCH_FIXED (fixed sizes, default
  * "50,200,500,1000,2500").
  */
-import { fork } from "node:child_process";
 import { once } from "node:events";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Client } from "../index.ts";
 import { delayed, importModule, LocalPool, parallel, type EngineStats } from "../workloads/index.ts";
 import { makeRef, myProc } from "./lib-workloads/work.ts";
-import { median, report, runs, startUp } from "./lib.ts";
+import { forkForBench, median, report, runs, startUp } from "./lib.ts";
 import { comm, delta, descendants, sample, type ProcessRoles } from "./lib-workloads/proc-cpu.ts";
 
 const N = Number(process.env.BENCH_N ?? 20_000);
@@ -35,7 +34,7 @@ const up = await startUp(["--nprocs", "2"]);
 const client = await Client.connect(up.url, { cluster: up.cluster });
 const pool = await LocalPool.start({ nJobs: 2 });
 const forkHalf = async () => {
-  const p = fork(fileURLToPath(new URL("./lib-workloads/batching-loop.ts", import.meta.url)), [], { execArgv: ["--import", "tsx"] });
+  const p = forkForBench(fileURLToPath(new URL("./lib-workloads/batching-loop.ts", import.meta.url)), [], { execArgv: ["--import", "tsx"] });
   await once(p, "message");
   return p;
 };
@@ -55,7 +54,7 @@ const rolesOf = (name: string): ProcessRoles => {
   if (name === "plain loop") return { "this process": [process.pid] };
   if (name === "2 loops") return { loops: halves.map((p) => p.pid!) };
   const tree = upTree();
-  if (name.startsWith("backend")) return { "this process": [process.pid], pool: descendants(process.pid).filter((p) => !tree.has(p) && comm(p) === "node") };
+  if (name.startsWith("backend")) return { "this process": [process.pid], pool: descendants(process.pid).filter((p) => !tree.has(p) && !halves.some((h) => h.pid === p) && comm(p) === "node") };
   const rest = [...tree].filter((p) => p !== up.proc.pid);
   return { "this process": [process.pid], "scheduler+supervisor": [up.proc.pid!], executors: rest.filter((p) => comm(p) !== "nats-server"), nats: rest.filter((p) => comm(p) === "nats-server") };
 };
@@ -114,13 +113,16 @@ const only = process.env.BENCH_ONLY?.split(",");
 const configs = only ? allConfigs.filter((c) => c.name === "plain loop" || c.name === "2 loops" || only.some((o) => c.name.includes(o))) : allConfigs;
 
 try {
-  // warm-up: ship the functions, JIT the loop
-  await parallel({ client, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, makeRef(0))));
+  // warm-up: ship the functions, JIT the loop. One reference array shared by every call, as in the
+  // runs (a fresh 10 MB array per call made 400 scatters of 10 MB: ~100 s, 2 GB in each local child).
+  const ref0 = makeRef(0);
+  await parallel({ client, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, ref0)));
   for (const p of halves) {
     p.send({ n: 400, part: 0, parts: 1, salt: 0 });
     await once(p, "message");
   }
-  await parallel({ backend: pool, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, makeRef(0))));
+  await parallel({ backend: pool, batchSize: 100 }, Array.from({ length: 400 }, (_, c) => delayed(work.myProc)(c, ref0)));
+  client.release([await client.scatter(ref0)]);
   const times: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c.name, []]));
   const batches: Record<string, number[]> = {};
   const cpu: Record<string, Record<string, number>[]> = Object.fromEntries(configs.map((c) => [c.name, []]));

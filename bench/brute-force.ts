@@ -16,13 +16,13 @@
  * BENCH_RUNS rounds (default 3) per candidate count (BENCH_N, default "20000,50000"), and the
  * speedup over the plain loop. Goal: ≥ 1.85× on 2 cores for both.
  */
-import { fork } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { best, Client } from "../index.ts";
 import { candidates, makeReference } from "../examples/brute-force/study.ts";
-import { median, report, startUp } from "./lib.ts";
+import { forkForBench, median, report, startUp } from "./lib.ts";
 import { comm, delta, descendants, sample, type ProcessRoles } from "./lib-workloads/proc-cpu.ts";
 
 const COUNTS = (process.env.BENCH_N ?? "20000,50000").split(",").map(Number);
@@ -30,11 +30,11 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const reference = makeReference();
 
 const forkLoop = async () => {
-  const p = fork(fileURLToPath(new URL("./lib-workloads/brute-loop.ts", import.meta.url)), [], { execArgv: ["--import", "tsx"] });
+  const p = forkForBench(fileURLToPath(new URL("./lib-workloads/brute-loop.ts", import.meta.url)), [], { execArgv: ["--import", "tsx"] });
   await once(p, "message");
   return p;
 };
-const loopRun = async (p: ReturnType<typeof fork>, msg: object) => {
+const loopRun = async (p: ChildProcess, msg: object) => {
   p.send(msg);
   const [m] = (await once(p, "message")) as [{ best: number }];
   return m.best;

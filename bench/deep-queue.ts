@@ -13,13 +13,13 @@
  * Env: BENCH_SIZES (default "1000000,10000000"), BENCH_CLIENTS, BENCH_RUNS (per size; 10^7 once),
  * BENCH_RESYNC (0 to skip), BENCH_PROF=<dir> (the scheduler writes a CPU profile there).
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Client } from "../index.ts";
 import { startNatsServer } from "../runtime/nats-server.ts";
-import { median, report, runs, spawnForBench } from "./lib.ts";
+import { forkForBench, median, report, runs, spawnForBench } from "./lib.ts";
 import { cpuSeconds } from "./lib-workloads/proc-cpu.ts";
 
 const SIZES = (process.env.BENCH_SIZES ?? "1000000,10000000").split(",").map(Number);
@@ -73,7 +73,7 @@ try {
         phase = "submit";
         const cpu0 = cpu();
         const t0 = performance.now();
-        const kids = Array.from({ length: CLIENTS }, () => fork(CHILD, [nats.url, cluster, String(Math.floor(size / CLIENTS))], { execArgv: ["--expose-gc", "--max-old-space-size=8192", "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] }));
+        const kids = Array.from({ length: CLIENTS }, () => forkForBench(CHILD, [nats.url, cluster, String(Math.floor(size / CLIENTS))], { execArgv: ["--expose-gc", "--max-old-space-size=8192", "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] }));
         const figures = await Promise.all(kids.map((k) => next<ClientFigures>(k)));
         const wall = (performance.now() - t0) / 1000;
         const submitCpu = +(cpu() - cpu0).toFixed(2);

@@ -31,6 +31,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readdirSync } from "node:fs";
 import { median, report, runs, startUp } from "./lib.ts";
+import { tether } from "../runtime/platform.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIST = path.join(ROOT, "dist", "index.js");
@@ -163,6 +164,7 @@ async function client(script: string, args: string[], cwd: string, extraEnv: Rec
   // $BENCH_CLIENT_FLAGS: Node/V8 flags for the client process (e.g. "--trace-opt"), space-separated.
   const flags = (process.env.BENCH_CLIENT_FLAGS ?? "").split(" ").filter(Boolean);
   const child = spawn(process.execPath, [...flags, script, ...args], { cwd, env, stdio: ["ignore", "pipe", "inherit"] });
+  tether(child); // a killed benchmark takes its client (and so the client's embedded cluster) with it
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d));
   const [code] = await once(child, "exit");

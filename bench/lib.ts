@@ -6,13 +6,16 @@
  * the child's process group when this process dies in any way, SIGKILL included), and stopped
  * by this process on its own way out: at exit (SIGKILL to each one's process group, synchronous),
  * and on SIGINT/SIGTERM/SIGHUP (a graceful stop, then exit). A killed benchmark used to leave
- * its `up` running for as long as nobody noticed.
+ * its `up` running for as long as nobody noticed. Forked children (plain loops, simulated clients)
+ * go through {@link forkForBench}, and `ts-dask` commands started with test/helpers/cli.ts `cli()`
+ * are tethered there: neither outlives a SIGKILLed benchmark (test/bench-cleanup.test.ts).
  */
 import { fileURLToPath } from "node:url";
 import type { Readable } from "node:stream";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
-import { killTree, onShutdown, spawnTethered, type Tethered, type TetherOptions } from "../runtime/platform.ts";
+import { fork, type ChildProcess, type ForkOptions } from "node:child_process";
+import { killTree, onShutdown, spawnTethered, tether, type Tethered, type TetherOptions } from "../runtime/platform.ts";
 import { comm, descendants } from "./lib-workloads/proc-cpu.ts";
 
 const BIN = fileURLToPath(new URL("../bin/ts-dask.mjs", import.meta.url));
@@ -40,6 +43,31 @@ export async function spawnForBench(cmd: string, args: readonly string[], opts: 
   void child.exited.then(() => children.delete(child));
   return child;
 }
+
+/** Children started with {@link forkForBench} still running. */
+const forked = new Set<ChildProcess>();
+
+/**
+ * `fork(modulePath, args, opts)` (an IPC channel, as `fork` gives) for a child that cannot outlive
+ * this benchmark: tethered (runtime/platform.ts `tether`: SIGTERM, then SIGKILL after `killGraceMs`,
+ * when this process dies in any way, SIGKILL included) and SIGKILLed when this process exits. Plain
+ * loops and simulated clients: a SIGKILLed benchmark used to leave them computing for minutes.
+ */
+export function forkForBench(modulePath: string, args: readonly string[] = [], opts: ForkOptions & { killGraceMs?: number } = {}): ChildProcess {
+  const { killGraceMs = 2000, ...forkOpts } = opts;
+  const child = fork(modulePath, [...args], forkOpts);
+  tether(child, { killGraceMs });
+  if (!forkHooked) {
+    forkHooked = true;
+    process.on("exit", () => {
+      for (const c of forked) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    });
+  }
+  forked.add(child);
+  child.once("exit", () => forked.delete(child));
+  return child;
+}
+let forkHooked = false;
 
 export interface UpCluster {
   url: string;

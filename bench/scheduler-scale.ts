@@ -15,7 +15,7 @@
  * Env: BENCH_STEPS (default "2,10,100,1000"), BENCH_PER_WORKER (executors per worker, default 1).
  * Linux only (/proc).
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -25,7 +25,7 @@ import { startNatsServer } from "../runtime/nats-server.ts";
 import { subjects, type ClusterEvent } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
 import { BIN, cli, stopAllCli } from "../test/helpers/cli.ts";
-import { median, percentile, report, runs } from "./lib.ts";
+import { forkForBench, median, percentile, report, runs } from "./lib.ts";
 import { cpuSeconds } from "./lib-workloads/proc-cpu.ts";
 
 const STEPS = (process.env.BENCH_STEPS ?? "2,10,100,1000").split(",").map(Number);
@@ -59,7 +59,7 @@ try {
       for (let p = 0; left > 0; p++) {
         const n = Math.min(PER_PROCESS, left);
         left -= n;
-        sims.push(fork(SIM, [nats.url, cluster, String(n), String(PER_WORKER), `p${p}`], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] }));
+        sims.push(forkForBench(SIM, [nats.url, cluster, String(n), String(PER_WORKER), `p${p}`], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] }));
       }
       await Promise.all(sims.map((c) => new Promise<void>((res, rej) => {
         c.on("message", (m: { ready?: number }) => m.ready !== undefined && res());

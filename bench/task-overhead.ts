@@ -25,11 +25,11 @@
  * seconds per duration, default 3: sets the task count; trivial bodies: 200,000 tasks);
  * BENCH_ONLY (comma-separated: embedded, up, local, piscina).
  */
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { median, report, runs } from "./lib.ts";
+import { forkForBench, median, report, runs } from "./lib.ts";
 import { cpuSeconds, nodeWakeupUs } from "./lib-workloads/proc-cpu.ts";
 import { body, calibrate, type ModeReply } from "./lib-workloads/overhead-modes.ts";
 
@@ -44,7 +44,7 @@ class ModeProc {
   private constructor(readonly name: string, private readonly proc: ChildProcess) {}
 
   static async start(name: string): Promise<ModeProc> {
-    const proc = fork(CHILD, [name], { execArgv: ["--import", "tsx"], stdio: ["ignore", "ignore", "inherit", "ipc"] });
+    const proc = forkForBench(CHILD, [name], { execArgv: ["--import", "tsx"], stdio: ["ignore", "ignore", "inherit", "ipc"] });
     const [m] = (await once(proc, "message")) as [ModeReply];
     if (m.error) throw new Error(`${name}: ${m.error}`);
     return new ModeProc(name, proc);

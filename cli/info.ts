@@ -40,6 +40,7 @@ export function formatInfo(info: ClusterInfo, address?: string): string {
     `data held by the scheduler: ${info.data.values} value(s), ${formatBytes(info.data.bytes)}` +
       (info.data.results ? `; of which ${info.data.results} large result(s) awaiting gather, ${formatBytes(info.data.resultBytes ?? 0)}` : ""),
     ...trustLines(info),
+    ...lateReplyLines(info),
     ...info.workers.flatMap((w) => versionWarning(`worker ${w.name}`, w.hello, s.hello) ?? []).map((m) => `WARNING: ${m}`),
     "",
     ...workerTable(info),
@@ -74,6 +75,13 @@ function trustLines(info: ClusterInfo): string[] {
   if (t.rivals.length) out.push(`WARNING: ${t.rivals.length} other scheduler instance(s) heard on this cluster (${t.rivals.slice(0, 3).join(", ")}): stop all but one`);
   if (t.scheduler + t.executors + t.clients) out.push(`dropped as not bound to the scheduler: ${t.scheduler} at the scheduler, ${t.executors} at executors, ${t.clients} result row(s) at clients`);
   return out;
+}
+
+/** Replies that came after their request gave up (ClusterInfo.lateReplies): shown only when there are some. */
+function lateReplyLines(info: ClusterInfo): string[] {
+  const l = info.lateReplies;
+  if (!l || !(l.scheduler + l.clients + l.executors)) return [];
+  return [`late replies (arrived after their request gave up, dropped): ${l.scheduler} at the scheduler, ${l.clients} at clients, ${l.executors} at executors`];
 }
 
 /** The dashboard's worker table (same columns, WORKER_COLUMNS), one line per worker. */

@@ -135,7 +135,7 @@ export abstract class ClientSession extends ClientState {
   protected leaseMs = LEASE_RENEW_MS;
 
   protected registration(): RegisterClient {
-    return { kind: "client", hello: hello(), id: this.id, auth: this.auth, secret: this.ticketSecret, maxValueBytes: this.maxValueBytes, nats: this.tx.node, ...(this.forged ? { forged: this.forged } : {}) };
+    return { kind: "client", hello: hello(), id: this.id, auth: this.auth, secret: this.ticketSecret, maxValueBytes: this.maxValueBytes, nats: this.tx.node, ...(this.forged ? { forged: this.forged } : {}), ...(this.tx.requests.lateReplies ? { lateReplies: this.tx.requests.lateReplies } : {}) };
   }
 
   /** The private cluster started by `connect()` with no address (undefined otherwise). */

@@ -95,9 +95,12 @@ export abstract class ClientTasks extends ClientSession {
     const n = Math.min(...cols.map((c) => c.length));
     const { fn: def, module } = toFnDef(fn);
     checkMap(cols, opts, nameOf(def), this.warnedUndefined);
+    // The shared arguments encoded once, here (checked), and sent as these bytes in every message
+    // of the call (Piece.consts); a large one is stored apart from them (client/large-values.ts).
+    let consts: Encoded[] | undefined;
     if (opts.args?.length) {
       try {
-        encode(opts.args);
+        consts = opts.args.map((v) => new Encoded(encode(v)));
       } catch (e) {
         throw Errors.NotSerializable("map(…, { args })", findUnencodable(opts.args, "args") ?? (e as Error).message);
       }
@@ -109,8 +112,6 @@ export abstract class ClientTasks extends ClientSession {
       this.outputs.check(o.publish, o.durable);
       if (o.pure || o.key !== undefined) throw Errors.BadOption("map(…, { publish })", o.publish, "no publish together with pure or key (shared rows have no single index)");
     }
-    // A copy: a large shared argument is swapped for its reference in place (LargeArgs).
-    const consts = opts.args?.length ? [...opts.args] : undefined;
     if (o.pure || o.key !== undefined) return this.mapDeduplicated<Result<F>>(def, module, cols, n, consts, o);
     const job = this.newJob(n, nameOf(def), o);
     if (o.publish !== undefined) this.outputs.attach(job, o.publish);
@@ -121,14 +122,16 @@ export abstract class ClientTasks extends ClientSession {
   }
 
   /** map() with `pure` or `key`: rows already alive (or repeated in this call) share one task. */
-  protected mapDeduplicated<T>(def: FnDef, module: ModuleDef | undefined, cols: ArrayLike<unknown>[], n: number, consts: unknown[] | undefined, o: MapOptions): Future<T>[] {
+  protected mapDeduplicated<T>(def: FnDef, module: ModuleDef | undefined, cols: ArrayLike<unknown>[], n: number, consts: Encoded[] | undefined, o: MapOptions): Future<T>[] {
     const key = o.key;
     if (key !== undefined && typeof key !== "function") throw Errors.BadOption("map(…, { key })", key, "a function of the row's arguments returning a string");
     const rowArgs = (i: number) => cols.map((c) => c[i]);
     const keyOf = (i: number) => {
       if (key) return explicitKey(String(key(...rowArgs(i))));
       try {
-        return pureKey(def.hash, consts ? [...rowArgs(i), ...consts] : rowArgs(i));
+        const args = rowArgs(i);
+        // The shared arguments' bytes as encoded once by map(), not encoded again per row.
+        return pureKey(def.hash, args, [...args.map((a) => encode(a instanceof Future ? null : a)), ...(consts ?? []).map((c) => c.bytes)]);
       } catch {
         return `x:${randomId(8)}`; // not encodable: its own task, which fails with NotSerializable
       }

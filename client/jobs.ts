@@ -13,7 +13,12 @@ export interface Piece {
   fn: FnDef;
   module?: ModuleDef;
   cols: ArrayLike<unknown>[];
-  consts?: unknown[];
+  /**
+   * The shared arguments (map's `args`), each encoded once by map(): every message of the call
+   * carries these bytes. The job's own array: a large one is swapped for its reference in place
+   * (client/large-values.ts).
+   */
+  consts?: Encoded[];
   /** Per-task timeout in ms. */
   timeout?: number;
   /** Dispatch priority (TaskOptions.priority). */

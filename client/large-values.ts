@@ -1,7 +1,8 @@
 /**
  * Values above the transport's max_payload on the ordinary submit/map/gather path.
  *
- * - Arguments: the submitter encodes each batch once; only when one task's row alone does not
+ * - Arguments: the submitter encodes each batch once (map's shared `args` were encoded once by map()
+ *   and go in as those bytes); only when one task's row alone does not
  *   fit does {@link LargeArgs.offload} encode that row's arguments one by one, store the largest
  *   in the scheduler's data store (`data.put`, owner `<client>/a<key>`, or `<client>/c<job>` for
  *   `map(…, { args })`) and put DataRefs in their place. Released when the task settles (the job,
@@ -42,7 +43,7 @@ interface Candidate {
 
 export class LargeArgs {
   /** Shared-argument arrays whose values were swapped for references → the values, while their job runs. */
-  private readonly swapped = new Map<unknown[], Map<number, unknown>>();
+  private readonly swapped = new Map<Encoded[], Map<number, Encoded>>();
 
   constructor(
     private readonly tx: Transport,
@@ -76,8 +77,10 @@ export class LargeArgs {
         const v = p.cols[j]![row];
         if (!(v instanceof DataRef)) cands.push({ j, bytes: enc?.[j]?.bytes ?? encodeLarge(v) });
       }
+      // Shared arguments come encoded already (map() encoded them once); those already stored apart are references.
+      const stored = p.consts && this.swapped.get(p.consts);
       p.consts?.forEach((v, i) => {
-        if (!(v instanceof DataRef)) cands.push({ j: -1 - i, bytes: encodeLarge(v) });
+        if (!stored?.has(i)) cands.push({ j: -1 - i, bytes: v.bytes });
       });
     } catch (e) {
       return void fail(Errors.NotSerializable(`An argument of task ${job.keyName(row)}`, (e as Error).message));
@@ -121,7 +124,7 @@ export class LargeArgs {
       for (const [j, r] of refs) {
         if (j >= 0) continue;
         if (!originals.has(-1 - j)) originals.set(-1 - j, consts[-1 - j]);
-        consts[-1 - j] = r;
+        consts[-1 - j] = new Encoded(encode(r));
       }
       void job.done().then(() => {
         this.swapped.delete(consts);

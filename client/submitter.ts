@@ -221,7 +221,7 @@ export class Submitter {
     for (const p of pieces) {
       for (let i = p.from; i < p.to; i++) {
         const args = p.cols.map((c) => c[i]);
-        const bad = findUnencodable(args, "args") ?? (p.consts ? findUnencodable(p.consts, "args") : undefined);
+        const bad = findUnencodable(args, "args");
         let err: string | undefined = bad;
         if (!err) {
           try {
@@ -265,11 +265,7 @@ export class Submitter {
       // once (which store them apart) instead of halving a dozen times, each time encoding them.
       const consts = rows[0]!.p.consts;
       if (consts && this.d.offload && this.d.rowBudget !== undefined && this.rowsPerMsg > 1) {
-        try {
-          if (encode(consts).byteLength > this.d.rowBudget / 2) this.rowsPerMsg = 1;
-        } catch {
-          /* not encodable: the single rows will say so */
-        }
+        if (consts.reduce((a, c) => a + c.bytes.byteLength, 0) > this.d.rowBudget / 2) this.rowsPerMsg = 1;
       }
       this.queue.unshift(...this.piecesFor(rows));
     }

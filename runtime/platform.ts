@@ -16,6 +16,7 @@
  * | {@link executablePath}| PATH, X_OK                     | same                   | PATH × PATHEXT                  |
  * | {@link npmCommand}, {@link spawnNpm} | npm-cli.js beside node (`<prefix>/lib/node_modules/npm`), else `npm` on PATH | same | `<node dir>\node_modules\npm`, else `npm.cmd` through the shell |
  * | {@link spawnTethered} | our child, and a keeper that stops it when we die: `/bin/sh` reading a pipe from us; keeper and child keep our autogroup's nice | same (no autogroups) | our child, and runtime/tether.mjs under Node over IPC |
+ * | {@link tether}        | the same keeper for a child started elsewhere (a `fork` with IPC, a test helper's `spawn`) | same | same |
  */
 export * from "./platform/os.ts";
 export * from "./platform/processes.ts";

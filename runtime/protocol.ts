@@ -107,6 +107,8 @@ export interface RegisterClient {
   secret: Uint8Array;
   /** Result rows this client dropped as forged so far (for the scheduler's counters). */
   forged?: number;
+  /** Replies to its requests that came after the request gave up, so far (runtime/reply-mux.ts; for the scheduler's counters). */
+  lateReplies?: number;
   /** The client's cap on one encoded value (its `maxValueBytes`): the scheduler refuses to store a
    * larger result for it (executors then fail that task with `ResultTooLarge`). */
   maxValueBytes?: number;
@@ -146,6 +148,8 @@ export interface Heartbeat extends Bound {
   kind: "worker" | "executor";
   /** Executors: messages dropped as not from its scheduler so far (forgeries, stale orders). */
   forged?: number;
+  /** Executors: replies to its requests that came after the request gave up, so far (runtime/reply-mux.ts). */
+  lateReplies?: number;
   /**
    * A worker's heartbeat lists its executor processes that are alive: an executor whose event
    * loop is blocked by a long synchronous task cannot beat itself, but is not dead.
@@ -519,6 +523,14 @@ export interface ClusterInfo {
    * other scheduler instances heard on this cluster (two live schedulers are a misconfiguration).
    */
   trust?: { scheduler: number; executors: number; clients: number; rivals: string[] };
+  /**
+   * Replies that arrived after their request gave up (timed out, or answered already by another
+   * peer), dropped and counted by each process's reply table (runtime/reply-mux.ts): the
+   * scheduler's own, and the totals its clients (lease renewals) and executors (heartbeats) report.
+   * A few after a stall or a restart are normal; a steady climb means requests time out while their
+   * answers are on the way (an overloaded peer, or timeouts too short for the link).
+   */
+  lateReplies?: { scheduler: number; clients: number; executors: number };
   /**
    * Entries the scheduler holds per client and per function (issue 15: it must not grow with every
    * client that ever connected). After every client has left and its tasks are done, all are 0 but

@@ -4,7 +4,8 @@
  * close), SIGTERM or SIGINT (the benchmark stops it, then exits), an uncaught error (stopped at
  * exit). Real processes: the cluster's PIDs (`up`, its nats-server, its executors) are read from
  * the process table once it is ready, and awaited gone by polling it (there is no exit event for
- * processes that are not our children), with a deadline.
+ * processes that are not our children), with a deadline. The same for what a benchmark starts
+ * without `up`: `ts-dask` commands through test/helpers/cli.ts and forked children (forkForBench).
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -60,6 +61,23 @@ test("an uncaught error in the benchmark: its cluster is stopped at exit", async
   const exit = await withTimeout(childExit(child), 20_000, "the benchmark's exit");
   assert.is(exit.code, 1);
   await withTimeout(allGone(cluster, "after the error"), 35_000, "the cluster gone");
+});
+
+test("kill -9 of the benchmark: its cli() processes and forked children (plain loops, simulated clients) are gone", async () => {
+  const child = spawn(process.execPath, ["--import", "tsx", PARENT, "children"], { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  child.stderr!.on("data", (d: Buffer) => (err += d));
+  onCleanup(() => void (child.exitCode === null && child.signalCode === null && child.kill("SIGKILL")));
+  const line = await withTimeout(waitForLine(child.stdout!, /^READY /, { timeoutMs: 90_000 }), 95_000, "the benchmark's children").catch((e: Error) => {
+    throw new Error(`${e.message}\n${err}`);
+  });
+  const { cli, forked } = JSON.parse(line.slice("READY ".length)) as { cli: number; forked: number };
+  const kids = [cli, forked];
+  onCleanup(() => void kids.forEach((p) => isAlive(p) && process.kill(p, "SIGKILL")));
+  assert.ok(kids.every(isAlive), `both running before the kill: ${kids.join(", ")}`);
+  child.kill("SIGKILL");
+  await withTimeout(childExit(child), 10_000, "the benchmark's exit");
+  await withTimeout(allGone(kids, "after SIGKILL"), 35_000, "its children gone");
 });
 
 test.run();

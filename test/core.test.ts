@@ -24,6 +24,28 @@ t("submit returns a future with the result; several iterables map in lockstep", 
   assert.equal(withConst, [10, 20]);
 });
 
+t("map's shared args are encoded once per call, however many messages carry the rows (plain and pure)", async ({ client }) => {
+  // msgpack reads an object's properties when it encodes it: a getter counts the encodes.
+  let reads = 0;
+  const shared = {
+    get k() {
+      reads++;
+      return 3;
+    },
+  };
+  const xs = Array.from({ length: 25_000 }, (_, i) => i); // several submit messages (at most 10,000 rows each)
+  const times = (x: number, s: { k: number }) => x * s.k;
+  const out = await withTimeout(client.gather(client.map(times, xs, { args: [shared] })), 30_000, "map with shared args");
+  assert.is(out.length, xs.length);
+  for (let i = 0; i < xs.length; i++) if (out[i] !== 3 * i) assert.unreachable(`row ${i}: ${out[i]}`);
+  assert.is(reads, 1, "the shared argument was encoded once");
+  // pure: each row's key hashes the shared arguments' bytes, not a fresh encoding per row.
+  reads = 0;
+  const pureOut = await withTimeout(client.gather(client.map(times, [1, 2, 2, 5], { args: [shared], pure: true })), 20_000, "pure map");
+  assert.equal(pureOut, [3, 6, 6, 15]);
+  assert.is(reads, 1, "the shared argument was encoded once with pure");
+});
+
 t("argument types survive the trip: typed arrays, Date, BigInt, Map, Set, nested objects", async ({ client }) => {
   const describe = (v: unknown) => {
     const tag = Object.prototype.toString.call(v);

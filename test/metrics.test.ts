@@ -5,10 +5,12 @@
  * (`nats` + `@msgpack/msgpack`, nothing of ts-dask).
  */
 import { decode } from "@msgpack/msgpack";
-import { connect, type NatsConnection } from "nats";
+import { connect, type Msg, type NatsConnection } from "nats";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { Client } from "../index.ts";
+import { Client, type TsDaskError } from "../index.ts";
+import { encode } from "../runtime/codec.ts";
+import type { Transport } from "../runtime/transport.ts";
 import { cli, stopAllCli } from "./helpers/cli.ts";
 import { cleanup, childExit, startTestNats, waitFor, withTimeout } from "./helpers/cluster.ts";
 import { localUrl, Metrics } from "./helpers/dashboard.ts";
@@ -236,6 +238,38 @@ t("a worker that stops says goodbye: worker-left, and it is listed as gone", asy
   assert.is(m.value("tsdask_workers", { state: "running" }), 1);
   const snap = (await (await fetch(new URL("api/snapshot", dash))).json()) as { workers: { name: string; state: string }[] };
   assert.equal(snap.workers.find((x) => x.name === "Short")?.state, "gone");
+});
+
+t("a reply after its request gave up: counted by the client, shown by `ts-dask info` and /metrics", async ({ url, dash, client }) => {
+  // A peer that answers only once the client's request has timed out (real NATS, no ts-dask in it).
+  const nc = await connect({ servers: url });
+  let asked!: (m: Msg) => void;
+  const request = new Promise<Msg>((r) => (asked = r));
+  nc.subscribe("test.late-replies", { max: 1, callback: (_e, m) => asked(m) });
+  await nc.flush();
+  const tx = (client as unknown as { tx: Transport }).tx;
+  const before = await Metrics.fetch(dash);
+  assert.is(before.value("tsdask_late_replies_total", { where: "clients" }), 0);
+  const gaveUp = tx.request("test.late-replies", {}, 300).then(
+    () => assert.unreachable("answered in time"),
+    (e: TsDaskError) => e.code,
+  );
+  const m = await withTimeout(request, 10_000, "the request at the late peer");
+  assert.is(await gaveUp, "NoReply");
+  m.respond(encode({ late: true }));
+  await nc.flush();
+  await waitFor(() => tx.requests.lateReplies === 1, { timeoutMs: 10_000, label: "the client counts the late reply" });
+  // Reported with the client's next lease renewal (every ~1.25 s with the default 5 s grace).
+  await waitFor(async () => (await Metrics.fetch(dash)).value("tsdask_late_replies_total", { where: "clients" }) === 1, { timeoutMs: 30_000, label: "/metrics counts it" });
+  const after = await Metrics.fetch(dash);
+  assert.is(after.value("tsdask_late_replies_total", { where: "scheduler" }), 0);
+  const info = cli(["info", url, "--cluster", "m1"]);
+  assert.is(await info.exited, 0);
+  assert.match(info.output(), "late replies (arrived after their request gave up, dropped): 0 at the scheduler, 1 at clients, 0 at executors");
+  const json = cli(["info", url, "--cluster", "m1", "--json"]);
+  assert.is(await json.exited, 0);
+  assert.equal(JSON.parse(json.output()).lateReplies, { scheduler: 0, clients: 1, executors: 0 });
+  await nc.close();
 });
 
 t.run();

@@ -33,7 +33,7 @@
 // after the summary, or a non-zero exit that its failed tests do not explain (uvu itself exits 1 when
 // a test fails; counting that exit again would double-count).
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -134,6 +134,23 @@ const FROM_SOURCE_ENV = {
   NODE_OPTIONS: [process.env.NODE_OPTIONS, "--conditions=ts-dask-source"].filter(Boolean).join(" "),
 };
 
+/**
+ * Linux: a detached file process starts a session, hence an autogroup of its own at nice 0, so a
+ * runner boosted with `echo -20 > /proc/$$/autogroup` did not boost its files: on a machine shared
+ * with boosted work an embedded cluster's start then took > 60 s (5 s boosted). The file gets the
+ * runner's autogroup nice (as runtime/platform/tether.ts does for tethered children). Best effort.
+ */
+let ownAutogroupNice;
+function keepAutogroupNice(pid) {
+  if (process.platform !== "linux" || pid === undefined) return;
+  try {
+    ownAutogroupNice ??= Number(/nice\s+(-?\d+)/.exec(readFileSync("/proc/self/autogroup", "utf8"))?.[1] ?? 0);
+    if (ownAutogroupNice) writeFileSync(`/proc/${pid}/autogroup`, String(ownAutogroupNice));
+  } catch {
+    ownAutogroupNice ??= 0; // no autogroups, or not allowed
+  }
+}
+
 /** The file's timeout: TEST_TIMEOUT_S, or more when the file says `// test-timeout-s: N`. */
 function timeoutOf(file) {
   const m = /^\/\/ test-timeout-s: (\d+)$/m.exec(readFileSync(path.resolve(root, file), "utf8"));
@@ -151,6 +168,7 @@ function runFile(file) {
       windowsHide: true,
     });
     running.set(child.pid, file);
+    keepAutogroupNice(child.pid);
     const chunks = [];
     let seen = ""; // stdout text so far, to notice the summary
     let timedOut = false;

@@ -393,6 +393,9 @@ export class Engine {
       this.handles.delete(handle);
       const b: DoneBatch = { seq, fnName: fn.name, indices, calls, out, error };
       if (out) {
+        // Large values only this batch's calls used: released now, not held to the end of the run.
+        const spent = this.packer.finished(packed.refs);
+        if (spent.length) this.backend.release?.(spent);
         this.sizer.observe(calls.length, out.ms);
         const rb = estimateSize(out.v, MAX_BATCH_BYTES) / calls.length;
         this.perResultBytes = this.perResultBytes ? 0.5 * this.perResultBytes + 0.5 * rb : rb;

@@ -47,6 +47,7 @@ export abstract class SchedulerMembers extends SchedulerDispatch {
           return this.respond(reply, { ok: false, code: e.code, message: e.message } satisfies RegisterReply);
         }
         const fresh = this.clients.renew(m.id, Date.now(), natsNode(m.nats));
+        this.lateReplies.clients.report(m.id, m.lateReplies);
         this.owners.setClientCap(m.id, m.maxValueBytes);
         const held = this.tasks.live[this.clients.indexOf(m.id)] ?? 0;
         return this.respond(reply, { ...ok, fresh, leaseMs: this.clients.graceMs, held });
@@ -94,6 +95,7 @@ export abstract class SchedulerMembers extends SchedulerDispatch {
     const client = this.clients.endLease(id);
     this.actors.ownerGone(id, why);
     this.trust.forgetClient(id);
+    this.lateReplies.clients.forget(id);
     for (const k of this.warnedNeeds) if (k.startsWith(`${id} `)) this.warnedNeeds.delete(k);
     this.data.releaseAll(id);
     this.owners.dropClient(id);
@@ -164,6 +166,7 @@ export abstract class SchedulerMembers extends SchedulerDispatch {
       if (m.auth !== rec.auth) return this.untrusted("heartbeat");
       if (!rec.confirmed) this.confirmed(rec);
       this.trust.executorForged(m.id, m.forged);
+      this.lateReplies.executors.report(m.id, m.lateReplies);
       this.monitor.heartbeat(m);
       this.executors.heartbeat(m);
       if (m.actors) this.actors.heartbeat(m);

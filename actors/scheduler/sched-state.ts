@@ -34,6 +34,7 @@ import { ClientTable } from "./clients.ts";
 import { Definitions } from "./definitions.ts";
 import { UploadRegistry } from "./data/uploads.ts";
 import { Trust } from "./trust.ts";
+import { PeerTotals } from "./observation/peer-totals.ts";
 import { Reconciler } from "./reconcile.ts";
 import { StallWatch } from "./stalls.ts";
 import { ActorTable } from "./actors.ts";
@@ -97,6 +98,8 @@ export abstract class SchedulerState extends Actor {
   readonly monitor: Monitor;
   /** Tokens, ticket keys, dropped forgeries, rival schedulers (trust.ts). */
   readonly trust: Trust;
+  /** Late replies (runtime/reply-mux.ts) its clients and executors report (ClusterInfo.lateReplies). */
+  readonly lateReplies = { clients: new PeerTotals(), executors: new PeerTotals() };
   /** How late the beat runs: the scheduler's own stalls, not counted against leases (stalls.ts). */
   protected readonly stalls: StallWatch;
   /** Periodic and on-doubt comparison of what executors hold with what we think (reconcile.ts). */

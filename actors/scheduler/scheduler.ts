@@ -193,6 +193,7 @@ export class Scheduler extends SchedulerTasks {
       },
       data: { values: this.data.count, bytes: this.data.bytes, ...this.owners.resultStats() },
       trust: this.trust.stats(),
+      lateReplies: { scheduler: this.tx.requests.lateReplies, clients: this.lateReplies.clients.total, executors: this.lateReplies.executors.total },
       retained: this.retained(),
     };
   }

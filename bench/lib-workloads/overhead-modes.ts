@@ -5,13 +5,12 @@
  * `{ op: "idle", ms }` answers with the CPU milliseconds per second each role burns doing nothing;
  * `{ op: "close" }` stops it.
  */
-import { fork } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Piscina } from "piscina";
 import { Client } from "../../index.ts";
 import { delayed, LocalPool, parallel } from "../../workloads/index.ts";
-import { startUp } from "../lib.ts";
+import { forkForBench, startUp } from "../lib.ts";
 import { comm, delta, descendants, sample, type ProcessRoles } from "./proc-cpu.ts";
 
 export interface ModeReply {
@@ -64,7 +63,7 @@ const modes: Record<string, () => Promise<Mode>> = {
   /** Two plain loops in two processes at once (the bodies' CPU on two busy cores). */
   async loop2() {
     const me = fileURLToPath(import.meta.url);
-    const kids = [0, 1].map(() => fork(me, ["loop"], { execArgv: ["--import", "tsx"], stdio: ["ignore", "ignore", "inherit", "ipc"] }));
+    const kids = [0, 1].map(() => forkForBench(me, ["loop"], { execArgv: ["--import", "tsx"], stdio: ["ignore", "ignore", "inherit", "ipc"] }));
     await Promise.all(kids.map((c) => once(c, "message")));
     return {
       roles: () => ({ loops: kids.map((c) => c.pid!) }),

@@ -223,3 +223,36 @@ export function spawnTethered(cmd: string, args: readonly string[], opts: Tether
     });
   });
 }
+
+/** A keeper attached to a child we started ourselves ({@link tether}). */
+export interface Tether {
+  /** PID of the keeper (0 if it could not start). */
+  readonly keeperPid: number;
+}
+
+/**
+ * Ties a child we already started (with `spawn` or `fork`: any stdio, an IPC channel included) to
+ * our life, as {@link spawnTethered} does for the children it starts: a keeper sends the child
+ * `killSignal` (then SIGKILL after `killGraceMs`) when we die in any way, SIGKILL included. For
+ * children whose start cannot go through spawnTethered (a `fork` with its IPC channel, a test
+ * helper's `spawn`). A child started `detached` (POSIX) leads its process group and is stopped with
+ * it; otherwise only the child itself (ts-dask's own processes tether theirs). The keeper never
+ * keeps this process alive (it is unref'd) and is SIGKILLed once the child has exited.
+ */
+export function tether(child: ChildProcess, opts: Pick<TetherOptions, "killSignal" | "killGraceMs" | "cwd" | "env"> = {}): Tether {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return { keeperPid: 0 };
+  const keeperEnv = { ...(opts.env ?? process.env) };
+  delete keeperEnv.NODE_OPTIONS;
+  keepAutogroupNice(child.pid);
+  const keeper = startKeeper(child.pid, opts.killSignal ?? "SIGTERM", opts.killGraceMs ?? 5000, opts.cwd, keeperEnv);
+  if (keeper.pid !== undefined) keepAutogroupNice(keeper.pid);
+  keeper.stdin?.on("error", () => {});
+  keeper.on("error", () => {});
+  keeper.unref();
+  keeper.channel?.unref();
+  (keeper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  child.once("exit", () => {
+    if (keeper.exitCode === null && keeper.signalCode === null) keeper.kill("SIGKILL");
+  });
+  return { keeperPid: keeper.pid ?? 0 };
+}

@@ -4,6 +4,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "nats";
 import { decode } from "../../runtime/codec.ts";
+import { tether } from "../../runtime/platform.ts";
 import { subjects, type ClusterEvent } from "../../runtime/protocol.ts";
 
 export const BIN = fileURLToPath(new URL("../../bin/ts-dask.mjs", import.meta.url));
@@ -17,7 +18,8 @@ export interface CliProcess extends OutputWatch {
 
 const running = new Set<CliProcess>();
 // Whatever is still running when this process exits (a benchmark that threw, a test that forgot)
-// goes with it. (A SIGKILLed parent cannot do this: benchmarks start `up` with bench/lib.ts spawnForBench.)
+// goes with it; a SIGKILLed parent cannot do this, so each one is also tethered (runtime/platform.ts
+// `tether`: a keeper sends it SIGTERM, then SIGKILL after 5 s, when this process dies in any way).
 process.on("exit", () => {
   for (const c of running) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
 });
@@ -29,6 +31,7 @@ process.on("exit", () => {
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { command?: string; cwd?: string } = {}): CliProcess {
   const [file, argv] = opts.command ? [opts.command, args] : [process.execPath, [BIN, ...args]];
   const proc = spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, cwd: opts.cwd });
+  tether(proc, { cwd: opts.cwd });
   const exited = once(proc, "exit").then(([code]) => code as number | null);
   const c: CliProcess = {
     proc,

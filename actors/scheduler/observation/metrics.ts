@@ -131,6 +131,9 @@ export class SchedulerMetrics {
     counter("tsdask_forged_total", "Messages dropped as not bound to the scheduler (wrong token, replay), and result rows dropped for a bad ticket, by where.", ["where"], (s, put) => {
       if (s.info.trust) for (const where of ["scheduler", "executors", "clients"] as const) put({ where }, s.info.trust[where]);
     });
+    counter("tsdask_late_replies_total", "Replies that arrived after their request gave up (timed out, or answered already), dropped, by where: the scheduler's own, and what its clients and executors report.", ["where"], (s, put) => {
+      if (s.info.lateReplies) for (const where of ["scheduler", "clients", "executors"] as const) put({ where }, s.info.lateReplies[where]);
+    });
     gauge("tsdask_rival_schedulers", "Other scheduler instances heard on this cluster recently (should be 0).", [], (s, put) => {
       if (s.info.trust) put({}, s.info.trust.rivals.length);
     });
