@@ -9,6 +9,7 @@ import type { LogLines, RegisterClient, RegisterReply, Results } from "../runtim
 import { redactUrl } from "../runtime/nats-auth.ts";
 import { routes } from "../runtime/routes.ts";
 import { Transport } from "../runtime/transport.ts";
+import { everyBeat } from "../runtime/beat-clock.ts";
 import { hello, versionWarning } from "../runtime/version.ts";
 import { ERROR, FINISHED } from "./jobs.ts";
 import { type LocalClusterHandle } from "../runtime/local-cluster.ts";
@@ -79,11 +80,11 @@ export abstract class ClientSession extends ClientState {
   protected leaseEvery(graceMs: number | undefined) {
     const ms = Math.min(MAX_LEASE_RENEW_MS, Math.max(LEASE_RENEW_MS, Math.floor((graceMs ?? 0) / 4)));
     if (this.leaseTimer && ms === this.leaseMs) return;
-    clearInterval(this.leaseTimer);
+    this.leaseTimer?.();
     clearTimeout(this.reportTimer);
     this.leaseMs = ms;
-    this.leaseTimer = setInterval(() => this.renewLease(), ms);
-    this.leaseTimer.unref();
+    // On the wall clock's grid (runtime/beat-clock.ts): it reaches the scheduler with its own beat.
+    this.leaseTimer = everyBeat(ms, this.renewFn);
   }
 
   protected reportTimer: NodeJS.Timeout | undefined;
@@ -131,7 +132,9 @@ export abstract class ClientSession extends ClientState {
       .catch(() => {}); // no scheduler right now: the next renewal tries again
   }
 
-  protected leaseTimer: NodeJS.Timeout | undefined;
+  /** Stops the lease renewals' beat (runtime/beat-clock.ts). */
+  protected leaseTimer: (() => void) | undefined;
+  private readonly renewFn = () => this.renewLease();
   protected leaseMs = LEASE_RENEW_MS;
 
   protected registration(): RegisterClient {
@@ -279,7 +282,8 @@ export abstract class ClientSession extends ClientState {
     await null; // nats.js writes it out in a microtask: before the synchronous failPending below
     this.connection?.send({ type: "CLOSE" }); // → failPending
     this.submitter.close();
-    clearInterval(this.leaseTimer);
+    this.leaseTimer?.();
+    this.leaseTimer = undefined;
     this.stopListening();
     this.outputs.flush();
     await this.outputs.drain(); // durable outputs: every stored row acknowledged

@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
-import { everyBeat } from "../runtime/beat-clock.ts";
+import { everyBeat, msToBeat } from "../runtime/beat-clock.ts";
 import { decode } from "../runtime/codec.ts";
 import { subjects, type Heartbeat, type Register } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
@@ -29,6 +29,41 @@ test("beats of one period in one process run in the same timer callback; stoppin
   await waitFor(() => calls.length >= n + 2, { timeoutMs: 10_000, label: "b beats on alone" });
   assert.ok(calls.slice(n).every((c) => c === "b"), "a stopped");
   stopB();
+});
+
+test("msToBeat: the next point of the wall clock's grid; after a beat, reckoned from the nearest point", () => {
+  assert.is(msToBeat(500, 10_000), 500, "on a point: the next one, a whole period on");
+  assert.is(msToBeat(500, 10_001), 499);
+  assert.is(msToBeat(500, 10_499), 1);
+  assert.is(msToBeat(250, 10_100), 150);
+  assert.is(msToBeat(500, 10_499, true), 501, "a beat run 1 ms early does not beat again for the same point");
+  assert.is(msToBeat(500, 10_030, true), 470, "a beat run late keeps the grid");
+});
+
+test("a beat fires on the wall clock's grid, whenever it was started: beats of every period and process meet", async () => {
+  // Start 400–500 ms past a second: a plain interval of 1000 ms would fire 400–500 ms past every second.
+  for (;;) {
+    const phase = Date.now() % 1000;
+    if (phase >= 400 && phase < 500) break;
+    await new Promise((r) => setTimeout(r, (400 - phase + 1000) % 1000 || 1));
+  }
+  const started = Date.now();
+  const at: number[] = [];
+  let stop!: () => void;
+  await withTimeout(
+    new Promise<void>((resolve) => {
+      stop = everyBeat(1000, () => {
+        at.push(Date.now());
+        if (at.length === 2) resolve();
+      });
+    }),
+    10_000,
+    "two beats",
+  );
+  stop();
+  assert.ok(at[0]! - started <= 600 + 300, `first beat ${at[0]! - started} ms after the start: at the next point, not a period later`);
+  for (const t of at) assert.ok(t % 1000 < 300, `beat at ${t % 1000} ms past the second: on the grid (less a timer's lateness)`);
+  assert.is(Math.round(at[1]! / 1000) - Math.round(at[0]! / 1000), 1, "one beat per point");
 });
 
 /** A connection of our own to an embedded cluster's NATS, and its subjects. */

@@ -8,7 +8,7 @@ import { Outbox } from "../actors/executor/outbox.ts";
 import { decode } from "../runtime/codec.ts";
 import { subjects, type Done, type Results } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
-import { cleanup, onCleanup, startTestNats } from "./helpers/cluster.ts";
+import { cleanup, onCleanup, startTestNats, waitFor } from "./helpers/cluster.ts";
 
 test.after(cleanup);
 
@@ -29,7 +29,7 @@ async function rig() {
   await rx.flush();
   const out = new Outbox(tx, S, "e1", "W-0");
   out.sched = "s1";
-  out.lingerMs = 60_000; // the linger timer stays out of these tests (a loaded machine may be slow)
+  out.lingerMs = Infinity; // the linger timer stays out of these tests (a loaded machine may be slow)
   /** Lets everything published so far arrive. */
   const settle = async () => {
     await tx.flush();
@@ -87,6 +87,53 @@ test("completions leave once as many are held back as are still queued (the sche
   assert.equal(sent.slice(0, 3), [0, 0, 0], "held back while the queue is deep");
   assert.is(sent[3], 1, "sent when held ≥ queued");
   assert.is(dones[0]!.slots.length, 4);
+});
+
+/** Resolves once the wall clock is `from`–`to` ms past a multiple of `period` (an event of the clock itself). */
+async function atPhase(period: number, from: number, to: number): Promise<void> {
+  for (;;) {
+    const phase = Date.now() % period;
+    if (phase >= from && phase < to) return;
+    await new Promise((r) => setTimeout(r, (from - phase + period) % period || 1));
+  }
+}
+
+test("what lingers leaves at the next point of the wall clock's linger grid: two executors' results arrive together", async () => {
+  const { url } = await startTestNats();
+  const rx = await Transport.connect({ servers: url, name: "listener" });
+  onCleanup(() => rx.close());
+  const arrivals: { exec: string; at: number; keys: number[] }[] = [];
+  rx.subscribe(S.results("c1"), (d) => {
+    const m = decode<Results>(d);
+    arrivals.push({ exec: m.worker, at: Date.now(), keys: [...m.keys] });
+  });
+  await rx.flush();
+  const outs = await Promise.all(
+    ["W-1", "W-2"].map(async (w, i) => {
+      const tx = await Transport.connect({ servers: url, name: w });
+      onCleanup(() => tx.close());
+      const out = new Outbox(tx, S, `e${i}`, w);
+      out.sched = "s1";
+      out.lingerMs = 1000;
+      out.queued = () => 100; // a deep queue: neither the turn nor the refill rule sends it
+      return out;
+    }),
+  );
+  // Each finishes a task at its own phase of the second, well off the grid.
+  await atPhase(1000, 300, 400);
+  const t1 = Date.now();
+  outs[0]!.ok("c1", 1, 11, "a", "f", 1);
+  await atPhase(1000, 500, 600);
+  const t2 = Date.now();
+  outs[1]!.ok("c1", 2, 22, "b", "f", 1);
+  await waitFor(() => arrivals.length === 2, { timeoutMs: 10_000, label: "both results" });
+  for (const a of arrivals) {
+    // On a timer of its own (the linger after each task) each would arrive 1000 ms after its task, 300–600 ms past the second.
+    assert.ok(a.at % 1000 < 300, `${a.exec}'s result arrived at ${a.at % 1000} ms past the second: on the grid (less a timer's lateness)`);
+  }
+  assert.is(Math.round(arrivals[0]!.at / 1000), Math.round(arrivals[1]!.at / 1000), "the same point of the grid");
+  assert.ok(arrivals.every((a) => a.at - (a.exec === "W-1" ? t1 : t2) <= 1000 + 300), "never later than the linger (less a timer's lateness)");
+  assert.equal(arrivals.map((a) => a.keys[0]).sort(), [11, 22]);
 });
 
 test.run();

@@ -15,6 +15,7 @@ import { compileSource } from "../../runtime/shipping/compile.ts";
 import { ensureResolveHook, loadModule } from "../../runtime/shipping/load-module.ts";
 import { Transport } from "../../runtime/transport.ts";
 import { hello } from "../../runtime/version.ts";
+import { everyBeat } from "../../runtime/beat-clock.ts";
 import { forwardTaskConsole } from "./console.ts";
 import { Outbox } from "./outbox.ts";
 import type { Markers } from "./markers.ts";
@@ -85,7 +86,8 @@ export class Executor extends Actor {
   /** Groups waiting (in `chain`) for an import or data before they reach the runner. */
   private readonly waiting = new Set<TaskGroup[]>();
   private heartbeatMs = 500;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Stops the heartbeat's beat (runtime/beat-clock.ts), while one runs. */
+  private heartbeatTimer: (() => void) | undefined;
   /** Its lifecycle (executor.machine.ts); the fields below are read from its snapshots. */
   private readonly life: ActorRefFrom<typeof executorLifeMachine>;
   /** Task batches are accepted (not held in {@link early}): registered. */
@@ -346,12 +348,13 @@ export class Executor extends Actor {
   /** (Re)starts the heartbeat timer at `ms` (an idle process should not wake more often than it beats). */
   private beatEvery(ms: number) {
     if (this.heartbeatTimer && this.beatPeriod === ms) return;
-    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer?.();
     this.beatPeriod = ms;
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), ms);
-    this.heartbeatTimer.unref();
+    // On the wall clock's grid: with the scheduler's beat and the other executors' (beat-clock.ts).
+    this.heartbeatTimer = everyBeat(ms, this.beatFn);
   }
   private beatPeriod = 0;
+  private readonly beatFn = () => this.heartbeat();
 
   /** Beats now: what the dashboard shows changed (paused for memory, resumed). */
   beatNow(): void {
@@ -562,7 +565,8 @@ export class Executor extends Actor {
     // A start() still waiting returns (as a registration loop told to stop did).
     this.firstRegistration?.resolve();
     this.firstRegistration = undefined;
-    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer?.();
+    this.heartbeatTimer = undefined;
     this.out.flush();
     this.actors.stopAll("its executor stopped");
     try {

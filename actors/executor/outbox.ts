@@ -8,12 +8,14 @@
  *   - as soon as the completions held back are as many as the tasks still queued here: the
  *     scheduler refills a queue when half of it is done (placement.ts), so it hears in time and
  *     this executor never waits for its next batch;
- *   - after {@link LINGER_MS} at the latest (results keep flowing to progress bars and
+ *   - after {@link LINGER_MS} at the latest, at a point of the wall clock's LINGER_MS grid shared
+ *     by every executor and the scheduler's beats (results keep flowing to progress bars and
  *     as-completed loops), or once {@link FLUSH_AT} results wait.
  * A batch too large for one message is split by size; a result too large alone is stored in the
  * scheduler's data store first (large-results.ts), and its completion waits until it is stored,
  * so a crash meanwhile re-runs the task instead of losing it.
  */
+import { msToBeat } from "../../runtime/beat-clock.ts";
 import { encode, findUnencodable } from "../../runtime/codec.ts";
 import { Errors, remoteError, remoteErrorInfo } from "../../runtime/errors.ts";
 import type { Done, FnStat, RemoteError, Results, Subjects } from "../../runtime/protocol.ts";
@@ -55,7 +57,7 @@ export class Outbox {
   auth = "";
   /** Runs before results leave (console lines of a task go out before its result). */
   beforeFlush: () => void = () => {};
-  /** See {@link LINGER_MS}. */
+  /** See {@link LINGER_MS}; also the grid the linger timer aligns on. Infinity: no linger timer (tests). */
   lingerMs = LINGER_MS;
   /** When the last completion message left (performance.now()); it tells the scheduler we are alive. */
   lastDoneAt = -Infinity;
@@ -154,12 +156,18 @@ export class Outbox {
     setImmediate(() => this.flush());
   }
 
-  /** Flushes within {@link LINGER_MS} (sooner if the runner goes idle or runs low). */
+  /**
+   * Flushes within {@link LINGER_MS} (sooner if the runner goes idle or runs low), at the next point
+   * of the wall clock's `lingerMs` grid (runtime/beat-clock.ts): every executor's lingering results
+   * leave at the same instants, in step with the scheduler's beats, so nats-server, the client and
+   * the scheduler read them together rather than each at a phase of its own.
+   */
   private linger() {
+    if (this.lingerMs === Infinity) return; // tests: only turns and explicit flushes
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       this.flush();
-    }, this.lingerMs);
+    }, msToBeat(this.lingerMs));
   }
 
   /** Sends everything buffered now. */

@@ -31,6 +31,7 @@ import type {
   WorkerInfo,
 } from "../../../runtime/protocol.ts";
 import type { Transport } from "../../../runtime/transport.ts";
+import { msToBeat } from "../../../runtime/beat-clock.ts";
 import type { Logger } from "../../../runtime/actor.ts";
 import type { ExecutorRec } from "../executor-rec.ts";
 import type { ExecutorTable } from "../executors.ts";
@@ -129,11 +130,16 @@ export class Monitor {
     this.timer = undefined;
   }
 
-  private arm(ms: number): void {
+  /**
+   * Ticks at the next point of the wall clock's `ms` grid (runtime/beat-clock.ts): the 250 ms and
+   * 1 s grids meet the scheduler's 500 ms beat, so the tick shares its wake-up instead of taking
+   * one of its own (and meets the executors' lingering results, outbox.ts).
+   */
+  private arm(ms: number, afterTick = false): void {
     this.timer = setTimeout(() => {
       this.tick();
-      this.arm(this.jobs.active > 0 || this.schedFailed.size ? 250 : Math.max(1, Math.min(1000, this.nextHousekeeping - Date.now())));
-    }, ms);
+      this.arm(this.jobs.active > 0 || this.schedFailed.size ? 250 : 1000, true);
+    }, msToBeat(ms, Date.now(), afterTick));
     this.timer.unref();
   }
 
@@ -324,7 +330,8 @@ export class Monitor {
     if (this.schedFailed.size) this.flushSchedFailed();
     this.jobs.update(now);
     if (now < this.nextHousekeeping) return;
-    this.nextHousekeeping = now + 1000;
+    // A second on, less half the shortest tick: the grid's tick a second later (a few ms early or late) is the next.
+    this.nextHousekeeping = now + 1000 - 125;
     // Once a second: history, dead workers, expiry.
     const load = this.workers.load();
     const done = this.completed - this.lastCompleted;
