@@ -81,24 +81,42 @@ t("a job: numbers move while it runs, its progress reaches done, its errors show
   const N = 4000;
   // ~3 ms each on 3 executors: a few seconds; a few fail.
   const crunch = (x: number) => {
-    const end = Date.now() + 3;
-    while (Date.now() < end);
+    // Blocks its executor 3 ms without spinning: three spinning executors on a 2-core machine starved
+    // the browser (and the page showed no state of the job between its start and its end).
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3);
     if (x % 1000 === 999) throw new TypeError(`cannot crunch ${x}`);
     return x;
   };
   const completed0 = Number(await page.locator("#t-completed").getAttribute("data-value"));
+  // Every state the job row shows, for the failure message below.
+  await page.evaluate(() => {
+    const hist: string[] = [];
+    (globalThis as { jobHistory?: string[] }).jobHistory = hist;
+    const Observer = (globalThis as unknown as { MutationObserver: new (cb: () => void) => { observe(node: unknown, opts: object): void } }).MutationObserver;
+    new Observer(() => {
+      const tr = document.querySelector("#jobs tbody tr");
+      const line = `${Math.round(performance.now())} ${tr?.getAttribute("data-state")} ${tr?.getAttribute("data-done")}`;
+      if (hist.at(-1)?.split(" ").slice(1).join(" ") !== line.split(" ").slice(1).join(" ")) hist.push(line);
+    }).observe(document.querySelector("#jobs tbody")!, { subtree: true, attributes: true, childList: true });
+  });
   const futures = client.map(crunch, Array.from({ length: N }, (_, i) => i));
   // The job row appears and its count moves while it is running.
   await until(page, () => !!document.querySelector('#jobs tr[data-state="running"]'), null);
-  const first = await page.waitForFunction(
-    () => {
-      const tr = document.querySelector('#jobs tr[data-state="running"]');
-      const d = Number(tr?.getAttribute("data-done"));
-      return d > 0 && d < Number(tr?.getAttribute("data-total")) ? d : false;
-    },
-    null,
-    { timeout: 30_000, polling: 100 },
-  );
+  const jobRows = () => page.evaluate(() => [...document.querySelectorAll("#jobs tbody tr")].map((tr) => Object.fromEntries([...tr.attributes].filter((a) => a.name.startsWith("data-")).map((a) => [a.name, a.value]))));
+  const first = await page
+    .waitForFunction(
+      () => {
+        const tr = document.querySelector('#jobs tr[data-state="running"]');
+        const d = Number(tr?.getAttribute("data-done"));
+        return d > 0 && d < Number(tr?.getAttribute("data-total")) ? d : false;
+      },
+      null,
+      { timeout: 30_000, polling: 100 },
+    )
+    .catch(async (e: Error) => {
+      // What the page showed instead (the evidence that found the starved browser above).
+      throw new Error(`${e.message}; job rows: ${JSON.stringify(await jobRows())}; futures settled: ${futures.filter((f) => f.done()).length} of ${N}; the row showed: ${(await page.evaluate(() => (globalThis as { jobHistory?: string[] }).jobHistory ?? [])).join(", ")}`);
+    });
   const seen = (await first.jsonValue()) as number;
   await until(page, (prev) => {
     const tr = document.querySelector("#jobs tbody tr");
