@@ -43,15 +43,14 @@ export class ArgPacker {
   /** Large objects seen, and how many calls used them. */
   private readonly seen = new WeakMap<object, number>();
   /**
-   * Tokens of objects scattered only for their size, used by one call so far (token → object):
+   * Tokens of objects scattered only for their size, used by one call so far (token → the object
+   * and the calls packed so far that refer to it: a second one makes it shared):
    * released as soon as that call's batch has run ({@link finished}), not at the end of the run.
    * Without this, a run whose calls each bring a large value of their own held every one of them
    * until it ended, in this process, in the backend and in its workers (bench/batching's warm-up,
    * 400 calls × 10 MB: 2.1 GB in each local child, 6 GB here).
    */
-  private readonly single = new Map<unknown, object>();
-  /** Calls packed so far that refer to each token of {@link single} (a second one makes it shared). */
-  private readonly singleUses = new Map<unknown, number>();
+  private readonly single = new Map<unknown, { value: object; uses: number }>();
   private readonly auto: boolean;
   /** Values scattered so far (explicit and automatic). */
   scattered = 0;
@@ -102,7 +101,7 @@ export class ArgPacker {
         if (shared || estimateSize(a, INLINE_MAX_BYTES) >= INLINE_MAX_BYTES) {
           const token = await this.backend.scatter(a);
           this.tokens.set(a, token);
-          if (!shared) this.single.set(token, a);
+          if (!shared) this.single.set(token, { value: a, uses: 0 });
           this.scattered++;
         }
       }
@@ -131,12 +130,9 @@ export class ArgPacker {
           continue;
         }
         let token = this.tokens.get(a);
-        if (token !== undefined && this.single.has(token)) {
-          // Scattered for its size by one call; a second call that uses it makes it shared (kept to the end of the run).
-          const n = (this.singleUses.get(token) ?? 0) + 1;
-          if (n > 1) (this.single.delete(token), this.singleUses.delete(token));
-          else this.singleUses.set(token, n);
-        }
+        const one = token === undefined ? undefined : this.single.get(token);
+        // Scattered for its size by one call; a second call that uses it makes it shared (kept to the end of the run).
+        if (one && ++one.uses > 1) this.single.delete(token);
         if (token === undefined && isDataRef(a)) token = a;
         if (token === undefined) {
           bytes += estimateSize(a, INLINE_MAX_BYTES);
@@ -167,10 +163,9 @@ export class ArgPacker {
   finished(refs: readonly unknown[]): unknown[] {
     let out: unknown[] | undefined;
     for (const token of refs) {
-      const a = this.single.get(token);
+      const a = this.single.get(token)?.value;
       if (a === undefined) continue;
       this.single.delete(token);
-      this.singleUses.delete(token);
       if ((this.seen.get(a) ?? 0) >= 2) continue; // another call uses it too: kept to the end of the run
       this.tokens.delete(a);
       (out ??= []).push(token);

@@ -11,6 +11,7 @@ import { DataRef } from "../../runtime/data-ref.ts";
 import { Errors } from "../../runtime/errors.ts";
 import { getBytes, type DataGetAs } from "../../runtime/data-transfer.ts";
 import { ChunkedValue } from "../../runtime/chunked-value.ts";
+import { CountWaiters } from "../../runtime/count-waiters.ts";
 import type { DataGet, DataGetReply, DataPut, Subjects, TaskGroup } from "../../runtime/protocol.ts";
 import type { Sub, Transport } from "../../runtime/transport.ts";
 
@@ -27,7 +28,7 @@ interface Arrival {
   sub: Sub;
   timer: NodeJS.Timeout;
   /** The scheduler's window acknowledgements waiting for chunks (see {@link DataCache.progress}). */
-  waiters: { n: number; done: () => void }[];
+  waiters: CountWaiters;
   done(value: unknown): void;
   fail(e: Error): void;
 }
@@ -129,7 +130,7 @@ export class DataCache {
       pulling: false,
       sub: this.subscribe(hash, (m) => this.onChunk(hash, a, m)),
       timer: setTimeout(() => this.stalled(hash, a), PUSH_STALL_MS),
-      waiters: [],
+      waiters: new CountWaiters(),
       done,
       fail,
     };
@@ -144,10 +145,7 @@ export class DataCache {
     if (m.hash !== hash || !m.bytes || m.chunks !== a.value.chunks || m.size !== a.value.size) return;
     if (a.value.place(m.index, m.bytes) !== "placed") return;
     a.timer.refresh();
-    if (a.waiters.length) {
-      for (const w of a.waiters) if (w.n <= a.value.received) w.done();
-      a.waiters = a.waiters.filter((w) => w.n > a.value.received);
-    }
+    a.waiters.reached(a.value.received);
     if (a.value.complete) this.arrived(hash, a);
   }
 
@@ -159,13 +157,7 @@ export class DataCache {
   progress(hash: string, through: number): Promise<void> {
     const a = this.arrivals.get(hash);
     if (!a || a.value.received > through) return Promise.resolve();
-    return new Promise((done) => a.waiters.push({ n: through + 1, done }));
-  }
-
-  /** The arrival is over (or restarts from nothing): no window waits for it any more. */
-  private release(a: Arrival) {
-    for (const w of a.waiters) w.done();
-    a.waiters = [];
+    return a.waiters.wait(through + 1);
   }
 
   private arrived(hash: string, a: Arrival) {
@@ -175,7 +167,7 @@ export class DataCache {
       // at each stall.
       this.onCorrupt();
       a.sub.unsubscribe();
-      this.release(a);
+      a.waiters.releaseAll(); // the arrival is over or restarts: no window waits for it any more
       a.value = new ChunkedValue(a.value.size, a.value.chunks);
       a.timer.refresh();
       if (a.stalls >= MAX_STALLS) return this.abandon(hash, a, Errors.DataCorrupted(hash, this.worker));
@@ -185,7 +177,7 @@ export class DataCache {
     this.arrivals.delete(hash);
     clearTimeout(a.timer);
     a.sub.unsubscribe();
-    this.release(a);
+    a.waiters.releaseAll();
     const bytes = a.value.bytes;
     try {
       const value = packNumberArrays(decodeViews(bytes));
@@ -243,7 +235,7 @@ export class DataCache {
     this.arrivals.delete(hash);
     clearTimeout(a.timer);
     a.sub.unsubscribe();
-    this.release(a);
+    a.waiters.releaseAll();
     a.fail(e);
   }
 
@@ -252,7 +244,7 @@ export class DataCache {
     for (const [hash, a] of this.arrivals) {
       clearTimeout(a.timer);
       a.sub.unsubscribe();
-      this.release(a);
+      a.waiters.releaseAll();
       this.arrivals.delete(hash);
     }
   }

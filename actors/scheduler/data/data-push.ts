@@ -15,6 +15,7 @@
  * machine cut them off as slow consumers (its 10 s write deadline) before this.
  */
 import type { DataPut, DataPutReply, ExecControl, Subjects } from "../../../runtime/protocol.ts";
+import { CountWaiters } from "../../../runtime/count-waiters.ts";
 import type { Sub, Transport } from "../../../runtime/transport.ts";
 
 /** How long an executor may take to confirm it listens before the push starts without it. */
@@ -46,8 +47,8 @@ interface Push {
   timer: NodeJS.Timeout;
   /** Chunks of this push that reached us. */
   received: number;
-  /** Who waits for `received` to reach `n` (a window's acknowledgement). */
-  waiters: { n: number; done: () => void }[];
+  /** Window acknowledgements waiting for `received` to grow. */
+  waiters: CountWaiters;
   /** The executors that confirmed they listen, while they keep up. */
   listeners: { id: string; auth: string }[];
 }
@@ -78,9 +79,9 @@ export class DataPushes {
       p.received++;
       const r = this.d.put(c);
       if (r.ok && r.have) this.close(hash);
-      else this.wake(p);
+      else p.waiters.reached(p.received);
     });
-    const push: Push = { sub, timer: setTimeout(() => this.close(hash), IDLE_MS), received: 0, waiters: [], listeners: [] };
+    const push: Push = { sub, timer: setTimeout(() => this.close(hash), IDLE_MS), received: 0, waiters: new CountWaiters(), listeners: [] };
     this.open.set(hash, push);
     const invite: ExecControl = { op: "listen", hash, size: m.size, chunks: m.chunks };
     const invited = this.d.idleExecutors();
@@ -101,7 +102,7 @@ export class DataPushes {
     const n = m.through + 1;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<"late">((res) => (timer = setTimeout(() => res("late"), WINDOW_WAIT_MS)));
-    const ours = p.received >= n ? undefined : new Promise<void>((res) => p.waiters.push({ n, done: res }));
+    const ours = p.received >= n ? undefined : p.waiters.wait(n);
     const ask: ExecControl = { op: "pushed", hash: m.hash, through: m.through };
     const theirs = p.listeners.map((e) =>
       Promise.race([this.d.tx.request(this.d.subjects.execControl(e.id), { ...ask, auth: e.auth }, WINDOW_WAIT_MS).then(() => "ok" as const), late]).then(
@@ -115,21 +116,13 @@ export class DataPushes {
     if (dropped.size) p.listeners = p.listeners.filter((e) => !dropped.has(e));
   }
 
-  private wake(p: Push) {
-    if (!p.waiters.length) return;
-    const still = p.waiters.filter((w) => w.n > p.received);
-    for (const w of p.waiters) if (w.n <= p.received) w.done();
-    p.waiters = still;
-  }
-
   private close(hash: string) {
     const p = this.open.get(hash);
     if (!p) return;
     this.open.delete(hash);
     clearTimeout(p.timer);
     p.sub.unsubscribe();
-    for (const w of p.waiters) w.done();
-    p.waiters = [];
+    p.waiters.releaseAll();
   }
 
   stop(): void {
