@@ -46,11 +46,11 @@ export class Actor {
    */
   serve<M, R>(r: Route<M, R> | BoundRoute<M, R>, handler: (msg: M, reply: Reply<R> | undefined) => void, queue?: string): Sub {
     const { route, subject } = resolveRoute(r, this.subjects);
-    return this.listen(subject, route.name, route.guard, handler as (msg: M, reply: string | undefined) => void, queue, route.views, route.fanOut);
+    return this.listen(subject, route.name, route.guard, handler as (msg: M, reply: string | undefined) => void, queue, route.views, route.fanOut, route.ownInbox);
   }
 
   /** Subscribes `handler` to `subject`, decoding and checking each message with `guard`. */
-  private listen<T>(subject: string, kind: string, guard: Guard<T>, handler: (msg: T, reply: string | undefined) => void, queue?: string, views?: boolean, fanOut?: boolean): Sub {
+  private listen<T>(subject: string, kind: string, guard: Guard<T>, handler: (msg: T, reply: string | undefined) => void, queue?: string, views?: boolean, fanOut?: boolean, ownInbox?: boolean): Sub {
     const sub = this.tx.subscribe(
       subject,
       (data, reply) => {
@@ -68,7 +68,7 @@ export class Actor {
           this.dropped(`${kind}: handler failed (${(e as Error).stack ?? e})`);
         }
       },
-      { ...(queue ? { queue } : {}), ...(fanOut ? { unlinked: true } : {}), onError: (e) => this.onSubscriptionError(e) },
+      { ...(queue ? { queue } : {}), ...(fanOut ? { unlinked: true } : {}), ...(ownInbox ? { ownInbox: true } : {}), onError: (e) => this.onSubscriptionError(e) },
     );
     this.subs.push(sub);
     return {

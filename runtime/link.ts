@@ -4,7 +4,10 @@
  * the scheduler serves (`sched.submit`, `sched.register`, `data.put`, …), and the scheduler's replies
  * to those requests, are handed over inside the process instead of making a round trip through
  * nats-server: on the 2-core machines this project is measured on, that hop cost a lone submit
- * ~0.4 ms of its ~2 ms (bench/embedded `hops`). Everything else still travels over NATS: the
+ * ~0.4 ms of its ~2 ms (bench/embedded `hops`). So do the scheduler's messages to subjects only that
+ * client listens on (Route.ownInbox: its results and log lines, e.g. a task the scheduler failed or
+ * a `ResourcesUnavailable` warning), which then keep their order with its replies: a warning sent
+ * before an `info()` reply is printed before `info()` resolves. Everything else still travels over NATS: the
  * scheduler keeps its NATS subscriptions, so executors, other clients, `ts-dask info` and the
  * dashboard reach it as before, and the scheduler's messages to executors and the executors'
  * results go through nats-server. So do subjects that other peers listen on too (`Route.fanOut`:
@@ -63,7 +66,7 @@ export class Link {
     return true;
   }
 
-  /** The client side expects replies on `inbox`; returns the undo. */
+  /** The client side expects replies on `inbox` (or listens on a subject of its own, Route.ownInbox); returns the undo. */
   openInbox(inbox: string, handler: LinkHandler): () => void {
     const box = { handler, bridges: [] as (() => void)[] };
     this.inboxes.set(inbox, box);

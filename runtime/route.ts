@@ -41,6 +41,12 @@ export interface Route<M, R = never> {
    * (runtime/link.ts), which delivers to the embedded scheduler alone.
    */
   readonly fanOut?: true;
+  /**
+   * Only the peer it is bound to listens on it (a client's results and log lines): what the
+   * scheduler that client embeds sends there takes the in-process link, so it arrives in order
+   * with that scheduler's replies (runtime/link.ts), not behind them over NATS.
+   */
+  readonly ownInbox?: true;
   /** Type-only: the reply's type. Never set. */
   readonly replyType?: R;
   /** This route for one peer (its `param`): what `Actor.serve` subscribes to. */

@@ -92,8 +92,8 @@ export const routes = {
   execUpload: route<ExecUpload, ExecUploadReply>({ name: "exec.<id>.upload", kind: "request", param: "exec", from: "scheduler", to: "executor", subject: (s, id) => s.execUpload(id), guard: G.isExecUpload }),
   workerInstall: route<InstallJob, InstallOutcome>({ name: "worker.<instance>.install", kind: "request", param: "instance", from: "scheduler", to: "worker (supervisor)", subject: (s, i) => s.workerInstall(i), guard: G.isInstallJob }),
   /** Any subscriber may listen too. */
-  results: route<Results>({ name: "results.<clientId>", kind: "publish", param: "client", from: "executor", to: "client", subject: (s, c) => s.results(c), guard: G.isResults }),
-  log: route<LogLines>({ name: "log.<clientId>", kind: "publish", param: "client", from: "executor", to: "client", subject: (s, c) => s.log(c), guard: G.isLogLines }),
+  results: route<Results>({ name: "results.<clientId>", kind: "publish", param: "client", from: "executor", to: "client", subject: (s, c) => s.results(c), guard: G.isResults, ownInbox: true }),
+  log: route<LogLines>({ name: "log.<clientId>", kind: "publish", param: "client", from: "executor", to: "client", subject: (s, c) => s.log(c), guard: G.isLogLines, ownInbox: true }),
   alive: route<SchedulerAlive>({ name: "alive", kind: "publish", from: "scheduler", to: "everyone", subject: (s) => s.alive, guard: G.isAlive }),
   /** docs/events.md; nothing in the cluster listens. */
   events: route<ClusterEvent>({ name: "events", kind: "publish", from: "scheduler", to: "anyone", subject: (s) => s.events, guard: G.isClusterEvent }),

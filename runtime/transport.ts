@@ -222,9 +222,10 @@ export class Transport {
    * subscription itself (the server refused it, e.g. a permissions violation) is never dropped:
    * it goes to `opts.onError` as {@link Errors.SubscriptionFailed}, else to stderr. `unlinked`: a
    * subject others listen on too (Route.fanOut) is not served through the in-process link, whose
-   * client would then reach this subscriber alone.
+   * client would then reach this subscriber alone. `ownInbox` (Route.ownInbox): only this client
+   * listens on the subject, so what its embedded scheduler publishes there takes the link too.
    */
-  subscribe(subject: string, handler: Handler, opts?: { queue?: string; unlinked?: boolean; onError?: (e: TsDaskError) => void }): Sub {
+  subscribe(subject: string, handler: Handler, opts?: { queue?: string; unlinked?: boolean; ownInbox?: boolean; onError?: (e: TsDaskError) => void }): Sub {
     const sub: Subscription = this.nc.subscribe(subject, {
       queue: opts?.queue,
       callback: (err, msg) => {
@@ -240,7 +241,12 @@ export class Transport {
         done();
       },
     });
-    const unlink = this.linkSide === "server" && !opts?.unlinked ? this.link!.serve(subject, handler) : undefined;
+    const unlink =
+      this.linkSide === "server" && !opts?.unlinked
+        ? this.link!.serve(subject, handler)
+        : this.linkSide === "client" && opts?.ownInbox
+          ? this.link!.openInbox(subject, (data, _reply, s) => handler(data, undefined, s))
+          : undefined;
     return {
       unsubscribe: () => {
         unlink?.();

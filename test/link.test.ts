@@ -130,6 +130,43 @@ test("a broadcast scatter from an embedded client reaches the idle executors by 
   }
 });
 
+test("the scheduler's messages to an embedded client's own subjects take the link: a warning it sent is printed before a later info() reply resolves", async () => {
+  // examples/resources.ts printed the scheduler's ResourcesUnavailable warning only sometimes: it
+  // crossed NATS while the info() reply took the link, and the script closed before it arrived.
+  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 1, resources: { GPU: 1 } } }), 60_000, "embedded cluster start");
+  let rx: Transport | undefined;
+  const printed: string[] = [];
+  const write = process.stderr.write;
+  try {
+    const local = client.localCluster!;
+    rx = await Transport.connect({ servers: local.url, token: local.token, name: "listener" });
+    let overNats = 0;
+    rx.subscribe(subjects(local.cluster).log(client.id), () => overNats++);
+    await rx.flush();
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      printed.push(String(chunk));
+      return (write as (...a: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
+    }) as typeof process.stderr.write;
+    const toClient = local.link!.delivered.toClient;
+    const tpu = client.map((x: number) => x, [6], { resources: { TPU: 1 } });
+    await client.flush();
+    const info = await client.info();
+    const seen = printed.filter((l) => l.includes("ResourcesUnavailable"));
+    process.stderr.write = write;
+    assert.is(info.tasks.needingResources, 1);
+    assert.is(seen.length, 1, `the warning, printed once before info() resolved: ${JSON.stringify(printed)}`);
+    assert.match(seen[0]!, /\(scheduler\) ResourcesUnavailable: Tasks need resources TPU=1/);
+    assert.ok(local.link!.delivered.toClient >= toClient + 3, "submit's ack, the warning and info's reply took the link");
+    client.cancel(tpu);
+    await rx.flush();
+    assert.is(overNats, 0, "the warning did not cross nats-server");
+  } finally {
+    process.stderr.write = write;
+    await rx?.close();
+    await client.close();
+  }
+});
+
 test("link: false sends an embedded client's submits over NATS", async () => {
   const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 1, link: false } }), 60_000, "embedded cluster start");
   try {
