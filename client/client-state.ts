@@ -7,7 +7,7 @@
  *   client-tasks.ts    submit / map / with / gather / asCompleted / wait / cancel / flush (futures)
  *   client.ts          the Client: connect, modules, uploads and installs, scatter, run, restart, info, actors
  */
-import { Actor, silentLogger } from "../runtime/actor.ts";
+import { Actor, warningsLogger } from "../runtime/actor.ts";
 import { Errors, TaskError } from "../runtime/errors.ts";
 import { randomId } from "../runtime/ids.ts";
 import { clientIdOf } from "../runtime/protocol.ts";
@@ -74,7 +74,9 @@ export abstract class ClientState extends Actor {
     readonly maxValueBytes: number,
     scope: string | undefined,
   ) {
-    super(tx, cluster, silentLogger);
+    // What the user must know (a bad message dropped, a durable output that fell back to at-most-once,
+    // an upload not repeated for a new scheduler) goes to stderr; routine recoveries stay quiet.
+    super(tx, cluster, warningsLogger("ts-dask client:"));
     this.id = clientIdOf(randomId(), scope);
     const largeArgs = (this.largeArgs = new LargeArgs(tx, this.subjects, this.id, maxValueBytes, this.auth));
     this.largeResults = new LargeResults(tx, this.subjects, this.id, this.auth);

@@ -23,6 +23,12 @@ export const consoleLogger = (prefix: string): Logger => ({
 
 export const silentLogger: Logger = { info: () => {}, warn: () => {} };
 
+/** Warnings to stderr, prefixed; progress lines dropped (a client inside the user's program: Dask's client logs warnings only, too). */
+export const warningsLogger = (prefix: string): Logger => ({
+  info: () => {},
+  warn: (m) => console.error(`${prefix} ${m}`),
+});
+
 export class Actor {
   readonly subjects: Subjects;
   /** Bad messages dropped, by kind (e.g. `submit: undecodable`). */

@@ -40,6 +40,29 @@ t("wrong results for keys that have not run yet are dropped and counted, never d
   await waitFor(async () => ((await client.info()).trust?.clients ?? 0) >= 2 * keys.length, { timeoutMs: 5000, label: "the scheduler to learn the client's count" });
 });
 
+t("bad messages on the client's results subject are said once on its stderr, then counted silently", async ({ client }) => {
+  const s = subjects(client.localCluster!.cluster);
+  const lines: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    if (String(chunk).startsWith("ts-dask client:")) lines.push(String(chunk));
+    return (write as (...a: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
+  }) as typeof process.stderr.write;
+  try {
+    const before = client.badInput.get("results.<clientId>: undecodable") ?? 0;
+    for (let i = 0; i < 3; i++) nc.publish(s.results(client.id), Uint8Array.of(0xc1)); // 0xc1: never valid msgpack
+    await nc.flush();
+    await waitFor(() => (client.badInput.get("results.<clientId>: undecodable") ?? 0) - before >= 3, { timeoutMs: 5000, label: "the client to count the three" });
+    assert.is(client.badInput.get("results.<clientId>: undecodable")! - before, 3);
+    assert.is(before, 0, "no earlier test sent one");
+    assert.is(lines.length, 1, lines.join(""));
+    assert.match(lines[0]!, /^ts-dask client: dropped a bad message — results.<clientId>: undecodable/);
+    assert.is(await withTimeout(client.submit((x: number) => x + 1, 41).result(), 30_000, "a task after them"), 42);
+  } finally {
+    process.stderr.write = write;
+  }
+});
+
 t("a stranger's steal request gets no answer and loses no task", async ({ client }) => {
   const s = subjects(client.localCluster!.cluster);
   const execIds = (await client.info()).workers.flatMap((w) => w.executors.map((e) => e.id));
