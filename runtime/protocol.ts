@@ -544,6 +544,8 @@ export interface ClusterInfo {
     tokens: number;
     tickets: number;
     remembered: number;
+    /** Per-executor counters held (forgeries, late replies): live executors' only, a gone one's count stays in the totals. */
+    executorCounts?: number;
     fns: number;
     mods: number;
     estimates: number;

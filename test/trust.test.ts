@@ -194,6 +194,13 @@ t("a stranger's code runs nowhere (exec.<id>.run, sched.run) and a stranger read
   const after = (await client.info()).trust!;
   assert.ok(after.scheduler - before.scheduler >= 9, `the scheduler counted what it refused (${after.scheduler - before.scheduler})`);
   await waitFor(async () => (await client.info()).trust!.executors - before.executors >= 4, { timeoutMs: 10_000, label: "the executors to report the runs they dropped" });
+  // Replaced executors leave no entry behind, and what they counted stays in the total.
+  const counted = (await client.info()).trust!.executors;
+  assert.ok((await client.info()).retained!.executorCounts! >= 1, "the executors' counts are held while they live");
+  await withTimeout(client.restart(), 60_000, "restart");
+  const fresh = await client.info();
+  assert.is(fresh.trust!.executors, counted, "the gone executors' counts stay in the total");
+  assert.is(fresh.retained!.executorCounts, 0, "no entry for a gone executor");
 });
 
 t("a replayed task batch is not run again", async ({ client }) => {

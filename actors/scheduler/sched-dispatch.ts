@@ -229,6 +229,7 @@ export abstract class SchedulerDispatch extends SchedulerState {
   /** An executor left or died: its unfinished tasks go back to the front of the queue. */
   protected executorGone(rec: ExecutorRec, reason: string) {
     this.lateReplies.executors.forget(rec.id);
+    this.trust.forgetExecutor(rec.id);
     const slots = blame(this.tasks, rec, this.tasks.assignedTo(rec.index), this.deaths, this.allowedFailures, (slot, error, workers) => this.failSlot(slot, error, workers));
     if (slots.length) this.tasks.requeueFront(slots);
     this.log.info(`executor ${rec.name} ${reason}${slots.length ? `; re-queued ${slots.length} task(s)` : ""}`);

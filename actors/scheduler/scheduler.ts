@@ -212,6 +212,7 @@ export class Scheduler extends SchedulerTasks {
       tokens: tr.tokens,
       tickets: tr.tickets,
       remembered: tr.remembered,
+      executorCounts: tr.executors + this.lateReplies.executors.size,
       fns: d.fns,
       mods: d.mods,
       estimates: this.estimates.size,

@@ -8,6 +8,7 @@ import { randomId } from "../../runtime/ids.ts";
 import type { Logger } from "../../runtime/actor.ts";
 import type { ClusterEvent, RegisterClient } from "../../runtime/protocol.ts";
 import { TicketKey } from "../../runtime/tickets.ts";
+import { PeerTotals } from "./observation/peer-totals.ts";
 
 /** A rival not heard from for this long is forgotten. */
 const RIVAL_FORGET_MS = 60_000;
@@ -24,8 +25,8 @@ export class Trust {
   private readonly clientAuth = new Map<string, string>();
   /** Client id → number of its last submit message (Submit.seq). */
   private readonly clientSeq = new Map<string, number>();
-  /** Forgeries counted by executors (their heartbeats) and clients (their lease renewals). */
-  private readonly byExecutor = new Map<string, number>();
+  /** Forgeries counted by executors (their heartbeats; a gone executor's entry is dropped, its count kept) and clients (their lease renewals). */
+  private readonly byExecutor = new PeerTotals();
   private readonly byClient = new Map<string, number>();
   /** Forgeries counted by clients that have left (their entries in byClient are gone). */
   private byGoneClients = 0;
@@ -94,10 +95,10 @@ export class Trust {
   }
 
   /** Per-client entries held, for info. */
-  counts(): { tokens: number; tickets: number; remembered: number } {
+  counts(): { tokens: number; tickets: number; remembered: number; executors: number } {
     let tickets = 0;
     for (const k of this.tickets) if (k) tickets++;
-    return { tokens: this.clientAuth.size, tickets, remembered: this.gone.size };
+    return { tokens: this.clientAuth.size, tickets, remembered: this.gone.size, executors: this.byExecutor.size };
   }
 
   /** Whether a client message carries its client's token. */
@@ -133,7 +134,12 @@ export class Trust {
   }
 
   executorForged(id: string, n: number | undefined): void {
-    if (typeof n === "number" && n > 0) this.byExecutor.set(id, n);
+    this.byExecutor.report(id, n);
+  }
+
+  /** An executor left: its entry goes (what it counted stays in the total). */
+  forgetExecutor(id: string): void {
+    this.byExecutor.forget(id);
   }
 
   /** Another scheduler's `alive`: two live schedulers on one cluster is a misconfiguration, said loudly. */
@@ -163,9 +169,8 @@ export class Trust {
   }
 
   stats(): { scheduler: number; executors: number; clients: number; rivals: string[] } {
-    let executors = 0;
+    const executors = this.byExecutor.total;
     let clients = this.byGoneClients;
-    for (const n of this.byExecutor.values()) executors += n;
     for (const n of this.byClient.values()) clients += n;
     return { scheduler: this.dropped, executors, clients, rivals: [...this.rivals.keys()] };
   }
