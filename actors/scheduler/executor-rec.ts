@@ -46,7 +46,7 @@ export interface ExecutorRec {
   confirmed?: boolean;
   /** client.restart() reached it before it confirmed: restart it then. */
   pendingRestart?: boolean;
-  /** A reconciliation in progress (reconcile.ts): its nonce and the slots assigned when it was asked. */
+  /** A reconciliation in progress (reconcile.ts): its nonce and the slots assigned when it was asked (slot → assignment number). */
   reconcile?: { nonce: number; at: number; slots: Map<number, number> };
   /** The NATS node it said it is on (registration, heartbeats). */
   nats?: string;

@@ -5,8 +5,9 @@
  * {@link RECONCILE_EVERY} beats, and at once on doubt (a steal that got no answer), each executor
  * with assigned work is asked (`control` op `resync` with a nonce) for the slots it holds.
  *
- * Only slots assigned *before* the question are judged: the scheduler snapshots them when it
- * asks. NATS keeps one connection's messages in order, so the executor has received every batch
+ * Only assignments made *before* the question are judged: the scheduler snapshots them (slot and
+ * assignment number) when it asks; a task that left the executor since (stolen back, re-queued)
+ * and was handed to it again is not judged, as the answer cannot hold it yet. NATS keeps one connection's messages in order, so the executor has received every batch
  * sent before the question when it answers, and every completion it sent before its answer has
  * reached the scheduler first. A snapshot slot still assigned to it, with the same key, and not
  * in its answer is lost: it is re-queued.
@@ -61,7 +62,7 @@ export class Reconciler {
     for (const rec of ask) byTag.set(rec.index + 1, new Map());
     for (let s = 0; s < t.capacity; s++) {
       if (t.state[s] !== ASSIGNED) continue;
-      byTag.get(t.exec[s]!)?.set(s, t.key[s]!);
+      byTag.get(t.exec[s]!)?.set(s, t.assignment[s]!);
     }
     for (const rec of ask) {
       const nonce = ++this.nonce;
@@ -79,8 +80,8 @@ export class Reconciler {
     const t = this.d.tasks;
     const tag = rec.index + 1;
     const lost: number[] = [];
-    for (const [s, key] of r.slots) {
-      if (!has.has(s) && t.state[s] === ASSIGNED && t.exec[s] === tag && t.key[s] === key) lost.push(s);
+    for (const [s, assignment] of r.slots) {
+      if (!has.has(s) && t.state[s] === ASSIGNED && t.exec[s] === tag && t.assignment[s] === assignment) lost.push(s);
     }
     if (!lost.length) return;
     this.requeued += lost.length;

@@ -231,5 +231,5 @@ function memory() {
   return { rss: m.rss, heapUsed: m.heapUsed + m.external };
 }
 
-/** Typed-array bytes the table spends per slot (state, client, key, chunk, row, exec, attempts, free list, ring). */
-const TASK_TABLE_BYTES_PER_SLOT = 1 + 4 + 4 + 4 + 4 + 2 + 1 + 1 + 4 + 4;
+/** Typed-array bytes the table spends per slot (state, client, key, chunk, row, exec, assignment, attempts, flags, free list, ring). */
+const TASK_TABLE_BYTES_PER_SLOT = 1 + 4 + 4 + 4 + 4 + 2 + 4 + 1 + 1 + 4 + 4;

@@ -86,6 +86,12 @@ export class TaskTable {
   row = new Uint32Array(1024);
   /** Executor index + 1 while ASSIGNED, else 0. */
   exec = new Uint16Array(1024);
+  /**
+   * Which assignment the slot's current one is (a counter over the table): a reconciliation judges
+   * only the assignments it asked about, not the same task handed to the same executor again since.
+   */
+  assignment = new Uint32Array(1024);
+  private assignments = 0;
   /** Deaths of an executor while this task was running on it (allowed-failures). */
   attempts = new Uint8Array(1024);
   /** Bit {@link CAREFUL}: run with start/end markers (see TaskGroup.careful). */
@@ -308,6 +314,7 @@ export class TaskTable {
   assign(s: number, execIndex: number): void {
     this.state[s] = ASSIGNED;
     this.exec[s] = execIndex + 1;
+    this.assignment[s] = this.assignments = (this.assignments + 1) >>> 0;
     this.queued--;
     this.assigned++;
   }
@@ -468,6 +475,7 @@ export class TaskTable {
     this.chunk = grow(this.chunk, n);
     this.row = grow(this.row, n);
     this.exec = grow(this.exec, n);
+    this.assignment = grow(this.assignment, n);
     this.attempts = grow(this.attempts, n);
     this.flags = grow(this.flags, n);
   }

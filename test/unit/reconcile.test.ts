@@ -53,6 +53,22 @@ test("a slot assigned before the question and not held is re-queued; later ones 
   assert.is(requeued.length, 2, "one answer per question");
 });
 
+test("a slot that left the executor after the question and came back to it is not judged (a steal's tasks handed out again)", () => {
+  // The LAN story's rare duplicate: a steal's answer put a slot back in the queue while a question
+  // was out; the pump gave it to the same executor again in a batch sent after the question; the
+  // answer could not hold it, and the slot was re-queued while that executor ran it: it ran twice.
+  const { tasks, slots, recs, assign, asked, requeued, rc } = setup();
+  for (let i = 0; i < 3; i++) assign(slots[i]!, recs[0]!);
+  for (let i = 0; i < RECONCILE_EVERY; i++) rc.tick();
+  const [[r0, n0]] = asked as [[ExecutorRec, number]];
+  tasks.requeueFront([slots[2]!]); // stolen back (the executor gave it up: its answer will not hold it)
+  recs[0]!.assigned--;
+  assign(slots[2]!, recs[0]!); // and handed to the same executor again, after the question
+  rc.answer(r0, n0, Uint32Array.of(slots[0]!, slots[1]!));
+  assert.equal(requeued, [], "assigned anew after the question: not lost");
+  assert.is(tasks.state[slots[2]!], tasks.state[slots[0]!], "still assigned");
+});
+
 test("a doubt asks at the next beat, and only executors with assigned work", () => {
   const { slots, recs, assign, asked, rc } = setup();
   assign(slots[0]!, recs[1]!);
