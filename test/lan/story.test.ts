@@ -72,7 +72,7 @@ if (lanOrSkip("test/lan/story.test.ts")) {
     assert.is(grid.fits, 15);
     assert.is(grid.bestScore, Math.max(...grid.meanTestScore));
     assert.ok(grid.bestScore > 0.8, `iris f1_weighted ${grid.bestScore}`);
-    assert.is(parts.get("end").duplicates, 0);
+    assert.is(parts.get("end").duplicates, 0, `${JSON.stringify(parts.get("end"))}\n${out}\nscheduler:\n${c.scheduler.output()}\ndesk:\n${c.workers.get("desk")!.output()}\nlaptop:\n${c.workers.get("laptop")!.output()}`);
 
     // both hosts worked, each in its own local directory
     assert.match(c.workers.get("desk")!.output(), /worker desk: 2 process/);
