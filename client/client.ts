@@ -33,7 +33,7 @@ import { ERROR } from "./jobs.ts";
 import { startLocalCluster, type LocalClusterHandle } from "../runtime/local-cluster.ts";
 import { runOnExecutors, runOnScheduler } from "./remote-run.ts";
 import { install, uploadFile, type InstallOptions, type InstallReport, type UploadReport } from "./uploads.ts";
-import type { DataRef } from "../runtime/data-ref.ts";
+import { DataRef } from "../runtime/data-ref.ts";
 import type { ClientOptions } from "./options.ts";
 import { DEFAULT_MAX_VALUE_BYTES } from "./large-values.ts";
 import type { Result } from "./wire-types.ts";
@@ -186,6 +186,23 @@ export class Client extends ClientTasks {
   /** Lets the cluster drop scattered values this client no longer needs (one ref or several). */
   release(refs: DataRef | readonly DataRef[]): void {
     this.scattered.release(Array.isArray(refs) ? refs : [refs as DataRef]);
+  }
+
+  /**
+   * A workload run's scatter (the cluster backend of `parallel()`, `best()`, `gridSearchCV`): as
+   * {@link scatter}, but held for the run only: released by {@link endScatterLease} once no run
+   * uses it, unless this client also scattered the value itself (then it stays until {@link release}).
+   * @internal
+   */
+  scatterLease<T>(value: T, opts: { broadcast?: boolean } = {}): Promise<DataRef<T>> {
+    this.assertOpen();
+    return this.scattered.lease(value, !!opts.broadcast);
+  }
+
+  /** Ends a run's hold on values from {@link scatterLease} (anything else is ignored). @internal */
+  endScatterLease(refs: readonly unknown[]): void {
+    if (this.closed) return;
+    this.scattered.endLease(refs.filter((r): r is DataRef => r instanceof DataRef));
   }
 
   // --- cancel / info / close ------------------------------------------------------------------

@@ -4,6 +4,9 @@
  * once to every idle executor, see runtime/data-transfer.ts). A client remembers what it
  * scattered: the same object scattered twice is sent once (identity cache), and every value it
  * still owns is uploaded again for a scheduler that restarted (which holds them in memory only).
+ * Workload runs (the cluster backend of parallel(), best(), gridSearchCV) scatter through leases:
+ * a value only runs scattered is released when the last run using it ends, one the user scattered
+ * too stays until the user releases it.
  */
 import { encodeLargeParts, findUnencodable } from "../runtime/codec.ts";
 import { DataRef } from "../runtime/data-ref.ts";
@@ -36,6 +39,10 @@ export class ScatteredValues {
   private readonly objectOf = new Map<string, WeakRef<object>>();
   /** Hash → the value (kept strongly until release, to upload it again) and its broadcast flag. */
   private readonly owned = new Map<string, { value: unknown; broadcast: boolean }>();
+  /** Hashes the user scattered (not only runs): never released by a lease's end. */
+  private readonly userHeld = new Set<string>();
+  /** Hash → runs holding a lease on it ({@link lease}). */
+  private readonly leases = new Map<string, number>();
 
   constructor(
     private readonly tx: Transport,
@@ -46,7 +53,36 @@ export class ScatteredValues {
     private readonly auth = "",
   ) {}
 
+  /** The user's scatter: held until the user releases it. */
   scatter<T>(value: T, broadcast: boolean): Promise<DataRef<T>> {
+    const p = this.put(value, broadcast);
+    void p.then((ref) => this.userHeld.add(ref.hash), () => {});
+    return p;
+  }
+
+  /** A workload run's scatter: held until {@link endLease} of its last run, unless the user scattered it too. */
+  async lease<T>(value: T, broadcast: boolean): Promise<DataRef<T>> {
+    const ref = await this.put(value, broadcast);
+    this.leases.set(ref.hash, (this.leases.get(ref.hash) ?? 0) + 1);
+    return ref;
+  }
+
+  /** A run no longer needs these (from {@link lease}; other refs are ignored). */
+  endLease(refs: readonly DataRef[]): void {
+    const done: DataRef[] = [];
+    for (const r of refs) {
+      const n = this.leases.get(r.hash);
+      if (n === undefined) continue;
+      if (n > 1) this.leases.set(r.hash, n - 1);
+      else {
+        this.leases.delete(r.hash);
+        if (!this.userHeld.has(r.hash)) done.push(r);
+      }
+    }
+    if (done.length) this.release(done);
+  }
+
+  private put<T>(value: T, broadcast: boolean): Promise<DataRef<T>> {
     const key = typeof value === "object" && value !== null ? (value as object) : undefined;
     const hit = key && this.byObject.get(key);
     if (hit && !broadcast) return hit as Promise<DataRef<T>>;
@@ -64,6 +100,7 @@ export class ScatteredValues {
 
   release(refs: readonly DataRef[]): void {
     for (const r of refs) {
+      this.userHeld.delete(r.hash);
       const key = this.objectOf.get(r.hash)?.deref();
       if (key) this.byObject.delete(key);
       this.objectOf.delete(r.hash);

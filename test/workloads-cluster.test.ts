@@ -35,4 +35,37 @@ test("a DataRef the user scattered is passed through; backend: \"cluster\" with 
   await waitFor(async () => (await c.info()).clients === 1, { timeoutMs: 10_000, label: "the call's client to be gone" });
 });
 
+test("what a run scattered leaves the scheduler when the run ends; the user's own values, and one another run still uses, stay", async () => {
+  const c = client!;
+  const held = async () => (await c.info()).retained!.dataValues;
+  const base = await held();
+  const values = (seed: number) => Float64Array.from({ length: 50_000 }, (_, i) => i + seed);
+  const pick = (k: number, d: Float64Array) => d[k]!;
+  const slowPick = async (k: number, d: Float64Array) => (await new Promise((r) => setTimeout(r, 200)), d[k]!);
+
+  // 1. Scattered for the run only: gone after it.
+  const a = values(1);
+  assert.equal(await withTimeout(parallel({ client: c, scatter: [a] }, [1, 2].map((k) => delayed(pick)(k, a))), 60_000, "run 1"), [2, 3]);
+  await waitFor(async () => (await held()) === base, { timeoutMs: 10_000, label: "run 1's value released" });
+
+  // 2. The user scattered it too: it stays, and the user's ref still works.
+  const b = values(100);
+  const rb = await c.scatter(b);
+  assert.is(await held(), base + 1);
+  assert.equal(await withTimeout(parallel({ client: c, scatter: [b] }, [1, 2].map((k) => delayed(pick)(k, b))), 60_000, "run 2"), [101, 102]);
+  assert.is(await held(), base + 1, "the user's value stays");
+  assert.is(await withTimeout(c.submit((d: Float64Array) => d[5]!, rb).result(), 30_000, "the user's ref"), 105);
+
+  // 3. Two runs at once on one value: it stays until the second ends.
+  const d = values(1000);
+  const long = parallel({ client: c, scatter: [d], batchSize: 1 }, [1, 2, 3, 4].map((k) => delayed(slowPick)(k, d)));
+  const short = await withTimeout(parallel({ client: c, scatter: [d] }, [5].map((k) => delayed(pick)(k, d))), 60_000, "the short run");
+  assert.equal(short, [1005]);
+  assert.is(await held(), base + 2, "the long run still holds it");
+  assert.equal(await withTimeout(long, 60_000, "the long run"), [1001, 1002, 1003, 1004]);
+  await waitFor(async () => (await held()) === base + 1, { timeoutMs: 10_000, label: "released after the last run" });
+  c.release(rb);
+  await waitFor(async () => (await held()) === base, { timeoutMs: 10_000, label: "the user's value released" });
+});
+
 test.run();

@@ -14,7 +14,9 @@ interface ClusterFn extends PreparedFn {
 
 /**
  * Runs batches as tasks of `client` (`client.submit(batchWrapper, payload, ...refs)`); scattered
- * values are `client.scatter(value, { broadcast: true })` refs, fetched once per executor.
+ * values are broadcast scatters held for the run (`client.scatterLease`), fetched once per
+ * executor, and released when the last run using them ends (not when the client closes: a
+ * long-lived client running many workloads with fresh data would hold it all).
  */
 export class ClusterBackend implements Backend {
   readonly name = "ts-dask";
@@ -49,7 +51,12 @@ export class ClusterBackend implements Backend {
 
   /** See {@link Backend.scatter}. */
   scatter(value: unknown): Promise<unknown> {
-    return this.client.scatter(value, { broadcast: true });
+    return this.client.scatterLease(value, { broadcast: true });
+  }
+
+  /** See {@link Backend.release}: values only runs scattered go once no run uses them. */
+  release(tokens: readonly unknown[]): void {
+    this.client.endScatterLease(tokens);
   }
 
   /** See {@link Backend.run}. */

@@ -29,9 +29,8 @@ export interface Backend {
   /** Stores `value` once where the work runs; the token stands for it in {@link run}'s `refs`. */
   scatter(value: unknown): Promise<unknown>;
   /**
-   * Forgets scattered values (their tokens) once a run no longer needs them. Optional: the cluster
-   * backend keeps them, because `client.scatter` caches refs by identity for the client's lifetime
-   * (the scheduler drops them when the client goes).
+   * Forgets scattered values (their tokens) once a run no longer needs them. The cluster backend
+   * keeps a value the user scattered too, or that another run still uses.
    */
   release?(tokens: readonly unknown[]): void;
   /** Runs one batch. `refs` are tokens from {@link scatter} (or a user's own DataRefs on the cluster). */
