@@ -96,17 +96,6 @@ export class Client extends ClientTasks {
     }
   }
 
-  /**
-   * A client on a transport the caller made: no cluster is started, and close() stops none. The
-   * embedded process's warm-up (cluster/warm-up.ts) runs one on a private in-process bus.
-   * @internal
-   */
-  static async attach(tx: Transport, cluster: string): Promise<Client> {
-    const c = new Client(tx, cluster, undefined, DEFAULT_MAX_VALUE_BYTES, undefined);
-    await c.start(tx.server, {});
-    return c;
-  }
-
   // --- modules --------------------------------------------------------------------------------
 
   /**

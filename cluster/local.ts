@@ -86,7 +86,7 @@ export class LocalCluster implements LocalClusterHandle {
       await natsStarting.then((n) => n.stop(), () => {});
       throw e;
     }
-    const { Scheduler, Supervisor, Transport, startDashboard, warmUp } = m;
+    const { Scheduler, Supervisor, Transport, startDashboard } = m;
     startupMark("cluster", "nats-server-and-modules-ready");
     const url = opts.lan ? nats.url.replace("0.0.0.0", "127.0.0.1") : nats.url;
     const log = (who: string) => (opts.quiet ? silentLogger : consoleLogger(who));
@@ -113,14 +113,8 @@ export class LocalCluster implements LocalClusterHandle {
         standby,
         standbyDelayMs: STANDBY_DELAY_MS,
       });
-      // While the executors boot, this process's per-task code warms up on a scratch cluster of its
-      // own (warm-up.ts), until they are ready.
-      let ready = false;
-      const warming = warmUp(() => ready).then((r) => startupMark("cluster", `warmed-up (${r.rounds} rounds, ${r.tasks} tasks, ${r.ms.toFixed(0)} ms)`));
       await worker.ready;
-      ready = true;
       startupMark("cluster", "executors-ready");
-      await warming;
       const dashboard = opts.dashboard && startDashboard ? await startDashboard(scheduler.monitor, { address: opts.dashboard, log: log("[scheduler]") }) : undefined;
       // A generated cluster name is never used again: its uploads and installs go with it.
       const own = opts.cluster === undefined && opts.localDirectory === undefined ? localDirectory : undefined;
@@ -161,14 +155,13 @@ declare module "../runtime/local-cluster.ts" {
 
 /** The modules a start needs once nats-server runs: loaded on the first start, while the processes boot. */
 async function actorModules(dashboard: boolean) {
-  const [{ Scheduler }, { Supervisor }, { Transport }, { warmUp }, dash] = await Promise.all([
+  const [{ Scheduler }, { Supervisor }, { Transport }, dash] = await Promise.all([
     import("../actors/scheduler/scheduler.ts"),
     import("../actors/supervisor/supervisor.ts"),
     import("../runtime/transport.ts"),
-    import("./warm-up.ts"),
     dashboard ? import("../actors/scheduler/observation/dashboard/server.ts") : undefined,
   ]);
-  return { Scheduler, Supervisor, Transport, warmUp, startDashboard: dash?.startDashboard };
+  return { Scheduler, Supervisor, Transport, startDashboard: dash?.startDashboard };
 }
 
 // Client.connect() with no address starts one of these (runtime/local-cluster.ts).
