@@ -13,6 +13,10 @@
  * Per round and phase, CPU seconds per process from /proc (`cpuMapS`, `cpuSubmitsS`: the client or
  * up process, both executors, nats-server, and their main threads apart: the rest is V8's compiler
  * and GC threads). $BENCH_CLIENT_FLAGS: Node/V8 flags for the client process (e.g. "--trace-opt").
+ * With `--trace-opt` and/or `--trace-deopt` among them, each mode also reports `v8`: per phase of
+ * the client process (connect: import and connect; map; submits), the median TurboFan compiles
+ * and their ms, deopts, and the functions that bailed out 50 times or more in one phase of a run
+ * (a deopt loop: V8 re-entering code that keeps bailing out), with the runs they did it in.
  * $BENCH_NO_HOPS=1 skips the hop timeline run.
  *
  * Also, in the same rounds: `embeddedNoLink` (the embedded cluster with `local: { link: false }`:
@@ -47,7 +51,9 @@ const WARM_REPEATS = Number(process.env.BENCH_WARM_REPEATS ?? 3);
 
 const SCRIPT = `const [dist, url, cluster, rootPid, repeatArg] = process.argv.slice(2);
 const { Client } = await import(dist);
-const { writeFileSync, readFileSync, readdirSync } = await import("node:fs");
+const { writeFileSync, readFileSync, readdirSync, writeSync } = await import("node:fs");
+// Phase marks on stdout, in order with V8's traces (written synchronously to the same fd).
+const phase = (name) => writeSync(1, "PHASE " + name + "\\n");
 const client = url === "nolink" ? await Client.connect(undefined, { local: { nprocs: 2, link: false } }) : url ? await Client.connect(url, { cluster }) : await Client.connect(undefined, { local: { nprocs: 2 } });
 // CPU seconds of the processes under root (this process when embedded, the up process for up), by
 // kind, and of their main threads apart (the rest is V8's compiler and GC threads, and libuv's).
@@ -107,12 +113,14 @@ if (repeats > 1 && rep === repeats - 1) await standbyBooted();
 const xs = Array.from({ length: ${N} }, (_, i) => i);
 const p0 = tree();
 const c0 = process.cpuUsage();
+phase("map");
 let t0 = performance.now();
 const out = await client.gather(client.map(inc, xs));
 const mapS = (performance.now() - t0) / 1000;
 if (out[${N} - 1] !== ${N}) throw new Error("wrong results");
 const cMap = process.cpuUsage(c0);
 const p1 = tree();
+phase("submits");
 const ts = [];
 const marks = [];
 for (let i = 0; i < ${SUBMITS}; i++) {
@@ -155,6 +163,43 @@ interface Round {
    */
   mapTree: Tree;
   submitsTree: Tree;
+  /** With V8 trace flags in $BENCH_CLIENT_FLAGS: what compiled and bailed out, per phase. */
+  v8?: Record<string, V8Phase>;
+}
+
+interface V8Phase {
+  compiles: number;
+  compileMs: number;
+  deopts: number;
+  /** Deopts by function name. */
+  byFn: Record<string, number>;
+}
+
+/** Sums `--trace-opt` / `--trace-deopt` lines of a client's stdout by phase (the script's PHASE marks; a repeated phase starts over). */
+function v8Phases(out: string): Record<string, V8Phase> {
+  const phases: Record<string, V8Phase> = {};
+  let cur: V8Phase = (phases.connect = { compiles: 0, compileMs: 0, deopts: 0, byFn: {} });
+  for (const line of out.split("\n")) {
+    if (line.startsWith("PHASE ")) cur = phases[line.slice(6)] = { compiles: 0, compileMs: 0, deopts: 0, byFn: {} };
+    const c = /^\[completed compiling .*took [0-9.]+, ([0-9.]+), [0-9.]+ ms\]/.exec(line);
+    if (c) (cur.compiles++, (cur.compileMs += Number(c[1])));
+    const d = /^\[bailout \(kind: .*deoptimizing [^<]*<JSFunction ([^ >]*)/.exec(line);
+    if (d) (cur.deopts++, (cur.byFn[d[1] || "(anonymous)"] = (cur.byFn[d[1] || "(anonymous)"] ?? 0) + 1));
+  }
+  return phases;
+}
+
+/** Medians per phase over the rounds, and the deopt loops seen (function → rounds it looped in, per phase). */
+function v8Summary(rs: Round[]) {
+  const names = [...new Set(rs.flatMap((r) => Object.keys(r.v8 ?? {})))];
+  return Object.fromEntries(
+    names.map((n) => {
+      const ps = rs.map((r) => r.v8?.[n]).filter((p): p is V8Phase => !!p);
+      const loops: Record<string, number> = {};
+      for (const p of ps) for (const [fn, k] of Object.entries(p.byFn)) if (k >= 50) loops[fn] = (loops[fn] ?? 0) + 1;
+      return [n, { compiles: median(ps.map((p) => p.compiles)), compileMs: Math.round(median(ps.map((p) => p.compileMs))), deopts: median(ps.map((p) => p.deopts)), deoptLoops: loops }];
+    }),
+  );
 }
 
 async function client(script: string, args: string[], cwd: string, extraEnv: Record<string, string> = {}): Promise<Round> {
@@ -169,8 +214,9 @@ async function client(script: string, args: string[], cwd: string, extraEnv: Rec
   child.stdout!.on("data", (d: Buffer) => (out += d));
   const [code] = await once(child, "exit");
   const m = /^RESULT (.*)$/m.exec(out);
-  if (code !== 0 || !m) throw new Error(`bench client exited with ${code}:\n${out}`);
-  return JSON.parse(m[1]!) as Round;
+  if (code !== 0 || !m) throw new Error(`bench client exited with ${code}:\n${out.slice(-4000)}`);
+  const r = JSON.parse(m[1]!) as Round;
+  return flags.some((f) => f === "--trace-opt" || f === "--trace-deopt") ? { ...r, v8: v8Phases(out) } : r;
 }
 
 async function round(mode: Mode, script: string, tmp: string): Promise<Round> {
@@ -211,6 +257,7 @@ try {
     // per process, map then submits: root = the up process (embedded: the client itself), both executors, nats-server; …Main: main threads only
     cpuMapS: perProcess(rs.map((r) => r.mapTree)),
     cpuSubmitsS: perProcess(rs.map((r) => r.submitsTree)),
+    ...(rs.some((r) => r.v8) ? { v8: v8Summary(rs) } : {}),
   });
   report({
     bench: "embedded",
