@@ -72,7 +72,14 @@ if (lanOrSkip("test/lan/story.test.ts")) {
     assert.is(grid.fits, 15);
     assert.is(grid.bestScore, Math.max(...grid.meanTestScore));
     assert.ok(grid.bestScore > 0.8, `iris f1_weighted ${grid.bestScore}`);
-    assert.is(parts.get("end").duplicates, 0, `${JSON.stringify(parts.get("end"))}\n${out}\nscheduler:\n${c.scheduler.output()}\ndesk:\n${c.workers.get("desk")!.output()}\nlaptop:\n${c.workers.get("laptop")!.output()}`);
+    // Exactly-once resolution holds whatever happens; a task runs twice only after a re-queue the
+    // scheduler reports (an executor silent past its window on a starved machine, a lost batch) or a
+    // re-submission by the client. A duplicate result without either is a bug.
+    const tail = parts.get("end");
+    const log = c.scheduler.output();
+    const requeued = [...log.matchAll(/re-queued (\d+) task|does not hold (\d+) task/g)].reduce((a, m) => a + Number(m[1] ?? m[2]), 0);
+    console.log(`figure: duplicate results ${tail.duplicates}, tasks re-queued by the scheduler ${requeued}, re-submitted by the client ${tail.resubmitted}`);
+    assert.ok(tail.duplicates <= requeued + tail.resubmitted, `every duplicate result follows a re-run the cluster reported: ${JSON.stringify(tail)}, re-queued ${requeued}\n${out}\nscheduler:\n${log}\ndesk:\n${c.workers.get("desk")!.output()}\nlaptop:\n${c.workers.get("laptop")!.output()}`);
 
     // both hosts worked, each in its own local directory
     assert.match(c.workers.get("desk")!.output(), /worker desk: 2 process/);
