@@ -5,7 +5,7 @@
  * by the scheduler (failSlot) and an executor's death (executorGone, tasks re-queued or blamed).
  * Serves no route itself; the handlers (scheduler.ts start()) call schedulePump()/pump().
  */
-import { encode } from "../../runtime/codec.ts";
+import { encodeOmittingUndefined } from "../../runtime/codec.ts";
 import { Errors, remoteError, type TsDaskError } from "../../runtime/errors.ts";
 import {
   type StealReply,
@@ -207,7 +207,7 @@ export abstract class SchedulerDispatch extends SchedulerState {
 
   protected sendBatch(rec: ExecutorRec, msg: TaskBatch) {
     msg.seq = ++rec.seq;
-    const data = encode(msg);
+    const data = encodeOmittingUndefined(msg);
     if (data.byteLength <= this.tx.maxPayload) return this.tx.publish(rec.tasksSubject, data);
     // Too big for one message: split the groups' rows in half and try again.
     const total = msg.groups.reduce((a, g) => a + g.slots.length, 0);
@@ -221,7 +221,7 @@ export abstract class SchedulerDispatch extends SchedulerState {
       this.executors.load(rec);
       return;
     }
-    const [a, b] = splitBatch(msg);
+    const [a, b] = splitBatch(this.batching, msg);
     this.sendBatch(rec, a);
     this.sendBatch(rec, b);
   }
