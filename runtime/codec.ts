@@ -145,13 +145,32 @@ export function encode(value: unknown): Uint8Array {
 const omitting = new Encoder({ extensionCodec: extensions, initialBufferSize: 64 * 1024, ignoreUndefined: true });
 
 /**
- * Like {@link encode}, with object fields whose value is undefined left out (not written as nil):
- * for messages made with every field present from the start (one hidden class, e.g. task batches,
- * actors/scheduler/batches.ts), optional ones undefined. Not for user values (their undefined
- * fields arrive as null, as everywhere else).
+ * Like {@link encodeSpliced}, with object fields whose value is undefined left out (not written as
+ * nil): for messages made with every field present from the start (one hidden class, e.g. task
+ * batches, actors/scheduler/batches.ts), optional ones undefined. Not for user values (their
+ * undefined fields arrive as null, as everywhere else).
  */
 export function encodeOmittingUndefined(value: unknown): Uint8Array {
-  return omitting.encode(value);
+  return omitting.encode(canSplice ? value : unsplice(value));
+}
+
+/**
+ * `bytes` as a msgpack `bin` value, {@link Encoded} (written into a message as they are, one copy,
+ * where a Uint8Array field costs three: our typed-array extension's header, the encoder's buffer,
+ * and back). The `bin` decodes as a view of the message: for bytes the receiver decodes at once
+ * (a task group's rows). `fill` writes the `size` bytes from offset `at` of `out`.
+ */
+export function binOf(size: number, fill: (out: Uint8Array, at: number) => void): Encoded {
+  const out = new Uint8Array(5 + size);
+  out[0] = 0xc6;
+  new DataView(out.buffer).setUint32(1, size);
+  fill(out, 5);
+  return new Encoded(out);
+}
+
+/** The bytes a {@link binOf} value carries (a view). */
+export function binBytes(e: Encoded): Uint8Array {
+  return e.bytes.subarray(5);
 }
 
 /**
@@ -185,6 +204,7 @@ function splicingDoEncode(this: EncoderInternals, o: unknown, depth: number) {
 if (canSplice) {
   (splicer as unknown as EncoderInternals).doEncode = splicingDoEncode;
   (rowEncoder as unknown as EncoderInternals).doEncode = splicingDoEncode;
+  (omitting as unknown as EncoderInternals).doEncode = splicingDoEncode;
 }
 
 /**

@@ -4,11 +4,20 @@
  * that executor has not seen yet), and halving a batch that does not fit one NATS message. A
  * group's arguments are the client's bytes, copied from its chunk (row-bytes.ts), never decoded.
  */
+import type { Encoded } from "../../runtime/codec.ts";
 import type { FnDef, ModuleDef, TaskBatch, TaskGroup } from "../../runtime/protocol.ts";
 import { TICKET_WORDS, type TicketKey } from "../../runtime/tickets.ts";
 import type { ExecutorRec } from "./executor-rec.ts";
 import { arrayOfRows } from "./row-bytes.ts";
 import { CAREFUL, type Chunk, type Lane, type TaskTable } from "./tasks.ts";
+
+/**
+ * A {@link TaskGroup} as the scheduler writes it: its rows' and shared arguments' bytes as `bin`
+ * values written into the message as they are (codec.ts binOf, encodeOmittingUndefined); the
+ * executor reads them as TaskGroup.rows / consts.
+ */
+export type OutGroup = Omit<TaskGroup, "rows" | "consts"> & { rows: Encoded; consts: Encoded | undefined };
+export type OutBatch = Omit<TaskBatch, "groups"> & { groups: OutGroup[] };
 
 /** What batching reads from the scheduler. */
 export interface BatchContext {
@@ -30,7 +39,7 @@ export interface BatchContext {
  * (undefined ones are left out of the message, codec.ts encodeOmittingUndefined): V8 keeps one
  * hidden class for every group, where adding optional fields afterwards deoptimised takeBatch.
  */
-function groupOf(c: BatchContext, ch: Chunk, slots: Uint32Array, careful: boolean, tickets?: Uint32Array): TaskGroup {
+function groupOf(c: BatchContext, ch: Chunk, slots: Uint32Array, careful: boolean, tickets?: Uint32Array): OutGroup {
   const t = c.tasks;
   const n = slots.length;
   const keys = new Uint32Array(n);
@@ -61,9 +70,9 @@ const taken: number[] = [];
  * Pops up to `n` queued rows for `rec` (assigning them) into one batch; undefined when none. From
  * `lane` (a need lane, resources.ts) when given, else from the lanes in turn.
  */
-export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number, lane?: Lane): { msg: TaskBatch; count: number } | undefined {
+export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number, lane?: Lane): { msg: OutBatch; count: number } | undefined {
   const t = c.tasks;
-  const groups: TaskGroup[] = [];
+  const groups: OutGroup[] = [];
   let ch: Chunk | undefined;
   let careful = false;
   let count = 0;
@@ -95,7 +104,7 @@ export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number, lane?: L
   taken.length = 0;
   if (count === 0) return undefined;
   rec.assigned += count;
-  const msg: TaskBatch = { sched: c.instance, auth: rec.auth, seq: 0, fns: undefined, mods: undefined, groups };
+  const msg: OutBatch = { sched: c.instance, auth: rec.auth, seq: 0, fns: undefined, mods: undefined, groups };
   const fns: FnDef[] = [];
   const mods: ModuleDef[] = [];
   for (const grp of groups) {
@@ -127,10 +136,10 @@ export function concat(parts: Uint32Array[], total: number): Uint32Array {
  * Halves a batch (by rows); function definitions travel with both halves. The rows' bytes are
  * copied again from their chunks (still held: the rows are assigned).
  */
-export function splitBatch(c: BatchContext, msg: TaskBatch): [TaskBatch, TaskBatch] {
+export function splitBatch(c: BatchContext, msg: OutBatch): [OutBatch, OutBatch] {
   const total = msg.groups.reduce((a, g) => a + g.slots.length, 0);
   const half = total >> 1;
-  const parts: [TaskGroup[], TaskGroup[]] = [[], []];
+  const parts: [OutGroup[], OutGroup[]] = [[], []];
   let seen = 0;
   for (const g of msg.groups) {
     const n = g.slots.length;
@@ -144,6 +153,6 @@ export function splitBatch(c: BatchContext, msg: TaskBatch): [TaskBatch, TaskBat
     if (cut < n) parts[1].push(piece(cut, n));
   }
   // Definitions travel with both halves: either may arrive first.
-  const build = (groups: TaskGroup[]): TaskBatch => ({ sched: msg.sched, auth: msg.auth, seq: 0, fns: msg.fns, mods: msg.mods, groups });
+  const build = (groups: OutGroup[]): OutBatch => ({ sched: msg.sched, auth: msg.auth, seq: 0, fns: msg.fns, mods: msg.mods, groups });
   return [build(parts[0]), build(parts[1])];
 }

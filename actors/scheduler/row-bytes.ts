@@ -4,6 +4,7 @@
  * end offsets; a run of consecutive rows (the usual case: a chunk's rows are queued in order) is
  * one copy.
  */
+import { binOf, type Encoded } from "../../runtime/codec.ts";
 
 /** Where row `r`'s bytes start. */
 export function rowStart(ends: Uint32Array, r: number): number {
@@ -36,16 +37,19 @@ function copyRows(rows: Uint8Array, ends: Uint32Array, pick: ArrayLike<number>, 
   return at;
 }
 
-/** Rows `pick` as one msgpack array (a TaskGroup's `rows`): an array header, then each row's bytes as they are. */
-export function arrayOfRows(rows: Uint8Array, ends: Uint32Array, pick: ArrayLike<number>): Uint8Array {
+/**
+ * Rows `pick` as one msgpack array (a TaskGroup's `rows`): an array header, then each row's bytes as
+ * they are; ready to be written into the batch message as a `bin` (codec.ts binOf: one more copy).
+ */
+export function arrayOfRows(rows: Uint8Array, ends: Uint32Array, pick: ArrayLike<number>): Encoded {
   const n = pick.length;
   const head = n < 16 ? 1 : n < 0x10000 ? 3 : 5;
-  const out = new Uint8Array(head + sizeOf(ends, pick));
-  if (n < 16) out[0] = 0x90 | n;
-  else if (n < 0x10000) ((out[0] = 0xdc), (out[1] = n >>> 8), (out[2] = n & 0xff));
-  else ((out[0] = 0xdd), new DataView(out.buffer).setUint32(1, n));
-  copyRows(rows, ends, pick, out, head);
-  return out;
+  return binOf(head + sizeOf(ends, pick), (out, at) => {
+    if (n < 16) out[at] = 0x90 | n;
+    else if (n < 0x10000) ((out[at] = 0xdc), (out[at + 1] = n >>> 8), (out[at + 2] = n & 0xff));
+    else ((out[at] = 0xdd), new DataView(out.buffer).setUint32(at + 1, n));
+    copyRows(rows, ends, pick, out, at + head);
+  });
 }
 
 /** Rows `pick` as a chunk of their own (a re-submission's missing rows): their bytes and end offsets. */

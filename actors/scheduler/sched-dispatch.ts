@@ -10,13 +10,12 @@ import { Errors, remoteError, type TsDaskError } from "../../runtime/errors.ts";
 import {
   type StealReply,
   type Resources,
-  type TaskBatch,
 } from "../../runtime/protocol.ts";
 import { roomFor, windowFor } from "./placement.ts";
 import { ASSIGNED, needsKey } from "./tasks.ts";
 import { fits, formatResources, hold, releaseSlots } from "./resources.ts";
 import type { ExecutorRec } from "./executor-rec.ts";
-import { splitBatch, takeBatch } from "./batches.ts";
+import { splitBatch, takeBatch, type OutBatch } from "./batches.ts";
 import { blame } from "./blame.ts";
 import { SchedulerState } from "./sched-state.ts";
 
@@ -205,7 +204,7 @@ export abstract class SchedulerDispatch extends SchedulerState {
     return s < 0 ? undefined : this.tasks.chunks.get(this.tasks.chunk[s]!)!.fn;
   }
 
-  protected sendBatch(rec: ExecutorRec, msg: TaskBatch) {
+  protected sendBatch(rec: ExecutorRec, msg: OutBatch) {
     msg.seq = ++rec.seq;
     const data = encodeOmittingUndefined(msg);
     if (data.byteLength <= this.tx.maxPayload) return this.tx.publish(rec.tasksSubject, data);

@@ -9,7 +9,7 @@
  * QUEUED → CANCELLED → free when the ring reaches it; ASSIGNED → QUEUED again when its executor dies.
  */
 
-import { decode } from "../../runtime/codec.ts";
+import { binBytes, binOf, decode, type Encoded } from "../../runtime/codec.ts";
 import { TaskKeys, type IndexedChunk } from "./task-keys.ts";
 
 export const FREE = 0;
@@ -34,8 +34,8 @@ export interface Chunk extends IndexedChunk {
   rows: Uint8Array;
   /** Where each row's bytes end in `rows`. */
   ends: Uint32Array;
-  /** The arguments shared by every row, one msgpack array (SubmitGroup.consts). */
-  consts: Uint8Array | undefined;
+  /** The arguments shared by every row, one msgpack array (SubmitGroup.consts), as the `bin` every batch of the chunk carries (codec.ts binOf). */
+  consts: Encoded | undefined;
   /** Per-task timeout in ms (0: none). */
   timeout: number;
   /** The queue it waits in (client and priority). */
@@ -154,7 +154,8 @@ export class TaskTable {
     const n = keys.length;
     const lane = needs ? this.needLaneFor(client, priority, needs) : this.laneFor(client, priority);
     const slots = new Uint32Array(n);
-    const c: Chunk = { id: this.nextChunk++, client, fn, rows, ends, consts, timeout, remaining: n, lane, slots, key0: 0, blocks: [], needs };
+    const shared = consts ? binOf(consts.byteLength, (out, at) => out.set(consts, at)) : undefined;
+    const c: Chunk = { id: this.nextChunk++, client, fn, rows, ends, consts: shared, timeout, remaining: n, lane, slots, key0: 0, blocks: [], needs };
     const flags = needs ? NEEDS : 0;
     this.chunks.set(c.id, c);
     if (client >= this.live.length) this.live = grow(this.live, Math.max(client + 1, this.live.length * 2));
@@ -429,7 +430,7 @@ export class TaskTable {
     const c = this.chunks.get(this.chunk[s]!)!;
     const r = this.row[s]!;
     const args = decode<unknown[]>(c.rows.subarray(r === 0 ? 0 : c.ends[r - 1]!, c.ends[r]!));
-    return c.consts ? args.concat(decode<unknown[]>(c.consts)) : args;
+    return c.consts ? args.concat(decode<unknown[]>(binBytes(c.consts))) : args;
   }
 
   /** Frees a slot just popped off the queue that will not run (its client is gone). */

@@ -5,14 +5,14 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { splitBatch, takeBatch, type BatchContext } from "../../actors/scheduler/batches.ts";
+import { splitBatch, takeBatch, type BatchContext, type OutBatch } from "../../actors/scheduler/batches.ts";
 import type { ExecutorRec } from "../../actors/scheduler/executor-rec.ts";
 import { pickRows } from "../../actors/scheduler/row-bytes.ts";
 import { TaskTable } from "../../actors/scheduler/tasks.ts";
 import { openGroup } from "../../actors/executor/run-group.ts";
-import { decode, encode, encodeOmittingUndefined } from "../../runtime/codec.ts";
+import { binBytes, decode, encode, encodeOmittingUndefined } from "../../runtime/codec.ts";
 import { isSubmit, isTaskBatch } from "../../runtime/guards.ts";
-import type { FnDef, TaskBatch } from "../../runtime/protocol.ts";
+import type { FnDef } from "../../runtime/protocol.ts";
 import { rowBytes } from "../helpers/rows.ts";
 
 const fn = (hash: string): FnDef => ({ kind: "src", hash, name: "", source: "(x) => x", file: "", line: 0 });
@@ -29,7 +29,7 @@ function setup(rows = 40) {
 }
 
 /** The batch as an executor gets it: encoded, decoded, checked, each group opened. */
-function arrive(msg: TaskBatch) {
+function arrive(msg: OutBatch) {
   const m = decode(encodeOmittingUndefined(msg));
   assert.ok(isTaskBatch(m), "a valid task batch");
   return m.groups.map(openGroup);
@@ -51,8 +51,9 @@ test("a batch carries its rows' bytes as the client wrote them, with every group
   assert.is(b.count, 10);
   const g = b.msg.groups[0]!;
   // A fixarray header, then rows 0-9 byte for byte.
-  assert.is(g.rows[0], 0x90 | 10);
-  assert.equal(Array.from(g.rows.subarray(1)), Array.from(bytes.subarray(0, ends[9]!)));
+  const rows = binBytes(g.rows);
+  assert.is(rows[0], 0x90 | 10);
+  assert.equal(Array.from(rows.subarray(1)), Array.from(bytes.subarray(0, ends[9]!)));
   const wire = decode<{ groups: Record<string, unknown>[] }>(encodeOmittingUndefined(b.msg));
   assert.not.ok("timeout" in wire.groups[0]! || "careful" in wire.groups[0]! || "tickets" in wire.groups[0]!, "unset fields are left out, not nil");
   const [run] = arrive(b.msg);
