@@ -3,7 +3,7 @@
  * synchronous stretch of user code leaves together at the next microtask, split into messages
  * below max_payload, with a bounded number of messages awaiting their acknowledgement.
  */
-import { Encoded, encode, encodeSpliced, findUnencodable } from "../runtime/codec.ts";
+import { Encoded, encode, encodeSpliced, findUnencodable, RowWriter } from "../runtime/codec.ts";
 import { Errors, TaskError, TsDaskError } from "../runtime/errors.ts";
 import type { FnDef, ModuleDef, Resources, Submit, SubmitAck, SubmitGroup } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
@@ -107,51 +107,50 @@ export class Submitter {
     const newFns: string[] = [];
     const newMods: string[] = [];
     let n = 0;
-    let last: (SubmitGroup & { owned?: boolean }) | undefined;
-    while (this.queue.length && n < this.rowsPerMsg) {
-      const p = this.queue[0]!;
-      const take = Math.min(p.to - p.from, this.rowsPerMsg - n);
-      const to = p.from + take;
-      if (!this.sentFns.has(p.fn.hash) && !newFns.includes(p.fn.hash)) {
-        fns.push(p.fn);
-        newFns.push(p.fn.hash);
-        if (p.module && !this.sentMods.has(p.module.hash) && !newMods.includes(p.module.hash)) {
-          mods.push(p.module);
-          newMods.push(p.module.hash);
+    // Each row's arguments are encoded once, here, into the group's `rows` (the scheduler passes these bytes on).
+    const w = new RowWriter();
+    let last: SubmitGroup | undefined;
+    try {
+      while (this.queue.length && n < this.rowsPerMsg) {
+        const p = this.queue[0]!;
+        const take = Math.min(p.to - p.from, this.rowsPerMsg - n);
+        const to = p.from + take;
+        if (!this.sentFns.has(p.fn.hash) && !newFns.includes(p.fn.hash)) {
+          fns.push(p.fn);
+          newFns.push(p.fn.hash);
+          if (p.module && !this.sentMods.has(p.module.hash) && !newMods.includes(p.module.hash)) {
+            mods.push(p.module);
+            newMods.push(p.module.hash);
+          }
         }
+        const keys = new Uint32Array(take);
+        for (let i = 0; i < take; i++) keys[i] = p.job.base + p.from + i;
+        // Consecutive single submits of one function share a group (a loop of client.submit()).
+        if (last && last.fn === p.fn.hash && !last.consts && !p.consts && last.timeout === p.timeout && last.priority === (p.priority || undefined) && last.resources === p.resources) {
+          last.keys = concatU32(last.keys, keys);
+          // Rows of several calls in one group: no single job (the scheduler pools them per function).
+          if (last.job !== p.job.base) (delete last.job, delete last.total);
+        } else {
+          if (last) Object.assign(last, w.take());
+          // The shared arguments, each encoded once by map(), as one array: these bytes go on to every batch.
+          last = { fn: p.fn.hash, keys, rows: NO_ROWS, ends: NO_ENDS, ...(p.consts ? { consts: encodeSpliced(p.consts) } : {}), ...(p.timeout ? { timeout: p.timeout } : {}), ...(p.priority ? { priority: p.priority } : {}), ...(p.resources ? { resources: p.resources } : {}), job: p.job.base, total: p.job.size };
+          groups.push(last);
+        }
+        writeRows(w, p, to, take === 1 && p.from === 0 ? p.enc : undefined);
+        rows.push({ p, job: p.job, from: p.from, to });
+        n += take;
+        if (to === p.to) this.queue.shift();
+        else p.from = to;
       }
-      const keys = new Uint32Array(take);
-      for (let i = 0; i < take; i++) keys[i] = p.job.base + p.from + i;
-      // A lone submit's arguments were encoded once already (to check them): their bytes go in as they are.
-      const cols = p.enc && take === 1 && p.from === 0 ? p.enc.map((e) => [e] as unknown[]) : p.cols.map((c) => sliceOf(c, p.from, to));
-      // Consecutive single submits of one function share a group (a loop of client.submit()).
-      if (last && last.fn === p.fn.hash && !last.consts && !p.consts && last.cols.length === cols.length && last.timeout === p.timeout && last.priority === (p.priority || undefined) && last.resources === p.resources) {
-        last.keys = concatU32(last.keys, keys);
-        // Rows of several calls in one group: no single job (the scheduler pools them per function).
-        if (last.job !== p.job.base) (delete last.job, delete last.total);
-        // Columns may be the user's own arrays: copy before the first append.
-        if (!last.owned) (last.cols = last.cols.map((c) => c.slice())), (last.owned = true);
-        for (let j = 0; j < cols.length; j++) for (const v of cols[j]!) last.cols[j]!.push(v);
-      } else {
-        last = { fn: p.fn.hash, keys, cols, ...(p.consts ? { consts: p.consts } : {}), ...(p.timeout ? { timeout: p.timeout } : {}), ...(p.priority ? { priority: p.priority } : {}), ...(p.resources ? { resources: p.resources } : {}), job: p.job.base, total: p.job.size };
-        groups.push(last);
-      }
-      rows.push({ p, job: p.job, from: p.from, to });
-      n += take;
-      if (to === p.to) this.queue.shift();
-      else p.from = to;
+      if (last) Object.assign(last, w.take());
+    } catch {
+      return this.requeueWithoutUnencodable(rows);
     }
-    for (const g of groups as (SubmitGroup & { owned?: boolean })[]) delete g.owned;
     const msg: Submit = { client: this.d.clientId, auth: this.d.auth, seq: ++this.seq, groups };
     if (rows.some((r) => r.p.resync)) msg.resync = true;
     if (fns.length) msg.fns = fns;
     if (mods.length) msg.mods = mods;
-    let data: Uint8Array;
-    try {
-      data = encodeSpliced(msg);
-    } catch {
-      return this.requeueWithoutUnencodable(rows);
-    }
+    const data = encode(msg);
     if (data.byteLength > this.d.tx.maxPayload || (n === 1 && this.d.rowBudget !== undefined && data.byteLength > this.d.rowBudget)) return this.tooLarge(rows, data.byteLength);
     // Back towards full batches once messages are small again (after a run of large rows).
     if (this.rowsPerMsg < MAX_ROWS && data.byteLength * 4 < this.d.tx.maxPayload) this.rowsPerMsg = Math.min(MAX_ROWS, this.rowsPerMsg * 2);
@@ -280,11 +279,23 @@ export class Submitter {
 
 type Rows = { p: Piece; job: Job; from: number; to: number }[];
 
-function sliceOf(c: ArrayLike<unknown>, from: number, to: number): unknown[] {
-  if (Array.isArray(c)) return from === 0 && to === c.length ? c : c.slice(from, to);
-  const out = new Array(to - from);
-  for (let i = from; i < to; i++) out[i - from] = c[i];
-  return out;
+const NO_ROWS = new Uint8Array(0);
+const NO_ENDS = new Uint32Array(0);
+
+/** Rows [p.from, to) of a piece into `w`: each row's arguments (`enc`: a lone submit's, encoded already: written as they are). */
+function writeRows(w: RowWriter, p: Piece, to: number, enc: readonly Encoded[] | undefined): void {
+  if (enc) {
+    w.begin(enc.length);
+    for (const e of enc) w.arg(e);
+    return w.end();
+  }
+  const cols = p.cols;
+  const nc = cols.length;
+  for (let i = p.from; i < to; i++) {
+    w.begin(nc);
+    for (let j = 0; j < nc; j++) w.arg(cols[j]![i]);
+    w.end();
+  }
 }
 
 function concatU32(a: Uint32Array, b: Uint32Array): Uint32Array {

@@ -142,6 +142,37 @@ export function encode(value: unknown): Uint8Array {
   return encoder.encode(value);
 }
 
+const omitting = new Encoder({ extensionCodec: extensions, initialBufferSize: 64 * 1024, ignoreUndefined: true });
+
+/**
+ * Like {@link encodeSpliced}, with object fields whose value is undefined left out (not written as
+ * nil): for messages made with every field present from the start (one hidden class, e.g. task
+ * batches, actors/scheduler/batches.ts), optional ones undefined. Not for user values (their
+ * undefined fields arrive as null, as everywhere else).
+ */
+export function encodeOmittingUndefined(value: unknown): Uint8Array {
+  return omitting.encode(canSplice ? value : unsplice(value));
+}
+
+/**
+ * `bytes` as a msgpack `bin` value, {@link Encoded} (written into a message as they are, one copy,
+ * where a Uint8Array field costs three: our typed-array extension's header, the encoder's buffer,
+ * and back). The `bin` decodes as a view of the message: for bytes the receiver decodes at once
+ * (a task group's rows). `fill` writes the `size` bytes from offset `at` of `out`.
+ */
+export function binOf(size: number, fill: (out: Uint8Array, at: number) => void): Encoded {
+  const out = new Uint8Array(5 + size);
+  out[0] = 0xc6;
+  new DataView(out.buffer).setUint32(1, size);
+  fill(out, 5);
+  return new Encoded(out);
+}
+
+/** The bytes a {@link binOf} value carries (a view). */
+export function binBytes(e: Encoded): Uint8Array {
+  return e.bytes.subarray(5);
+}
+
 /**
  * A value already encoded with {@link encode}: {@link encodeSpliced} writes its bytes as they are,
  * so a value encoded once (a submit's arguments, to check and size them) is not encoded again
@@ -162,13 +193,83 @@ type EncoderInternals = { doEncode(o: unknown, depth: number): void; ensureBuffe
 const splicer = new Encoder({ extensionCodec: extensions, initialBufferSize: 64 * 1024 });
 const plainDoEncode = (Encoder.prototype as unknown as Partial<EncoderInternals>).doEncode;
 const canSplice = typeof plainDoEncode === "function" && typeof (Encoder.prototype as unknown as Partial<EncoderInternals>).ensureBufferSizeToWrite === "function" && (splicer as unknown as Partial<EncoderInternals>).bytes instanceof Uint8Array;
+/** The encoder {@link RowWriter} drives (rows append to its buffer; it writes Encoded values verbatim too). */
+const rowEncoder = new Encoder({ extensionCodec: extensions, initialBufferSize: 64 * 1024 });
+function splicingDoEncode(this: EncoderInternals, o: unknown, depth: number) {
+  if (!(o instanceof Encoded)) return plainDoEncode!.call(this, o, depth);
+  this.ensureBufferSizeToWrite(o.bytes.byteLength);
+  this.bytes.set(o.bytes, this.pos);
+  this.pos += o.bytes.byteLength;
+}
 if (canSplice) {
-  (splicer as unknown as EncoderInternals).doEncode = function (this: EncoderInternals, o: unknown, depth: number) {
-    if (!(o instanceof Encoded)) return plainDoEncode!.call(this, o, depth);
-    this.ensureBufferSizeToWrite(o.bytes.byteLength);
-    this.bytes.set(o.bytes, this.pos);
-    this.pos += o.bytes.byteLength;
-  };
+  (splicer as unknown as EncoderInternals).doEncode = splicingDoEncode;
+  (rowEncoder as unknown as EncoderInternals).doEncode = splicingDoEncode;
+  (omitting as unknown as EncoderInternals).doEncode = splicingDoEncode;
+}
+
+/**
+ * Encodes task rows one after another into one buffer (a submit's `rows`, see SubmitGroup): each
+ * row's bytes are the encoding of the array of its arguments ({@link Encoded} ones written as they
+ * are), so the scheduler can pass a row on to an executor without decoding it. One encoder writes
+ * every row (no buffer or array per row); {@link take} returns the bytes and each row's end offset.
+ * Not re-entrant: one writer at a time (a submit message is built synchronously).
+ */
+export class RowWriter {
+  private readonly ends: number[] = [];
+  /** Without the encoder's internals (another @msgpack/msgpack version): each row encoded apart. */
+  private readonly parts: Uint8Array[] = [];
+  private size = 0;
+  private open: unknown[] | undefined;
+
+  constructor() {
+    if (canSplice) (rowEncoder as unknown as EncoderInternals).pos = 0;
+  }
+
+  /** Starts a row of `n` arguments; write each with {@link arg}. */
+  begin(n: number): void {
+    if (!canSplice) return void (this.open = []);
+    const e = rowEncoder as unknown as EncoderInternals;
+    e.ensureBufferSizeToWrite(5);
+    const b = e.bytes;
+    if (n < 16) b[e.pos++] = 0x90 | n;
+    else if (n < 0x10000) ((b[e.pos] = 0xdc), (b[e.pos + 1] = n >>> 8), (b[e.pos + 2] = n & 0xff), (e.pos += 3));
+    else ((b[e.pos] = 0xdd), (b[e.pos + 1] = n >>> 24), (b[e.pos + 2] = (n >>> 16) & 0xff), (b[e.pos + 3] = (n >>> 8) & 0xff), (b[e.pos + 4] = n & 0xff), (e.pos += 5));
+  }
+
+  /** One argument of the open row. Throws on values msgpack cannot carry (the writer is then spoilt). */
+  arg(v: unknown): void {
+    if (!canSplice) return void this.open!.push(v);
+    (rowEncoder as unknown as EncoderInternals).doEncode(v, 2);
+  }
+
+  /** Ends the open row. */
+  end(): void {
+    if (canSplice) return void this.ends.push((rowEncoder as unknown as EncoderInternals).pos);
+    const bytes = encodeSpliced(this.open);
+    this.parts.push(bytes);
+    this.ends.push((this.size += bytes.byteLength));
+  }
+
+  /** Rows written so far. */
+  get rows(): number {
+    return this.ends.length;
+  }
+
+  /** The rows' bytes (a copy) and each row's end offset; the writer starts empty again. */
+  take(): { rows: Uint8Array; ends: Uint32Array } {
+    const ends = Uint32Array.from(this.ends);
+    this.ends.length = 0;
+    if (!canSplice) {
+      const rows = concatParts(this.parts);
+      this.parts.length = 0;
+      this.size = 0;
+      return { rows, ends };
+    }
+    const e = rowEncoder as unknown as EncoderInternals;
+    const rows = e.bytes.slice(0, e.pos);
+    e.pos = 0;
+    return { rows, ends };
+  }
 }
 
 /** Like {@link encode}, with every {@link Encoded} inside `value` written as its bytes (the same result as encoding the value it holds). */

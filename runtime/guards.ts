@@ -48,13 +48,23 @@ const arr = Array.isArray;
 
 const hello = (h: unknown) => obj(h) && num(h.proto) && str(h.version) && str(h.node);
 
-function group(g: unknown, withSlots: boolean): boolean {
-  if (!obj(g) || !str(g.fn) || !u32(g.keys) || !arr(g.cols)) return false;
-  if (withSlots && (!u32(g.slots) || g.slots.length !== g.keys.length)) return false;
-  if (g.consts !== undefined && !arr(g.consts)) return false;
-  for (const c of g.cols) if (!arr(c) || c.length !== g.keys.length) return false;
-  return true;
+const bytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
+
+/** A submitted group: each row's end offset within its `rows` (increasing, inside them): the scheduler slices rows by them. */
+function submitGroup(g: unknown): boolean {
+  if (!obj(g) || !str(g.fn) || !u32(g.keys) || !bytes(g.rows) || !u32(g.ends) || g.ends.length !== g.keys.length) return false;
+  if (g.consts !== undefined && !bytes(g.consts)) return false;
+  let at = 0;
+  for (let i = 0; i < g.ends.length; i++) {
+    const e = g.ends[i]!;
+    if (e <= at) return false;
+    at = e;
+  }
+  return at <= g.rows.byteLength;
 }
+
+const taskGroup = (g: unknown): boolean =>
+  obj(g) && str(g.client) && str(g.fn) && u32(g.keys) && u32(g.slots) && g.slots.length === g.keys.length && bytes(g.rows) && (g.consts === undefined || bytes(g.consts));
 
 export const isRegister = (m: unknown): m is Register => {
   if (!obj(m) || !hello(m.hello)) return false;
@@ -79,11 +89,11 @@ export const isHeartbeat = (m: unknown): m is Heartbeat =>
 export const isBye = (m: unknown): m is Bye => obj(m) && str(m.id) && str(m.kind);
 
 export const isSubmit = (m: unknown): m is Submit =>
-  obj(m) && str(m.client) && arr(m.groups) && m.groups.every((g) => group(g, false)) &&
+  obj(m) && str(m.client) && arr(m.groups) && m.groups.every(submitGroup) &&
   (m.fns === undefined || arr(m.fns)) && (m.mods === undefined || arr(m.mods));
 
 export const isTaskBatch = (m: unknown): m is TaskBatch =>
-  obj(m) && str(m.sched) && arr(m.groups) && m.groups.every((g) => obj(g) && str(g.client) && group(g, true)) &&
+  obj(m) && str(m.sched) && arr(m.groups) && m.groups.every(taskGroup) &&
   (m.fns === undefined || arr(m.fns)) && (m.mods === undefined || arr(m.mods));
 
 export const isDone = (m: unknown): m is Done => obj(m) && str(m.exec) && str(m.sched) && u32(m.slots) && num(m.failed) && arr(m.stats);

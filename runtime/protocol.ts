@@ -226,16 +226,22 @@ export interface Bye extends Bound {
 // Tasks
 
 /**
- * One function applied to many rows. Row `i` calls `fn(cols[0][i], cols[1][i], …, ...consts)`.
- * Columns keep many small tasks cheap to encode; each row is still its own task with its own key.
+ * One function applied to many rows. Row `i` calls `fn(...args_i, ...consts)`, `args_i` the array
+ * encoded in `rows[ends[i-1] .. ends[i])` (`rows[0 .. ends[0])` for row 0). The scheduler never
+ * decodes them: it slices and copies a row's bytes into the task batches of the executor that runs
+ * it ({@link TaskGroup.rows}), so a row is encoded once (by the client) and decoded once (by its
+ * executor). Each row is still its own task with its own key.
  */
 export interface SubmitGroup {
   fn: string;
   /** Client-side keys, one per row. */
   keys: Uint32Array;
-  cols: unknown[][];
-  /** Trailing arguments shared by every row of the group. */
-  consts?: unknown[];
+  /** Each row's arguments, a msgpack array per row, one after another (client: codec.ts RowWriter). */
+  rows: Uint8Array;
+  /** Where each row's bytes end in `rows` (increasing; one per key). */
+  ends: Uint32Array;
+  /** Trailing arguments shared by every row of the group: one msgpack array, passed on as these bytes. */
+  consts?: Uint8Array;
   /** The client call (map/submit) these rows belong to, and its row count: per-job progress. */
   job?: number;
   total?: number;
@@ -316,8 +322,13 @@ export interface TaskGroup {
   fn: string;
   slots: Uint32Array;
   keys: Uint32Array;
-  cols: unknown[][];
-  consts?: unknown[];
+  /**
+   * The rows' arguments as one msgpack array (one array of arguments per row): the header written by
+   * the scheduler, each row's bytes as its client encoded them ({@link SubmitGroup.rows}).
+   */
+  rows: Uint8Array;
+  /** {@link SubmitGroup.consts}: the client's bytes. */
+  consts?: Uint8Array;
   /** See {@link SubmitGroup.timeout}. */
   timeout?: number;
   /**

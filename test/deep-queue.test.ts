@@ -16,9 +16,16 @@ import { subjects, type RegisterReply, type Submit, type SubmitAck } from "../ru
 import { toFnDef } from "../runtime/shipping/index.ts";
 import { Transport } from "../runtime/transport.ts";
 import { hello } from "../runtime/version.ts";
+import { rowBytes } from "./helpers/rows.ts";
 import { childExit, cleanup, onCleanup, startTestNats, waitFor, waitForLine, withTimeout } from "./helpers/cluster.ts";
 
 test.after(cleanup);
+
+/** Rows as a client sends them (SubmitGroup.rows / ends). */
+const rowsOf = (cols: unknown[][]) => {
+  const [rows, ends] = rowBytes(cols);
+  return { rows, ends };
+};
 
 async function schedulerAlone(cluster: string, clientGraceMs?: number) {
   const nats = await startTestNats();
@@ -41,7 +48,7 @@ async function rawClient(raw: Transport, s: ReturnType<typeof subjects>, id: str
   const fn = toFnDef((x: number) => x).fn;
   let seq = 0;
   return async (keys: number[], resync = false): Promise<Uint32Array> => {
-    const m: Submit = { client: id, auth, seq: ++seq, fns: [fn], groups: [{ fn: fn.hash, keys: Uint32Array.from(keys), cols: [keys] }], ...(resync ? { resync } : {}) };
+    const m: Submit = { client: id, auth, seq: ++seq, fns: [fn], groups: [{ fn: fn.hash, keys: Uint32Array.from(keys), ...rowsOf([keys]) }], ...(resync ? { resync } : {}) };
     const ack = await raw.request<SubmitAck>(s.submit, m, 10_000);
     assert.ok(ack.ok, `submit ${seq} acknowledged`);
     return (ack as { slots: Uint32Array }).slots;

@@ -53,7 +53,7 @@ test("two batches with DataRefs queued during registration both get their values
     auth: "A1",
     seq: i + 1,
     ...(i === 0 ? { fns: [fn] } : {}),
-    groups: [{ client: "c1", fn: fn.hash, slots: Uint32Array.of(i), keys: Uint32Array.of(i), cols: [[refs[i]]] }],
+    groups: [{ client: "c1", fn: fn.hash, slots: Uint32Array.of(i), keys: Uint32Array.of(i), rows: encode([[refs[i]]]) }],
   });
   const results: Results[] = [];
   nc.subscribe(s.results("c1"), { callback: (_e, m) => results.push(decode<Results>(m.data)) });
@@ -101,8 +101,8 @@ test("a task whose function or module never arrived, or arrived corrupted, fails
     mods: [mod],
     fns: [byRef],
     groups: [
-      { client: "c1", fn: "c".repeat(64), slots: Uint32Array.of(0), keys: Uint32Array.of(0), cols: [[1]] }, // never sent
-      { client: "c1", fn: byRef.hash, slots: Uint32Array.of(1), keys: Uint32Array.of(1), cols: [[2]] },
+      { client: "c1", fn: "c".repeat(64), slots: Uint32Array.of(0), keys: Uint32Array.of(0), rows: encode([[1]]) }, // never sent
+      { client: "c1", fn: byRef.hash, slots: Uint32Array.of(1), keys: Uint32Array.of(1), rows: encode([[2]]) },
     ],
   } as TaskBatch;
   nc.publish(s.execTasks("x1"), encode(batch));

@@ -230,7 +230,7 @@ t("a task too large to dispatch is failed, and counted as failed, not done", asy
     const got = new Promise<{ errors?: { code: string }[] }>((resolve) => nc.subscribe(s.results(id), { max: 1, callback: (_e, m) => resolve(decode(m.data)) }));
     const source = "(x) => x.length";
     const fn = { kind: "src", hash: bytesHash(new TextEncoder().encode(source)), name: "", source, file: "", line: 0 };
-    const submit = (pad: string) => encode({ client: id, auth, seq: 1, fns: [fn], groups: [{ fn: fn.hash, keys: Uint32Array.of(0), cols: [[pad]], job: 0, total: 1 }] });
+    const submit = (pad: string) => encode({ client: id, auth, seq: 1, fns: [fn], groups: [{ fn: fn.hash, keys: Uint32Array.of(0), rows: encode([pad]), ends: Uint32Array.of(encode([pad]).byteLength), job: 0, total: 1 }] });
     const bare = submit("").byteLength;
     const data = submit("x".repeat(MiB - bare - 8));
     assert.ok(data.byteLength <= MiB && data.byteLength > MiB - 100, `the submit fits: ${data.byteLength}`);

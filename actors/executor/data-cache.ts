@@ -12,7 +12,8 @@ import { Errors } from "../../runtime/errors.ts";
 import { getBytes, type DataGetAs } from "../../runtime/data-transfer.ts";
 import { ChunkedValue } from "../../runtime/chunked-value.ts";
 import { CountWaiters } from "../../runtime/count-waiters.ts";
-import type { DataGet, DataGetReply, DataPut, Subjects, TaskGroup } from "../../runtime/protocol.ts";
+import type { DataGet, DataGetReply, DataPut, Subjects } from "../../runtime/protocol.ts";
+import type { RunGroup } from "./run-group.ts";
 import type { Sub, Transport } from "../../runtime/transport.ts";
 
 /** A push that makes no progress for this long is completed by pulling the missing chunks. */
@@ -274,7 +275,7 @@ export class DataCache {
    * Swaps DataRef arguments of the groups for their values. Returns undefined when done at once,
    * or a promise when some value must be fetched first (then the swap happens when it resolves).
    */
-  resolve(groups: readonly TaskGroup[]): Promise<void> | undefined {
+  resolve(groups: readonly RunGroup[]): Promise<void> | undefined {
     const missing = new Set<string>();
     const visit = (v: unknown) => {
       if (v instanceof DataRef && !this.values.has(v.hash)) {
@@ -284,7 +285,7 @@ export class DataCache {
     };
     for (const g of groups) {
       g.consts?.forEach(visit);
-      for (const c of g.cols) c.forEach(visit);
+      for (const row of g.args) row.forEach(visit);
     }
     if (missing.size === 0) return void this.swap(groups);
     // Another group's trim may drop a per-task value between its fetch and this swap: then again.
@@ -292,15 +293,15 @@ export class DataCache {
   }
 
   /** Swaps in the values; false (nothing swapped) when one is no longer held. */
-  private swap(groups: readonly TaskGroup[]): boolean {
+  private swap(groups: readonly RunGroup[]): boolean {
     const refs = (a: unknown[]) => a.every((v) => !(v instanceof DataRef) || this.values.has(v.hash));
-    if (!groups.every((g) => (!g.consts || refs(g.consts)) && g.cols.every(refs))) return false;
+    if (!groups.every((g) => (!g.consts || refs(g.consts)) && g.args.every(refs))) return false;
     const sub = (a: unknown[]) => {
       for (let i = 0; i < a.length; i++) if (a[i] instanceof DataRef) a[i] = this.values.get((a[i] as DataRef).hash);
     };
     for (const g of groups) {
       if (g.consts) sub(g.consts);
-      for (const c of g.cols) sub(c);
+      for (const row of g.args) sub(row);
     }
     this.values.trim();
     return true;

@@ -28,7 +28,8 @@ import { Uploads } from "./uploads.ts";
 import { getBytes } from "../../runtime/data-transfer.ts";
 import { Errors, TsDaskError } from "../../runtime/errors.ts";
 import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
-import { actorSubjects, type Bound, type TaskGroup } from "../../runtime/protocol.ts";
+import { actorSubjects, type Bound } from "../../runtime/protocol.ts";
+import { openGroup, type RunGroup } from "./run-group.ts";
 import { ActorHost } from "./actor-host.ts";
 import { chained, executorLifeMachine, registered, runnerPaused, stopped, type ExecutorLifeSnapshot } from "./executor.machine.ts";
 
@@ -84,7 +85,7 @@ export class Executor extends Actor {
   /** Which scheduler we follow; a rival's beats are ignored while ours lives. */
   private readonly watch = new SchedulerWatch(3000);
   /** Groups waiting (in `chain`) for an import or data before they reach the runner. */
-  private readonly waiting = new Set<TaskGroup[]>();
+  private readonly waiting = new Set<RunGroup[]>();
   private heartbeatMs = 500;
   /** Stops the heartbeat's beat (runtime/beat-clock.ts), while one runs. */
   private heartbeatTimer: (() => void) | undefined;
@@ -184,8 +185,8 @@ export class Executor extends Actor {
   /** Orders (run, upload, actor, control) that arrived while registering, in arrival order. */
   private readonly earlyOrders: (() => unknown)[] = [];
 
-  /** Task batches that arrived while registering, each with whether its decoding met DataRefs. */
-  private readonly early: { m: TaskBatch; refs: boolean }[] = [];
+  /** Task batches that arrived while registering (their groups opened), each with whether its decoding met DataRefs. */
+  private readonly early: { m: TaskBatch; groups: RunGroup[]; refs: boolean }[] = [];
 
   /** One registration attempt (the machine's askScheduler): ANSWERED, NO_ANSWER (retried) or REFUSED. */
   private async askScheduler(): Promise<void> {
@@ -235,7 +236,7 @@ export class Executor extends Actor {
     this.life.send({ type: "ANSWERED" });
     if (!this.accepting) return; // stopped meanwhile
     // After the transition: each replayed batch sees the chain the one before it left.
-    for (const e of this.early.splice(0)) this.accept(e.m, e.refs);
+    for (const e of this.early.splice(0)) this.accept(e.m, e.groups, e.refs);
     for (const f of this.earlyOrders.splice(0)) f();
     const first = this.firstRegistration;
     this.firstRegistration = undefined;
@@ -390,42 +391,44 @@ export class Executor extends Actor {
 
   private onTasks(m: TaskBatch) {
     this.batches++;
+    // The rows' arguments decode here, one decode per group (the scheduler passed the client's bytes on).
+    const groups = m.groups.map(openGroup);
     // DataRefs are rare: only walk the arguments when the decoder met one. Read now, right after
-    // this message was decoded: the count is process-wide, so a batch handled later (below) must
+    // the arguments were decoded: the count is process-wide, so a batch handled later (below) must
     // carry its own answer.
     const refs = refStats.decoded !== this.refsSeen;
     this.refsSeen = refStats.decoded;
     // Tasks may arrive in the same socket read as the register reply, before we have read it.
-    if (!this.accepting) return void this.early.push({ m, refs });
-    this.accept(m, refs);
+    if (!this.accepting) return void this.early.push({ m, groups, refs });
+    this.accept(m, groups, refs);
   }
 
-  private accept(m: TaskBatch, hasRefs: boolean) {
+  private accept(m: TaskBatch, groups: RunGroup[], hasRefs: boolean) {
     if (m.sched !== this.scheduler) return; // from a scheduler we no longer serve
     if (!this.bound("tasks", m) || !this.inSequence("tasks", m.seq)) return;
     for (const d of m.mods ?? []) this.mods.set(d.hash, d);
     for (const f of m.fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));
-    if (this.failedLoads.size) for (const g of m.groups) this.retryLoad(g.fn);
-    packArgs(m.groups);
-    const refs = hasRefs ? this.data.resolve(m.groups) : undefined;
-    const waits = refs !== undefined || m.groups.some((g) => this.fns.get(g.fn) instanceof Promise) || this.chainedNow;
+    if (this.failedLoads.size) for (const g of groups) this.retryLoad(g.fn);
+    packArgs(groups);
+    const refs = hasRefs ? this.data.resolve(groups) : undefined;
+    const waits = refs !== undefined || groups.some((g) => this.fns.get(g.fn) instanceof Promise) || this.chainedNow;
     if (!waits) {
-      for (const g of m.groups) this.runner.enqueue(g, this.fnFor(g.fn));
+      for (const g of groups) this.runner.enqueue(g, g.error ?? this.fnFor(g.fn));
       return this.runner.kick();
     }
     // Keep arrival order: this batch and every later one wait for pending imports and data.
     this.life.send({ type: "CHAIN" });
-    this.waiting.add(m.groups);
+    this.waiting.add(groups);
     this.chain = this.chain.then(async () => {
       const dataError = await refs?.then(
         () => undefined,
         (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
       );
-      for (const g of m.groups) {
+      for (const g of groups) {
         const f = this.fns.get(g.fn);
-        this.runner.enqueue(g, dataError ?? (f instanceof Promise ? await f : this.fnFor(g.fn)));
+        this.runner.enqueue(g, g.error ?? dataError ?? (f instanceof Promise ? await f : this.fnFor(g.fn)));
       }
-      this.waiting.delete(m.groups);
+      this.waiting.delete(groups);
       this.life.send({ type: "UNCHAIN" });
       this.runner.kick();
     });

@@ -5,20 +5,19 @@
  * leave (outbox.ts decides when), heartbeats go out and cancels are heard between slices.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { TaskGroup } from "../../runtime/protocol.ts";
+import { firstRows, type RunGroup } from "./run-group.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Markers } from "./markers.ts";
 import { Errors, TsDaskError, remoteErrorInfo, type ErrorCode } from "../../runtime/errors.ts";
 
 type RemoteErrorInfo = ReturnType<typeof remoteErrorInfo>;
-import { TICKET_WORDS } from "../../runtime/tickets.ts";
 import { packNumberArrays } from "../../runtime/packed-arrays.ts";
 
 /** Which client the running code works for (console lines are forwarded to it). */
 export const taskClient = new AsyncLocalStorage<string>();
 
 interface Queued {
-  g: TaskGroup;
+  g: RunGroup;
   /** Next row to start. */
   pos: number;
   /** The loaded function, or the error that prevented loading it. */
@@ -53,7 +52,7 @@ export class Runner {
   }
 
   /** Queues a group; call {@link kick} after the last group of a batch. */
-  enqueue(g: TaskGroup, fn: Function | Error): void {
+  enqueue(g: RunGroup, fn: Function | Error): void {
     this.queue.push({ g, pos: 0, fn });
     this.queued += g.slots.length;
   }
@@ -77,7 +76,7 @@ export class Runner {
       const keep = Math.max(e.pos, e.g.slots.length - (max - out.length));
       for (let i = keep; i < e.g.slots.length; i++) out.push(e.g.slots[i]!);
       this.queued -= e.g.slots.length - keep;
-      e.g = truncate(e.g, keep);
+      e.g = firstRows(e.g, keep);
     }
     return out;
   }
@@ -150,7 +149,6 @@ export class Runner {
   /** Runs rows of one group until it is exhausted, the threads are busy or the slice is over. */
   private runGroup(e: Queued, t0: number): void {
     const { g, fn } = e;
-    const nCols = g.cols.length;
     const consts = g.consts;
     while (e.pos < g.slots.length && this.running < this.nthreads && !this.paused) {
       const i = e.pos++;
@@ -165,8 +163,9 @@ export class Runner {
         this.out.fail(g.client, slot, g.keys[i]!, errorInfo(fn, fn instanceof TsDaskError ? fn.code : "FunctionLoadFailed"), g.fn, 0, g.tickets, i);
         continue;
       }
-      const args: unknown[] = nCols === 1 ? [g.cols[0]![i]] : g.cols.map((c) => c[i]);
-      if (consts) args.push(...consts);
+      // The row's own array (decoded for this run alone): the shared arguments join it.
+      const args = g.args[i]!;
+      if (consts) for (let j = 0; j < consts.length; j++) args.push(consts[j]);
       const mark = g.careful || g.timeout ? this.markers : undefined;
       mark?.start(slot, g.timeout ?? 0);
       const start = performance.now();
@@ -192,7 +191,7 @@ export class Runner {
   }
 
   /** An async task holds its thread until it settles, or until its timeout (then it is abandoned). */
-  private awaitTask(g: TaskGroup, i: number, start: number, p: PromiseLike<unknown>, mark: Markers | undefined) {
+  private awaitTask(g: RunGroup, i: number, start: number, p: PromiseLike<unknown>, mark: Markers | undefined) {
     let open = true;
     let timer: NodeJS.Timeout | undefined;
     const slot = g.slots[i]!;
@@ -216,7 +215,7 @@ export class Runner {
   }
 
   /** A task ended: with `value`, or thrown `err`, or `remote` (an error of ts-dask's own: a timeout). */
-  private settled(g: TaskGroup, i: number, start: number, value: unknown, err: unknown, remote?: RemoteErrorInfo) {
+  private settled(g: RunGroup, i: number, start: number, value: unknown, err: unknown, remote?: RemoteErrorInfo) {
     this.running--;
     const ms = performance.now() - start;
     if (remote) this.out.fail(g.client, g.slots[i]!, g.keys[i]!, remote, g.fn, ms, g.tickets, i);
@@ -226,10 +225,6 @@ export class Runner {
     this.kick();
     if (this.running === 0) this.onIdle();
   }
-}
-
-function truncate(g: TaskGroup, n: number): TaskGroup {
-  return { ...g, slots: g.slots.subarray(0, n), keys: g.keys.subarray(0, n), cols: g.cols.map((c) => c.slice(0, n)), ...(g.tickets ? { tickets: g.tickets.subarray(0, n * TICKET_WORDS) } : {}) };
 }
 
 /** A thrown value as a {@link RemoteError} (without its index). */
@@ -247,17 +242,17 @@ function safeString(v: unknown): string {
 }
 
 /**
- * Rebuilds the arrays of numbers in a batch's arguments (row values and constants, not the columns
- * themselves) as packed arrays, once on arrival: see {@link packNumberArrays} for why (decoded
+ * Rebuilds the arrays of numbers in a batch's arguments (row values and constants, not the rows'
+ * own arrays) as packed arrays, once on arrival: see {@link packNumberArrays} for why (decoded
  * arrays hold boxed numbers; a task's hot loop over them ran ~5 % slower than a plain loop's).
  * Call it before scattered values are substituted (they are packed once, when decoded).
  */
-export function packArgs(groups: readonly TaskGroup[]): void {
+export function packArgs(groups: readonly RunGroup[]): void {
   for (const g of groups) {
-    for (const col of g.cols) {
-      for (let i = 0; i < col.length; i++) {
-        const v = col[i];
-        if (v !== null && typeof v === "object") col[i] = packNumberArrays(v);
+    for (const row of g.args) {
+      for (let i = 0; i < row.length; i++) {
+        const v = row[i];
+        if (v !== null && typeof v === "object") row[i] = packNumberArrays(v);
       }
     }
     if (g.consts) for (let i = 0; i < g.consts.length; i++) g.consts[i] = packNumberArrays(g.consts[i]);

@@ -23,6 +23,7 @@ import { TICKET_WORDS } from "../../runtime/tickets.ts";
 import type { Transport } from "../../runtime/transport.ts";
 import { Outbox } from "./outbox.ts";
 import { packArgs, Runner } from "./runner.ts";
+import { openGroup } from "./run-group.ts";
 
 /** Rounds (one scratch batch each) an executor runs at most, and the rows of each batch. */
 export const WARMUP_ROUNDS = 10;
@@ -40,14 +41,14 @@ const HASH = "0".repeat(64);
 /** A scratch batch of {@link ROWS} rows, shaped as the scheduler writes them (the first with a function definition). */
 function scratchBatch(round: number): TaskBatch {
   const slots = new Uint32Array(ROWS);
-  const col: unknown[] = [];
+  const rows: unknown[][] = [];
   for (let i = 0; i < ROWS; i++) {
     slots[i] = round * ROWS + i;
-    col.push(VALUES[(round + i) % VALUES.length]);
+    rows.push([VALUES[(round + i) % VALUES.length]]);
   }
   const tickets = new Uint32Array(ROWS * TICKET_WORDS).fill(round);
   const fns = round === 0 ? { fns: [{ kind: "src" as const, hash: HASH, name: "warmup", source: "(x) => x", file: "", line: 0 }] } : {};
-  return { sched: WARMUP_ID, auth: WARMUP_ID, groups: [{ client: WARMUP_ID, fn: HASH, slots, keys: slots, cols: [col], tickets }], ...fns, seq: round + 1 };
+  return { sched: WARMUP_ID, auth: WARMUP_ID, groups: [{ client: WARMUP_ID, fn: HASH, slots, keys: slots, rows: encode(rows), tickets }], ...fns, seq: round + 1 };
 }
 
 /** Where the warm-up outbox "sends": encodes as Transport.send does, then drops. */
@@ -91,8 +92,9 @@ export class ExecutorWarmup {
         const t0 = performance.now();
         const m = decode(encode(scratchBatch(this.round)));
         if (isTaskBatch(m)) {
-          packArgs(m.groups);
-          for (const g of m.groups) this.runner.enqueue(g, this.identity);
+          const groups = m.groups.map(openGroup);
+          packArgs(groups);
+          for (const g of groups) this.runner.enqueue(g, this.identity);
           this.runner.kick();
         }
         this.out.flush();

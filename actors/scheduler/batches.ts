@@ -1,12 +1,23 @@
 /**
  * Task batches, as plain functions over the task table: popping queued rows into a
  * {@link TaskBatch} for one executor (grouped by chunk, with the function and module definitions
- * that executor has not seen yet), and halving a batch that does not fit one NATS message.
+ * that executor has not seen yet), and halving a batch that does not fit one NATS message. A
+ * group's arguments are the client's bytes, copied from its chunk (row-bytes.ts), never decoded.
  */
+import type { Encoded } from "../../runtime/codec.ts";
 import type { FnDef, ModuleDef, TaskBatch, TaskGroup } from "../../runtime/protocol.ts";
 import { TICKET_WORDS, type TicketKey } from "../../runtime/tickets.ts";
 import type { ExecutorRec } from "./executor-rec.ts";
-import { CAREFUL, type Lane, type TaskTable } from "./tasks.ts";
+import { arrayOfRows } from "./row-bytes.ts";
+import { CAREFUL, type Chunk, type Lane, type TaskTable } from "./tasks.ts";
+
+/**
+ * A {@link TaskGroup} as the scheduler writes it: its rows' and shared arguments' bytes as `bin`
+ * values written into the message as they are (codec.ts binOf, encodeOmittingUndefined); the
+ * executor reads them as TaskGroup.rows / consts.
+ */
+export type OutGroup = Omit<TaskGroup, "rows" | "consts"> & { rows: Encoded; consts: Encoded | undefined };
+export type OutBatch = Omit<TaskBatch, "groups"> & { groups: OutGroup[] };
 
 /** What batching reads from the scheduler. */
 export interface BatchContext {
@@ -24,57 +35,79 @@ export interface BatchContext {
 }
 
 /**
+ * A group of `slots` (rows of chunk `ch`, in that order), made in one literal with every field
+ * (undefined ones are left out of the message, codec.ts encodeOmittingUndefined): V8 keeps one
+ * hidden class for every group, where adding optional fields afterwards deoptimised takeBatch.
+ */
+function groupOf(c: BatchContext, ch: Chunk, slots: Uint32Array, careful: boolean, tickets?: Uint32Array): OutGroup {
+  const t = c.tasks;
+  const n = slots.length;
+  const keys = new Uint32Array(n);
+  const rows = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    keys[i] = t.key[slots[i]!]!;
+    rows[i] = t.row[slots[i]!]!;
+  }
+  // One cipher call per group proves every row's result (runtime/tickets.ts).
+  const tk = tickets === undefined ? c.tickets[ch.client] : undefined;
+  return {
+    client: c.clientIds[ch.client]!,
+    fn: ch.fn,
+    slots,
+    keys,
+    rows: arrayOfRows(ch.rows, ch.ends, rows),
+    consts: ch.consts,
+    timeout: ch.timeout || undefined,
+    careful: careful || undefined,
+    tickets: tickets ?? (tk ? tk.issue(keys) : undefined),
+  };
+}
+
+/** Slots taken for the group being built (reused: takeBatch runs for every batch). */
+const taken: number[] = [];
+
+/**
  * Pops up to `n` queued rows for `rec` (assigning them) into one batch; undefined when none. From
  * `lane` (a need lane, resources.ts) when given, else from the lanes in turn.
  */
-export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number, lane?: Lane): { msg: TaskBatch; count: number } | undefined {
+export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number, lane?: Lane): { msg: OutBatch; count: number } | undefined {
   const t = c.tasks;
-  const groups: (TaskGroup & { chunkId: number })[] = [];
-  let g: (TaskGroup & { chunkId: number }) | undefined;
-  const slots: number[] = [];
+  const groups: OutGroup[] = [];
+  let ch: Chunk | undefined;
+  let careful = false;
   let count = 0;
-  const finishGroup = () => {
-    if (!g) return;
-    g.slots = Uint32Array.from(slots);
-    g.keys = g.slots.map((s) => t.key[s]!);
-    // One cipher call per group proves every row's result (runtime/tickets.ts).
-    const tk = c.tickets[t.chunks.get(g.chunkId)!.client];
-    if (tk) g.tickets = tk.issue(g.keys);
-    groups.push(g);
-    slots.length = 0;
-  };
+  taken.length = 0;
   // Lanes (clients, priorities) take turns, one batch each: fair shares of the cluster.
   if (!lane) t.rotate();
   while (count < n) {
     const s = lane ? t.popNeed(lane) : t.pop();
     if (s < 0) break;
     const chunkId = t.chunk[s]!;
-    const ch = t.chunks.get(chunkId)!;
-    if (!g || g.chunkId !== chunkId) {
+    if (ch === undefined || ch.id !== chunkId) {
+      const next = t.chunks.get(chunkId)!;
       // A task of a client that left (re-queued after its executor died): nobody waits for it.
-      if (c.gone(ch.client)) {
+      if (c.gone(next.client)) {
         t.discard(s);
         continue;
       }
-      finishGroup();
-      g = { chunkId, client: c.clientIds[ch.client]!, fn: ch.fn, slots: new Uint32Array(0), keys: new Uint32Array(0), cols: ch.cols.map(() => []) };
-      if (ch.consts) g.consts = ch.consts;
-      if (ch.timeout) g.timeout = ch.timeout;
+      if (ch !== undefined) groups.push(groupOf(c, ch, Uint32Array.from(taken), careful));
+      ch = next;
+      careful = false;
+      taken.length = 0;
     }
-    const r = t.row[s]!;
-    for (let j = 0; j < ch.cols.length; j++) g.cols[j]!.push(ch.cols[j]![r]);
-    slots.push(s);
-    if (t.flags[s]! & CAREFUL) g.careful = true;
+    taken.push(s);
+    if (t.flags[s]! & CAREFUL) careful = true;
     t.assign(s, rec.index);
     count++;
   }
-  finishGroup();
+  if (ch !== undefined) groups.push(groupOf(c, ch, Uint32Array.from(taken), careful));
+  taken.length = 0;
   if (count === 0) return undefined;
   rec.assigned += count;
-  const msg: TaskBatch = { sched: c.instance, auth: rec.auth, groups: groups.map(({ chunkId: _, ...grp }) => grp) };
+  const msg: OutBatch = { sched: c.instance, auth: rec.auth, seq: 0, fns: undefined, mods: undefined, groups };
   const fns: FnDef[] = [];
   const mods: ModuleDef[] = [];
-  for (const grp of msg.groups) {
+  for (const grp of groups) {
     if (rec.fnsSent.has(grp.fn)) continue;
     rec.fnsSent.add(grp.fn);
     const def = c.fns.get(grp.fn)!;
@@ -99,41 +132,27 @@ export function concat(parts: Uint32Array[], total: number): Uint32Array {
   return out;
 }
 
-/** Halves a batch (by rows); function definitions travel with both halves. */
-export function splitBatch(msg: TaskBatch): [TaskBatch, TaskBatch] {
-  const rows: { g: TaskGroup; i: number }[] = [];
-  for (const g of msg.groups) for (let i = 0; i < g.slots.length; i++) rows.push({ g, i });
-  const half = rows.length >> 1;
-  const build = (part: typeof rows): TaskBatch => {
-    const groups: TaskGroup[] = [];
-    let cur: TaskGroup | undefined;
-    let src: TaskGroup | undefined;
-    const slots: number[] = [];
-    const keys: number[] = [];
-    const tickets: number[] = [];
-    const flush = () => {
-      if (cur) {
-        cur.slots = Uint32Array.from(slots);
-        cur.keys = Uint32Array.from(keys);
-        if (src?.tickets) cur.tickets = Uint32Array.from(tickets);
-        groups.push(cur);
-        slots.length = keys.length = tickets.length = 0;
-      }
-    };
-    for (const { g, i } of part) {
-      if (g !== src) {
-        flush();
-        src = g;
-        cur = { client: g.client, fn: g.fn, slots: new Uint32Array(0), keys: new Uint32Array(0), cols: g.cols.map(() => []), ...(g.consts ? { consts: g.consts } : {}), ...(g.timeout ? { timeout: g.timeout } : {}), ...(g.careful ? { careful: true } : {}) };
-      }
-      slots.push(g.slots[i]!);
-      keys.push(g.keys[i]!);
-      if (g.tickets) for (let w = 0; w < TICKET_WORDS; w++) tickets.push(g.tickets[i * TICKET_WORDS + w]!);
-      for (let j = 0; j < g.cols.length; j++) cur!.cols[j]!.push(g.cols[j]![i]);
-    }
-    flush();
-    return { sched: msg.sched, auth: msg.auth, ...(msg.fns ? { fns: msg.fns } : {}), ...(msg.mods ? { mods: msg.mods } : {}), groups };
-  };
+/**
+ * Halves a batch (by rows); function definitions travel with both halves. The rows' bytes are
+ * copied again from their chunks (still held: the rows are assigned).
+ */
+export function splitBatch(c: BatchContext, msg: OutBatch): [OutBatch, OutBatch] {
+  const total = msg.groups.reduce((a, g) => a + g.slots.length, 0);
+  const half = total >> 1;
+  const parts: [OutGroup[], OutGroup[]] = [[], []];
+  let seen = 0;
+  for (const g of msg.groups) {
+    const n = g.slots.length;
+    // Rows [0, cut) of this group go to the first half, [cut, n) to the second.
+    const cut = Math.max(0, Math.min(n, half - seen));
+    seen += n;
+    const ch = c.tasks.chunks.get(c.tasks.chunk[g.slots[0]!]!)!;
+    const piece = (from: number, to: number) =>
+      groupOf(c, ch, g.slots.slice(from, to), g.careful === true, g.tickets ? g.tickets.slice(from * TICKET_WORDS, to * TICKET_WORDS) : undefined);
+    if (cut > 0) parts[0].push(piece(0, cut));
+    if (cut < n) parts[1].push(piece(cut, n));
+  }
   // Definitions travel with both halves: either may arrive first.
-  return [build(rows.slice(0, half)), build(rows.slice(half))];
+  const build = (groups: OutGroup[]): OutBatch => ({ sched: msg.sched, auth: msg.auth, seq: 0, fns: msg.fns, mods: msg.mods, groups });
+  return [build(parts[0]), build(parts[1])];
 }

@@ -5,18 +5,17 @@
  * by the scheduler (failSlot) and an executor's death (executorGone, tasks re-queued or blamed).
  * Serves no route itself; the handlers (scheduler.ts start()) call schedulePump()/pump().
  */
-import { encode } from "../../runtime/codec.ts";
+import { encodeOmittingUndefined } from "../../runtime/codec.ts";
 import { Errors, remoteError, type TsDaskError } from "../../runtime/errors.ts";
 import {
   type StealReply,
   type Resources,
-  type TaskBatch,
 } from "../../runtime/protocol.ts";
 import { roomFor, windowFor } from "./placement.ts";
 import { ASSIGNED, needsKey } from "./tasks.ts";
 import { fits, formatResources, hold, releaseSlots } from "./resources.ts";
 import type { ExecutorRec } from "./executor-rec.ts";
-import { splitBatch, takeBatch } from "./batches.ts";
+import { splitBatch, takeBatch, type OutBatch } from "./batches.ts";
 import { blame } from "./blame.ts";
 import { SchedulerState } from "./sched-state.ts";
 
@@ -205,9 +204,9 @@ export abstract class SchedulerDispatch extends SchedulerState {
     return s < 0 ? undefined : this.tasks.chunks.get(this.tasks.chunk[s]!)!.fn;
   }
 
-  protected sendBatch(rec: ExecutorRec, msg: TaskBatch) {
+  protected sendBatch(rec: ExecutorRec, msg: OutBatch) {
     msg.seq = ++rec.seq;
-    const data = encode(msg);
+    const data = encodeOmittingUndefined(msg);
     if (data.byteLength <= this.tx.maxPayload) return this.tx.publish(rec.tasksSubject, data);
     // Too big for one message: split the groups' rows in half and try again.
     const total = msg.groups.reduce((a, g) => a + g.slots.length, 0);
@@ -221,7 +220,7 @@ export abstract class SchedulerDispatch extends SchedulerState {
       this.executors.load(rec);
       return;
     }
-    const [a, b] = splitBatch(msg);
+    const [a, b] = splitBatch(this.batching, msg);
     this.sendBatch(rec, a);
     this.sendBatch(rec, b);
   }

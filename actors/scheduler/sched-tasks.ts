@@ -18,6 +18,7 @@ import {
 import { ASSIGNED, NEEDS } from "./tasks.ts";
 import { hold, needsOf } from "./resources.ts";
 import { concat } from "./batches.ts";
+import { pickRows } from "./row-bytes.ts";
 import { SchedulerMembers } from "./sched-members.ts";
 import type { ExecutorRec } from "./executor-rec.ts";
 
@@ -44,7 +45,7 @@ export abstract class SchedulerTasks extends SchedulerMembers {
     for (const g of m.groups) {
       const needs = needsOf(g.resources);
       if (needs) this.warnUnplaceable(m.client, needs);
-      const slots = m.resync ? this.addMissing(client, g) : this.tasks.add(client, g.fn, g.keys, g.cols, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needs);
+      const slots = m.resync ? this.addMissing(client, g) : this.tasks.add(client, g.fn, g.keys, g.rows, g.ends, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needs);
       out.push(slots);
       total += slots.length;
     }
@@ -65,7 +66,8 @@ export abstract class SchedulerTasks extends SchedulerMembers {
       else slots[r] = s;
     }
     if (rows.length) {
-      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), g.cols.map((c) => rows.map((r) => c[r])), g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needsOf(g.resources));
+      const picked = pickRows(g.rows, g.ends, rows);
+      const added = this.tasks.add(client, g.fn, Uint32Array.from(rows, (r) => g.keys[r]!), picked.rows, picked.ends, g.consts, g.timeout && g.timeout > 0 ? g.timeout : 0, priorityOf(g), needsOf(g.resources));
       rows.forEach((r, i) => (slots[r] = added[i]!));
     }
     return slots;

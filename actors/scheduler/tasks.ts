@@ -9,6 +9,7 @@
  * QUEUED → CANCELLED → free when the ring reaches it; ASSIGNED → QUEUED again when its executor dies.
  */
 
+import { binBytes, binOf, decode, type Encoded } from "../../runtime/codec.ts";
 import { TaskKeys, type IndexedChunk } from "./task-keys.ts";
 
 export const FREE = 0;
@@ -21,17 +22,26 @@ export const CAREFUL = 1;
 /** flags bit: the task needs resources (its chunk's `needs`): it waits in a need lane, not a ring of `top`. */
 export const NEEDS = 2;
 
-/** Rows submitted together: one function and its argument columns (keys live in the table; the chunk's row → slot map lets a client's keys be found, task-keys.ts). */
+/**
+ * Rows submitted together: one function and its rows' arguments as the client encoded them (keys
+ * live in the table; the chunk's row → slot map lets a client's keys be found, task-keys.ts). The
+ * scheduler never decodes the arguments: batches.ts copies each row's bytes into the batch that
+ * sends it (only {@link TaskTable.argsOf} decodes, on demand).
+ */
 export interface Chunk extends IndexedChunk {
   fn: string;
-  cols: unknown[][];
-  consts: unknown[] | undefined;
+  /** Each row's arguments, one msgpack array per row, one after another (SubmitGroup.rows). */
+  rows: Uint8Array;
+  /** Where each row's bytes end in `rows`. */
+  ends: Uint32Array;
+  /** The arguments shared by every row, one msgpack array (SubmitGroup.consts), as the `bin` every batch of the chunk carries (codec.ts binOf). */
+  consts: Encoded | undefined;
   /** Per-task timeout in ms (0: none). */
   timeout: number;
   /** The queue it waits in (client and priority). */
   lane: Lane;
   /** Resources each row holds while assigned (worker resources); its rows wait in a need lane. */
-  needs?: Record<string, number>;
+  needs: Record<string, number> | undefined;
   /** Rows not finished yet; the chunk (and its arguments) is dropped at 0. */
   remaining: number;
 }
@@ -146,11 +156,12 @@ export class TaskTable {
   }
 
   /** Adds the rows of one submitted group; returns their slots. Higher `priority` runs first (Dask's). */
-  add(client: number, fn: string, keys: Uint32Array, cols: unknown[][], consts: unknown[] | undefined, timeout = 0, priority = 0, needs?: Record<string, number>): Uint32Array {
+  add(client: number, fn: string, keys: Uint32Array, rows: Uint8Array, ends: Uint32Array, consts: Uint8Array | undefined, timeout = 0, priority = 0, needs?: Record<string, number>): Uint32Array {
     const n = keys.length;
     const lane = needs ? this.needLaneFor(client, priority, needs) : this.laneFor(client, priority);
     const slots = new Uint32Array(n);
-    const c: Chunk = { id: this.nextChunk++, client, fn, cols, consts, timeout, remaining: n, lane, slots, key0: 0, blocks: [], ...(needs ? { needs } : {}) };
+    const shared = consts ? binOf(consts.byteLength, (out, at) => out.set(consts, at)) : undefined;
+    const c: Chunk = { id: this.nextChunk++, client, fn, rows, ends, consts: shared, timeout, remaining: n, lane, slots, key0: 0, blocks: [], needs };
     const flags = needs ? NEEDS : 0;
     this.chunks.set(c.id, c);
     if (client >= this.live.length) this.live = grow(this.live, Math.max(client + 1, this.live.length * 2));
@@ -421,12 +432,12 @@ export class TaskTable {
     return out;
   }
 
-  /** Arguments of a slot's row: its column values then the chunk's constants. */
+  /** Arguments of a slot's row (its own, then the chunk's shared ones), decoded on demand: the scheduler itself never needs them. */
   argsOf(s: number): unknown[] {
     const c = this.chunks.get(this.chunk[s]!)!;
     const r = this.row[s]!;
-    const args = c.cols.map((col) => col[r]);
-    return c.consts ? args.concat(c.consts) : args;
+    const args = decode<unknown[]>(c.rows.subarray(r === 0 ? 0 : c.ends[r - 1]!, c.ends[r]!));
+    return c.consts ? args.concat(decode<unknown[]>(binBytes(c.consts))) : args;
   }
 
   /** Frees a slot just popped off the queue that will not run (its client is gone). */

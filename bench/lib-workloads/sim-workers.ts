@@ -64,12 +64,13 @@ function onTasks(e: SimExec, m: TaskBatch) {
   if (e.silent || m.auth !== e.auth) return;
   const wasIdle = queued(e) === 0;
   for (const g of m.groups) {
+    const args = decode<unknown[][]>(g.rows);
     for (let r = 0; r < g.slots.length; r++) {
       e.q.client.push(g.client);
       e.q.fn.push(g.fn);
       e.q.slot.push(g.slots[r]!);
       e.q.key.push(g.keys[r]!);
-      const ms = g.cols[0]?.[r];
+      const ms = args[r]?.[0];
       e.q.ms.push(typeof ms === "number" && ms > 0 ? ms : 0);
       e.q.t0.push(g.tickets?.[2 * r] ?? 0);
       e.q.t1.push(g.tickets?.[2 * r + 1] ?? 0);

@@ -1,8 +1,8 @@
 /** The protocol's version, ids and subjects, and what every message kind shares (a binding token, a refusal, a remote error); part of runtime/protocol.ts, which re-exports it. */
 import { Errors, type ErrorCode } from "../errors.ts";
 
-/** Bumped on any incompatible change of a subject or message below (2: tokens and result tickets; 3: client.run through the scheduler, bound data.get; issue 11; 4: typed arrays from 64 KiB on as ext 0 `[0x80|dtype][pad][raw]`, runtime/codec.ts). */
-export const PROTOCOL_VERSION = 4;
+/** Bumped on any incompatible change of a subject or message below (2: tokens and result tickets; 3: client.run through the scheduler, bound data.get; issue 11; 4: typed arrays from 64 KiB on as ext 0 `[0x80|dtype][pad][raw]`, runtime/codec.ts; 5: task rows as bytes the scheduler passes on, SubmitGroup.rows/ends and TaskGroup.rows). */
+export const PROTOCOL_VERSION = 5;
 
 /** A NATS subject token: letters, digits, `_` and `-` only (no `.`, `*`, `>` or spaces). */
 export function isSubjectToken(s: string): boolean {

@@ -178,7 +178,7 @@ export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
     const keys = (n: number) => Uint32Array.from({ length: n }, () => int(o.tasks));
     const forgeries: (() => [string, unknown])[] = [
       () => [s.results(client.id), { worker: "evil", keys: keys(20), values: Array(20).fill(-777), ...(r() < 0.5 ? { tickets: new Uint32Array(new Uint8Array(randomBytes(160)).buffer) } : {}) }],
-      () => [s.execTasks(pick(execIds)), { sched: realSched, seq: 1e9, fns: [evilFn], groups: [{ client: client.id, fn: "evil", slots: keys(5), keys: keys(5), cols: [[1, 2, 3, 4, 5]] }] }],
+      () => [s.execTasks(pick(execIds)), { sched: realSched, seq: 1e9, fns: [evilFn], groups: [{ client: client.id, fn: "evil", slots: keys(5), keys: keys(5), rows: encode([[1], [2], [3], [4], [5]]) }] }],
       () => [s.execCancel(pick(execIds)), { slots: keys(50), keys: keys(50) }],
       () => [s.execControl(pick(execIds)), { op: pick(["restart", "recycle", "resync", "prefetch", "listen", "reregister"]), hash: "x", size: 10, chunks: 1 }],
       () => [s.execUpload(pick(execIds)), { uploads: [{ name: "evil", hash: "00", size: 1, kind: "file", file: "evil.js" }] }],
@@ -187,7 +187,7 @@ export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
       () => [s.bye, pick([{ id: pick(execIds), kind: "executor", sched: realSched }, { id: client.id, kind: "client" }, { id: pick(workerIds), kind: "worker" }])],
       () => [s.heartbeat, { id: pick(execIds), kind: "executor", running: 0, queued: 0, rss: 0 }],
       () => [s.cancel, { client: client.id, slots: keys(50), keys: keys(50) }],
-      () => [s.submit, { client: client.id, fns: [evilFn], groups: [{ fn: "evil", keys: keys(10), cols: [Array(10).fill(1)] }] }],
+      () => [s.submit, { client: client.id, fns: [evilFn], groups: [{ fn: "evil", keys: keys(10), rows: encode(Array(10).fill([1])), ends: Uint32Array.from({ length: 10 }, (_, i) => 2 * (i + 1)) }] }],
       () => [s.register, { kind: "client", hello, id: client.id, auth: "impostor", secret: bytes(16) }],
       () => [s.resync, { exec: pick(execIds), sched: realSched, held: new Uint32Array(0) }],
       () => [s.retire, { exec: pick(execIds), sched: realSched, returned: keys(10) }],

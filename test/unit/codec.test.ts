@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { concatParts, decode, decodeViews, encode, Encoded, encodeLarge, encodeLargeParts, encodeSpliced, findUnencodable } from "../../runtime/codec.ts";
 import { pureKey } from "../../client/dedup.ts";
 import { packArgs } from "../../actors/executor/runner.ts";
-import type { TaskGroup } from "../../runtime/protocol.ts";
+import type { RunGroup } from "../../actors/executor/run-group.ts";
 
 const roundTrip = <T>(v: T): T => decode<T>(encode(v));
 
@@ -179,12 +179,12 @@ test("packNumberArrays rebuilds decoded arrays of numbers as packed arrays of do
   assert.ok(r.same);
 });
 
-test("packArgs packs a batch's row values and constants, not its columns", () => {
-  const g = { cols: [[{ a: [1.5, 2] }, 7], [[3, 4.5]]], consts: [[0.5, 1]] } as unknown as TaskGroup;
-  const col = g.cols[0]!;
+test("packArgs packs a batch's row values and constants, not the rows' own arrays", () => {
+  const g = { args: [[{ a: [1.5, 2] }, [3, 4.5]], [7]], consts: [[0.5, 1]] } as unknown as RunGroup;
+  const row = g.args[0]!;
   packArgs([g]);
-  assert.is(g.cols[0], col);
-  assert.equal(g.cols, [[{ a: [1.5, 2] }, 7], [[3, 4.5]]]);
+  assert.is(g.args[0], row);
+  assert.equal(g.args, [[{ a: [1.5, 2] }, [3, 4.5]], [7]]);
   assert.equal(g.consts, [[0.5, 1]]);
 });
 

@@ -1,5 +1,6 @@
 /** Reconciliation (actors/scheduler/reconcile.ts) over a real task table: only slots assigned before the question are judged. */
 import { test } from "uvu";
+import { rowBytes } from "../helpers/rows.ts";
 import * as assert from "uvu/assert";
 import { Reconciler, RECONCILE_EVERY } from "../../actors/scheduler/reconcile.ts";
 import type { ExecutorRec } from "../../actors/scheduler/executor-rec.ts";
@@ -8,7 +9,7 @@ import { TaskTable } from "../../actors/scheduler/tasks.ts";
 
 function setup() {
   const tasks = new TaskTable();
-  const slots = tasks.add(0, "fn", Uint32Array.from({ length: 8 }, (_, i) => 100 + i), [[0, 1, 2, 3, 4, 5, 6, 7]], undefined);
+  const slots = tasks.add(0, "fn", Uint32Array.from({ length: 8 }, (_, i) => 100 + i), ...rowBytes([[0, 1, 2, 3, 4, 5, 6, 7]], undefined));
   const recs = [0, 1].map((index) => ({ index, name: `e${index}`, assigned: 0 }) as unknown as ExecutorRec);
   const assign = (s: number, r: ExecutorRec) => {
     tasks.pop();

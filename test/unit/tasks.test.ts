@@ -1,4 +1,5 @@
 import { test } from "uvu";
+import { rowBytes } from "../helpers/rows.ts";
 import * as assert from "uvu/assert";
 import { defaultPlacement, DurationEstimates, roomFor, windowFor } from "../../actors/scheduler/placement.ts";
 import { ASSIGNED, CANCELLED, FREE, QUEUED, TaskTable } from "../../actors/scheduler/tasks.ts";
@@ -8,7 +9,7 @@ const keys = (n: number, base = 0) => Uint32Array.from({ length: n }, (_, i) => 
 
 test("rows are queued FIFO, assigned, finished once, and their chunk is dropped at the end", () => {
   const t = new TaskTable();
-  const slots = t.add(0, "f", keys(3), [[10, 20, 30]], undefined);
+  const slots = t.add(0, "f", keys(3), ...rowBytes([[10, 20, 30]], undefined));
   assert.is(t.queued, 3);
   const a = t.pop();
   assert.is(a, slots[0]);
@@ -27,8 +28,8 @@ test("rows are queued FIFO, assigned, finished once, and their chunk is dropped 
 
 test("clients take turns batch by batch; a higher priority goes first; a re-queued task goes back to its lane", () => {
   const t = new TaskTable();
-  const a = t.add(0, "f", keys(6), [[1, 2, 3, 4, 5, 6]], undefined);
-  const b = t.add(1, "g", keys(2), [[7, 8]], undefined);
+  const a = t.add(0, "f", keys(6), ...rowBytes([[1, 2, 3, 4, 5, 6]], undefined));
+  const b = t.add(1, "g", keys(2), ...rowBytes([[7, 8]], undefined));
   const take = (n: number) => {
     t.rotate();
     const out: number[] = [];
@@ -44,7 +45,7 @@ test("clients take turns batch by batch; a higher priority goes first; a re-queu
   const second = take(2);
   // One batch from each client, whichever goes first.
   assert.equal(new Set([...first, ...second]), new Set([a[0], a[1], b[0], b[1]]));
-  const hi = t.add(0, "h", keys(1, 100), [[9]], undefined, 0, 5);
+  const hi = t.add(0, "h", keys(1, 100), ...rowBytes([[9]], undefined), 0, 5);
   assert.equal(take(1), [hi[0]], "priority 5 before priority 0");
   // A's re-queued task goes back to the front of A's lane; A's lane is the only one left.
   t.requeueFront([a[0]!]);
@@ -56,7 +57,7 @@ test("clients take turns batch by batch; a higher priority goes first; a re-queu
 
 test("a completion from another executor than the assignee is refused", () => {
   const t = new TaskTable();
-  const [s] = t.add(0, "f", keys(1), [[1]], undefined);
+  const [s] = t.add(0, "f", keys(1), ...rowBytes([[1]], undefined));
   t.pop();
   t.assign(s!, 1);
   assert.not.ok(t.finish(s!, 2));
@@ -65,7 +66,7 @@ test("a completion from another executor than the assignee is refused", () => {
 
 test("cancel: queued rows are skipped and freed; a slot reused by another key is not touched", () => {
   const t = new TaskTable();
-  const slots = t.add(3, "f", keys(3, 100), [[1, 2, 3]], ["c"]);
+  const slots = t.add(3, "f", keys(3, 100), ...rowBytes([[1, 2, 3]], ["c"]));
   assert.is(t.cancel(slots[1]!, 3, 101), QUEUED);
   assert.is(t.state[slots[1]!], CANCELLED);
   assert.is(t.cancel(slots[0]!, 3, 999), FREE, "wrong key: not ours");
@@ -78,7 +79,7 @@ test("cancel: queued rows are skipped and freed; a slot reused by another key is
 
 test("re-queued tasks of a dead executor go to the front", () => {
   const t = new TaskTable();
-  const slots = t.add(0, "f", keys(4), [[1, 2, 3, 4]], undefined);
+  const slots = t.add(0, "f", keys(4), ...rowBytes([[1, 2, 3, 4]], undefined));
   const a = t.pop();
   const b = t.pop();
   t.assign(a, 7);
@@ -93,7 +94,7 @@ test("re-queued tasks of a dead executor go to the front", () => {
 test("the table grows past its initial size and reuses freed slots", () => {
   const t = new TaskTable();
   const n = 5000;
-  t.add(0, "f", keys(n), [Array.from({ length: n }, (_, i) => i)], undefined);
+  t.add(0, "f", keys(n), ...rowBytes([Array.from({ length: n }, (_, i) => i)], undefined));
   assert.ok(t.capacity >= n);
   for (let i = 0; i < n; i++) {
     const s = t.pop();
@@ -101,17 +102,17 @@ test("the table grows past its initial size and reuses freed slots", () => {
     t.finish(s, 0);
   }
   const cap = t.capacity;
-  t.add(0, "f", keys(n), [Array.from({ length: n }, (_, i) => i)], undefined);
+  t.add(0, "f", keys(n), ...rowBytes([Array.from({ length: n }, (_, i) => i)], undefined));
   assert.is(t.capacity, cap, "freed slots were reused");
 });
 
 test("find: a client's task by key, without a scan, never a finished, cancelled or reused slot nor another client's", () => {
   const t = new TaskTable();
-  const a = t.add(0, "f", keys(3000, 500), [Array.from({ length: 3000 }, (_, i) => i)], undefined);
-  const b = t.add(1, "f", keys(10, 500), [Array.from({ length: 10 }, (_, i) => i)], undefined);
+  const a = t.add(0, "f", keys(3000, 500), ...rowBytes([Array.from({ length: 3000 }, (_, i) => i)], undefined));
+  const b = t.add(1, "f", keys(10, 500), ...rowBytes([Array.from({ length: 10 }, (_, i) => i)], undefined));
   // A partial re-submission: keys not consecutive, overlapping the first chunk's range.
   const sparse = Uint32Array.of(7, 9000, 3, 70_000);
-  const c = t.add(0, "f", sparse, [[1, 2, 3, 4]], undefined);
+  const c = t.add(0, "f", sparse, ...rowBytes([[1, 2, 3, 4]], undefined));
   assert.is(t.find(0, 500), a[0]);
   assert.is(t.find(0, 3499), a[2999]);
   assert.is(t.find(0, 3500), -1);
@@ -126,7 +127,7 @@ test("find: a client's task by key, without a scan, never a finished, cancelled 
   const key = t.key[first]!;
   t.finish(first, 0);
   assert.is(t.find(0, key), -1, "finished");
-  const [reused] = t.add(0, "g", Uint32Array.of(99_999), [[0]], undefined);
+  const [reused] = t.add(0, "g", Uint32Array.of(99_999), ...rowBytes([[0]], undefined));
   assert.is(reused, first, "the freed slot was reused");
   assert.is(t.find(0, key), -1, "a reused slot holds another key");
   assert.is(t.find(0, 99_999), reused);
@@ -136,10 +137,10 @@ test("find: a client's task by key, without a scan, never a finished, cancelled 
 
 test("dropClient: its queued tasks and lanes leave at once, its assigned ones are returned; others keep theirs", () => {
   const t = new TaskTable();
-  const a = t.add(0, "f", keys(100), [Array.from({ length: 100 }, (_, i) => i)], undefined);
-  t.add(0, "f", keys(5, 1000), [[1, 2, 3, 4, 5]], undefined, 0, 3); // another lane (priority 3)
-  t.add(0, "f", keys(2, 2000), [[1, 2]], undefined, 0, 0, { GPU: 1 }); // a need lane
-  const b = t.add(1, "f", keys(50), [Array.from({ length: 50 }, (_, i) => i)], undefined);
+  const a = t.add(0, "f", keys(100), ...rowBytes([Array.from({ length: 100 }, (_, i) => i)], undefined));
+  t.add(0, "f", keys(5, 1000), ...rowBytes([[1, 2, 3, 4, 5]], undefined), 0, 3); // another lane (priority 3)
+  t.add(0, "f", keys(2, 2000), ...rowBytes([[1, 2]], undefined), 0, 0, { GPU: 1 }); // a need lane
+  const b = t.add(1, "f", keys(50), ...rowBytes([Array.from({ length: 50 }, (_, i) => i)], undefined));
   // Priority 3 goes first: those are A's; assign two of them.
   const x = t.pop();
   const y = t.pop();
