@@ -136,14 +136,21 @@ export class Submitter {
           last = { fn: p.fn.hash, keys, rows: NO_ROWS, ends: NO_ENDS, ...(p.consts ? { consts: encodeSpliced(p.consts) } : {}), ...(p.timeout ? { timeout: p.timeout } : {}), ...(p.priority ? { priority: p.priority } : {}), ...(p.resources ? { resources: p.resources } : {}), job: p.job.base, total: p.job.size };
           groups.push(last);
         }
-        writeRows(w, p, to, take === 1 && p.from === 0 ? p.enc : undefined);
         rows.push({ p, job: p.job, from: p.from, to });
+        writeRows(w, p, to, take === 1 && p.from === 0 ? p.enc : undefined);
         n += take;
         if (to === p.to) this.queue.shift();
         else p.from = to;
       }
       if (last) Object.assign(last, w.take());
     } catch {
+      // A row that does not encode: the piece being written leaves the queue with the rows taken
+      // so far; each of their rows is checked alone (the bad ones fail, the rest queue again).
+      const cur = rows[rows.length - 1];
+      if (cur && this.queue[0] === cur.p) {
+        if (cur.to === cur.p.to) this.queue.shift();
+        else cur.p.from = cur.to;
+      }
       return this.requeueWithoutUnencodable(rows);
     }
     const msg: Submit = { client: this.d.clientId, auth: this.d.auth, seq: ++this.seq, groups };

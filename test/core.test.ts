@@ -102,6 +102,18 @@ t("a closure is rejected before anything is sent, naming what it captures", asyn
   }
 });
 
+t("a map whose items include one that cannot be serialised fails that row alone; the others run", async ({ client }) => {
+  // The rows are encoded when the submit message is built: the bad one there must not stop the rest
+  // (it once sent the submitter round in circles until the stack overflowed).
+  const items: unknown[] = Array.from({ length: 300 }, (_, i) => i);
+  items[150] = () => 3;
+  const out = await withTimeout(Promise.allSettled(client.map((x: unknown) => typeof x, items).map((f) => f.result())), 30_000, "the map");
+  const failed = out.flatMap((o, i) => (o.status === "rejected" ? [i] : []));
+  assert.equal(failed, [150]);
+  assert.is(((out[150] as PromiseRejectedResult).reason as TsDaskError).code, "NotSerializable");
+  assert.ok(out.every((o, i) => i === 150 || (o.status === "fulfilled" && o.value === "number")));
+});
+
 t("an argument that cannot be serialised fails clearly, at once", async ({ client }) => {
   try {
     client.submit((f: unknown) => f, () => 1);

@@ -47,7 +47,7 @@ export function arrayOfRows(rows: Uint8Array, ends: Uint32Array, pick: ArrayLike
   return binOf(head + sizeOf(ends, pick), (out, at) => {
     if (n < 16) out[at] = 0x90 | n;
     else if (n < 0x10000) ((out[at] = 0xdc), (out[at + 1] = n >>> 8), (out[at + 2] = n & 0xff));
-    else ((out[at] = 0xdd), new DataView(out.buffer).setUint32(at + 1, n));
+    else ((out[at] = 0xdd), new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(at + 1, n));
     copyRows(rows, ends, pick, out, at + head);
   });
 }
