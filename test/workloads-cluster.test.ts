@@ -2,7 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
-import { delayed, parallel, type EngineStats } from "../workloads/index.ts";
+import { delayed, parallel, parallelStream, type EngineStats } from "../workloads/index.ts";
 import { waitFor, withTimeout } from "./helpers/cluster.ts";
 import { workloadsSuite } from "./helpers/workloads-suite.ts";
 
@@ -66,6 +66,32 @@ test("what a run scattered leaves the scheduler when the run ends; the user's ow
   await waitFor(async () => (await held()) === base + 1, { timeoutMs: 10_000, label: "released after the last run" });
   c.release(rb);
   await waitFor(async () => (await held()) === base, { timeoutMs: 10_000, label: "the user's value released" });
+});
+
+test("a run that fails, or is left early, lets its scattered values go too", async () => {
+  const c = client!;
+  const held = async () => (await c.info()).retained!.dataValues;
+  const base = await held();
+  const a = Float64Array.from({ length: 50_000 }, (_, i) => i);
+  const boom = (k: number, d: Float64Array) => {
+    if (k === 3) throw new Error("no");
+    return d[k]!;
+  };
+  try {
+    await withTimeout(parallel({ client: c, scatter: [a], batchSize: 1 }, [1, 2, 3, 4].map((k) => delayed(boom)(k, a))), 60_000, "the failing run");
+    assert.unreachable("the run should fail");
+  } catch (e) {
+    assert.match((e as Error).message, "no");
+  }
+  await waitFor(async () => (await held()) === base, { timeoutMs: 10_000, label: "the failed run's value released" });
+  const b = Float64Array.from({ length: 50_000 }, (_, i) => 2 * i);
+  const seen: number[] = [];
+  for await (const v of parallelStream({ client: c, scatter: [b], batchSize: 1 }, [1, 2, 3, 4, 5, 6].map((k) => delayed((i: number, d: Float64Array) => d[i]!)(k, b)))) {
+    seen.push(v as number);
+    break;
+  }
+  assert.is(seen.length, 1);
+  await waitFor(async () => (await held()) === base, { timeoutMs: 10_000, label: "the abandoned run's value released" });
 });
 
 test.run();

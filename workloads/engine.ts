@@ -233,8 +233,9 @@ export class Engine {
         }
       }
       this.stats.scattered = this.packer.scattered;
-      // Batches may still run (cancelled ones): release only after a complete run.
-      if (completed) this.backend.release?.(this.packer.allTokens);
+      // Batches may still run (cancelled ones): release only after a complete run, unless the backend
+      // says a running batch keeps what it read (the cluster: a failed run's data would stay otherwise).
+      if (completed || this.backend.releaseAnytime) this.backend.release?.(this.packer.allTokens);
     }
   }
 

@@ -20,6 +20,8 @@ interface ClusterFn extends PreparedFn {
  */
 export class ClusterBackend implements Backend {
   readonly name = "ts-dask";
+  /** See {@link Backend.releaseAnytime}: a failed or abandoned run lets its data go too. */
+  readonly releaseAnytime = true;
 
   /**
    * @param client the cluster to use

@@ -33,6 +33,12 @@ export interface Backend {
    * keeps a value the user scattered too, or that another run still uses.
    */
   release?(tokens: readonly unknown[]): void;
+  /**
+   * {@link release} may be called while cancelled batches still run (a run that failed or was left
+   * early): true on the cluster, where a batch already dispatched holds what it read and the rest
+   * are cancelled first; the local pool releases after complete runs only.
+   */
+  readonly releaseAnytime?: boolean;
   /** Runs one batch. `refs` are tokens from {@link scatter} (or a user's own DataRefs on the cluster). */
   run(fn: PreparedFn, payload: BatchPayload, refs: readonly unknown[]): BatchHandle;
   /**
