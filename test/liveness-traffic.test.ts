@@ -103,7 +103,9 @@ test("an idle embedded cluster: executors beat every 2 s once their supervisor v
     assert.ok(executorBeats >= 2 && executorBeats <= 7, `executor heartbeats in ${windowMs} ms: ${executorBeats}`);
     // The supervisor still beats every 500 ms: it is what vouches for the executors.
     assert.ok(workerBeats >= 6, `supervisor heartbeats in ${windowMs} ms: ${workerBeats}`);
-    assert.is(registers.get("client") ?? 0, 0, "a private cluster's client renews every 15 s, not every second");
+    // Renewals fall on the wall clock's 15 s grid (runtime/beat-clock.ts), so one may land in the
+    // window (a 4.5 s window holds a grid point 30 % of the time); every second would be 4–5.
+    assert.ok((registers.get("client") ?? 0) <= 1, `a private cluster's client renews every 15 s, not every second: ${registers.get("client")} in ${windowMs} ms`);
     const execs = (await client.info()).workers.flatMap((w) => w.executors);
     assert.is(execs.length, 2);
     for (const e of execs) assert.is(e.state, "running", `${e.name} is ${e.state}`);
