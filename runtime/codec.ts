@@ -168,6 +168,31 @@ export function binOf(size: number, fill: (out: Uint8Array, at: number) => void)
   return new Encoded(out);
 }
 
+/** Bytes of a msgpack array header for `n` items (fixarray, array 16, array 32). */
+export function arrayHeaderSize(n: number): number {
+  return n < 16 ? 1 : n < 0x10000 ? 3 : 5;
+}
+
+/** Writes a msgpack array header for `n` items at `out[at]`; returns its size ({@link arrayHeaderSize}). */
+export function writeArrayHeader(out: Uint8Array, at: number, n: number): number {
+  if (n < 16) {
+    out[at] = 0x90 | n;
+    return 1;
+  }
+  if (n < 0x10000) {
+    out[at] = 0xdc;
+    out[at + 1] = n >>> 8;
+    out[at + 2] = n & 0xff;
+    return 3;
+  }
+  out[at] = 0xdd;
+  out[at + 1] = n >>> 24;
+  out[at + 2] = (n >>> 16) & 0xff;
+  out[at + 3] = (n >>> 8) & 0xff;
+  out[at + 4] = n & 0xff;
+  return 5;
+}
+
 /** The bytes a {@link binOf} value carries (a view). */
 export function binBytes(e: Encoded): Uint8Array {
   return e.bytes.subarray(5);
@@ -230,10 +255,7 @@ export class RowWriter {
     if (!canSplice) return void (this.open = []);
     const e = rowEncoder as unknown as EncoderInternals;
     e.ensureBufferSizeToWrite(5);
-    const b = e.bytes;
-    if (n < 16) b[e.pos++] = 0x90 | n;
-    else if (n < 0x10000) ((b[e.pos] = 0xdc), (b[e.pos + 1] = n >>> 8), (b[e.pos + 2] = n & 0xff), (e.pos += 3));
-    else ((b[e.pos] = 0xdd), (b[e.pos + 1] = n >>> 24), (b[e.pos + 2] = (n >>> 16) & 0xff), (b[e.pos + 3] = (n >>> 8) & 0xff), (b[e.pos + 4] = n & 0xff), (e.pos += 5));
+    e.pos += writeArrayHeader(e.bytes, e.pos, n);
   }
 
   /** One argument of the open row. Throws on values msgpack cannot carry (the writer is then spoilt). */
@@ -248,11 +270,6 @@ export class RowWriter {
     const bytes = encodeSpliced(this.open);
     this.parts.push(bytes);
     this.ends.push((this.size += bytes.byteLength));
-  }
-
-  /** Rows written so far. */
-  get rows(): number {
-    return this.ends.length;
   }
 
   /** The rows' bytes (a copy) and each row's end offset; the writer starts empty again. */

@@ -4,7 +4,7 @@
  * end offsets; a run of consecutive rows (the usual case: a chunk's rows are queued in order) is
  * one copy.
  */
-import { binOf, type Encoded } from "../../runtime/codec.ts";
+import { arrayHeaderSize, binOf, writeArrayHeader, type Encoded } from "../../runtime/codec.ts";
 
 /** Where row `r`'s bytes start. */
 export function rowStart(ends: Uint32Array, r: number): number {
@@ -43,13 +43,7 @@ function copyRows(rows: Uint8Array, ends: Uint32Array, pick: ArrayLike<number>, 
  */
 export function arrayOfRows(rows: Uint8Array, ends: Uint32Array, pick: ArrayLike<number>): Encoded {
   const n = pick.length;
-  const head = n < 16 ? 1 : n < 0x10000 ? 3 : 5;
-  return binOf(head + sizeOf(ends, pick), (out, at) => {
-    if (n < 16) out[at] = 0x90 | n;
-    else if (n < 0x10000) ((out[at] = 0xdc), (out[at + 1] = n >>> 8), (out[at + 2] = n & 0xff));
-    else ((out[at] = 0xdd), new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(at + 1, n));
-    copyRows(rows, ends, pick, out, at + head);
-  });
+  return binOf(arrayHeaderSize(n) + sizeOf(ends, pick), (out, at) => copyRows(rows, ends, pick, out, at + writeArrayHeader(out, at, n)));
 }
 
 /** Rows `pick` as a chunk of their own (a re-submission's missing rows): their bytes and end offsets. */

@@ -11,6 +11,7 @@
 
 import { binBytes, binOf, decode, type Encoded } from "../../runtime/codec.ts";
 import { TaskKeys, type IndexedChunk } from "./task-keys.ts";
+import { rowStart } from "./row-bytes.ts";
 
 export const FREE = 0;
 export const QUEUED = 1;
@@ -436,7 +437,7 @@ export class TaskTable {
   argsOf(s: number): unknown[] {
     const c = this.chunks.get(this.chunk[s]!)!;
     const r = this.row[s]!;
-    const args = decode<unknown[]>(c.rows.subarray(r === 0 ? 0 : c.ends[r - 1]!, c.ends[r]!));
+    const args = decode<unknown[]>(c.rows.subarray(rowStart(c.ends, r), c.ends[r]!));
     return c.consts ? args.concat(decode<unknown[]>(binBytes(c.consts))) : args;
   }
 
