@@ -1,3 +1,6 @@
+// ts-dask's declarations name Node's types (NodeJS, Buffer, node:stream): kept in the emitted .d.ts
+// (preserve) so a consumer whose tsconfig lists no `types` (TypeScript 6+'s default) still loads them.
+/// <reference types="node" preserve="true" />
 /**
  * ts-dask: a compute cluster for TypeScript in the spirit of Dask distributed.
  *

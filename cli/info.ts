@@ -45,26 +45,38 @@ export function formatInfo(info: ClusterInfo, address?: string): string {
     "",
     ...workerTable(info),
     "",
-    row(["executor", "worker", "host", "NATS node", "state", "threads", "running", "queued", "assigned", "done", "memory", "versions"]),
+    ...executorTable(info),
   ];
-  for (const w of info.workers) {
-    for (const e of w.executors) {
-      const mem = w.memoryLimit ? `${formatBytes(e.rss)} / ${formatBytes(w.memoryLimit)}` : formatBytes(e.rss);
-      lines.push(row([e.name, w.name, w.host, e.nats ?? "?", e.state, String(e.nthreads), String(e.running), String(e.queued), String(e.assigned), String(e.done), mem, `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
-    }
-    if (!w.executors.length) lines.push(row(["-", w.name, w.host, w.nats ?? "?", w.state, "", "", "", "", "", "", `ts-dask ${w.hello.version}, Node ${w.hello.node}`]));
-  }
   if (info.actors?.length) lines.push("", ...actorTable(info));
   return lines.join("\n");
+}
+
+/** Columns as wide as their widest cell, two spaces apart; the last column is not padded. */
+function table(head: string[], cells: string[][]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const fmt = (c: string[]) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join("  ").trimEnd();
+  return [fmt(head), ...cells.map(fmt)];
+}
+
+/** One line per executor (a worker with none: one line for the worker). */
+function executorTable(info: ClusterInfo): string[] {
+  const cells: string[][] = [];
+  for (const w of info.workers) {
+    const versions = `ts-dask ${w.hello.version}, Node ${w.hello.node}`;
+    for (const e of w.executors) {
+      const mem = w.memoryLimit ? `${formatBytes(e.rss)} / ${formatBytes(w.memoryLimit)}` : formatBytes(e.rss);
+      cells.push([e.name, w.name, w.host, e.nats ?? "?", e.state, String(e.nthreads), String(e.running), String(e.queued), String(e.assigned), String(e.done), mem, versions]);
+    }
+    if (!w.executors.length) cells.push(["-", w.name, w.host, w.nats ?? "?", w.state, "", "", "", "", "", "", versions]);
+  }
+  return table(["executor", "worker", "host", "NATS node", "state", "threads", "running", "queued", "assigned", "done", "memory", "versions"], cells);
 }
 
 /** User actors (issue 14): one line each, with their host, calls and restarts. */
 export function actorTable(info: ClusterInfo): string[] {
   const head = ["actor", "state", "executor", "calls", "calls/s", "restarts", "snapshot", "lifetime"];
   const cells = (info.actors ?? []).map((a) => [a.name, a.state, a.executor || "-", String(a.calls), String(a.rate), String(a.restarts), a.snapshot ? formatBytes(a.snapshot) : "-", a.detached ? "detached" : `client ${a.owner}`]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const fmt = (c: string[]) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join("  ").trimEnd();
-  return [fmt(head), ...cells.map(fmt)];
+  return table(head, cells);
 }
 
 /** Forgeries dropped and rival schedulers (issue 11): shown only when there is something to say. */
@@ -88,10 +100,10 @@ function lateReplyLines(info: ClusterInfo): string[] {
 export function workerTable(info: ClusterInfo): string[] {
   const rows = workerRows(info);
   const cells = rows.map((w) => WORKER_COLUMNS.map(([k]) => workerCell(k, w)));
-  const head = WORKER_COLUMNS.map(([, title]) => title);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const fmt = (c: string[]) => c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join("  ").trimEnd();
-  return [fmt(head), ...cells.map(fmt)];
+  return table(
+    WORKER_COLUMNS.map(([, title]) => title),
+    cells,
+  );
 }
 
 function workerCell(k: (typeof WORKER_COLUMNS)[number][0], w: WorkerRow): string {
@@ -110,8 +122,6 @@ function workerCell(k: (typeof WORKER_COLUMNS)[number][0], w: WorkerRow): string
   }
 }
 
-const WIDTHS = [14, 12, 12, 10, 10, 8, 8, 8, 9, 9, 20, 0];
-const row = (cells: string[]) => cells.map((c, i) => c.padEnd(WIDTHS[i]!)).join(" ").trimEnd();
 
 /** ` (by priority 5: 3, 0: 1200; 7 waiting for resources)`: only what there is. */
 function queueDetail(t: ClusterInfo["tasks"]): string {

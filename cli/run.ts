@@ -83,6 +83,7 @@ export async function runUp(o: { nprocs: number; nthreads: number; memoryLimit: 
   console.log(`  workers:  ts-dask worker ${c.url} --cluster ${c.cluster}${cred}`);
   const lan = o.lan ? lanAddress() : undefined;
   if (lan) console.log(`  from other machines: ts-dask worker ${c.url.replace("127.0.0.1", lan)} --cluster ${c.cluster}${cred}`);
+  if (lan && o.port === undefined) console.log(`  (NATS took a free port, ${new URL(c.url).port}; for a firewall rule start with --port 4222)`);
   console.log(`  info:     ts-dask info ${c.url} --cluster ${c.cluster}${cred}`);
   if (c.dashboard) console.log(`  dashboard: ${c.dashboard.url}`);
   console.log("Ctrl-C stops everything.");

@@ -241,7 +241,7 @@ export const Errors = {
   AuthFailed: (servers: string, how: string, detail: string) =>
     new TsDaskError(
       "AuthFailed",
-      `NATS at ${servers} refused ${how} (${detail}): the credential is missing or wrong. Use what the server expects: the connect string \`ts-dask up --lan\` printed (nats://TOKEN@host:port) or its token file, --token-file, --user with --password-file, --nkey or --creds (or $TSDASK_TOKEN…); see README "Build a home cluster".`,
+      `NATS at ${servers} refused ${how} (${detail}): the credential is missing or wrong. Use what the server expects: the token file \`ts-dask up --lan\` wrote and printed (--token-file FILE, or its content in $TSDASK_TOKEN), a token in the URL (nats://TOKEN@host:port), --user with --password-file, --nkey or --creds; see README "Build a home cluster".`,
     ),
   PermissionRefused: (servers: string, who: string, detail: string) =>
     new TsDaskError(
@@ -282,7 +282,8 @@ export const Errors = {
   NoScheduler: (cluster: string, servers: string) =>
     new TsDaskError(
       "NoScheduler",
-      `No scheduler answers for cluster '${cluster}' on ${servers}. Start one with \`ts-dask scheduler --nats ${servers} --cluster ${cluster}\`, ` +
+      `No scheduler answers for cluster '${cluster}' on ${servers}. If one runs there under another name (\`ts-dask up\` picks one and prints it), ` +
+        `pass that name (--cluster NAME, or { cluster } to Client.connect). Otherwise start one with \`ts-dask scheduler --nats ${servers} --cluster ${cluster}\`, ` +
         "or use `ts-dask up` / Client.connect() with no address for a private local cluster.",
     ),
   SchedulerAlreadyRunning: (cluster: string, host: string) =>

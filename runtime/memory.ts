@@ -29,7 +29,7 @@ export function parseMemoryLimit(text: string | number, nprocs = 1, machineBytes
 
 /** Bytes as a short human string ("1.5 GiB"). */
 export function formatBytes(n: number): string {
-  if (!n) return "0";
+  if (!n) return "0 B";
   const u = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
   while (n >= 1024 && i < u.length - 1) (n /= 1024), i++;

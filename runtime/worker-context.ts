@@ -1,3 +1,6 @@
+// ts-dask's declarations name Node's types (NodeJS, Buffer, node:stream): kept in the emitted .d.ts
+// (preserve) so a consumer whose tsconfig lists no `types` (TypeScript 6+'s default) still loads them.
+/// <reference types="node" preserve="true" />
 /**
  * Where am I running? Inside a task, {@link getWorker} names the executor (as Dask's
  * `get_worker()`): for logs, per-executor caches, or files in the worker's local directory.

@@ -146,6 +146,11 @@ t("b: a .ts script under npx tsx imports a sibling module on the cluster, and ts
     ].join("\n"),
   );
   await ok(path.join(proj, "node_modules", ".bin", "tsc"), ["--noEmit", "-p", "."], { cwd: proj, timeoutMs: 60_000 });
+  // TypeScript 6+ loads no @types package unless asked (`types` defaults to []): ts-dask's own
+  // declarations must still find Node's types (they name NodeJS, Buffer) when the consumer lists none.
+  writeFileSync(path.join(proj, "tsconfig.notypes.json"), JSON.stringify({ extends: "./tsconfig.json", compilerOptions: { types: [] }, include: ["c.ts"] }));
+  writeFileSync(path.join(proj, "c.ts"), `import { Client, getWorker } from "ts-dask";\nimport type { WorkerInfo } from "ts-dask/worker";\nexport const connect: () => Promise<Client> = () => Client.connect();\nexport const where: () => WorkerInfo = getWorker;\n`);
+  await ok(path.join(proj, "node_modules", ".bin", "tsc"), ["--noEmit", "-p", "tsconfig.notypes.json"], { cwd: proj, timeoutMs: 60_000 });
   const out = await ok("npx", ["--no-install", "tsx", "b.ts"], { cwd: proj, timeoutMs: 60_000 });
   assert.match(out, "score 40");
   assert.match(out, `${path.join(proj, "scoring.ts")}:2`, "the remote stack names the line of the user's .ts module");

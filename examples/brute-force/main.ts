@@ -4,7 +4,7 @@
  * from a generator (never all in memory), the 8 MB reference is scattered once per executor,
  * batches are sized automatically, and with --checkpoint a crashed run resumes where it stopped.
  *
- *   npx tsx examples/brute-force/main.ts                 # ~25,000 candidates, ~30 s on a private 2-core cluster
+ *   npx tsx examples/brute-force/main.ts                 # 25,000 candidates, ~11 s on a private 2-core cluster
  *   npx tsx examples/brute-force/main.ts --full          # the full study: 200,000 candidates
  *   npx tsx examples/brute-force/main.ts nats://host:4222 --cluster NAME   # a running cluster
  *   npx tsx examples/brute-force/main.ts --local         # this machine's processes, no cluster
