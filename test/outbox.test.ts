@@ -4,7 +4,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Outbox } from "../actors/executor/outbox.ts";
+import { lingerFor, LINGER_MAX_MS, LINGER_MS, Outbox } from "../actors/executor/outbox.ts";
 import { decode } from "../runtime/codec.ts";
 import { subjects, type Done, type Results } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
@@ -89,6 +89,42 @@ test("completions leave once as many are held back as are still queued (the sche
   assert.is(dones[0]!.slots.length, 4);
 });
 
+test("the refill is asked for once per batch: the rest of the queue lingers until a batch arrives or it runs dry", async () => {
+  const { out, dones, settle } = await rig();
+  let queued = 8;
+  out.queued = () => queued;
+  const finish = async (slot: number) => {
+    queued--;
+    out.ok("c1", slot, slot, null, "f", 1);
+    await nextTurn();
+    await settle();
+  };
+  for (let i = 0; i < 4; i++) await finish(i);
+  assert.is(dones.length, 1, "asked at the half (4 held, 4 queued)");
+  // No batch follows (the scheduler had nothing more): halving again (2 of 2, 1 of 1) would tell it nothing.
+  for (let i = 4; i < 7; i++) await finish(i);
+  assert.is(dones.length, 1, "3 more held back while 1 is still queued");
+  await finish(7);
+  assert.is(dones.length, 2, "the last one: nothing queued behind it, everything leaves");
+  assert.equal([...dones[1]!.slots], [4, 5, 6, 7]);
+  // A new batch re-arms the ask.
+  queued = 6;
+  out.refilled();
+  for (let i = 8; i < 11; i++) await finish(i);
+  assert.is(dones.length, 3, "asked again at the half of the new batch");
+  assert.equal([...dones[2]!.slots], [8, 9, 10]);
+});
+
+test("the linger grows with the tasks' mean duration, on nested grids, within its bounds", () => {
+  assert.is(lingerFor(0.01), LINGER_MS, "tiny tasks: the shortest linger");
+  assert.is(lingerFor(1), LINGER_MS, "1 ms: 250 ms already covers 200 of them");
+  assert.is(lingerFor(2), 2 * LINGER_MS);
+  assert.is(lingerFor(10), LINGER_MAX_MS, "long tasks: the longest");
+  assert.is(lingerFor(1e6), LINGER_MAX_MS);
+  assert.is(lingerFor(10, 500), 500, "never above the cap");
+  for (const ms of [0.1, 1, 3, 7, 50]) assert.is(LINGER_MAX_MS % lingerFor(ms), 0, "every linger divides the longest: their grids meet");
+});
+
 /** Resolves once the wall clock is `from`–`to` ms past a multiple of `period` (an event of the clock itself). */
 async function atPhase(period: number, from: number, to: number): Promise<void> {
   for (;;) {
@@ -122,10 +158,10 @@ test("what lingers leaves at the next point of the wall clock's linger grid: two
   // Each finishes a task at its own phase of the second, well off the grid.
   await atPhase(1000, 300, 400);
   const t1 = Date.now();
-  outs[0]!.ok("c1", 1, 11, "a", "f", 1);
+  outs[0]!.ok("c1", 1, 11, "a", "f", 10); // 10 ms tasks: the longest linger (lingerFor)
   await atPhase(1000, 500, 600);
   const t2 = Date.now();
-  outs[1]!.ok("c1", 2, 22, "b", "f", 1);
+  outs[1]!.ok("c1", 2, 22, "b", "f", 10);
   await waitFor(() => arrivals.length === 2, { timeoutMs: 10_000, label: "both results" });
   for (const a of arrivals) {
     // On a timer of its own (the linger after each task) each would arrive 1000 ms after its task, 300–600 ms past the second.

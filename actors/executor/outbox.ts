@@ -3,14 +3,20 @@
  * for the scheduler (`sched.done`). Every message has a fixed cost far above a small task's (a
  * wake-up of nats-server, the scheduler and the client on a machine whose cores run tasks), so
  * what finishes lingers and leaves together:
- *   - at once when the executor goes idle (the runner calls {@link Outbox.flush}): a lone task is
- *     never delayed;
+ *   - at once when nothing is queued behind it (the runner also calls {@link Outbox.flush} when it
+ *     goes idle): a lone task is never delayed;
  *   - as soon as the completions held back are as many as the tasks still queued here: the
  *     scheduler refills a queue when half of it is done (placement.ts), so it hears in time and
- *     this executor never waits for its next batch;
- *   - after {@link LINGER_MS} at the latest, at a point of the wall clock's LINGER_MS grid shared
- *     by every executor and the scheduler's beats (results keep flowing to progress bars and
- *     as-completed loops), or once {@link FLUSH_AT} results wait.
+ *     this executor never waits for its next batch. Once per batch received: if no batch follows,
+ *     the scheduler had nothing more to send, and telling it again at every halving of what is
+ *     left (a message pair per halving, 5–10 per executor at the end of every map) told it nothing;
+ *   - after the linger at the latest, at a point of the wall clock's linger grid shared by every
+ *     executor and the scheduler's beats (results keep flowing to progress bars and as-completed
+ *     loops), or once {@link FLUSH_AT} results wait. The linger grows with the tasks' mean duration
+ *     ({@link lingerFor}: ~{@link LINGER_TASKS} tasks' worth, from {@link LINGER_MS} up to
+ *     {@link LINGER_MAX_MS}): a message pair (~3 wake-ups, ~450 µs on the measuring VM) every
+ *     250 ms is ~2 µs per 1 ms task but ~18 µs per 10 ms task; a result of a 10 ms task may now wait
+ *     up to 1 s for others while work is queued behind it on its executor (never when nothing is).
  * A batch too large for one message is split by size; a result too large alone is stored in the
  * scheduler's data store first (large-results.ts), and its completion waits until it is stored,
  * so a crash meanwhile re-runs the task instead of losing it.
@@ -37,8 +43,23 @@ interface ClientBuf {
 
 /** Flush early once this many results wait, so messages stay well below max_payload. */
 const FLUSH_AT = 5_000;
-/** The longest a finished task's result waits for others to share its message. */
+/** The shortest linger, and its grid's unit: a finished task's result waits at most this long for others when tasks are short. */
 export const LINGER_MS = 250;
+/** The longest linger (long tasks). */
+export const LINGER_MAX_MS = 1000;
+/** A linger covers about this many tasks of the mean duration: its message pair then costs ≤ ~2.5 µs per task on the measuring VM (~3 wake-ups of ~150 µs). */
+export const LINGER_TASKS = 200;
+
+/**
+ * The linger for tasks of mean duration `meanMs`: the shortest of LINGER_MS × 2^k covering
+ * {@link LINGER_TASKS} of them, at most `maxMs`. Powers of two of one unit keep the grids nested,
+ * so executors lingering for different times still meet at the longer grid's points.
+ */
+export function lingerFor(meanMs: number, maxMs = LINGER_MAX_MS): number {
+  let ms = LINGER_MS;
+  while (ms < LINGER_TASKS * meanMs && ms * 2 <= maxMs) ms *= 2;
+  return Math.min(ms, maxMs);
+}
 
 export class Outbox {
   private readonly results = new Map<string, ClientBuf>();
@@ -57,8 +78,12 @@ export class Outbox {
   auth = "";
   /** Runs before results leave (console lines of a task go out before its result). */
   beforeFlush: () => void = () => {};
-  /** See {@link LINGER_MS}; also the grid the linger timer aligns on. Infinity: no linger timer (tests). */
-  lingerMs = LINGER_MS;
+  /** The longest linger (see {@link lingerFor}). Infinity: no linger timer (tests). */
+  lingerMs = LINGER_MAX_MS;
+  /** Mean task duration here (ms, moving average): the linger's length. */
+  private meanMs = -1;
+  /** An early flush asked the scheduler for a refill since the last batch arrived (see {@link refilled}). */
+  private asked = false;
   /** When the last completion message left (performance.now()); it tells the scheduler we are alive. */
   lastDoneAt = -Infinity;
   /** Tasks still queued on this executor (the runner's count): completions leave before it runs dry. */
@@ -144,9 +169,19 @@ export class Outbox {
     }
     st[1]++;
     st[2] += ms;
+    this.meanMs = this.meanMs < 0 ? ms : this.meanMs + (ms - this.meanMs) * 0.1;
+    const queued = this.queued();
     if (++this.pending >= FLUSH_AT) this.flush();
-    else if (this.pending >= this.queued()) this.soon();
-    else this.linger();
+    else if (queued === 0) this.soon();
+    else if (!this.asked && this.pending >= queued) {
+      this.asked = true;
+      this.soon();
+    } else this.linger();
+  }
+
+  /** A batch arrived: the next time the queue runs half down, the scheduler hears of it at once again. */
+  refilled(): void {
+    this.asked = false;
   }
 
   /** Flushes at the next turn (whatever else finishes in this one goes along). */
@@ -157,8 +192,8 @@ export class Outbox {
   }
 
   /**
-   * Flushes within {@link LINGER_MS} (sooner if the runner goes idle or runs low), at the next point
-   * of the wall clock's `lingerMs` grid (runtime/beat-clock.ts): every executor's lingering results
+   * Flushes within the linger ({@link lingerFor}; sooner if the runner goes idle or runs low), at the
+   * next point of the wall clock's grid of that period (runtime/beat-clock.ts): every executor's lingering results
    * leave at the same instants, in step with the scheduler's beats, so nats-server, the client and
    * the scheduler read them together rather than each at a phase of its own.
    */
@@ -167,7 +202,7 @@ export class Outbox {
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       this.flush();
-    }, msToBeat(this.lingerMs));
+    }, msToBeat(lingerFor(this.meanMs, this.lingerMs)));
   }
 
   /** Sends everything buffered now. */

@@ -55,6 +55,7 @@ export class Runner {
   enqueue(g: RunGroup, fn: Function | Error): void {
     this.queue.push({ g, pos: 0, fn });
     this.queued += g.slots.length;
+    this.out.refilled();
   }
 
   /** Runs now (not at the next turn): a lone task's latency is one hop shorter. */

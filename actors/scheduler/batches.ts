@@ -66,41 +66,65 @@ function groupOf(c: BatchContext, ch: Chunk, slots: Uint32Array, careful: boolea
 /** Slots taken for the group being built (reused: takeBatch runs for every batch). */
 const taken: number[] = [];
 
+/** The group {@link popRows} is building when it returns: its chunk, and whether a row of it is careful. */
+interface OpenGroup {
+  ch: Chunk | undefined;
+  careful: boolean;
+}
+const open: OpenGroup = { ch: undefined, careful: false };
+
 /**
- * Pops up to `n` queued rows for `rec` (assigning them) into one batch; undefined when none. From
- * `lane` (a need lane, resources.ts) when given, else from the lanes in turn.
+ * Pops up to `n` queued rows for `rec` (assigning them), closing a group into `groups` at each new
+ * chunk; the last group is left open in {@link open} and {@link taken}. Returns how many rows. The
+ * loop is a function of its own with nothing after it but the return: V8 (Node 20) compiles a long
+ * loop on the stack (OSR) during a big dispatch and keeps that code after it bails out, so code
+ * after the loop that the OSR'd version had not seen yet (the definitions' part of takeBatch)
+ * bailed out of it on every later call (bench/embedded `--trace-deopt`: 241–317 deopts in 2 of 12
+ * cold runs), as the client's settleRows and the scheduler's finishSlots did.
  */
-export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number, lane?: Lane): { msg: OutBatch; count: number } | undefined {
+function popRows(c: BatchContext, rec: ExecutorRec, n: number, lane: Lane | undefined, groups: OutGroup[]): number {
   const t = c.tasks;
-  const groups: OutGroup[] = [];
-  let ch: Chunk | undefined;
-  let careful = false;
   let count = 0;
-  taken.length = 0;
-  // Lanes (clients, priorities) take turns, one batch each: fair shares of the cluster.
-  if (!lane) t.rotate();
+  let chId = -1;
   while (count < n) {
     const s = lane ? t.popNeed(lane) : t.pop();
     if (s < 0) break;
     const chunkId = t.chunk[s]!;
-    if (ch === undefined || ch.id !== chunkId) {
+    if (chId !== chunkId) {
       const next = t.chunks.get(chunkId)!;
       // A task of a client that left (re-queued after its executor died): nobody waits for it.
       if (c.gone(next.client)) {
         t.discard(s);
         continue;
       }
-      if (ch !== undefined) groups.push(groupOf(c, ch, Uint32Array.from(taken), careful));
-      ch = next;
-      careful = false;
+      if (open.ch !== undefined) groups.push(groupOf(c, open.ch, Uint32Array.from(taken), open.careful));
+      open.ch = next;
+      open.careful = false;
+      chId = chunkId;
       taken.length = 0;
     }
     taken.push(s);
-    if (t.flags[s]! & CAREFUL) careful = true;
+    if (t.flags[s]! & CAREFUL) open.careful = true;
     t.assign(s, rec.index);
     count++;
   }
-  if (ch !== undefined) groups.push(groupOf(c, ch, Uint32Array.from(taken), careful));
+  return count;
+}
+
+/**
+ * Pops up to `n` queued rows for `rec` (assigning them) into one batch; undefined when none. From
+ * `lane` (a need lane, resources.ts) when given, else from the lanes in turn.
+ */
+export function takeBatch(c: BatchContext, rec: ExecutorRec, n: number, lane?: Lane): { msg: OutBatch; count: number } | undefined {
+  const groups: OutGroup[] = [];
+  open.ch = undefined;
+  open.careful = false;
+  taken.length = 0;
+  // Lanes (clients, priorities) take turns, one batch each: fair shares of the cluster.
+  if (!lane) c.tasks.rotate();
+  const count = popRows(c, rec, n, lane, groups);
+  if (open.ch !== undefined) groups.push(groupOf(c, open.ch, Uint32Array.from(taken), open.careful));
+  open.ch = undefined;
   taken.length = 0;
   if (count === 0) return undefined;
   rec.assigned += count;

@@ -4,8 +4,8 @@
  * An executor is kept up to `targetMs` of work ahead (so it never waits for the scheduler between
  * tasks), but never fewer than 2 tasks per thread (one running, one prefetched) nor more than
  * `maxWindow`. Its queue is refilled once half of that window is done ({@link roomFor}), and the
- * executor reports its completions at that point (actors/executor/outbox.ts): a dispatch and a
- * completion message per half window, whatever the task size, so the messages' fixed cost is
+ * executor reports its completions at that point, once per batch it received (actors/executor/outbox.ts):
+ * a dispatch and a completion message per half window, whatever the task size, so the messages' fixed cost is
  * spread over many tasks. A function never seen before is treated as slow until its first
  * completions report otherwise, so long tasks are not hoarded by the first executor; trivial ones
  * ramp up to the cap within a couple of round trips.
