@@ -73,6 +73,8 @@ export abstract class ClientState extends Actor {
     /** The cap on one encoded value (see {@link ClientOptions.maxValueBytes}). */
     readonly maxValueBytes: number,
     scope: string | undefined,
+    /** See {@link ClientOptions.sameHostScatter}. */
+    sameHostScatter = true,
   ) {
     // What the user must know (a bad message dropped, a durable output that fell back to at-most-once,
     // an upload not repeated for a new scheduler) goes to stderr; routine recoveries stay quiet.
@@ -81,7 +83,7 @@ export abstract class ClientState extends Actor {
     const largeArgs = (this.largeArgs = new LargeArgs(tx, this.subjects, this.id, maxValueBytes, this.auth));
     this.largeResults = new LargeResults(tx, this.subjects, this.id, this.auth);
     this.outputs = new Outputs(tx, this.subjects, this.id, this.log);
-    this.scattered = new ScatteredValues(tx, this.subjects, this.id, this.log, this.auth);
+    this.scattered = new ScatteredValues(tx, this.subjects, this.id, this.log, this.auth, sameHostScatter);
     this.actorClient = new ActorClient({ tx, subjects: actorSubjects(cluster), clientId: this.id, auth: this.auth, serve: (r, handler) => this.serve(r, handler) });
     this.submitter = new Submitter({
       offload: (p, size) => largeArgs.offload(p, size),

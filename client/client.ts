@@ -86,7 +86,7 @@ export class Client extends ClientTasks {
       // The scheduler this process embeds is reached without a trip through nats-server, and its
       // NATS connection is shared (runtime/link.ts); otherwise a connection of our own.
       const tx = local?.clientTransport?.(inboxPrefix) ?? (await Transport.connect({ servers, token, auth, inboxPrefix, name: "ts-dask client" }));
-      const c = new Client(tx, cluster, local, cap, scope);
+      const c = new Client(tx, cluster, local, cap, scope, opts.sameHostScatter ?? true);
       await c.start(servers, opts);
       startupMark("client", "connected");
       return c;

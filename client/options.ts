@@ -41,6 +41,14 @@ export interface ClientOptions {
    * (`ts-dask scheduler --max-value-bytes`); the lower of the two applies.
    */
   maxValueBytes?: number;
+  /**
+   * A broadcast scatter (`scatter(v, { broadcast: true })`, and every workload run's) of more than
+   * one NATS message is also handed over through a private per-user directory on this machine
+   * (runtime/same-host.ts): the scheduler and executors that share it read the bytes there, checked
+   * against their hash, instead of receiving them over NATS; the others receive them as before.
+   * Default true; false sends everything through NATS.
+   */
+  sameHostScatter?: boolean;
 }
 
 /** How tasks run; for submit() pass them through {@link Client.with}. */

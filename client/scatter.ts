@@ -10,13 +10,18 @@
  */
 import { encodeLargeParts, findUnencodable } from "../runtime/codec.ts";
 import { DataRef } from "../runtime/data-ref.ts";
-import { bytesHash, bytesSize, putBytes } from "../runtime/data-transfer.ts";
+import { bytesHash, bytesSize, chunkSizeFor, putBytes } from "../runtime/data-transfer.ts";
+import { offerSameHost, withdrawSameHost } from "../runtime/same-host.ts";
 import { Errors } from "../runtime/errors.ts";
 import type { Subjects } from "../runtime/protocol.ts";
 import type { Transport } from "../runtime/transport.ts";
 import type { Logger } from "../runtime/actor.ts";
 
-export async function uploadValue(tx: Transport, subjects: Subjects, client: string, value: unknown, broadcast: boolean, auth?: string): Promise<DataRef> {
+/**
+ * Stores `value` in the scheduler's data store. A broadcast of more than one chunk is also offered
+ * through the same-host drop directory while it is stored (runtime/same-host.ts), unless `sameHost` is false.
+ */
+export async function uploadValue(tx: Transport, subjects: Subjects, client: string, value: unknown, broadcast: boolean, auth?: string, sameHost = true): Promise<DataRef> {
   // A typed array travels from its own memory: its bytes are copied once, into the chunks sent.
   let bytes: Uint8Array[];
   try {
@@ -27,7 +32,12 @@ export async function uploadValue(tx: Transport, subjects: Subjects, client: str
   const hash = bytesHash(bytes);
   const size = bytesSize(bytes);
   const fail = (m: string, code: string, limit?: number) => (code === "ValueTooLarge" ? Errors.ValueTooLarge("The scattered value", size, limit ?? 0, true) : Errors.ScatterFailed(m));
-  await putBytes(tx, subjects, client, bytes, hash, { broadcast, fail, auth });
+  const drop = broadcast && sameHost && size > chunkSizeFor(tx) ? offerSameHost(hash, bytes) : undefined;
+  try {
+    await putBytes(tx, subjects, client, bytes, hash, { broadcast, fail, auth, drop });
+  } finally {
+    if (drop) withdrawSameHost(hash);
+  }
   return new DataRef(hash, size);
 }
 
@@ -51,6 +61,8 @@ export class ScatteredValues {
     private readonly log: Logger,
     /** The client's token: releases without it are ignored by the scheduler. */
     private readonly auth = "",
+    /** See ClientOptions.sameHostScatter. */
+    private readonly sameHost = true,
   ) {}
 
   /** The user's scatter: held until the user releases it. */
@@ -86,7 +98,7 @@ export class ScatteredValues {
     const key = typeof value === "object" && value !== null ? (value as object) : undefined;
     const hit = key && this.byObject.get(key);
     if (hit && !broadcast) return hit as Promise<DataRef<T>>;
-    const p = uploadValue(this.tx, this.subjects, this.client, value, broadcast, this.auth).then((ref) => {
+    const p = uploadValue(this.tx, this.subjects, this.client, value, broadcast, this.auth, this.sameHost).then((ref) => {
       this.owned.set(ref.hash, { value, broadcast: broadcast || !!this.owned.get(ref.hash)?.broadcast });
       if (key) this.objectOf.set(ref.hash, new WeakRef(key));
       return ref as DataRef<T>;
@@ -112,7 +124,7 @@ export class ScatteredValues {
   /** Uploads every owned value again (the scheduler lost them); failures are logged, tasks then fail with DataUnavailable. */
   async uploadAgain(): Promise<void> {
     const values = [...this.owned.values()];
-    const results = await Promise.allSettled(values.map((v) => uploadValue(this.tx, this.subjects, this.client, v.value, v.broadcast, this.auth)));
+    const results = await Promise.allSettled(values.map((v) => uploadValue(this.tx, this.subjects, this.client, v.value, v.broadcast, this.auth, this.sameHost)));
     const failed = results.filter((r) => r.status === "rejected");
     if (values.length) this.log.info(`the scheduler lost its data: uploaded ${values.length - failed.length} scattered value(s) again`);
     for (const f of failed) this.log.warn(`could not upload a scattered value again: ${(f as PromiseRejectedResult).reason?.message ?? f}`);

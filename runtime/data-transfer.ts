@@ -79,6 +79,7 @@ function range(parts: readonly Uint8Array[], start: number, end: number): Uint8A
  * once on `data.push.<hash>`, where the scheduler and the idle executors listen (NATS fans it
  * out; actors/scheduler/data/data-push.ts), and a commit asks which chunks the scheduler still lacks.
  * `client` is the owner (see DataPut.client). A value above the store's cap is refused at the probe.
+ * `drop`: the bytes are also in this same-host drop directory (DataPut.drop, runtime/same-host.ts).
  * @throws the `fail` error when the scheduler refuses a chunk; transport errors as they are.
  */
 export async function putBytes(
@@ -87,7 +88,7 @@ export async function putBytes(
   client: string,
   bytes: Bytes,
   hash: string,
-  opts: { broadcast?: boolean; fail?: ChunkFail; auth?: string; exec?: string } = {},
+  opts: { broadcast?: boolean; fail?: ChunkFail; auth?: string; exec?: string; drop?: string } = {},
 ): Promise<void> {
   const fail = opts.fail ?? chunkError;
   const parts = partsOf(bytes);
@@ -102,7 +103,7 @@ export async function putBytes(
     return r;
   };
   const chunk = (i: number): DataPut => ({ ...base, index: i, bytes: range(parts, i * chunkSize, Math.min(size, (i + 1) * chunkSize)) });
-  const probe = await ask({ ...base, index: 0, probe: true });
+  const probe = await ask({ ...base, index: 0, probe: true, ...(opts.drop ? { drop: opts.drop } : {}) });
   if (probe.have) return;
   let todo = Array.from({ length: chunks }, (_, i) => i);
   if (probe.push) {

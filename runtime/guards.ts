@@ -120,7 +120,7 @@ export const isClusterEvent = (m: unknown): m is ClusterEvent => obj(m) && str(m
 export const isOutRows = (m: unknown): m is OutRows => obj(m) && str(m.name) && str(m.client) && arr(m.index) && arr(m.keys) && arr(m.values);
 
 export const isDataPut = (m: unknown): m is DataPut =>
-  obj(m) && str(m.client) && str(m.hash) && num(m.size) && num(m.index) && num(m.chunks) && (m.bytes === undefined || m.bytes instanceof Uint8Array) && (m.through === undefined || num(m.through));
+  obj(m) && str(m.client) && str(m.hash) && num(m.size) && num(m.index) && num(m.chunks) && (m.bytes === undefined || m.bytes instanceof Uint8Array) && (m.through === undefined || num(m.through)) && (m.drop === undefined || str(m.drop));
 
 export const isDataGet = (m: unknown): m is DataGet => obj(m) && str(m.hash) && num(m.index);
 

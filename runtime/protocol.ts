@@ -206,8 +206,16 @@ export interface ExecControl extends Bound {
   /** `listen`: the value's encoded size and chunk count. */
   size?: number;
   chunks?: number;
+  /** `listen`: the probe's `DataPut.drop`: an executor sharing that drop directory reads the value there. */
+  drop?: string;
   /** `pushed`: answered once the push of `hash` delivered every chunk up to this index here. */
   through?: number;
+}
+
+/** An executor's answer to `listen`: `have` when it holds the value already (cached, or read from the drop): it does not listen. */
+export interface ListenReply {
+  ok: true;
+  have?: boolean;
 }
 
 export interface Bye extends Bound {

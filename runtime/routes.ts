@@ -45,6 +45,7 @@ import type {
   Hello,
   RegisterReply,
   ExecControl,
+  ListenReply,
   ActorCalls,
   ActorReplies,
   ActorReply,
@@ -88,7 +89,7 @@ export const routes = {
   /** Answered to the client that asked `sched.run` (the scheduler forwards the request). */
   execRun: route<RunRequest, RunReply>({ name: "exec.<id>.run", kind: "request", param: "exec", from: "scheduler", to: "executor", subject: (s, id) => s.execRun(id), guard: G.isRunRequest }),
   /** A publish, except `op: "listen"` (answered `{ ok: true }` once subscribed) and `op: "pushed"` (once the push got that far). */
-  execControl: route<ExecControl, { ok: true }>({ name: "exec.<id>.control", kind: "publish", param: "exec", from: "scheduler", to: "executor", subject: (s, id) => s.execControl(id), guard: G.isExecControl }),
+  execControl: route<ExecControl, ListenReply>({ name: "exec.<id>.control", kind: "publish", param: "exec", from: "scheduler", to: "executor", subject: (s, id) => s.execControl(id), guard: G.isExecControl }),
   execUpload: route<ExecUpload, ExecUploadReply>({ name: "exec.<id>.upload", kind: "request", param: "exec", from: "scheduler", to: "executor", subject: (s, id) => s.execUpload(id), guard: G.isExecUpload }),
   workerInstall: route<InstallJob, InstallOutcome>({ name: "worker.<instance>.install", kind: "request", param: "instance", from: "scheduler", to: "worker (supervisor)", subject: (s, i) => s.workerInstall(i), guard: G.isInstallJob }),
   /** Any subscriber may listen too. */

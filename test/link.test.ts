@@ -104,7 +104,8 @@ test("a broadcast scatter from an embedded client reaches the idle executors by 
   // The push's chunks go to data.push.<hash>, where the scheduler and the invited executors listen:
   // handed to the scheduler alone through the link, the executors waited for them, stalled, and
   // pulled the value with data.get (3 s before a brute-force run's first result).
-  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 } }), 60_000, "embedded cluster start");
+  // Not through the same-host drop directory (runtime/same-host.ts): the NATS path is the point here.
+  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2 }, sameHostScatter: false }), 60_000, "embedded cluster start");
   let rx: Transport | undefined;
   try {
     const local = client.localCluster!;

@@ -1,4 +1,8 @@
-/** Broadcast scatters: pushed once through NATS to every idle executor; a busy executor pulls instead. */
+/**
+ * Broadcast scatters: pushed once through NATS to every idle executor; a busy executor pulls instead.
+ * The client hands nothing over through the same-host drop directory here (sameHostScatter: false):
+ * these tests are about the NATS path, which executors on other machines take (test/scatter-same-host.test.ts: the drop).
+ */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +14,7 @@ import { Transport } from "../runtime/transport.ts";
 import { clusterSuite, waitFor, withTimeout } from "./helpers/cluster.ts";
 
 // A cluster of its own: the executors' counters start at zero.
-const t = clusterSuite("scatter-broadcast", { nprocs: 2 });
+const t = clusterSuite("scatter-broadcast", { nprocs: 2 }, { sameHostScatter: false });
 
 const executorData = async (client: Client) =>
   Object.fromEntries((await client.info()).workers.flatMap((w) => w.executors).map((e) => [e.name, { fetches: e.dataFetches, pushed: e.dataPushed }]));

@@ -15,6 +15,7 @@ import { CountWaiters } from "../../runtime/count-waiters.ts";
 import type { DataGet, DataGetReply, DataPut, Subjects } from "../../runtime/protocol.ts";
 import type { RunGroup } from "./run-group.ts";
 import type { Sub, Transport } from "../../runtime/transport.ts";
+import { takeSameHost } from "../../runtime/same-host.ts";
 
 /** A push that makes no progress for this long is completed by pulling the missing chunks. */
 const PUSH_STALL_MS = 3000;
@@ -118,10 +119,15 @@ export class DataCache {
 
   /**
    * Listens for a broadcast push of `hash` (resolves once subscribed at the server). Tasks that
-   * need the value meanwhile wait for it; a push that stalls is completed by pulling.
+   * need the value meanwhile wait for it; a push that stalls is completed by pulling. Resolves
+   * true instead when the value is here already: held, or read from the same-host drop directory
+   * `drop` (runtime/same-host.ts) when we share it.
    */
-  async listen(hash: string, size: number, chunks: number): Promise<void> {
-    if (this.values.has(hash) || this.pending.has(hash)) return;
+  async listen(hash: string, size: number, chunks: number, drop?: string): Promise<boolean> {
+    if (this.values.has(hash)) return true;
+    if (this.pending.has(hash)) return false;
+    if (drop && (await this.fromDrop(hash, size, drop))) return true;
+    if (this.values.has(hash) || this.pending.has(hash)) return this.values.has(hash); // arrived meanwhile
     let done!: (v: unknown) => void;
     let fail!: (e: Error) => void;
     const p = new Promise<unknown>((res, rej) => ((done = res), (fail = rej)));
@@ -140,6 +146,21 @@ export class DataCache {
     stored.catch(() => {}); // a failure is reported to the tasks that wait for it (through fetch)
     this.pending.set(hash, stored);
     await this.tx.flush();
+    return false;
+  }
+
+  /** Takes `hash` from the drop directory `drop` (decoded and kept as a pushed value would be); false when it is not there for us. */
+  private async fromDrop(hash: string, size: number, drop: string): Promise<boolean> {
+    const bytes = await takeSameHost(drop, hash, size).catch(() => undefined);
+    if (!bytes || this.values.has(hash)) return this.values.has(hash);
+    try {
+      this.values.set(hash, packNumberArrays(decodeViews(bytes)), bytes.byteLength, false);
+    } catch {
+      return false; // does not decode: the ordinary way reports it
+    }
+    this.fetches++;
+    this.bytesFetched += bytes.byteLength;
+    return true;
   }
 
   private onChunk(hash: string, a: Arrival, m: DataPut) {

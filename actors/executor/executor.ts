@@ -10,7 +10,7 @@
 import { createActor, type ActorRefFrom } from "xstate";
 import { Actor, type Logger, type Reply } from "../../runtime/actor.ts";
 import { routes } from "../../runtime/routes.ts";
-import type { ExecUploadReply, UploadDef, Resync, Retire, RunReply, RunRequest, ExecControl, FnDef, Heartbeat, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
+import type { ExecUploadReply, UploadDef, Resync, Retire, RunReply, RunRequest, ExecControl, FnDef, Heartbeat, ListenReply, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
 import { compileSource } from "../../runtime/shipping/compile.ts";
 import { ensureResolveHook, loadModule } from "../../runtime/shipping/load-module.ts";
 import { Transport } from "../../runtime/transport.ts";
@@ -434,7 +434,7 @@ export class Executor extends Actor {
     });
   }
 
-  private onControl(m: ExecControl, reply: Reply<{ ok: true }> | undefined) {
+  private onControl(m: ExecControl, reply: Reply<ListenReply> | undefined) {
     // `reregister` needs no token (a scheduler that forgot us has none): it only makes us ask ours.
     if (m.op === "reregister") return void this.life.send({ type: "REGISTER" });
     if (!this.accepting) return void this.earlyOrders.push(() => this.onControl(m, reply));
@@ -445,8 +445,8 @@ export class Executor extends Actor {
     else if (m.op === "forget") this.forget(m);
     else if (m.op === "prefetch" && m.hash) void this.data.fetch(m.hash).catch((e) => this.log.warn((e as Error).message));
     else if (m.op === "listen" && m.hash && m.size !== undefined && m.chunks) {
-      void this.data.listen(m.hash, m.size, m.chunks).then(
-        () => this.respond(reply, { ok: true }),
+      void this.data.listen(m.hash, m.size, m.chunks, typeof m.drop === "string" ? m.drop : undefined).then(
+        (have) => this.respond(reply, (have ? { ok: true, have } : { ok: true }) satisfies ListenReply),
         (e) => this.log.warn((e as Error).message),
       );
     } else if (m.op === "pushed" && m.hash && typeof m.through === "number") void this.data.progress(m.hash, m.through).then(() => this.respond(reply, { ok: true }));

@@ -140,7 +140,7 @@ export abstract class SchedulerState extends Actor {
       tx,
       subjects: this.subjects,
       knows: (hash) => this.data.knows(hash),
-      put: (m) => (this.mayPut(m) ? this.owners.put(m) : (this.untrusted("data.push"), { ok: false, code: "UnknownClient", message: "not bound" })),
+      put: (m, whole) => (this.mayPut(m) ? this.owners.put(m, whole) : (this.untrusted("data.push"), { ok: false, code: "UnknownClient", message: "not bound" })),
       listen: (hash, handler) => this.serve(routes.dataPush.at(hash), handler),
       idleExecutors: () => this.executors.accepting().filter((r) => r.assigned === 0),
     });

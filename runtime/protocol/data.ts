@@ -24,6 +24,12 @@ export interface DataPut {
   probe?: boolean;
   /** Ask every executor to fetch it as soon as it is complete. */
   broadcast?: boolean;
+  /**
+   * With a broadcast probe: the bytes are also in the same-host drop directory with this id, under
+   * the value's hash (runtime/same-host.ts). The scheduler and the executors that share that
+   * directory read them there (checked against the hash) instead of receiving them over NATS.
+   */
+  drop?: string;
   /** The owning client's token, or (with `exec`, a large result) the storing executor's. */
   auth?: string;
   exec?: string;

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { suite } from "uvu";
-import { Client, type LocalClusterOptions } from "../../index.ts";
+import { Client, type ClientOptions, type LocalClusterOptions } from "../../index.ts";
 import { startNatsServer, type NatsServer, type NatsServerOptions } from "../../runtime/nats-server.ts";
 
 /** `p`, or a rejection naming `label` if it has not settled within `ms`. The timer never outlives `p`. */
@@ -105,10 +105,10 @@ export function waitForLine(stream: Readable, re: RegExp, { timeoutMs = 10_000, 
 }
 
 /** A uvu suite whose tests share one client of a private local cluster (started before, closed after). */
-export function clusterSuite(name: string, local: LocalClusterOptions) {
+export function clusterSuite(name: string, local: LocalClusterOptions, opts: Omit<ClientOptions, "local"> = {}) {
   const t = suite<{ client: Client }>(name);
   t.before(async (ctx) => {
-    ctx.client = await withTimeout(Client.connect(undefined, { local }), 60_000, "embedded cluster start");
+    ctx.client = await withTimeout(Client.connect(undefined, { ...opts, local }), 60_000, "embedded cluster start");
   });
   t.after(async (ctx) => {
     await ctx.client?.close();

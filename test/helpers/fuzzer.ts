@@ -75,9 +75,9 @@ export async function fuzzRun(o: FuzzOptions): Promise<FuzzOutcome> {
   const onUnhandled = (e: unknown) => unhandled.push(String((e as Error)?.stack ?? e));
   process.on("unhandledRejection", onUnhandled);
   const t0 = Date.now();
-  // The client over NATS (no in-process link), as one on another machine: the peer must see its
-  // traffic (probes, submits) to attack it.
-  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2, link: false } }), 60_000, "embedded start");
+  // The client over NATS (no in-process link) and without the same-host drop directory, as one on
+  // another machine: the peer must see its traffic (probes, submits, pushed chunks) to attack it.
+  const client = await withTimeout(Client.connect(undefined, { local: { nprocs: 2, link: false }, sameHostScatter: false }), 60_000, "embedded start");
   let nc: NatsConnection | undefined;
   const subs: Subscription[] = [];
   let beat: NodeJS.Timeout | undefined;

@@ -36,14 +36,17 @@ export class DataOwners {
     return c === undefined ? this.maxValueBytes : Math.min(c, this.maxValueBytes);
   }
 
-  /** `data.put`, with the cap checked and tagged owners recorded. */
-  put(m: DataPut): DataPutReply {
+  /**
+   * `data.put`, with the cap checked and tagged owners recorded. With `whole`, the value's bytes
+   * read elsewhere and checked against `m.hash` (the same-host drop): stored at once.
+   */
+  put(m: DataPut, whole?: Uint8Array): DataPutReply {
     const cap = this.capFor(m.client);
     if (m.size > cap) {
       const e = Errors.ValueTooLarge(`Value ${m.hash.slice(0, 12)}…`, m.size, cap);
       return { ok: false, code: e.code, message: e.message, limit: cap };
     }
-    const r = this.data.put(m);
+    const r = whole ? this.data.adopt(m.hash, whole, m.client, !!m.broadcast) : this.data.put(m);
     const slash = m.client.indexOf("/");
     if (slash > 0 && r.ok) {
       const client = m.client.slice(0, slash);

@@ -13,13 +13,22 @@
  * every listening executor (`exec.<id>.control` op `pushed`) hold those chunks. So nats-server
  * never holds more than two windows for anyone: 40 MB at full speed to executors on a loaded
  * machine cut them off as slow consumers (its 10 s write deadline) before this.
+ *
+ * Same host (runtime/same-host.ts): a probe that names a drop directory (`DataPut.drop`) is
+ * passed on with the invitations; an executor that shares the directory reads the value there and
+ * answers `have` (it does not listen). When we share it too and every invited executor has it,
+ * we store it from there and answer the probe `have`: nothing crosses NATS. Otherwise the push
+ * goes on as above for us and the executors that listen.
  */
-import type { DataPut, DataPutReply, ExecControl, Subjects } from "../../../runtime/protocol.ts";
+import type { DataPut, DataPutReply, ExecControl, ListenReply, Subjects } from "../../../runtime/protocol.ts";
+import { takeSameHost } from "../../../runtime/same-host.ts";
 import { CountWaiters } from "../../../runtime/count-waiters.ts";
 import type { Sub, Transport } from "../../../runtime/transport.ts";
 
 /** How long an executor may take to confirm it listens before the push starts without it. */
 const LISTEN_TIMEOUT_MS = 500;
+/** With a drop directory, an executor reads (and hashes) the value before it answers: this much longer per byte (~50 MB/s). */
+const DROP_READ_MS_PER_BYTE = 1 / 50_000;
 /** A push that stops arriving for this long is abandoned (the client falls back or fails). */
 const IDLE_MS = 60_000;
 /**
@@ -34,8 +43,8 @@ export interface PushDeps {
   subjects: Subjects;
   /** Whether the store holds (some of) `hash` already. */
   knows(hash: string): boolean;
-  /** Stores one chunk (through the caps and owners). */
-  put(m: DataPut): DataPutReply;
+  /** Stores one chunk (through the caps and owners); with `whole`, the whole value, checked against its hash. */
+  put(m: DataPut, whole?: Uint8Array): DataPutReply;
   /** Subscribes through the actor (decoding, bad-input counting). */
   listen(hash: string, handler: (m: DataPut) => void): Sub;
   /** Executors to invite: accepting and with nothing assigned. */
@@ -83,10 +92,21 @@ export class DataPushes {
     });
     const push: Push = { sub, timer: setTimeout(() => this.close(hash), IDLE_MS), received: 0, waiters: new CountWaiters(), listeners: [] };
     this.open.set(hash, push);
-    const invite: ExecControl = { op: "listen", hash, size: m.size, chunks: m.chunks };
+    const invite: ExecControl = { op: "listen", hash, size: m.size, chunks: m.chunks, ...(m.drop ? { drop: m.drop } : {}) };
     const invited = this.d.idleExecutors();
-    const answers = await Promise.allSettled(invited.map((e) => this.d.tx.request(this.d.subjects.execControl(e.id), { ...invite, auth: e.auth }, LISTEN_TIMEOUT_MS)));
-    push.listeners = invited.filter((_, i) => answers[i]!.status === "fulfilled");
+    const wait = LISTEN_TIMEOUT_MS + (m.drop ? Math.ceil(m.size * DROP_READ_MS_PER_BYTE) : 0);
+    const asked = Promise.allSettled(invited.map((e) => this.d.tx.request<ListenReply>(this.d.subjects.execControl(e.id), { ...invite, auth: e.auth }, wait)));
+    // Meanwhile, our own copy from the drop directory when we share it.
+    const local = m.drop ? await takeSameHost(m.drop, hash, m.size).catch(() => undefined) : undefined;
+    const answers = await asked;
+    push.listeners = invited.filter((_, i) => {
+      const a = answers[i]!;
+      return a.status === "fulfilled" && !a.value?.have;
+    });
+    if (local && push.listeners.length === 0) {
+      this.close(hash);
+      return this.d.put(m, local);
+    }
     await this.d.tx.flush(); // our own subscription is at the server before the client publishes
     return { ok: true, have: false, push: true };
   }

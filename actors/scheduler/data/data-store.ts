@@ -91,6 +91,24 @@ export class DataStore {
     return { ok: true, have: true };
   }
 
+  /**
+   * Stores a whole value read elsewhere (the same-host drop, runtime/same-host.ts), owned by
+   * `owner`. The caller checked the bytes against `hash`. As the last chunk of a put would, it
+   * completes the value (onComplete).
+   */
+  adopt(hash: string, bytes: Uint8Array, owner: string, broadcast: boolean): DataPutReply {
+    const done = this.complete.get(hash);
+    if (done) done.owners.add(owner);
+    else {
+      // Chunks of it that arrived meanwhile (another sender) are not needed: their owners are kept.
+      const owners = new Set([owner, ...(this.partial.get(hash)?.owners ?? [])]);
+      this.partial.delete(hash);
+      this.complete.set(hash, { bytes, owners });
+    }
+    this.onComplete(hash, broadcast);
+    return { ok: true, have: true };
+  }
+
   /** Whether `client` owns `hash` (itself, or through one of its tagged owners `<client>/<tag>`). */
   ownedBy(hash: string, client: string): boolean {
     const v = this.complete.get(hash);
