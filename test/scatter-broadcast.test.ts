@@ -3,7 +3,7 @@
  * The client hands nothing over through the same-host drop directory here (sameHostScatter: false):
  * these tests are about the NATS path, which executors on other machines take (test/scatter-same-host.test.ts: the drop).
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as assert from "uvu/assert";
@@ -12,6 +12,7 @@ import { decode } from "../runtime/codec.ts";
 import { subjects, type DataPut, type ExecControl } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
 import { clusterSuite, waitFor, withTimeout } from "./helpers/cluster.ts";
+import { occupyAnExecutor } from "./helpers/busy-executor.ts";
 
 // A cluster of its own: the executors' counters start at zero.
 const t = clusterSuite("scatter-broadcast", { nprocs: 2 }, { sameHostScatter: false });
@@ -36,20 +37,11 @@ t("a broadcast scatter is pushed once to every idle executor (one publish, fanne
 t("an executor busy with a task is not pushed to: it pulls the value when free", async ({ client }) => {
   const dir = mkdtempSync(join(tmpdir(), "tsdask-scatter-"));
   try {
-    const started = join(dir, "started");
-    const go = join(dir, "go");
-    // Blocks its executor's event loop (a CPU-bound task) until the test creates `go`.
-    const blocker = client.submit(async (startedFile: string, goFile: string) => {
-      const fs = await import("node:fs");
-      fs.writeFileSync(startedFile, "");
-      while (!fs.existsSync(goFile));
-      return JSON.parse(process.env.TSDASK_EXECUTOR!).name as string;
-    }, started, go);
-    await waitFor(() => existsSync(started), { timeoutMs: 20_000, label: "the blocking task to start" });
+    const blocker = await occupyAnExecutor(client, dir);
     const before = await executorData(client);
     const ref = await withTimeout(client.scatter(new Float64Array(2_000_000).fill(7), { broadcast: true }), 60_000, "broadcast scatter");
-    writeFileSync(go, "");
-    const busy = await blocker.result();
+    blocker.release();
+    const busy = (await blocker.task.result()).name;
     await waitFor(async () => Object.entries(await executorData(client)).every(([n, d]) => d.fetches === (before[n]?.fetches ?? 0) + 1), { timeoutMs: 20_000, label: "every executor to hold the value" });
     const after = await executorData(client);
     for (const [n, d] of Object.entries(after)) assert.is(d.pushed - (before[n]?.pushed ?? 0), n === busy ? 0 : 1, `${n}: ${n === busy ? "pulled" : "pushed"}`);

@@ -18,6 +18,7 @@ import { subjects, type DataGet } from "../runtime/protocol.ts";
 import { takeSameHost } from "../runtime/same-host.ts";
 import { Transport } from "../runtime/transport.ts";
 import { waitFor, withTimeout } from "./helpers/cluster.ts";
+import { occupyAnExecutor } from "./helpers/busy-executor.ts";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -39,22 +40,14 @@ test("a broadcast scatter reaches the scheduler and the idle executors through t
     });
     await rx.flush();
     // One executor is busy (its event loop blocked) while the value is scattered: it is not invited.
-    const started = join(dir, "started");
-    const go = join(dir, "go");
-    const blocker = client.submit(async (startedFile: string, goFile: string) => {
-      const fs = await import("node:fs");
-      fs.writeFileSync(startedFile, "");
-      while (!fs.existsSync(goFile));
-      return JSON.parse(process.env.TSDASK_EXECUTOR!).id as string;
-    }, started, go);
-    await waitFor(() => existsSync(started), { timeoutMs: 20_000, label: "the blocking task to start" });
+    const blocker = await occupyAnExecutor(client, dir);
     const big = new Float64Array(1_000_000).map((_, i) => i * 0.25); // 8 MB: 8 chunks, so it would be pushed
     const ref = await withTimeout(client.scatter(big, { broadcast: true }), 30_000, "the scatter");
     const d = dropDir();
     assert.ok(d, "this machine has a drop directory");
     assert.not.ok(existsSync(join(d!.dir, ref.hash)), "the client removed its file once the value was stored");
-    writeFileSync(go, "");
-    const busy = await blocker.result();
+    blocker.release();
+    const busy = (await blocker.task.result()).id;
     // Both executors use it: the idle one read it from the drop, the busy one pulls it from the scheduler.
     const idx = [0, 1, 2, 3, 999_999];
     const seen = await withTimeout(client.gather(client.map((i: number, v: Float64Array) => v[i]!, idx, { args: [ref] })), 30_000, "tasks using it");
