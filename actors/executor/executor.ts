@@ -152,7 +152,19 @@ export class Executor extends Actor {
     // client.run(): forwarded by our scheduler with our token (a stranger's code never runs here).
     this.serve(routes.execRun.at(id), (m, reply) => this.whenRegistered(() => this.bound("run", m) && void this.onRun(m).then((r) => this.respond(reply, r))));
     this.serve(routes.execControl.at(id), (m, reply) => this.onControl(m, reply));
-    this.serve(routes.execUpload.at(id), (m, reply) => this.whenRegistered(() => this.bound("upload", m) && void this.onUpload(m.uploads).then((r) => this.respond(reply, r))));
+    this.serve(routes.execUpload.at(id), (m, reply) =>
+      this.whenRegistered(
+        () =>
+          this.bound("upload", m) &&
+          void this.onUpload(m.uploads).then((r) => {
+            // Failed because this process is closing its connection (recycled by the upload before, retiring,
+            // stopping): no answer. The scheduler counts an executor that leaves as left, not failed, and
+            // its replacement gets the upload when it registers.
+            if (r.ok) return this.respond(reply, r);
+            if (!r.closing) this.respond(reply, { ok: false, error: r.error });
+          }),
+      ),
+    );
     this.serve(routes.alive, (m) => this.onSchedulerAlive(m));
     this.serve(routes.execActor.at(id), (m, reply) => this.whenRegistered(() => this.bound("actor", m) && void this.actors.onExec(m).then((r) => this.respond(reply, r))));
     const first = new Promise<void>((resolve, reject) => (this.firstRegistration = { resolve, reject }));
@@ -468,11 +480,11 @@ export class Executor extends Actor {
   }
 
   /** Makes uploads current here (exec.<id>.upload, and at registration). */
-  private async onUpload(defs: UploadDef[]): Promise<ExecUploadReply> {
+  private async onUpload(defs: UploadDef[]): Promise<Extract<ExecUploadReply, { ok: true }> | { ok: false; error: string; closing: boolean }> {
     try {
       return { ok: true, ...(await this.uploads.apply(defs)) };
     } catch (e) {
-      return { ok: false, error: (e as Error).message };
+      return { ok: false, error: (e as Error).message, closing: (e as TsDaskError).code === "RequestClosed" };
     }
   }
 
