@@ -4,7 +4,7 @@
  * every listener). Scattered values (msgpack bytes), uploaded archives and package files all
  * travel this way.
  */
-import { createHash } from "node:crypto";
+import { createHash, webcrypto } from "node:crypto";
 import type { DataGet, DataGetReply, DataPut, DataPutReply, Subjects } from "./protocol.ts";
 import { ChunkedValue } from "./chunked-value.ts";
 import { Errors } from "./errors.ts";
@@ -41,6 +41,11 @@ export function bytesHash(bytes: Bytes): string {
   const h = createHash("sha256");
   for (const p of partsOf(bytes)) h.update(p);
   return h.digest("hex");
+}
+
+/** {@link bytesHash} of one buffer, computed on libuv's thread pool (a 10 MB value: ~9 ms kept off the event loop). */
+export async function bytesHashOffThread(bytes: Uint8Array): Promise<string> {
+  return Buffer.from(await webcrypto.subtle.digest("SHA-256", bytes)).toString("hex");
 }
 
 const partsOf = (bytes: Bytes): readonly Uint8Array[] => (bytes instanceof Uint8Array ? [bytes] : bytes);

@@ -8,7 +8,7 @@
  * user, the file already gone) gets the value as before: by push, or from the scheduler later.
  * Bytes read from the directory are used only when they match the value's SHA-256.
  */
-import { webcrypto } from "node:crypto";
+import { bytesHashOffThread } from "./data-transfer.ts";
 import { dropDir, readDrop, removeDrop, writeDrop } from "./platform.ts";
 
 /**
@@ -37,6 +37,5 @@ export async function takeSameHost(id: string | undefined, hash: string, size: n
   if (!d || d.id !== id) return undefined;
   const bytes = await readDrop(d, hash, size);
   if (!bytes) return undefined;
-  const digest = Buffer.from(await webcrypto.subtle.digest("SHA-256", bytes)).toString("hex");
-  return digest === hash ? bytes : undefined;
+  return (await bytesHashOffThread(bytes)) === hash ? bytes : undefined;
 }

@@ -154,12 +154,10 @@ export class DataCache {
     const bytes = await takeSameHost(drop, hash, size).catch(() => undefined);
     if (!bytes || this.values.has(hash)) return this.values.has(hash);
     try {
-      this.values.set(hash, packNumberArrays(decodeViews(bytes)), bytes.byteLength, false);
+      this.keep(hash, bytes, false);
     } catch {
       return false; // does not decode: the ordinary way reports it
     }
-    this.fetches++;
-    this.bytesFetched += bytes.byteLength;
     return true;
   }
 
@@ -202,11 +200,8 @@ export class DataCache {
     a.waiters.releaseAll();
     const bytes = a.value.bytes;
     try {
-      const value = packNumberArrays(decodeViews(bytes));
-      this.values.set(hash, value, bytes.byteLength, false);
+      const value = this.keep(hash, bytes, false);
       this.pushed++;
-      this.fetches++;
-      this.bytesFetched += bytes.byteLength;
       a.done(value);
     } catch (e) {
       a.fail(Errors.DataUnavailable(hash, this.worker, `the pushed value does not decode (${(e as Error).message})`));
@@ -285,6 +280,11 @@ export class DataCache {
   private async load(hash: string): Promise<unknown> {
     const temp = this.temps.delete(hash); // taken before the fetch, so a failed one leaves nothing behind
     const bytes = await getBytes(this.tx, this.subjects.dataGet, hash, { as: this.as, onCorrupt: this.onCorrupt, fail: (m) => Errors.DataUnavailable(hash, this.worker, m) });
+    return this.keep(hash, bytes, temp);
+  }
+
+  /** Decodes a value's bytes (typed arrays as views, number arrays packed), keeps it and counts the fetch; throws when they do not decode. */
+  private keep(hash: string, bytes: Uint8Array, temp: boolean): unknown {
     const value = packNumberArrays(decodeViews(bytes));
     this.values.set(hash, value, bytes.byteLength, temp);
     this.fetches++;
