@@ -84,7 +84,8 @@ export const isRegister = (m: unknown): m is Register => {
 export const hasHello = (m: unknown): m is { hello: Hello } => obj(m) && hello(m.hello);
 
 export const isHeartbeat = (m: unknown): m is Heartbeat =>
-  obj(m) && str(m.id) && (m.kind === "worker" || m.kind === "executor") && num(m.running) && num(m.queued) && num(m.rss);
+  obj(m) && str(m.id) && (m.kind === "worker" || m.kind === "executor") && num(m.running) && num(m.queued) && num(m.rss) &&
+  (m.sched === undefined || str(m.sched));
 
 export const isBye = (m: unknown): m is Bye => obj(m) && str(m.id) && str(m.kind);
 

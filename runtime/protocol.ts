@@ -146,6 +146,12 @@ export interface Heartbeat extends Bound {
   /** Executor id or worker instance. */
   id: string;
   kind: "worker" | "executor";
+  /**
+   * The scheduler instance the sender is registered with (absent before its first registration).
+   * A heartbeat still on its way from before a scheduler restart names the old instance: the new
+   * scheduler drops it quietly instead of counting it as forged (it carries the old token).
+   */
+  sched?: string;
   /** Executors: messages dropped as not from its scheduler so far (forgeries, stale orders). */
   forged?: number;
   /** Executors: replies to its requests that came after the request gave up, so far (runtime/reply-mux.ts). */

@@ -203,6 +203,29 @@ t("a stranger's code runs nowhere (exec.<id>.run, sched.run) and a stranger read
   assert.is(fresh.retained!.executorCounts, 0, "no entry for a gone executor");
 });
 
+t("a heartbeat meant for an earlier scheduler is dropped quietly; one with a wrong token for this one is counted", async ({ client }) => {
+  const s = subjects(client.localCluster!.cluster);
+  const info = await client.info();
+  const worker = info.workers[0]!;
+  const exec = worker.executors[0]!;
+  const before = info.trust!.scheduler;
+  // A barrier on the same subject: a heartbeat from an unknown executor is answered with
+  // "reregister" after every heartbeat published before it was handled.
+  const barrier = `barrier-${randomBytes(4).toString("hex")}`;
+  const answered = new Promise<void>((res) => nc.subscribe(s.execControl(barrier), { max: 1, callback: () => res() }));
+  await nc.flush();
+  const beat = (id: string, kind: "worker" | "executor", sched: string) =>
+    nc.publish(s.heartbeat, encode({ id, kind, sched, auth: "an-old-token", running: 0, queued: 0, rss: 1 }));
+  beat(exec.id, "executor", "an-earlier-scheduler");
+  beat(worker.instance, "worker", "an-earlier-scheduler");
+  beat(exec.id, "executor", info.scheduler.instance);
+  beat(worker.instance, "worker", info.scheduler.instance);
+  beat(barrier, "executor", info.scheduler.instance);
+  await withTimeout(answered, 10_000, "the barrier's reregister");
+  assert.is((await client.info()).trust!.scheduler - before, 2, "only the two sent to this scheduler were counted");
+  assert.equal(await withTimeout(client.gather(client.map((x: number) => x + 1, [1, 2, 3])), 30_000, "tasks after them"), [2, 3, 4]);
+});
+
 t("a replayed task batch is not run again", async ({ client }) => {
   const s = subjects(client.localCluster!.cluster);
   const captured: { subject: string; data: Uint8Array }[] = [];

@@ -391,7 +391,7 @@ export class Executor extends Actor {
       if (vouched ? now - this.lastBeat < FULL_BEAT_MS / 2 : now - this.out.lastDoneAt < this.heartbeatMs && now - this.lastBeat < FULL_BEAT_MS) return;
     }
     this.lastBeat = now;
-    const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, nats: this.tx.node, cached: this.cached, ...vitals(this.tx) };
+    const hb: Heartbeat = { id: this.opts.id, kind: "executor", auth: this.auth, ...(this.scheduler ? { sched: this.scheduler } : {}), ...(this.forged ? { forged: this.forged } : {}), running: this.runner.running, queued: this.runner.queued, rss: process.memoryUsage.rss(), paused: this.runner.paused, dataFetches: this.data.fetches, dataBytes: this.data.bytesFetched, dataPushed: this.data.pushed, nats: this.tx.node, cached: this.cached, ...vitals(this.tx) };
     const actors = this.actors.counts();
     if (actors) hb.actors = actors;
     this.tx.send(this.subjects.heartbeat, hb);

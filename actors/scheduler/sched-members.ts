@@ -159,10 +159,14 @@ export abstract class SchedulerMembers extends SchedulerDispatch {
 
   // --- sched.heartbeat / sched.bye ------------------------------------------------------------
   protected onHeartbeat(m: Heartbeat) {
+    // Sent to an earlier scheduler (in flight across a restart, or from a rival's follower): not
+    // ours to judge, and its sender registers with us when it hears our `alive`.
+    const stale = m.sched !== undefined && m.sched !== this.instance;
     if (m.kind === "executor") {
       const rec = this.executors.byId(m.id);
       // Unknown: tell it to register (harmless if forged: it re-registers with its scheduler).
       if (!rec) return this.tx.send(this.subjects.execControl(m.id), { op: "reregister" });
+      if (stale) return;
       if (m.auth !== rec.auth) return this.untrusted("heartbeat");
       if (!rec.confirmed) this.confirmed(rec);
       this.trust.executorForged(m.id, m.forged);
@@ -172,7 +176,7 @@ export abstract class SchedulerMembers extends SchedulerDispatch {
       if (m.actors) this.actors.heartbeat(m);
     } else {
       const auth = this.executors.workerAuth(m.id);
-      if (auth === undefined) return;
+      if (auth === undefined || stale) return;
       if (m.auth !== auth) return this.untrusted("heartbeat");
       this.monitor.heartbeat(m);
       this.executors.workerHeartbeat(m);

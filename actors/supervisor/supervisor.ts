@@ -246,7 +246,7 @@ export class Supervisor extends Actor {
     // The supervisor vouches for its live executor processes: one busy in a long synchronous
     // task cannot send its own heartbeat, but it is not dead.
     const executors = this.executors.filter((e) => e.child && e.child.exitCode === null && e.child.signalCode === null && e.life.getSnapshot().matches("ready")).map((e) => e.id);
-    const hb: Heartbeat = { id: this.instance, kind: "worker", auth: this.auth, running: 0, queued: 0, rss: process.memoryUsage.rss(), executors, nats: this.tx.node };
+    const hb: Heartbeat = { id: this.instance, kind: "worker", auth: this.auth, ...(this.scheduler ? { sched: this.scheduler } : {}), running: 0, queued: 0, rss: process.memoryUsage.rss(), executors, nats: this.tx.node };
     try {
       this.tx.send(this.subjects.heartbeat, hb);
     } catch {
