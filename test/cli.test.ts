@@ -1,10 +1,14 @@
 /** The cluster as a user starts it from a shell: `ts-dask scheduler`, `ts-dask worker`, `ts-dask info`. */
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Client } from "../index.ts";
 import { PROTOCOL_VERSION } from "../runtime/protocol.ts";
 import { cli, EventWatcher, stopAllCli } from "./helpers/cli.ts";
-import { cleanup, startTestNats, withTimeout } from "./helpers/cluster.ts";
+import { cleanup, startTestNats, waitFor, withTimeout } from "./helpers/cluster.ts";
+import { isAlive } from "../runtime/platform.ts";
 
 const t = suite<{ url: string; watch: EventWatcher; watch2: EventWatcher }>("cli");
 
@@ -79,6 +83,34 @@ t("a name held by a live worker is refused; freed when its holder stops", async 
   cli(["worker", url, "--cluster", "c1", "--nprocs", "1", "--name", "Solo"]);
   const again = await watch.until(joined("Solo-0"), 2);
   assert.is.not((again[1] as { id: string }).id, first.id, "the restarted worker is a new instance with the same name");
+});
+
+t("a stop signal that reaches the worker's executors too (a process group's) stops them while retiring; nothing restarts", async ({ url, watch }) => {
+  const w = cli(["worker", url, "--cluster", "c1", "--nprocs", "2", "--name", "Group", "--resources", "GROUP=1"]);
+  await watch.until(joined("Group-0"));
+  await watch.until(joined("Group-1"));
+  const dir = mkdtempSync(join(tmpdir(), "ts-dask-group-"));
+  const client = await Client.connect(url, { cluster: "c1" });
+  try {
+    // A long task on each executor, so both are still retiring (finishing it) when the signal lands.
+    const sleep = async (i: number, d: string) => {
+      (await import("node:fs")).writeFileSync(`${d}/started-${i}`, "");
+      await new Promise((r) => setTimeout(r, 60_000));
+    };
+    void client.map(sleep, [0, 1], [dir, dir], { resources: { GROUP: 1 }, pure: false });
+    await waitFor(() => existsSync(join(dir, "started-0")) && existsSync(join(dir, "started-1")), { timeoutMs: 20_000, label: "both tasks to start" });
+    const pids = (await client.info()).workers.find((x) => x.name === "Group")!.executors.map((e) => e.pid);
+    assert.is(pids.length, 2);
+    w.proc.kill("SIGTERM");
+    await w.waitFor(/retiring: finishing running tasks/);
+    for (const pid of pids) process.kill(pid, "SIGTERM");
+    assert.is(await withTimeout(w.exited, 30_000, "the worker to exit"), 0, w.output());
+    assert.not.match(w.output(), /restarting/, "a retiring worker does not restart the executors it loses");
+    assert.match(w.output(), /executor Group-\d was killed by SIGTERM while retiring/);
+    assert.ok(pids.every((pid) => !isAlive(pid)), "no executor left behind");
+  } finally {
+    await client.close();
+  }
 });
 
 t("two clusters on one NATS server are isolated", async ({ url, watch2 }) => {

@@ -72,12 +72,15 @@ export class ExecutorProcess {
   }
 
   private drained: (() => void) | undefined;
+  /** The worker is leaving: an exit now ends this executor instead of restarting it. */
+  private retiring = false;
 
   /**
    * Asks the process to hand back its queued tasks and finish the running ones; resolves when it
    * has (at once when no process is up).
    */
   retire(): Promise<void> {
+    this.retiring = true;
     if (!this.child?.connected || !this.life.getSnapshot().matches("ready")) return Promise.resolve();
     return new Promise((resolve) => {
       this.drained = resolve;
@@ -155,6 +158,15 @@ export class ExecutorProcess {
       if (child !== this.child) return;
       clearInterval(this.watchdog);
       clearInterval(this.rssProbe);
+      if (this.retiring && this.life.getSnapshot().matches("ready")) {
+        // Typically the worker's stop signal reaching its whole process group (kill -TERM -<pgid>,
+        // pkill): the executor was leaving anyway, so it is stopped, not restarted; the scheduler
+        // still learns which of its tasks were running.
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        this.o.log.info(`executor ${this.o.name} ${how} while retiring`);
+        if (this.id) this.o.onLost(this.id, how, [...this.markers.running.keys()], this.timedOut);
+        this.life.send({ type: "STOP" });
+      }
       this.life.send({ type: "EXITED", code, signal });
     });
     child.on("error", (e) => this.o.log.warn(`executor ${this.o.name}: ${e.message}`));

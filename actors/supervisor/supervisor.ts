@@ -307,7 +307,8 @@ export class Supervisor extends Actor {
   private stopExecutors() {
     clearTimeout(this.standbyTimer);
     this.standby.stop();
-    if (this.executors.length === 0) return void queueMicrotask(() => this.life.send({ type: "EXECUTORS_STOPPED" }));
+    // None, or all gone already (exited while retiring, executor-process.ts): nothing to wait for.
+    if (this.executors.every((e) => e.life.getSnapshot().status === "done")) return void queueMicrotask(() => this.life.send({ type: "EXECUTORS_STOPPED" }));
     for (const e of this.executors) e.stop();
   }
 
