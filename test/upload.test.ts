@@ -2,7 +2,9 @@
  * client.uploadFile(): code to every executor (also late joiners), new versions replace old ones
  * including their sibling modules, archives (.zip/.tgz) and the zip-slip guard.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
+import { connect } from "nats";
 import { mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +14,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../runtime/actor.ts";
 import { bytesHash, putBytes } from "../runtime/data-transfer.ts";
-import type { UploadDef, UploadReply } from "../runtime/protocol.ts";
+import { PROTOCOL_VERSION, subjects, type RegisterReply, type UploadDef, type UploadReply } from "../runtime/protocol.ts";
+import { decode, encode } from "../runtime/codec.ts";
 import { Client, Supervisor } from "../index.ts";
 import { cleanup, onCleanup, waitFor, withTimeout } from "./helpers/cluster.ts";
 
@@ -107,6 +110,31 @@ t("re-uploading a changed file keeps only the current version's bytes in the sch
   assert.is(after.values, held.values, "one version held, not four");
   const v = await client.submit(async (name: string) => ((await import(name)) as { v(): number }).v(), "versioned_mod").result();
   assert.is(v, 4);
+});
+
+t("an executor whose connection is already gone when an upload reaches it (no responders) is counted as left once it leaves, not as failed", async ({ client, dir }) => {
+  // A registered executor that never subscribes its upload subject and never beats: what the
+  // scheduler sees of one that closed its connection (recycled, retiring) just before the upload
+  // and whose departure is not known yet. NATS answers the upload "no responders" at once.
+  const s = subjects(client.localCluster!.cluster);
+  const nc = await connect({ servers: client.address, token: client.localCluster!.token });
+  try {
+    const hello = { proto: PROTOCOL_VERSION, version: "0.1.0", node: process.versions.node };
+    const ask = async (m: unknown) => decode<RegisterReply>((await nc.request(s.register, encode(m), { timeout: 5000 })).data);
+    const instance = `gone-${randomBytes(4).toString("hex")}`;
+    const w = await ask({ kind: "worker", hello, name: "Gone", instance, host: "elsewhere", pid: 1, platform: "linux", nprocs: 1, nthreads: 1, memoryLimit: 0 });
+    assert.ok(w.ok, JSON.stringify(w));
+    const e = await ask({ kind: "executor", hello, id: `${instance}-x`, name: "Gone-0", worker: instance, index: 0, nthreads: 1, pid: 1 });
+    assert.ok(e.ok, JSON.stringify(e));
+    const file = join(dir, "src", "left_mod.ts");
+    await writeFile(file, `export const left = (): number => 7;\n`);
+    const r = await withTimeout(client.uploadFile(file), 60_000, "upload with a departing executor");
+    const gone = r.executors["Gone-0"];
+    assert.ok(gone?.ok && typeof gone.left === "string", `counted as left: ${JSON.stringify(r.executors)}`);
+    assert.equal(Object.values(r.executors).filter((o) => !o.ok), [], "no executor failed");
+  } finally {
+    await nc.close();
+  }
 });
 
 t("a .zip (with a top folder) and a .tgz (npm pack layout) of a package", async ({ client, dir }) => {

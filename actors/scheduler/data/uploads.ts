@@ -20,6 +20,11 @@ const UPLOADS = "@uploads";
 const INSTALLS = "@installs";
 /** An executor fetches and unpacks an archive: generous. */
 const UPLOAD_TIMEOUT_MS = 120_000;
+/**
+ * How long an executor that no longer listens (NATS "no responders") has to leave the table before
+ * the upload counts as failed there: more than the scheduler's silence verdict (2.25 s by default).
+ */
+const LEAVING_GRACE_MS = 10_000;
 /** npm may download a lot. */
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
 
@@ -56,15 +61,19 @@ export class UploadRegistry {
     await Promise.all(
       execs.map(async (rec) => {
         let r: ExecUploadReply | { left: string };
+        // An executor that exits before answering (recycled, crashed, killed) leaves the table: its
+        // replacement gets this upload when it registers, so that is not a failure to wait 2 min for.
+        const gone = this.executors.whenGone(rec);
+        const left = gone.left.then((why) => ({ left: why }));
         try {
-          // An executor that exits before answering (recycled, crashed, killed) leaves the table: its
-          // replacement gets this upload when it registers, so that is not a failure to wait 2 min for.
-          const asked = this.tx.request<ExecUploadReply>(this.subjects.execUpload(rec.id), { uploads: [def], auth: rec.auth }, UPLOAD_TIMEOUT_MS);
-          asked.catch(() => {});
-          const gone = this.executors.whenGone(rec);
-          r = await Promise.race([asked, gone.left.then((why) => ({ left: why }))]).finally(gone.cancel);
+          r = await Promise.race([this.tx.request<ExecUploadReply>(this.subjects.execUpload(rec.id), { uploads: [def], auth: rec.auth }, UPLOAD_TIMEOUT_MS), left]);
         } catch (e) {
-          r = { ok: false, error: Transport.isNoAnswer(e) ? "no answer (the executor stopped or is busy in a synchronous task)" : (e as Error).message };
+          const failure = { ok: false as const, error: Transport.isNoAnswer(e) ? "no answer (the executor stopped or is busy in a synchronous task)" : (e as Error).message };
+          // Nobody listens on its upload subject: its connection is closed or closing (recycled,
+          // retiring, exiting), and its departure (its supervisor's report, or its silence) is on the way.
+          r = isNoResponders(e) ? await Promise.race([left, after(LEAVING_GRACE_MS, failure)]) : failure;
+        } finally {
+          gone.cancel();
         }
         if ("left" in r) return void (outcomes[rec.name] = { ok: true, left: r.left });
         outcomes[rec.name] = r.ok ? { ok: true } : r;
@@ -107,6 +116,9 @@ export class UploadRegistry {
     return { ok: true, workers: sortKeys(outcomes) };
   }
 }
+
+const isNoResponders = (e: unknown) => (e as { code?: string } | undefined)?.code === "NoResponders";
+const after = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms).unref());
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
