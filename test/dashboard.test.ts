@@ -65,7 +65,13 @@ t("the page loads its script and chart library locally, and the worker rows appe
   assert.ok(await page.evaluate(() => typeof (globalThis as { uPlot?: unknown }).uPlot === "function"), "uPlot was served with the page");
   assert.is((await fetch(new URL("vendor/uPlot.iife.min.js", dash))).status, 200);
   await until(page, () => document.querySelectorAll("#workers tbody tr").length === 2, null);
-  await until(page, () => document.querySelector('#workers tr[data-worker="Steady"]')?.getAttribute("data-state") === "running", null);
+  // Running with both executors. Waited for, not read once after "running": in one full-suite run
+  // (session 13, loaded machine) the row read right after showed no "2 / 2" (cause not found; the
+  // state needs 2 running executors, so the count was probably 3 for a moment, an executor being replaced).
+  await until(page, () => {
+    const tr = document.querySelector('#workers tr[data-worker="Steady"]');
+    return tr?.getAttribute("data-state") === "running" && tr.querySelectorAll("td")[3]?.textContent?.trim() === "2 / 2";
+  }, null);
   const steady = await page.locator('#workers tr[data-worker="Steady"]').innerText();
   assert.match(steady, /2 \/ 2/, "executors");
   assert.match(steady, /ts-dask \d+\.\d+\.\d+ · Node 20/, "versions");
