@@ -7,9 +7,10 @@
  * its executors as the real supervisor does; each executor registers, confirms with a heartbeat,
  * takes task batches on `exec.<id>.tasks`, "runs" them one at a time (a task takes `taskMs` of
  * simulated time, the task's first argument, a number of milliseconds; 0: done at once), and sends results (with the dispatched tickets echoed, so a
- * real client accepts them) and completions with the real outbox's rules: at once when it goes
- * idle, as soon as the completions held are as many as the tasks still queued, after 250 ms at
- * the latest. It answers steals and reconciliation (`control resync`) like the real executor and
+ * real client accepts them) and completions with the real outbox's rules (actors/executor/outbox.ts):
+ * at once when it goes idle; once per batch received, as soon as the completions held are as many
+ * as the tasks still queued; after the outbox's linger for the tasks' mean duration (`lingerFor`)
+ * at the latest. It answers steals and reconciliation (`control resync`) like the real executor and
  * skips its own heartbeat while completions flow (a full one at least every 2 s).
  *
  * argv: <nats url> <cluster> <workers> <executors per worker> <name prefix>
@@ -22,9 +23,9 @@ import { decode } from "../../runtime/codec.ts";
 import { subjects, type Done, type ExecControl, type Heartbeat, type RegisterReply, type Results, type StealRequest, type TaskBatch } from "../../runtime/protocol.ts";
 import { Transport, type Sub } from "../../runtime/transport.ts";
 import { hello } from "../../runtime/version.ts";
+import { LINGER_MS, lingerFor } from "../../actors/executor/outbox.ts";
 
 const [url, cluster, nWorkers, perWorker, prefix] = process.argv.slice(2);
-const LINGER_MS = 250;
 const FULL_BEAT_MS = 2000;
 const s = subjects(cluster!);
 const tx = await Transport.connect({ servers: url!, name: `sim-${prefix}`, inboxPrefix: s.inbox });
@@ -47,6 +48,10 @@ interface SimExec {
   stats: Map<string, [number, number]>;
   firstDoneAt: number;
   lastDoneSent: number;
+  /** The refill cue went out since the last batch (the outbox's `asked`). */
+  asked: boolean;
+  /** Mean simulated task duration (ms, moving average, as the outbox's): the linger's length. */
+  meanMs: number;
   lastBeat: number;
   silent: boolean;
 }
@@ -76,6 +81,7 @@ function onTasks(e: SimExec, m: TaskBatch) {
       e.q.t1.push(g.tickets?.[2 * r + 1] ?? 0);
     }
   }
+  e.asked = false;
   if (wasIdle) e.startedAt = performance.now();
   busy.add(e);
   scheduleAdvance();
@@ -108,13 +114,17 @@ function advance(e: SimExec, now: number) {
     st[0]++;
     st[1] += e.q.ms[i]!;
     e.startedAt += e.q.ms[i]!;
+    e.meanMs = e.meanMs < 0 ? e.q.ms[i]! : e.meanMs + (e.q.ms[i]! - e.meanMs) * 0.1;
   }
   if (queued(e) === 0) {
     e.q = { client: [], fn: [], slot: [], key: [], ms: [], t0: [], t1: [] };
     e.head = 0;
     busy.delete(e);
   }
-  if (e.done.length && (queued(e) === 0 || e.done.length >= queued(e) || now - e.firstDoneAt >= LINGER_MS)) flush(e, now);
+  if (!e.done.length) return;
+  const cue = !e.asked && e.done.length >= queued(e);
+  if (cue) e.asked = true;
+  if (queued(e) === 0 || cue || now - e.firstDoneAt >= lingerFor(e.meanMs)) flush(e, now);
 }
 
 function flush(e: SimExec, now: number) {
@@ -191,7 +201,7 @@ for (let w = 0; w < Number(nWorkers); w++) {
   workers.push(worker);
   await Promise.all(
     Array.from({ length: Number(perWorker) }, async (_, i) => {
-      const e: SimExec = { id: id(), name: `${name}-${i}`, auth: "", sched: "", subs: [], q: { client: [], fn: [], slot: [], key: [], ms: [], t0: [], t1: [] }, head: 0, startedAt: 0, done: [], results: new Map(), stats: new Map(), firstDoneAt: 0, lastDoneSent: -Infinity, lastBeat: -Infinity, silent: false };
+      const e: SimExec = { id: id(), name: `${name}-${i}`, auth: "", sched: "", subs: [], q: { client: [], fn: [], slot: [], key: [], ms: [], t0: [], t1: [] }, head: 0, startedAt: 0, done: [], results: new Map(), stats: new Map(), firstDoneAt: 0, lastDoneSent: -Infinity, asked: false, meanMs: -1, lastBeat: -Infinity, silent: false };
       e.subs.push(tx.subscribe(s.execTasks(e.id), (d) => onTasks(e, decode<TaskBatch>(d))));
       e.subs.push(tx.subscribe(s.execSteal(e.id), (d, reply) => onSteal(e, decode<StealRequest>(d), reply)));
       e.subs.push(tx.subscribe(s.execControl(e.id), (d) => onControl(e, decode<ExecControl>(d))));
@@ -211,7 +221,7 @@ setInterval(() => {
 }, 2);
 setInterval(() => {
   const now = performance.now();
-  for (const e of all) if (e.done.length && now - e.firstDoneAt >= LINGER_MS) flush(e, now);
+  for (const e of all) if (e.done.length && now - e.firstDoneAt >= lingerFor(e.meanMs)) flush(e, now);
 }, LINGER_MS / 2);
 
 process.on("message", (m: { vanish?: number }) => {
