@@ -124,11 +124,21 @@ t("an executor whose connection is already gone when an upload reaches it (no re
     const instance = `gone-${randomBytes(4).toString("hex")}`;
     const w = await ask({ kind: "worker", hello, name: "Gone", instance, host: "elsewhere", pid: 1, platform: "linux", nprocs: 1, nthreads: 1, memoryLimit: 0 });
     assert.ok(w.ok, JSON.stringify(w));
-    const e = await ask({ kind: "executor", hello, id: `${instance}-x`, name: "Gone-0", worker: instance, index: 0, nthreads: 1, pid: 1 });
-    assert.ok(e.ok, JSON.stringify(e));
+    const id = `${instance}-x`;
+    const e = await ask({ kind: "executor", hello, id, name: "Gone-0", worker: instance, index: 0, nthreads: 1, pid: 1 });
+    assert.ok(e.ok && e.auth, JSON.stringify(e));
+    // It beats until the scheduler fans the upload out (seen on a real executor's upload subject,
+    // asked in the same turn as this one's), so the scheduler still counts it among the running
+    // executors then; silent after, it is judged dead ~2.25 s later.
+    const beat = () => nc.publish(s.heartbeat, encode({ id, kind: "executor", auth: e.ok ? e.auth : "", running: 0, queued: 0, rss: 1 }));
+    beat();
+    const beating = setInterval(beat, 100);
+    const real = (await client.info()).workers.flatMap((x) => x.executors.map((y) => y.id)).find((x) => x !== id)!;
+    nc.subscribe(s.execUpload(real), { max: 1, callback: () => clearInterval(beating) });
+    await nc.flush();
     const file = join(dir, "src", "left_mod.ts");
     await writeFile(file, `export const left = (): number => 7;\n`);
-    const r = await withTimeout(client.uploadFile(file), 60_000, "upload with a departing executor");
+    const r = await withTimeout(client.uploadFile(file), 60_000, "upload with a departing executor").finally(() => clearInterval(beating));
     const gone = r.executors["Gone-0"];
     assert.ok(gone?.ok && typeof gone.left === "string", `counted as left: ${JSON.stringify(r.executors)}`);
     assert.equal(Object.values(r.executors).filter((o) => !o.ok), [], "no executor failed");

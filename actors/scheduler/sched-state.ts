@@ -152,7 +152,7 @@ export abstract class SchedulerState extends Actor {
       deadAfterMs: this.deadAfterMs,
       onDead: (rec, reason) => this.executorGone(rec, reason),
     });
-    this.uploads = new UploadRegistry(tx, this.subjects, this.data, this.executors, opts.log);
+    this.uploads = new UploadRegistry(tx, this.subjects, this.data, this.executors, opts.log, this.suspectAfterMs + this.deadAfterMs);
     this.actors = new ActorTable({
       tx,
       subjects: actorSubjects(opts.cluster),

@@ -20,11 +20,6 @@ const UPLOADS = "@uploads";
 const INSTALLS = "@installs";
 /** An executor fetches and unpacks an archive: generous. */
 const UPLOAD_TIMEOUT_MS = 120_000;
-/**
- * How long an executor that no longer listens (NATS "no responders") has to leave the table before
- * the upload counts as failed there: more than the scheduler's silence verdict (2.25 s by default).
- */
-const LEAVING_GRACE_MS = 10_000;
 /** npm may download a lot. */
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
 
@@ -38,6 +33,8 @@ export class UploadRegistry {
     private readonly data: DataStore,
     private readonly executors: ExecutorTable,
     private readonly log: Logger,
+    /** The scheduler's silence verdict (suspect + dead windows, 2.25 s by default). */
+    private readonly silenceMs = 2250,
   ) {}
 
   /** What a registering executor (its uploads) or worker (its installs) must catch up on. */
@@ -68,10 +65,13 @@ export class UploadRegistry {
         try {
           r = await Promise.race([this.tx.request<ExecUploadReply>(this.subjects.execUpload(rec.id), { uploads: [def], auth: rec.auth }, UPLOAD_TIMEOUT_MS), left]);
         } catch (e) {
-          const failure = { ok: false as const, error: Transport.isNoAnswer(e) ? "no answer (the executor stopped or is busy in a synchronous task)" : (e as Error).message };
-          // Nobody listens on its upload subject: its connection is closed or closing (recycled,
-          // retiring, exiting), and its departure (its supervisor's report, or its silence) is on the way.
-          r = isNoResponders(e) ? await Promise.race([left, after(LEAVING_GRACE_MS, failure)]) : failure;
+          if (isNoResponders(e)) {
+            // Nobody listens on its upload subject: its connection is closed or closing (recycled,
+            // retiring, exiting), and its departure (its supervisor's report, or its silence) is on
+            // the way. Twice the silence verdict, at least 10 s, before calling it a failure.
+            const graceMs = Math.max(10_000, 2 * this.silenceMs);
+            r = await Promise.race([left, after(graceMs, { ok: false as const, error: `not listening (NATS: no responders), yet still registered after ${graceMs / 1000} s` })]);
+          } else r = { ok: false, error: Transport.isNoAnswer(e) ? "no answer (the executor stopped or is busy in a synchronous task)" : (e as Error).message };
         } finally {
           gone.cancel();
         }
