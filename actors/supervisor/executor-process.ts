@@ -81,6 +81,8 @@ export class ExecutorProcess {
    */
   retire(): Promise<void> {
     this.retiring = true;
+    // Between a crash and its replacement: none is started now.
+    if (this.life.getSnapshot().matches({ restarting: "backoff" })) this.life.send({ type: "STOP" });
     if (!this.child?.connected || !this.life.getSnapshot().matches("ready")) return Promise.resolve();
     return new Promise((resolve) => {
       this.drained = resolve;
@@ -158,7 +160,8 @@ export class ExecutorProcess {
       if (child !== this.child) return;
       clearInterval(this.watchdog);
       clearInterval(this.rssProbe);
-      if (this.retiring && this.life.getSnapshot().matches("ready")) {
+      const snap = this.life.getSnapshot();
+      if (this.retiring && (snap.matches("ready") || snap.matches("starting"))) {
         // Typically the worker's stop signal reaching its whole process group (kill -TERM -<pgid>,
         // pkill): the executor was leaving anyway, so it is stopped, not restarted; the scheduler
         // still learns which of its tasks were running.
@@ -166,7 +169,7 @@ export class ExecutorProcess {
         this.o.log.info(`executor ${this.o.name} ${how} while retiring`);
         if (this.id) this.o.onLost(this.id, how, [...this.markers.running.keys()], this.timedOut);
         this.life.send({ type: "STOP" });
-      }
+      } else if (this.retiring && snap.matches("restarting")) this.life.send({ type: "STOP" }); // reported already; no replacement
       this.life.send({ type: "EXITED", code, signal });
     });
     child.on("error", (e) => this.o.log.warn(`executor ${this.o.name}: ${e.message}`));
