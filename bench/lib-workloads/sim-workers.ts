@@ -24,6 +24,7 @@ import { subjects, type Done, type ExecControl, type Heartbeat, type RegisterRep
 import { Transport, type Sub } from "../../runtime/transport.ts";
 import { hello } from "../../runtime/version.ts";
 import { LINGER_MS, lingerFor } from "../../actors/executor/outbox.ts";
+import { msToBeat } from "../../runtime/beat-clock.ts";
 
 const [url, cluster, nWorkers, perWorker, prefix] = process.argv.slice(2);
 const FULL_BEAT_MS = 2000;
@@ -50,6 +51,8 @@ interface SimExec {
   lastDoneSent: number;
   /** The refill cue went out since the last batch (the outbox's `asked`). */
   asked: boolean;
+  /** When held completions leave at the latest: the next point of the linger's grid after the first (as the outbox's timer). */
+  flushAt: number;
   /** Mean simulated task duration (ms, moving average, as the outbox's): the linger's length. */
   meanMs: number;
   lastBeat: number;
@@ -101,7 +104,7 @@ function scheduleAdvance() {
 
 /** Finishes the tasks whose simulated time has passed; flushes by the outbox's rules. */
 function advance(e: SimExec, now: number) {
-  if (e.done.length === 0) e.firstDoneAt = now;
+  if (e.done.length === 0) (e.firstDoneAt = now), (e.flushAt = Infinity);
   while (e.head < e.q.slot.length && e.startedAt + e.q.ms[e.head]! <= now) {
     const i = e.head++;
     const client = e.q.client[i]!;
@@ -122,9 +125,10 @@ function advance(e: SimExec, now: number) {
     busy.delete(e);
   }
   if (!e.done.length) return;
+  if (e.flushAt === Infinity) e.flushAt = now + msToBeat(lingerFor(e.meanMs));
   const cue = !e.asked && e.done.length >= queued(e);
   if (cue) e.asked = true;
-  if (queued(e) === 0 || cue || now - e.firstDoneAt >= lingerFor(e.meanMs)) flush(e, now);
+  if (queued(e) === 0 || cue || now >= e.flushAt) flush(e, now);
 }
 
 function flush(e: SimExec, now: number) {
@@ -201,7 +205,7 @@ for (let w = 0; w < Number(nWorkers); w++) {
   workers.push(worker);
   await Promise.all(
     Array.from({ length: Number(perWorker) }, async (_, i) => {
-      const e: SimExec = { id: id(), name: `${name}-${i}`, auth: "", sched: "", subs: [], q: { client: [], fn: [], slot: [], key: [], ms: [], t0: [], t1: [] }, head: 0, startedAt: 0, done: [], results: new Map(), stats: new Map(), firstDoneAt: 0, lastDoneSent: -Infinity, asked: false, meanMs: -1, lastBeat: -Infinity, silent: false };
+      const e: SimExec = { id: id(), name: `${name}-${i}`, auth: "", sched: "", subs: [], q: { client: [], fn: [], slot: [], key: [], ms: [], t0: [], t1: [] }, head: 0, startedAt: 0, done: [], results: new Map(), stats: new Map(), firstDoneAt: 0, lastDoneSent: -Infinity, asked: false, flushAt: Infinity, meanMs: -1, lastBeat: -Infinity, silent: false };
       e.subs.push(tx.subscribe(s.execTasks(e.id), (d) => onTasks(e, decode<TaskBatch>(d))));
       e.subs.push(tx.subscribe(s.execSteal(e.id), (d, reply) => onSteal(e, decode<StealRequest>(d), reply)));
       e.subs.push(tx.subscribe(s.execControl(e.id), (d) => onControl(e, decode<ExecControl>(d))));
@@ -221,7 +225,7 @@ setInterval(() => {
 }, 2);
 setInterval(() => {
   const now = performance.now();
-  for (const e of all) if (e.done.length && now - e.firstDoneAt >= lingerFor(e.meanMs)) flush(e, now);
+  for (const e of all) if (e.done.length && now >= e.flushAt) flush(e, now);
 }, LINGER_MS / 2);
 
 process.on("message", (m: { vanish?: number }) => {
