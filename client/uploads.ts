@@ -21,7 +21,7 @@ export interface UploadReport {
   executors: Record<string, UploadOutcome>;
 }
 
-/** Per worker name: `{ ok, npm, version?, versions }` (npm: this worker ran it), or `{ ok: false, error }`. */
+/** Per worker name: `{ ok, npm, version?, versions, left? }` (npm: this worker ran it; left: it stopped before answering and installs when it rejoins), or `{ ok: false, error }`. */
 export type InstallReport = Record<string, InstallOutcome>;
 
 /** Options of {@link Client.install}. */

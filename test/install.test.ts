@@ -3,7 +3,11 @@
  * sharing one take turns), replayed to late joiners, failures reported per worker. Offline: the
  * package is a fixture packed with `npm pack` at test time.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { connect } from "nats";
+import { decode, encode } from "../runtime/codec.ts";
+import { PROTOCOL_VERSION, subjects, type RegisterReply } from "../runtime/protocol.ts";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -86,6 +90,33 @@ t("install from a local .tgz: two workers sharing a directory run npm once; task
   // Installing the same again: nobody runs npm.
   const again = await withTimeout(client.install(tgz, { offline: true }), 60_000, "install again");
   assert.ok(Object.values(again).every((r) => r.ok && !r.npm), JSON.stringify(again));
+});
+
+t("a worker that no longer listens when an install reaches it is counted as left once it leaves, not as failed", async ({ client, tgz }) => {
+  // A registered worker that beats until the install is fanned out (seen on a real worker's install
+  // subject, asked in the same turn) and never listens: what the scheduler sees of a worker that
+  // closed its connection (stopping) just before. NATS answers its install "no responders" at once.
+  const lc = client.localCluster!;
+  const s = subjects(lc.cluster);
+  const nc = await connect({ servers: client.address, token: lc.token });
+  try {
+    const hello = { proto: PROTOCOL_VERSION, version: "0.1.0", node: process.versions.node };
+    const instance = `ghost-${randomBytes(4).toString("hex")}`;
+    const reg = decode<RegisterReply>((await nc.request(s.register, encode({ kind: "worker", hello, name: "ghostw", instance, host: "elsewhere", pid: 1, platform: "linux", nprocs: 1, nthreads: 1, memoryLimit: 0 }), { timeout: 5000 })).data);
+    assert.ok(reg.ok && reg.auth, JSON.stringify(reg));
+    const beat = () => nc.publish(s.heartbeat, encode({ id: instance, kind: "worker", auth: reg.ok ? reg.auth : "", running: 0, queued: 0, rss: 1, executors: [] }));
+    beat();
+    const beating = setInterval(beat, 100);
+    const real = (await client.info()).workers.find((w) => w.name === "wa")!.instance;
+    nc.subscribe(s.workerInstall(real), { max: 1, callback: () => clearInterval(beating) });
+    await nc.flush();
+    const report = await withTimeout(client.install(tgz, { offline: true }), 120_000, "install with a departing worker").finally(() => clearInterval(beating));
+    const ghost = report["ghostw"];
+    assert.ok(ghost?.ok && typeof ghost.left === "string", `counted as left: ${JSON.stringify(report)}`);
+    assert.equal(Object.keys(report).sort(), ["ghostw", "wa", "wb"]);
+  } finally {
+    await nc.close();
+  }
 });
 
 t("after the install, the module that failed to load loads on the same executors (no restart)", async ({ client }) => {

@@ -11,6 +11,7 @@ import type { Subjects } from "../../runtime/protocol.ts";
 import { Silence, silenceImpl } from "../../runtime/silence.ts";
 import { workerMachine } from "./worker.machine.ts";
 import { executorInfo, natsNode, type ExecutorRec } from "./executor-rec.ts";
+import { LeaveWaiters } from "./leave-waiters.ts";
 
 interface WorkerRec {
   reg: RegisterWorker;
@@ -327,7 +328,7 @@ export class ExecutorTable {
   /** Forgets workers silent past the dead window that have no executors left (killed -9). */
   sweepWorkers(now = Date.now()): void {
     for (const [instance, w] of this.workers) {
-      if (w.executors.size === 0 && this.silentPastDead(w, now)) this.workers.delete(instance);
+      if (w.executors.size === 0 && this.silentPastDead(w, now)) this.dropWorker(instance, "silent");
     }
   }
 
@@ -341,8 +342,19 @@ export class ExecutorTable {
     const w = this.workers.get(instance);
     if (!w) return;
     for (const e of [...w.executors]) this.remove(e, reason);
-    this.workers.delete(instance);
+    this.dropWorker(instance, reason);
   }
+
+  private dropWorker(instance: string, reason: string): void {
+    this.workers.delete(instance);
+    this.workerLeaves.fire(instance, reason);
+  }
+
+  /** As {@link whenGone}, for the worker (supervisor) `instance`. */
+  whenWorkerGone(instance: string): { left: Promise<string>; cancel(): void } {
+    return this.workerLeaves.wait(instance, this.workers.has(instance));
+  }
+  private readonly workerLeaves = new LeaveWaiters<string>();
 
   /**
    * `left` resolves with the reason once `rec` has left the table (at once if it already has): a
@@ -350,27 +362,14 @@ export class ExecutorTable {
    * `cancel` when the answer came first, so a long-lived executor does not collect waiters.
    */
   whenGone(rec: ExecutorRec): { left: Promise<string>; cancel(): void } {
-    if (this.byIdMap.get(rec.id) !== rec) return { left: Promise.resolve("gone"), cancel: () => {} };
-    let waiter!: (reason: string) => void;
-    const left = new Promise<string>((resolve) => (waiter = resolve));
-    let set = this.goneWaiters.get(rec);
-    if (!set) this.goneWaiters.set(rec, (set = new Set()));
-    set.add(waiter);
-    return {
-      left,
-      cancel: () => {
-        set.delete(waiter);
-        if (set.size === 0 && this.goneWaiters.get(rec) === set) this.goneWaiters.delete(rec);
-      },
-    };
+    return this.leaves.wait(rec, this.byIdMap.get(rec.id) === rec);
   }
-  private readonly goneWaiters = new Map<ExecutorRec, Set<(reason: string) => void>>();
+  private readonly leaves = new LeaveWaiters<ExecutorRec>();
 
   private gone(rec: ExecutorRec, reason: string) {
     if (this.byIdMap.get(rec.id) !== rec) return;
     this.byIdMap.delete(rec.id);
-    for (const f of this.goneWaiters.get(rec) ?? []) f(reason);
-    this.goneWaiters.delete(rec);
+    this.leaves.fire(rec, reason);
     this.setOpen(rec);
     this.byIdx[rec.index] = undefined;
     this.workers.get(rec.worker)?.executors.delete(rec);
@@ -417,4 +416,3 @@ function placeholderWorker(reg: RegisterExecutor): RegisterWorker {
     memoryLimit: 0,
   };
 }
-

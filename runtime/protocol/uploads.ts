@@ -55,6 +55,7 @@ export interface InstallRequest extends InstallJob {
   client: string;
 }
 /** `npm`: this worker ran npm (false: its local directory had it already, e.g. shared with another worker). */
-export type InstallOutcome = { ok: true; npm: boolean; version?: string; versions: Record<string, string> } | { ok: false; error: string };
+/** `left`: the worker left before answering (it was stopping); it installs when it joins again. */
+export type InstallOutcome = { ok: true; npm: boolean; version?: string; versions: Record<string, string>; left?: string } | { ok: false; error: string };
 /** Per worker name. */
 export type InstallReply = { ok: true; workers: Record<string, InstallOutcome> } | Refusal;

@@ -37,6 +37,11 @@ export class UploadRegistry {
     private readonly silenceMs = 2250,
   ) {}
 
+  /** How long a peer that no longer listens (NATS: no responders) has to leave the table before its fan-out counts as failed: twice the silence verdict, at least 10 s. */
+  private graceMs(): number {
+    return Math.max(10_000, 2 * this.silenceMs);
+  }
+
   /** What a registering executor (its uploads) or worker (its installs) must catch up on. */
   replayFor(kind: "executor" | "worker"): { uploads?: UploadDef[]; installs?: InstallJob[] } {
     if (kind === "executor") return this.uploads.size ? { uploads: [...this.uploads.values()] } : {};
@@ -68,9 +73,8 @@ export class UploadRegistry {
           if (isNoResponders(e)) {
             // Nobody listens on its upload subject: its connection is closed or closing (recycled,
             // retiring, exiting), and its departure (its supervisor's report, or its silence) is on
-            // the way. Twice the silence verdict, at least 10 s, before calling it a failure.
-            const graceMs = Math.max(10_000, 2 * this.silenceMs);
-            r = await Promise.race([left, after(graceMs, { ok: false as const, error: `not listening (NATS: no responders), yet still registered after ${graceMs / 1000} s` })]);
+            // the way ({@link graceMs}).
+            r = await Promise.race([left, after(this.graceMs(), { ok: false as const, error: `not listening (NATS: no responders), yet still registered after ${this.graceMs() / 1000} s` })]);
           } else r = { ok: false, error: Transport.isNoAnswer(e) ? "no answer (the executor stopped or is busy in a synchronous task)" : (e as Error).message };
         } finally {
           gone.cancel();
@@ -104,10 +108,17 @@ export class UploadRegistry {
     const outcomes: Record<string, InstallOutcome> = {};
     await Promise.all(
       workers.map(async (w) => {
+        // As for uploads: a worker that stops mid-install is not a failure, it installs when it rejoins.
+        const gone = this.executors.whenWorkerGone(w.instance);
+        const left = gone.left.then((why): InstallOutcome => ({ ok: true, npm: false, versions: {}, left: why }));
         try {
-          outcomes[w.name] = await this.tx.request<InstallOutcome>(this.subjects.workerInstall(w.instance), { ...job, auth: this.executors.workerAuth(w.instance) }, INSTALL_TIMEOUT_MS);
+          outcomes[w.name] = await Promise.race([this.tx.request<InstallOutcome>(this.subjects.workerInstall(w.instance), { ...job, auth: this.executors.workerAuth(w.instance) }, INSTALL_TIMEOUT_MS), left]);
         } catch (e) {
-          outcomes[w.name] = { ok: false, error: Transport.isNoAnswer(e) ? "no answer from the worker" : (e as Error).message };
+          outcomes[w.name] = isNoResponders(e)
+            ? await Promise.race([left, after(this.graceMs(), { ok: false as const, error: `not listening (NATS: no responders), yet still registered after ${this.graceMs() / 1000} s` })])
+            : { ok: false, error: Transport.isNoAnswer(e) ? "no answer from the worker" : (e as Error).message };
+        } finally {
+          gone.cancel();
         }
       }),
     );
