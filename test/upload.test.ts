@@ -133,7 +133,9 @@ t("an executor whose connection is already gone when an upload reaches it (no re
     const beat = () => nc.publish(s.heartbeat, encode({ id, kind: "executor", auth: e.ok ? e.auth : "", running: 0, queued: 0, rss: 1 }));
     beat();
     const beating = setInterval(beat, 100);
-    const real = (await client.info()).workers.flatMap((x) => x.executors.map((y) => y.id)).find((x) => x !== id)!;
+    // A real executor running (not being recycled by an earlier test's upload) is asked in that turn.
+    let real = "";
+    await waitFor(async () => !!(real = (await client.info()).workers.flatMap((x) => x.executors).find((y) => y.id !== id && y.state === "running")?.id ?? ""), { timeoutMs: 30_000, label: "a real executor running" });
     nc.subscribe(s.execUpload(real), { max: 1, callback: () => clearInterval(beating) });
     await nc.flush();
     const file = join(dir, "src", "left_mod.ts");

@@ -47,10 +47,12 @@ export class Uploads {
     let replaced = false;
     let changed = false;
     const errors: string[] = [];
+    const failures: unknown[] = [];
     for (const def of defs) {
       try {
         await this.unpack(def);
       } catch (e) {
+        failures.push(e);
         errors.push(defs.length > 1 ? `${def.name}: ${(e as Error).message}` : (e as Error).message);
         continue;
       }
@@ -69,6 +71,9 @@ export class Uploads {
       for (const [name, d] of this.current) map[name] = this.versionDir(d);
       await setUploadMap(map);
     }
+    // Every failure because this process is closing its connection (its fetches were cut): that
+    // error itself, so the executor knows not to answer (executor.ts onUpload, `closing`).
+    if (failures.length && failures.every((e) => (e as { code?: string }).code === "RequestClosed")) throw failures[0];
     if (errors.length) throw new Error(errors.join("; "));
     return { replaced };
   }
