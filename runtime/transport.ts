@@ -331,6 +331,11 @@ export class Transport {
     return code === "NoReply" || code === "NoResponders" || code === "RequestClosed";
   }
 
+  /** True when the error from {@link request} means nobody subscribes the subject (its peer's connection is closed or closing). */
+  static isNoResponders(e: unknown): boolean {
+    return (e as { code?: string })?.code === "NoResponders";
+  }
+
   onStatus(listener: (s: TransportStatus) => void): () => void {
     this.statusListeners.add(listener);
     return () => this.statusListeners.delete(listener);

@@ -46,14 +46,12 @@ export class Uploads {
   private async applyNow(defs: readonly UploadDef[]): Promise<{ replaced: boolean }> {
     let replaced = false;
     let changed = false;
-    const errors: string[] = [];
-    const failures: unknown[] = [];
+    const failures: { name: string; e: unknown }[] = [];
     for (const def of defs) {
       try {
         await this.unpack(def);
       } catch (e) {
-        failures.push(e);
-        errors.push(defs.length > 1 ? `${def.name}: ${(e as Error).message}` : (e as Error).message);
+        failures.push({ name: def.name, e });
         continue;
       }
       const before = this.current.get(def.name);
@@ -73,8 +71,8 @@ export class Uploads {
     }
     // Every failure because this process is closing its connection (its fetches were cut): that
     // error itself, so the executor knows not to answer (executor.ts onUpload, `closing`).
-    if (failures.length && failures.every((e) => (e as { code?: string }).code === "RequestClosed")) throw failures[0];
-    if (errors.length) throw new Error(errors.join("; "));
+    if (failures.length && failures.every((f) => (f.e as { code?: string }).code === "RequestClosed")) throw failures[0]!.e;
+    if (failures.length) throw new Error(failures.map((f) => (defs.length > 1 ? `${f.name}: ${(f.e as Error).message}` : (f.e as Error).message)).join("; "));
     return { replaced };
   }
 

@@ -161,15 +161,17 @@ export class ExecutorProcess {
       clearInterval(this.watchdog);
       clearInterval(this.rssProbe);
       const snap = this.life.getSnapshot();
-      if (this.retiring && (snap.matches("ready") || snap.matches("starting"))) {
+      if (this.retiring && !snap.matches("stopping")) {
         // Typically the worker's stop signal reaching its whole process group (kill -TERM -<pgid>,
         // pkill): the executor was leaving anyway, so it is stopped, not restarted; the scheduler
-        // still learns which of its tasks were running.
-        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        this.o.log.info(`executor ${this.o.name} ${how} while retiring`);
-        if (this.id) this.o.onLost(this.id, how, [...this.markers.running.keys()], this.timedOut);
+        // still learns which of its tasks were running (unless a restart reported it already).
+        if (!snap.matches("restarting")) {
+          const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+          this.o.log.info(`executor ${this.o.name} ${how} while retiring`);
+          if (this.id) this.o.onLost(this.id, how, [...this.markers.running.keys()], this.timedOut);
+        }
         this.life.send({ type: "STOP" });
-      } else if (this.retiring && snap.matches("restarting")) this.life.send({ type: "STOP" }); // reported already; no replacement
+      }
       this.life.send({ type: "EXITED", code, signal });
     });
     child.on("error", (e) => this.o.log.warn(`executor ${this.o.name}: ${e.message}`));

@@ -37,9 +37,24 @@ export class UploadRegistry {
     private readonly silenceMs = 2250,
   ) {}
 
-  /** How long a peer that no longer listens (NATS: no responders) has to leave the table before its fan-out counts as failed: twice the silence verdict, at least 10 s. */
-  private graceMs(): number {
-    return Math.max(10_000, 2 * this.silenceMs);
+  /**
+   * A fan-out request to a member that may be leaving: its answer, `leftAs(reason)` if it leaves the
+   * table first, or a failure. "No responders" means its connection is closed or closing (recycled,
+   * retiring, stopping) and its departure (its supervisor's report, or its silence) is on the way:
+   * wait for that, up to twice the silence verdict (at least 10 s), before calling it a failure.
+   */
+  private async askUnlessLeaving<T, L>(asked: Promise<T>, gone: { left: Promise<string>; cancel(): void }, leftAs: (why: string) => L, noAnswer: string): Promise<T | L | { ok: false; error: string }> {
+    const left = gone.left.then(leftAs);
+    try {
+      return await Promise.race<T | L>([asked, left]);
+    } catch (e) {
+      if (!Transport.isNoResponders(e)) return { ok: false, error: Transport.isNoAnswer(e) ? noAnswer : (e as Error).message };
+      const graceMs = Math.max(10_000, 2 * this.silenceMs);
+      const failed = { ok: false as const, error: `not listening (NATS: no responders), yet still registered after ${graceMs / 1000} s` };
+      return await Promise.race([left, new Promise<typeof failed>((resolve) => setTimeout(() => resolve(failed), graceMs).unref())]);
+    } finally {
+      gone.cancel();
+    }
   }
 
   /** What a registering executor (its uploads) or worker (its installs) must catch up on. */
@@ -62,23 +77,14 @@ export class UploadRegistry {
     const outcomes: Record<string, UploadOutcome> = {};
     await Promise.all(
       execs.map(async (rec) => {
-        let r: ExecUploadReply | { left: string };
         // An executor that exits before answering (recycled, crashed, killed) leaves the table: its
         // replacement gets this upload when it registers, so that is not a failure to wait 2 min for.
-        const gone = this.executors.whenGone(rec);
-        const left = gone.left.then((why) => ({ left: why }));
-        try {
-          r = await Promise.race([this.tx.request<ExecUploadReply>(this.subjects.execUpload(rec.id), { uploads: [def], auth: rec.auth }, UPLOAD_TIMEOUT_MS), left]);
-        } catch (e) {
-          if (isNoResponders(e)) {
-            // Nobody listens on its upload subject: its connection is closed or closing (recycled,
-            // retiring, exiting), and its departure (its supervisor's report, or its silence) is on
-            // the way ({@link graceMs}).
-            r = await Promise.race([left, after(this.graceMs(), { ok: false as const, error: `not listening (NATS: no responders), yet still registered after ${this.graceMs() / 1000} s` })]);
-          } else r = { ok: false, error: Transport.isNoAnswer(e) ? "no answer (the executor stopped or is busy in a synchronous task)" : (e as Error).message };
-        } finally {
-          gone.cancel();
-        }
+        const r = await this.askUnlessLeaving(
+          this.tx.request<ExecUploadReply>(this.subjects.execUpload(rec.id), { uploads: [def], auth: rec.auth }, UPLOAD_TIMEOUT_MS),
+          this.executors.whenGone(rec),
+          (why) => ({ left: why }),
+          "no answer (the executor stopped or is busy in a synchronous task)",
+        );
         if ("left" in r) return void (outcomes[rec.name] = { ok: true, left: r.left });
         outcomes[rec.name] = r.ok ? { ok: true } : r;
         if (r.ok && r.replaced) this.tx.send(this.subjects.execControl(rec.id), { op: "recycle", auth: rec.auth });
@@ -109,17 +115,12 @@ export class UploadRegistry {
     await Promise.all(
       workers.map(async (w) => {
         // As for uploads: a worker that stops mid-install is not a failure, it installs when it rejoins.
-        const gone = this.executors.whenWorkerGone(w.instance);
-        const left = gone.left.then((why): InstallOutcome => ({ ok: true, npm: false, versions: {}, left: why }));
-        try {
-          outcomes[w.name] = await Promise.race([this.tx.request<InstallOutcome>(this.subjects.workerInstall(w.instance), { ...job, auth: this.executors.workerAuth(w.instance) }, INSTALL_TIMEOUT_MS), left]);
-        } catch (e) {
-          outcomes[w.name] = isNoResponders(e)
-            ? await Promise.race([left, after(this.graceMs(), { ok: false as const, error: `not listening (NATS: no responders), yet still registered after ${this.graceMs() / 1000} s` })])
-            : { ok: false, error: Transport.isNoAnswer(e) ? "no answer from the worker" : (e as Error).message };
-        } finally {
-          gone.cancel();
-        }
+        outcomes[w.name] = await this.askUnlessLeaving(
+          this.tx.request<InstallOutcome>(this.subjects.workerInstall(w.instance), { ...job, auth: this.executors.workerAuth(w.instance) }, INSTALL_TIMEOUT_MS),
+          this.executors.whenWorkerGone(w.instance),
+          (why): InstallOutcome => ({ ok: true, npm: false, versions: {}, left: why }),
+          "no answer from the worker",
+        );
       }),
     );
     // Failed everywhere (a typo, a missing file): not worth replaying to workers that join later.
@@ -127,9 +128,6 @@ export class UploadRegistry {
     return { ok: true, workers: sortKeys(outcomes) };
   }
 }
-
-const isNoResponders = (e: unknown) => (e as { code?: string } | undefined)?.code === "NoResponders";
-const after = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms).unref());
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
