@@ -89,6 +89,7 @@ t("a fake scheduler answering registrations and submits, and beating alive, does
   const hello = { proto: PROTOCOL_VERSION, version: "0.1.0", node: process.versions.node };
   const regs = nc.subscribe(s.register, { callback: (_e, m) => m.respond(encode({ ok: true, scheduler: "fake", heartbeatMs: 500, hello, auth: "fake", fresh: true })) });
   const subs = nc.subscribe(s.submit, { callback: (_e, m) => m.respond(encode({ ok: false, code: "Nope", message: "fake", sched: "fake" })) });
+  await nc.flush(); // the fake answers the client's first submits too: its subscriptions are at the server before the map
   const beat = setInterval(() => nc.publish(s.alive, encode({ instance: "fake", heartbeatMs: 500 })), 100);
   try {
     const resubmitted = client.resubmitted;
@@ -237,6 +238,9 @@ t("a replayed task batch is not run again", async ({ client }) => {
   };
   await nc.flush();
   await client.gather(client.map(count, Array.from({ length: 100 }, (_, i) => i)));
+  // The batches came to our own connection: the server may still be writing them to it when the
+  // results reached the client; a ping answered on it comes after them.
+  await nc.flush();
   sub.unsubscribe();
   assert.ok(captured.length > 0);
   const runs = async () => Object.values(await client.run(() => (globalThis as { __trustRuns?: number }).__trustRuns ?? 0)).reduce((a, b) => a + b, 0);
