@@ -2,7 +2,8 @@
  * bench/batching: the story's pattern — 20,000 candidates, ~0.2 ms of numeric work each against a
  * 10 MB Float64Array — as a plain loop in this process, on backend "local" (2 processes), and on
  * the cluster (`ts-dask up --nprocs 2`) with batchSize 1, "auto" and fixed sizes (the best of which
- * is reported), and as "2 loops": two plain-loop processes, each on half the candidates, at once, the
+ * is reported), the same loop in a fresh process of its own ("plain loop (own process)", as a user's
+ * script runs it; `autoSpeedupOverOwnProcessLoop`), and as "2 loops": two plain-loop processes, each on half the candidates, at once, the
  * ceiling of any two-process split on this machine at this load (`ofTwoLoops` compares against it). Configurations alternate within each round (order reversed every other round);
  * medians of BENCH_RUNS rounds (default 5). Cluster and pool start-up are excluded; scatter is
  * included (each run scatters a fresh 10 MB array, whose bytes differ per run).
@@ -53,6 +54,7 @@ const upTree = () => new Set([up.proc.pid!, ...descendants(up.proc.pid!)]);
 const rolesOf = (name: string): ProcessRoles => {
   if (name === "plain loop") return { "this process": [process.pid] };
   if (name === "2 loops") return { loops: halves.map((p) => p.pid!) };
+  if (name === "plain loop (own process)") return { loop: [halves[0]!.pid!] };
   const tree = upTree();
   if (name.startsWith("backend")) return { "this process": [process.pid], pool: descendants(process.pid).filter((p) => !tree.has(p) && !halves.some((h) => h.pid === p) && comm(p) === "node") };
   const rest = [...tree].filter((p) => p !== up.proc.pid);
@@ -77,6 +79,18 @@ const allConfigs: Config[] = [
       let s = 0;
       for (let c = 0; c < N; c++) s += myProc(c, ref);
       if (!Number.isFinite(s)) throw new Error("bad sum");
+      return undefined;
+    },
+  },
+  {
+    // The same loop in a fresh process of its own, as a user's script runs it: this process also
+    // holds the client, the pool and their heaps, and its loop measured slower than fresh ones.
+    name: "plain loop (own process)",
+    run: async () => {
+      const p = halves[0]!;
+      p.send({ n: N, part: 0, parts: 1, salt: salt++ });
+      const [m] = (await once(p, "message")) as [{ sum: number }];
+      if (!Number.isFinite(m.sum)) throw new Error("bad sum");
       return undefined;
     },
   },
@@ -110,7 +124,7 @@ const allConfigs: Config[] = [
 ];
 // BENCH_ONLY=substring,substring: a subset (for development; the bars need every configuration)
 const only = process.env.BENCH_ONLY?.split(",");
-const configs = only ? allConfigs.filter((c) => c.name === "plain loop" || c.name === "2 loops" || only.some((o) => c.name.includes(o))) : allConfigs;
+const configs = only ? allConfigs.filter((c) => c.name.startsWith("plain loop") || c.name === "2 loops" || only.some((o) => c.name.includes(o))) : allConfigs;
 
 try {
   // warm-up: ship the functions, JIT the loop. One reference array shared by every call, as in the
@@ -158,6 +172,7 @@ try {
     bestFixed,
     ratios: {
       autoSpeedupOverLoop: Number((loop / auto).toFixed(2)),
+      autoSpeedupOverOwnProcessLoop: Number((med["plain loop (own process)"]! / auto).toFixed(2)),
       twoLoopsSpeedupOverLoop: Number((loop / med["2 loops"]!).toFixed(2)),
       localSpeedupOverLoop: Number((loop / med['backend "local" (2 processes) auto']!).toFixed(2)),
       autoOverBestFixed: Number((auto / med[bestFixed]!).toFixed(2)),

@@ -94,7 +94,9 @@ try {
         answers.add(await c.run(n));
         times[c.name]!.push((performance.now() - t0) / 1000);
         cpu[c.name]!.push(delta(before, sample(roles)));
-        console.error(`n=${n} round ${r + 1}: ${c.name} ${times[c.name]!.at(-1)!.toFixed(2)} s`);
+        // CPU by role beside the time: a run far off the others says whether its processes worked or waited.
+        const used = Object.entries(cpu[c.name]!.at(-1)!).map(([role, s]) => `${role} ${s.toFixed(2)}`).join(", ");
+        console.error(`n=${n} round ${r + 1}: ${c.name} ${times[c.name]!.at(-1)!.toFixed(2)} s (CPU-s: ${used})`);
       }
     }
     if (answers.size !== 1) throw new Error(`the configurations disagree on the best score: ${[...answers].join(", ")}`);
