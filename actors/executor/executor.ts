@@ -5,14 +5,13 @@
  * the route table in runtime/routes.ts says who sends each.
  * It registers with the scheduler (and again whenever the scheduler restarts or forgets it),
  * heartbeats, and sends results and completions through the Outbox. Its lifecycle (registering,
- * retiring, recycling, memory pause, the import chain, stopped) is executor.machine.ts.
+ * retiring, recycling, memory pause, the import chain, stopped) is executor.machine.ts; the code it
+ * loads (task, actor and client.run() functions) is functions.ts.
  */
 import { createActor, type ActorRefFrom } from "xstate";
 import { Actor, type Logger, type Reply } from "../../runtime/actor.ts";
 import { routes } from "../../runtime/routes.ts";
-import type { ExecUploadReply, UploadDef, Resync, Retire, RunReply, RunRequest, ExecControl, FnDef, Heartbeat, ListenReply, ModuleDef, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
-import { compileSource } from "../../runtime/shipping/compile.ts";
-import { ensureResolveHook, loadModule } from "../../runtime/shipping/load-module.ts";
+import type { ExecUploadReply, UploadDef, Resync, Retire, RunReply, RunRequest, ExecControl, Heartbeat, ListenReply, RegisterExecutor, RegisterReply, SchedulerAlive, TaskBatch } from "../../runtime/protocol.ts";
 import { Transport } from "../../runtime/transport.ts";
 import { hello } from "../../runtime/version.ts";
 import { everyBeat } from "../../runtime/beat-clock.ts";
@@ -31,6 +30,7 @@ import { SchedulerWatch } from "../../runtime/scheduler-watch.ts";
 import { actorSubjects, type Bound } from "../../runtime/protocol.ts";
 import { openGroup, type RunGroup } from "./run-group.ts";
 import { ActorHost } from "./actor-host.ts";
+import { FunctionCache } from "./functions.ts";
 import { chained, executorLifeMachine, registered, runnerPaused, stopped, type ExecutorLifeSnapshot } from "./executor.machine.ts";
 
 export interface ExecutorOptions {
@@ -53,8 +53,6 @@ export interface ExecutorOptions {
   log: Logger;
 }
 
-type LoadedFn = Function | Error;
-
 /** The longest the scheduler goes without this executor's figures (running, queued, memory, CPU). */
 const FULL_BEAT_MS = 2000;
 /** Wait after an unanswered registration before asking again. */
@@ -69,12 +67,8 @@ const VOUCHED_AFTER_MS = 5000;
 export class Executor extends Actor {
   readonly runner: Runner;
   private readonly out: Outbox;
-  private readonly fns = new Map<string, LoadedFn | Promise<LoadedFn>>();
-  private readonly mods = new Map<string, ModuleDef>();
-  /** client.run() functions, the newest 32 (onRun). */
-  private readonly runFns = new Map<string, LoadedFn | Promise<LoadedFn>>();
-  /** Functions whose module failed to load (a missing package, say): loaded again by the next batch that uses them. */
-  private readonly failedLoads = new Map<string, FnDef>();
+  /** The task, actor and client.run() functions loaded here (functions.ts). */
+  private readonly code: FunctionCache;
   private scheduler = "";
   /** Our registration's token: orders without it are not from our scheduler (protocol.ts Bound). */
   private auth = "";
@@ -109,6 +103,7 @@ export class Executor extends Actor {
   constructor(tx: Transport, readonly opts: ExecutorOptions) {
     super(tx, opts.cluster, opts.log);
     this.out = new Outbox(tx, this.subjects, opts.id, opts.name);
+    this.code = new FunctionCache(opts.localDirectory, `executor ${opts.name}`);
     if (opts.forwardConsole !== false) this.out.beforeFlush = forwardTaskConsole(tx, this.subjects, opts.name);
     this.runner = new Runner(opts.nthreads, this.out, opts.name, opts.markers);
     this.life = createActor(executorLifeMachine.provide({ actions: { askScheduler: () => void this.askScheduler() } }), { input: { retryMs: REGISTER_RETRY_MS } });
@@ -129,8 +124,8 @@ export class Executor extends Actor {
       execName: opts.name,
       auth: () => this.auth,
       load: async (def, mod) => {
-        if (mod) this.mods.set(mod.hash, mod);
-        return this.load(def);
+        if (mod) this.code.addModule(mod);
+        return this.code.load(def);
       },
       listen: (actorId, handler) => this.serve(routes.actorCalls.at(actorId), handler),
       forged: (kind) => {
@@ -418,14 +413,12 @@ export class Executor extends Actor {
   private accept(m: TaskBatch, groups: RunGroup[], hasRefs: boolean) {
     if (m.sched !== this.scheduler) return; // from a scheduler we no longer serve
     if (!this.bound("tasks", m) || !this.inSequence("tasks", m.seq)) return;
-    for (const d of m.mods ?? []) this.mods.set(d.hash, d);
-    for (const f of m.fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));
-    if (this.failedLoads.size) for (const g of groups) this.retryLoad(g.fn);
+    this.code.add(m.mods, m.fns, () => groups.map((g) => g.fn));
     packArgs(groups);
     const refs = hasRefs ? this.data.resolve(groups) : undefined;
-    const waits = refs !== undefined || groups.some((g) => this.fns.get(g.fn) instanceof Promise) || this.chainedNow;
+    const waits = refs !== undefined || groups.some((g) => this.code.loading(g.fn)) || this.chainedNow;
     if (!waits) {
-      for (const g of groups) this.runner.enqueue(g, g.error ?? this.fnFor(g.fn));
+      for (const g of groups) this.runner.enqueue(g, g.error ?? this.code.now(g.fn));
       return this.runner.kick();
     }
     // Keep arrival order: this batch and every later one wait for pending imports and data.
@@ -437,8 +430,8 @@ export class Executor extends Actor {
         (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
       );
       for (const g of groups) {
-        const f = this.fns.get(g.fn);
-        this.runner.enqueue(g, g.error ?? dataError ?? (f instanceof Promise ? await f : this.fnFor(g.fn)));
+        const f = this.code.get(g.fn);
+        this.runner.enqueue(g, g.error ?? dataError ?? (f instanceof Promise ? await f : f));
       }
       this.waiting.delete(groups);
       this.life.send({ type: "UNCHAIN" });
@@ -466,17 +459,13 @@ export class Executor extends Actor {
 
   /** The scheduler forgot definitions (no registered client uses them) and released values for good. */
   private forget(m: ExecControl) {
-    for (const h of Array.isArray(m.fns) ? m.fns : []) {
-      this.fns.delete(h);
-      this.failedLoads.delete(h);
-    }
-    for (const h of Array.isArray(m.mods) ? m.mods : []) this.mods.delete(h);
+    this.code.forget(m.fns, m.mods);
     if (Array.isArray(m.data)) this.data.forget(m.data);
   }
 
   /** Entries held in this process's caches (reported in heartbeats: a long-lived cluster must not grow). */
   get cached(): { fns: number; mods: number; data: number } {
-    return { fns: this.fns.size, mods: this.mods.size, data: this.data.held };
+    return { ...this.code.counts, data: this.data.held };
   }
 
   /** Makes uploads current here (exec.<id>.upload, and at registration). */
@@ -504,73 +493,15 @@ export class Executor extends Actor {
 
   /** client.run(): runs a function now, outside the task queue, and answers with its value. */
   private async onRun(m: RunRequest): Promise<RunReply> {
-    if (m.module) this.mods.set(m.module.hash, m.module);
-    // Not in the task functions' cache (the scheduler never hears of these, so never says to forget
-    // them): the newest few, for a client that runs the same function again and again.
-    const loading = this.runFns.get(m.fn.hash) ?? this.load(m.fn);
-    this.runFns.delete(m.fn.hash);
-    this.runFns.set(m.fn.hash, loading);
-    if (this.runFns.size > 32) this.runFns.delete(this.runFns.keys().next().value!);
     try {
-      const fn = await loading;
-      if (fn instanceof Error) {
-        // Loaded again next time (a package may have been installed meanwhile).
-        this.runFns.delete(m.fn.hash);
-        throw fn;
-      }
+      const fn = await this.code.forRun(m.fn, m.module);
+      if (fn instanceof Error) throw fn;
       const value = await (fn as (...a: unknown[]) => unknown)(...m.args);
       encode(value); // fails here, with a clear error, rather than in respond()
       return { ok: true, value };
     } catch (e) {
       return { ok: false, error: errorInfo(e, "") };
     }
-  }
-
-  private fnFor(hash: string): LoadedFn {
-    const f = this.fns.get(hash);
-    if (f === undefined) return Errors.DefinitionNotSent("function", hash, `executor ${this.opts.name}`);
-    return f as LoadedFn;
-  }
-
-  /**
-   * A module that failed to load is tried again (once per batch) rather than failing every later
-   * task: `client.install()` may have added the package it missed.
-   */
-  private retryLoad(hash: string) {
-    const def = this.failedLoads.get(hash);
-    if (!def) return;
-    this.failedLoads.delete(hash);
-    this.fns.set(hash, this.load(def));
-  }
-
-  private load(def: FnDef): LoadedFn | Promise<LoadedFn> {
-    if (def.kind === "src") {
-      try {
-        // A function that may import (`import("ts-dask/worker")`, an uploaded or installed
-        // package) needs the resolve hook before it runs; others never pay for it.
-        if (def.source.includes("import")) ensureResolveHook();
-        return compileSource(def);
-      } catch (e) {
-        return e as Error;
-      }
-    }
-    const mod = this.mods.get(def.module);
-    if (!mod) return Errors.DefinitionNotSent("module", def.module, `executor ${this.opts.name}`);
-    const p = loadModule(mod, this.opts.localDirectory).then(
-      (ns): LoadedFn => {
-        const f = ns[def.exportName];
-        const loaded = typeof f === "function" ? f : Errors.ExportNotAFunction(def.exportName, mod.file);
-        this.fns.set(def.hash, loaded);
-        return loaded;
-      },
-      (e: unknown): LoadedFn => {
-        const err = e instanceof Error ? e : new Error(String(e));
-        this.fns.set(def.hash, err);
-        this.failedLoads.set(def.hash, def);
-        return err;
-      },
-    );
-    return p;
   }
 
   /** Stops taking work, flushes what is finished, says goodbye and closes the connection. */
