@@ -68,7 +68,7 @@ export class WorkerView {
   leaving(instance: string, reason: string): void {
     const info = this.host.executors.info().find((w) => w.instance === instance);
     if (!info) return;
-    this.log?.info(`worker ${info.name} left: ${reason}`);
+    this.log?.info(reason === "left" ? `worker ${info.name} left` : `worker ${info.name} left: ${reason}`); // a plain goodbye says no more
     this.departed.set(instance, { info: { ...info, state: "gone", executors: [], done: this.worker(instance).done, restarts: this.worker(instance).restarts }, at: Date.now() });
     this.emit({ type: "worker-left", name: info.name, reason });
   }
