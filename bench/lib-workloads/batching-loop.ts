@@ -1,5 +1,5 @@
 /**
- * Half of bench/batching's plain loop, in a process of its own: on each message `{ n, part, parts, salt }`,
+ * bench/batching's plain loop, or half of it, in a process of its own: on each message `{ n, part, parts, salt }`,
  * makes a fresh reference (as the plain loop does) and runs myProc over the candidates c with
  * c % parts === part, then answers with the sum and the seconds it took. Two such processes at once
  * are the ceiling of any two-process split on this machine at this moment.
