@@ -336,6 +336,11 @@ export class Transport {
     return (e as { code?: string })?.code === "NoResponders";
   }
 
+  /** True when the error from {@link request} means our own connection closed while it waited. */
+  static isRequestClosed(e: unknown): boolean {
+    return (e as { code?: string })?.code === "RequestClosed";
+  }
+
   onStatus(listener: (s: TransportStatus) => void): () => void {
     this.statusListeners.add(listener);
     return () => this.statusListeners.delete(listener);

@@ -7,7 +7,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { connect } from "nats";
 import { decode, encode } from "../runtime/codec.ts";
-import { PROTOCOL_VERSION, subjects, type RegisterReply } from "../runtime/protocol.ts";
+import { subjects, type RegisterReply } from "../runtime/protocol.ts";
+import { hello } from "../runtime/version.ts";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -100,9 +101,8 @@ t("a worker that no longer listens when an install reaches it is counted as left
   const s = subjects(lc.cluster);
   const nc = await connect({ servers: client.address, token: lc.token });
   try {
-    const hello = { proto: PROTOCOL_VERSION, version: "0.1.0", node: process.versions.node };
     const instance = `ghost-${randomBytes(4).toString("hex")}`;
-    const reg = decode<RegisterReply>((await nc.request(s.register, encode({ kind: "worker", hello, name: "ghostw", instance, host: "elsewhere", pid: 1, platform: "linux", nprocs: 1, nthreads: 1, memoryLimit: 0 }), { timeout: 5000 })).data);
+    const reg = decode<RegisterReply>((await nc.request(s.register, encode({ kind: "worker", hello: hello(), name: "ghostw", instance, host: "elsewhere", pid: 1, platform: "linux", nprocs: 1, nthreads: 1, memoryLimit: 0 }), { timeout: 5000 })).data);
     assert.ok(reg.ok && reg.auth, JSON.stringify(reg));
     const beat = () => nc.publish(s.heartbeat, encode({ id: instance, kind: "worker", auth: reg.ok ? reg.auth : "", running: 0, queued: 0, rss: 1, executors: [] }));
     beat();

@@ -14,7 +14,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../runtime/actor.ts";
 import { bytesHash, putBytes } from "../runtime/data-transfer.ts";
-import { PROTOCOL_VERSION, subjects, type RegisterReply, type UploadDef, type UploadReply } from "../runtime/protocol.ts";
+import { subjects, type RegisterReply, type UploadDef, type UploadReply } from "../runtime/protocol.ts";
+import { hello } from "../runtime/version.ts";
 import { decode, encode } from "../runtime/codec.ts";
 import { Client, Supervisor } from "../index.ts";
 import { cleanup, onCleanup, waitFor, withTimeout } from "./helpers/cluster.ts";
@@ -113,19 +114,18 @@ t("re-uploading a changed file keeps only the current version's bytes in the sch
 });
 
 t("an executor whose connection is already gone when an upload reaches it (no responders) is counted as left once it leaves, not as failed", async ({ client, dir }) => {
-  // A registered executor that never subscribes its upload subject and never beats: what the
-  // scheduler sees of one that closed its connection (recycled, retiring) just before the upload
-  // and whose departure is not known yet. NATS answers the upload "no responders" at once.
+  // A registered executor that never subscribes its upload subject: what the scheduler sees of one
+  // that closed its connection (recycled, retiring) just before the upload and whose departure is
+  // not known yet. NATS answers the upload "no responders" at once.
   const s = subjects(client.localCluster!.cluster);
   const nc = await connect({ servers: client.address, token: client.localCluster!.token });
   try {
-    const hello = { proto: PROTOCOL_VERSION, version: "0.1.0", node: process.versions.node };
     const ask = async (m: unknown) => decode<RegisterReply>((await nc.request(s.register, encode(m), { timeout: 5000 })).data);
     const instance = `gone-${randomBytes(4).toString("hex")}`;
-    const w = await ask({ kind: "worker", hello, name: "Gone", instance, host: "elsewhere", pid: 1, platform: "linux", nprocs: 1, nthreads: 1, memoryLimit: 0 });
+    const w = await ask({ kind: "worker", hello: hello(), name: "Gone", instance, host: "elsewhere", pid: 1, platform: "linux", nprocs: 1, nthreads: 1, memoryLimit: 0 });
     assert.ok(w.ok, JSON.stringify(w));
     const id = `${instance}-x`;
-    const e = await ask({ kind: "executor", hello, id, name: "Gone-0", worker: instance, index: 0, nthreads: 1, pid: 1 });
+    const e = await ask({ kind: "executor", hello: hello(), id, name: "Gone-0", worker: instance, index: 0, nthreads: 1, pid: 1 });
     assert.ok(e.ok && e.auth, JSON.stringify(e));
     // It beats until the scheduler fans the upload out (seen on a real executor's upload subject,
     // asked in the same turn as this one's), so the scheduler still counts it among the running

@@ -413,7 +413,7 @@ export class Executor extends Actor {
   private accept(m: TaskBatch, groups: RunGroup[], hasRefs: boolean) {
     if (m.sched !== this.scheduler) return; // from a scheduler we no longer serve
     if (!this.bound("tasks", m) || !this.inSequence("tasks", m.seq)) return;
-    this.code.add(m.mods, m.fns, () => groups.map((g) => g.fn));
+    this.code.add(m.mods, m.fns, groups);
     packArgs(groups);
     const refs = hasRefs ? this.data.resolve(groups) : undefined;
     const waits = refs !== undefined || groups.some((g) => this.code.loading(g.fn)) || this.chainedNow;
@@ -473,7 +473,7 @@ export class Executor extends Actor {
     try {
       return { ok: true, ...(await this.uploads.apply(defs)) };
     } catch (e) {
-      return { ok: false, error: (e as Error).message, closing: (e as TsDaskError).code === "RequestClosed" };
+      return { ok: false, error: (e as Error).message, closing: Transport.isRequestClosed(e) };
     }
   }
 

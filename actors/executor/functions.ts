@@ -32,12 +32,12 @@ export class FunctionCache {
 
   /**
    * A task batch's definitions: its modules noted, its functions not held yet loaded, and the
-   * failed loads among the functions it uses (`used`) tried again.
+   * failed loads among the functions its groups use tried again.
    */
-  add(mods: ModuleDef[] | undefined, fns: FnDef[] | undefined, used: () => Iterable<string>): void {
+  add(mods: ModuleDef[] | undefined, fns: FnDef[] | undefined, groups: readonly { fn: string }[]): void {
     for (const d of mods ?? []) this.mods.set(d.hash, d);
     for (const f of fns ?? []) if (!this.fns.has(f.hash)) this.fns.set(f.hash, this.load(f));
-    if (this.failedLoads.size) for (const hash of used()) this.retry(hash);
+    if (this.failedLoads.size) for (const g of groups) this.retry(g.fn);
   }
 
   /** Notes a module definition (a user actor's, a `client.run()`'s). */
@@ -105,13 +105,13 @@ export class FunctionCache {
     );
   }
 
-  /** The scheduler forgot these definitions (no registered client uses them). */
-  forget(fns: unknown, mods: unknown): void {
-    for (const h of Array.isArray(fns) ? (fns as string[]) : []) {
+  /** The scheduler forgot these definitions (no registered client uses them); not arrays (a malformed order): nothing. */
+  forget(fns: readonly string[] | undefined, mods: readonly string[] | undefined): void {
+    for (const h of Array.isArray(fns) ? fns : []) {
       this.fns.delete(h);
       this.failedLoads.delete(h);
     }
-    for (const h of Array.isArray(mods) ? (mods as string[]) : []) this.mods.delete(h);
+    for (const h of Array.isArray(mods) ? mods : []) this.mods.delete(h);
   }
 
   /** Entries held (reported in heartbeats: a long-lived cluster must not grow). */

@@ -19,6 +19,7 @@ import { isPackageName, readArchive, writeEntries, type ArchiveEntry } from "../
 import { isSha256Hex } from "../../runtime/shipping/hash.ts";
 import { ensureResolveHook, setUploadMap } from "../../runtime/shipping/load-module.ts";
 import { ensureTypeScriptLoader, isTypeScriptFile } from "../../runtime/shipping/ts-loader.ts";
+import { Transport } from "../../runtime/transport.ts";
 
 export class Uploads {
   /** Name → the def of its current version on this executor. */
@@ -71,7 +72,7 @@ export class Uploads {
     }
     // Every failure because this process is closing its connection (its fetches were cut): that
     // error itself, so the executor knows not to answer (executor.ts onUpload, `closing`).
-    if (failures.length && failures.every((f) => (f.e as { code?: string }).code === "RequestClosed")) throw failures[0]!.e;
+    if (failures.length && failures.every((f) => Transport.isRequestClosed(f.e))) throw failures[0]!.e;
     if (failures.length) throw new Error(failures.map((f) => (defs.length > 1 ? `${f.name}: ${(f.e as Error).message}` : (f.e as Error).message)).join("; "));
     return { replaced };
   }
