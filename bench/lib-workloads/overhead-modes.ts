@@ -16,6 +16,9 @@ import { comm, delta, descendants, sample, type ProcessRoles } from "./proc-cpu.
 export interface ModeReply {
   error?: string;
   wall?: number;
+  /** CPU seconds spent inside the bodies, as they measured it ({@link timedBody}; run only; 0 for
+   * trivial bodies; null where they could not time themselves). */
+  bodies?: number | null;
   /** CPU seconds per role (run), or CPU ms per second (idle). */
   perRole?: Record<string, number>;
 }
@@ -25,6 +28,24 @@ export const body = (k: number) => {
   let x = 1;
   for (let i = 0; i < k; i++) x = (x * 1103515245 + 12345) >>> 0;
   return x;
+};
+
+/**
+ * {@link body} that answers with its own CPU time instead: microseconds of process CPU (user +
+ * system, `process.cpuUsage()`) from its first line to its last, i.e. "the CPU spent inside task
+ * bodies" of issue 10's definition of overhead, measured where it is spent instead of estimated from
+ * plain loops (whose speed differs from run to run by more than the overhead at 1 and 10 ms). The
+ * two `cpuUsage()` calls (~1 µs) are inside the window, so they count as body; trivial bodies (0 ms)
+ * use {@link body}. `process.cpuUsage()` counts every thread of the process: a GC helper thread busy
+ * during a body counts as body too. Self-contained (shipped by source). The sum of `x`'s low bit
+ * keeps the loop live at a cost of at most 1e-6 µs.
+ */
+export const timedBody = (k: number) => {
+  const c0 = process.cpuUsage();
+  let x = 1;
+  for (let i = 0; i < k; i++) x = (x * 1103515245 + 12345) >>> 0;
+  const c = process.cpuUsage(c0);
+  return c.user + c.system + (x & 1) * 1e-6;
 };
 
 /**
@@ -46,13 +67,18 @@ export function calibrate(): number {
 
 interface Mode {
   roles(): ProcessRoles;
-  run(k: number, n: number): Promise<void>;
+  /**
+   * Runs n bodies of k rounds (timed ones when `timed`); answers with the sum of their results:
+   * the bodies' CPU microseconds when timed (NaN where they could not time themselves).
+   */
+  run(k: number, n: number, timed: boolean): Promise<number>;
   close(): Promise<void>;
 }
 
 const self = process.pid;
-const check = (out: unknown[], n: number) => {
+const check = (out: number[], n: number) => {
   if (out.length !== n) throw new Error(`expected ${n} results, got ${out.length}`);
+  return out.reduce((a, b) => a + b, 0);
 };
 const natsAndRest = (pids: number[], rest: string): ProcessRoles => ({
   "nats-server": pids.filter((p) => comm(p) === "nats-server"),
@@ -67,10 +93,10 @@ const modes: Record<string, () => Promise<Mode>> = {
     await Promise.all(kids.map((c) => once(c, "message")));
     return {
       roles: () => ({ loops: kids.map((c) => c.pid!) }),
-      run: async (k, n) => {
-        const done = kids.map((c) => once(c, "message"));
-        kids.forEach((c, i) => c.send({ k, n: i === 0 ? Math.ceil(n / 2) : Math.floor(n / 2) }));
-        await Promise.all(done);
+      run: async (k, n, timed) => {
+        const done = kids.map((c) => once(c, "message") as Promise<[{ s: number }]>);
+        kids.forEach((c, i) => c.send({ k, n: i === 0 ? Math.ceil(n / 2) : Math.floor(n / 2), timed }));
+        return (await Promise.all(done)).reduce((a, [m]) => a + m.s, 0);
       },
       close: async () => {
         for (const c of kids) c.kill();
@@ -81,7 +107,7 @@ const modes: Record<string, () => Promise<Mode>> = {
     const client = await Client.connect(undefined, { local: { nprocs: 2 } });
     return {
       roles: () => ({ "client+scheduler+supervisor": [self], ...natsAndRest(client.localCluster!.pids(), "executors") }),
-      run: async (k, n) => check(await client.gather(client.map(body, new Array(n).fill(k))), n),
+      run: async (k, n, timed) => check(await client.gather(client.map(timed ? timedBody : body, new Array(n).fill(k))), n),
       close: () => client.close(),
     };
   },
@@ -91,7 +117,7 @@ const modes: Record<string, () => Promise<Mode>> = {
     const upPid = up.proc.pid!;
     return {
       roles: () => ({ client: [self], "scheduler+supervisor": [upPid], ...natsAndRest(descendants(upPid), "executors") }),
-      run: async (k, n) => check(await client.gather(client.map(body, new Array(n).fill(k))), n),
+      run: async (k, n, timed) => check(await client.gather(client.map(timed ? timedBody : body, new Array(n).fill(k))), n),
       close: async () => {
         await client.close();
         await up.stop();
@@ -102,11 +128,12 @@ const modes: Record<string, () => Promise<Mode>> = {
     const pool = await LocalPool.start({ nJobs: 2 });
     return {
       roles: () => ({ client: [self], pool: descendants(self) }),
-      run: async (k, n) => {
+      run: async (k, n, timed) => {
+        const f = timed ? timedBody : body;
         const calls = function* () {
-          for (let i = 0; i < n; i++) yield delayed(body)(k);
+          for (let i = 0; i < n; i++) yield delayed(f)(k);
         };
-        check(await parallel({ backend: pool }, calls()), n);
+        return check(await parallel({ backend: pool }, calls()), n);
       },
       close: () => pool.close(),
     };
@@ -115,10 +142,14 @@ const modes: Record<string, () => Promise<Mode>> = {
     const pool = new Piscina({ filename: new URL("./spin.mjs", import.meta.url).href, minThreads: 2, maxThreads: 2 });
     return {
       roles: () => ({ "client+threads": [self] }),
-      run: async (k, n) => {
+      run: async (k, n, timed) => {
         const ps: Promise<number>[] = new Array(n);
+        // Untimed even when asked: process.cpuUsage() in a worker thread counts every thread of the
+        // process, the other thread's bodies too. bench/task-overhead reckons piscina's bodies from
+        // the plain loops' instead (answering 0 here says so).
         for (let i = 0; i < n; i++) ps[i] = pool.run(k);
         check(await Promise.all(ps), n);
+        return timed ? Number.NaN : 0;
       },
       close: () => pool.destroy(),
     };
@@ -139,7 +170,7 @@ async function serve(name: string) {
     return send({ error: (e as Error).stack ?? String(e) });
   }
   send({});
-  process.on("message", async (m: { op: string; k?: number; n?: number; ms?: number }) => {
+  process.on("message", async (m: { op: string; k?: number; n?: number; ms?: number; timed?: boolean }) => {
     try {
       if (m.op === "close") {
         await mode.close();
@@ -148,11 +179,12 @@ async function serve(name: string) {
       const roles = mode.roles();
       const before = sample(roles);
       const t0 = performance.now();
+      let sum = 0;
       if (m.op === "idle") await new Promise((r) => setTimeout(r, m.ms));
-      else await mode.run(m.k!, m.n!);
+      else sum = await mode.run(m.k!, m.n!, !!m.timed);
       const wall = (performance.now() - t0) / 1000;
       const used = delta(before, sample(roles));
-      send(m.op === "idle" ? { perRole: Object.fromEntries(Object.entries(used).map(([k, v]) => [k, +((v / wall) * 1000).toFixed(2)])) } : { wall, perRole: used });
+      send(m.op === "idle" ? { perRole: Object.fromEntries(Object.entries(used).map(([k, v]) => [k, +((v / wall) * 1000).toFixed(2)])) } : { wall, perRole: used, bodies: m.timed ? sum / 1e6 : 0 });
     } catch (e) {
       send({ error: (e as Error).stack ?? String(e) });
     }
@@ -162,9 +194,10 @@ async function serve(name: string) {
 /** A plain loop process of `loop2`: runs n bodies of k rounds per message, answers when done. */
 function loopChild() {
   process.on("disconnect", () => process.exit(1));
-  process.on("message", (m: { k: number; n: number }) => {
+  process.on("message", (m: { k: number; n: number; timed: boolean }) => {
+    const f = m.timed ? timedBody : body;
     let s = 0;
-    for (let i = 0; i < m.n; i++) s += body(m.k);
+    for (let i = 0; i < m.n; i++) s += f(m.k);
     process.send!({ s });
   });
   process.send!({});
