@@ -12,7 +12,7 @@
  * over its main thread's voluntary context switches, BENCH_SECONDS (default 5) after a 2 s
  * warm-up; the three alternate within each round. Every beat, result and dispatch a ts-dask
  * process receives pays at least the nats.js figure; on the 2-vCPU VM this project is measured
- * on it is ~350-400 µs, which sets the floor of issue 10's overhead at 1 and 10 ms (DESIGN.md
+ * on it is ~325-380 µs, which sets the floor of issue 10's overhead at 1 and 10 ms (DESIGN.md
  * "The idle floor").
  */
 import { once } from "node:events";
@@ -46,11 +46,15 @@ const wakeups = (pid: number) => Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(
 /** One receiver of `kind`, sent 10 wake-ups a second: µs of its CPU per wake-up, and wake-ups per second. */
 async function receiver(kind: (typeof KINDS)[number]): Promise<[number, number]> {
   const peer = kind === "socket" ? once(tcp, "connection") : undefined;
-  const child = forkForBench(RECEIVER, [kind, kind === "socket" ? String(tcpPort) : srv.url], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  // execArgv []: plain Node (fork would otherwise pass on this process's `--import tsx`).
+  const child = forkForBench(RECEIVER, [kind, kind === "socket" ? String(tcpPort) : srv.url], { execArgv: [], stdio: ["ignore", "ignore", "inherit", "ipc"] });
   const exited = once(child, "exit");
+  exited.catch(() => {}); // awaited below; an 'error' before then must not be an unhandled rejection
   try {
-    await once(child, "message");
+    // A receiver that dies before it is ready (nats connect failed…) must not hang the benchmark.
+    await Promise.race([once(child, "message"), exited.then(([code, sig]) => Promise.reject(new Error(`${kind} receiver exited (${code ?? sig}) before it was ready`)))]);
     const sock = peer && ((await peer) as [net.Socket])[0];
+    sock?.on("error", () => {}); // a receiver dying mid-run: its measurement fails, not the process
     const payload = new Uint8Array(100);
     const poke = setInterval(() => (sock ? sock.write(payload) : kind === "nats" ? tx.publish("wake", payload) : undefined), 100);
     try {
@@ -99,10 +103,10 @@ try {
     receiverWakeupsPerSecond[k] = +median(per[k]!.map((x) => x[1])).toFixed(1);
   }
 } finally {
+  tcp.close();
   await tx.close();
   await rx.close();
   await srv.stop();
-  tcp.close();
 }
 report({
   bench: "message-cost",

@@ -93,8 +93,10 @@ const idle: Record<string, Record<string, number>> = {};
 const idleRounds: Record<string, Record<string, number[]>> = {};
 
 try {
-  for (const m of procs) await m.ask({ op: "run", k: roundsFor(0.05), n: 2_000 }); // warm-up: JIT, shipping
+  // Warm-up: JIT, shipping; of both bodies (timedBody's first shipping would otherwise land in round 1).
+  for (const m of procs) for (const timed of [false, true]) await m.ask({ op: "run", k: roundsFor(0.05), n: 2_000, timed });
   serialLoop(roundsFor(0.05), 2_000);
+  serialLoop(roundsFor(0.05), 2_000, true);
   for (let r = 0; r < runs(); r++) {
     // Each round: every configuration's background (heartbeats, timers, GC) while idle, ms per second.
     for (const m of modes) {
@@ -169,8 +171,9 @@ for (const ms of DURATIONS) {
       // sessions 9–14): it also counts any difference of the bodies' own speed between the plain
       // loops and this configuration (2–4 % between runs at 1 and 10 ms on this VM).
       overheadVsTwoLoopsUs: us(median(row.cpu.map((c) => c - twoLoopsCpu))),
-      // The bodies' CPU here against the same bodies in the two plain loops (1 = as fast).
-      bodiesVsTwoLoops: timed(ms) ? +(median(row.bodies.map((b, i) => bodiesOf(i) / two.bodies[i]!))).toFixed(3) : null,
+      // The bodies' CPU here against the same bodies in the two plain loops (1 = as fast; null where
+      // the bodies did not time themselves: piscina's would be 1 by construction).
+      bodiesVsTwoLoops: timed(ms) && row.bodies.every(Number.isFinite) ? +median(row.bodies.map((b, i) => b / two.bodies[i]!)).toFixed(3) : null,
       // What the tasks cost beyond the cluster's background: the idle CPU per second (heartbeats,
       // timers, GC; idleCpuMsPerSecond) times the run's wall time comes off. At 1 and 10 ms that
       // background is most of overheadUs: a per-second cost, not a per-task one.

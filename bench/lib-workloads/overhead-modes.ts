@@ -35,7 +35,9 @@ export const body = (k: number) => {
  * system, `process.cpuUsage()`) from its first line to its last, i.e. "the CPU spent inside task
  * bodies" of issue 10's definition of overhead, measured where it is spent instead of estimated from
  * plain loops (whose speed differs from run to run by more than the overhead at 1 and 10 ms). The
- * two `cpuUsage()` calls (~1 µs) are inside the window, so they count as body; trivial bodies (0 ms)
+ * timing is split: roughly one `cpuUsage()` call's worth (~0.5 µs here) falls inside the window and
+ * counts as body, the rest outside and counts as overhead (a bare loop of these bodies leaves
+ * ~0.5–1 µs per body outside at 0.1–1 ms, ~3–4 µs at 10 ms, on the 2-vCPU VM); trivial bodies (0 ms)
  * use {@link body}. `process.cpuUsage()` counts every thread of the process: a GC helper thread busy
  * during a body counts as body too. Self-contained (shipped by source). The sum of `x`'s low bit
  * keeps the loop live at a cost of at most 1e-6 µs.
@@ -146,7 +148,7 @@ const modes: Record<string, () => Promise<Mode>> = {
         const ps: Promise<number>[] = new Array(n);
         // Untimed even when asked: process.cpuUsage() in a worker thread counts every thread of the
         // process, the other thread's bodies too. bench/task-overhead reckons piscina's bodies from
-        // the plain loops' instead (answering 0 here says so).
+        // the plain loops' instead (answering NaN here says so; it crosses IPC as null).
         for (let i = 0; i < n; i++) ps[i] = pool.run(k);
         check(await Promise.all(ps), n);
         return timed ? Number.NaN : 0;
