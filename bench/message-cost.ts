@@ -12,7 +12,7 @@
  * over its main thread's voluntary context switches, BENCH_SECONDS (default 5) after a 2 s
  * warm-up; the three alternate within each round. Every beat, result and dispatch a ts-dask
  * process receives pays at least the nats.js figure; on the 2-vCPU VM this project is measured
- * on it is ~325-380 µs, which sets the floor of issue 10's overhead at 1 and 10 ms (DESIGN.md
+ * on it is ~290-380 µs, which sets the floor of issue 10's overhead at 1 and 10 ms (DESIGN.md
  * "The idle floor").
  */
 import { once } from "node:events";
