@@ -5,6 +5,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { lingerFor, LINGER_MAX_MS, LINGER_MS, Outbox } from "../actors/executor/outbox.ts";
+import type { RunGroup } from "../actors/executor/run-group.ts";
+import { Runner } from "../actors/executor/runner.ts";
 import { decode } from "../runtime/codec.ts";
 import { subjects, type Done, type Results } from "../runtime/protocol.ts";
 import { Transport } from "../runtime/transport.ts";
@@ -170,6 +172,58 @@ test("what lingers leaves at the next point of the wall clock's linger grid: two
   assert.is(Math.round(arrivals[0]!.at / 1000), Math.round(arrivals[1]!.at / 1000), "the same point of the grid");
   assert.ok(arrivals.every((a) => a.at - (a.exec === "W-1" ? t1 : t2) <= 1000 + 300), "never later than the linger (less a timer's lateness)");
   assert.equal(arrivals.map((a) => a.keys[0]).sort(), [11, 22]);
+});
+
+test("the outbox wants a turn once a flush is asked for or a linger is due, and not after the flush", async () => {
+  const { out } = await rig();
+  out.lingerMs = 1000;
+  out.queued = () => 100; // a deep queue: the result lingers
+  out.ok("c1", 1, 11, "a", "f", 1);
+  const now = performance.now();
+  assert.not.ok(out.wantsTurn(now), "lingering: nothing to send yet");
+  assert.ok(out.wantsTurn(now + LINGER_MAX_MS + 1), "the linger is due by then");
+  out.flush();
+  assert.not.ok(out.wantsTurn(now + LINGER_MAX_MS + 1), "flushed: nothing waits");
+  out.queued = () => 0; // nothing behind it: a flush at the next turn
+  out.ok("c1", 2, 22, "b", "f", 1);
+  assert.ok(out.wantsTurn(performance.now()));
+  await nextTurn();
+  assert.not.ok(out.wantsTurn(performance.now()), "the turn flushed it");
+});
+
+test("a slice of synchronous tasks ends when the outbox asks for a turn: the refill request leaves with half the queue still to run", async () => {
+  const { out, dones, settle } = await rig();
+  const runner = new Runner(1, out, "W-0");
+  // 20 tasks of 1 ms: all within one slice of the runner, were it not ended for the outbox.
+  const n = 20;
+  const spin = (ms: number) => {
+    const t = performance.now();
+    while (performance.now() - t < ms);
+    return ms;
+  };
+  const g: RunGroup = {
+    client: "c1",
+    fn: "f",
+    slots: Uint32Array.from({ length: n }, (_, i) => i),
+    keys: Uint32Array.from({ length: n }, (_, i) => 100 + i),
+    args: Array.from({ length: n }, () => [1]),
+    consts: undefined,
+    timeout: undefined,
+    careful: undefined,
+    tickets: undefined,
+    error: undefined,
+  };
+  runner.enqueue(g, spin);
+  runner.kick();
+  await waitFor(
+    async () => {
+      await settle();
+      return dones.reduce((a, d) => a + d.slots.length, 0) === n;
+    },
+    { label: "every completion" },
+  );
+  assert.is(dones.length, 2, "the refill request, then the rest when the queue ran dry");
+  assert.equal([...dones[0]!.slots], [...Array(10).keys()], "completions as many as the tasks still queued: the scheduler hears in time to refill");
 });
 
 test.run();

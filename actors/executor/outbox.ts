@@ -198,16 +198,31 @@ export class Outbox {
    * the scheduler read them together rather than each at a phase of its own.
    */
   private linger() {
-    if (this.lingerMs === Infinity) return; // tests: only turns and explicit flushes
-    this.timer ??= setTimeout(() => {
+    if (this.lingerMs === Infinity || this.timer) return; // tests: only turns and explicit flushes
+    const ms = msToBeat(lingerFor(this.meanMs, this.lingerMs));
+    this.dueAt = performance.now() + ms;
+    this.timer = setTimeout(() => {
       this.timer = undefined;
       this.flush();
-    }, msToBeat(lingerFor(this.meanMs, this.lingerMs)));
+    }, ms);
+  }
+
+  /** When the linger timer is due (performance.now()), Infinity when none is armed. */
+  private dueAt = Infinity;
+
+  /**
+   * Whether a flush waits for the event loop's next turn: one asked for ({@link soon}) or a linger
+   * whose time has come. The runner ends its slice of synchronous tasks early for it
+   * (runner.ts), so results leave when outbox decided and not a slice later.
+   */
+  wantsTurn(now: number): boolean {
+    return this.scheduled || now >= this.dueAt;
   }
 
   /** Sends everything buffered now. */
   flush(): void {
     this.scheduled = false;
+    this.dueAt = Infinity;
     if (this.timer) clearTimeout(this.timer), (this.timer = undefined);
     if (this.pending === 0 && this.slots.length === 0) return;
     this.beforeFlush();
