@@ -194,8 +194,9 @@ test("the outbox wants a turn once a flush is asked for or a linger is due, and 
 test("a slice of synchronous tasks ends when the outbox asks for a turn: the refill request leaves with half the queue still to run", async () => {
   const { out, dones, settle } = await rig();
   const runner = new Runner(1, out, "W-0");
-  // 20 tasks of 1 ms: all within one slice of the runner, were it not ended for the outbox.
-  const n = 20;
+  // 400 tasks of 2 ms: 800 ms queued, so the runner's slices are long (up to 50 ms, runner.ts),
+  // and the point where the completions held equal the tasks still queued (200) falls inside one.
+  const n = 400;
   const spin = (ms: number) => {
     const t = performance.now();
     while (performance.now() - t < ms);
@@ -206,7 +207,7 @@ test("a slice of synchronous tasks ends when the outbox asks for a turn: the ref
     fn: "f",
     slots: Uint32Array.from({ length: n }, (_, i) => i),
     keys: Uint32Array.from({ length: n }, (_, i) => 100 + i),
-    args: Array.from({ length: n }, () => [1]),
+    args: Array.from({ length: n }, () => [2]),
     consts: undefined,
     timeout: undefined,
     careful: undefined,
@@ -220,10 +221,10 @@ test("a slice of synchronous tasks ends when the outbox asks for a turn: the ref
       await settle();
       return dones.reduce((a, d) => a + d.slots.length, 0) === n;
     },
-    { label: "every completion" },
+    { label: "every completion", timeoutMs: 30_000 },
   );
   assert.is(dones.length, 2, "the refill request, then the rest when the queue ran dry");
-  assert.equal([...dones[0]!.slots], [...Array(10).keys()], "completions as many as the tasks still queued: the scheduler hears in time to refill");
+  assert.equal([...dones[0]!.slots], [...Array(n / 2).keys()], "completions as many as the tasks still queued: the scheduler hears in time to refill");
 });
 
 test.run();

@@ -80,8 +80,13 @@ export class Outbox {
   beforeFlush: () => void = () => {};
   /** The longest linger (see {@link lingerFor}). Infinity: no linger timer (tests). */
   lingerMs = LINGER_MAX_MS;
-  /** Mean task duration here (ms, moving average): the linger's length. */
+  /** Mean task duration here (ms, moving average; -1 before the first): the linger's length. */
   private meanMs = -1;
+
+  /** Mean task duration here (ms, moving average), 0 before the first task ends. */
+  get meanTaskMs(): number {
+    return Math.max(0, this.meanMs);
+  }
   /** An early flush asked the scheduler for a refill since the last batch arrived (see {@link refilled}). */
   private asked = false;
   /** When the last completion message left (performance.now()); it tells the scheduler we are alive. */

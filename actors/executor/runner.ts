@@ -30,10 +30,15 @@ interface Queued {
  * The longest run of synchronous tasks between two turns of the event loop. Every turn costs a
  * busy executor 30-50 µs on the 2-vCPU VM this project is measured on (bench/task-overhead), one
  * per task at 5 ms when tasks take 10 ms; at 50 ms, one per five such tasks (executors' overhead
- * per 10 ms task 111 -> 72 µs, per 1 ms task 28 -> 20, 3 rounds alternated). The price: a cancel
- * or a steal request waits for the running slice, up to 50 ms instead of 5.
+ * per 10 ms task 111 -> 64 µs, per 1 ms task 21 -> 11, 4 rounds alternated). The price: what
+ * arrives meanwhile (a cancel, a steal request) waits for the running slice, so a slice is also
+ * at most {@link SLICE_SHARE} of the work still queued here (at least {@link MIN_SLICE_MS}): at the
+ * end of a map, when another executor runs dry and asks to steal, this one answers within a
+ * sixteenth of what is left to share instead of up to 50 ms late.
  */
 const SLICE_MS = 50;
+const MIN_SLICE_MS = 5;
+const SLICE_SHARE = 1 / 16;
 
 export class Runner {
   private readonly queue: Queued[] = [];
@@ -123,6 +128,8 @@ export class Runner {
   }
 
   private pumping = false;
+  /** This slice's length (ms): see {@link SLICE_MS}. */
+  private sliceMs = MIN_SLICE_MS;
 
   private pump(): void {
     this.pumping = true;
@@ -139,6 +146,7 @@ export class Runner {
 
   private pumpSlice(): void {
     const t0 = performance.now();
+    this.sliceMs = Math.min(SLICE_MS, Math.max(MIN_SLICE_MS, this.queued * this.out.meanTaskMs * SLICE_SHARE));
     while (!this.paused && this.running < this.nthreads && this.head < this.queue.length) {
       const e = this.queue[this.head]!;
       taskClient.run(e.g.client, () => this.runGroup(e, t0));
@@ -150,7 +158,7 @@ export class Runner {
         }
       }
       const now = performance.now();
-      if (now - t0 > SLICE_MS || this.out.wantsTurn(now)) {
+      if (now - t0 > this.sliceMs || this.out.wantsTurn(now)) {
         this.soon();
         return;
       }
@@ -198,7 +206,7 @@ export class Runner {
         this.out.ok(g.client, slot, g.keys[i]!, r, g.fn, performance.now() - start, g.tickets, i);
       }
       const now = performance.now();
-      if (now - t0 > SLICE_MS || this.out.wantsTurn(now)) return;
+      if (now - t0 > this.sliceMs || this.out.wantsTurn(now)) return;
     }
   }
 
