@@ -32,9 +32,9 @@ t("the executors receive each row's bytes as the client wrote them, and run them
   const auth = randomBytes(8).toString("hex");
   const reg = await ask<RegisterReply>(s.register, { kind: "client", hello: hello(), id, auth, secret: new Uint8Array(randomBytes(16)) });
   assert.ok(reg.ok, "registered");
-  const batches: TaskBatch[] = [];
-  const seenRows: Uint8Array[] = [];
-  nc.subscribe(s.execTasks("*"), { callback: (_e, m) => batches.push(decode<TaskBatch>(m.data)) });
+  const batches: { to: string; b: TaskBatch }[] = [];
+  const seenRows: { to: string; rows: Uint8Array }[] = [];
+  nc.subscribe(s.execTasks("*"), { callback: (_e, m) => batches.push({ to: m.subject, b: decode<TaskBatch>(m.data) }) });
   const n = 60;
   const got = new Map<number, unknown>();
   const all = new Promise<void>((resolve) =>
@@ -58,15 +58,24 @@ t("the executors receive each row's bytes as the client wrote them, and run them
   assert.ok(ack.ok, "submitted");
   await withTimeout(all, 30_000, "every result");
   for (let k = 0; k < n; k++) assert.is(got.get(k), `r${String(k).padStart(2, "0")}:${k * 2}`, `row ${k}`);
-  for (const b of batches) for (const g of b.groups) if (g.client === id) seenRows.push(g.rows);
+  for (const { to, b } of batches) for (const g of b.groups) if (g.client === id) seenRows.push({ to, rows: g.rows });
   const sent = new Set(Array.from({ length: n }, (_, k) => Buffer.from(longRow(k)).toString("hex")));
-  let found = 0;
-  for (const r of seenRows) {
+  // A row may travel twice: rows an executor had queued can be stolen back for an idle one and
+  // sent to it (CI once saw 70 for 60 rows), but never twice to the same executor. Every row must
+  // be there as written.
+  const found = new Set<string>();
+  const sentTo = new Set<string>();
+  for (const { to, rows: r } of seenRows) {
     const hex = Buffer.from(r).toString("hex");
-    for (const row of sent) if (hex.includes(row)) found++;
+    for (const row of sent) {
+      if (!hex.includes(row)) continue;
+      found.add(row);
+      assert.not.ok(sentTo.has(`${to} ${row}`), `row ${row} sent twice to ${to}`);
+      sentTo.add(`${to} ${row}`);
+    }
     assert.not.ok(hex.includes("9200a3"), "no row in msgpack's own short form");
   }
-  assert.is(found, n, "every row's bytes, unchanged, in the batches");
+  assert.is(found.size, n, "every row's bytes, unchanged, in the batches");
 });
 
 t.run();
