@@ -16,13 +16,12 @@
  * "The idle floor").
  */
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { connect } from "nats";
 import { startNatsServer } from "../runtime/nats-server.ts";
 import { forkForBench, median, report, runs } from "./lib.ts";
-import { cpuSeconds } from "./lib-workloads/proc-cpu.ts";
+import { cpuSeconds, mainThreadWakeups } from "./lib-workloads/proc-cpu.ts";
 
 const srv = await startNatsServer({});
 const tx = await connect({ servers: srv.url });
@@ -40,8 +39,6 @@ tcp.listen(0, "127.0.0.1");
 await once(tcp, "listening");
 const tcpPort = (tcp.address() as net.AddressInfo).port;
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-/** Voluntary context switches of `pid`'s main thread: its wake-ups from a blocking wait. */
-const wakeups = (pid: number) => Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8"))![1]);
 
 /** One receiver of `kind`, sent 10 wake-ups a second: µs of its CPU per wake-up, and wake-ups per second. */
 async function receiver(kind: (typeof KINDS)[number]): Promise<[number, number]> {
@@ -61,10 +58,10 @@ async function receiver(kind: (typeof KINDS)[number]): Promise<[number, number]>
       await sleep(2000);
       const pid = child.pid!;
       const c0 = cpuSeconds(pid);
-      const w0 = wakeups(pid);
+      const w0 = mainThreadWakeups(pid);
       const t0 = performance.now();
       await sleep(SECONDS * 1000);
-      const w = wakeups(pid) - w0;
+      const w = mainThreadWakeups(pid) - w0;
       return [((cpuSeconds(pid) - c0) / w) * 1e6, (w * 1000) / (performance.now() - t0)];
     } finally {
       clearInterval(poke);

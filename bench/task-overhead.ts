@@ -67,7 +67,7 @@ class ModeProc {
 const wakeupBefore = await nodeWakeupUs();
 const perMs = calibrate();
 const roundsFor = (ms: number) => Math.round(ms * perMs);
-const timed = (ms: number) => ms > 0; // trivial bodies are not timed: two cpuUsage() calls would be most of them
+const isTimed = (ms: number) => ms > 0; // trivial bodies are not timed: two cpuUsage() calls would be most of them
 const self = process.pid;
 
 const serialLoop = (k: number, n: number, timed = false) => {
@@ -112,15 +112,15 @@ try {
         if (m === "loop") {
           const c0 = cpuSeconds(self);
           const t0 = performance.now();
-          const sum = serialLoop(k, n, timed(ms));
+          const sum = serialLoop(k, n, isTimed(ms));
           if (!Number.isFinite(sum)) throw new Error("bad sum");
           const row = rowFor(`${ms} loop`);
           row.wall.push((performance.now() - t0) / 1000);
           row.cpu.push(cpuSeconds(self) - c0);
-          row.bodies.push(timed(ms) ? sum / 1e6 : 0);
+          row.bodies.push(isTimed(ms) ? sum / 1e6 : 0);
           continue;
         }
-        const rep = await m.ask({ op: "run", k, n, timed: timed(ms) });
+        const rep = await m.ask({ op: "run", k, n, timed: isTimed(ms) });
         const row = rowFor(`${ms} ${m.name}`);
         row.wall.push(rep.wall!);
         row.cpu.push(Object.values(rep.perRole!).reduce((a, b) => a + b, 0));
@@ -173,7 +173,7 @@ for (const ms of DURATIONS) {
       overheadVsTwoLoopsUs: us(median(row.cpu.map((c) => c - twoLoopsCpu))),
       // The bodies' CPU here against the same bodies in the two plain loops (1 = as fast; null where
       // the bodies did not time themselves: piscina's would be 1 by construction).
-      bodiesVsTwoLoops: timed(ms) && row.bodies.every(Number.isFinite) ? +median(row.bodies.map((b, i) => b / two.bodies[i]!)).toFixed(3) : null,
+      bodiesVsTwoLoops: isTimed(ms) && row.bodies.every(Number.isFinite) ? +median(row.bodies.map((b, i) => b / two.bodies[i]!)).toFixed(3) : null,
       // What the tasks cost beyond the cluster's background: the idle CPU per second (heartbeats,
       // timers, GC; idleCpuMsPerSecond) times the run's wall time comes off. At 1 and 10 ms that
       // background is most of overheadUs: a per-second cost, not a per-task one.

@@ -68,6 +68,8 @@ export class Outbox {
   private readonly stats = new Map<string, FnStat>();
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
+  /** When {@link timer} is due (performance.now()), Infinity when none is armed. */
+  private dueAt = Infinity;
   private pending = 0;
   /** For the dashboard (Done.span / failedSlots / error): set once per message, not per task. */
   private t0 = 0;
@@ -211,9 +213,6 @@ export class Outbox {
       this.flush();
     }, ms);
   }
-
-  /** When the linger timer is due (performance.now()), Infinity when none is armed. */
-  private dueAt = Infinity;
 
   /**
    * Whether a flush waits for the event loop's next turn: one asked for ({@link soon}) or a linger

@@ -30,7 +30,7 @@ interface Queued {
  * The longest run of synchronous tasks between two turns of the event loop. Every turn costs a
  * busy executor 30-50 µs on the 2-vCPU VM this project is measured on (bench/task-overhead), one
  * per task at 5 ms when tasks take 10 ms; at 50 ms, one per five such tasks (executors' overhead
- * per 10 ms task 111 -> 64 µs, per 1 ms task 21 -> 11, 4 rounds alternated). The price: what
+ * per 10 ms task 105 -> 88 µs, per 1 ms task 21 -> 15, 4 rounds alternated; DESIGN.md, Slices). The price: what
  * arrives meanwhile (a cancel, a steal request) waits for the running slice, so a slice is also
  * at most {@link SLICE_SHARE} of the work still queued here (at least {@link MIN_SLICE_MS}): at the
  * end of a map, when another executor runs dry and asks to steal, this one answers within a
@@ -128,8 +128,6 @@ export class Runner {
   }
 
   private pumping = false;
-  /** This slice's length (ms): see {@link SLICE_MS}. */
-  private sliceMs = MIN_SLICE_MS;
 
   private pump(): void {
     this.pumping = true;
@@ -145,11 +143,10 @@ export class Runner {
   }
 
   private pumpSlice(): void {
-    const t0 = performance.now();
-    this.sliceMs = Math.min(SLICE_MS, Math.max(MIN_SLICE_MS, this.queued * this.out.meanTaskMs * SLICE_SHARE));
+    const deadline = performance.now() + Math.min(SLICE_MS, Math.max(MIN_SLICE_MS, this.queued * this.out.meanTaskMs * SLICE_SHARE));
     while (!this.paused && this.running < this.nthreads && this.head < this.queue.length) {
       const e = this.queue[this.head]!;
-      taskClient.run(e.g.client, () => this.runGroup(e, t0));
+      taskClient.run(e.g.client, () => this.runGroup(e, deadline));
       if (e.pos >= e.g.slots.length) {
         this.queue[this.head++] = undefined as unknown as Queued;
         if (this.head > 1024 && this.head * 2 > this.queue.length) {
@@ -157,8 +154,7 @@ export class Runner {
           this.head = 0;
         }
       }
-      const now = performance.now();
-      if (now - t0 > this.sliceMs || this.out.wantsTurn(now)) {
+      if (this.sliceOver(deadline)) {
         this.soon();
         return;
       }
@@ -166,7 +162,7 @@ export class Runner {
   }
 
   /** Runs rows of one group until it is exhausted, the threads are busy or the slice is over. */
-  private runGroup(e: Queued, t0: number): void {
+  private runGroup(e: Queued, deadline: number): void {
     const { g, fn } = e;
     const consts = g.consts;
     while (e.pos < g.slots.length && this.running < this.nthreads && !this.paused) {
@@ -205,9 +201,14 @@ export class Runner {
         mark?.end(slot);
         this.out.ok(g.client, slot, g.keys[i]!, r, g.fn, performance.now() - start, g.tickets, i);
       }
-      const now = performance.now();
-      if (now - t0 > this.sliceMs || this.out.wantsTurn(now)) return;
+      if (this.sliceOver(deadline)) return;
     }
+  }
+
+  /** The slice ends at its deadline, or at once when the outbox wants a turn to send. */
+  private sliceOver(deadline: number): boolean {
+    const now = performance.now();
+    return now > deadline || this.out.wantsTurn(now);
   }
 
   /** An async task holds its thread until it settles, or until its timeout (then it is abandoned). */

@@ -24,6 +24,14 @@ export function cpuSeconds(pid: number): number {
   return ns / 1e9;
 }
 
+/**
+ * Voluntary context switches of `pid`'s main thread so far: how often it blocked waiting (on
+ * epoll, for a Node process), i.e. its wake-ups.
+ */
+export function mainThreadWakeups(pid: number): number {
+  return Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8"))![1]);
+}
+
 /** The process's command name (`node`, `nats-server`). */
 export function comm(pid: number): string {
   try {
